@@ -1,0 +1,123 @@
+"""Comparing one tensor against its reference: error metrics, tolerances, verdicts.
+
+The tolerance is ``|actual - expected| <= rtol * |expected| + rtol * scale + floor``
+elementwise, where ``scale`` is the largest ``|expected|`` in the tensor (in the
+spirit of ``torch.testing.assert_close``, whose fixed ``atol`` cannot serve
+tensors whose magnitudes range from 1e-6 to 1e3).
+
+Why these numbers:
+
+* float64: an honest implementation's backward through a few small layers
+  agrees with float64 autograd to ~1e-15 relative to the tensor's scale.
+  ``rtol = 1e-7`` leaves eight orders of magnitude for summation order and
+  recovered-from-update gradients while any wrong factor (2, 1/batch, -1),
+  transpose or missing term is off by O(1).
+* float32: the implementation computes in float32 from float32 inputs, so
+  each result carries a few ulps (eps = 1.2e-7) per operation, amplified by
+  cancellation in sums over the batch and hidden units. ``rtol = 2e-4``
+  (about 1700 ulps, relative to the tensor's largest element) stays clear of
+  that, and is still 2500 times smaller than the smallest factor bug the
+  suite's grid can produce (a batch of 4 or a factor of 2 is an error of 0.5
+  or more).
+* The ``scale`` term stops elements that cancel to nearly zero from failing on
+  a relative error that means nothing; ``floor`` handles all-zero tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    floor: float
+
+    def __str__(self) -> str:
+        return f"rtol={self.rtol:g} (of |expected| and of max|expected|), floor={self.floor:g}"
+
+
+TOLERANCES = {
+    "float64": Tolerance(rtol=1e-7, floor=1e-12),
+    "float32": Tolerance(rtol=2e-4, floor=1e-6),
+}
+
+
+def tolerance_for(dtype: str) -> Tolerance:
+    return TOLERANCES[str(np.dtype(dtype))]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of comparing one tensor with its reference."""
+
+    tensor: str
+    passed: bool
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple[int, ...] | None
+    actual: float | None
+    expected: float | None
+    tolerance: Tolerance
+    message: str
+
+
+def compare(tensor: str, actual: object, expected: np.ndarray, dtype: str, against: str = "expected") -> Comparison:
+    """Compare ``actual`` (as returned by an implementation) with ``expected``.
+
+    ``dtype`` is the case's dtype; it sets the tolerance and the least
+    precision the result must carry. A wrong shape, a non-floating dtype, a
+    lower precision than the case's, or non-finite values fail with a message
+    that says what was found and what was due.
+    """
+    tol = tolerance_for(dtype)
+    expected = np.asarray(expected, dtype=np.float64)
+
+    def failed(message: str, *errors: float) -> Comparison:
+        abs_err, rel_err = errors if errors else (float("nan"), float("nan"))
+        return Comparison(tensor, False, abs_err, rel_err, None, None, None, tol, f"{tensor}: {message}")
+
+    if actual is None:
+        return failed(f"missing (None), expected an array of shape {expected.shape}")
+    try:
+        array = np.asarray(actual)
+    except Exception as error:  # an object NumPy cannot convert
+        return failed(f"not an array ({type(actual).__name__}: {error})")
+    if array.shape != expected.shape:
+        return failed(f"shape {array.shape}, expected {expected.shape}")
+    if array.dtype.kind not in "fiub":
+        return failed(f"dtype {array.dtype}, expected {dtype}")
+    dtype_problem = None
+    if array.dtype.kind != "f" or array.dtype.itemsize < np.dtype(dtype).itemsize:
+        dtype_problem = f"dtype {array.dtype}, expected {dtype}"
+    original_dtype = array.dtype
+    array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        return failed(f"non-finite value {array[bad]} at {list(bad)}", float("inf"), float("inf"))
+
+    diff = np.abs(array - expected)
+    if diff.size == 0:
+        return Comparison(tensor, dtype_problem is None, 0.0, 0.0, None, None, None, tol, f"{tensor}: empty")
+    scale = float(np.abs(expected).max())
+    allowed = tol.rtol * np.abs(expected) + tol.rtol * scale + tol.floor
+    excess = diff / allowed
+    worst_index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), diff.shape))
+    max_abs = float(diff.max())
+    rel = diff / np.maximum(np.abs(expected), tol.floor)
+    max_rel = float(rel.max())
+    passed = bool(excess[worst_index] <= 1.0) and dtype_problem is None
+    a, e = float(array[worst_index]), float(expected[worst_index])
+    where = f"[{', '.join(map(str, worst_index))}]" if worst_index else ""
+    verdict = "within" if excess[worst_index] <= 1.0 else "exceeds"
+    message = (
+        f"{tensor}{where}: got {a:.8g}, {against} {e:.8g} "
+        f"(|error| {float(diff[worst_index]):.3g} {verdict} tolerance {float(allowed[worst_index]):.3g}; {tol})"
+    )
+    if dtype_problem:
+        message = f"{tensor}: {dtype_problem}; " + message
+    elif original_dtype != np.dtype(dtype):
+        message += f"; note: returned {original_dtype} for a {dtype} case"
+    return Comparison(tensor, passed, max_abs, max_rel, worst_index, a, e, tol, message)

@@ -1,0 +1,281 @@
+"""Network specifications, test cases, their deterministic data, and the default grid.
+
+A ``NetworkSpec`` says what network to build (layer sizes, activations, bias, an
+optional loss). A ``Case`` adds a batch size, a dtype and a seed. ``generate``
+turns a case into ``CaseData``: parameters in the canonical (PyTorch) layout,
+an input batch, an upstream gradient and targets. The same case always gives
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
+KINKED_ACTIVATIONS = frozenset({"relu"})
+LOSSES = ("sse", "half_sse", "mse", "half_mse", "softmax_cross_entropy")
+DTYPES = ("float64", "float32")
+
+#: Distance every ReLU pre-activation keeps from its kink in generated data
+#: (unless the network is too large for that; ``CaseData.kink_margin`` says).
+KINK_MARGIN = 0.05
+
+#: Layer widths by depth: input 3, hidden 4, output 2. No two consecutive
+#: widths are equal for the first and last layers, so a transposed weight
+#: gradient can never pass by having the right shape.
+INPUT_WIDTH, HIDDEN_WIDTH, OUTPUT_WIDTH = 3, 4, 2
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One fully connected layer: ``activation(x @ W.T + b)``, W of shape (n_out, n_in)."""
+
+    n_in: int
+    n_out: int
+    activation: str = "identity"
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_in < 1 or self.n_out < 1:
+            raise ValueError(f"layer sizes must be positive, got {self.n_in}→{self.n_out}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; known: {', '.join(ACTIVATIONS)}")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A multilayer perceptron, and optionally the loss applied to its output."""
+
+    layers: tuple[Layer, ...]
+    loss: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.layers:
+            raise ValueError("a network needs at least one layer")
+        for upper, lower in zip(self.layers, self.layers[1:]):
+            if upper.n_out != lower.n_in:
+                raise ValueError(f"layer widths do not chain: {upper.n_out} feeds {lower.n_in}")
+        if self.loss is not None and self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
+
+    @classmethod
+    def mlp(
+        cls,
+        sizes: Iterable[int],
+        activation: str,
+        output_activation: str | None = None,
+        bias: bool = True,
+        loss: str | None = None,
+    ) -> NetworkSpec:
+        """Layers of the given widths; every hidden layer uses ``activation``."""
+        sizes = list(sizes)
+        last = len(sizes) - 2
+        layers = tuple(
+            Layer(n_in, n_out, output_activation or activation if i == last else activation, bias)
+            for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]))
+        )
+        return cls(layers, loss)
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.layers[0].n_in,) + tuple(layer.n_out for layer in self.layers)
+
+    @property
+    def hidden_activation(self) -> str:
+        """The activation of the hidden layers (the output layer's for a one-layer net)."""
+        return self.layers[0].activation if self.depth > 1 else self.layers[-1].activation
+
+    @property
+    def output_activation(self) -> str:
+        return self.layers[-1].activation
+
+    @property
+    def bias(self) -> bool:
+        return any(layer.bias for layer in self.layers)
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.n_in * layer.n_out + layer.n_out * layer.bias for layer in self.layers)
+
+    @property
+    def activation_label(self) -> str:
+        """``tanh`` when every layer uses tanh, ``tanh-identityout`` when the output differs."""
+        hidden = {layer.activation for layer in self.layers[:-1]} or {self.output_activation}
+        label = "+".join(sorted(hidden))
+        if self.output_activation != label:
+            label += f"-{self.output_activation}out"
+        return label
+
+    @property
+    def name(self) -> str:
+        bias = "bias" if all(layer.bias for layer in self.layers) else "nobias" if not self.bias else "somebias"
+        return f"{self.depth}layer-{self.activation_label}-{bias}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A spec run at one batch size and dtype, with data drawn from ``seed``."""
+
+    spec: NetworkSpec
+    batch: int
+    dtype: str = "float64"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ValueError(f"batch must be at least 1, got {self.batch}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; known: {', '.join(DTYPES)}")
+
+    @property
+    def mode(self) -> str:
+        """``vjp`` (backward from a given upstream gradient) or the loss's name."""
+        return self.spec.loss or "vjp"
+
+    @property
+    def id(self) -> str:
+        return f"{self.spec.name}-b{self.batch}-{self.dtype}-{self.mode}"
+
+
+@dataclass(frozen=True, eq=False)
+class Params:
+    """Canonical parameters: ``weights[l]`` is (n_out, n_in), ``biases[l]`` is (n_out,) or None."""
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray | None, ...]
+
+    def copy(self) -> Params:
+        return Params(
+            tuple(w.copy() for w in self.weights),
+            tuple(None if b is None else b.copy() for b in self.biases),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class CaseData:
+    """Everything a case feeds an implementation, in the case's dtype."""
+
+    case: Case
+    params: Params
+    x: np.ndarray
+    upstream: np.ndarray
+    targets: np.ndarray
+    #: Smallest distance of any ReLU pre-activation from zero (inf without ReLU).
+    kink_margin: float = field(default=float("inf"))
+
+    def copy(self) -> CaseData:
+        return CaseData(
+            self.case, self.params.copy(), self.x.copy(), self.upstream.copy(), self.targets.copy(), self.kink_margin
+        )
+
+
+def rng_for(case: Case, purpose: str) -> np.random.Generator:
+    """A generator that depends only on the case's seed, its id and what it is for."""
+    return np.random.default_rng([case.seed, zlib.crc32(f"{case.id}/{purpose}".encode())])
+
+
+def generate(case: Case) -> CaseData:
+    """Draw the case's parameters, input, upstream gradient and targets.
+
+    Parameters come from a scaled normal draw so that pre-activations are of
+    order one (no saturated tanh or sigmoid). Where the network has a ReLU,
+    input rows are redrawn until every ReLU pre-activation of that row keeps
+    ``KINK_MARGIN`` from zero, so finite differences never straddle a kink;
+    if a row cannot be found in a bounded number of draws the margin actually
+    achieved is recorded instead.
+    """
+    spec, dtype = case.spec, np.dtype(case.dtype)
+    rng = rng_for(case, "data")
+    weights = tuple(
+        (rng.standard_normal((layer.n_out, layer.n_in)) * (1.2 / np.sqrt(layer.n_in))).astype(dtype)
+        for layer in spec.layers
+    )
+    biases = tuple(
+        (0.5 * rng.standard_normal(layer.n_out)).astype(dtype) if layer.bias else None for layer in spec.layers
+    )
+    params = Params(weights, biases)
+    x = np.stack([_draw_input_row(spec, params, rng, dtype) for _ in range(case.batch)])
+    upstream = rng.standard_normal((case.batch, spec.layers[-1].n_out)).astype(dtype)
+    if spec.loss == "softmax_cross_entropy":
+        targets = rng.integers(0, spec.layers[-1].n_out, size=case.batch)
+    else:
+        targets = rng.standard_normal((case.batch, spec.layers[-1].n_out)).astype(dtype)
+    margin = kink_margin(spec, params, x)
+    return CaseData(case, params, x, upstream, targets, margin)
+
+
+def _draw_input_row(spec: NetworkSpec, params: Params, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+    row = rng.standard_normal(spec.layers[0].n_in).astype(dtype)
+    if not any(layer.activation in KINKED_ACTIVATIONS for layer in spec.layers):
+        return row
+    best, best_margin = row, kink_margin(spec, params, row[None, :])
+    for _ in range(200):
+        if best_margin >= KINK_MARGIN:
+            break
+        row = rng.standard_normal(spec.layers[0].n_in).astype(dtype)
+        margin = kink_margin(spec, params, row[None, :])
+        if margin > best_margin:
+            best, best_margin = row, margin
+    return best
+
+
+def preactivations(spec: NetworkSpec, params: Params, x: np.ndarray) -> list[np.ndarray]:
+    """Each layer's pre-activation ``a @ W.T + b`` in float64 (for kink bookkeeping)."""
+    from conformance.activations import apply
+
+    out, a = [], np.asarray(x, dtype=np.float64)
+    for layer, w, b in zip(spec.layers, params.weights, params.biases):
+        z = a @ np.asarray(w, dtype=np.float64).T
+        if b is not None:
+            z = z + np.asarray(b, dtype=np.float64)
+        out.append(z)
+        a = apply(layer.activation, z)
+    return out
+
+
+def kink_margin(spec: NetworkSpec, params: Params, x: np.ndarray) -> float:
+    """Smallest |pre-activation| over the layers whose activation has a kink."""
+    zs = preactivations(spec, params, x)
+    kinked = [np.abs(z).min() for layer, z in zip(spec.layers, zs) if layer.activation in KINKED_ACTIVATIONS]
+    return float(min(kinked)) if kinked else float("inf")
+
+
+def network_specs(loss: str | None = None) -> list[NetworkSpec]:
+    """Every activation, with and without bias, depth 1 to 4; the output layer either
+    shares the hidden activation or is the identity (as most losses expect)."""
+    specs = []
+    for depth, activation, bias in itertools.product((1, 2, 3, 4), ACTIVATIONS, (True, False)):
+        sizes = [INPUT_WIDTH] + [HIDDEN_WIDTH] * (depth - 1) + [OUTPUT_WIDTH]
+        outputs = [activation] if depth == 1 or activation == "identity" else [activation, "identity"]
+        specs += [NetworkSpec.mlp(sizes, activation, out, bias, loss) for out in outputs]
+    return specs
+
+
+def default_grid(seed: int = 0, quick: bool = False) -> list[Case]:
+    """The grid every implementation is run over.
+
+    VJP cases: every spec of ``network_specs`` at batch 1 and 4, float64 and
+    float32. Loss cases: every loss on every spec at batch 4 (batch 1 hides a
+    missing 1/batch), both dtypes, plus batch 1 in float64. ``quick`` keeps
+    depth ≤ 2 and batch 4 only, for a fast smoke run.
+    """
+    cases = []
+    for spec in network_specs():
+        for batch, dtype in itertools.product((1, 4), DTYPES):
+            cases.append(Case(spec, batch, dtype, seed))
+    for loss in LOSSES:
+        for spec in network_specs(loss):
+            for batch, dtype in ((4, "float64"), (4, "float32"), (1, "float64")):
+                cases.append(Case(spec, batch, dtype, seed))
+    if quick:
+        cases = [c for c in cases if c.spec.depth <= 2 and c.batch == 4]
+    return cases

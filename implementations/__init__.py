@@ -1,0 +1,1 @@
+"""Implementations under test, each a faithful module plus its adapter."""

@@ -1,0 +1,105 @@
+"""The project's own NumPy multilayer perceptron and its adapter: the model to copy.
+
+It supports every activation, bias on or off per layer, every loss the suite
+knows and any batch size, and must pass every case. It stores weights in the
+canonical layout (``(n_out, n_in)``), so its adapter has nothing to
+translate; an adapter for code with another layout transposes in ``build``
+and back in ``backward``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conformance.adapter import Adapter, Capabilities, Gradients
+from conformance.spec import LOSSES, NetworkSpec, Params
+
+
+def activate(name: str, z: np.ndarray) -> np.ndarray:
+    if name == "identity":
+        return z
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "sigmoid":
+        return 0.5 * (1 + np.tanh(0.5 * z))  # logistic without overflow for large |z|
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def activation_derivative(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """d activation / dz at pre-activation ``z`` with output ``a``."""
+    if name == "identity":
+        return np.ones_like(z)
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    if name == "tanh":
+        return 1 - a * a
+    if name == "sigmoid":
+        return a * (1 - a)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def loss_and_gradient(name: str, y: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """The loss of output ``y`` and its gradient dL/dy."""
+    if name == "softmax_cross_entropy":
+        shifted = y - y.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        rows = np.arange(len(y))
+        loss = -log_probs[rows, targets].mean()
+        grad = np.exp(log_probs)
+        grad[rows, targets] -= 1
+        return float(loss), grad / len(y)
+    residual = y - targets
+    scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / residual.size, "half_mse": 1.0 / residual.size}[name]
+    loss = 0.5 * scale * float((residual * residual).sum())
+    return loss, (scale * residual).astype(y.dtype)
+
+
+class MLP:
+    """Layers ``a = act(a_prev @ W.T + b)``; caches what backward needs."""
+
+    def __init__(self, weights, biases, activations):
+        self.weights, self.biases, self.activations = list(weights), list(biases), list(activations)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.inputs, self.pre, self.post = [], [], []
+        a = x
+        for w, b, name in zip(self.weights, self.biases, self.activations):
+            self.inputs.append(a)
+            z = a @ w.T if b is None else a @ w.T + b
+            a = activate(name, z)
+            self.pre.append(z)
+            self.post.append(a)
+        return a
+
+    def backward(self, grad_output: np.ndarray):
+        grad_w, grad_b = [None] * len(self.weights), [None] * len(self.weights)
+        grad = grad_output
+        for i in reversed(range(len(self.weights))):
+            delta = grad * activation_derivative(self.activations[i], self.pre[i], self.post[i])
+            grad_w[i] = delta.T @ self.inputs[i]
+            grad_b[i] = None if self.biases[i] is None else delta.sum(axis=0)
+            grad = delta @ self.weights[i]
+        return grad, grad_w, grad_b
+
+
+class ReferenceNumpy(Adapter):
+    name = "reference_numpy"
+    description = "the project's own NumPy MLP: every activation, bias on/off, every loss, any batch"
+    capabilities = Capabilities(losses=frozenset(LOSSES))
+
+    def build(self, spec: NetworkSpec, params: Params) -> None:
+        self.loss_name = spec.loss
+        self.net = MLP(params.weights, params.biases, [layer.activation for layer in spec.layers])
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.net.forward(x)
+
+    def backward(self, grad_output: np.ndarray) -> Gradients:
+        grad_x, grad_w, grad_b = self.net.backward(grad_output)
+        return Gradients(grad_x, tuple(grad_w), tuple(grad_b))
+
+    def loss(self, x: np.ndarray, targets: np.ndarray) -> tuple[float, Gradients]:
+        loss, grad_output = loss_and_gradient(self.loss_name, self.forward(x), targets)
+        return loss, self.backward(grad_output)
