@@ -177,6 +177,35 @@ class CaseData:
             self.case, self.params.copy(), self.x.copy(), self.upstream.copy(), self.targets.copy(), self.kink_margin
         )
 
+    def tensors(self) -> dict[str, np.ndarray]:
+        """The differentiable tensors by name, in the order of ``flat``: input, weights, biases."""
+        named = {"input": self.x}
+        named |= {f"weight[{i}]": w for i, w in enumerate(self.params.weights)}
+        named |= {f"bias[{i}]": b for i, b in enumerate(self.params.biases) if b is not None}
+        return named
+
+    def flat(self) -> np.ndarray:
+        """Input, weights and biases as one float64 vector (what finite differences perturb)."""
+        return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in self.tensors().values()])
+
+    def with_flat(self, theta: np.ndarray) -> CaseData:
+        """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""
+        dtype, pieces, offset = self.x.dtype, {}, 0
+        for name, tensor in self.tensors().items():
+            pieces[name] = np.asarray(theta[offset:offset + tensor.size], dtype=dtype).reshape(tensor.shape)
+            offset += tensor.size
+        weights = tuple(pieces[f"weight[{i}]"] for i in range(len(self.params.weights)))
+        biases = tuple(pieces.get(f"bias[{i}]") for i in range(len(self.params.biases)))
+        return CaseData(self.case, Params(weights, biases), pieces["input"], self.upstream.copy(),
+                        self.targets.copy(), self.kink_margin)
+
+    def astype(self, dtype: str) -> CaseData:
+        """The same numbers in another dtype (targets keep integer labels)."""
+        cast = lambda a: None if a is None else np.asarray(a, dtype=dtype)  # noqa: E731
+        targets = self.targets if self.targets.dtype.kind == "i" else cast(self.targets)
+        params = Params(tuple(map(cast, self.params.weights)), tuple(map(cast, self.params.biases)))
+        return CaseData(self.case, params, cast(self.x), cast(self.upstream), targets, self.kink_margin)
+
 
 def rng_for(case: Case, purpose: str) -> np.random.Generator:
     """A generator that depends only on the case's seed, its id and what it is for."""

@@ -74,3 +74,12 @@ def test_case_ids_read_like_sentences():
 def test_invalid_specs_are_refused_with_a_message(bad):
     with pytest.raises(ValueError, match=r"\w"):
         bad()
+
+
+def test_flat_vector_round_trips_through_with_flat():
+    data = generate(Case(NetworkSpec.mlp([3, 4, 2], "tanh", bias=False), batch=2, dtype="float32"))
+    theta = data.flat()
+    assert theta.dtype == np.float64 and theta.size == 2 * 3 + 4 * 3 + 2 * 4
+    again = data.with_flat(theta)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(arrays(data), arrays(again)))
+    assert again.x.dtype == np.float32 and again.params.biases == (None, None)

@@ -1,0 +1,151 @@
+"""Driving one implementation through its adapter: observe a case, evaluate its own
+objective at perturbed points (for finite differences), time it.
+
+``Driver`` runs the adapter in this process. Everything the harness asks of
+an implementation goes through these three methods, so the same requests can
+be served from a separate worker process (see ``isolation``).
+"""
+
+from __future__ import annotations
+
+import sysconfig
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from conformance.adapter import Adapter, Capabilities, Gradients
+from conformance.registry import Target
+from conformance.spec import Case, CaseData
+
+HARNESS_DIR = Path(__file__).resolve().parent
+LIBRARY_DIRS = tuple({Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "purelib", "platlib")})
+
+
+class ImplementationFault(Exception):
+    """The implementation (or its adapter) raised or broke the contract; one line for the report."""
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    """What the implementation produced for one case, as returned (not yet validated)."""
+
+    output: object
+    loss: object | None
+    gradients: Gradients
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """Points ``theta + s * direction`` for each step ``s``, where theta is the case's
+    flat parameter vector (``CaseData.flat``) and ``direction`` is a dense vector
+    or the index of a single entry."""
+
+    direction: np.ndarray | int
+    steps: np.ndarray
+
+
+def _is_users_code(filename: str) -> bool:
+    path = Path(filename)
+    return not (path.is_relative_to(HARNESS_DIR) or any(path.is_relative_to(p) for p in LIBRARY_DIRS))
+
+
+def describe_exception(error: BaseException) -> str:
+    """``Type: message (at file:line in function)``, naming the deepest frame of the
+    implementation's own code (not the harness's, not a library's)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if _is_users_code(f.filename)]
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {message}{where}" if message else f"{type(error).__name__}{where}"
+
+
+def _as_gradients(value: object, method: str) -> Gradients:
+    if not isinstance(value, Gradients):
+        raise ImplementationFault(
+            f"{method} must return conformance.Gradients(input, weights, biases), got {type(value).__name__}"
+        )
+    return value
+
+
+def _loss_pair(value: object) -> tuple[object, Gradients]:
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise ImplementationFault(f"loss must return (loss value, Gradients), got {type(value).__name__}")
+    return value[0], _as_gradients(value[1], "loss")
+
+
+def objective_value(adapter: Adapter, data: CaseData) -> float:
+    """The scalar finite differences differentiate: ``<upstream, forward(x)>`` for a
+    VJP case, the implementation's own loss for a loss case."""
+    spec = data.case.spec
+    adapter.build(spec, data.params)
+    if spec.loss is None:
+        output = np.asarray(adapter.forward(data.x), dtype=np.float64)
+        return float(np.sum(output * data.upstream))
+    loss, _ = _loss_pair(adapter.loss(data.x, data.targets))
+    return float(np.asarray(loss, dtype=np.float64))
+
+
+class Driver:
+    """One implementation, run in this process. Every call works on copies of the data."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.name = target.name
+
+    def _adapter(self) -> Adapter:
+        try:
+            return self.target.new()
+        except Exception as error:
+            raise ImplementationFault(f"adapter failed to start: {describe_exception(error)}") from error
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.target.adapter.capabilities
+
+    def supports(self, case: Case) -> str | None:
+        try:
+            return self._adapter().supports(case.spec, case.batch, case.dtype)
+        except ImplementationFault:
+            raise
+        except Exception as error:
+            raise ImplementationFault(f"supports() failed: {describe_exception(error)}") from error
+
+    def observe(self, data: CaseData) -> Observation:
+        """Build, run forward, then backward (VJP case) or the implementation's loss."""
+        adapter, data = self._adapter(), data.copy()
+        spec = data.case.spec
+        try:
+            adapter.build(spec, data.params)
+            output = adapter.forward(data.x)
+            if spec.loss is None:
+                return Observation(output, None, _as_gradients(adapter.backward(data.upstream), "backward"))
+            loss, grads = _loss_pair(adapter.loss(data.x, data.targets))
+            return Observation(output, loss, grads)
+        except ImplementationFault:
+            raise
+        except Exception as error:
+            raise ImplementationFault(describe_exception(error)) from error
+
+    def evaluate(self, data: CaseData, probes: Sequence[Probe]) -> list[np.ndarray]:
+        """The objective at every probe's points, one array of values per probe."""
+        adapter = self._adapter()
+        theta = data.flat()
+        values = []
+        try:
+            for probe in probes:
+                row = []
+                for step in np.asarray(probe.steps, dtype=np.float64).ravel():
+                    point = theta.copy()
+                    if isinstance(probe.direction, (int, np.integer)):
+                        point[probe.direction] += step
+                    else:
+                        point += step * probe.direction
+                    row.append(objective_value(adapter, data.with_flat(point)))
+                values.append(np.asarray(row).reshape(np.shape(probe.steps)))
+        except ImplementationFault:
+            raise
+        except Exception as error:
+            raise ImplementationFault(describe_exception(error)) from error
+        return values
