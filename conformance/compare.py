@@ -62,6 +62,8 @@ class Comparison:
     expected: float | None
     tolerance: Tolerance
     message: str
+    #: Not an answer at all (None, not numeric, NaN or infinite): an error rather than a wrong value.
+    fault: bool = False
 
 
 def compare(tensor: str, actual: object, expected: np.ndarray, dtype: str, against: str = "expected") -> Comparison:
@@ -75,20 +77,20 @@ def compare(tensor: str, actual: object, expected: np.ndarray, dtype: str, again
     tol = tolerance_for(dtype)
     expected = np.asarray(expected, dtype=np.float64)
 
-    def failed(message: str, *errors: float) -> Comparison:
-        abs_err, rel_err = errors if errors else (float("nan"), float("nan"))
-        return Comparison(tensor, False, abs_err, rel_err, None, None, None, tol, f"{tensor}: {message}")
+    def failed(message: str, fault: bool = False) -> Comparison:
+        nan = float("nan")
+        return Comparison(tensor, False, nan, nan, None, None, None, tol, f"{tensor}: {message}", fault)
 
     if actual is None:
-        return failed(f"missing (None), expected an array of shape {expected.shape}")
+        return failed(f"missing (None), expected an array of shape {expected.shape}", fault=True)
     try:
         array = np.asarray(actual)
     except Exception as error:  # an object NumPy cannot convert
-        return failed(f"not an array ({type(actual).__name__}: {error})")
+        return failed(f"not an array ({type(actual).__name__}: {error})", fault=True)
+    if array.dtype.kind not in "fiub":
+        return failed(f"not numeric: dtype {array.dtype}, expected {dtype}", fault=True)
     if array.shape != expected.shape:
         return failed(f"shape {array.shape}, expected {expected.shape}")
-    if array.dtype.kind not in "fiub":
-        return failed(f"dtype {array.dtype}, expected {dtype}")
     dtype_problem = None
     if array.dtype.kind != "f" or array.dtype.itemsize < np.dtype(dtype).itemsize:
         dtype_problem = f"dtype {array.dtype}, expected {dtype}"
@@ -96,7 +98,7 @@ def compare(tensor: str, actual: object, expected: np.ndarray, dtype: str, again
     array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        return failed(f"non-finite value {array[bad]} at {list(bad)}", float("inf"), float("inf"))
+        return failed(f"non-finite value {array[bad]} at {list(bad)}", fault=True)
 
     diff = np.abs(array - expected)
     if diff.size == 0:

@@ -35,6 +35,8 @@ class Observation:
     output: object
     loss: object | None
     gradients: Gradients
+    #: Contract rules broken along the way, as (tensor, one-line message) pairs.
+    violations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +77,41 @@ def _loss_pair(value: object) -> tuple[object, Gradients]:
     return value[0], _as_gradients(value[1], "loss")
 
 
+def _snapshot(value: object) -> object:
+    """A copy of a returned array, so a later call reusing its buffer cannot change it."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
+def _modified_arguments(pristine: CaseData, given: CaseData) -> tuple[tuple[str, str], ...]:
+    arrays = {"upstream": (pristine.upstream, given.upstream), "targets": (pristine.targets, given.targets)}
+    arrays |= {name: (tensor, given.tensors()[name]) for name, tensor in pristine.tensors().items()}
+    return tuple(
+        (name, f"{name}: the implementation modified the array it was given, in place "
+               f"(the harness had its own copy; results use the original values)")
+        for name, (before, after) in arrays.items()
+        if before.tobytes() != after.tobytes()
+    )
+
+
+def _observed_arrays(seen: Observation) -> dict[str, object]:
+    return {"output": seen.output, "loss": seen.loss} | seen.gradients.tensors()
+
+
+def _differences(first: Observation, second: Observation) -> tuple[tuple[str, str], ...]:
+    """Tensors that came out differently from two runs of the same case."""
+    found = []
+    for name, a in _observed_arrays(first).items():
+        b = _observed_arrays(second).get(name)
+        try:
+            a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        except (TypeError, ValueError):
+            continue  # not numeric: the comparison with the oracle reports it
+        if a_arr.shape != b_arr.shape or not np.array_equal(a_arr, b_arr, equal_nan=True):
+            diff = "" if a_arr.shape != b_arr.shape else f" (max |difference| {np.nanmax(np.abs(a_arr - b_arr)):.3g})"
+            found.append((name, f"{name}: non-deterministic, two runs of the same case differ{diff}"))
+    return tuple(found)
+
+
 def objective_value(adapter: Adapter, data: CaseData) -> float:
     """The scalar finite differences differentiate: ``<upstream, forward(x)>`` for a
     VJP case, the implementation's own loss for a loss case."""
@@ -113,12 +150,22 @@ class Driver:
             raise ImplementationFault(f"supports() failed: {describe_exception(error)}") from error
 
     def observe(self, data: CaseData) -> Observation:
+        """Run the case twice on fresh copies and report what the first run produced,
+        with any contract violation: arguments modified in place, or a second run
+        that disagrees with the first."""
+        given = data.copy()
+        first = self._observe_once(given)
+        second = self._observe_once(data.copy())
+        violations = _modified_arguments(data, given) + _differences(first, second)
+        return Observation(first.output, first.loss, first.gradients, violations)
+
+    def _observe_once(self, data: CaseData) -> Observation:
         """Build, run forward, then backward (VJP case) or the implementation's loss."""
-        adapter, data = self._adapter(), data.copy()
+        adapter = self._adapter()
         spec = data.case.spec
         try:
             adapter.build(spec, data.params)
-            output = adapter.forward(data.x)
+            output = _snapshot(adapter.forward(data.x))
             if spec.loss is None:
                 return Observation(output, None, _as_gradients(adapter.backward(data.upstream), "backward"))
             loss, grads = _loss_pair(adapter.loss(data.x, data.targets))

@@ -62,6 +62,13 @@ def compare_with_oracle(
     return rows
 
 
+def contract_rows(name: str, case: Case, seen: Observation) -> list[ResultRow]:
+    """One row per broken contract rule, or one passing row saying the rules held."""
+    if not seen.violations:
+        return [row(name, case, "contract", "*", "pass", "arguments left untouched; two runs agree bit for bit")]
+    return [row(name, case, "contract", tensor, "fail", message) for tensor, message in seen.violations]
+
+
 def run_case(
     target: Target | Driver,
     case: Case,
@@ -82,6 +89,7 @@ def run_case(
         rows = []
         if checks.torch:
             rows += compare_with_oracle(name, case, seen, oracle(case), driver.capabilities.input_gradient)
+        rows += contract_rows(name, case, seen)
     return known.apply(rows, case, expectations)
 
 

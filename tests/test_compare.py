@@ -48,6 +48,11 @@ def test_a_single_wrong_element_fails_and_is_pinned(expected, dtype):
     assert "tolerance" in result.message
 
 
+def test_a_wrong_shape_is_a_wrong_answer_not_a_fault():
+    result = compare("weight[0]", np.ones((2, 3)), np.ones((3, 2)), "float64")
+    assert not result.passed and not result.fault
+
+
 def test_a_gradient_not_summed_over_the_batch_fails_on_shape():
     per_sample = np.ones((4, 3))
     result = compare("bias[0]", per_sample, per_sample.sum(axis=0), "float64")
@@ -63,11 +68,12 @@ def test_transposed_gradient_fails_on_shape(expected):
 @pytest.mark.parametrize("bad, words", [
     (None, "missing (None)"),
     (np.full((4, 3), np.nan), "non-finite"),
-    (np.array([["a"] * 3] * 4), "dtype <U1"),
+    (np.array([["a"] * 3] * 4), "not numeric: dtype <U1"),
+    (object(), "not numeric: dtype object"),
 ])
-def test_unusable_results_fail_with_what_was_found(expected, bad, words):
+def test_results_that_are_no_answer_are_faults_saying_what_was_found(expected, bad, words):
     result = compare("output", bad, expected, "float64")
-    assert not result.passed and words in result.message
+    assert not result.passed and result.fault and words in result.message
 
 
 def test_lower_precision_than_the_case_fails(expected):
