@@ -141,6 +141,12 @@ class Driver:
     def capabilities(self) -> Capabilities:
         return self.target.adapter.capabilities
 
+    def start_case(self) -> None:
+        """Nothing to do in-process (a worker driver starts its wall-time clock here)."""
+
+    def close(self) -> None:
+        """Nothing to release in-process (a worker driver stops its process here)."""
+
     def supports(self, case: Case) -> str | None:
         try:
             return self._adapter().supports(case.spec, case.batch, case.dtype)

@@ -18,6 +18,7 @@ import numpy as np
 from conformance import expectations as known
 from conformance.compare import compare
 from conformance.driver import Driver, ImplementationFault, Observation
+from conformance.isolation import WorkerDriver
 from conformance.oracles.torch import Reference, reference
 from conformance.registry import Target
 from conformance.results import ResultRow, comparison_row, row
@@ -70,14 +71,15 @@ def contract_rows(name: str, case: Case, seen: Observation) -> list[ResultRow]:
 
 
 def run_case(
-    target: Target | Driver,
+    target: Target | Driver | WorkerDriver,
     case: Case,
     expectations: tuple[known.Expectation, ...] = (),
     checks: Checks = Checks(),
 ) -> list[ResultRow]:
     """Every result row of one implementation on one case."""
-    driver = target if isinstance(target, Driver) else Driver(target)
+    driver = Driver(target) if isinstance(target, Target) else target
     name = driver.name
+    driver.start_case()
     try:
         reason = driver.supports(case)
         if reason:

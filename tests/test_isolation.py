@@ -1,0 +1,85 @@
+"""Untrusted implementations in worker processes: every fault becomes a clear row, and
+nothing one implementation does reaches the oracle or another implementation."""
+
+import numpy as np
+import pytest
+
+from conformance import registry
+from conformance.isolation import Limits, WorkerDriver
+from conformance.registry import Target
+from conformance.runner import Checks, run_case
+from conformance.spec import Case, NetworkSpec
+from tests.faulty import adapters as faulty
+
+CASES = [
+    Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4),
+    Case(NetworkSpec.mlp([3, 4, 4, 2], "relu", "identity", loss="half_mse"), batch=4, dtype="float32"),
+]
+LIMITS = Limits(timeout_s=2.0, memory_mb=1536)
+ONLY_TORCH = Checks(finite_differences=False)
+
+
+def worker(adapter: type) -> WorkerDriver:
+    return WorkerDriver(Target(adapter.name, adapter, "tests"), LIMITS)
+
+
+def rows_of(driver, cases=CASES, checks=ONLY_TORCH):
+    with driver:
+        return [r for case in cases for r in run_case(driver, case, checks=checks)]
+
+
+@pytest.mark.parametrize("adapter, verdict, words", [
+    (faulty.Raises, "error", "ValueError: shapes (4,2) and (3,4) not aligned (at adapters.py:"),
+    (faulty.Hangs, "error", "timed out after 2 s"),
+    (faulty.ExitsHard, "error", "exited with code 3"),
+    (faulty.CallsSysExit, "error", "called exit(4)"),
+    (faulty.Crashes, "error", "crashed the worker process (SIGSEGV)"),
+    (faulty.EatsMemory, "error", "MemoryError"),
+    (faulty.ReturnsNaN, "error", "weight[0]: non-finite value nan"),
+    (faulty.ReturnsInfOutput, "error", "output: non-finite value"),
+    (faulty.ReturnsNone, "error", "weight[0]: missing (None)"),
+    (faulty.MissingGradients, "error", "weight[1]: missing (None)"),
+    (faulty.ReturnsTuple, "error", "backward must return conformance.Gradients(input, weights, biases), got tuple"),
+    (faulty.WrongShape, "fail", "weight[0]: shape (3, 4), expected (4, 3)"),
+    (faulty.WrongDtype, "fail", "weight[0]: dtype float16, expected float64"),
+    (faulty.ModifiesArguments, "fail", "input: the implementation modified the array it was given"),
+    (faulty.NonDeterministic, "fail", "weight[0]: non-deterministic, two runs of the same case differ"),
+])
+def test_each_fault_becomes_a_row_that_says_what_happened(adapter, verdict, words):
+    rows = rows_of(worker(adapter), CASES[:1])
+    matching = [r for r in rows if r.verdict == verdict and words in r.detail]
+    assert matching, [(r.verdict, r.detail) for r in rows if r.verdict != "pass"]
+
+
+def test_the_run_goes_on_after_a_fault_with_a_fresh_worker():
+    rows = rows_of(worker(faulty.Hangs))
+    assert [r.verdict for r in rows] == ["error", "error"]
+
+
+def test_memory_runaway_is_an_error_row_not_a_dead_run():
+    (only,) = rows_of(worker(faulty.EatsMemory), CASES[:1])
+    assert only.verdict == "error" and "memory limit 1536 MiB" in only.detail
+
+
+def test_tampering_with_the_interpreter_stays_in_its_worker():
+    dot, zeros = np.dot, np.zeros
+    tampered = rows_of(worker(faulty.TampersWithTheInterpreter))
+    assert np.dot is dot and np.zeros is zeros and np.geterr()["divide"] == "warn"
+    assert all(r.verdict == "pass" for r in tampered), [r.detail for r in tampered if r.verdict != "pass"]
+
+
+def test_other_implementations_rows_are_identical_with_and_without_faulty_neighbours():
+    reference = registry.load("reference_numpy")
+    clean = rows_of(WorkerDriver(reference, LIMITS))
+    for adapter in (faulty.TampersWithTheInterpreter, faulty.Crashes, faulty.Raises):
+        rows_of(worker(adapter))
+    again = rows_of(WorkerDriver(reference, LIMITS))
+    assert again == clean
+
+
+def test_an_adapter_that_cannot_be_found_again_is_refused_for_isolation():
+    class Local(faulty.Raises):
+        pass
+
+    with pytest.raises(ValueError, match="define it at module level"):
+        WorkerDriver(Target("local", Local, "tests"))
