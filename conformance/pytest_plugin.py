@@ -13,6 +13,8 @@ import pytest
 
 from conformance import expectations as known
 from conformance import registry
+from conformance.driver import Driver
+from conformance.isolation import WorkerDriver, driver_for
 from conformance.registry import Target, TargetError
 from conformance.runner import run_case
 from conformance.spec import Case, default_grid
@@ -26,6 +28,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--grid", choices=("full", "quick"), default="full",
                     help="case grid: full (default) or quick (depth ≤ 2, batch 4)")
     group.addoption("--seed", type=int, default=0, help="seed of the generated case data (default 0)")
+    group.addoption("--no-isolation", action="store_true",
+                    help="run implementations in the test process instead of one worker process each")
 
 
 def _targets(config: pytest.Config) -> list[Target]:
@@ -45,14 +49,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("conformance_case", pairs, ids=[f"{t.name}-{c.id}" for t, c in pairs])
 
 
+_DRIVERS: dict[Target, Driver | WorkerDriver] = {}
+
+
+def _driver(target: Target, isolate: bool) -> Driver | WorkerDriver:
+    """One driver per implementation for the whole session (a worker process when isolated)."""
+    if target not in _DRIVERS:
+        _DRIVERS[target] = driver_for(target, isolate)
+    return _DRIVERS[target]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for driver in _DRIVERS.values():
+        driver.close()
+    _DRIVERS.clear()
+
+
+@pytest.fixture(scope="session")
+def conformance_isolation(request: pytest.FixtureRequest) -> bool:
+    return not request.config.getoption("no_isolation", default=False)
+
+
 @pytest.fixture(scope="session")
 def conformance_expectations() -> tuple[known.Expectation, ...]:
     return known.load()
 
 
-def verify(target: Target, case: Case, expectations: tuple[known.Expectation, ...] = ()) -> None:
+def verify(
+    target: Target, case: Case, expectations: tuple[known.Expectation, ...] = (), isolate: bool = True
+) -> None:
     """Run one case and report it to pytest (fail / xfail / skip / pass)."""
-    rows = run_case(target, case, expectations)
+    rows = run_case(_driver(target, isolate), case, expectations)
     if any(r.verdict == "not_applicable" and r.check == "case" for r in rows):
         pytest.skip(f"not applicable: {rows[0].detail}")
     unexpected = [r for r in rows if r.unexpected]

@@ -3,6 +3,6 @@
 from conformance.pytest_plugin import verify
 
 
-def test_conforms(conformance_case, conformance_expectations):
+def test_conforms(conformance_case, conformance_expectations, conformance_isolation):
     target, case = conformance_case
-    verify(target, case, conformance_expectations)
+    verify(target, case, conformance_expectations, conformance_isolation)
