@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from conformance.adapter import Adapter
+from conformance.guard import preserved_interpreter_state
 
 ENTRY_POINT_GROUP = "conformance.implementations"
 
@@ -58,7 +59,9 @@ def load(spec: str) -> Target:
         return _from_import_path(spec)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name == spec:
-            return _checked(entry.load(), entry.name, f"entry point {entry.value}")
+            with preserved_interpreter_state():
+                loaded = entry.load()
+            return _checked(loaded, entry.name, f"entry point {entry.value}")
     known = ", ".join(BUILTINS)
     raise TargetError(f"unknown implementation {spec!r} (built-in: {known}; or give a .py file or module:Class)")
 
@@ -66,7 +69,8 @@ def load(spec: str) -> Target:
 def _from_import_path(spec: str, name: str | None = None) -> Target:
     module_name, _, class_name = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        with preserved_interpreter_state():
+            module = importlib.import_module(module_name)
     except ImportError as error:
         raise TargetError(f"cannot import {module_name!r}: {error}") from None
     except SyntaxError as error:
@@ -87,7 +91,8 @@ def _from_file(path: Path, class_name: str | None) -> Target:
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_name] = module
     try:
-        module_spec.loader.exec_module(module)
+        with preserved_interpreter_state():
+            module_spec.loader.exec_module(module)
     except SyntaxError as error:
         raise TargetError(f"syntax error in {path}, line {error.lineno}: {error.msg}") from None
     except Exception as error:

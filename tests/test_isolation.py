@@ -83,3 +83,16 @@ def test_an_adapter_that_cannot_be_found_again_is_refused_for_isolation():
 
     with pytest.raises(ValueError, match="define it at module level"):
         WorkerDriver(Target("local", Local, "tests"))
+
+
+def test_loading_a_module_that_patches_numpy_leaves_the_harness_unpatched(tmp_path):
+    source = tmp_path / "patches_on_import.py"
+    source.write_text(
+        "import nnfs\nimport numpy as np\nnnfs.init()\nnp.seterr(all='ignore')\n"
+        "from implementations.reference_numpy import ReferenceNumpy\n\n"
+        "class PatchesOnImport(ReferenceNumpy):\n    name = 'patches_on_import'\n"
+    )
+    dot, zeros, errors = np.dot, np.zeros, np.geterr()
+    target = registry.load(str(source))
+    assert target.name == "patches_on_import"
+    assert np.dot is dot and np.zeros is zeros and np.geterr() == errors
