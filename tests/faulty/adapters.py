@@ -58,7 +58,7 @@ class EatsMemory(ReferenceNumpy):
     def forward(self, x):
         hoard = []
         while True:
-            hoard.append(np.ones(2**27))  # 1 GiB a step, written so it is really used
+            hoard.append(np.empty(2**25))  # 256 MiB a step, without end
 
 
 class ReturnsNaN(ReferenceNumpy):
