@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from conformance.adapter import Adapter, Capabilities, Gradients
+from conformance.contract import gradients_problem, layout_violations
 from conformance.registry import Target
 from conformance.spec import Case, CaseData
 
@@ -64,10 +65,8 @@ def describe_exception(error: BaseException) -> str:
 
 
 def _as_gradients(value: object, method: str) -> Gradients:
-    if not isinstance(value, Gradients):
-        raise ImplementationFault(
-            f"{method} must return conformance.Gradients(input, weights, biases), got {type(value).__name__}"
-        )
+    if problem := gradients_problem(value, method):
+        raise ImplementationFault(problem)
     return value
 
 
@@ -162,7 +161,9 @@ class Driver:
         given = data.copy()
         first = self._observe_once(given)
         second = self._observe_once(data.copy())
-        violations = _modified_arguments(data, given) + _differences(first, second)
+        method = "backward" if data.case.spec.loss is None else "loss"
+        violations = (_modified_arguments(data, given) + _differences(first, second)
+                      + layout_violations(first.output, first.gradients, data, method))
         return Observation(first.output, first.loss, first.gradients, violations)
 
     def _observe_once(self, data: CaseData) -> Observation:

@@ -1,0 +1,238 @@
+"""Checking named implementations: the suite on each, and a few lines per target that say
+whether it conforms and, where it does not, what is wrong.
+
+This is what ``conformance check`` and ``assert_conforms`` do. Targets are
+anything ``registry.load_all`` accepts (files, ``module:Class``, entry point
+names, folders and globs of submissions). A target that cannot be loaded
+becomes a ``TargetResult`` with the reason and no rows; the others still run,
+each through ``conformance.runner`` in its own worker process (unless
+isolation is turned off).
+
+A target's verdict:
+
+* ``pass``: every case that applies passed;
+* ``known defects``: the only failures are recorded known defects;
+* ``fail``: some result is wrong (a wrong value, shape, dtype, or a broken contract rule);
+* ``error``: the implementation raised, crashed, hung or returned no answer, and nothing was wrong otherwise;
+* ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
+* ``not loaded``: the target could not be loaded (the reason says why).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from conformance import expectations as known
+from conformance.isolation import Limits, driver_for
+from conformance.registry import Target, Unloadable, load_all, neighbours_first
+from conformance.results import CHECKS, ResultRow
+from conformance.runner import run_case
+from conformance.spec import Case
+
+FAMILIES = tuple(check for check in CHECKS if check != "case")
+#: Verdicts that make ``conformance check`` exit with 1 (``not loaded`` makes it exit with 2).
+UNEXPECTED = ("fail", "error", "nothing ran")
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target's rows (or the reason it could not be loaded), and what they add up to."""
+
+    source: str
+    name: str
+    rows: tuple[ResultRow, ...] = ()
+    load_error: str = ""
+    seconds: float = 0.0
+    cases: int = field(default=0)
+
+    @property
+    def ran(self) -> list[ResultRow]:
+        return [r for r in self.rows if r.verdict != "not_applicable"]
+
+    @property
+    def verdict(self) -> str:
+        if self.load_error:
+            return "not loaded"
+        verdicts = {r.verdict for r in self.rows}
+        if "fail" in verdicts:
+            return "fail"
+        if "error" in verdicts:
+            return "error"
+        if not self.ran:
+            return "nothing ran"
+        return "known defects" if "expected_fail" in verdicts else "pass"
+
+    @property
+    def conforms(self) -> bool:
+        return self.verdict in ("pass", "known defects")
+
+    def cases_with(self, verdict: str, check: str | None = None) -> set[str]:
+        return {r.case for r in self.rows if r.verdict == verdict and check in (None, r.check)}
+
+    def family(self, check: str) -> str:
+        """One word (and a count of cases) for a check family: pass, FAIL n, error n, known n or —."""
+        rows = [r for r in self.rows if r.check == check and r.verdict != "not_applicable"]
+        if not rows:
+            return "—"
+        for verdict, label in (("fail", "FAIL"), ("error", "error"), ("expected_fail", "known")):
+            if cases := self.cases_with(verdict, check):
+                return f"{label} {len(cases)}"
+        return "pass"
+
+    def families(self) -> dict[str, str]:
+        return {check: self.family(check) for check in FAMILIES}
+
+
+def _tensor_order(tensor: str) -> tuple:
+    kind, _, index = tensor.partition("[")
+    kinds = ("*", "output", "loss", "input", "weight", "bias")
+    return (kinds.index(kind) if kind in kinds else len(kinds), index)
+
+
+def problems(rows: Iterable[ResultRow]) -> list[tuple[str, str, int, ResultRow]]:
+    """Unexpected rows grouped by (check, tensor): one entry per group with the number of
+    cases it covers and its worst row (largest relative error; no answer counts as worst).
+    Errors come first, then the check families in report order. A wrong shape that a
+    contract row already explains as a layout mistake is not listed twice."""
+    rows = list(rows)
+    explained = {(r.case, r.tensor) for r in rows if r.check == "contract" and r.unexpected}
+    groups: dict[tuple[str, str], list[ResultRow]] = {}
+    for r in rows:
+        if r.unexpected and (r.check == "contract" or (r.case, r.tensor) not in explained):
+            groups.setdefault((r.check, r.tensor), []).append(r)
+
+    def badness(r: ResultRow) -> float:
+        return float("inf") if r.verdict == "error" or r.max_rel_error != r.max_rel_error else r.max_rel_error
+
+    order = {check: i for i, check in enumerate(CHECKS)}
+    found = [(check, tensor, len({m.case for m in members}), max(members, key=badness))
+             for (check, tensor), members in groups.items()]
+    return sorted(found, key=lambda p: (p[3].verdict != "error", order.get(p[0], len(order)), _tensor_order(p[1])))
+
+
+def problem_lines(rows: Iterable[ResultRow], limit: int) -> list[str]:
+    """One line per kind of problem: the check, the tensor, how many cases, and the worst
+    case's detail (tensor, worst element, both values, tolerance, and the diagnosis where there is one)."""
+    found = problems(rows)
+    lines = [f"{check} {verdict_word(worst)} in {count} case{'s' * (count > 1)}, e.g. {worst.case}: {worst.detail}"
+             for check, _, count, worst in found[:limit]]
+    if len(found) > limit:
+        lines.append(f"… and {len(found) - limit} more kinds of problem (see the report)")
+    return lines
+
+
+def verdict_word(r: ResultRow) -> str:
+    return "FAIL" if r.verdict == "fail" else "error"
+
+
+def not_applicable_line(result: TargetResult) -> str | None:
+    reasons = Counter(r.detail for r in result.rows if r.verdict == "not_applicable" and r.check == "case")
+    if not reasons:
+        return None
+    total = sum(reasons.values())
+    shown = "; ".join(f"{reason} ({count})" for reason, count in reasons.most_common(3))
+    more = f"; {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
+    return f"not applicable: {total} of {result.cases} cases — {shown}{more}"
+
+
+HEADINGS = {
+    "pass": "conforms",
+    "known defects": "conforms apart from its recorded known defects",
+    "fail": "DOES NOT CONFORM",
+    "error": "ERRORS (the implementation raised, crashed or returned no answer)",
+    "nothing ran": "NOTHING RAN: no case of the grid applies to it",
+    "not loaded": "NOT LOADED",
+}
+
+
+def render_target(result: TargetResult, max_problems: int = 8) -> str:
+    """The block ``conformance check`` prints for one target."""
+    title = result.name if result.name == result.source else f"{result.name} ({result.source})"
+    if result.load_error:
+        return f"{title}: {HEADINGS['not loaded']}: {result.load_error}"
+    ran = len({r.case for r in result.ran})
+    lines = [f"{title}: {HEADINGS[result.verdict]} — {ran} of {result.cases} cases ran in {result.seconds:.1f} s"]
+    present = {r.check for r in result.ran}
+    if words := [f"{check} {word}" for check, word in result.families().items() if check in present]:
+        lines.append("  " + " · ".join(words))
+    if note := not_applicable_line(result):
+        lines.append("  " + note)
+    if known_cases := result.cases_with("expected_fail"):
+        reasons = sorted({r.detail.split(" — ")[0].removeprefix("known defect: ")
+                          for r in result.rows if r.verdict == "expected_fail"})
+        lines.append(f"  known defects in {len(known_cases)} cases: {'; '.join(reasons)}")
+    lines += ["  " + line for line in problem_lines(result.rows, max_problems)]
+    return "\n".join(lines)
+
+
+def summary_table(results: Sequence[TargetResult]):
+    """One row per target: its verdict, cases run, and each check family's word."""
+    import pandas as pd
+
+    present = [c for c in FAMILIES if any(r.check == c for result in results for r in result.ran)]
+    records = []
+    for result in results:
+        families = result.families()
+        records.append({
+            "target": result.source,
+            "implementation": result.name if not result.load_error else "",
+            "verdict": result.verdict,
+            "cases run": "" if result.load_error else f"{len({r.case for r in result.ran})}/{result.cases}",
+            **{check: families[check] if not result.load_error else "" for check in present},
+            "errors": len(result.cases_with("error")) if not result.load_error else "",
+            "reason": result.load_error,
+        })
+    table = pd.DataFrame.from_records(records)
+    if not table["reason"].astype(bool).any():
+        table = table.drop(columns="reason")
+    return table
+
+
+def check_target(
+    target: Target,
+    cases: Sequence[Case],
+    expectations: tuple[known.Expectation, ...] = (),
+    isolate: bool = True,
+    limits: Limits = Limits(),
+) -> TargetResult:
+    """Every case on one target, through the runner (in a worker process when isolated)."""
+    start = time.perf_counter()
+    driver = driver_for(target, isolate, limits)
+    try:
+        with neighbours_first(target):
+            rows = [r for case in cases for r in run_case(driver, case, expectations)]
+    finally:
+        driver.close()
+    return TargetResult(target.source, target.name, tuple(rows), seconds=time.perf_counter() - start,
+                        cases=len(cases))
+
+
+def check_all(
+    specs: Sequence[str],
+    cases: Sequence[Case],
+    expectations: tuple[known.Expectation, ...] = (),
+    isolate: bool = True,
+    limits: Limits = Limits(),
+    on_start: Callable[[int, int, Target | Unloadable], None] | None = None,
+) -> list[TargetResult]:
+    """One result per target the arguments name, in order; unloadable ones included."""
+    loaded = load_all(specs)
+    results = []
+    for number, item in enumerate(loaded, start=1):
+        if on_start:
+            on_start(number, len(loaded), item)
+        if isinstance(item, Unloadable):
+            results.append(TargetResult(item.source, item.source, load_error=item.reason, cases=len(cases)))
+        else:
+            results.append(check_target(item, cases, expectations, isolate, limits))
+    return results
+
+
+def exit_code(results: Sequence[TargetResult]) -> int:
+    """2 when a target could not be loaded, else 1 when one did not conform, else 0."""
+    if any(r.verdict == "not loaded" for r in results):
+        return 2
+    return 1 if any(r.verdict in UNEXPECTED for r in results) else 0
