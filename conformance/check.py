@@ -20,17 +20,19 @@ A target's verdict:
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TextIO
 
 from conformance import expectations as known
 from conformance.isolation import Limits, driver_for
 from conformance.registry import Target, Unloadable, load_all, neighbours_first
-from conformance.results import CHECKS, ResultRow
+from conformance.results import CHECKS, COLUMNS, ResultRow
 from conformance.runner import run_case
-from conformance.spec import Case
+from conformance.spec import Case, default_grid
 
 FAMILIES = tuple(check for check in CHECKS if check != "case")
 #: Verdicts that make ``conformance check`` exit with 1 (``not loaded`` makes it exit with 2).
@@ -134,7 +136,7 @@ def not_applicable_line(result: TargetResult) -> str | None:
         return None
     total = sum(reasons.values())
     shown = "; ".join(f"{reason} ({count})" for reason, count in reasons.most_common(3))
-    more = f"; {len(reasons) - 3} more reasons" if len(reasons) > 3 else ""
+    more = f"; {len(reasons) - 3} more reason{'s' * (len(reasons) > 4)}" if len(reasons) > 3 else ""
     return f"not applicable: {total} of {result.cases} cases — {shown}{more}"
 
 
@@ -191,6 +193,13 @@ def summary_table(results: Sequence[TargetResult]):
     return table
 
 
+def aligned(table) -> str:
+    """A table as left-aligned text columns (the last one, often long, is not padded)."""
+    cells = [list(map(str, table.columns))] + [[str(v) for v in record] for record in table.itertuples(index=False)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns) - 1)]
+    return "\n".join("  ".join([c.ljust(w) for c, w in zip(row, widths)] + row[-1:]).rstrip() for row in cells)
+
+
 def check_target(
     target: Target,
     cases: Sequence[Case],
@@ -236,3 +245,72 @@ def exit_code(results: Sequence[TargetResult]) -> int:
     if any(r.verdict == "not loaded" for r in results):
         return 2
     return 1 if any(r.verdict in UNEXPECTED for r in results) else 0
+
+
+def _announce(stream: TextIO) -> Callable[[int, int, Target | Unloadable], None]:
+    """Progress on a terminal: which target is running, overwritten in place."""
+    def announce(number: int, total: int, item: Target | Unloadable) -> None:
+        if stream.isatty():
+            stream.write(f"\r\033[Kchecking {number}/{total}: {item.source}")
+            stream.flush()
+    return announce
+
+
+def _clear(stream: TextIO) -> None:
+    if stream.isatty():
+        stream.write("\r\033[K")
+        stream.flush()
+
+
+def write_outputs(results: Sequence[TargetResult], out: Path) -> list[Path]:
+    """The full results (one row per implementation × case × check × tensor) and the
+    one-row-per-target summary, as CSV files in ``out``."""
+    import pandas as pd
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = pd.DataFrame([r.as_dict() for result in results for r in result.rows], columns=list(COLUMNS))
+    written = []
+    for name, table in (("results.csv", rows), ("targets.csv", summary_table(results))):
+        path = out / name
+        partial = path.with_name(f".{name}.partial")
+        table.to_csv(partial, index=False)
+        partial.replace(path)
+        written.append(path)
+    return written
+
+
+def command(
+    targets: Sequence[str],
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    out: Path | str = "reports",
+    isolate: bool = True,
+    limits: Limits = Limits(),
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+) -> int:
+    """``conformance check``: print a block per target (and a summary row per target when
+    there are several), write the report to ``out``, and return the exit code."""
+    cases = default_grid(seed=seed, quick=quick)
+    results: list[TargetResult] = []
+    announce = _announce(stderr)
+    loaded = load_all(targets)
+    several = len(loaded) > 1
+    for number, item in enumerate(loaded, start=1):
+        announce(number, len(loaded), item)
+        if isinstance(item, Unloadable):
+            result = TargetResult(item.source, item.source, load_error=item.reason, cases=len(cases))
+            _clear(stderr)
+            print(f"conformance check: error: {item.reason}", file=stderr)
+        else:
+            result = check_target(item, cases, known.load(), isolate, limits)
+            _clear(stderr)
+            print(render_target(result, max_problems=4 if several else 8), end="\n\n" if several else "\n", file=stdout)
+        results.append(result)
+    if several:
+        print(aligned(summary_table(results)), file=stdout)
+    if any(not r.load_error for r in results):
+        written = write_outputs(results, Path(out))
+        print(f"report: {', '.join(str(p) for p in written)}", file=stdout)
+    return exit_code(results)

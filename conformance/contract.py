@@ -45,13 +45,13 @@ def looks_like_an_adapter(cls: type) -> bool:
 def class_problems(cls: object, source: str) -> str | None:
     """None for a usable adapter class, else one line saying what the contract expects."""
     if not (inspect.isclass(cls) and issubclass(cls, Adapter)):
-        what = f"class {cls.__name__}" if inspect.isclass(cls) else type(cls).__name__
+        what = cls.__name__ if inspect.isclass(cls) else f"a {type(cls).__name__} (not a class)"
         return (f"{source} is not an adapter: {what} does not subclass conformance.Adapter "
                 f"(an adapter is a class with {REQUIRED})")
     if inspect.isabstract(cls):
         missing = ", ".join(signature(m, REQUIRED_METHODS.get(m, ())) for m in sorted(cls.__abstractmethods__))
         return f"{source}: adapter {cls.__name__} does not implement {missing}; the contract expects {REQUIRED}"
-    return _method_problem(cls, source) or _attribute_problem(cls, source)
+    return _attribute_problem(cls, source) or _method_problem(cls, source)
 
 
 def _method_problem(cls: type[Adapter], source: str) -> str | None:

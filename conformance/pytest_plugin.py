@@ -1,10 +1,15 @@
-"""The pytest plugin: ``--impl``, ``--grid``, ``--seed`` and the parametrized conformance test.
+"""The pytest plugin: ``--impl``, ``--grid``, ``--seed``, the parametrized conformance test,
+and ``assert_conforms`` for a user's own tests.
 
 Any test that takes the ``conformance_case`` fixture is run once per
 implementation × case, with ids like ``reference_numpy-3layer-tanh-bias-b4-float64-vjp``.
 ``verify`` turns one case's rows into a pytest outcome: a pass, a failure
 that lists every unexpected row, an xfail for a recorded known defect, or a
 skip that says why the case does not apply.
+
+``pytest --impl TARGET`` runs that suite on a plug-in (a file, a folder, a
+glob, ``module:Class`` or an installed entry point's name); a test of one's
+own calls ``assert_conforms(MyAdapter)`` instead.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ import pytest
 
 from conformance import expectations as known
 from conformance import registry
+from conformance.adapter import Adapter
+from conformance.check import TargetResult, check_target, render_target
+from conformance.contract import class_problems
 from conformance.driver import Driver
-from conformance.isolation import WorkerDriver, driver_for
-from conformance.registry import Target, TargetError
+from conformance.isolation import Limits, WorkerDriver, driver_for
+from conformance.registry import Target, TargetError, Unloadable, neighbours_first
 from conformance.runner import run_case
 from conformance.spec import Case, default_grid
 
@@ -23,7 +31,8 @@ from conformance.spec import Case, default_grid
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "backprop conformance suite")
     group.addoption("--impl", action="append", default=[], metavar="TARGET",
-                    help="implementation to check: a built-in name, path/to/file.py[:Class] or module:Class "
+                    help="implementation to check: a built-in name, path/to/file.py[:Class], a folder or glob "
+                         "of such files, module:Class or an installed entry point's name "
                          "(repeatable; default: every built-in)")
     group.addoption("--grid", choices=("full", "quick"), default="full",
                     help="case grid: full (default) or quick (depth ≤ 2, batch 4)")
@@ -33,11 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _targets(config: pytest.Config) -> list[Target]:
-    names = config.getoption("impl") or registry.builtin_names()
-    try:
-        return [registry.load(name) for name in names]
-    except TargetError as error:
-        raise pytest.UsageError(str(error)) from None
+    loaded = registry.load_all(config.getoption("impl") or registry.builtin_names())
+    if bad := [item.reason for item in loaded if isinstance(item, Unloadable)]:
+        raise pytest.UsageError("\n".join(bad))
+    return loaded
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -79,7 +87,8 @@ def verify(
     target: Target, case: Case, expectations: tuple[known.Expectation, ...] = (), isolate: bool = True
 ) -> None:
     """Run one case and report it to pytest (fail / xfail / skip / pass)."""
-    rows = run_case(_driver(target, isolate), case, expectations)
+    with neighbours_first(target):
+        rows = run_case(_driver(target, isolate), case, expectations)
     if any(r.verdict == "not_applicable" and r.check == "case" for r in rows):
         pytest.skip(f"not applicable: {rows[0].detail}")
     unexpected = [r for r in rows if r.unexpected]
@@ -89,3 +98,54 @@ def verify(
     expected = [r for r in rows if r.verdict == "expected_fail"]
     if expected:
         pytest.xfail("; ".join(sorted({r.detail.split(" — ")[0] for r in expected})))
+
+
+def _as_target(adapter: type[Adapter] | str) -> Target:
+    if isinstance(adapter, str):
+        return registry.load(adapter)
+    name = getattr(adapter, "__qualname__", repr(adapter))
+    if problem := class_problems(adapter, name):
+        raise TargetError(problem)
+    return Target(adapter.name or adapter.__name__, adapter, f"{adapter.__module__}:{name}")
+
+
+def assert_conforms(
+    adapter: type[Adapter] | str,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    cases: list[Case] | None = None,
+    expectations: tuple[known.Expectation, ...] = (),
+    isolate: bool = True,
+    limits: Limits = Limits(),
+) -> TargetResult:
+    """Run the suite on one adapter and raise ``AssertionError`` unless it conforms.
+
+    Call it from a test of your own::
+
+        from conformance import assert_conforms
+        from my_adapter import MyAdapter
+
+        def test_my_backprop_matches_autograd():
+            assert_conforms(MyAdapter, quick=True)
+
+    ``adapter`` is an adapter class, or anything ``conformance check`` accepts
+    (``path/to/file.py``, ``module:Class``, an entry point's name). The grid is
+    the default one (``quick`` keeps depth ≤ 2 and batch 4) unless ``cases``
+    are given; ``expectations`` are recorded known defects (see
+    ``conformance.expectations``). The adapter runs in a worker process when it
+    is defined at module level (``isolate=False`` runs it in the test's own
+    process). The message of the failure is what ``conformance check`` prints:
+    each check family's verdict and, per wrong tensor, the worst element with
+    both values and the tolerance. A mistake in the adapter itself (a missing
+    method, a wrong signature, unknown capability names) raises ``TargetError``
+    saying what the contract expects. If no case of the grid applies, that is a
+    failure too. Returns the ``TargetResult`` (its ``rows`` hold every result).
+    """
+    __tracebackhide__ = True
+    target = _as_target(adapter)
+    result = check_target(target, cases if cases is not None else default_grid(seed, quick), expectations,
+                          isolate, limits)
+    if not result.conforms:
+        raise AssertionError(render_target(result))
+    return result
