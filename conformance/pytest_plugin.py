@@ -14,6 +14,8 @@ own calls ``assert_conforms(MyAdapter)`` instead.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conformance import expectations as known
@@ -41,11 +43,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run implementations in the test process instead of one worker process each")
 
 
-def _targets(config: pytest.Config) -> list[Target]:
-    loaded = registry.load_all(config.getoption("impl") or registry.builtin_names())
+_TARGETS = pytest.StashKey[list[Target]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the ``--impl`` targets up front, so a bad one is a usage error of one line."""
+    if config.getoption("impl", default=None):
+        config.stash[_TARGETS] = _loaded(config.getoption("impl"))
+
+
+def _loaded(names: list[str]) -> list[Target]:
+    loaded = registry.load_all(names)
     if bad := [item.reason for item in loaded if isinstance(item, Unloadable)]:
         raise pytest.UsageError("\n".join(bad))
     return loaded
+
+
+def _targets(config: pytest.Config) -> list[Target]:
+    if _TARGETS not in config.stash:
+        config.stash[_TARGETS] = _loaded(registry.builtin_names())
+    return config.stash[_TARGETS]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -55,6 +72,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cases = default_grid(seed=config.getoption("seed"), quick=config.getoption("grid") == "quick")
     pairs = [(target, case) for target in _targets(config) for case in cases]
     metafunc.parametrize("conformance_case", pairs, ids=[f"{t.name}-{c.id}" for t, c in pairs])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--impl`` and no test of the session running the suite, run the shipped one."""
+    if not config.getoption("impl") or any("conformance_case" in getattr(i, "fixturenames", ()) for i in items):
+        return
+    from conformance import suite
+
+    module = pytest.Module.from_parent(session, path=Path(suite.__file__))
+    items.extend(session.genitems(module))
 
 
 _DRIVERS: dict[Target, Driver | WorkerDriver] = {}
