@@ -33,11 +33,11 @@ from my_network import Network  # FILL IN: import your implementation (or paste 
 class {class_name}(Adapter):
     name = "{name}"
     description = "{title}, checked by its adapter"
-    # What your implementation can run. Every other case of the suite is reported
-    # "not applicable" with the reason, never as passed.
+    # What your implementation can run: keep the names it supports. Every other case
+    # of the suite is reported "not applicable" with the reason, never as passed.
     capabilities = Capabilities(
-        activations={{"identity", "relu", "tanh", "sigmoid"}},  # FILL IN: hidden-layer activations you support
-        output_activations={{"identity", "relu", "tanh", "sigmoid"}},  # FILL IN: output-layer activations
+        activations={{"identity", "relu", "tanh", "sigmoid"}},  # on hidden layers
+        output_activations={{"identity", "relu", "tanh", "sigmoid"}},  # on the output layer
         bias={{True, False}},  # {{True}}: every layer has a bias; {{False}}: no layer has one
         losses=set(),  # e.g. {{"mse"}} when your code computes its own loss; then fill in loss() below
     )

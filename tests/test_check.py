@@ -1,0 +1,198 @@
+"""``conformance check`` as a student, an instructor with a folder of submissions, or an
+engineer uses it: a verdict per check family, each failure's tensor, worst element and
+cause, one summary row per target, bad targets as one line, and exit codes that say it all."""
+
+import io
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conformance import check
+from conformance.expectations import Expectation
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
+
+DOUBLED = """\
+from conformance import Gradients
+from implementations.reference_numpy import ReferenceNumpy
+
+
+class Doubled(ReferenceNumpy):
+    name = "doubled"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
+"""
+
+TRANSPOSED = """\
+from conformance import Gradients
+from implementations.reference_numpy import ReferenceNumpy
+
+
+class Transposed(ReferenceNumpy):
+    name = "transposed"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, tuple(w.T for w in grads.weights), grads.biases)
+"""
+
+RAISES = """\
+from implementations.reference_numpy import ReferenceNumpy
+
+
+class Raises(ReferenceNumpy):
+    name = "raises"
+
+    def backward(self, grad_output):
+        raise ValueError("shapes (4,2) and (3,4) not aligned")
+"""
+
+NARROW = """\
+from conformance import Capabilities
+from implementations.reference_numpy import ReferenceNumpy
+
+
+class Narrow(ReferenceNumpy):
+    name = "narrow"
+    capabilities = Capabilities(max_batch=1)  # the quick grid's cases are all batch 4
+"""
+
+
+def run_check(*targets, out: Path, **options) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = check.command([str(t) for t in targets], quick=True, out=out, stdout=stdout, stderr=stderr, **options)
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture
+def subs(tmp_path) -> Path:
+    """An instructor's folder of submissions: one right, one wrong, one that crashes, one with a typo."""
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    shutil.copy(EXAMPLE, folder / "alice.py")
+    (folder / "bob.py").write_text(DOUBLED)
+    (folder / "carol.py").write_text(RAISES)
+    (folder / "dave.py").write_text("from conformance import Adapter\n\nclass Dave(Adapter)\n    pass\n")
+    return folder
+
+
+def test_a_correct_implementation_conforms_with_a_pass_per_check_family_and_exits_0(tmp_path):
+    code, out, err = run_check(EXAMPLE, out=tmp_path / "report")
+    assert (code, err) == (0, "")
+    assert f"numpy_mlp ({EXAMPLE}): conforms — 88 of 264 cases ran" in out
+    assert "forward pass · gradient pass · loss pass · contract pass" in out
+    assert "not applicable: 176 of 264 cases — no sse loss (has: mse) (44)" in out
+
+
+def test_a_wrong_gradient_names_the_tensor_worst_element_both_values_and_tolerance_and_exits_1(tmp_path):
+    (tmp_path / "doubled.py").write_text(DOUBLED)
+    code, out, _ = run_check(tmp_path / "doubled.py", out=tmp_path / "report")
+    assert code == 1
+    assert "DOES NOT CONFORM" in out and "gradient FAIL 264" in out and "forward pass" in out
+    (problem,) = [line for line in out.splitlines() if line.startswith("  gradient FAIL in")]
+    assert "weight[0][" in problem and ": got " in problem and ", PyTorch " in problem and "exceeds tolerance" in problem
+
+
+def test_a_layout_mistake_is_listed_once_saying_what_the_contract_expects(tmp_path):
+    (tmp_path / "transposed.py").write_text(TRANSPOSED)
+    _, out, _ = run_check(tmp_path / "transposed.py", out=tmp_path / "report")
+    problems = [line for line in out.splitlines() if "FAIL in" in line]
+    assert any("backward returned weight[0] of shape (3, 2); the contract expects (n_out, n_in) = (2, 3): "
+               "transpose it in your adapter" in line for line in problems)
+    assert not any(line.startswith("  gradient FAIL") and "weight[0]" in line for line in problems)
+
+
+def test_an_implementation_that_raises_is_an_error_naming_its_own_line_and_exits_1(tmp_path):
+    (tmp_path / "raises.py").write_text(RAISES)
+    code, out, _ = run_check(tmp_path / "raises.py", out=tmp_path / "report")
+    assert code == 1 and "ERRORS" in out
+    assert "case error in 264 cases" in out
+    assert "ValueError: shapes (4,2) and (3,4) not aligned (at raises.py:8 in backward)" in out
+
+
+def test_an_implementation_no_case_applies_to_is_not_a_pass(tmp_path):
+    (tmp_path / "narrow.py").write_text(NARROW)
+    code, out, _ = run_check(tmp_path / "narrow.py", out=tmp_path / "report")
+    assert code == 1 and "NOTHING RAN: no case of the grid applies to it" in out
+    assert "not applicable: 264 of 264 cases — batch 4 above 1 (one sample at a time) (44)" in out
+
+
+def test_recorded_known_defects_alone_exit_0_and_are_named(tmp_path):
+    (tmp_path / "doubled.py").write_text(DOUBLED)
+    known = (Expectation("doubled", "*", "weight[[]0]", "first weight gradient doubled"),)
+    code, out, _ = run_check(tmp_path / "doubled.py", out=tmp_path / "report", expectations=known)
+    assert code == 0
+    assert "conforms apart from its recorded known defects" in out and "gradient known 264" in out
+    assert "known defects in 264 cases: first weight gradient doubled" in out
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("gone.py", None, "no such file: {dir}/gone.py"),
+    ("helpers.py", "def helper():\n    return 1\n", "{dir}/helpers.py defines no adapter"),
+    ("two.py", DOUBLED + "\n\nclass Tripled(Doubled):\n    pass\n",
+     "{dir}/two.py defines several adapters (Doubled, Tripled); name one as {dir}/two.py:Doubled"),
+    ("typo.py", "def f(:\n", "syntax error in {dir}/typo.py, line 1"),
+])
+def test_a_bad_target_is_one_line_on_stderr_exit_2_and_no_report(tmp_path, name, text, message):
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    code, out, err = run_check(tmp_path / name, out=tmp_path / "report")
+    assert code == 2 and out == ""
+    assert err.startswith("conformance check: error: " + message.format(dir=tmp_path))
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "report").exists()
+
+
+def test_a_folder_of_submissions_gives_one_row_per_submission_and_goes_on_past_a_bad_one(tmp_path, subs):
+    code, out, err = run_check(subs, out=tmp_path / "report")
+    assert code == 2
+    assert err == f"conformance check: error: syntax error in {subs / 'dave.py'}, line 3: expected ':'\n"
+    table = out[out.index("target "):].splitlines()
+    rows = {line.split()[0]: line for line in table[1:5]}
+    assert re.search(r"numpy_mlp +pass", rows[str(subs / "alice.py")])
+    assert re.search(r"doubled +fail .*FAIL 264", rows[str(subs / "bob.py")])
+    assert re.search(r"raises +error", rows[str(subs / "carol.py")])
+    assert "not loaded" in rows[str(subs / "dave.py")] and rows[str(subs / "dave.py")].endswith("expected ':'")
+    graded = pd.read_csv(tmp_path / "report" / "targets.csv")
+    assert list(graded["verdict"]) == ["pass", "fail", "error", "not loaded"]
+    assert graded["reason"].iloc[3].startswith("syntax error in")
+    results = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert set(results["implementation"]) == {"numpy_mlp", "doubled", "raises"}
+
+
+def test_a_glob_of_submissions_is_checked_like_the_folder(tmp_path, subs):
+    code, out, _ = run_check(subs / "[ab]*.py", out=tmp_path / "report")
+    assert code == 1
+    assert list(pd.read_csv(tmp_path / "report" / "targets.csv")["target"]) == [str(subs / "alice.py"),
+                                                                                str(subs / "bob.py")]
+
+
+def test_submissions_with_one_adapter_name_keep_their_own_rows(tmp_path):
+    for student in ("alice", "bob"):
+        (tmp_path / student).mkdir()
+        shutil.copy(EXAMPLE, tmp_path / student / "adapter.py")
+    code, _, _ = run_check(tmp_path / "alice", tmp_path / "bob", out=tmp_path / "report")
+    results = pd.read_csv(tmp_path / "report" / "results.csv")
+    assert code == 0
+    assert sorted(set(results["implementation"])) == [f"numpy_mlp@{tmp_path / s / 'adapter.py'}" for s in ("alice", "bob")]
+
+
+def test_each_submission_runs_with_the_module_next_to_it_in_its_worker(tmp_path):
+    for student, factor in (("alice", 1), ("bob", 2)):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "impl.py").write_text(f"FACTOR = {factor}\n")
+        (tmp_path / student / "adapter.py").write_text(
+            "from conformance import Gradients\nfrom implementations.reference_numpy import ReferenceNumpy\n"
+            "from impl import FACTOR\n\n\nclass Scaled(ReferenceNumpy):\n"
+            "    def backward(self, grad_output):\n        g = super().backward(grad_output)\n"
+            "        return Gradients(g.input, tuple(FACTOR * w for w in g.weights), g.biases)\n"
+        )
+    code, out, _ = run_check(tmp_path / "alice", tmp_path / "bob", out=tmp_path / "report")
+    verdicts = pd.read_csv(tmp_path / "report" / "targets.csv")["verdict"]
+    assert code == 1 and list(verdicts) == ["pass", "fail"], out
