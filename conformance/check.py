@@ -94,40 +94,52 @@ def _tensor_order(tensor: str) -> tuple:
     return (kinds.index(kind) if kind in kinds else len(kinds), index)
 
 
-def problems(rows: Iterable[ResultRow]) -> list[tuple[str, str, int, ResultRow]]:
-    """Unexpected rows grouped by (check, tensor): one entry per group with the number of
-    cases it covers and its worst row (largest relative error; no answer counts as worst).
-    Errors come first, then the check families in report order. A wrong shape that a
-    contract row already explains as a layout mistake is not listed twice."""
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem: a check family and tensor, the cases it occurs in, and its worst row."""
+
+    check: str
+    tensor: str
+    cases: int
+    worst: ResultRow
+
+    def line(self) -> str:
+        """The check, how many cases, and the worst case's detail (tensor, worst element,
+        both values, tolerance, and the diagnosis where there is one)."""
+        word = "FAIL" if self.worst.verdict == "fail" else "error"
+        return f"{self.check} {word} in {self.cases} case{'s' * (self.cases > 1)}, e.g. {self.worst.case}: {self.worst.detail}"
+
+
+def _badness(r: ResultRow) -> float:
+    """Largest relative error; an error or a result that has no error figure counts as worst."""
+    return float("inf") if r.verdict == "error" or r.max_rel_error != r.max_rel_error else r.max_rel_error
+
+
+def problems(rows: Iterable[ResultRow]) -> list[Problem]:
+    """Unexpected rows grouped by check family and tensor. Errors come first, then the
+    families in report order. A wrong shape that a contract row already explains as a
+    layout mistake is not listed twice."""
     rows = list(rows)
     explained = {(r.case, r.tensor) for r in rows if r.check == "contract" and r.unexpected}
     groups: dict[tuple[str, str], list[ResultRow]] = {}
     for r in rows:
         if r.unexpected and (r.check == "contract" or (r.case, r.tensor) not in explained):
             groups.setdefault((r.check, r.tensor), []).append(r)
-
-    def badness(r: ResultRow) -> float:
-        return float("inf") if r.verdict == "error" or r.max_rel_error != r.max_rel_error else r.max_rel_error
-
-    order = {check: i for i, check in enumerate(CHECKS)}
-    found = [(check, tensor, len({m.case for m in members}), max(members, key=badness))
+    found = [Problem(check, tensor, len({m.case for m in members}), max(members, key=_badness))
              for (check, tensor), members in groups.items()]
-    return sorted(found, key=lambda p: (p[3].verdict != "error", order.get(p[0], len(order)), _tensor_order(p[1])))
+    order = {check: i for i, check in enumerate(CHECKS)}
+    return sorted(found, key=lambda p: (p.worst.verdict != "error", order.get(p.check, len(order)),
+                                        _tensor_order(p.tensor)))
 
 
 def problem_lines(rows: Iterable[ResultRow], limit: int) -> list[str]:
-    """One line per kind of problem: the check, the tensor, how many cases, and the worst
-    case's detail (tensor, worst element, both values, tolerance, and the diagnosis where there is one)."""
+    """One line per kind of problem, at most ``limit`` of them and a count of the rest."""
     found = problems(rows)
-    lines = [f"{check} {verdict_word(worst)} in {count} case{'s' * (count > 1)}, e.g. {worst.case}: {worst.detail}"
-             for check, _, count, worst in found[:limit]]
+    lines = [problem.line() for problem in found[:limit]]
     if len(found) > limit:
-        lines.append(f"… and {len(found) - limit} more kinds of problem (see the report)")
+        more = len(found) - limit
+        lines.append(f"… and {more} more kind{'s' * (more > 1)} of problem (see the report)")
     return lines
-
-
-def verdict_word(r: ResultRow) -> str:
-    return "FAIL" if r.verdict == "fail" else "error"
 
 
 def not_applicable_line(result: TargetResult) -> str | None:

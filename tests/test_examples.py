@@ -1,0 +1,51 @@
+"""The example plug-in in ``examples/`` conforms, stays small, and the suite catches a
+one-character bug in it; the README shows it as it is."""
+
+import re
+import shutil
+from pathlib import Path
+
+from conformance import registry
+from conformance.check import check_target, problem_lines
+from conformance.spec import default_grid
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
+
+
+def test_the_example_conforms_on_every_case_it_supports_in_both_dtypes():
+    result = check_target(registry.load(str(EXAMPLE)), default_grid())
+    assert result.verdict == "pass", problem_lines(result.rows, 5)
+    assert {r.dtype for r in result.ran} == {"float32", "float64"}
+    assert {r.loss for r in result.ran} == {"", "mse"}
+    assert len({r.case for r in result.ran}) == 350
+
+
+def test_the_example_adapter_is_under_40_lines():
+    source = EXAMPLE.read_text()
+    adapter = source[source.index("class NumpyMLPAdapter"):]
+    assert len(adapter.strip().splitlines()) < 40
+
+
+def test_a_one_character_bug_in_the_example_is_caught_and_located(tmp_path):
+    buggy = tmp_path / "numpy_mlp_buggy.py"
+    source = EXAMPLE.read_text()
+    assert "2 * error / error.size" in source
+    buggy.write_text(source.replace("2 * error / error.size", "2 * error / len(error)"))  # mean over the batch only
+    result = check_target(registry.load(str(buggy)), default_grid(quick=True))
+    assert result.verdict == "fail"
+    assert result.family("forward") == "pass" and result.family("loss") == "pass"
+    assert result.family("gradient") == "FAIL 44"  # every MSE case, no VJP case
+    assert {r.loss for r in result.rows if r.verdict == "fail"} == {"mse"}
+
+
+def test_the_readme_shows_the_example_adapter_as_it_is():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert EXAMPLE.read_text() in blocks
+
+
+def test_the_example_runs_in_a_fresh_folder_of_its_own(tmp_path):
+    copy = tmp_path / "my_mlp.py"
+    shutil.copy(EXAMPLE, copy)
+    assert check_target(registry.load(str(copy)), default_grid(quick=True)).verdict == "pass"
