@@ -164,7 +164,7 @@ HEADINGS = {
 
 def render_target(result: TargetResult, max_problems: int = 8) -> str:
     """The block ``conformance check`` prints for one target."""
-    title = result.name if result.name == result.source else f"{result.name} ({result.source})"
+    title = result.name if result.source in result.name else f"{result.name} ({result.source})"
     if result.load_error:
         return f"{title}: {HEADINGS['not loaded']}: {result.load_error}"
     ran = len({r.case for r in result.ran})
