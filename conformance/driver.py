@@ -20,6 +20,7 @@ from conformance.adapter import Adapter, Capabilities, Gradients
 from conformance.contract import gradients_problem, layout_violations
 from conformance.registry import Target
 from conformance.spec import Case, CaseData
+from conformance.timing import Rules, Timed, side_by_side
 
 HARNESS_DIR = Path(__file__).resolve().parent
 LIBRARY_DIRS = tuple({Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "purelib", "platlib")})
@@ -203,3 +204,12 @@ class Driver:
         except Exception as error:
             raise ImplementationFault(describe_exception(error)) from error
         return values
+
+    def timings(self, data: CaseData, rules: Rules) -> tuple[Timed, ...]:
+        """Forward and backward timed side by side with PyTorch, here where the implementation runs."""
+        try:
+            return side_by_side(self._adapter, data, rules)
+        except ImplementationFault:
+            raise
+        except Exception as error:
+            raise ImplementationFault(describe_exception(error)) from error

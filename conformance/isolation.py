@@ -216,6 +216,9 @@ class WorkerDriver:
     def evaluate(self, data, probes):
         return self._call("evaluate", data, probes)
 
+    def timings(self, data, rules):
+        return self._call("timings", data, rules)
+
     def call(self, method: str, *args):
         """Any other ``Driver`` method, served by the worker."""
         return self._call(method, *args)
