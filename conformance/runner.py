@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from conformance import expectations as known
 from conformance.compare import compare
 from conformance.driver import Driver, ImplementationFault, Observation
-from conformance.isolation import WorkerDriver
+from conformance.isolation import Limits, WorkerDriver, driver_for
 from conformance.oracles.torch import Reference, reference
-from conformance.registry import Target
+from conformance.registry import Target, neighbours_first
 from conformance.results import ResultRow, comparison_row, row
 from conformance.spec import Case, CaseData, generate
 
@@ -95,8 +95,29 @@ def run_case(
     return known.apply(rows, case, expectations)
 
 
-def run(targets: Iterable[Target], cases: Iterable[Case], expectations=None) -> list[ResultRow]:
-    """Rows for every target on every case, serially."""
+def run_each(
+    targets: Iterable[Target],
+    cases: Iterable[Case],
+    expectations: tuple[known.Expectation, ...] | None = None,
+    checks: Checks = Checks(),
+    isolate: bool = True,
+    limits: Limits = Limits(),
+) -> Iterator[tuple[Target, Case, list[ResultRow]]]:
+    """Every target on every case, serially, case by case as they finish: each target
+    through one driver (its own worker process when isolated), closed when the target
+    is done or the iteration stops. ``expectations`` default to the recorded known defects."""
     expectations = known.load() if expectations is None else expectations
     cases = list(cases)
-    return [r for target in targets for case in cases for r in run_case(target, case, expectations)]
+    for target in targets:
+        driver = driver_for(target, isolate, limits)
+        try:
+            with neighbours_first(target):
+                for case in cases:
+                    yield target, case, run_case(driver, case, expectations, checks)
+        finally:
+            driver.close()
+
+
+def run(targets: Iterable[Target], cases: Iterable[Case], expectations=None, **options) -> list[ResultRow]:
+    """Rows for every target on every case, serially (options as for ``run_each``)."""
+    return [r for _, _, rows in run_each(targets, cases, expectations, **options) for r in rows]

@@ -22,7 +22,6 @@ driver calls it in the worker process).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -104,10 +103,14 @@ def _one(task: Task) -> float:
 
 
 def calls_per_repeat(task: Task, rules: Rules) -> int:
-    """Warm up, then how many calls one repeat needs to last ``min_repeat_s``."""
-    seconds = [_one(task) for _ in range(max(rules.warmup, 1))]
-    fastest = max(min(seconds), 1e-9)
-    return int(min(max(1, math.ceil(rules.min_repeat_s / fastest)), rules.max_calls))
+    """Warm up, then count the calls it takes to spend ``min_repeat_s`` (at least one)."""
+    for _ in range(rules.warmup):
+        _one(task)
+    calls, spent = 0, 0.0
+    while calls < rules.max_calls and (calls == 0 or spent < rules.min_repeat_s):
+        spent += _one(task)
+        calls += 1
+    return calls
 
 
 def _repeat(task: Task, calls: int) -> float:
