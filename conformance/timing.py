@@ -17,20 +17,43 @@ gradients), and PyTorch's forward, loss and ``backward()`` likewise.
 ``side_by_side`` measures the implementation and PyTorch in the same process,
 alternating their repeats, so that whatever disturbs the machine during the
 measurement disturbs both. It runs wherever the implementation runs (a
-driver calls it in the worker process).
+driver calls it in the worker process). That process runs NumPy's BLAS and
+PyTorch on one thread each (``single_threaded_workers``): with their thread
+pools both on, each spins on the cores the other needs, and calls that take
+50 µs take 5 ms at random; on one thread the figures repeat to a few percent
+and compare the code, not the thread pools.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from conformance.spec import Case, CaseData, NetworkSpec
 
 PHASES = ("forward", "backward")
+#: Read by OpenBLAS, MKL and PyTorch's OpenMP pool when a process starts.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def single_threaded_workers() -> Iterator[None]:
+    """Processes started meanwhile run BLAS and PyTorch on one thread each."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: "1" for name in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dataclass(frozen=True)

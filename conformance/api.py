@@ -1,0 +1,219 @@
+"""The Python API: run the suite and get its results as pandas tables, e.g. in a notebook.
+
+    import conformance
+
+    results = conformance.run(["reference_numpy"], quick=True)   # one row per implementation × case × check × tensor
+    results.groupby(["implementation", "verdict"]).size()
+
+    report = conformance.run_suite(quick=True)                   # results, timings, environment
+    report.timings[["implementation", "layers", "phase", "median_s", "torch_median_s", "ratio"]]
+    report.write("reports")                                      # csv, summary.md, report.html
+
+``conformance run`` is this, plus a progress bar and the exit code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+from conformance import expectations as known
+from conformance import registry, report, timing
+from conformance.driver import ImplementationFault
+from conformance.isolation import Limits, driver_for
+from conformance.registry import Target, neighbours_first
+from conformance.report import TIMING_COLUMNS, Report
+from conformance.results import COLUMNS, ResultRow, case_fields
+from conformance.runner import Checks, run_each
+from conformance.spec import Case, default_grid, generate
+from conformance.timing import Rules
+
+
+class Progress:
+    """What a run tells as it goes; this one tells nothing (the command line shows a bar)."""
+
+    def start(self, targets: Sequence[Target], cases: int) -> None: ...
+
+    def case_done(self, target: Target, case: Case, rows: list[ResultRow]) -> None: ...
+
+    def target_done(self, target: Target, rows: list[ResultRow], seconds: float) -> None: ...
+
+    def timing_started(self, target: Target, cases: int) -> None: ...
+
+    def timed(self, target: Target, case: Case) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+def targets_named(impls: Sequence[str | Target] | None) -> list[Target]:
+    """The implementations to run: every built-in when none is named; names, files and
+    ``module:Class`` otherwise (``registry.TargetError`` for one that cannot be loaded)."""
+    if not impls:
+        return registry.builtins()
+    targets: dict[str, Target] = {}
+    for impl in impls:
+        target = impl if isinstance(impl, Target) else registry.load(impl)
+        targets.setdefault(target.name, target)
+    return list(targets.values())
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the suite runs: oracles, isolation, processes, timing."""
+
+    checks: Checks = Checks()
+    isolate: bool = True
+    limits: Limits = Limits()
+    jobs: int = 1
+    timing: bool = True
+    rules: Rules = Rules()
+
+
+def _result_rows(targets, cases, expectations, options: Options, progress: Progress) -> list[ResultRow]:
+    """Every target on every case; on Ctrl-C, the rows of the cases that finished
+    (``KeyboardInterrupt`` carries them as its argument)."""
+    rows: list[ResultRow] = []
+    if options.jobs != 1 and len(cases) > 1:
+        from conformance.parallel import run_parallel
+
+        try:
+            finished = run_parallel(targets, cases, options.jobs, expectations, options.checks, options.isolate,
+                                    options.limits)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt([]) from None
+        for target, done in zip(targets, finished):
+            rows += done.rows
+            progress.target_done(target, list(done.rows), done.seconds)
+        return rows
+    started, mine = time.perf_counter(), []
+    try:
+        for target, case, case_rows in run_each(targets, cases, expectations, options.checks, options.isolate,
+                                                options.limits):
+            rows += case_rows
+            mine += case_rows
+            progress.case_done(target, case, case_rows)
+            if case is cases[-1]:
+                progress.target_done(target, mine, time.perf_counter() - started)
+                started, mine = time.perf_counter(), []
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(rows) from None
+    return rows
+
+
+def timing_rows(target: Target, case: Case, measured: tuple[timing.Timed, ...] | None, problem: str = "") -> list[dict]:
+    """Rows of the timings table for one case (one per phase); NaN times and the reason when it could not be timed."""
+    nan = float("nan")
+    base = case_fields(target.name, case) | {"n_params": case.spec.n_params}
+    if measured is None:
+        return [base | {"phase": phase, "detail": problem} for phase in timing.PHASES]
+    return [base | {
+        "phase": t.phase, "median_s": t.implementation.median_s, "q1_s": t.implementation.q1_s,
+        "q3_s": t.implementation.q3_s, "iqr_s": t.implementation.iqr_s, "repeats": t.implementation.repeats,
+        "calls_per_repeat": t.implementation.calls_per_repeat, "torch_median_s": t.torch.median_s,
+        "torch_iqr_s": t.torch.iqr_s, "ratio": t.ratio if t.torch.median_s > 0 else nan, "detail": "",
+    } for t in measured]
+
+
+def time_target(target: Target, ran: list[Case], options: Options, progress: Progress) -> list[dict]:
+    """Time the implementation next to PyTorch on the timing cases drawn from the cases it
+    ran, one case after another, in a fresh worker process on one thread (see ``timing``;
+    in this process only for an adapter that cannot be found from another one)."""
+    cases = timing.timing_cases(ran)
+    progress.timing_started(target, len(cases))
+    out: list[dict] = []
+    driver = driver_for(target, True, options.limits)
+    try:
+        with neighbours_first(target), timing.single_threaded_workers():
+            for case in cases:
+                driver.start_case()
+                try:
+                    supported = driver.supports(case)
+                    measured = None if supported else driver.timings(generate(case), options.rules)
+                    out += timing_rows(target, case, measured, f"not timed: {supported}" if supported else "")
+                except ImplementationFault as fault:
+                    out += timing_rows(target, case, None, f"error while timing: {fault}")
+                progress.timed(target, case)
+    finally:
+        driver.close()
+    return out
+
+
+def _ran_cases(rows: list[ResultRow], target: Target, cases: list[Case]) -> list[Case]:
+    """The cases the target ran to the end without an error (timing anything else says nothing)."""
+    skipped = {r.case for r in rows if r.implementation == target.name and r.verdict in ("not_applicable", "error")}
+    seen = {r.case for r in rows if r.implementation == target.name}
+    return [c for c in cases if c.id in seen and c.id not in skipped]
+
+
+def fd_accuracy() -> pd.DataFrame | None:
+    """The finite-difference oracle's own accuracy, where that oracle measures it."""
+    try:
+        from conformance.oracles import finite_difference
+    except ImportError:
+        return None
+    measure = getattr(finite_difference, "accuracy", None)
+    return measure() if callable(measure) else None
+
+
+def run_suite(
+    impls: Sequence[str | Target] | None = None,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    cases: Sequence[Case] | None = None,
+    expectations: tuple[known.Expectation, ...] | None = None,
+    options: Options = Options(),
+    progress: Progress = Progress(),
+    command: str = "",
+) -> Report:
+    """Run the suite and return everything it produced as a ``Report``.
+
+    ``impls`` are built-in names, ``path/to/file.py[:Class]``, ``module:Class``
+    or ``Target`` values (default: every built-in). ``cases`` default to the
+    grid (``quick``: depth ≤ 2, batch 4). ``expectations`` default to the
+    recorded known defects. On Ctrl-C the report holds the cases that finished
+    and says it is partial.
+    """
+    targets = targets_named(impls)
+    cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
+    expectations = known.load() if expectations is None else tuple(expectations)
+    grid = "custom" if cases and cases != default_grid(seed=seed, quick=quick) else "quick" if quick else "full"
+    env = report.environment(seed, grid, command)
+    progress.start(targets, len(cases))
+    rows, timings, interrupted = [], [], False
+    try:
+        rows = _result_rows(targets, cases, expectations, options, progress)
+        for target in targets if options.timing else ():
+            timings += time_target(target, _ran_cases(rows, target, cases), options, progress)
+    except KeyboardInterrupt as stop:
+        interrupted = True
+        rows = stop.args[0] if stop.args and isinstance(stop.args[0], list) else rows
+    finally:
+        progress.finish()
+    return Report(
+        results=pd.DataFrame([r.as_dict() for r in rows], columns=list(COLUMNS)),
+        timings=pd.DataFrame.from_records(timings, columns=list(TIMING_COLUMNS)),
+        environment=env | {"implementations": ", ".join(t.name for t in targets), "cases": len(cases),
+                           "jobs": options.jobs, "isolated": options.isolate,
+                           "timing_rules": str(options.rules) if options.timing else "not timed"},
+        expectations=expectations,
+        fd_accuracy=None if interrupted else fd_accuracy(),
+        interrupted=interrupted,
+    )
+
+
+def run(
+    impls: Sequence[str | Target] | None = None,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    cases: Sequence[Case] | None = None,
+    expectations: tuple[known.Expectation, ...] | None = None,
+    options: Options = Options(timing=False),
+) -> pd.DataFrame:
+    """The suite's results as a DataFrame, one row per implementation × case × check × tensor
+    (columns: ``conformance.results.COLUMNS``); arguments as for ``run_suite``. No timing."""
+    return run_suite(impls, quick=quick, seed=seed, cases=cases, expectations=expectations, options=options).results
