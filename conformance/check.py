@@ -23,15 +23,15 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TextIO
+from typing import Iterable, Sequence, TextIO
 
 from conformance import expectations as known
-from conformance.isolation import Limits, driver_for
-from conformance.registry import Target, Unloadable, load_all, neighbours_first
-from conformance.results import CHECKS, COLUMNS, ResultRow
-from conformance.runner import run_case
+from conformance.isolation import Limits
+from conformance.registry import Target, Unloadable, load_all
+from conformance.results import CHECKS, ResultRow
+from conformance.runner import run_each
 from conformance.spec import Case, default_grid
 
 FAMILIES = tuple(check for check in CHECKS if check != "case")
@@ -219,37 +219,12 @@ def check_target(
     isolate: bool = True,
     limits: Limits = Limits(),
 ) -> TargetResult:
-    """Every case on one target, through the runner (in a worker process when isolated)."""
+    """Every case on one target, through the runner (in a worker process when isolated); no timing."""
     start = time.perf_counter()
-    driver = driver_for(target, isolate, limits)
-    try:
-        with neighbours_first(target):
-            rows = [r for case in cases for r in run_case(driver, case, expectations)]
-    finally:
-        driver.close()
+    rows = [r for _, _, case_rows in run_each([target], cases, expectations, isolate=isolate, limits=limits)
+            for r in case_rows]
     return TargetResult(target.source, target.name, tuple(rows), seconds=time.perf_counter() - start,
                         cases=len(cases))
-
-
-def check_all(
-    specs: Sequence[str],
-    cases: Sequence[Case],
-    expectations: tuple[known.Expectation, ...] = (),
-    isolate: bool = True,
-    limits: Limits = Limits(),
-    on_start: Callable[[int, int, Target | Unloadable], None] | None = None,
-) -> list[TargetResult]:
-    """One result per target the arguments name, in order; unloadable ones included."""
-    loaded = load_all(specs)
-    results = []
-    for number, item in enumerate(loaded, start=1):
-        if on_start:
-            on_start(number, len(loaded), item)
-        if isinstance(item, Unloadable):
-            results.append(TargetResult(item.source, item.source, load_error=item.reason, cases=len(cases)))
-        else:
-            results.append(check_target(item, cases, expectations, isolate, limits))
-    return results
 
 
 def exit_code(results: Sequence[TargetResult]) -> int:
@@ -259,36 +234,32 @@ def exit_code(results: Sequence[TargetResult]) -> int:
     return 1 if any(r.verdict in UNEXPECTED for r in results) else 0
 
 
-def _announce(stream: TextIO) -> Callable[[int, int, Target | Unloadable], None]:
-    """Progress on a terminal: which target is running, overwritten in place."""
-    def announce(number: int, total: int, item: Target | Unloadable) -> None:
-        if stream.isatty():
-            stream.write(f"\r\033[Kchecking {number}/{total}: {item.source}")
-            stream.flush()
-    return announce
+class _Seconds:
+    """Passes a run's progress on, noting how long each target took."""
+
+    def __init__(self, progress):
+        self.progress, self.seconds = progress, {}
+
+    def __getattr__(self, name: str):
+        return getattr(self.progress, name)
+
+    def target_done(self, target: Target, rows: list[ResultRow], seconds: float) -> None:
+        self.seconds[target.name] = seconds
+        self.progress.target_done(target, rows, seconds)
 
 
-def _clear(stream: TextIO) -> None:
-    if stream.isatty():
-        stream.write("\r\033[K")
-        stream.flush()
+def _results(loaded: Sequence[Target | Unloadable], report, seconds: dict[str, float], cases: int) -> list[TargetResult]:
+    """One ``TargetResult`` per named target, in the order they were named."""
+    from conformance.report import target_results
 
-
-def write_outputs(results: Sequence[TargetResult], out: Path) -> list[Path]:
-    """The full results (one row per implementation × case × check × tensor) and the
-    one-row-per-target summary, as CSV files in ``out``."""
-    import pandas as pd
-
-    out.mkdir(parents=True, exist_ok=True)
-    rows = pd.DataFrame([r.as_dict() for result in results for r in result.rows], columns=list(COLUMNS))
-    written = []
-    for name, table in (("results.csv", rows), ("targets.csv", summary_table(results))):
-        path = out / name
-        partial = path.with_name(f".{name}.partial")
-        table.to_csv(partial, index=False)
-        partial.replace(path)
-        written.append(path)
-    return written
+    ran = {result.name: result for result in target_results(report.results)}
+    out = []
+    for item in loaded:
+        if isinstance(item, Unloadable):
+            out.append(TargetResult(item.source, item.source, load_error=item.reason, cases=cases))
+        elif item.name in ran:
+            out.append(replace(ran[item.name], source=item.source, seconds=seconds.get(item.name, 0.0), cases=cases))
+    return out
 
 
 def command(
@@ -297,35 +268,58 @@ def command(
     quick: bool = False,
     seed: int = 0,
     out: Path | str = "reports",
-    isolate: bool = True,
-    limits: Limits = Limits(),
+    options=None,
     expectations: tuple[known.Expectation, ...] | None = None,
+    progress=None,
+    command_line: str = "",
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
 ) -> int:
-    """``conformance check``: print a block per target (and a summary row per target when
-    there are several), write the report to ``out``, and return the exit code.
-    ``expectations`` defaults to the project's recorded known defects."""
-    cases = default_grid(seed=seed, quick=quick)
-    expectations = known.load() if expectations is None else expectations
-    results: list[TargetResult] = []
-    announce = _announce(stderr)
+    """``conformance check``: run the suite on the named targets, print a block per target
+    (and one summary row per target when there are several), write the full report to
+    ``out`` as ``conformance run`` does plus ``targets.csv``, and return the exit code.
+
+    A target that cannot be loaded is one line on stderr and a ``not loaded`` row; the
+    others still run. ``options`` are ``api.Options`` (isolation, jobs, timing);
+    ``expectations`` default to the recorded known defects."""
+    from conformance import api
+    from conformance.report import ReportError, check_writable
+
     loaded = load_all(targets)
-    several = len(loaded) > 1
-    for number, item in enumerate(loaded, start=1):
-        announce(number, len(loaded), item)
+    for item in loaded:
         if isinstance(item, Unloadable):
-            result = TargetResult(item.source, item.source, load_error=item.reason, cases=len(cases))
-            _clear(stderr)
             print(f"conformance check: error: {item.reason}", file=stderr)
-        else:
-            result = check_target(item, cases, expectations, isolate, limits)
-            _clear(stderr)
-            print(render_target(result, max_problems=4 if several else 8), end="\n\n" if several else "\n", file=stdout)
-        results.append(result)
+    runnable = [item for item in loaded if isinstance(item, Target)]
+    if not runnable:
+        return 2
+    folder = check_writable(out)
+    if (folder / "targets.csv").exists() and not (folder / "targets.csv").read_text(errors="replace").startswith("target,"):
+        raise ReportError(f"{folder} already holds targets.csv not written by this suite; choose another folder with --out")
+    cases = default_grid(seed=seed, quick=quick)
+    timed = _Seconds(progress or api.Progress())
+    report = api.run_suite(runnable, cases=cases, seed=seed, expectations=expectations,
+                           options=options or api.Options(), progress=timed, command=command_line)
+    written = report.write(folder)
+    results = _results(loaded, report, timed.seconds, len(cases))
+    written.append(write_targets(results, folder))
+    several = len(results) > 1
+    for result in results:
+        if not result.load_error:
+            print(render_target(result, max_problems=4 if several else 8), end="\n\n" if several else "\n",
+                  file=stdout)
     if several:
         print(aligned(summary_table(results)), file=stdout)
-    if any(not r.load_error for r in results):
-        written = write_outputs(results, Path(out))
-        print(f"report: {', '.join(str(p) for p in written)}", file=stdout)
+    print(f"report: {folder / 'summary.md'} · {folder / 'report.html'} · {written[-1]}", file=stdout)
+    if report.interrupted:
+        print("conformance check: interrupted; the report holds the cases that finished (marked partial)", file=stderr)
+        return 130
     return exit_code(results)
+
+
+def write_targets(results: Sequence[TargetResult], folder: Path) -> Path:
+    """``targets.csv``: the summary table, one row per target named (a course's grade sheet)."""
+    from conformance.report import _write_atomically
+
+    path = folder / "targets.csv"
+    _write_atomically(path, summary_table(results).to_csv(index=False, lineterminator="\n"))
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance import check
+from conformance import api, check
 from conformance.expectations import Expectation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,8 +65,10 @@ class Narrow(ReferenceNumpy):
 
 
 def run_check(*targets, out: Path, **options) -> tuple[int, str, str]:
+    """``conformance check --quick --no-timing`` (timing is tested through the command line)."""
     stdout, stderr = io.StringIO(), io.StringIO()
-    code = check.command([str(t) for t in targets], quick=True, out=out, stdout=stdout, stderr=stderr, **options)
+    code = check.command([str(t) for t in targets], quick=True, out=out, options=api.Options(timing=False),
+                         stdout=stdout, stderr=stderr, **options)
     return code, stdout.getvalue(), stderr.getvalue()
 
 
