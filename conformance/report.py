@@ -45,12 +45,15 @@ TIMING_COLUMNS = CASE_COLUMNS + (
 )
 FILES = ("results.csv", "timings.csv", "fd_accuracy.csv", "environment.json", "summary.md", "report.html")
 LABELS = {
-    "pass": "✅ conforms",
-    "known defects": "☑️ conforms apart from recorded known defects",
-    "fail": "❌ does not conform",
-    "error": "💥 errors (raised, crashed or no answer)",
-    "nothing ran": "➖ nothing ran (no case applies)",
+    "pass": "conforms",
+    "known defects": "conforms apart from recorded known defects",
+    "fail": "DOES NOT CONFORM",
+    "error": "errors (raised, crashed or no answer)",
+    "nothing ran": "nothing ran (no case applies)",
 }
+#: The verdict's mark in Markdown, where a code host shows it in colour.
+MARKS = {"pass": "✅", "known defects": "☑️", "fail": "❌", "error": "💥", "nothing ran": "➖"}
+_CSS = {"pass": "pass", "known defects": "known", "fail": "fail", "error": "error", "nothing ran": ""}
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "expected_fail": "#ef6c00", "error": "#6a1b9a"}
 
 
@@ -115,7 +118,7 @@ def environment(seed: int, grid: str, command: str = "") -> dict:
 
     return {
         "generator": GENERATOR,
-        "version": _version(GENERATOR),
+        "version": _version(GENERATOR).replace("not installed", "source checkout"),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command": command,
         "seed": seed,
@@ -155,13 +158,14 @@ def _present_families(results: pd.DataFrame) -> list[str]:
     return [family for family in check.FAMILIES if (ran["check"] == family).any()]
 
 
-def verdict_table(results: pd.DataFrame) -> pd.DataFrame:
+def verdict_table(results: pd.DataFrame, marks: bool = False) -> pd.DataFrame:
     """One row per implementation: its verdict, cases run, and one word per check family."""
     families = _present_families(results)
     records = []
     for result in target_results(results):
         words = result.families()
-        records.append({"implementation": result.name, "verdict": LABELS[result.verdict],
+        label = f"{MARKS[result.verdict]} {LABELS[result.verdict]}" if marks else LABELS[result.verdict]
+        records.append({"implementation": result.name, "verdict": label,
                         "cases run": f"{len({r.case for r in result.ran})}/{result.cases}",
                         **{family: words[family] for family in families}})
     return pd.DataFrame.from_records(records, columns=["implementation", "verdict", "cases run", *families])
@@ -272,7 +276,8 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def _headline(report: Report) -> str:
     env, results = report.environment, report.results
-    parts = [f"{results['implementation'].nunique()} implementations",
+    count = results["implementation"].nunique()
+    parts = [f"{count} implementation{'s' * (count != 1)}",
              f"{results['case'].nunique()} cases ({env.get('grid', '?')} grid, seed {env.get('seed', '?')})",
              env.get("date", ""), f"revision {env['git_revision']}" if env.get("git_revision") else ""]
     return " · ".join(p for p in parts if p)
@@ -288,7 +293,7 @@ def summary_markdown(report: Report) -> str:
     out = ["# Conformance report", "", _headline(report), ""]
     if report.interrupted:
         out += ["> **PARTIAL REPORT**: the run was interrupted; these tables hold only the cases that finished.", ""]
-    out += [markdown_table(verdict_table(results)), "", CELL_LEGEND, ""]
+    out += [markdown_table(verdict_table(results, marks=True)), "", CELL_LEGEND, ""]
     out += ["## What is wrong", ""]
     found = findings(results)
     if not found:
@@ -335,7 +340,7 @@ def _png(figure) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -359,8 +364,8 @@ def error_plot(results: pd.DataFrame) -> str | None:
     names = list(dict.fromkeys(results["implementation"]))
     rng = np.random.default_rng(0)
     width = max(4.0, 3.6 * len(families))
-    figure, axes = plt.subplots(1, len(families), figsize=(width, 1.0 + 0.55 * len(names)), sharey=True,
-                                squeeze=False)
+    figure, axes = plt.subplots(1, len(families), figsize=(width, 1.6 + 0.5 * len(names)), sharey=True,
+                                squeeze=False, layout="constrained")
     for ax, family in zip(axes[0], families):
         rows = data[data["check"] == family]
         for verdict, colour in VERDICT_COLOURS.items():
@@ -383,8 +388,8 @@ def error_plot(results: pd.DataFrame) -> str | None:
     from matplotlib.lines import Line2D
 
     handles |= {f"{d} rtol": Line2D([], [], color="grey", linestyle=s) for d, s in (("float64", ":"), ("float32", "--"))}
-    figure.legend(handles.values(), handles.keys(), loc="upper center", ncol=len(handles), fontsize=9,
-                  bbox_to_anchor=(0.5, 1.0 + 0.35 / (1.0 + 0.55 * len(names))), frameon=False)
+    figure.legend(handles.values(), handles.keys(), loc="outside upper center", ncol=len(handles), fontsize=9,
+                  frameon=False)
     for handle in handles.values():
         if hasattr(handle, "set_alpha"):
             handle.set_alpha(1)
@@ -403,7 +408,8 @@ def timing_plot(timings: pd.DataFrame) -> str | None:
     if data.empty:
         return None
     dtypes = [d for d in ("float64", "float32") if (data["dtype"] == d).any()]
-    figure, axes = plt.subplots(len(dtypes), 2, figsize=(12, 4.2 * len(dtypes)), squeeze=False, sharex=True)
+    figure, axes = plt.subplots(len(dtypes), 2, figsize=(12, 0.6 + 4.0 * len(dtypes)), squeeze=False, sharex=True,
+                                layout="constrained")
     colours = plt.get_cmap("tab10")
     names = list(dict.fromkeys(data["implementation"]))
     for row_axes, dtype in zip(axes, dtypes):
@@ -429,8 +435,7 @@ def timing_plot(timings: pd.DataFrame) -> str | None:
     for ax in axes[-1]:
         ax.set_xlabel("parameters in the network", fontsize=9)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", ncol=min(len(labels), 4), fontsize=9, frameon=False,
-                  bbox_to_anchor=(0.5, 1.0 + 0.5 / (4.2 * len(dtypes))))
+    figure.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 4), fontsize=9, frameon=False)
     return _png(figure)
 
 
@@ -450,9 +455,10 @@ li { margin: 0.25em 0; } details { margin-bottom: 1.5em; }
 
 
 def _cell_class(value: str) -> str:
-    word = str(value).split(" ")[0]
-    return {"pass": "pass", "FAIL": "fail", "known": "known", "error": "error", "✅": "pass", "❌": "fail",
-            "☑️": "known", "💥": "error"}.get(word, "")
+    for verdict, label in LABELS.items():
+        if value == label:
+            return _CSS[verdict]
+    return {"pass": "pass", "FAIL": "fail", "known": "known", "error": "error"}.get(str(value).split(" ")[0], "")
 
 
 def html_table(table: pd.DataFrame, coloured: bool = False) -> str:
@@ -566,6 +572,12 @@ def check_writable(out: Path | str) -> Path:
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomically(path: Path, content: str | bytes) -> None:
     mode = "wb" if isinstance(content, bytes) else "w"
     handle = tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", suffix=".partial",
@@ -575,6 +587,7 @@ def _write_atomically(path: Path, content: str | bytes) -> None:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_umask())  # as an ordinary file, not the temporary file's 0600
         os.replace(handle.name, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -1,0 +1,254 @@
+"""The ``conformance`` command (also ``python -m conformance``): one subcommand per verb.
+
+Each verb is a function that adds its subparser (``add_<verb>``, listed in
+``VERBS``) and a function that runs it and returns the exit code. Exit codes:
+0 when every result is as expected (a pass, a recorded known defect, a case
+that does not apply), 1 when anything unexpected happened, 2 for bad
+arguments or a target that cannot be loaded (one line on stderr, never a
+traceback), 130 when interrupted (the report of the finished cases is still
+written, marked partial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Callable, NoReturn, Sequence, TextIO
+
+PROG = "conformance"
+
+
+class UsageError(Exception):
+    """A bad argument found after parsing; one line for the user, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{what} must be at least {minimum}, got {value}")
+        return value
+    return parse
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+# ---- run -------------------------------------------------------------------------------------
+
+def add_run(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "run", help="run the suite over the registered implementations and write the report",
+        description="Run every registered implementation (or the ones named) over the case grid, compare "
+                    "with PyTorch autograd and finite differences, time each next to PyTorch, and write "
+                    "the report (results.csv, timings.csv, summary.md, report.html) to --out.",
+    )
+    parser.add_argument("--impl", action="extend", nargs="+", metavar="NAME", default=[],
+                        help="implementation to run: a built-in name, path/to/file.py[:Class] or module:Class "
+                             "(repeatable; default: every built-in, see `conformance list`)")
+    parser.add_argument("--quick", action="store_true", help="the quick grid (depth ≤ 2, batch 4) and quick timing")
+    parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
+    parser.add_argument("--jobs", type=_count(0, "--jobs"), default=1, metavar="N",
+                        help="processes running cases at once (default 1; 0: one per core); timing always "
+                             "runs one case at a time")
+    parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
+                        help="seed of the generated case data (default 0)")
+    parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run implementations in this process instead of a worker process each")
+    parser.set_defaults(handler=run_command)
+
+
+class LineProgress:
+    """Progress as lines (not on a terminal, or under CI): one per implementation."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def start(self, targets, cases: int) -> None:
+        print(f"running {len(targets)} implementation{'s' * (len(targets) > 1)} on {cases} cases",
+              file=self.stream, flush=True)
+
+    def case_done(self, target, case, rows) -> None:
+        pass
+
+    def target_done(self, target, rows, seconds: float) -> None:
+        from conformance.check import TargetResult
+        from conformance.report import LABELS
+
+        cases = len({r.case for r in rows})
+        verdict = TargetResult(target.name, target.name, tuple(rows), cases=cases).verdict
+        print(f"{target.name}: {LABELS[verdict]} — {cases} cases in {seconds:.1f} s", file=self.stream, flush=True)
+
+    def timing_started(self, target, cases: int) -> None:
+        print(f"{target.name}: timing {cases} cases next to PyTorch", file=self.stream, flush=True)
+
+    def timed(self, target, case) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class BarProgress:
+    """A progress bar on a terminal: cases run, then cases timed."""
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.bar = stream, None
+
+    def _bar(self, total: int, what: str):
+        from tqdm import tqdm
+
+        if self.bar is not None:
+            self.bar.close()
+        self.bar = tqdm(total=total, desc=what, unit="case", file=self.stream, dynamic_ncols=True, leave=False)
+
+    def start(self, targets, cases: int) -> None:
+        self.cases, self.done = cases, 0
+        self._bar(len(targets) * cases, "checking")
+
+    def case_done(self, target, case, rows) -> None:
+        self.bar.set_postfix_str(target.name, refresh=False)
+        self.bar.update(1)
+        self.done += 1
+
+    def target_done(self, target, rows, seconds: float) -> None:
+        self.bar.update(self.cases - self.done)  # all at once when processes ran the cases
+        self.done = 0
+
+    def timing_started(self, target, cases: int) -> None:
+        self._bar(cases, f"timing {target.name}")
+
+    def timed(self, target, case) -> None:
+        self.bar.update(1)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def progress_for(stream: TextIO):
+    return BarProgress(stream) if stream.isatty() and not under_ci() else LineProgress(stream)
+
+
+def print_outcome(report, stdout: TextIO) -> None:
+    """The verdict per implementation, what is wrong, in a few lines."""
+    from conformance.check import aligned
+    from conformance.report import findings, verdict_table
+
+    if report.results.empty:
+        print("no case finished", file=sys.stdout)
+        return
+    print(aligned(verdict_table(report.results)), file=sys.stdout)
+    for name, label, lines in findings(report.results, limit=3):
+        print(f"\n{name}: {label}", file=sys.stdout)
+        for line in lines:
+            print(f"  {line}", file=sys.stdout)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from conformance import api
+    from conformance.report import check_writable
+    from conformance.timing import QUICK, Rules
+
+    targets = api.targets_named(args.impl)
+    out = check_writable(args.out)
+    options = api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
+                          rules=QUICK if args.quick else Rules())
+    started = time.perf_counter()
+    report = api.run_suite(targets, quick=args.quick, seed=args.seed, options=options, progress=progress_for(sys.stderr),
+                           command=" ".join([PROG, *args.argv]))
+    written = report.write(out)
+    print_outcome(report, sys.stdout)
+    print(f"\nreport: {written[-2]} · {written[-1]} ({time.perf_counter() - started:.0f} s)", file=sys.stdout)
+    if report.interrupted:
+        print(f"{PROG} run: interrupted; the report holds the cases that finished (marked partial)", file=sys.stderr)
+        return 130
+    return report.exit_code
+
+
+# ---- list ------------------------------------------------------------------------------------
+
+def add_list(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "list", help="show the registered implementations, what each supports and its known defects",
+        description="The built-in implementations (and any installed through the conformance.implementations "
+                    "entry point group): what each supports, and its recorded known defects.",
+    )
+    parser.set_defaults(handler=list_command)
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from conformance import expectations as known
+    from conformance import registry
+
+    recorded = known.load()
+    for name in registry.builtin_names() + [n for n in registry.installed_names() if n not in registry.BUILTINS]:
+        try:
+            target = registry.load(name)
+        except registry.TargetError as error:
+            print(f"{name}: cannot be loaded: {error}\n", file=sys.stdout)
+            continue
+        adapter = target.adapter
+        print(f"{target.name}" + (f" — {adapter.description}" if adapter.description else ""), file=sys.stdout)
+        print(f"  supports: {adapter.capabilities.summary()}", file=sys.stdout)
+        if adapter.capabilities.notes:
+            print(f"  notes: {adapter.capabilities.notes}", file=sys.stdout)
+        defects = known.for_implementation(recorded, target.name)
+        if not defects:
+            print("  known defects: none recorded", file=sys.stdout)
+        for defect in defects:
+            print(f"  known defect: {defect.reason} (cases {defect.cases}, tensors {defect.tensors})", file=sys.stdout)
+        print(file=sys.stdout)
+    return 0
+
+
+# ---- the command -----------------------------------------------------------------------------
+
+#: Every verb's ``add_<verb>``; a new verb adds its function here.
+VERBS = [add_run, add_list]
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description="Check hand-written backpropagation against PyTorch autograd and "
+                                           "finite differences, and report which gradients are wrong.")
+    verbs = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser, required=True)
+    for add in VERBS:
+        add(verbs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code (``python -m conformance`` exits with it)."""
+    from conformance.registry import TargetError
+    from conformance.report import ReportError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    args.argv = argv
+    verb = f"{PROG} {argv[0]}" if argv else PROG
+    try:
+        return args.handler(args)
+    except (TargetError, ReportError, UsageError) as error:
+        print(f"{verb}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{verb}: interrupted", file=sys.stderr)
+        return 130
