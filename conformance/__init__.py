@@ -3,13 +3,16 @@
 Public interface: the adapter contract (``Adapter``, ``Capabilities``,
 ``Gradients``), the case model (``NetworkSpec``, ``Layer``, ``Case``,
 ``Params``) and running (``run_case``); ``assert_conforms`` checks an
-adapter from a test of one's own.
+adapter from a test of one's own; ``run`` returns the suite's results as a
+pandas DataFrame and ``run_suite`` the whole report (results, timings,
+environment; ``.write(folder)``).
 """
 
 from conformance.adapter import Adapter, Capabilities, Gradients
 from conformance.spec import Case, Layer, NetworkSpec, Params
 
-__all__ = ["Adapter", "Capabilities", "Case", "Gradients", "Layer", "NetworkSpec", "Params", "assert_conforms"]
+__all__ = ["Adapter", "Capabilities", "Case", "Gradients", "Layer", "NetworkSpec", "Params", "assert_conforms",
+           "run", "run_suite"]
 
 
 def __getattr__(name: str):
@@ -18,4 +21,8 @@ def __getattr__(name: str):
         from conformance.pytest_plugin import assert_conforms
 
         return assert_conforms
+    if name in ("run", "run_suite"):  # pandas and the oracle, likewise only when asked for
+        from conformance import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'conformance' has no attribute {name!r}")
