@@ -28,8 +28,8 @@ from conformance.registry import Target, neighbours_first
 from conformance.report import TIMING_COLUMNS, Report
 from conformance.results import COLUMNS, ResultRow, case_fields
 from conformance.runner import Checks, run_each
-from conformance.spec import Case, default_grid, generate
-from conformance.timing import Rules
+from conformance.spec import KINKED_ACTIVATIONS, Case, default_grid, generate
+from conformance.timing import TIMING_WIDTHS, Rules
 
 
 class Progress:
@@ -70,6 +70,8 @@ class Options:
     jobs: int = 1
     timing: bool = True
     rules: Rules = Rules()
+    #: Layer widths the timing cases are scaled to (see ``timing.timing_cases``).
+    widths: tuple[int, ...] = TIMING_WIDTHS
 
 
 def _result_rows(targets, cases, expectations, options: Options, progress: Progress) -> list[ResultRow]:
@@ -121,7 +123,7 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
     """Time the implementation next to PyTorch on the timing cases drawn from the cases it
     ran, one case after another, in a fresh worker process on one thread (see ``timing``;
     in this process only for an adapter that cannot be found from another one)."""
-    cases = timing.timing_cases(ran)
+    cases = timing.timing_cases(ran, options.widths)
     progress.timing_started(target, len(cases))
     out: list[dict] = []
     driver = driver_for(target, True, options.limits)
@@ -148,14 +150,16 @@ def _ran_cases(rows: list[ResultRow], target: Target, cases: list[Case]) -> list
     return [c for c in cases if c.id in seen and c.id not in skipped]
 
 
-def fd_accuracy() -> pd.DataFrame | None:
-    """The finite-difference oracle's own accuracy, where that oracle measures it."""
+def fd_accuracy(cases: Sequence[Case]) -> pd.DataFrame | None:
+    """The finite-difference oracle's own accuracy, measured on the smooth VJP cases of
+    the grid (float64 data), where that oracle measures it; None otherwise."""
     try:
-        from conformance.oracles import finite_difference
+        from conformance.oracles.finite_difference import accuracy
     except ImportError:
         return None
-    measure = getattr(finite_difference, "accuracy", None)
-    return measure() if callable(measure) else None
+    smooth = [c for c in cases if c.spec.loss is None and c.dtype == "float64"
+              and not any(layer.activation in KINKED_ACTIVATIONS for layer in c.spec.layers)]
+    return accuracy(smooth) if smooth else None
 
 
 def run_suite(
@@ -201,7 +205,7 @@ def run_suite(
                            "timing_rules": str(options.rules) if options.timing else "not timed",
                            "timing_threads": "1 for NumPy's BLAS and for PyTorch, in a worker process"},
         expectations=expectations,
-        fd_accuracy=None if interrupted else fd_accuracy(),
+        fd_accuracy=None if interrupted or not options.checks.finite_differences else fd_accuracy(cases),
         interrupted=interrupted,
     )
 

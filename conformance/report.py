@@ -227,6 +227,20 @@ def timing_summary(timings: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+FD_NOTE = ("The finite-difference oracle measured against float64 autograd on the smooth cases of the grid: "
+           "relative error of its estimates, next to the scheme's theoretical floor (every row in "
+           "`fd_accuracy.csv`).")
+
+
+def fd_accuracy_summary(table: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The finite-difference oracle's accuracy by dtype and mode, or None without one."""
+    if table is None or table.empty:
+        return None
+    from conformance.oracles.finite_difference import accuracy_summary
+
+    return accuracy_summary(table)
+
+
 def _duration(seconds: float) -> str:
     if seconds != seconds:
         return "—"
@@ -320,8 +334,8 @@ def _details_markdown(report: Report) -> list[str]:
     out += ["## Result rows by check", "", markdown_table(count_matrix(results)), ""]
     if not report.timings.empty:
         out += ["## Timings", "", TIMING_NOTE, "", markdown_table(timing_summary(report.timings)), ""]
-    if report.fd_accuracy is not None and not report.fd_accuracy.empty:
-        out += ["## Finite-difference oracle accuracy", "", markdown_table(report.fd_accuracy), ""]
+    if (accuracy := fd_accuracy_summary(report.fd_accuracy)) is not None:
+        out += ["## Finite-difference oracle accuracy", "", FD_NOTE, "", markdown_table(accuracy), ""]
     out += ["## Environment", "", markdown_table(pd.DataFrame(
         [(k, v) for k, v in report.environment.items() if k != "generator"], columns=["", "value"])), ""]
     out += ["Files: `results.csv` (every row), `timings.csv`, `report.html` (with plots), `environment.json`."]
@@ -512,8 +526,9 @@ def report_html(report: Report) -> str:
                   html_table(timing_summary(report.timings)),
                   "<details><summary>Every measurement</summary>" + html_table(_timing_detail(report.timings))
                   + "</details>"]
-    if report.fd_accuracy is not None and not report.fd_accuracy.empty:
-        parts += ["<h2>Finite-difference oracle accuracy</h2>", html_table(report.fd_accuracy)]
+    if (accuracy := fd_accuracy_summary(report.fd_accuracy)) is not None:
+        parts += ["<h2>Finite-difference oracle accuracy</h2>", f"<p class='muted'>{esc(FD_NOTE)}</p>",
+                  html_table(accuracy)]
     env = pd.DataFrame([(k, v) for k, v in report.environment.items() if k != "generator"], columns=["", "value"])
     parts += ["<h2>Environment</h2>", html_table(env)]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
