@@ -282,9 +282,6 @@ def command(
     A target that cannot be loaded is one line on stderr and a ``not loaded`` row; the
     others still run. ``options`` are ``api.Options`` (isolation, jobs, timing);
     ``expectations`` default to the recorded known defects."""
-    from conformance import api
-    from conformance.report import ReportError, check_writable
-
     loaded = load_all(targets)
     for item in loaded:
         if isinstance(item, Unloadable):
@@ -292,6 +289,9 @@ def command(
     runnable = [item for item in loaded if isinstance(item, Target)]
     if not runnable:
         return 2
+    from conformance import api
+    from conformance.report import ReportError, check_writable
+
     folder = check_writable(out)
     if (folder / "targets.csv").exists() and not (folder / "targets.csv").read_text(errors="replace").startswith("target,"):
         raise ReportError(f"{folder} already holds targets.csv not written by this suite; choose another folder with --out")

@@ -217,10 +217,72 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- check -----------------------------------------------------------------------------------
+
+def add_check(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "check", help="check your own implementation(s): a file, module:Class, a folder or a glob of submissions",
+        description="Run the whole suite on the named implementations only: a verdict per check family and, "
+                    "for each failure, the tensor, the worst element and the cause; the full report goes to "
+                    "--out as with `conformance run`, plus targets.csv (one row per target). A target that "
+                    "cannot be loaded is one line on stderr and a 'not loaded' row, and the others still run. "
+                    "Exit code 0: every target conforms (recorded known defects allowed); 1: a target fails, "
+                    "errors or no case applies to it; 2: a target could not be loaded.",
+    )
+    parser.add_argument("targets", nargs="+", metavar="TARGET",
+                        help="path/to/file.py[:Class], package.module:Class, an installed entry point's name "
+                             "(group conformance.implementations), a built-in name, a folder of .py files, "
+                             "or a glob such as 'submissions/*/'")
+    parser.add_argument("--quick", action="store_true", help="the quick grid (depth ≤ 2, batch 4) and quick timing")
+    parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
+    parser.add_argument("--jobs", type=_count(0, "--jobs"), default=1, metavar="N",
+                        help="processes running cases at once (default 1; 0: one per core)")
+    parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
+                        help="seed of the generated case data (default 0)")
+    parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run implementations in this process instead of a worker process each")
+    parser.set_defaults(handler=check_command)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from conformance import api, check
+    from conformance.timing import QUICK, Rules
+
+    options = api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
+                          rules=QUICK if args.quick else Rules())
+    return check.command(args.targets, quick=args.quick, seed=args.seed, out=args.out, options=options,
+                         progress=progress_for(sys.stderr), command_line=" ".join([PROG, *args.argv]),
+                         stdout=sys.stdout, stderr=sys.stderr)
+
+
+# ---- new -------------------------------------------------------------------------------------
+
+def add_new(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "new", help="write a commented adapter template to fill in",
+        description="Write a commented adapter template to PATH (a new .py file; an existing file is never "
+                    "overwritten). Fill in the lines marked FILL IN, then run `conformance check PATH`.",
+    )
+    parser.add_argument("path", metavar="PATH", help="the adapter file to create, e.g. my_adapter.py")
+    parser.set_defaults(handler=new_command)
+
+
+def new_command(args: argparse.Namespace) -> int:
+    from conformance import template
+
+    try:
+        path = template.write(args.path)
+    except template.TemplateError as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {path}: fill in the lines marked FILL IN, then run: {PROG} check {path}", file=sys.stdout)
+    return 0
+
+
 # ---- the command -----------------------------------------------------------------------------
 
 #: Every verb's ``add_<verb>``; a new verb adds its function here.
-VERBS = [add_run, add_list]
+VERBS = [add_run, add_list, add_check, add_new]
 
 
 def build_parser() -> Parser:
