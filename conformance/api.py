@@ -144,8 +144,11 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
 
 
 def _ran_cases(rows: list[ResultRow], target: Target, cases: list[Case]) -> list[Case]:
-    """The cases the target ran to the end without an error (timing anything else says nothing)."""
-    skipped = {r.case for r in rows if r.implementation == target.name and r.verdict in ("not_applicable", "error")}
+    """The cases the target ran to the end without an error (timing anything else says nothing).
+    A check left not applicable inside a case that ran (a finite difference too near a
+    kink) does not keep the case from being timed."""
+    skipped = {r.case for r in rows if r.implementation == target.name
+               and (r.verdict == "error" or (r.check == "case" and r.verdict == "not_applicable"))}
     seen = {r.case for r in rows if r.implementation == target.name}
     return [c for c in cases if c.id in seen and c.id not in skipped]
 

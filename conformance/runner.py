@@ -18,7 +18,9 @@ import numpy as np
 from conformance import expectations as known
 from conformance.compare import compare
 from conformance.driver import Driver, ImplementationFault, Observation
+from conformance.fd_checks import finite_difference_rows
 from conformance.isolation import Limits, WorkerDriver, driver_for
+from conformance.oracles.finite_difference import Settings
 from conformance.oracles.torch import Reference, reference
 from conformance.registry import Target, neighbours_first
 from conformance.results import ResultRow, comparison_row, row
@@ -27,10 +29,12 @@ from conformance.spec import Case, CaseData, generate
 
 @dataclass(frozen=True)
 class Checks:
-    """Which oracles judge the implementation (both by default)."""
+    """Which oracles judge the implementation (both by default), and what the
+    finite-difference checks may spend per case."""
 
     torch: bool = True
     finite_differences: bool = True
+    fd_settings: Settings = Settings()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -91,6 +95,9 @@ def run_case(
         rows = []
         if checks.torch:
             rows += compare_with_oracle(name, case, seen, oracle(case), driver.capabilities.input_gradient)
+        if checks.finite_differences:
+            ref = oracle(case).gradients if checks.torch else None
+            rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings)
         rows += contract_rows(name, case, seen)
     return known.apply(rows, case, expectations)
 
@@ -118,6 +125,12 @@ def run_each(
             driver.close()
 
 
-def run(targets: Iterable[Target], cases: Iterable[Case], expectations=None, **options) -> list[ResultRow]:
-    """Rows for every target on every case, serially (options as for ``run_each``)."""
+def run(targets: Iterable[Target], cases: Iterable[Case], expectations=None, jobs: int = 1,
+        **options) -> list[ResultRow]:
+    """Rows for every target on every case (options as for ``run_each``): serially, or
+    over ``jobs`` processes (0: one per core) with the same rows in the same order."""
+    if jobs != 1:
+        from conformance.parallel import run_parallel
+
+        return run_parallel(targets, cases, jobs, expectations, **options)
     return [r for _, _, rows in run_each(targets, cases, expectations, **options) for r in rows]

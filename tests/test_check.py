@@ -3,14 +3,17 @@ engineer uses it: a verdict per check family, each failure's tensor, worst eleme
 cause, one summary row per target, bad targets as one line, and exit codes that say it all."""
 
 import io
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conformance import api, check
+from conformance import api, check, cli
 from conformance.expectations import Expectation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +91,7 @@ def test_a_correct_implementation_conforms_with_a_pass_per_check_family_and_exit
     code, out, err = run_check(EXAMPLE, out=tmp_path / "report")
     assert (code, err) == (0, "")
     assert f"numpy_mlp ({EXAMPLE}): conforms — 88 of 264 cases ran" in out
-    assert "forward pass · gradient pass · loss pass · contract pass" in out
+    assert "forward pass · gradient pass · loss pass · fd_directional pass · fd_entry pass · contract pass" in out
     assert "not applicable: 176 of 264 cases — no sse loss (has: mse) (44)" in out
 
 
@@ -127,7 +130,8 @@ def test_an_implementation_no_case_applies_to_is_not_a_pass(tmp_path):
 
 def test_recorded_known_defects_alone_exit_0_and_are_named(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
-    known = (Expectation("doubled", "*", "weight[[]0]", "first weight gradient doubled"),)
+    known = (Expectation("doubled", "*", "weight[[]0]", "first weight gradient doubled"),
+             Expectation("doubled", "*", "[*]", "first weight gradient doubled (seen along every direction)"))
     code, out, _ = run_check(tmp_path / "doubled.py", out=tmp_path / "report", expectations=known)
     assert code == 0
     assert "conforms apart from its recorded known defects" in out and "gradient known 264" in out
@@ -198,3 +202,51 @@ def test_each_submission_runs_with_the_module_next_to_it_in_its_worker(tmp_path)
     code, out, _ = run_check(tmp_path / "alice", tmp_path / "bob", out=tmp_path / "report")
     verdicts = pd.read_csv(tmp_path / "report" / "targets.csv")["verdict"]
     assert code == 1 and list(verdicts) == ["pass", "fail"], out
+
+
+# ---- through the command line ------------------------------------------------------------
+
+@pytest.mark.parametrize("name, text", [
+    ("gone.py", None),
+    ("helpers.py", "def helper():\n    return 1\n"),
+    ("two.py", DOUBLED + "\n\nclass Tripled(Doubled):\n    pass\n"),
+    ("typo.py", "def f(:\n"),
+])
+def test_the_command_gives_a_bad_target_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys, name, text):
+    monkeypatch.chdir(tmp_path)
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    assert cli.main(["check", name]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("conformance check: error: ") and err.count("\n") == 1
+
+
+def test_the_command_is_one_line_and_no_traceback_in_a_fresh_process(tmp_path):
+    (tmp_path / "typo.py").write_text("from conformance import Adapter\n\nclass Mine(Adapter)\n")
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "conformance", "check", "typo.py"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == "conformance check: error: syntax error in typo.py, line 3: expected ':'\n"
+
+
+def test_the_command_checks_the_example_and_writes_the_full_report_with_timings(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", str(EXAMPLE), "--quick"]) == 0
+    out, _ = capsys.readouterr()
+    assert "numpy_mlp" in out and "conforms" in out
+    written = {p.name for p in (tmp_path / "reports").iterdir()}
+    assert {"results.csv", "timings.csv", "summary.md", "report.html", "targets.csv"} <= written
+    timings = pd.read_csv(tmp_path / "reports" / "timings.csv")
+    assert set(timings["implementation"]) == {"numpy_mlp"} and (timings["torch_median_s"] > 0).all()
+
+
+def test_new_writes_the_template_and_then_refuses_to_overwrite_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["new", "mine.py"]) == 0
+    written = (tmp_path / "mine.py").read_text()
+    assert cli.main(["new", "mine.py"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "wrote mine.py: fill in the lines marked FILL IN, then run: conformance check mine.py\n"
+    assert err == "conformance new: error: mine.py already exists; not overwriting it (choose another name)\n"
+    assert (tmp_path / "mine.py").read_text() == written

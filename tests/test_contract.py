@@ -160,5 +160,5 @@ def test_a_complete_adapter_class_has_no_problem():
 def test_a_transposed_square_weight_gradient_has_the_right_shape_but_fails_on_its_values():
     square = Case(NetworkSpec.mlp([3, 4, 4, 2], "tanh"), batch=4)
     rows = rows_of(TransposedWeights, square)
-    assert [r.verdict for r in rows if r.tensor == "weight[1]"] == ["fail"]
+    assert [(r.check, r.verdict) for r in rows if r.tensor == "weight[1]"] == [("gradient", "fail"), ("fd_entry", "fail")]
     assert "got" in next(r.detail for r in rows if r.tensor == "weight[1]")

@@ -51,16 +51,19 @@ def test_reference_passes_every_case_of_the_grid(dtype):
 def test_dropping_the_bias_sum_fails_and_names_the_bias_tensor():
     case = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4)
     rows = run_case(Target("bias_not_summed", BiasNotSummed, "test"), case)
-    failed = {r.tensor: r.detail for r in rows if r.verdict == "fail"}
+    failed = {r.tensor: r.detail for r in rows if r.verdict == "fail" and r.check == "gradient"}
     assert set(failed) == {"bias[0]", "bias[1]"}
+    fd_failed = {(r.check, r.tensor) for r in rows if r.verdict == "fail" and r.check.startswith("fd_")}
+    assert fd_failed == {("fd_directional", "*"), ("fd_entry", "bias[0]"), ("fd_entry", "bias[1]")}
     assert failed["bias[0]"] == "bias[0]: shape (4, 4), expected (4,)"
 
 
 def test_a_doubled_weight_gradient_fails_with_both_values_and_the_worst_index():
     case = Case(NetworkSpec.mlp([3, 4, 2], "sigmoid"), batch=4, dtype="float32")
     rows = run_case(Target("doubled", DoubledWeightGradient, "test"), case)
-    (failed,) = [r for r in rows if r.verdict == "fail"]
-    assert failed.tensor == "weight[0]" and failed.check == "gradient"
+    failed = {(r.check, r.tensor): r for r in rows if r.verdict == "fail"}
+    assert set(failed) == {("gradient", "weight[0]"), ("fd_entry", "weight[0]"), ("fd_directional", "*")}
+    failed = failed["gradient", "weight[0]"]
     assert failed.worst_index and "got" in failed.detail and "PyTorch" in failed.detail
     assert failed.max_rel_error == pytest.approx(1.0, rel=1e-3)
 

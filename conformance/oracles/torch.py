@@ -8,7 +8,7 @@ its rounded inputs), and never sees the implementation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,6 +18,8 @@ from conformance.adapter import Gradients
 from conformance.spec import CaseData, NetworkSpec, Params
 
 ActivationFn = Callable[[torch.Tensor], torch.Tensor]
+#: A layer's affine map ``(a, weight, bias or None) -> z``.
+LinearFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 ACTIVATION_FNS: dict[str, ActivationFn] = {
     "identity": lambda z: z,
@@ -49,6 +51,9 @@ class Reference:
     gradients: Gradients
     #: dL/d(output) that was propagated: the upstream gradient, or the loss's gradient.
     grad_output: np.ndarray
+    #: dL/dz and dL/da of every layer (pre-activation z, activation output a).
+    preactivation_gradients: tuple[np.ndarray, ...] = ()
+    activation_gradients: tuple[np.ndarray, ...] = ()
 
 
 def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
@@ -64,24 +69,31 @@ def evaluate(
     upstream: np.ndarray | None = None,
     targets: np.ndarray | None = None,
     activations: dict[str, ActivationFn] | None = None,
+    layer_activations: Sequence[ActivationFn | None] | None = None,
+    linears: Sequence[LinearFn | None] | None = None,
 ) -> Reference:
     """Forward and backward of ``spec`` in float64.
 
     With ``spec.loss`` set, the loss against ``targets`` is differentiated;
     otherwise ``upstream`` is pulled back as a vector-Jacobian product.
-    ``activations`` may replace the activation functions (the diagnosis uses
-    that to evaluate "what if" variants of the network).
+    ``activations`` may replace the activation functions by name, and
+    ``layer_activations`` / ``linears`` layer by layer (None keeps a layer's
+    own): the diagnosis evaluates "what if" variants of the network that way.
     """
     fns = ACTIVATION_FNS | (activations or {})
+    layer_activations = layer_activations or [None] * spec.depth
+    linears = linears or [None] * spec.depth
     xs = _tensor(x)
     ws = [_tensor(w) for w in params.weights]
     bs = [_tensor(b) for b in params.biases]
-    a = xs
-    for layer, w, b in zip(spec.layers, ws, bs):
-        z = a @ w.T
-        if b is not None:
-            z = z + b
-        a = fns[layer.activation](z)
+    a, zs, outs = xs, [], []
+    for layer, w, b, activation, linear in zip(spec.layers, ws, bs, layer_activations, linears):
+        z = (linear or _linear)(a, w, b)
+        a = (activation or fns[layer.activation])(z)
+        for kept in (z, a):
+            kept.retain_grad()
+        zs.append(z)
+        outs.append(a)
     output = a
     output.retain_grad()
     loss = None
@@ -96,8 +108,18 @@ def evaluate(
         tuple(None if b is None else b.grad.numpy() for b in bs),
     )
     return Reference(
-        output.detach().numpy(), None if loss is None else float(loss.detach()), grads, output.grad.detach().numpy()
+        output.detach().numpy(), None if loss is None else float(loss.detach()), grads, output.grad.detach().numpy(),
+        tuple(_grad_of(z) for z in zs), tuple(_grad_of(a) for a in outs),
     )
+
+
+def _linear(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    z = a @ w.T
+    return z if b is None else z + b
+
+
+def _grad_of(t: torch.Tensor) -> np.ndarray:
+    return np.zeros(tuple(t.shape)) if t.grad is None else t.grad.detach().numpy()
 
 
 def reference(data: CaseData) -> Reference:

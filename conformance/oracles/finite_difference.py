@@ -1,0 +1,390 @@
+"""The finite-difference oracle: derivatives of an implementation's own objective.
+
+The PyTorch oracle says whether an implementation computes the intended
+function's gradient; this one says whether its backward is the derivative of
+its own forward, with no second implementation involved. The objective is
+the implementation's ``<upstream, forward(x)>`` (VJP case) or its own loss
+(loss case), evaluated through its driver at points ``theta + t * direction``
+of the flat parameter vector (input, weights, biases: ``CaseData.flat``).
+
+Two kinds of estimate:
+
+* along dense unit directions (``directions``): ``d/dt f(theta + t v)`` at 0,
+  to compare with ``v . grad``; the cost does not grow with the parameters;
+* along single entries: ``d f / d theta_i``, to pin a failure to an element.
+
+Every estimate comes with a bound on its own error (``Estimate.error``):
+scipy's estimate (the change between the last two step sizes, which
+over-states the error of the final, higher-order estimate) plus a floor for
+the rounding of the objective's values, ``ROUNDING_FACTOR * eps * max|f| /
+h_min``. The objective is evaluated in float64 wherever the implementation
+accepts it (a float32 case is differentiated at its own, rounded numbers);
+otherwise in float32, with steps chosen for float32.
+
+Kinks: before the implementation is asked anything, the harness's own
+forward checks the stencil's extreme points (``KinkGuard``). A step that
+would carry a ReLU pre-activation across zero is shrunk; if even the
+smallest allowed step crosses, the estimate is marked unreliable (never a
+failure). The margin and the largest pre-activation change are reported.
+
+``accuracy`` measures the oracle itself: on smooth networks, the estimates'
+error against float64 autograd, next to the theoretical floor of the scheme.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.differentiate import derivative
+
+from conformance.adapter import Capabilities
+from conformance.driver import Driver, ImplementationFault, Probe
+from conformance.kinks import KinkGuard
+from conformance.spec import CaseData, rng_for
+
+#: Largest initial step: a unit direction or entry moved this far moves a
+#: pre-activation by about as much, well inside ``spec.KINK_MARGIN`` (0.05).
+MAX_STEP = 1e-2
+#: A step that would cross a kink is divided by ``SHRINK``, at most ``SHRINKS`` times.
+SHRINK, SHRINKS = 8.0, 2
+#: Rounding error of one objective value, in units of ``eps * max|f|``.
+#: Generous: an objective of a few layers sums O(10) rounded terms, and a
+#: float32 evaluation also rounds the perturbed point itself.
+ROUNDING_FACTOR = 64.0
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A central-difference scheme as ``scipy.differentiate.derivative`` runs it.
+
+    Why scipy: its nested stencils give, for ``order + 2 * (iterations - 1)``
+    evaluations, an estimate at the smallest step and an error estimate from
+    the step before, vectorised over many directions (one driver call per
+    iteration for all of them). A hand-written central difference would give
+    neither the higher order nor the error estimate at that price.
+    numdifftools' adaptive Richardson extrapolation tries many more steps per
+    derivative, which a 10^6-parameter network cannot afford.
+    """
+
+    order: int
+    initial_step: float
+    iterations: int = 2
+    step_factor: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.order < 2 or self.order % 2:
+            raise ValueError(f"the order of a central difference is even and at least 2, got {self.order}")
+        if self.iterations < 2:
+            raise ValueError("at least 2 iterations: the error estimate compares the last two")
+
+    @classmethod
+    def for_dtype(cls, order: int, dtype: str, iterations: int = 2) -> Scheme:
+        """The step that balances truncation (h^order) and rounding (eps/h), capped by ``MAX_STEP``."""
+        eps = float(np.finfo(dtype).eps)
+        return cls(order, min(2.0 * eps ** (1.0 / (order + 1)), MAX_STEP), iterations)
+
+    @property
+    def evaluations(self) -> int:
+        """Objective evaluations per estimate (the shared value at the centre not counted)."""
+        return self.order + 2 * (self.iterations - 1)
+
+    def smallest_step(self, initial_step: float) -> float:
+        """The stencil's point nearest the centre in the last iteration."""
+        return initial_step / self.step_factor ** (self.iterations - 2 + self.order // 2)
+
+    def floor(self, dtype: str) -> float:
+        """Theoretical best relative error of the scheme: eps^(order/(order+1))."""
+        return float(np.finfo(dtype).eps) ** (self.order / (self.order + 1))
+
+    def __str__(self) -> str:
+        return f"order-{self.order} central differences, {self.iterations} step sizes"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the finite-difference checks spend per case: ``directions`` derivatives
+    along random unit directions (each ``directional_order + 2`` evaluations) and
+    ``entries_per_tensor`` per-entry derivatives per tensor (each ``entry_order + 2``),
+    plus one evaluation at the case's point."""
+
+    directions: int = 2
+    entries_per_tensor: int = 2
+    directional_order: int = 4
+    entry_order: int = 2
+    iterations: int = 2
+
+    def __post_init__(self) -> None:
+        if self.directions < 0 or self.entries_per_tensor < 0:
+            raise ValueError("directions and entries per tensor cannot be negative")
+        for order in (self.directional_order, self.entry_order):
+            Scheme(order, MAX_STEP, self.iterations)  # validates order and iterations
+
+    def scheme(self, kind: str, dtype: str) -> Scheme:
+        order = self.directional_order if kind == "directional" else self.entry_order
+        return Scheme.for_dtype(order, dtype, self.iterations)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One derivative of the objective, or why there is no trustworthy one."""
+
+    derivative: float
+    #: Bound on |derivative - exact derivative of the implementation's objective|.
+    error: float
+    #: Initial step actually used (shrunk where the first choice would cross a kink).
+    step: float
+    #: Largest change of a kinked pre-activation at the stencil's extreme points (0 without kinks).
+    shift: float = 0.0
+    #: Why this estimate cannot be trusted; empty when it can.
+    unreliable: str = ""
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Estimates along several probes, with the scheme and the dtype they were taken in."""
+
+    estimates: tuple[Estimate, ...]
+    scheme: Scheme
+    dtype: str
+    #: Distance of the kinked pre-activations from their kinks at the case's point (inf without).
+    margin: float
+
+    def __len__(self) -> int:
+        return len(self.estimates)
+
+    def __getitem__(self, i: int) -> Estimate:
+        return self.estimates[i]
+
+    def part(self, start: int, stop: int) -> Estimates:
+        """The estimates ``start:stop`` (e.g. one tensor's entries)."""
+        return Estimates(self.estimates[start:stop], self.scheme, self.dtype, self.margin)
+
+    @property
+    def evaluations(self) -> int:
+        """Objective evaluations these estimates cost (the shared one at the centre not counted)."""
+        return self.scheme.evaluations * sum(not e.unreliable for e in self.estimates)
+
+    def describe(self) -> str:
+        """How the estimates were taken and what margin from the kinks they kept."""
+        steps = sorted({e.step for e in self.estimates if not e.unreliable})
+        step = f"step {steps[0]:.2g}" if len(steps) == 1 else f"steps {steps[0]:.2g}..{steps[-1]:.2g}" if steps else "no step"
+        text = f"{self.scheme} (scipy.differentiate), {step}, in {self.dtype}, {self.evaluations} evaluations"
+        if np.isfinite(self.margin):
+            shift = max((e.shift for e in self.estimates if not e.unreliable), default=0.0)
+            text += f"; ReLU margin {self.margin:.3g}, stencil moved pre-activations by ≤ {shift:.2g}"
+        return text
+
+
+def evaluation_dtype(capabilities: Capabilities) -> str:
+    """float64 wherever the implementation accepts it."""
+    return "float64" if "float64" in capabilities.dtypes else "float32"
+
+
+def directions(data: CaseData, count: int, include_input: bool = True) -> np.ndarray:
+    """``count`` random unit vectors over the flat parameters, from the case's seed.
+
+    Each tensor gets an equal share of a direction's length, so a wrong bias
+    gradient is not drowned by a million weight entries; without
+    ``include_input`` the input's share is zero.
+    """
+    rng = rng_for(data.case, "fd_directions")
+    tensors = {name: t for name, t in data.tensors().items() if include_input or name != "input"}
+    share = 1.0 / np.sqrt(len(tensors))
+    vectors = []
+    for _ in range(count):
+        pieces = []
+        for name, tensor in data.tensors().items():
+            piece = np.zeros(tensor.size)
+            if name in tensors:
+                piece = rng.standard_normal(tensor.size)
+                piece *= share / np.linalg.norm(piece)
+            pieces.append(piece)
+        vectors.append(np.concatenate(pieces))
+    return np.array(vectors).reshape(count, data.flat().size)
+
+
+def flat_offsets(data: CaseData) -> dict[str, int]:
+    """Where each tensor starts in the flat parameter vector."""
+    offsets, offset = {}, 0
+    for name, tensor in data.tensors().items():
+        offsets[name] = offset
+        offset += tensor.size
+    return offsets
+
+
+class FiniteDifferences:
+    """Finite differences of one implementation's objective at one case's point.
+
+    Holds the point (in the evaluation dtype), the kink guard, the objective's
+    value at the point (evaluated once, shared by every estimate) and a count
+    of the objective evaluations spent.
+    """
+
+    def __init__(self, driver: Driver, data: CaseData, settings: Settings = Settings(), dtype: str | None = None):
+        self.driver, self.settings = driver, settings
+        self.dtype = dtype or evaluation_dtype(driver.capabilities)
+        self.data = data.astype(self.dtype)
+        self.theta = self.data.flat()
+        self.guard = KinkGuard.at(self.data)
+        self.evaluations = 0
+        self._centre: float | None = None
+
+    @property
+    def margin(self) -> float:
+        return self.guard.margin if self.guard else float("inf")
+
+    def along(self, vectors: np.ndarray) -> Estimates:
+        """Derivatives along dense directions (rows of ``vectors``)."""
+        return self._estimates(list(vectors), self.settings.scheme("directional", self.dtype))
+
+    def at_entries(self, indices: Sequence[int]) -> Estimates:
+        """Derivatives with respect to single entries of the flat parameter vector."""
+        return self._estimates([int(i) for i in indices], self.settings.scheme("entry", self.dtype))
+
+    def _point(self, direction: np.ndarray | int, t: float) -> np.ndarray:
+        point = self.theta.copy()
+        if isinstance(direction, int):
+            point[direction] += t
+        else:
+            point += t * direction
+        return point
+
+    def _safe_step(self, direction: np.ndarray | int, step: float) -> tuple[float, float] | str:
+        """The largest step (from ``step`` down) whose stencil crosses no kink, with the
+        largest pre-activation change it causes; or why there is none."""
+        if self.guard is None:
+            return step, 0.0
+        for _ in range(SHRINKS + 1):
+            shifts = [self.guard.shift(self._point(direction, s)) for s in (step, -step)]
+            if None not in shifts:
+                return step, max(shifts)
+            step /= SHRINK
+        return (f"a ReLU pre-activation crosses its kink even at step {step * SHRINK:.2g} "
+                f"(margin {self.margin:.2g} at the case's point)")
+
+    def _evaluate(self, probes: list[Probe]) -> list[np.ndarray]:
+        values = self.driver.evaluate(self.data, probes)
+        self.evaluations += sum(np.size(p.steps) for p in probes)
+        return [np.asarray(v, dtype=np.float64) for v in values]
+
+    def centre(self) -> float:
+        """The objective at the case's point."""
+        if self._centre is None:
+            (value,) = self._evaluate([Probe(0, np.zeros(1))])
+            self._centre = float(value.ravel()[0])
+            if not np.isfinite(self._centre):
+                raise ImplementationFault(f"the objective is {self._centre} at the case's point")
+        return self._centre
+
+    def _estimates(self, probes: list[np.ndarray | int], scheme: Scheme) -> Estimates:
+        safe = [self._safe_step(d, scheme.initial_step) for d in probes]
+        usable = [i for i, s in enumerate(safe) if not isinstance(s, str)]
+        results: dict[int, Estimate] = {i: Estimate(np.nan, np.nan, np.nan, unreliable=s)
+                                        for i, s in enumerate(safe) if isinstance(s, str)}
+        if usable:
+            steps = np.array([safe[i][0] for i in usable])
+            df, error, largest = self._derivatives([probes[i] for i in usable], steps, scheme)
+            eps = float(np.finfo(self.dtype).eps)
+            for k, i in enumerate(usable):
+                rounding = ROUNDING_FACTOR * eps * largest[k] / scheme.smallest_step(steps[k])
+                results[i] = Estimate(float(df[k]), float(error[k] + rounding), float(steps[k]), safe[i][1])
+        return Estimates(tuple(results[i] for i in range(len(probes))), scheme, self.dtype, self.margin)
+
+    def _derivatives(self, probes: list, steps: np.ndarray, scheme: Scheme):
+        """scipy's derivative of ``t -> f(theta + t * probe)`` for every probe at once,
+        one driver call per iteration; also the largest |f| each probe met."""
+        centre = self.centre()
+        largest = np.full(len(probes), abs(centre))
+
+        def f(t: np.ndarray, which: np.ndarray) -> np.ndarray:
+            rows = np.broadcast_to(which, t.shape).reshape(len(t), -1)[:, 0]
+            grid = t.reshape(len(t), -1)
+            values = np.full(grid.shape, centre)
+            moving = [k for k in range(len(grid)) if np.any(grid[k] != 0)]
+            found = self._evaluate([Probe(probes[rows[k]], grid[k]) for k in moving]) if moving else []
+            for k, v in zip(moving, found):
+                values[k] = v.reshape(grid[k].shape)
+                largest[rows[k]] = max(largest[rows[k]], float(np.max(np.abs(v))))
+            return values.reshape(t.shape)
+
+        result = derivative(f, np.zeros(len(probes)), args=(np.arange(len(probes)),), order=scheme.order,
+                            initial_step=steps, step_factor=scheme.step_factor, maxiter=scheme.iterations,
+                            tolerances=dict(atol=0.0, rtol=0.0))
+        if np.any(result.status == -3) or not np.all(np.isfinite(largest)):
+            raise ImplementationFault("the objective is not finite at points within "
+                                      f"{float(np.max(steps)):.2g} of the case's point")
+        return result.df, result.error, largest
+
+
+def accuracy(cases, dtypes: Sequence[str] = ("float64", "float32"), settings: Settings = Settings(),
+             target=None) -> pd.DataFrame:
+    """The oracle's own error, measured: for each case and evaluation dtype, the
+    directional and per-entry estimates on ``target`` (the reference
+    implementation by default) against float64 autograd at the same numbers.
+
+    Errors are relative to the magnitude of what is differentiated: for a
+    direction, sum |v_i g_i|; for an entry, the largest |g| of its tensor.
+    ``floor`` is the scheme's theoretical best, ``bound_held`` whether every
+    estimate's own error bound covered its actual error.
+    """
+    from conformance.oracles.torch import reference
+    from conformance.registry import Target
+    from conformance.runner import case_data
+
+    if target is None:
+        from implementations.reference_numpy import ReferenceNumpy
+        target = Target("reference_numpy", ReferenceNumpy, "builtin")
+    driver = Driver(target)
+    rows = []
+    for case in cases:
+        for dtype in dtypes:
+            data = case_data(case).astype(dtype)
+            truth = reference(data).gradients.tensors()
+            flat_truth = np.concatenate([np.ravel(truth[name]) for name in data.tensors()])
+            fd = FiniteDifferences(driver, data, settings, dtype)
+            vectors = directions(data, settings.directions)
+            along = fd.along(vectors)
+            offsets, entries, scales = flat_offsets(data), [], []
+            for name, tensor in data.tensors().items():
+                picks = rng_for(case, f"fd_accuracy/{name}").choice(tensor.size, min(settings.entries_per_tensor, tensor.size), replace=False)
+                entries += [offsets[name] + int(p) for p in picks]
+                scales += [float(np.abs(truth[name]).max())] * len(picks)
+            at = fd.at_entries(entries)
+            for mode, estimates, exact, scale in (
+                ("directional", along, vectors @ flat_truth, np.abs(vectors) @ np.abs(flat_truth)),
+                ("entry", at, flat_truth[entries], np.array(scales)),
+            ):
+                rows.append(_accuracy_row(case, dtype, mode, estimates, exact, scale))
+    return pd.DataFrame(rows)
+
+
+def _accuracy_row(case, dtype: str, mode: str, estimates: Estimates, exact: np.ndarray, scale: np.ndarray) -> dict:
+    got = np.array([e.derivative for e in estimates])
+    bound = np.array([e.error for e in estimates])
+    reliable = ~np.isnan(got)
+    absolute = np.abs(got - exact)[reliable]
+    relative = absolute / np.maximum(scale[reliable], np.finfo(float).tiny)
+    return dict(
+        case=case.id, dtype=dtype, mode=mode, scheme=str(estimates.scheme),
+        step=min((e.step for e in estimates if not e.unreliable), default=np.nan),
+        estimates=int(reliable.sum()),
+        median_relative_error=float(np.median(relative)) if relative.size else np.nan,
+        worst_relative_error=float(relative.max()) if relative.size else np.nan,
+        floor=estimates.scheme.floor(dtype),
+        bound_held=bool(np.all(absolute <= bound[reliable])),
+    )
+
+
+def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Median and worst relative error over the cases, by dtype and mode, with the floor."""
+    grouped = table.groupby(["dtype", "mode", "scheme"], sort=False)
+    return grouped.agg(
+        cases=("case", "nunique"),
+        median_relative_error=("median_relative_error", "median"),
+        worst_relative_error=("worst_relative_error", "max"),
+        floor=("floor", "first"),
+        bound_held=("bound_held", "all"),
+    ).reset_index()

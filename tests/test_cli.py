@@ -1,0 +1,195 @@
+"""The ``conformance`` command as a user meets it: exit codes that say whether everything is as
+expected, one clear line for a bad argument, help on every verb, a report on disk, and
+progress that suits where the output goes."""
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conformance import api, cli
+from conformance.results import COLUMNS
+from conformance.spec import Case, NetworkSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: A grid small enough for a test, with a VJP case, a loss case, float32 and a ReLU.
+SMALL_GRID = [
+    Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4),
+    Case(NetworkSpec.mlp([3, 4, 2], "relu", "identity", loss="half_mse"), batch=4, dtype="float32"),
+    Case(NetworkSpec.mlp([3, 2], "sigmoid", bias=False), batch=1),
+]
+
+DOUBLED = """\
+from conformance import Gradients
+from implementations.reference_numpy import ReferenceNumpy
+
+
+class Doubled(ReferenceNumpy):
+    name = "doubled"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
+"""
+
+
+@pytest.fixture(autouse=True)
+def small_grid(monkeypatch):
+    monkeypatch.setattr(api, "default_grid", lambda seed=0, quick=False: [
+        Case(c.spec, c.batch, c.dtype, seed) for c in SMALL_GRID])
+
+
+def conformance(*argv: str, capsys) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_run_exits_0_when_every_result_is_as_expected_and_writes_the_report(tmp_path, capsys):
+    code, out, err = conformance("run", "--impl", "reference_numpy", "--no-timing", "--out", tmp_path, capsys=capsys)
+    assert code == 0, out + err
+    assert "reference_numpy  conforms  3/3" in out
+    assert f"report: {tmp_path / 'summary.md'}" in out
+    for name in ("results.csv", "timings.csv", "environment.json", "summary.md", "report.html"):
+        assert (tmp_path / name).stat().st_size > 0
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert list(results.columns) == list(COLUMNS)
+    assert set(results["verdict"]) == {"pass"}
+
+
+def test_run_exits_1_on_a_wrong_gradient_and_says_which_tensor(tmp_path, capsys):
+    (tmp_path / "doubled.py").write_text(DOUBLED)
+    code, out, _ = conformance("run", "--impl", tmp_path / "doubled.py", "--no-timing", "--out", tmp_path / "report",
+                               capsys=capsys)
+    assert code == 1
+    assert "doubled: DOES NOT CONFORM" in out
+    assert "gradient FAIL in 3 cases" in out and "weight[0][" in out and "exceeds tolerance" in out
+
+
+def test_run_names_several_implementations_and_reports_each(tmp_path, capsys):
+    (tmp_path / "doubled.py").write_text(DOUBLED)
+    code, out, _ = conformance("run", "--impl", "reference_numpy", tmp_path / "doubled.py", "--no-timing",
+                               "--out", tmp_path / "report", capsys=capsys)
+    assert code == 1
+    assert set(pd.read_csv(tmp_path / "report" / "results.csv")["implementation"]) == {"reference_numpy", "doubled"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--impl", "no_such_impl"], "conformance run: error: unknown implementation 'no_such_impl'"),
+    (["run", "--jobs", "-2"], "conformance run: error: argument --jobs: --jobs must be at least 0, got -2"),
+    (["run", "--jobs", "many"], "conformance run: error: argument --jobs: --jobs must be a whole number, got 'many'"),
+    (["run", "--seed", "-1"], "conformance run: error: argument --seed: --seed must be at least 0, got -1"),
+    (["run", "--colour"], "conformance: error: unrecognized arguments: --colour"),
+    (["frobnicate"], "conformance: error: argument COMMAND: invalid choice: 'frobnicate'"),
+    ([], "conformance: error: the following arguments are required: COMMAND"),
+])
+def test_a_bad_argument_is_one_line_on_stderr_and_exit_code_2(tmp_path, capsys, argv, message):
+    code, out, err = conformance(*argv, "--out", tmp_path / "report", capsys=capsys) if argv[:1] == ["run"] \
+        else conformance(*argv, capsys=capsys)
+    assert code == 2 and out == ""
+    assert err.startswith(message), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "report").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_a_usage_error_before_anything_runs(tmp_path, capsys):
+    (tmp_path / "taken").write_text("mine")
+    code, out, err = conformance("run", "--out", tmp_path / "taken", capsys=capsys)
+    assert (code, out) == (2, "")
+    assert err == f"conformance run: error: {tmp_path / 'taken'} is a file, not a folder\n"
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_a_users_own_summary_md_in_the_output_folder_is_never_overwritten(tmp_path, capsys):
+    (tmp_path / "summary.md").write_text("# My notes\n")
+    code, _, err = conformance("run", "--impl", "reference_numpy", "--out", tmp_path, capsys=capsys)
+    assert code == 2
+    assert err.startswith(f"conformance run: error: {tmp_path} already holds summary.md not written by this suite")
+    assert (tmp_path / "summary.md").read_text() == "# My notes\n"
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_every_verb_has_help(capsys):
+    verbs = cli.build_parser()._subparsers._group_actions[0].choices
+    assert {"run", "list"} <= set(verbs)
+    for verb in verbs:
+        with pytest.raises(SystemExit) as stop:
+            cli.build_parser().parse_args([verb, "--help"])
+        assert stop.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: conformance {verb}")
+
+
+def test_list_shows_capabilities_and_known_defects_of_each_built_in(capsys):
+    from conformance import registry
+
+    code, out, _ = conformance("list", capsys=capsys)
+    assert code == 0
+    for name in registry.builtin_names():
+        block = out[out.index(f"{name}"):]
+        assert "  supports: activations " in block
+        assert "known defect" in block.split("\n\n")[0]
+    assert "supports: activations identity,relu,tanh,sigmoid; output identity,relu,tanh,sigmoid; bias on/off" in out
+
+
+def test_progress_is_a_line_per_implementation_when_not_on_a_terminal(tmp_path, capsys):
+    _, _, err = conformance("run", "--impl", "reference_numpy", "--no-timing", "--out", tmp_path, capsys=capsys)
+    assert err.splitlines() == ["running 1 implementation on 3 cases",
+                                err.splitlines()[1]]
+    assert err.splitlines()[1].startswith("reference_numpy: conforms — 3 cases in ")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_bar_except_under_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    assert isinstance(cli.progress_for(Terminal()), cli.BarProgress)
+    assert isinstance(cli.progress_for(io.StringIO()), cli.LineProgress)
+    monkeypatch.setenv("CI", "true")
+    assert isinstance(cli.progress_for(Terminal()), cli.LineProgress)
+
+
+class CountedBar(cli.BarProgress):
+    def finish(self):
+        self.counted = (self.bar.desc, self.bar.n, self.bar.total)
+        super().finish()
+
+
+def test_the_progress_bar_counts_every_case_then_every_timed_case():
+    bar = CountedBar(Terminal())
+    report = api.run_suite(["reference_numpy"], options=api.Options(isolate=False, widths=(4,)), progress=bar)
+    assert report.exit_code == 0
+    assert bar.counted == ("timing reference_numpy", 3, 3)  # one network per depth and dtype of SMALL_GRID, at width 4
+    assert "checking:" in bar.stream.getvalue()
+
+
+def test_an_interrupted_run_writes_a_partial_report_of_the_finished_cases_and_exits_130(tmp_path, capsys,
+                                                                                        monkeypatch):
+    real = api.run_each
+
+    def interrupted_after_two_cases(*args, **kwargs):
+        for number, item in enumerate(real(*args, **kwargs)):
+            if number == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(api, "run_each", interrupted_after_two_cases)
+    code, _, err = conformance("run", "--impl", "reference_numpy", "--out", tmp_path, capsys=capsys)
+    assert code == 130
+    assert "interrupted; the report holds the cases that finished (marked partial)" in err
+    assert pd.read_csv(tmp_path / "results.csv")["case"].nunique() == 2
+    assert "**PARTIAL REPORT**" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_installed_command_runs_as_python_dash_m_and_fails_cleanly_on_a_bad_name(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "conformance", "run", "--impl", "nope", "--out", tmp_path / "r"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("conformance run: error: unknown implementation 'nope'")
+    assert done.stderr.count("\n") == 1
