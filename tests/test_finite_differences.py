@@ -58,6 +58,9 @@ PRECISIONS = {
 
 ENTRY = re.compile(r"^(?P<tensor>\w+\[?\d*\]?)\[(?P<index>[\d, ]+)\]: got (?P<got>\S+), finite difference "
                    r"(?P<fd>\S+) \(\|error\| (?P<error>\S+) exceeds tolerance (?P<tol>[^;]+);")
+#: Why an estimate near a kink is left out: its stencil crosses the kink, or the case's point
+#: is so close to it that the gradient, computed in the case's dtype, may be on either side.
+KINK_REASON = re.compile(r"crosses its kink|either side of its kink")
 DIRECTION = re.compile(r"^direction \d of \d: v·grad (?P<got>\S+), derivative along v (?P<fd>\S+) "
                        r"\(\|error\| (?P<error>\S+) exceeds tolerance (?P<tol>[^;]+);")
 
@@ -133,7 +136,7 @@ def test_a_correct_float32_relu_network_near_its_kinks_never_fails(make, distanc
     for r in rows:
         assert f"ReLU margin {margin:.3g}" in r.detail
         if r.verdict == "not_applicable":
-            assert "crosses its kink" in r.detail
+            assert KINK_REASON.search(r.detail), r.detail
 
 
 @pytest.mark.parametrize("distance", [3e-4, 1e-4])

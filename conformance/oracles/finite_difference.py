@@ -257,6 +257,8 @@ class FiniteDifferences:
         largest pre-activation change it causes; or why there is none."""
         if self.guard is None:
             return step, 0.0
+        if reason := self.guard.ambiguity():
+            return reason
         for _ in range(SHRINKS + 1):
             shifts = [self.guard.shift(self._point(direction, s)) for s in (step, -step)]
             if None not in shifts:
