@@ -167,3 +167,18 @@ def test_an_entry_whose_stencil_crosses_a_kink_is_an_unreliable_estimate_with_th
     (estimate,) = fd.at_entries([flat_offsets(data)["bias[0]"] + unit])
     assert np.isnan(estimate.derivative)
     assert "crosses its kink" in estimate.unreliable and "margin 1e-09" in estimate.unreliable
+
+
+@pytest.mark.parametrize("loss", [None, "mse"])
+def test_the_checks_ask_for_the_same_number_of_evaluations_however_wide_the_network(loss):
+    from conformance.oracles.fd_cost import cost
+
+    narrow, wide = (Case(NetworkSpec.mlp([3, width, width, 2], "tanh", "identity", loss=loss), batch=4)
+                    for width in (4, 64))
+    counts = cost([narrow, wide], target(ReferenceNumpy))["evaluations"].tolist()
+    settings = Settings()
+    tensors = 1 + 3 + 3  # input, three weights, three biases
+    per_direction = settings.scheme("directional", "float64").evaluations
+    per_entry = settings.scheme("entry", "float64").evaluations
+    expected = 1 + settings.directions * per_direction + tensors * settings.entries_per_tensor * per_entry
+    assert counts == [expected, expected]
