@@ -6,46 +6,18 @@ import re
 import numpy as np
 import pytest
 
-from conformance.adapter import Capabilities, Gradients
 from conformance.driver import Driver
 from conformance.fd_checks import finite_difference_rows
 from conformance.kinks import KinkGuard
 from conformance.oracles.finite_difference import FiniteDifferences, Settings, flat_offsets
 from conformance.registry import Target
 from conformance.runner import Checks, run_case
-from conformance.spec import LOSSES, Case, NetworkSpec, generate
+from conformance.spec import Case, NetworkSpec, generate
 from implementations.reference_numpy import ReferenceNumpy
+from tests.faulty.wrong_gradients import DoubledBackward, TransposedSquareWeight, float32_only
 from tests.near_kink import placed_near_kink
 
 FINITE_DIFFERENCES_ONLY = Checks(torch=False)
-
-
-class DoubledBackward(ReferenceNumpy):
-    """Every gradient twice what it should be."""
-
-    name = "doubled_backward"
-
-    def backward(self, grad_output):
-        g = super().backward(grad_output)
-        return Gradients(2 * g.input, tuple(2 * w for w in g.weights),
-                         tuple(None if b is None else 2 * b for b in g.biases))
-
-
-class TransposedSquareWeight(ReferenceNumpy):
-    """The gradient of the square weight[1] handed back transposed (so its shape is right)."""
-
-    name = "transposed_square_weight"
-
-    def backward(self, grad_output):
-        g = super().backward(grad_output)
-        return Gradients(g.input, (g.weights[0], g.weights[1].T) + g.weights[2:], g.biases)
-
-
-def float32_only(adapter: type) -> type:
-    """The same implementation declaring float32 only, so finite differences run in float32."""
-    capabilities = Capabilities(losses=frozenset(LOSSES), dtypes=frozenset({"float32"}))
-    return type(f"{adapter.__name__}Float32", (adapter,), {"name": adapter.name + "_float32",
-                                                          "capabilities": capabilities})
 
 
 #: (case dtype, adapter maker): float64 throughout; a float32 case differentiated in
