@@ -23,9 +23,11 @@ otherwise in float32, with steps chosen for float32.
 
 Kinks: before the implementation is asked anything, the harness's own
 forward checks the stencil's extreme points (``KinkGuard``). A step that
-would carry a ReLU pre-activation across zero is shrunk; if even the
-smallest allowed step crosses, the estimate is marked unreliable (never a
-failure). The margin and the largest pre-activation change are reported.
+would carry a ReLU pre-activation across zero (or within rounding of it) is
+shrunk; if even the smallest allowed step crosses, the estimate is marked
+unreliable (never a failure), as is every estimate of a case whose point
+lies within the case dtype's rounding of a kink. The margin and the largest
+pre-activation change are reported.
 
 ``accuracy`` measures the oracle itself: on smooth networks, the estimates'
 error against float64 autograd, next to the theoretical floor of the scheme.
