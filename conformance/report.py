@@ -229,7 +229,8 @@ def timing_summary(timings: pd.DataFrame) -> pd.DataFrame:
 
 FD_NOTE = ("The finite-difference oracle measured against float64 autograd on the smooth cases of the grid: "
            "relative error of its estimates, next to the scheme's theoretical floor (every row in "
-           "`fd_accuracy.csv`).")
+           "`fd_accuracy.csv`). `dtype` is the arithmetic the objective is evaluated in: float64 for every "
+           "implementation that accepts float64 (float32 cases included), float32 for a float32-only one.")
 
 
 def fd_accuracy_summary(table: pd.DataFrame | None) -> pd.DataFrame | None:

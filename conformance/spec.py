@@ -326,3 +326,23 @@ def default_grid(seed: int = 0, quick: bool = False) -> list[Case]:
     if quick:
         cases = [c for c in cases if c.spec.depth <= 2 and c.batch == 4]
     return cases
+
+
+def random_cases(count: int, seed: int = 0) -> list[Case]:
+    """``count`` cases drawn from ``seed``, far off the grid's fixed shapes: depth 1 to 4,
+    widths 1 to 8 (output 2 to 6), every hidden activation with a random output one
+    (often the identity), bias on or off, batch 1 or 2 to 8, float32 or float64, the
+    VJP or any loss. The same ``count`` and ``seed`` give the same cases; each case
+    gets its own data seed, so cases with equal ids still differ."""
+    rng = np.random.default_rng([seed, zlib.crc32(b"random_cases")])
+    modes = (None,) + LOSSES
+    cases = []
+    for i in range(count):
+        depth = int(rng.integers(1, 5))
+        sizes = [int(n) for n in rng.integers(1, 9, size=depth)] + [int(rng.integers(2, 7))]
+        hidden = str(rng.choice(ACTIVATIONS))
+        output = str(rng.choice((hidden, "identity", str(rng.choice(ACTIVATIONS)))))
+        spec = NetworkSpec.mlp(sizes, hidden, output, bool(rng.integers(2)), modes[int(rng.integers(len(modes)))])
+        batch = 1 if rng.integers(2) else int(rng.integers(2, 9))
+        cases.append(Case(spec, batch, str(rng.choice(DTYPES)), seed=seed * 1_000_003 + i))
+    return cases
