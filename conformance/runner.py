@@ -2,21 +2,22 @@
 
 For each case: generate its data, ask the adapter whether it applies, get the
 PyTorch oracle's answer, observe what the implementation produces (through
-its adapter, on copies of the data), compare tensor by tensor, then mark
-recorded known defects. The oracle and the implementation never see each
+its adapter, on copies of the data), compare tensor by tensor, say which bug
+explains a failure (``conformance.diagnose``), then mark recorded known defects. The oracle and the implementation never see each
 other; only the comparison does.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from conformance import expectations as known
 from conformance.compare import compare
+from conformance.diagnose import diagnose
 from conformance.driver import Driver, ImplementationFault, Observation
 from conformance.fd_checks import finite_difference_rows
 from conformance.isolation import Limits, WorkerDriver, driver_for
@@ -67,6 +68,20 @@ def compare_with_oracle(
     return rows
 
 
+#: The checks whose failing rows carry the case's diagnosis.
+DIAGNOSED_CHECKS = ("forward", "gradient", "loss", "fd_directional", "fd_entry")
+
+
+def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation) -> list[ResultRow]:
+    """The rows, each failing one's detail ending with the case's diagnosis (computed once,
+    only when a comparison with PyTorch failed)."""
+    if not any(r.verdict == "fail" and r.check in ("forward", "gradient", "loss") for r in rows):
+        return rows
+    line = diagnose(case_data(case), seen, oracle(case)).line()
+    return [replace(r, detail=f"{r.detail}; diagnosis: {line}") if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS
+            else r for r in rows]
+
+
 def contract_rows(name: str, case: Case, seen: Observation) -> list[ResultRow]:
     """One row per broken contract rule, or one passing row saying the rules held."""
     if not seen.violations:
@@ -99,6 +114,8 @@ def run_case(
             ref = oracle(case).gradients if checks.torch else None
             rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings)
         rows += contract_rows(name, case, seen)
+        if checks.torch:
+            rows = with_diagnosis(rows, case, seen)
     return known.apply(rows, case, expectations)
 
 
