@@ -20,8 +20,8 @@ implementation already returned: a few small float64 autograd evaluations.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-import itertools
 from typing import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -31,6 +31,9 @@ from conformance.compare import tolerance_for
 from conformance.driver import Observation
 from conformance.oracles.torch import Reference
 from conformance.spec import CaseData
+
+#: What separates a failing row's message from the case's diagnosis in its ``detail``.
+DIAGNOSIS_MARK = "; diagnosis: "
 
 #: Agreement with a hypothesis's prediction allows this multiple of the comparison's
 #: tolerance: the prediction is exact, the implementation's rounding is not always
@@ -134,7 +137,7 @@ def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) ->
             return h.Reshaping("tensor_factor", h.Factor(0.0, "0"))
         if ratio is not None and ratio != 0 and agrees(seen, ratio * due, dtype):
             return h.Reshaping("tensor_factor", h.factor_named(ratio, data))
-    if tensor.startswith(("weight", "bias")) and seen.shape == (batch,) + due.shape and batch > 1:
+    if tensor.startswith(("weight", "bias")) and seen.shape == (batch,) + due.shape:
         if agrees(seen.sum(axis=0), due, dtype):
             return h.Reshaping("not_reduced_over_batch")
     if seen.ndim == 2 and seen.shape[::-1] == due.shape and agrees(seen.T, due, dtype):
@@ -182,28 +185,32 @@ def _candidate_factors(seen, due, start: int | None, data: CaseData, at_loss: bo
     return list(found.values())
 
 
-def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forward_wrong: bool) -> list[h.WhatIf]:
-    """The network-level hypotheses worth evaluating for this mismatch, simplest first."""
+def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forward_wrong: bool) -> Iterator[h.WhatIf]:
+    """The network-level hypotheses worth evaluating for this mismatch, likeliest first.
+
+    Every one is evaluated, also those changing layers above the one where the wrong gradients
+    start: a change can be too small to see at one layer (a derivative at the output where the
+    output is near zero) and plain below it."""
     spec = data.case.spec
-    top = start if start is not None else -1
-    found = []
     if forward_wrong:
-        return h.forward_changes(data)
-    for point in range(top, -1, -1):
-        for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1):
-            found.append(h.scaled(data, point, factor))
-    found += h.derivative_changes(data)
-    found += h.backward_weight_changes(data, ref, "input" in seen)
-    return [w for w in found if w.top <= top]
+        yield from h.forward_changes(data)
+        return
+    scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
+              for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
+    yield from (w for w in scales if w.factor.named)
+    yield from h.derivative_changes(data)
+    yield from h.backward_weight_changes(data, ref, "input" in seen)
+    yield from _learning_rate_fits(data, ref, seen, due)
+    # A factor without a name comes last: on degenerate data (one active unit) a structural
+    # bug can look like a scaled gradient, and the structural explanation is the likelier one.
+    yield from (w for w in scales if not w.factor.named)
 
 
-def _learning_rate_fits(data: CaseData, ref: Reference, seen, due, start: int | None) -> Iterator[h.WhatIf]:
+def _learning_rate_fits(data: CaseData, ref: Reference, seen, due) -> Iterator[h.WhatIf]:
     """Updated-weights hypotheses, one per layer, with the learning rate fitted to the observation:
     the gradients below the layer are linear in it."""
     lower = lambda layer: [t for t in seen if t == "input" or (_layer_of(t) is not None and _layer_of(t) < layer)]  # noqa: E731
     for layer in range(data.case.spec.depth):
-        if layer - 1 > (start if start is not None else -1):
-            continue
         tensors = [t for t in lower(layer) if seen[t].shape == due[t].shape]
         if not tensors:
             continue
@@ -244,11 +251,12 @@ def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Findin
     if not wrong:
         return ()
     best = explain(observed, due, None, data)
-    candidates = what_ifs(data, ref, observed, due, start, forward_wrong)
-    if not forward_wrong:
-        candidates = itertools.chain(candidates, _learning_rate_fits(data, ref, observed, due, start))
-    for what_if in candidates:
-        prediction = what_if.predict(data)
+    beyond_reshaping = [layer for t, array in observed.items() if (layer := _layer_of(t)) is not None
+                        and not agrees(array, due[t], data.case.dtype) and reshaping(t, array, due[t], data) is None]
+    for what_if in what_ifs(data, ref, observed, due, start, forward_wrong):
+        if what_if.reach is not None and beyond_reshaping and what_if.reach < max(beyond_reshaping):
+            continue  # it leaves a layer unchanged that no reshaping of the intended result explains
+        prediction = _prediction(what_if, data)
         if all(agrees(prediction[t], due[t], data.case.dtype, slack=1.0) for t in observed if t in due):
             continue  # this change makes no difference on this case's data: it explains nothing
         found = explain(observed, prediction, what_if, data)
@@ -257,6 +265,19 @@ def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Findin
             if best.key == (1, 0):
                 break  # one change explains everything: nothing simpler remains
     return _findings(best, observed, due) if best is not None else ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_prediction(what_if: h.WhatIf, data: CaseData) -> Mapping[str, np.ndarray]:
+    return what_if.predict(data)
+
+
+def _prediction(what_if: h.WhatIf, data: CaseData) -> Mapping[str, np.ndarray]:
+    """A what-if's prediction, remembered for the next implementation failing on the same case
+    data; a fitted learning rate is not part of a what-if's identity, so those are not remembered."""
+    if what_if.kind == "updated_weights_in_backward":
+        return what_if.predict(data)
+    return _cached_prediction(what_if, data)
 
 
 def _findings(best: Explanation, observed, due) -> tuple[Finding, ...]:

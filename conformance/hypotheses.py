@@ -36,6 +36,11 @@ class Factor:
     value: float
     name: str
 
+    @property
+    def named(self) -> bool:
+        """A constant with a name (−1, 2, batch, ...), not a fitted number."""
+        return self.name != f"{self.value:.4g}"
+
     def __str__(self) -> str:
         if self.name in ("−1", "2", "1/2", "−2", "−1/2", "0") or self.name == f"{self.value:g}":
             return f"×{self.name}"
@@ -79,12 +84,11 @@ class WhatIf:
     text: str
     #: Layer activation and affine overrides, index by layer (None keeps a layer's own).
     build: Callable[[], Overrides] = field(repr=False, compare=False)
-    #: True when the change alters the forward pass (the output), not only the backward.
-    changes_forward: bool = False
-    #: The highest layer whose weight and bias gradients the change alters (-1: none).
-    top: int = -1
     factor: Factor | None = None
     variant: str = ""
+    #: The highest layer whose gradients a backward-only change can alter (None: a forward
+    #: change, which can alter every tensor).
+    reach: int | None = None
 
     def predict(self, data: CaseData) -> dict[str, np.ndarray]:
         activations, linears = self.build()
@@ -115,14 +119,16 @@ def _overrides(depth: int, at: dict[int, object], linears: dict[int, object] | N
 
 def _layer_sets(spec, activation_filter: Callable[[str], bool]) -> list[tuple[int, ...]]:
     """Each layer on its own, then every layer of one activation together (one shared function
-    written wrong), for the layers whose activation passes the filter."""
+    written wrong), for the layers whose activation passes the filter. Single layers come
+    first: when a change at one layer already reproduces everything, the same change at the
+    others made no visible difference, and the smaller claim is the one the data supports."""
     singles = [(i,) for i, layer in enumerate(spec.layers) if activation_filter(layer.activation)]
     shared = []
     for name in dict.fromkeys(layer.activation for layer in spec.layers):
         together = tuple(i for i, layer in enumerate(spec.layers) if layer.activation == name)
         if len(together) > 1 and activation_filter(name):
             shared.append(together)
-    return shared + singles
+    return singles + shared
 
 
 def scaled(data: CaseData, point: int, factor: Factor) -> WhatIf:
@@ -148,7 +154,7 @@ def scaled(data: CaseData, point: int, factor: Factor) -> WhatIf:
                 f"so every gradient from layer {point} down is too")
     return WhatIf("scaled_gradient", (point,), text,
                   lambda: _overrides(depth, {point: whatif.scaled_gradient(fn, factor.value)}),
-                  top=point, factor=factor)
+                  factor=factor, reach=point)
 
 
 def derivative_changes(data: CaseData) -> list[WhatIf]:
@@ -163,7 +169,7 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
                 name = spec.layers[i].activation
                 at[i] = whatif.activation(whatif.function(name), backward_factor_for(name))
             return _overrides(depth, at)
-        found.append(WhatIf(kind, layers, text, build, top=max(layers), variant=variant))
+        found.append(WhatIf(kind, layers, text, build, variant=variant, reach=max(layers)))
 
     smooth = lambda name: name in ("tanh", "sigmoid")  # noqa: E731 (their derivative depends on where it is taken)
     for layers in _layer_sets(spec, smooth):
@@ -199,7 +205,7 @@ def forward_changes(data: CaseData) -> list[WhatIf]:
     """A forward pass that computes something else at some layers, its backward otherwise intended."""
     spec = data.case.spec
     depth, found = spec.depth, []
-    for layers in _layer_sets(spec, lambda name: name != "identity"):
+    for layers in _layer_sets(spec, lambda name: True):
         act = spec.layers[layers[0]].activation
         words = _layer_words(layers, depth)
         step = " (a 0/1 step)" if act == "relu" else ""
@@ -209,8 +215,7 @@ def forward_changes(data: CaseData) -> list[WhatIf]:
             f"(backward keeps the {act} derivative)",
             lambda layers=layers: _overrides(depth, {i: whatif.activation(
                 whatif.derivative(spec.layers[i].activation), whatif.derivative(spec.layers[i].activation))
-                for i in layers}),
-            changes_forward=True, top=depth - 1))
+                for i in layers})))
     for layers in _layer_sets(spec, lambda name: True):
         act = spec.layers[layers[0]].activation
         for other in whatif.ACTIVATIONS:
@@ -219,14 +224,12 @@ def forward_changes(data: CaseData) -> list[WhatIf]:
             found.append(WhatIf(
                 "forward_other_activation", layers,
                 f"{_layer_words(layers, depth)}: the forward applies {other} where {act} belongs",
-                lambda layers=layers, other=other: _overrides(depth, {i: whatif.function(other) for i in layers}),
-                changes_forward=True, top=depth - 1, variant=other))
+                lambda layers=layers, other=other: _overrides(depth, {i: whatif.function(other) for i in layers}), variant=other))
     for i, layer in enumerate(spec.layers):
         if layer.bias:
             found.append(WhatIf(
                 "forward_without_bias", (i,), f"{_layer_words([i], depth)}: the forward leaves out the bias",
-                lambda i=i: _overrides(depth, {}, {i: whatif.affine(with_bias=False)}),
-                changes_forward=True, top=depth - 1))
+                lambda i=i: _overrides(depth, {}, {i: whatif.affine(with_bias=False)})))
     return found
 
 
@@ -240,7 +243,7 @@ def backward_weight_changes(data: CaseData, ref: Reference, input_observed: bool
                 "transposed_weight_in_backward", (i,),
                 f"{_layer_words([i], depth)}: backward passes the gradient down through Wᵀ instead of W "
                 f"(the transposed weight)",
-                lambda i=i: _overrides(depth, {}, {i: whatif.affine(lambda w: w.T)}), top=i - 1))
+                lambda i=i: _overrides(depth, {}, {i: whatif.affine(lambda w: w.T)}), reach=i - 1))
     return found
 
 
@@ -258,7 +261,7 @@ def updated_weights(data: CaseData, ref: Reference, layer: int, rate: float) -> 
     return WhatIf("updated_weights_in_backward", (layer,),
                   f"{_layer_words([layer], depth)}: backward passes the gradient down through the weights already "
                   f"updated in place (W − {rate:.3g}·dW) instead of the current ones",
-                  build, top=layer - 1)
+                  build, reach=layer - 1)
 
 
 # ---- reshapings of one returned tensor --------------------------------------------------------------

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from conformance import expectations as known
 from conformance.compare import compare
-from conformance.diagnose import diagnose
+from conformance.diagnose import DIAGNOSIS_MARK, Diagnosis, diagnose
 from conformance.driver import Driver, ImplementationFault, Observation
 from conformance.fd_checks import finite_difference_rows
 from conformance.isolation import Limits, WorkerDriver, driver_for
@@ -72,13 +72,17 @@ def compare_with_oracle(
 DIAGNOSED_CHECKS = ("forward", "gradient", "loss", "fd_directional", "fd_entry")
 
 
-def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation) -> list[ResultRow]:
+def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation,
+                   on_diagnosis: Callable[[Diagnosis], None] | None = None) -> list[ResultRow]:
     """The rows, each failing one's detail ending with the case's diagnosis (computed once,
-    only when a comparison with PyTorch failed)."""
+    only when a comparison with PyTorch failed); ``on_diagnosis`` also receives it."""
     if not any(r.verdict == "fail" and r.check in ("forward", "gradient", "loss") for r in rows):
         return rows
-    line = diagnose(case_data(case), seen, oracle(case)).line()
-    return [replace(r, detail=f"{r.detail}; diagnosis: {line}") if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS
+    diagnosis = diagnose(case_data(case), seen, oracle(case))
+    if on_diagnosis is not None:
+        on_diagnosis(diagnosis)
+    line = diagnosis.line()
+    return [replace(r, detail=f"{r.detail}{DIAGNOSIS_MARK}{line}") if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS
             else r for r in rows]
 
 
@@ -94,8 +98,10 @@ def run_case(
     case: Case,
     expectations: tuple[known.Expectation, ...] = (),
     checks: Checks = Checks(),
+    on_diagnosis: Callable[[Diagnosis], None] | None = None,
 ) -> list[ResultRow]:
-    """Every result row of one implementation on one case."""
+    """Every result row of one implementation on one case (a failing case's diagnosis is
+    also handed to ``on_diagnosis``)."""
     driver = Driver(target) if isinstance(target, Target) else target
     name = driver.name
     driver.start_case()
@@ -115,7 +121,7 @@ def run_case(
             rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings)
         rows += contract_rows(name, case, seen)
         if checks.torch:
-            rows = with_diagnosis(rows, case, seen)
+            rows = with_diagnosis(rows, case, seen, on_diagnosis)
     return known.apply(rows, case, expectations)
 
 
