@@ -6,7 +6,8 @@ Each verb is a function that adds its subparser (``add_<verb>``, listed in
 that does not apply), 1 when anything unexpected happened, 2 for bad
 arguments or a target that cannot be loaded (one line on stderr, never a
 traceback), 130 when interrupted (the report of the finished cases is still
-written, marked partial).
+written, marked partial). ``audit`` exits with 1 when the self-audit falls short
+(a mutant missed, diagnosis accuracy under 90%, or a false alarm).
 """
 
 from __future__ import annotations

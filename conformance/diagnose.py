@@ -27,7 +27,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from conformance import hypotheses as h
-from conformance.compare import tolerance_for
+from conformance.compare import TOLERANCES
 from conformance.driver import Observation
 from conformance.oracles.torch import Reference
 from conformance.spec import CaseData
@@ -93,15 +93,18 @@ def _array(value: object) -> np.ndarray | None:
     return array if np.all(np.isfinite(array)) else None
 
 
+def _excess(seen: np.ndarray, due: np.ndarray, dtype: str) -> float:
+    """The largest ``|seen - due|`` in units of the comparison's tolerance for ``dtype`` (same shapes)."""
+    if due.size == 0:
+        return 0.0
+    tol = TOLERANCES[dtype]
+    allowed = tol.rtol * np.abs(due) + tol.rtol * float(np.abs(due).max()) + tol.floor
+    return float(np.max(np.abs(seen - due) / allowed))
+
+
 def agrees(seen: np.ndarray, due: np.ndarray, dtype: str, slack: float = SLACK) -> bool:
     """``seen`` equals ``due`` to the comparison's tolerance for ``dtype`` (times ``slack``)."""
-    if seen.shape != due.shape:
-        return False
-    if due.size == 0:
-        return True
-    tol = tolerance_for(dtype)
-    allowed = slack * (tol.rtol * np.abs(due) + tol.rtol * float(np.abs(due).max()) + tol.floor)
-    return bool(np.all(np.abs(seen - due) <= allowed))
+    return seen.shape == due.shape and _excess(seen, due, dtype) <= slack
 
 
 def observed_tensors(seen: Observation, data: CaseData) -> dict[str, np.ndarray]:
@@ -149,25 +152,39 @@ def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) ->
 class Explanation:
     what_if: h.WhatIf | None
     reshaped: Mapping[str, h.Reshaping]
+    #: The largest disagreement of an unreshaped tensor with the prediction, in units of the
+    #: comparison's tolerance (above 1: reproduced only within the diagnosis's slack).
+    excess: float = 0.0
 
     @property
-    def key(self) -> tuple[int, int]:
+    def key(self) -> tuple:
+        """Fewest bugs, then fewest reshaped tensors, then a prediction within the comparison's
+        own tolerance before one that needs the slack (the closer first)."""
         kinds = {(r.kind, None if r.factor is None else r.factor.name) for r in self.reshaped.values()}
-        return (self.what_if is not None) + len(kinds), len(self.reshaped)
+        loose = self.excess > 1.0
+        return (self.what_if is not None) + len(kinds), len(self.reshaped), loose, self.excess if loose else 0.0
+
+    @property
+    def final(self) -> bool:
+        """Nothing can beat it: one change reproduces every tensor within the comparison's tolerance."""
+        return self.key == (1, 0, False, 0.0)
 
 
 def explain(seen: Mapping[str, np.ndarray], due: Mapping[str, np.ndarray], what_if: h.WhatIf | None,
             data: CaseData) -> Explanation | None:
     """The reshapings that make ``due`` (a prediction) reproduce ``seen``, or None."""
-    reshaped = {}
+    reshaped, excess = {}, 0.0
     for tensor, array in seen.items():
-        if tensor not in due or agrees(array, due[tensor], data.case.dtype):
+        if tensor not in due:
+            continue
+        if agrees(array, due[tensor], data.case.dtype):
+            excess = max(excess, _excess(array, due[tensor], data.case.dtype))
             continue
         found = reshaping(tensor, array, due[tensor], data)
         if found is None:
             return None
         reshaped[tensor] = found
-    return Explanation(what_if, reshaped)
+    return Explanation(what_if, reshaped, excess)
 
 
 # ---- the search -----------------------------------------------------------------------------------
@@ -185,33 +202,47 @@ def _candidate_factors(seen, due, start: int | None, data: CaseData, at_loss: bo
     return list(found.values())
 
 
-def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forward_wrong: bool) -> Iterator[h.WhatIf]:
+def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forward_wrong: bool,
+             reach_needed: int) -> Iterator[h.WhatIf]:
     """The network-level hypotheses worth evaluating for this mismatch, likeliest first.
 
-    Every one is evaluated, also those changing layers above the one where the wrong gradients
-    start: a change can be too small to see at one layer (a derivative at the output where the
-    output is near zero) and plain below it."""
+    A backward-only change must reach layer ``reach_needed`` (the highest layer whose wrong
+    gradients no reshaping of the intended ones explains), and a change at one layer must
+    not reach above ``start`` (the highest layer with wrong gradients: it would have changed
+    that layer's own). A change at several layers may: at one of them it can be too small to
+    see (a derivative taken at an output near zero) and plain below."""
     spec = data.case.spec
     if forward_wrong:
         yield from h.forward_changes(data)
         return
     scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
               for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
-    yield from (w for w in scales if w.factor.named)
-    yield from h.derivative_changes(data)
-    yield from h.backward_weight_changes(data, ref, "input" in seen)
-    yield from _learning_rate_fits(data, ref, seen, due)
+    likely = ([w for w in scales if w.factor.named] + h.derivative_changes(data)
+              + h.backward_weight_changes(data, ref, "input" in seen))
+    highest = start if start is not None else -1
+
+    def fits(w: h.WhatIf) -> bool:
+        return w.reach >= reach_needed and (w.reach <= highest or len(w.layers) > 1)
+
+    yield from filter(fits, likely)
+    yield from filter(fits, _learning_rate_fits(data, ref, seen, due, reach_needed, highest))
     # A factor without a name comes last: on degenerate data (one active unit) a structural
     # bug can look like a scaled gradient, and the structural explanation is the likelier one.
-    yield from (w for w in scales if not w.factor.named)
+    yield from filter(fits, (w for w in scales if not w.factor.named))
 
 
-def _learning_rate_fits(data: CaseData, ref: Reference, seen, due) -> Iterator[h.WhatIf]:
-    """Updated-weights hypotheses, one per layer, with the learning rate fitted to the observation:
-    the gradients below the layer are linear in it."""
-    lower = lambda layer: [t for t in seen if t == "input" or (_layer_of(t) is not None and _layer_of(t) < layer)]  # noqa: E731
-    for layer in range(data.case.spec.depth):
-        tensors = [t for t in lower(layer) if seen[t].shape == due[t].shape]
+def _below(layer: int, tensors: Iterable[str]) -> list[str]:
+    """The input and the weights and biases of the layers below ``layer``."""
+    return [t for t in tensors if t == "input" or (_layer_of(t) is not None and _layer_of(t) < layer)]
+
+
+def _learning_rate_fits(data: CaseData, ref: Reference, seen, due, reach_needed: int,
+                        highest: int) -> Iterator[h.WhatIf]:
+    """Updated-weights hypotheses, one per layer whose change reaches from ``reach_needed`` to
+    ``highest``, with the learning rate fitted to the observation: the gradients below the
+    layer are linear in it."""
+    for layer in range(max(reach_needed + 1, 0), min(highest + 1, data.case.spec.depth - 1) + 1):
+        tensors = [t for t in _below(layer, seen) if seen[t].shape == due[t].shape]
         if not tensors:
             continue
         unit = h.updated_weights(data, ref, layer, 1.0).predict(data)
@@ -226,8 +257,8 @@ def _learning_rate_fits(data: CaseData, ref: Reference, seen, due) -> Iterator[h
 
 def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
     """Localise the mismatch between ``seen`` and the oracle's ``ref``, and name the bug that explains it."""
-    observed = observed_tensors(seen, data)
     due = h.predicted(ref, data)
+    observed = {t: array for t, array in observed_tensors(seen, data).items() if t in due}
     wrong = [t for t in due if t in observed and not agrees(observed[t], due[t], data.case.dtype, slack=1.0)]
     layers = [layer for t in wrong if (layer := _layer_of(t)) is not None]
     start = max(layers) if layers else None
@@ -253,17 +284,15 @@ def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Findin
     best = explain(observed, due, None, data)
     beyond_reshaping = [layer for t, array in observed.items() if (layer := _layer_of(t)) is not None
                         and not agrees(array, due[t], data.case.dtype) and reshaping(t, array, due[t], data) is None]
-    for what_if in what_ifs(data, ref, observed, due, start, forward_wrong):
-        if what_if.reach is not None and beyond_reshaping and what_if.reach < max(beyond_reshaping):
-            continue  # it leaves a layer unchanged that no reshaping of the intended result explains
+    for what_if in what_ifs(data, ref, observed, due, start, forward_wrong, max(beyond_reshaping, default=-1)):
         prediction = _prediction(what_if, data)
         if all(agrees(prediction[t], due[t], data.case.dtype, slack=1.0) for t in observed if t in due):
             continue  # this change makes no difference on this case's data: it explains nothing
         found = explain(observed, prediction, what_if, data)
         if found is not None and (best is None or found.key < best.key):
             best = found
-            if best.key == (1, 0):
-                break  # one change explains everything: nothing simpler remains
+            if best.final:
+                break
     return _findings(best, observed, due) if best is not None else ()
 
 

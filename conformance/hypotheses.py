@@ -157,6 +157,12 @@ def scaled(data: CaseData, point: int, factor: Factor) -> WhatIf:
                   factor=factor, reach=point)
 
 
+def _derivative_depends_on_where_taken(activation: str) -> bool:
+    """tanh and sigmoid: taken at the output instead of the pre-activation, the derivative changes
+    (ReLU's and the identity's do not)."""
+    return activation in ("tanh", "sigmoid")
+
+
 def derivative_changes(data: CaseData) -> list[WhatIf]:
     """A layer's activation derivative at the wrong point, missing, or another activation's."""
     spec = data.case.spec
@@ -171,8 +177,7 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
             return _overrides(depth, at)
         found.append(WhatIf(kind, layers, text, build, variant=variant, reach=max(layers)))
 
-    smooth = lambda name: name in ("tanh", "sigmoid")  # noqa: E731 (their derivative depends on where it is taken)
-    for layers in _layer_sets(spec, smooth):
+    for layers in _layer_sets(spec, _derivative_depends_on_where_taken):
         act = spec.layers[layers[0]].activation
         words = _layer_words(layers, depth)
         add("derivative_at_output", layers,
@@ -185,7 +190,7 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
     for layers in _layer_sets(spec, lambda name: name != "identity"):
         act = spec.layers[layers[0]].activation
         add("missing_derivative", layers, f"{_layer_words(layers, depth)}: the {act} derivative is missing in backward",
-            lambda name: torch_ones)
+            lambda name: whatif.derivative("identity"))
     for layers in _layer_sets(spec, lambda name: True):
         act = spec.layers[layers[0]].activation
         for other in whatif.ACTIVATIONS:
@@ -195,10 +200,6 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
                 f"{_layer_words(layers, depth)}: backward uses the {other} derivative where the {act} derivative is due",
                 lambda name, other=other: whatif.derivative(other), variant=other)
     return found
-
-
-def torch_ones(z):
-    return whatif.derivative("identity")(z)
 
 
 def forward_changes(data: CaseData) -> list[WhatIf]:

@@ -78,10 +78,14 @@ def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation,
     only when a comparison with PyTorch failed); ``on_diagnosis`` also receives it."""
     if not any(r.verdict == "fail" and r.check in ("forward", "gradient", "loss") for r in rows):
         return rows
-    diagnosis = diagnose(case_data(case), seen, oracle(case))
-    if on_diagnosis is not None:
-        on_diagnosis(diagnosis)
-    line = diagnosis.line()
+    try:
+        diagnosis = diagnose(case_data(case), seen, oracle(case))
+    except Exception as error:  # whatever the implementation returned, the rows it failed on stand
+        line = f"none could be made ({type(error).__name__}: {error})"
+    else:
+        if on_diagnosis is not None:
+            on_diagnosis(diagnosis)
+        line = diagnosis.line()
     return [replace(r, detail=f"{r.detail}{DIAGNOSIS_MARK}{line}") if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS
             else r for r in rows]
 

@@ -159,3 +159,17 @@ def test_conformance_check_and_its_summary_show_the_seeds_diagnoses_in_one_line_
     assert "layers 0 and 1: the forward applies the relu derivative (a 0/1 step) where relu belongs" in seed_002
     assert "the loss gradient misses the mean's 1/(batch·outputs)" in seed_004
     assert "not summed over the batch" in seed_004
+
+
+class ExtraLayerGradient(ReferenceNumpy):
+    name = "extra"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(2 * grads.input, grads.weights + (np.ones((2, 2)),), grads.biases)
+
+
+def test_a_gradient_for_a_layer_the_network_does_not_have_does_not_stop_the_diagnosis():
+    found, rows = diagnosis(Target("extra", ExtraLayerGradient, "test"), case("tanh", depth=2))
+    assert found.line().startswith("input ×2 (only this)")
+    assert any(r.check == "contract" and r.unexpected and "3 weight gradients" in r.detail for r in rows)
