@@ -144,6 +144,8 @@ def scaled(data: CaseData, point: int, factor: Factor) -> WhatIf:
             text = "sign error: the loss gradient is negated (target − output instead of output − target)"
         elif spec.loss in MEAN_LOSSES and factor.name == "batch·outputs":
             text = f"the loss gradient misses the mean's 1/(batch·outputs) (it is {factor})"
+        elif spec.loss in MEAN_LOSSES and factor.name == "outputs":
+            text = f"the loss gradient misses the mean's 1/outputs (it is {factor})"
         elif spec.loss in MEAN_LOSSES + ("softmax_cross_entropy",) and factor.name == "batch":
             text = f"the loss gradient misses the mean's 1/batch (it is {factor})"
         elif spec.loss is None and factor.value == -1:

@@ -7,11 +7,11 @@ import pytest
 from conformance import expectations as known
 from conformance.adapter import Gradients
 from conformance.diagnose import Diagnosis
-from conformance.mutants import MUTANTS, MutantAdapter
+from conformance.mutants import MUTANTS, Mutable, MutantAdapter
 from conformance.registry import Target, load
 from conformance.runner import run_case
 from conformance.spec import Case, NetworkSpec
-from implementations.reference_numpy import ReferenceNumpy
+from implementations.reference_numpy import ReferenceNumpy, activate, activation_derivative
 
 
 def diagnosis(target: Target, case: Case, expectations=()) -> tuple[Diagnosis, list]:
@@ -173,3 +173,32 @@ def test_a_gradient_for_a_layer_the_network_does_not_have_does_not_stop_the_diag
     found, rows = diagnosis(Target("extra", ExtraLayerGradient, "test"), case("tanh", depth=2))
     assert found.line().startswith("input ×2 (only this)")
     assert any(r.check == "contract" and r.unexpected and "3 weight gradients" in r.detail for r in rows)
+
+
+class SigmoidForwardInTanhLayers(MutantAdapter):
+    class network(Mutable):
+        def activate(self, i, name, z):
+            return activate("sigmoid" if name == "tanh" else name, z)
+
+        def derivative(self, i, name, z, a):
+            return activation_derivative("sigmoid" if name == "tanh" else name, z, a)
+
+
+def test_a_forward_with_another_activation_is_named_with_both_activations():
+    found, _ = diagnosis(Target("m", SigmoidForwardInTanhLayers, "test"), case("tanh", depth=2))
+    assert found.line().startswith("layer 0: the forward applies sigmoid where tanh belongs (the forward output is "
+                                   "wrong; wrong gradients start at layer 1")
+    assert [(f.kind, f.layers, f.variant) for f in found.findings] == [("forward_other_activation", (0,), "sigmoid")]
+
+
+class ZeroInputGradient(ReferenceNumpy):
+    name = "zero_input"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(np.zeros_like(grads.input), grads.weights, grads.biases)
+
+
+def test_an_all_zero_gradient_is_said_to_be_all_zeros():
+    found, _ = diagnosis(Target("zero_input", ZeroInputGradient, "test"), case("relu", dtype="float32"))
+    assert found.line() == "input all zeros (wrong: input)"
