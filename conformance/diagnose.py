@@ -7,12 +7,14 @@ listed.
 Explanation: every hypothesis of ``conformance.hypotheses`` predicts, through the
 PyTorch oracle, what an implementation with that one bug would return. A
 hypothesis explains the case when its prediction agrees with every tensor the
-implementation returned (output, loss, every gradient), to the tolerance the
-comparison uses; tensors it leaves unexplained may still be explained by a
-reshaping of that one tensor (a factor, not summed over the batch, transposed).
-The explanation with the fewest separate bugs wins (a what-if network counts
-one, each kind of reshaping one), then the one reshaping fewest tensors, then
-the library's order. Nothing that reproduces the observation: "unexplained".
+implementation returned (output, loss, every gradient), to a few times the
+tolerance the comparison uses; tensors it leaves unexplained may still be
+explained by a reshaping of that one tensor (a factor, not summed over the
+batch, transposed). The explanation with the fewest separate bugs wins (a
+what-if network counts one, each kind of reshaping one), then the one reshaping
+fewest tensors, then the one that fits within the comparison's own tolerance
+(the closer first), then the library's order. Nothing that reproduces the
+observation: "unexplained". A returned dtype below the case's is named too.
 
 It runs in the harness's process, only for failing cases, on what the
 implementation already returned: a few small float64 autograd evaluations.
@@ -218,7 +220,7 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
     scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
               for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
     likely = ([w for w in scales if w.factor.named] + h.derivative_changes(data)
-              + h.backward_weight_changes(data, ref, "input" in seen))
+              + h.backward_weight_changes(data, "input" in seen))
     highest = start if start is not None else -1
 
     def fits(w: h.WhatIf) -> bool:

@@ -236,7 +236,7 @@ def forward_changes(data: CaseData) -> list[WhatIf]:
     return found
 
 
-def backward_weight_changes(data: CaseData, ref: Reference, input_observed: bool) -> list[WhatIf]:
+def backward_weight_changes(data: CaseData, input_observed: bool) -> list[WhatIf]:
     """The gradient a layer passes down carried by its transposed weight (a square layer)."""
     spec = data.case.spec
     depth, found = spec.depth, []
