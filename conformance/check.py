@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 
 from conformance import expectations as known
+from conformance.diagnose import DIAGNOSIS_MARK
 from conformance.isolation import Limits
 from conformance.registry import Target, Unloadable, load_all
 from conformance.results import CHECKS, ResultRow
@@ -132,6 +133,19 @@ def problems(rows: Iterable[ResultRow]) -> list[Problem]:
                                         _tensor_order(p.tensor)))
 
 
+def diagnosis_line(rows: Iterable[ResultRow]) -> str | None:
+    """The diagnosis of the case with the worst wrong value (recorded known defects included),
+    with the number of cases diagnosed; None when no row carries one."""
+    diagnosed = [r for r in rows if r.verdict in ("fail", "expected_fail") and DIAGNOSIS_MARK in r.detail]
+    if not diagnosed:
+        return None
+    # a wrong value (a relative error) shows more of the bug than a wrong shape (no error figure)
+    worst = max(diagnosed, key=lambda r: (r.max_rel_error == r.max_rel_error, _badness(r)))
+    cases = len({r.case for r in diagnosed})
+    text = worst.detail.split(DIAGNOSIS_MARK, 1)[1]
+    return f"diagnosis ({cases} case{'s' * (cases > 1)} diagnosed; worst, {worst.case}): {text}"
+
+
 def problem_lines(rows: Iterable[ResultRow], limit: int) -> list[str]:
     """One line per kind of problem, at most ``limit`` of them and a count of the rest."""
     found = problems(rows)
@@ -178,6 +192,8 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
         reasons = sorted({r.detail.split(" — ")[0].removeprefix("known defect: ")
                           for r in result.rows if r.verdict == "expected_fail"})
         lines.append(f"  known defects in {len(known_cases)} cases: {'; '.join(reasons)}")
+    if diagnosed := diagnosis_line(result.rows):
+        lines.append("  " + diagnosed)
     lines += ["  " + line for line in problem_lines(result.rows, max_problems)]
     return "\n".join(lines)
 

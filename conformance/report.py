@@ -260,6 +260,8 @@ def findings(results: pd.DataFrame, limit: int = 4) -> list[tuple[str, str, list
         if result.verdict == "pass":
             continue
         lines = check.problem_lines(result.rows, limit)
+        if diagnosed := check.diagnosis_line(result.rows):
+            lines.insert(0, diagnosed)
         if result.cases_with("expected_fail"):
             reasons = Counter(r.detail.split(" — ")[0].removeprefix("known defect: ")
                               for r in result.rows if r.verdict == "expected_fail")

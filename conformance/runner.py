@@ -2,21 +2,22 @@
 
 For each case: generate its data, ask the adapter whether it applies, get the
 PyTorch oracle's answer, observe what the implementation produces (through
-its adapter, on copies of the data), compare tensor by tensor, then mark
-recorded known defects. The oracle and the implementation never see each
+its adapter, on copies of the data), compare tensor by tensor, say which bug
+explains a failure (``conformance.diagnose``), then mark recorded known defects. The oracle and the implementation never see each
 other; only the comparison does.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from conformance import expectations as known
 from conformance.compare import compare
+from conformance.diagnose import DIAGNOSIS_MARK, Diagnosis, diagnose
 from conformance.driver import Driver, ImplementationFault, Observation
 from conformance.fd_checks import finite_difference_rows
 from conformance.isolation import Limits, WorkerDriver, driver_for
@@ -67,6 +68,28 @@ def compare_with_oracle(
     return rows
 
 
+#: The checks whose failing rows carry the case's diagnosis.
+DIAGNOSED_CHECKS = ("forward", "gradient", "loss", "fd_directional", "fd_entry")
+
+
+def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation,
+                   on_diagnosis: Callable[[Diagnosis], None] | None = None) -> list[ResultRow]:
+    """The rows, each failing one's detail ending with the case's diagnosis (computed once,
+    only when a comparison with PyTorch failed); ``on_diagnosis`` also receives it."""
+    if not any(r.verdict == "fail" and r.check in ("forward", "gradient", "loss") for r in rows):
+        return rows
+    try:
+        diagnosis = diagnose(case_data(case), seen, oracle(case))
+    except Exception as error:  # whatever the implementation returned, the rows it failed on stand
+        line = f"none could be made ({type(error).__name__}: {error})"
+    else:
+        if on_diagnosis is not None:
+            on_diagnosis(diagnosis)
+        line = diagnosis.line()
+    return [replace(r, detail=f"{r.detail}{DIAGNOSIS_MARK}{line}") if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS
+            else r for r in rows]
+
+
 def contract_rows(name: str, case: Case, seen: Observation) -> list[ResultRow]:
     """One row per broken contract rule, or one passing row saying the rules held."""
     if not seen.violations:
@@ -79,8 +102,10 @@ def run_case(
     case: Case,
     expectations: tuple[known.Expectation, ...] = (),
     checks: Checks = Checks(),
+    on_diagnosis: Callable[[Diagnosis], None] | None = None,
 ) -> list[ResultRow]:
-    """Every result row of one implementation on one case."""
+    """Every result row of one implementation on one case (a failing case's diagnosis is
+    also handed to ``on_diagnosis``)."""
     driver = Driver(target) if isinstance(target, Target) else target
     name = driver.name
     driver.start_case()
@@ -99,6 +124,8 @@ def run_case(
             ref = oracle(case).gradients if checks.torch else None
             rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings)
         rows += contract_rows(name, case, seen)
+        if checks.torch:
+            rows = with_diagnosis(rows, case, seen, on_diagnosis)
     return known.apply(rows, case, expectations)
 
 

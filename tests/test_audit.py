@@ -1,0 +1,84 @@
+"""The mutation self-audit: the suite catches every mutant of the reference, names the bug of
+at least 90% of them, and never fails a correct implementation; ``conformance audit`` says so."""
+
+import pytest
+
+from conformance import audit, mutants
+from conformance.cli import main
+from conformance.mutants import MUTANTS, Expected, Mutable, Mutant
+
+
+@pytest.fixture(scope="module")
+def quick_audit() -> audit.Audit:
+    return audit.run_audit(quick=True)
+
+
+def test_the_quick_audit_catches_every_mutant(quick_audit):
+    missed = [m.mutant.name for m in quick_audit.mutants if not m.caught]
+    assert quick_audit.kill_rate == 1.0, f"missed: {missed}"
+    assert len(quick_audit.mutants) == len(MUTANTS) >= 15
+
+
+def test_the_quick_audit_names_the_bug_of_at_least_nine_mutants_in_ten(quick_audit):
+    wrong = {m.mutant.name: m.wrong_example for m in quick_audit.mutants if not m.diagnosed_right}
+    assert quick_audit.accuracy >= 0.9, wrong
+
+
+def test_the_quick_audit_raises_no_false_alarm_on_the_correct_implementations(quick_audit):
+    alarms = [a for c in quick_audit.correct for a in c.alarms]
+    assert quick_audit.false_alarms == 0, alarms[:3]
+    assert {c.implementation for c in quick_audit.correct} == {"reference_numpy", "class_layers", "single_layer_relu"}
+    assert all(c.cases_run > 0 for c in quick_audit.correct)
+    assert {c.dtype for c in audit.false_alarm_grid(quick=True)} == {"float32", "float64"}
+
+
+def test_the_quick_audit_passes_and_prints_its_figures(quick_audit):
+    text = audit.render(quick_audit)
+    assert quick_audit.passed
+    assert "kill rate: 100% (19 of 19 mutants caught)" in text
+    assert f"diagnosis accuracy: {quick_audit.accuracy:.0%}" in text
+    assert "false alarms: 0" in text and text.rstrip().endswith("no false alarm)")
+
+
+def test_the_mutant_outside_the_hypothesis_library_is_counted_as_diagnosed_wrong(quick_audit):
+    (outside,) = [m for m in quick_audit.mutants if m.mutant.name == "last_weight_gradient_from_preactivation"]
+    assert outside.caught and not outside.diagnosed_right
+    assert outside.wrong_example[1].startswith("unexplained")
+
+
+def test_an_audit_with_a_mutant_that_has_no_bug_fails_on_its_kill_rate():
+    harmless = Mutant("no_bug", "the reference itself", Mutable, Expected("scaled_gradient"))
+    result = audit.run_audit([harmless], quick=True, correct=())
+    assert result.kill_rate == 0.0 and not result.passed
+    assert "no_bug  MISSED" in audit.render(result)
+    assert "audit: FAIL" in audit.render(result)
+
+
+def test_conformance_audit_exits_1_when_a_mutant_is_missed(capsys, monkeypatch):
+    harmless = Mutant("no_bug", "the reference itself", Mutable, Expected("scaled_gradient"))
+    monkeypatch.setattr(audit, "CORRECT", ())
+    monkeypatch.setattr(mutants, "MUTANTS", (harmless,))
+    assert main(["audit", "--quick"]) == 1
+    assert "kill rate: 0% (0 of 1 mutants caught)" in capsys.readouterr().out
+
+
+def test_conformance_audit_exits_0_when_the_audit_passes(capsys, monkeypatch):
+    monkeypatch.setattr(audit, "CORRECT", ("implementations.single_layer_relu:SingleLayerRelu",))
+    assert main(["audit", "--quick", "--mutant", "last_bias_not_summed"]) == 0
+    out = capsys.readouterr().out
+    assert "last_bias_not_summed" in out and "kill rate: 100%" in out and "audit: PASS" in out
+    assert "single_layer_relu: no false alarm" in out
+
+
+def test_conformance_audit_names_an_unknown_mutant_in_one_line_and_exits_2(capsys):
+    assert main(["audit", "--mutant", "no_such_mutant"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("conformance audit: error: no mutant named 'no_such_mutant'; known: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_conformance_audit_lists_the_mutants_with_their_expected_diagnosis(capsys):
+    assert main(["audit", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(MUTANTS)
+    assert lines[0].startswith("loss_gradient_misses_mean: ") and "expected diagnosis: scaled_gradient" in lines[0]

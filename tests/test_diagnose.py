@@ -1,0 +1,204 @@
+"""Diagnosis: each bug hypothesis names the bug a mutant of the reference has, an unexplained
+mismatch says so, and the seeds' known defects get their right one-line diagnosis."""
+
+import numpy as np
+import pytest
+
+from conformance import expectations as known
+from conformance.adapter import Gradients
+from conformance.diagnose import Diagnosis
+from conformance.mutants import MUTANTS, Mutable, MutantAdapter
+from conformance.registry import Target, load
+from conformance.runner import run_case
+from conformance.spec import Case, NetworkSpec
+from implementations.reference_numpy import ReferenceNumpy, activate, activation_derivative
+
+
+def diagnosis(target: Target, case: Case, expectations=()) -> tuple[Diagnosis, list]:
+    found = []
+    rows = run_case(target, case, expectations, on_diagnosis=found.append)
+    assert len(found) == 1, [r.detail for r in rows if r.unexpected]
+    return found[0], rows
+
+
+def case(activation, loss=None, dtype="float64", output="identity", depth=3, bias=True, batch=4):
+    sizes = [3] + [4] * (depth - 1) + [2]
+    return Case(NetworkSpec.mlp(sizes, activation, output, bias, loss), batch, dtype)
+
+
+MUTANT = {m.name: m for m in MUTANTS}
+
+#: For each mutant, a case where its bug shows.
+WHERE_IT_SHOWS = {
+    "loss_gradient_misses_mean": case("tanh", "half_mse"),
+    "loss_gradient_misses_outputs": case("sigmoid", "mse", "float32"),
+    "loss_gradient_sign": case("relu", "sse"),
+    "half_loss_gradient_doubled": case("tanh", "half_sse"),
+    "cross_entropy_misses_batch_mean": case("tanh", "softmax_cross_entropy"),
+    "last_bias_not_summed": case("tanh"),
+    "first_bias_averaged": case("sigmoid", dtype="float32"),
+    "first_weight_gradient_transposed": case("relu"),
+    "last_weight_gradient_averaged": case("tanh", dtype="float32"),
+    "middle_transposed_weight_in_backward": case("tanh"),
+    "derivative_at_output": case("sigmoid", output="sigmoid"),
+    "first_derivative_formula_at_preactivation": case("tanh", dtype="float32"),
+    "last_derivative_missing": case("tanh", output="tanh"),
+    "sigmoid_uses_tanh_derivative": case("sigmoid"),
+    "first_forward_uses_derivative": case("relu"),
+    "first_forward_without_bias": case("tanh", "half_sse"),
+    "last_passes_down_negated": case("relu", dtype="float32"),
+    "last_updated_before_passing_down": case("tanh", "mse"),
+}
+
+
+@pytest.mark.parametrize("name", list(WHERE_IT_SHOWS))
+def test_each_hypothesis_names_the_bug_of_the_mutant_that_has_it(name):
+    mutant, where = MUTANT[name], WHERE_IT_SHOWS[name]
+    found, rows = diagnosis(Target(name, mutant.adapter(), "test"), where)
+    assert mutant.expected.met_by(found.findings, where), found.line()
+    assert all(r.detail.endswith("; diagnosis: " + found.line()) for r in rows if r.verdict == "fail"
+               and r.check in ("forward", "gradient", "loss"))
+
+
+def test_every_library_mutant_has_a_case_in_these_tests():
+    outside = {"last_weight_gradient_from_preactivation"}
+    assert set(WHERE_IT_SHOWS) == {m.name for m in MUTANTS} - outside
+
+
+def test_a_missing_mean_names_the_mean_and_the_layer_where_the_error_starts():
+    found, _ = diagnosis(Target("m", MUTANT["loss_gradient_misses_mean"].adapter(), "test"), case("tanh", "half_mse"))
+    assert found.line().startswith("the loss gradient misses the mean's 1/(batch·outputs) (it is ×8 = batch·outputs)")
+    assert found.start_layer == 2
+    assert set(found.affected) == {"input", "weight[0]", "weight[1]", "weight[2]", "bias[0]", "bias[1]", "bias[2]"}
+
+
+def test_a_learning_rate_of_an_in_place_update_is_recovered():
+    found, _ = diagnosis(Target("m", MUTANT["last_updated_before_passing_down"].adapter(), "test"), case("sigmoid"))
+    assert "(W − 0.5·dW)" in found.line() and found.start_layer == 1
+
+
+def test_a_bug_outside_the_library_is_said_to_be_unexplained():
+    found, _ = diagnosis(Target("m", MUTANT["last_weight_gradient_from_preactivation"].adapter(), "test"), case("tanh"))
+    assert not found.explained and found.findings == ()
+    assert found.line().startswith("unexplained: no bug hypothesis reproduces these results")
+    assert "wrong gradients start at layer 2; wrong: weight[2]" in found.line()
+
+
+class NoisyFirstWeight(ReferenceNumpy):
+    name = "noisy"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        noise = np.random.default_rng(1).standard_normal(grads.weights[0].shape)
+        return Gradients(grads.input, (grads.weights[0] + noise,) + grads.weights[1:], grads.biases)
+
+
+def test_noise_on_a_gradient_is_unexplained_and_located():
+    found, _ = diagnosis(Target("noisy", NoisyFirstWeight, "test"), case("sigmoid"))
+    assert found.line() == "unexplained: no bug hypothesis reproduces these results (wrong gradients start at " \
+                           "layer 0; wrong: weight[0])"
+
+
+def test_a_correct_implementation_is_never_diagnosed():
+    found = []
+    rows = run_case(Target("reference_numpy", ReferenceNumpy, "test"), case("tanh", "half_mse"),
+                    on_diagnosis=found.append)
+    assert found == [] and all(r.verdict == "pass" for r in rows)
+
+
+def test_a_mutant_that_changes_nothing_is_not_caught_by_the_unchanged_network():
+    rows = run_case(Target("same", MutantAdapter, "test"), case("sigmoid", "mse", "float32"))
+    assert all(r.verdict == "pass" for r in rows)
+
+
+# ---- the seeds -----------------------------------------------------------------------------------
+
+SEED_002 = "implementations/two_layer_sgd.py"
+SEED_004 = "implementations/cached_input.py"
+
+
+@pytest.mark.parametrize("loss", [None, "half_sse"])
+def test_seed_002_is_diagnosed_as_relu_replaced_by_its_derivative_in_the_forward(loss):
+    target = load(SEED_002)
+    found, rows = diagnosis(target, case("relu", loss, output="relu", depth=2, bias=False), known.load())
+    assert found.line().startswith("layers 0 and 1: the forward applies the relu derivative (a 0/1 step) where "
+                                   "relu belongs (backward keeps the relu derivative); output is returned as int64")
+    assert [f.kind for f in found.findings] == ["forward_uses_derivative", "wrong_dtype"]
+    wrong = [r for r in rows if r.verdict in ("fail", "expected_fail") and r.check in ("forward", "gradient", "loss")]
+    assert wrong and all("; diagnosis: layers 0 and 1: the forward applies the relu derivative" in r.detail
+                         for r in wrong)
+
+
+def test_seed_004_is_diagnosed_as_a_missing_mean_and_biases_not_summed_over_the_batch():
+    target = load(SEED_004)
+    found, rows = diagnosis(target, case("sigmoid", "half_mse", depth=2), known.load())
+    assert found.line().startswith(
+        "the loss gradient misses the mean's 1/(batch·outputs) (it is ×8 = batch·outputs); bias[0], bias[1] not "
+        "summed over the batch: shape (4, 4) where (4,) is due, and summed over the batch it is right")
+    assert [(f.kind, f.layers) for f in found.findings] == [("scaled_gradient", (1,)),
+                                                            ("not_reduced_over_batch", (0, 1))]
+    assert any(r.verdict == "expected_fail" and "; diagnosis: the loss gradient misses" in r.detail for r in rows)
+
+
+def test_seed_004_with_an_upstream_gradient_has_only_the_biases_wrong():
+    found, _ = diagnosis(load(SEED_004), case("sigmoid", depth=3))
+    assert found.line() == ("bias[0], bias[1], bias[2] not summed over the batch: shape (4, 4) where (4,) is due, "
+                            "and summed over the batch it is right (wrong gradients start at layer 2; wrong: "
+                            "bias[0], bias[1], bias[2])")
+
+
+def test_conformance_check_and_its_summary_show_the_seeds_diagnoses_in_one_line_each(tmp_path, capsys):
+    from conformance.cli import main
+
+    main(["check", SEED_002, SEED_004, "--quick", "--no-timing", "--no-isolation", "--out", str(tmp_path)])
+    printed = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("diagnosis (")]
+    summary = [line.removeprefix("- ") for line in (tmp_path / "summary.md").read_text().splitlines()
+               if line.startswith("- diagnosis (")]
+    assert printed == summary and len(printed) == 2
+    seed_002, seed_004 = printed
+    assert "layers 0 and 1: the forward applies the relu derivative (a 0/1 step) where relu belongs" in seed_002
+    assert "the loss gradient misses the mean's 1/(batch·outputs)" in seed_004
+    assert "not summed over the batch" in seed_004
+
+
+class ExtraLayerGradient(ReferenceNumpy):
+    name = "extra"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(2 * grads.input, grads.weights + (np.ones((2, 2)),), grads.biases)
+
+
+def test_a_gradient_for_a_layer_the_network_does_not_have_does_not_stop_the_diagnosis():
+    found, rows = diagnosis(Target("extra", ExtraLayerGradient, "test"), case("tanh", depth=2))
+    assert found.line().startswith("input ×2 (only this)")
+    assert any(r.check == "contract" and r.unexpected and "3 weight gradients" in r.detail for r in rows)
+
+
+class SigmoidForwardInTanhLayers(MutantAdapter):
+    class network(Mutable):
+        def activate(self, i, name, z):
+            return activate("sigmoid" if name == "tanh" else name, z)
+
+        def derivative(self, i, name, z, a):
+            return activation_derivative("sigmoid" if name == "tanh" else name, z, a)
+
+
+def test_a_forward_with_another_activation_is_named_with_both_activations():
+    found, _ = diagnosis(Target("m", SigmoidForwardInTanhLayers, "test"), case("tanh", depth=2))
+    assert found.line().startswith("layer 0: the forward applies sigmoid where tanh belongs (the forward output is "
+                                   "wrong; wrong gradients start at layer 1")
+    assert [(f.kind, f.layers, f.variant) for f in found.findings] == [("forward_other_activation", (0,), "sigmoid")]
+
+
+class ZeroInputGradient(ReferenceNumpy):
+    name = "zero_input"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(np.zeros_like(grads.input), grads.weights, grads.biases)
+
+
+def test_an_all_zero_gradient_is_said_to_be_all_zeros():
+    found, _ = diagnosis(Target("zero_input", ZeroInputGradient, "test"), case("relu", dtype="float32"))
+    assert found.line() == "input all zeros (wrong: input)"
