@@ -223,22 +223,25 @@ def generate(case: Case) -> CaseData:
 
     Parameters come from a scaled normal draw so that pre-activations are of
     order one (no saturated tanh or sigmoid). Where the network has a ReLU,
-    input rows are redrawn until every ReLU pre-activation of that row keeps
-    ``KINK_MARGIN`` from zero, so finite differences never straddle a kink;
-    if a row cannot be found in a bounded number of draws the margin actually
-    achieved is recorded instead.
+    input rows are redrawn until every ReLU layer has a unit switched on for
+    that row and every ReLU pre-activation keeps ``KINK_MARGIN`` from zero, so
+    the gradients are not trivially zero and finite differences never
+    straddle a kink; if no such row turns up in a bounded number of draws, the
+    parameters are drawn again (``PARAMETER_DRAWS`` times at most), and in the
+    end the best row is kept and the margin actually achieved is recorded.
     """
     spec, dtype = case.spec, np.dtype(case.dtype)
     rng = rng_for(case, "data")
-    weights = tuple(
-        (rng.standard_normal((layer.n_out, layer.n_in)) * (1.2 / np.sqrt(layer.n_in))).astype(dtype)
-        for layer in spec.layers
-    )
-    biases = tuple(
-        (0.5 * rng.standard_normal(layer.n_out)).astype(dtype) if layer.bias else None for layer in spec.layers
-    )
-    params = Params(weights, biases)
-    x = np.stack([_draw_input_row(spec, params, rng, dtype) for _ in range(case.batch)])
+    best = None
+    for _ in range(PARAMETER_DRAWS):
+        params = _draw_params(spec, rng, dtype)
+        x = np.stack([_draw_input_row(spec, params, rng, dtype) for _ in range(case.batch)])
+        score = min(_row_score(spec, params, row) for row in x)
+        if best is None or score > best[0]:
+            best = score, params, x
+        if score == (True, KINK_MARGIN):
+            break
+    _, params, x = best
     upstream = rng.standard_normal((case.batch, spec.layers[-1].n_out)).astype(dtype)
     if spec.loss == "softmax_cross_entropy":
         targets = rng.integers(0, spec.layers[-1].n_out, size=case.batch)
@@ -248,19 +251,46 @@ def generate(case: Case) -> CaseData:
     return CaseData(case, params, x, upstream, targets, margin)
 
 
+#: Parameter draws tried for a ReLU network before one whose every input row can
+#: switch on a unit in every ReLU layer and keep the margin is given up on (the
+#: best one is kept).
+PARAMETER_DRAWS = 20
+
+
+def _draw_params(spec: NetworkSpec, rng: np.random.Generator, dtype: np.dtype) -> Params:
+    weights = tuple(
+        (rng.standard_normal((layer.n_out, layer.n_in)) * (1.2 / np.sqrt(layer.n_in))).astype(dtype)
+        for layer in spec.layers
+    )
+    biases = tuple(
+        (0.5 * rng.standard_normal(layer.n_out)).astype(dtype) if layer.bias else None for layer in spec.layers
+    )
+    return Params(weights, biases)
+
+
 def _draw_input_row(spec: NetworkSpec, params: Params, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
     row = rng.standard_normal(spec.layers[0].n_in).astype(dtype)
     if not any(layer.activation in KINKED_ACTIVATIONS for layer in spec.layers):
         return row
-    best, best_margin = row, kink_margin(spec, params, row[None, :])
+    best, best_score = row, _row_score(spec, params, row)
     for _ in range(200):
-        if best_margin >= KINK_MARGIN:
+        if best_score == (True, KINK_MARGIN):
             break
         row = rng.standard_normal(spec.layers[0].n_in).astype(dtype)
-        margin = kink_margin(spec, params, row[None, :])
-        if margin > best_margin:
-            best, best_margin = row, margin
+        score = _row_score(spec, params, row)
+        if score > best_score:
+            best, best_score = row, score
     return best
+
+
+def _row_score(spec: NetworkSpec, params: Params, row: np.ndarray) -> tuple[bool, float]:
+    """How good an input row is for a network with kinks: first, whether every ReLU layer
+    has a unit switched on (a row that leaves a layer dead makes the gradients below it
+    zero, and a zero checks nothing); then its margin from the kinks, up to ``KINK_MARGIN``."""
+    zs = preactivations(spec, params, row[None, :])
+    kinked = [z for layer, z in zip(spec.layers, zs) if layer.activation in KINKED_ACTIVATIONS]
+    live = all(np.any(z > 0) for z in kinked)
+    return live, min([float(np.abs(z).min()) for z in kinked] + [KINK_MARGIN])
 
 
 def preactivations(spec: NetworkSpec, params: Params, x: np.ndarray) -> list[np.ndarray]:
