@@ -220,7 +220,7 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
     scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
               for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
     likely = ([w for w in scales if w.factor.named] + h.derivative_changes(data)
-              + h.backward_weight_changes(data, "input" in seen))
+              + h.backward_weight_changes(data, "input" in seen) + h.derivative_one_layer_off(data))
     highest = start if start is not None else -1
 
     def fits(w: h.WhatIf) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 
 from conformance.oracles import whatif
 from conformance.oracles.torch import Reference, evaluate
-from conformance.spec import CaseData
+from conformance.spec import CaseData, preactivations
 
 MEAN_LOSSES = ("mse", "half_mse")
 
@@ -202,6 +202,30 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
                 f"{_layer_words(layers, depth)}: backward uses the {other} derivative where the {act} derivative is due",
                 lambda name, other=other: whatif.derivative(other), variant=other)
     return found
+
+
+def derivative_one_layer_off(data: CaseData) -> list[WhatIf]:
+    """A layer's activation derivative taken at the next layer's pre-activation (an index one
+    off in a delta recursion); it only runs when the two layers are equally wide."""
+    spec = data.case.spec
+    depth = spec.depth
+    off = [i for i in range(depth - 1) if spec.layers[i].n_out == spec.layers[i + 1].n_out
+           and spec.layers[i].activation not in ("identity",)]
+    sets = [(i,) for i in off] + ([tuple(off)] if len(off) > 1 else [])
+
+    def build(layers):
+        import torch
+
+        zs = [torch.as_tensor(z) for z in preactivations(spec, data.params, data.x)]
+        return _overrides(depth, {i: whatif.activation(
+            whatif.function(spec.layers[i].activation),
+            lambda z, d=whatif.derivative(spec.layers[i].activation), above=zs[i + 1]: d(above)) for i in layers})
+
+    return [WhatIf("derivative_one_layer_off", layers,
+                   f"{_layer_words(layers, depth)}: the {spec.layers[layers[0]].activation} derivative is taken at "
+                   f"the next layer's pre-activation instead of the layer's own (an index one off in the backward "
+                   f"recursion)", lambda layers=layers: build(layers), reach=max(layers))
+            for layers in sets]
 
 
 def forward_changes(data: CaseData) -> list[WhatIf]:

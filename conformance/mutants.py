@@ -204,6 +204,16 @@ class LastUpdatedBeforePassingDown(Mutable):
         return delta @ w
 
 
+class DerivativeOneLayerOff(Mutable):
+    """Seed 003's recursion: a hidden layer's derivative taken at the next layer's
+    pre-activation. Where the two widths differ the seed's shapes clash; here the layer
+    then keeps its own, so the bug shows wherever it can run."""
+
+    def derivative(self, i, name, z, a):
+        above = self.pre[i + 1] if i < self.last else z
+        return _z_derivative(name, above if above.shape == z.shape else z)
+
+
 class LastWeightGradientFromPreactivation(Mutable):
     """A bug outside the hypothesis library: the last layer's weight gradient takes the layer
     below's pre-activation where its activation (this layer's input) belongs."""
@@ -220,6 +230,12 @@ def _last(spec: NetworkSpec) -> tuple[int, ...]:
 
 def _smooth_layers(spec: NetworkSpec) -> tuple[int, ...]:
     return tuple(i for i, layer in enumerate(spec.layers) if layer.activation in ("tanh", "sigmoid"))
+
+
+def _one_layer_off(spec: NetworkSpec) -> tuple[int, ...]:
+    """The layers whose derivative ``DerivativeOneLayerOff`` takes one layer up."""
+    return tuple(i for i in range(spec.depth - 1) if spec.layers[i].n_out == spec.layers[i + 1].n_out
+                 and spec.layers[i].activation != "identity")
 
 
 def _sigmoid_layers(spec: NetworkSpec) -> tuple[int, ...]:
@@ -306,6 +322,8 @@ MUTANTS = (
                     where="from the layer below the last, ×−1")),
     Mutant("last_updated_before_passing_down", "last layer's SGD step (rate 0.5) before it passes the gradient down",
            LastUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _last, where="last layer")),
+    Mutant("derivative_one_layer_off", "hidden layers' derivative at the next layer's pre-activation (seed 003)",
+           DerivativeOneLayerOff, Expected("derivative_one_layer_off", _one_layer_off, where="equally wide hidden layers")),
     Mutant("last_weight_gradient_from_preactivation", "last layer's weight gradient uses the pre-activation below "
            "instead of its input (outside the hypothesis library)", LastWeightGradientFromPreactivation,
            Expected("weight_gradient_from_preactivation")),

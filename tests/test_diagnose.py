@@ -48,6 +48,7 @@ WHERE_IT_SHOWS = {
     "first_forward_without_bias": case("tanh", "half_sse"),
     "last_passes_down_negated": case("relu", dtype="float32"),
     "last_updated_before_passing_down": case("tanh", "mse"),
+    "derivative_one_layer_off": case("sigmoid", depth=4),
 }
 
 
@@ -115,6 +116,7 @@ def test_a_mutant_that_changes_nothing_is_not_caught_by_the_unchanged_network():
 
 SEED_002 = "implementations/two_layer_sgd.py"
 SEED_004 = "implementations/cached_input.py"
+SEED_003 = "implementations/delta_recursion.py"
 
 
 @pytest.mark.parametrize("loss", [None, "half_sse"])
@@ -127,6 +129,17 @@ def test_seed_002_is_diagnosed_as_relu_replaced_by_its_derivative_in_the_forward
     wrong = [r for r in rows if r.verdict in ("fail", "expected_fail") and r.check in ("forward", "gradient", "loss")]
     assert wrong and all("; diagnosis: layers 0 and 1: the forward applies the relu derivative" in r.detail
                          for r in wrong)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_seed_003_is_diagnosed_as_the_derivative_taken_one_layer_up(activation):
+    square = Case(NetworkSpec.mlp([4, 4, 4, 4], activation, bias=False), batch=1)
+    found, rows = diagnosis(load(SEED_003), square, known.load())
+    assert found.line().startswith(f"layers 0 and 1: the {activation} derivative is taken at the next layer's "
+                                   f"pre-activation instead of the layer's own")
+    assert [(f.kind, f.layers) for f in found.findings] == [("derivative_one_layer_off", (0, 1))]
+    assert all(r.verdict == "expected_fail" for r in rows if r.check == "gradient" and r.tensor != "input"
+               and r.tensor != "weight[2]")
 
 
 def test_seed_004_is_diagnosed_as_a_missing_mean_and_biases_not_summed_over_the_batch():
