@@ -244,21 +244,13 @@ class FiniteDifferences:
         """Derivatives with respect to single entries of the flat parameter vector."""
         return self._estimates([int(i) for i in indices], self.settings.scheme("entry", self.dtype))
 
-    def _point(self, direction: np.ndarray | int, t: float) -> np.ndarray:
-        point = self.theta.copy()
-        if isinstance(direction, int):
-            point[direction] += t
-        else:
-            point += t * direction
-        return point
-
     def _safe_step(self, direction: np.ndarray | int, step: float) -> tuple[float, float] | str:
         """The largest step (from ``step`` down) whose stencil crosses no kink, with the
         largest pre-activation change it causes; or why there is none."""
         if self.guard is None:
             return step, 0.0
         for _ in range(SHRINKS + 1):
-            shifts = [self.guard.shift(self._point(direction, s)) for s in (step, -step)]
+            shifts = [self.guard.shift(direction, s) for s in (step, -step)]
             if None not in shifts:
                 return step, max(shifts)
             step /= SHRINK
