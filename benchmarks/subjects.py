@@ -147,7 +147,7 @@ def classic_loop_on(case: Case, indices: np.ndarray | None = None) -> Callable[[
     """The per-entry central-difference loop over ``indices`` (every entry when None),
     perturbing one entry in place at a time; returns the estimates."""
     data = case_data(case)
-    theta, adapter = data.flat(), ReferenceNumpy()
+    theta, adapter = data.flat().copy(), ReferenceNumpy()
     indices = np.arange(theta.size) if indices is None else indices
 
     def loop() -> np.ndarray:

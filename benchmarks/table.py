@@ -1,6 +1,7 @@
-"""Run the gradient-check benchmarks and write their table: ``benchmarks/results.csv``
-(one row per network and method) and ``benchmarks/results.md`` (medians, spread and
-ratios against the floor).
+"""Run the benchmarks and write their tables: ``benchmarks/results.csv`` (one row per
+network and gradient-check method), ``benchmarks/other.csv`` (harness overhead,
+parallel speed-up, memory) and ``benchmarks/results.md`` (all of it, with medians,
+spread and ratios against the floor).
 
     python -m benchmarks.table                 # runs pytest-benchmark, then writes the table
     python -m benchmarks.table --from run.json # the table of an earlier run's JSON
@@ -45,18 +46,16 @@ LABELS = {
 
 
 def run_benchmarks(json_path: Path, extra: list[str]) -> None:
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(HERE / "test_gradient_checks.py"),
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(HERE),
                "--benchmark-only", f"--benchmark-json={json_path}", "--benchmark-columns=median,iqr,rounds", *extra]
     subprocess.run(command, env=os.environ | ONE_THREAD, check=True)
 
 
 def measured(json_path: Path) -> pd.DataFrame:
-    """One row per benchmark: network, method, sample size (0: whole run), median and quartiles."""
+    """One row per benchmark: its extra information, median and quartiles (``sample`` 0: a whole run)."""
     runs = json.loads(json_path.read_text())
-    rows = [dict(size=b["extra_info"]["size"], activation=b["extra_info"]["activation"],
-                 method=b["extra_info"]["method"], params=b["extra_info"]["params"], flat=b["extra_info"]["flat"],
-                 sample=b["extra_info"].get("sample", 0), median_s=b["stats"]["median"], q1_s=b["stats"]["q1"],
-                 q3_s=b["stats"]["q3"], rounds=b["stats"]["rounds"])
+    rows = [{"sample": 0} | b["extra_info"] | dict(median_s=b["stats"]["median"], q1_s=b["stats"]["q1"],
+                                                   q3_s=b["stats"]["q3"], rounds=b["stats"]["rounds"])
             for b in runs["benchmarks"]]
     return pd.DataFrame(rows)
 
@@ -76,6 +75,7 @@ def table(raw: pd.DataFrame) -> pd.DataFrame:
     """Per network and method: the time (measured, or extrapolated from samples), and its
     ratios to the floor and to the implementation's own forward + backward."""
     out = []
+    raw = raw[raw["method"].isin(METHODS)]
     for (size, activation), group in raw.groupby(["size", "activation"], sort=False):
         params, flat = int(group["params"].iloc[0]), int(group["flat"].iloc[0])
         times = {}
@@ -143,6 +143,51 @@ def markdown(results: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def other(raw: pd.DataFrame) -> pd.DataFrame:
+    """The harness's overhead per case, the parallel runs and the memory peaks, one row each."""
+    keep = ["method", "size", "activation", "median_s", "q1_s", "q3_s", "rounds", "cases", "per_case_s",
+            "implementation_per_case_s", "overhead_per_case_s", "jobs", "summary", "params", "network_bytes",
+            "peak_increase_bytes", "ratio_median"]
+    rows = raw[~raw["method"].isin(METHODS)]
+    return rows.reindex(columns=keep).reset_index(drop=True)
+
+
+def other_markdown(rows: pd.DataFrame) -> str:
+    lines = []
+    overhead = rows[rows["method"] == "harness_overhead"]
+    if len(overhead):
+        lines += ["## The harness's own time per case", "",
+                  "A serial, in-process run of the grid on `reference_numpy`, data and oracle computed afresh; "
+                  "the implementation's own time is what its adapter methods took. Medians of the rounds.", "",
+                  "| grid | cases | per case | implementation's own | harness's own | run [quartiles] |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['size']} | {int(r['cases'])} | {_seconds(r['per_case_s'])} | "
+                  f"{_seconds(r['implementation_per_case_s'])} | {_seconds(r['overhead_per_case_s'])} | "
+                  f"{_seconds(r['median_s'])} [{_seconds(r['q1_s'])}, {_seconds(r['q3_s'])}], {int(r['rounds'])} rounds |"
+                  for _, r in overhead.iterrows()]
+        lines.append("")
+    for method, title in (("conformance_run", "`conformance run` (default grid, every built-in, report written)"),
+                          ("pytest", "`pytest` (the project's tests)")):
+        runs = rows[rows["method"] == method].sort_values("jobs")
+        if len(runs) == 2:
+            serial, parallel = runs.iloc[0], runs.iloc[1]
+            lines += [f"## Parallel: {title}", "", "| processes | time [quartiles] |", "|---|---|"]
+            lines += [f"| {int(r['jobs'])} | {_seconds(r['median_s'])} [{_seconds(r['q1_s'])}, "
+                      f"{_seconds(r['q3_s'])}], {int(r['rounds'])} rounds |" for _, r in runs.iterrows()]
+            lines += ["", f"Speed-up with 2: {serial['median_s'] / parallel['median_s']:.2f}× (ratio of medians).", ""]
+    memory = rows[rows["method"] == "memory"]
+    if len(memory):
+        lines += ["## Memory of a 10^6-parameter check", "",
+                  "Peak resident set above the process's size before the case's data existed (see "
+                  "`benchmarks/memory.py`), against the network's parameters plus its activations at batch 32.", "",
+                  "| activation | network | peak increase (each round) | × network (median) |", "|---|---|---|---|"]
+        lines += [f"| {r['activation']} | {r['network_bytes'] / 2**20:.1f} MiB | "
+                  f"{', '.join(f'{b / 2**20:.0f}' for b in r['peak_increase_bytes'])} MiB | {r['ratio_median']:.1f} |"
+                  for _, r in memory.iterrows()]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", type=Path, help="an earlier run's pytest-benchmark JSON")
@@ -151,9 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     source = args.source or args.out / "benchmark.json"
     if args.source is None:
         run_benchmarks(source, extra)
-    results = table(measured(source))
+    raw = measured(source)
+    results, rest = table(raw), other(raw)
     results.to_csv(args.out / "results.csv", index=False)
-    (args.out / "results.md").write_text(markdown(results))
+    rest.to_csv(args.out / "other.csv", index=False)
+    (args.out / "results.md").write_text(markdown(results) + "\n" + other_markdown(rest))
     print(f"wrote {args.out / 'results.csv'} and {args.out / 'results.md'}")
 
 

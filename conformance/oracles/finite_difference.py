@@ -193,17 +193,16 @@ def directions(data: CaseData, count: int, include_input: bool = True) -> np.nda
     rng = rng_for(data.case, "fd_directions")
     tensors = {name: t for name, t in data.tensors().items() if include_input or name != "input"}
     share = 1.0 / np.sqrt(len(tensors))
-    vectors = []
-    for _ in range(count):
-        pieces = []
+    vectors = np.zeros((count, sum(t.size for t in data.tensors().values())))
+    for vector in vectors:
+        offset = 0
         for name, tensor in data.tensors().items():
-            piece = np.zeros(tensor.size)
             if name in tensors:
-                piece = rng.standard_normal(tensor.size)
+                piece = vector[offset:offset + tensor.size]
+                piece[:] = rng.standard_normal(tensor.size)
                 piece *= share / np.linalg.norm(piece)
-            pieces.append(piece)
-        vectors.append(np.concatenate(pieces))
-    return np.array(vectors).reshape(count, data.flat().size)
+            offset += tensor.size
+    return vectors
 
 
 def flat_offsets(data: CaseData) -> dict[str, int]:
