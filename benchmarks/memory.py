@@ -6,8 +6,9 @@ Runs in a fresh process: imports, then a small warm-up case (so that PyTorch's
 and NumPy's one-off allocations are made), then the resident set size is
 read; the case's data is generated and the check runs in this process
 (``run_case``, no worker). The peak is the high-water mark of the resident
-set (``ru_maxrss``) above that baseline, so it includes the case's data
-itself. The network needs its parameters plus, for a forward and backward,
+set (``VmHWM``, reset to the current size first through ``clear_refs``: a
+child's ``ru_maxrss`` starts at its parent's peak) above that baseline, so it
+includes the case's data itself. The network needs its parameters plus, for a forward and backward,
 every layer's pre-activation and activation at the batch (the input
 included): ``network_bytes``.
 """
@@ -27,8 +28,15 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
 
+def reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
 def peak_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 
 
 def network_bytes(case) -> int:
@@ -41,6 +49,7 @@ def measure(size: str, activation: str) -> dict:
     run_case(subjects.REFERENCE, subjects.case_for("1e3", activation))
     case = subjects.case_for(size, activation)
     baseline = resident_bytes()
+    reset_peak()
     rows = run_case(subjects.REFERENCE, case)
     assert all(r.verdict == "pass" for r in rows)
     del rows

@@ -113,6 +113,8 @@ def growth(results: pd.DataFrame, method: str = "check") -> pd.DataFrame:
 
 
 def _seconds(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.3g} µs"
     return f"{s * 1e3:.3g} ms" if s < 1 else f"{s:.3g} s" if s < 600 else f"{s / 60:.3g} min"
 
 

@@ -87,11 +87,13 @@ def _estimate(method: str, size: str, activation: str, total: int) -> float | No
     return first + (total - small) * (second - first) / (large - small)
 
 
-def _full_or_skip(benchmark, method: str, size: str, activation: str, case) -> None:
+def _whole_run_rounds(method: str, size: str, activation: str, case) -> int:
+    """Rounds of the whole run: 3 when short, 1 when long; skipped (extrapolated) when too long."""
     estimate = _estimate(method, size, activation, subjects.flat_size(case))
     if estimate is None or estimate > FULL_RUN_LIMIT_S:
         pytest.skip(f"{method} on {size}: whole run estimated at {estimate:.0f} s from its samples, "
                     f"over {FULL_RUN_LIMIT_S:g} s: extrapolated" if estimate else "no sample timed")
+    return 3 if estimate < 10 else 1
 
 
 @pytest.mark.parametrize("size, activation", CASES)
@@ -106,8 +108,8 @@ def test_gradcheck_slow_sample(benchmark, size, activation, entries):
 @pytest.mark.parametrize("size, activation", CASES)
 def test_gradcheck_slow_whole(benchmark, size, activation):
     case = describe(benchmark, size, activation, "gradcheck_slow")
-    _full_or_skip(benchmark, "gradcheck_slow", size, activation, case)
-    assert benchmark.pedantic(subjects.gradcheck_call(case, fast_mode=False), rounds=1, warmup_rounds=0)
+    rounds = _whole_run_rounds("gradcheck_slow", size, activation, case)
+    assert benchmark.pedantic(subjects.gradcheck_call(case, fast_mode=False), rounds=rounds, warmup_rounds=0)
 
 
 @pytest.mark.parametrize("size, activation", CASES)
@@ -123,6 +125,6 @@ def test_classic_loop_sample(benchmark, size, activation, entries):
 @pytest.mark.parametrize("size, activation", CASES)
 def test_classic_loop_whole(benchmark, size, activation):
     case = describe(benchmark, size, activation, "classic_loop")
-    _full_or_skip(benchmark, "classic_loop", size, activation, case)
-    estimates = benchmark.pedantic(subjects.classic_loop_on(case), rounds=1, warmup_rounds=0)
+    rounds = _whole_run_rounds("classic_loop", size, activation, case)
+    estimates = benchmark.pedantic(subjects.classic_loop_on(case), rounds=rounds, warmup_rounds=0)
     np.testing.assert_allclose(estimates, subjects.exact_gradient(case), rtol=1e-5, atol=1e-7)
