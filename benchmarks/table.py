@@ -147,8 +147,8 @@ def markdown(results: pd.DataFrame) -> str:
 
 def other(raw: pd.DataFrame) -> pd.DataFrame:
     """The harness's overhead per case, the parallel runs and the memory peaks, one row each."""
-    keep = ["method", "size", "activation", "median_s", "q1_s", "q3_s", "rounds", "cases", "per_case_s",
-            "implementation_per_case_s", "overhead_per_case_s", "jobs", "summary", "params", "network_bytes",
+    keep = ["method", "size", "activation", "isolated", "median_s", "q1_s", "q3_s", "rounds", "cases", "per_case_s",
+            "implementation_per_case_s", "overhead_per_case_s", "jobs", "cpu_s", "load_before", "cores", "summary", "params", "network_bytes",
             "peak_increase_bytes", "ratio_median"]
     rows = raw[~raw["method"].isin(METHODS)]
     return rows.reindex(columns=keep).reset_index(drop=True)
@@ -161,9 +161,10 @@ def other_markdown(rows: pd.DataFrame) -> str:
         lines += ["## The harness's own time per case", "",
                   "A serial, in-process run of the grid on `reference_numpy`, data and oracle computed afresh; "
                   "the implementation's own time is what its adapter methods took. Medians of the rounds.", "",
-                  "| grid | cases | per case | implementation's own | harness's own | run [quartiles] |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r['size']} | {int(r['cases'])} | {_seconds(r['per_case_s'])} | "
+                  "| grid | implementation runs | cases | per case | implementation's own | harness's own | "
+                  "run [quartiles] |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['size']} | {'in a worker process' if r['isolated'] else 'in-process'} | "
+                  f"{int(r['cases'])} | {_seconds(r['per_case_s'])} | "
                   f"{_seconds(r['implementation_per_case_s'])} | {_seconds(r['overhead_per_case_s'])} | "
                   f"{_seconds(r['median_s'])} [{_seconds(r['q1_s'])}, {_seconds(r['q3_s'])}], {int(r['rounds'])} rounds |"
                   for _, r in overhead.iterrows()]
@@ -173,9 +174,12 @@ def other_markdown(rows: pd.DataFrame) -> str:
         runs = rows[rows["method"] == method].sort_values("jobs")
         if len(runs) == 2:
             serial, parallel = runs.iloc[0], runs.iloc[1]
-            lines += [f"## Parallel: {title}", "", "| processes | time [quartiles] |", "|---|---|"]
+            lines += [f"## Parallel: {title}", "",
+                      "| processes | wall time [quartiles] | CPU time of its processes | load average before |",
+                      "|---|---|---|---|"]
             lines += [f"| {int(r['jobs'])} | {_seconds(r['median_s'])} [{_seconds(r['q1_s'])}, "
-                      f"{_seconds(r['q3_s'])}], {int(r['rounds'])} rounds |" for _, r in runs.iterrows()]
+                      f"{_seconds(r['q3_s'])}], {int(r['rounds'])} rounds | {_seconds(r['cpu_s'])} | "
+                      f"{r['load_before']:.1f} on {int(r['cores'])} cores |" for _, r in runs.iterrows()]
             lines += ["", f"Speed-up with 2: {serial['median_s'] / parallel['median_s']:.2f}× (ratio of medians).", ""]
     memory = rows[rows["method"] == "memory"]
     if len(memory):
