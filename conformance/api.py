@@ -28,7 +28,7 @@ from conformance.registry import Target, neighbours_first
 from conformance.report import TIMING_COLUMNS, Report
 from conformance.results import COLUMNS, ResultRow, case_fields
 from conformance.runner import Checks, run_each
-from conformance.spec import KINKED_ACTIVATIONS, Case, default_grid, generate
+from conformance.spec import KINK_MARGIN, KINKED_ACTIVATIONS, Case, default_grid, generate
 from conformance.timing import TIMING_WIDTHS, Rules
 
 
@@ -177,6 +177,15 @@ def fd_accuracy(cases: Sequence[Case]) -> pd.DataFrame | None:
     return accuracy(smooth) if smooth else None
 
 
+def kink_margin_note(checks: Checks) -> str:
+    """The margin generated data keeps from ReLU kinks, and what the finite-difference rows do about it."""
+    text = f"generated ReLU pre-activations keep {KINK_MARGIN} from 0 (spec.KINK_MARGIN)"
+    if checks.finite_differences:
+        text += ("; each finite-difference row gives the margin its case kept and how far its stencil moved "
+                 "pre-activations; an estimate whose stencil would cross a kink is left out, not failed")
+    return text
+
+
 def run_suite(
     impls: Sequence[str | Target] | None = None,
     *,
@@ -218,7 +227,8 @@ def run_suite(
         environment=env | {"implementations": ", ".join(t.name for t in targets), "cases": len(cases),
                            "jobs": options.jobs, "isolated": options.isolate,
                            "timing_rules": str(options.rules) if options.timing else "not timed",
-                           "timing_threads": "1 for NumPy's BLAS and for PyTorch, in a worker process"},
+                           "timing_threads": "1 for NumPy's BLAS and for PyTorch, in a worker process",
+                           "relu_kink_margin": kink_margin_note(options.checks)},
         expectations=expectations,
         fd_accuracy=None if interrupted or not options.checks.finite_differences else fd_accuracy(cases),
         interrupted=interrupted,

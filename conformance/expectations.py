@@ -6,10 +6,13 @@ The file has one defect per line::
     implementation | case glob | tensor glob | what is wrong
 
 Globs use ``fnmatch`` over the case id (``2layer-relu-nobias-b4-float64-half_sse``)
-and the row's tensor (``weight[0]``, ``bias[*]``, ``output``, ``loss``,
-``*``). Blank lines and ``#`` comments are ignored. Expectations are strict:
-a recorded defect that does not show up in a case it covers is itself
-reported as a failure, so a fix is noticed.
+and the row's tensor (``weight[0]``, ``bias[1]``, ``output``, ``loss``, or
+``*`` for a row about the whole case): ``weight*`` covers every weight,
+``[*]`` the whole-case rows alone (brackets make ``*`` literal). A recorded
+defect explains a ``fail`` row, or an ``error`` row when the defect makes the
+implementation raise. Blank lines and ``#`` comments are ignored.
+Expectations are strict: a recorded defect that does not show up in a case
+it covers is itself reported as a failure, so a fix is noticed.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class Expectation:
 
     def explains(self, result: ResultRow) -> bool:
         return (
-            result.verdict == "fail"
+            result.verdict in ("fail", "error")
             and self.covers(result.implementation, result.case)
             and fnmatch.fnmatchcase(result.tensor, self.tensors)
         )
@@ -74,14 +77,14 @@ def apply(rows: list[ResultRow], case: Case, expectations: tuple[Expectation, ..
         return rows
     implementation = rows[0].implementation
     applicable = [e for e in expectations if e.covers(implementation, case.id)]
-    if not applicable or any(r.verdict == "not_applicable" for r in rows):
+    if not applicable or any(r.check == "case" and r.verdict == "not_applicable" for r in rows):
         return rows
     marked, seen = [], set()
     for result in rows:
-        match = next((e for e in applicable if e.explains(result)), None)
-        if match is not None:
-            seen.add(match)
-            result = replace(result, verdict="expected_fail", detail=f"known defect: {match.reason} — {result.detail}")
+        matches = [e for e in applicable if e.explains(result)]
+        if matches:  # every defect that explains the row occurred, the first one names it
+            seen.update(matches)
+            result = replace(result, verdict="expected_fail", detail=f"known defect: {matches[0].reason} — {result.detail}")
         marked.append(result)
     if any(r.verdict == "error" for r in marked):
         return marked

@@ -1,11 +1,18 @@
 """Telling whether a perturbation of the parameters crosses an activation's kink.
 
 A finite difference of a ReLU network is meaningless when a stencil point
-puts a pre-activation on the other side of zero. ``KinkGuard`` remembers
-every layer's pre-activations at the case's point and, for a perturbed point,
-says whether any kinked layer's pre-activation changed sign (computed with
-the harness's own forward, ``spec.preactivations``) and how far the kinked
+puts a pre-activation on the other side of zero. ``KinkGuard`` remembers the
+signs of the kinked layers' pre-activations at the case's point and, for a
+perturbed point, says whether any sign changed (computed exactly with the
+harness's own forward, ``spec.preactivations``) and how far the
 pre-activations moved, so the rows can report the margin the estimate had.
+
+"The other side" is judged with rounding in mind: an implementation computing
+in float32 puts a pre-activation anywhere within its rounding bound
+(``rounding_bounds``) of the exact value, so a pre-activation closer to zero
+than that bound has no side one can rely on, neither at a stencil point nor
+at the case's point itself (where the implementation's own gradient may then
+have been taken on the other side of the kink: ``ambiguity``).
 
 A perturbation along a dense direction needs the whole forward again. A
 single entry needs much less, and the per-entry estimates are most of the
@@ -22,7 +29,41 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.activations import apply
-from conformance.spec import KINKED_ACTIVATIONS, CaseData, preactivations
+from conformance.spec import KINKED_ACTIVATIONS, CaseData, NetworkSpec, Params, preactivations
+
+#: How many times the worst-case rounding bound a pre-activation must keep from a kink
+#: to count as on one side. The bound already covers any summation order; the factor
+#: covers what it leaves out (an activation taken in a few more operations than ours).
+ROUNDING_SAFETY = 2.0
+
+
+def rounding_bounds(spec: NetworkSpec, params: Params, x: np.ndarray, dtype: str) -> list[np.ndarray]:
+    """For each layer, a bound on how far a forward computed in ``dtype`` from these (exact)
+    numbers may put each pre-activation from its exact value.
+
+    A dot product of n terms carries at most ``gamma_n = n u / (1 - n u)`` times the sum of
+    the terms' magnitudes (u the unit roundoff; Higham, Accuracy and Stability of Numerical
+    Algorithms, 3.1); the error already in the layer's input passes through ``|W|``. An
+    activation adds a few ulps of its value (tanh, sigmoid) and is 1-Lipschitz; a ReLU unit
+    safely below its kink outputs an exact zero.
+    """
+    u = float(np.finfo(dtype).eps) / 2
+    zs = preactivations(spec, params, x)
+    a, error_a, bounds = np.abs(np.asarray(x, dtype=np.float64)), np.zeros(np.shape(x)), []
+    for layer, w, b, z in zip(spec.layers, params.weights, params.biases, zs):
+        w = np.abs(np.asarray(w, dtype=np.float64))
+        terms = layer.n_in + (b is not None)
+        gamma = terms * u / (1 - terms * u)
+        magnitude = a @ w.T + (0.0 if b is None else np.abs(np.asarray(b, dtype=np.float64)))
+        error_z = gamma * magnitude + error_a @ w.T
+        bounds.append(error_z)
+        value = apply(layer.activation, z)
+        if layer.activation == "relu":
+            error_a = np.where(z < -error_z, 0.0, error_z)
+        else:
+            error_a = error_z + 4 * u * np.abs(value)
+        a = np.abs(value)
+    return bounds
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,10 +79,16 @@ class Entry:
 
 @dataclass(frozen=True, eq=False)
 class KinkGuard:
-    """Every layer's pre-activations (and outputs) at ``data``'s point, in float64."""
+    """The kinked layers' pre-activations at ``data``'s point, with their rounding bounds in
+    ``data``'s dtype (where finite differences evaluate) and in the case's dtype (where the
+    implementation computed its gradient)."""
 
     data: CaseData
     layers: tuple[int, ...]
+    centre: tuple[np.ndarray, ...]
+    rounding: tuple[np.ndarray, ...]
+    case_rounding: tuple[np.ndarray, ...]
+    #: Every layer's pre-activation and output at the case's point (float64), and the flat point.
     zs: tuple[np.ndarray, ...]
     outputs: tuple[np.ndarray, ...]
     theta: np.ndarray
@@ -53,40 +100,55 @@ class KinkGuard:
         layers = tuple(i for i, layer in enumerate(spec.layers) if layer.activation in KINKED_ACTIVATIONS)
         if not layers:
             return None
-        zs = tuple(preactivations(spec, data.params, data.x))
-        outputs = tuple(apply(layer.activation, z) for layer, z in zip(spec.layers, zs))
-        return cls(data, layers, zs, outputs, data.flat())
+        zs = preactivations(spec, data.params, data.x)
 
-    @property
-    def centre(self) -> tuple[np.ndarray, ...]:
-        """The kinked layers' pre-activations at the case's point."""
-        return tuple(self.zs[i] for i in self.layers)
+        def bounds(dtype: str) -> tuple[np.ndarray, ...]:
+            found = rounding_bounds(spec, data.params, data.x, dtype)
+            return tuple(ROUNDING_SAFETY * found[i] for i in layers)
+
+        outputs = tuple(apply(layer.activation, z) for layer, z in zip(spec.layers, zs))
+        return cls(data, layers, tuple(zs[i] for i in layers), bounds(str(data.x.dtype)), bounds(data.case.dtype),
+                   tuple(zs), outputs, data.flat())
 
     @property
     def margin(self) -> float:
-        """Smallest distance of a kinked pre-activation from its kink at the case's point."""
-        return float(min(np.abs(z).min() for z in self.centre))
+        """Smallest distance of a kinked pre-activation from its kink at the case's point.
+        Exact zeros that rounding cannot move (a unit fed only by dead units, without bias)
+        are left out: no perturbation moves them, and the guard checks that at every point."""
+        moving = [np.abs(z)[~((z == 0) & (r == 0))] for z, r in zip(self.centre, self.rounding)]
+        return float(min((m.min() for m in moving if m.size), default=np.inf))
+
+    def ambiguity(self) -> str:
+        """Why the implementation's gradient at the case's point may belong to either side of a
+        kink (a pre-activation within the case dtype's rounding of zero); empty when it cannot."""
+        for z, bound in zip(self.centre, self.case_rounding):
+            near = (np.abs(z) <= bound) & (bound > 0)
+            if np.any(near):
+                k = np.unravel_index(int(np.argmax(near)), z.shape)
+                return (f"a ReLU pre-activation is {abs(z[k]):.2g} from its kink, within {self.data.case.dtype} "
+                        f"rounding ({bound[k]:.2g}) of it, so the gradient may be taken on either side of its kink")
+        return ""
 
     def shift(self, direction: np.ndarray | int, t: float) -> float | None:
         """How far the kinked pre-activations move at ``theta + t * direction`` (a dense
         vector, or the index of one entry), largest change; None when any of them changes
-        sign (crosses or touches the kink)."""
+        sign or comes within rounding of its kink."""
         if isinstance(direction, (int, np.integer)):
             return self._entry_shift(int(direction), t)
         moved = self.data.with_flat(self.theta + t * direction)
         return self._compare(0, preactivations(moved.case.spec, moved.params, moved.x))
 
     def _compare(self, first: int, after: list[np.ndarray], rows: slice | int = slice(None)) -> float | None:
-        """Sign check and largest change of the kinked layers from ``first`` on, whose new
-        pre-activations (of ``rows`` of the batch) are ``after[layer - first]``."""
+        """Sign and rounding check, and largest change, of the kinked layers from ``first`` on,
+        whose new pre-activations (of ``rows`` of the batch) are ``after[layer - first]``."""
         largest = 0.0
-        for layer in self.layers:
+        for layer, before, bound in zip(self.layers, self.centre, self.rounding):
             if layer < first:
                 continue
-            before, now = self.zs[layer][rows], after[layer - first]
-            if np.any(np.sign(before) != np.sign(now)):
+            before, bound, z = before[rows], bound[rows], after[layer - first]
+            if np.any(np.sign(before) != np.sign(z)) or np.any((np.abs(z) <= bound) & (bound > 0)):
                 return None
-            largest = max(largest, float(np.abs(now - before).max()))
+            largest = max(largest, float(np.abs(z - before).max()))
         return largest
 
     def locate(self, index: int) -> Entry:
@@ -122,8 +184,7 @@ class KinkGuard:
             weights[entry.column] = value
         else:
             offset = value
-        column = below @ weights + offset
-        return self._from_column(layer, unit, column)
+        return self._from_column(layer, unit, below @ weights + offset)
 
     def _from_column(self, layer: int, unit: int, column: np.ndarray) -> float | None:
         """The kinked layers from ``layer`` on, when only ``z_layer[:, unit]`` became ``column``."""

@@ -33,6 +33,11 @@ ENTRY_POINT_GROUP = "conformance.implementations"
 #: The implementations bundled with the suite, in report order.
 BUILTINS: dict[str, str] = {
     "reference_numpy": "implementations.reference_numpy:ReferenceNumpy",
+    "class_layers": "implementations.class_layers:ClassLayers",
+    "single_layer_relu": "implementations.single_layer_relu:SingleLayerRelu",
+    "two_layer_sgd": "implementations.two_layer_sgd:TwoLayerSgd",
+    "delta_recursion": "implementations.delta_recursion:DeltaRecursion",
+    "cached_input": "implementations.cached_input:CachedInput",
 }
 
 

@@ -229,7 +229,8 @@ def timing_summary(timings: pd.DataFrame) -> pd.DataFrame:
 
 FD_NOTE = ("The finite-difference oracle measured against float64 autograd on the smooth cases of the grid: "
            "relative error of its estimates, next to the scheme's theoretical floor (every row in "
-           "`fd_accuracy.csv`).")
+           "`fd_accuracy.csv`). `dtype` is the arithmetic the objective is evaluated in: float64 for every "
+           "implementation that accepts float64 (float32 cases included), float32 for a float32-only one.")
 
 
 def fd_accuracy_summary(table: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -412,7 +413,8 @@ def error_plot(results: pd.DataFrame) -> str | None:
 
 def timing_plot(timings: pd.DataFrame) -> str | None:
     """Median time per call against parameter count, every implementation next to PyTorch:
-    forward and backward, float64 and float32; bars are the interquartile range."""
+    forward and backward, float64 and float32; one line per network depth through its
+    widths; bars are the interquartile range."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -421,6 +423,8 @@ def timing_plot(timings: pd.DataFrame) -> str | None:
     data = timings[timings["ratio"].notna()]
     if data.empty:
         return None
+    # Time depends on depth as well as on parameter count: a line joins the widths of one depth.
+    data = data.assign(depth=data["layers"].astype(str).str.count("-"))
     dtypes = [d for d in ("float64", "float32") if (data["dtype"] == d).any()]
     figure, axes = plt.subplots(len(dtypes), 2, figsize=(12, 0.6 + 4.0 * len(dtypes)), squeeze=False, sharex=True,
                                 layout="constrained")
@@ -429,18 +433,17 @@ def timing_plot(timings: pd.DataFrame) -> str | None:
     for row_axes, dtype in zip(axes, dtypes):
         for ax, phase in zip(row_axes, ("forward", "backward")):
             part = data[(data["dtype"] == dtype) & (data["phase"] == phase)]
-            torch = part.groupby("n_params")[["torch_median_s"]].median().reset_index()
-            ax.plot(torch["n_params"], torch["torch_median_s"] * 1e6, color="black", linewidth=3, alpha=0.35,
-                    marker="s", label="PyTorch (same cases)")
+            for depth, torch in part.groupby("depth")[["n_params", "torch_median_s"]]:
+                torch = torch.groupby("n_params").median().reset_index()
+                ax.plot(torch["n_params"], torch["torch_median_s"] * 1e6, color="black", linewidth=3, alpha=0.35,
+                        marker="s", label="PyTorch (same cases)")
             for number, name in enumerate(names):
-                mine = part[part["implementation"] == name].groupby("n_params")[["median_s", "q1_s", "q3_s"]] \
-                    .median().reset_index()
-                if mine.empty:
-                    continue
-                ax.errorbar(mine["n_params"], mine["median_s"] * 1e6,
-                            yerr=[(mine["median_s"] - mine["q1_s"]) * 1e6, (mine["q3_s"] - mine["median_s"]) * 1e6],
-                            color=colours(number % 10), marker="o", markersize=4, linewidth=1.2, capsize=2,
-                            label=name)
+                for depth, mine in part[part["implementation"] == name].groupby("depth"):
+                    mine = mine.groupby("n_params")[["median_s", "q1_s", "q3_s"]].median().reset_index()
+                    ax.errorbar(mine["n_params"], mine["median_s"] * 1e6,
+                                yerr=[(mine["median_s"] - mine["q1_s"]) * 1e6, (mine["q3_s"] - mine["median_s"]) * 1e6],
+                                color=colours(number % 10), marker="o", markersize=4, linewidth=1.2, capsize=2,
+                                label=name)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_title(f"{phase}, {dtype}", fontsize=11)
@@ -448,8 +451,9 @@ def timing_plot(timings: pd.DataFrame) -> str | None:
             ax.grid(alpha=0.3, which="both")
     for ax in axes[-1]:
         ax.set_xlabel("parameters in the network", fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside upper center", ncol=min(len(labels), 4), fontsize=9, frameon=False)
+    legend = dict(zip(*reversed(axes[0][0].get_legend_handles_labels())))  # one entry per label
+    figure.legend(legend.values(), legend.keys(), loc="outside upper center", ncol=min(len(legend), 4), fontsize=9,
+                  frameon=False)
     return _png(figure)
 
 

@@ -116,9 +116,15 @@ class NetworkSpec:
         return label
 
     @property
+    def square(self) -> bool:
+        """Every layer as wide as its input: a transposed weight has the right shape."""
+        return all(layer.n_in == layer.n_out for layer in self.layers)
+
+    @property
     def name(self) -> str:
         bias = "bias" if all(layer.bias for layer in self.layers) else "nobias" if not self.bias else "somebias"
-        return f"{self.depth}layer-{self.activation_label}-{bias}"
+        shape = "-square" if self.square and self.depth > 1 else ""
+        return f"{self.depth}layer{shape}-{self.activation_label}-{bias}"
 
 
 @dataclass(frozen=True)
@@ -291,14 +297,26 @@ def kink_margin(spec: NetworkSpec, params: Params, x: np.ndarray) -> float:
     return float(min(kinked)) if kinked else float("inf")
 
 
+#: Depth of the square networks of the grid (every layer ``HIDDEN_WIDTH`` wide).
+SQUARE_DEPTH = 3
+
+
 def network_specs(loss: str | None = None) -> list[NetworkSpec]:
     """Every activation, with and without bias, depth 1 to 4; the output layer either
-    shares the hidden activation or is the identity (as most losses expect)."""
+    shares the hidden activation or is the identity (as most losses expect).
+
+    Widths differ from layer to layer (3, 4, ..., 4, 2), so a gradient in the
+    wrong layout has the wrong shape; a square network of ``SQUARE_DEPTH``
+    layers per activation and bias adds the cases where it has the right shape
+    and only its values can tell (a transposed weight, one layer's quantity
+    used for another's)."""
     specs = []
     for depth, activation, bias in itertools.product((1, 2, 3, 4), ACTIVATIONS, (True, False)):
         sizes = [INPUT_WIDTH] + [HIDDEN_WIDTH] * (depth - 1) + [OUTPUT_WIDTH]
         outputs = [activation] if depth == 1 or activation == "identity" else [activation, "identity"]
         specs += [NetworkSpec.mlp(sizes, activation, out, bias, loss) for out in outputs]
+    for activation, bias in itertools.product(ACTIVATIONS, (True, False)):
+        specs.append(NetworkSpec.mlp([HIDDEN_WIDTH] * (SQUARE_DEPTH + 1), activation, activation, bias, loss))
     return specs
 
 
@@ -320,4 +338,24 @@ def default_grid(seed: int = 0, quick: bool = False) -> list[Case]:
                 cases.append(Case(spec, batch, dtype, seed))
     if quick:
         cases = [c for c in cases if c.spec.depth <= 2 and c.batch == 4]
+    return cases
+
+
+def random_cases(count: int, seed: int = 0) -> list[Case]:
+    """``count`` cases drawn from ``seed``, far off the grid's fixed shapes: depth 1 to 4,
+    widths 1 to 8 (output 2 to 6), every hidden activation with a random output one
+    (often the identity), bias on or off, batch 1 or 2 to 8, float32 or float64, the
+    VJP or any loss. The same ``count`` and ``seed`` give the same cases; each case
+    gets its own data seed, so cases with equal ids still differ."""
+    rng = np.random.default_rng([seed, zlib.crc32(b"random_cases")])
+    modes = (None,) + LOSSES
+    cases = []
+    for i in range(count):
+        depth = int(rng.integers(1, 5))
+        sizes = [int(n) for n in rng.integers(1, 9, size=depth)] + [int(rng.integers(2, 7))]
+        hidden = str(rng.choice(ACTIVATIONS))
+        output = str(rng.choice((hidden, "identity", str(rng.choice(ACTIVATIONS)))))
+        spec = NetworkSpec.mlp(sizes, hidden, output, bool(rng.integers(2)), modes[int(rng.integers(len(modes)))])
+        batch = 1 if rng.integers(2) else int(rng.integers(2, 9))
+        cases.append(Case(spec, batch, str(rng.choice(DTYPES)), seed=seed * 1_000_003 + i))
     return cases

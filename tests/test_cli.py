@@ -12,7 +12,7 @@ import pytest
 
 from conformance import api, cli
 from conformance.results import COLUMNS
-from conformance.spec import Case, NetworkSpec
+from conformance.spec import KINK_MARGIN, Case, NetworkSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +59,11 @@ def test_run_exits_0_when_every_result_is_as_expected_and_writes_the_report(tmp_
     results = pd.read_csv(tmp_path / "results.csv")
     assert list(results.columns) == list(COLUMNS)
     assert set(results["verdict"]) == {"pass"}
+    summary = (tmp_path / "summary.md").read_text()
+    assert f"generated ReLU pre-activations keep {KINK_MARGIN} from 0" in summary
+    assert "## Finite-difference oracle accuracy" in summary
+    accuracy = pd.read_csv(tmp_path / "fd_accuracy.csv")
+    assert set(accuracy["dtype"]) == {"float64", "float32"} and accuracy["bound_held"].all()
 
 
 def test_run_exits_1_on_a_wrong_gradient_and_says_which_tensor(tmp_path, capsys):

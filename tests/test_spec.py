@@ -5,6 +5,7 @@ import pytest
 
 from conformance.spec import (
     ACTIVATIONS, DTYPES, KINK_MARGIN, LOSSES, Case, Layer, NetworkSpec, default_grid, generate, kink_margin,
+    random_cases,
 )
 
 
@@ -83,3 +84,17 @@ def test_flat_vector_round_trips_through_with_flat():
     again = data.with_flat(theta)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(arrays(data), arrays(again)))
     assert again.x.dtype == np.float32 and again.params.biases == (None, None)
+
+
+def test_random_cases_are_the_same_for_the_same_seed_and_cover_every_dimension():
+    cases = random_cases(400, seed=3)
+    assert [(c.id, c.spec, c.seed) for c in cases] == [(c.id, c.spec, c.seed) for c in random_cases(400, seed=3)]
+    assert [c.spec for c in cases] != [c.spec for c in random_cases(400, seed=4)]
+    assert {c.spec.depth for c in cases} == {1, 2, 3, 4}
+    assert {layer.activation for c in cases for layer in c.spec.layers} == set(ACTIVATIONS)
+    assert {c.spec.bias for c in cases} == {True, False}
+    assert {c.batch == 1 for c in cases} == {True, False}
+    assert {c.dtype for c in cases} == set(DTYPES)
+    assert {c.spec.loss for c in cases} == {None, *LOSSES}
+    assert len({n for c in cases for n in c.spec.sizes}) > 5
+    assert len({c.seed for c in cases}) == len(cases), "every case draws its own data"
