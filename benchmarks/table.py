@@ -145,6 +145,32 @@ def markdown(results: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def extrapolation_check(raw: pd.DataFrame) -> pd.DataFrame:
+    """Where a per-entry method ran both on samples and whole: the extrapolation against the
+    measured whole run (how far to trust the extrapolated rows)."""
+    rows = []
+    for (method, size, activation), group in raw[raw["method"].isin(METHODS)].groupby(
+            ["method", "size", "activation"], sort=False):
+        whole, samples = group[group["sample"] == 0], group[group["sample"] > 0]
+        if len(whole) and len(samples) >= 2:
+            estimate = _extrapolated(samples, int(group["flat"].iloc[0]))["median_s"]
+            rows.append(dict(method=method, size=size, activation=activation, extrapolated_s=estimate,
+                             measured_s=float(whole["median_s"].iloc[0]),
+                             ratio=estimate / float(whole["median_s"].iloc[0])))
+    return pd.DataFrame(rows)
+
+
+def extrapolation_markdown(check: pd.DataFrame) -> str:
+    if check.empty:
+        return ""
+    lines = ["## How far the extrapolations hold", "",
+             "Where a per-entry method also ran whole, its extrapolation from the samples against that run:", "",
+             "| method | size | activation | extrapolated | measured | extrapolated ÷ measured |", "|---|---|---|---|---|---|"]
+    lines += [f"| {LABELS[r['method']]} | {r['size']} | {r['activation']} | {_seconds(r['extrapolated_s'])} | "
+              f"{_seconds(r['measured_s'])} | {r['ratio']:.2f} |" for _, r in check.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
 def other(raw: pd.DataFrame) -> pd.DataFrame:
     """The harness's overhead per case, the parallel runs and the memory peaks, one row each."""
     keep = ["method", "size", "activation", "isolated", "median_s", "q1_s", "q3_s", "rounds", "cases", "per_case_s",
@@ -206,7 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     results, rest = table(raw), other(raw)
     results.to_csv(args.out / "results.csv", index=False)
     rest.to_csv(args.out / "other.csv", index=False)
-    (args.out / "results.md").write_text(markdown(results) + "\n" + other_markdown(rest))
+    (args.out / "results.md").write_text(markdown(results) + "\n" + extrapolation_markdown(extrapolation_check(raw))
+                                         + "\n" + other_markdown(rest))
     print(f"wrote {args.out / 'results.csv'} and {args.out / 'results.md'}")
 
 
