@@ -79,17 +79,7 @@ def _result_rows(targets, cases, expectations, options: Options, progress: Progr
     (``KeyboardInterrupt`` carries them as its argument)."""
     rows: list[ResultRow] = []
     if options.jobs != 1 and len(cases) > 1:
-        from conformance.parallel import run_parallel
-
-        try:
-            finished = run_parallel(targets, cases, options.jobs, expectations, options.checks, options.isolate,
-                                    options.limits)
-        except KeyboardInterrupt:
-            raise KeyboardInterrupt([]) from None
-        for target, done in zip(targets, finished):
-            rows += done.rows
-            progress.target_done(target, list(done.rows), done.seconds)
-        return rows
+        return _parallel_result_rows(targets, cases, expectations, options, progress)
     started, mine = time.perf_counter(), []
     try:
         for target, case, case_rows in run_each(targets, cases, expectations, options.checks, options.isolate,
@@ -103,6 +93,28 @@ def _result_rows(targets, cases, expectations, options: Options, progress: Progr
     except KeyboardInterrupt:
         raise KeyboardInterrupt(rows) from None
     return rows
+
+
+def _parallel_result_rows(targets, cases, expectations, options: Options, progress: Progress) -> list[ResultRow]:
+    """``_result_rows`` over ``options.jobs`` processes: progress as cases finish, rows in
+    the order of a serial run; a target is done (with the time since the start) when its
+    last case is."""
+    from conformance.parallel import run_indexed_parallel
+
+    started, found = time.perf_counter(), {}
+    left = [len(cases)] * len(targets)
+    try:
+        for number, index, case_rows in run_indexed_parallel(targets, cases, options.jobs, expectations,
+                                                             options.checks, options.isolate, options.limits):
+            found[number, index] = case_rows
+            progress.case_done(targets[number], cases[index], case_rows)
+            left[number] -= 1
+            if not left[number]:
+                mine = [r for i in range(len(cases)) for r in found[number, i]]
+                progress.target_done(targets[number], mine, time.perf_counter() - started)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt([r for key in sorted(found) for r in found[key]]) from None
+    return [r for key in sorted(found) for r in found[key]]
 
 
 def timing_rows(target: Target, case: Case, measured: tuple[timing.Timed, ...] | None, problem: str = "") -> list[dict]:

@@ -187,16 +187,21 @@ class Driver:
         """The objective at every probe's points, one array of values per probe."""
         adapter = self._adapter()
         theta = data.flat()
+        # Every point is written into this one buffer: a fresh vector per point costs as
+        # much as the forward on a large network. theta itself is never handed out, so a
+        # point the implementation modifies in place cannot leak into the next one.
+        point = np.empty_like(theta)
         values = []
         try:
             for probe in probes:
                 row = []
                 for step in np.asarray(probe.steps, dtype=np.float64).ravel():
-                    point = theta.copy()
                     if isinstance(probe.direction, (int, np.integer)):
+                        np.copyto(point, theta)
                         point[probe.direction] += step
                     else:
-                        point += step * probe.direction
+                        np.multiply(probe.direction, step, out=point)
+                        point += theta
                     row.append(objective_value(adapter, data.with_flat(point)))
                 values.append(np.asarray(row).reshape(np.shape(probe.steps)))
         except ImplementationFault:

@@ -117,12 +117,15 @@ def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
     vectors = directions(fd.data, fd.settings.directions, include_input="input" in judged.shapes)
     estimates = fd.along(vectors)
     tol = tolerance_for(case.dtype)
-    grad, allowed = [], []
-    for tensor, values in fd.data.tensors().items():
-        g = judged.grads.get(tensor, np.zeros(values.shape)).ravel()
-        grad.append(g)
-        allowed.append(tol.rtol * (np.abs(g) + np.abs(g).max()) + tol.floor if tensor in judged.grads else 0 * g)
-    actual, rounding = vectors @ np.concatenate(grad), np.abs(vectors) @ np.concatenate(allowed)
+    # v·grad and |v|·allowance tensor by tensor: no copy of a whole flat vector per direction.
+    actual, rounding = np.zeros(len(vectors)), np.zeros(len(vectors))
+    for tensor, start in flat_offsets(fd.data).items():
+        if tensor not in judged.grads:
+            continue
+        g = judged.grads[tensor].ravel()
+        part = vectors[:, start:start + g.size]
+        actual += part @ g
+        rounding += np.abs(part) @ (tol.rtol * (np.abs(g) + np.abs(g).max()) + tol.floor)
     comparison = _worst(
         "*", actual, estimates, rounding, tol,
         label=lambda i: f"direction {i + 1} of {len(estimates)}: v·grad",

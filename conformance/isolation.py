@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from multiprocessing.connection import Connection
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,10 @@ class AdapterReference:
         except ImportError:
             if self.file is None:
                 raise
-            spec = importlib.util.spec_from_file_location(f"conformance_worker_{os.getpid()}", self.file)
+            # One module name per file: a process loading two files (a parallel run's pool
+            # process) must not let the second replace the first in sys.modules.
+            name = f"conformance_worker_{os.getpid()}_{zlib.crc32(self.file.encode()):08x}"
+            spec = importlib.util.spec_from_file_location(name, self.file)
             module = importlib.util.module_from_spec(spec)
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)

@@ -13,6 +13,13 @@ in float32 puts a pre-activation anywhere within its rounding bound
 than that bound has no side one can rely on, neither at a stencil point nor
 at the case's point itself (where the implementation's own gradient may then
 have been taken on the other side of the kink: ``ambiguity``).
+
+A perturbation along a dense direction needs the whole forward again. A
+single entry needs much less, and the per-entry estimates are most of the
+probes: an input entry moves one row of the batch; a weight or bias entry of
+layer ``l`` moves one column of ``z_l``, hence a rank-one change of
+``z_{l+1}``, and only the layers after that are recomputed in full. The
+pre-activations found are the same as a full forward's up to rounding.
 """
 
 from __future__ import annotations
@@ -60,6 +67,17 @@ def rounding_bounds(spec: NetworkSpec, params: Params, x: np.ndarray, dtype: str
 
 
 @dataclass(frozen=True, eq=False)
+class Entry:
+    """Where a flat index lands: ``input[row, column]``, ``weight[layer][row, column]``
+    or ``bias[layer][row]`` (column -1)."""
+
+    kind: str
+    layer: int
+    row: int
+    column: int
+
+
+@dataclass(frozen=True, eq=False)
 class KinkGuard:
     """The kinked layers' pre-activations at ``data``'s point, with their rounding bounds in
     ``data``'s dtype (where finite differences evaluate) and in the case's dtype (where the
@@ -70,6 +88,10 @@ class KinkGuard:
     centre: tuple[np.ndarray, ...]
     rounding: tuple[np.ndarray, ...]
     case_rounding: tuple[np.ndarray, ...]
+    #: Every layer's pre-activation and output at the case's point (float64), and the flat point.
+    zs: tuple[np.ndarray, ...]
+    outputs: tuple[np.ndarray, ...]
+    theta: np.ndarray
 
     @classmethod
     def at(cls, data: CaseData) -> KinkGuard | None:
@@ -84,7 +106,9 @@ class KinkGuard:
             found = rounding_bounds(spec, data.params, data.x, dtype)
             return tuple(ROUNDING_SAFETY * found[i] for i in layers)
 
-        return cls(data, layers, tuple(zs[i] for i in layers), bounds(str(data.x.dtype)), bounds(data.case.dtype))
+        outputs = tuple(apply(layer.activation, z) for layer, z in zip(spec.layers, zs))
+        return cls(data, layers, tuple(zs[i] for i in layers), bounds(str(data.x.dtype)), bounds(data.case.dtype),
+                   tuple(zs), outputs, data.flat())
 
     @property
     def margin(self) -> float:
@@ -105,15 +129,77 @@ class KinkGuard:
                         f"rounding ({bound[k]:.2g}) of it, so the gradient may be taken on either side of its kink")
         return ""
 
-    def shift(self, theta: np.ndarray) -> float | None:
-        """How far the kinked pre-activations move at the flat point ``theta`` (largest change),
-        or None when any of them changes sign or comes within rounding of its kink."""
-        moved = self.data.with_flat(theta)
-        after = preactivations(moved.case.spec, moved.params, moved.x)
+    def shift(self, direction: np.ndarray | int, t: float) -> float | None:
+        """How far the kinked pre-activations move at ``theta + t * direction`` (a dense
+        vector, or the index of one entry), largest change; None when any of them changes
+        sign or comes within rounding of its kink."""
+        if isinstance(direction, (int, np.integer)):
+            return self._entry_shift(int(direction), t)
+        moved = self.data.with_flat(self.theta + t * direction)
+        return self._compare(0, preactivations(moved.case.spec, moved.params, moved.x))
+
+    def _compare(self, first: int, after: list[np.ndarray], rows: slice | int = slice(None)) -> float | None:
+        """Sign and rounding check, and largest change, of the kinked layers from ``first`` on,
+        whose new pre-activations (of ``rows`` of the batch) are ``after[layer - first]``."""
         largest = 0.0
         for layer, before, bound in zip(self.layers, self.centre, self.rounding):
-            z = after[layer]
+            if layer < first:
+                continue
+            before, bound, z = before[rows], bound[rows], after[layer - first]
             if np.any(np.sign(before) != np.sign(z)) or np.any((np.abs(z) <= bound) & (bound > 0)):
                 return None
             largest = max(largest, float(np.abs(z - before).max()))
         return largest
+
+    def locate(self, index: int) -> Entry:
+        """Which tensor, and where in it, a flat index of ``CaseData.flat`` falls."""
+        offset = 0
+        for name, tensor in self.data.tensors().items():
+            if index < offset + tensor.size:
+                position = np.unravel_index(index - offset, tensor.shape)
+                kind = name.split("[")[0]
+                layer = int(name[name.index("[") + 1:-1]) if "[" in name else 0
+                return Entry(kind, layer, int(position[0]), int(position[1]) if len(position) > 1 else -1)
+            offset += tensor.size
+        raise IndexError(f"flat index {index} beyond the {offset} parameters")
+
+    def _moved_value(self, index: int, t: float) -> float:
+        """The entry's value at the perturbed point, rounded to the data's dtype as
+        ``CaseData.with_flat`` rounds it."""
+        return float(np.asarray(self.theta[index] + t, dtype=self.data.x.dtype))
+
+    def _entry_shift(self, index: int, t: float) -> float | None:
+        entry, value = self.locate(index), self._moved_value(index, t)
+        spec, params = self.data.case.spec, self.data.params
+        if entry.kind == "input":
+            row = np.asarray(self.data.x[entry.row], dtype=np.float64).copy()
+            row[entry.column] = value
+            return self._compare(0, [z[0] for z in preactivations(spec, params, row[None, :])], entry.row)
+        layer, unit = entry.layer, entry.row
+        below = np.asarray(self.data.x, dtype=np.float64) if layer == 0 else self.outputs[layer - 1]
+        weights = np.asarray(params.weights[layer][unit], dtype=np.float64).copy()
+        bias = params.biases[layer]
+        offset = 0.0 if bias is None else float(bias[unit])
+        if entry.kind == "weight":
+            weights[entry.column] = value
+        else:
+            offset = value
+        return self._from_column(layer, unit, below @ weights + offset)
+
+    def _from_column(self, layer: int, unit: int, column: np.ndarray) -> float | None:
+        """The kinked layers from ``layer`` on, when only ``z_layer[:, unit]`` became ``column``."""
+        spec, params = self.data.case.spec, self.data.params
+        z = self.zs[layer].copy()
+        z[:, unit] = column
+        after = [z]
+        if layer + 1 < spec.depth:
+            change = apply(spec.layers[layer].activation, column) - self.outputs[layer][:, unit]
+            upper = np.asarray(params.weights[layer + 1][:, unit], dtype=np.float64)
+            after.append(self.zs[layer + 1] + np.outer(change, upper))
+            a = apply(spec.layers[layer + 1].activation, after[-1])
+            for higher in range(layer + 2, spec.depth):
+                w, b = params.weights[higher], params.biases[higher]
+                after.append(a @ np.asarray(w, dtype=np.float64).T
+                             + (0.0 if b is None else np.asarray(b, dtype=np.float64)))
+                a = apply(spec.layers[higher].activation, after[-1])
+        return self._compare(layer, after)

@@ -225,6 +225,22 @@ def run_each_parallel(
             yield targets[number], cases[index], rows
 
 
+def run_indexed_parallel(
+    targets: Sequence[Target],
+    cases: Sequence[Case],
+    jobs: int | None,
+    expectations: tuple[known.Expectation, ...] | None = None,
+    checks: Checks = Checks(),
+    isolate: bool = True,
+    limits: Limits = Limits(),
+) -> Iterator[tuple[int, int, list[ResultRow]]]:
+    """(target's position, case's position, its rows) over ``jobs`` processes, in the
+    order the chunks finish (positions tell apart cases that are equal)."""
+    targets, cases = list(targets), list(cases)
+    if targets and cases:
+        yield from _run_indexed(targets, cases, jobs, _settings(expectations, checks, isolate, limits))
+
+
 def run_parallel(
     targets: Iterable[Target],
     cases: Iterable[Case],

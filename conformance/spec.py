@@ -191,8 +191,21 @@ class CaseData:
         return named
 
     def flat(self) -> np.ndarray:
-        """Input, weights and biases as one float64 vector (what finite differences perturb)."""
-        return np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in self.tensors().values()])
+        """Input, weights and biases as one float64 vector (what finite differences perturb).
+
+        Built once per data and shared, hence read-only: on a large network every
+        probe asking for a fresh copy would cost as much as the forward it serves.
+        """
+        cached = self.__dict__.get("_flat")
+        if cached is None:
+            cached = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in self.tensors().values()])
+            cached.flags.writeable = False
+            object.__setattr__(self, "_flat", cached)
+        return cached
+
+    def __getstate__(self) -> dict:
+        """Pickled without the cached flat vector (a worker builds its own when it needs it)."""
+        return {key: value for key, value in self.__dict__.items() if key != "_flat"}
 
     def with_flat(self, theta: np.ndarray) -> CaseData:
         """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""

@@ -200,17 +200,16 @@ def directions(data: CaseData, count: int, include_input: bool = True) -> np.nda
     rng = rng_for(data.case, "fd_directions")
     tensors = {name: t for name, t in data.tensors().items() if include_input or name != "input"}
     share = 1.0 / np.sqrt(len(tensors))
-    vectors = []
-    for _ in range(count):
-        pieces = []
+    vectors = np.zeros((count, sum(t.size for t in data.tensors().values())))
+    for vector in vectors:
+        offset = 0
         for name, tensor in data.tensors().items():
-            piece = np.zeros(tensor.size)
             if name in tensors:
-                piece = rng.standard_normal(tensor.size)
+                piece = vector[offset:offset + tensor.size]
+                piece[:] = rng.standard_normal(tensor.size)
                 piece *= share / np.linalg.norm(piece)
-            pieces.append(piece)
-        vectors.append(np.concatenate(pieces))
-    return np.array(vectors).reshape(count, data.flat().size)
+            offset += tensor.size
+    return vectors
 
 
 def flat_offsets(data: CaseData) -> dict[str, int]:
@@ -251,14 +250,6 @@ class FiniteDifferences:
         """Derivatives with respect to single entries of the flat parameter vector."""
         return self._estimates([int(i) for i in indices], self.settings.scheme("entry", self.dtype))
 
-    def _point(self, direction: np.ndarray | int, t: float) -> np.ndarray:
-        point = self.theta.copy()
-        if isinstance(direction, int):
-            point[direction] += t
-        else:
-            point += t * direction
-        return point
-
     def _safe_step(self, direction: np.ndarray | int, step: float) -> tuple[float, float] | str:
         """The largest step (from ``step`` down) whose stencil crosses no kink, with the
         largest pre-activation change it causes; or why there is none."""
@@ -267,7 +258,7 @@ class FiniteDifferences:
         if reason := self.guard.ambiguity():
             return reason
         for _ in range(SHRINKS + 1):
-            shifts = [self.guard.shift(self._point(direction, s)) for s in (step, -step)]
+            shifts = [self.guard.shift(direction, s) for s in (step, -step)]
             if None not in shifts:
                 return step, max(shifts)
             step /= SHRINK

@@ -1,0 +1,23 @@
+"""`conformance run --jobs 2` gives the rows of a serial run, in the same order."""
+
+import pandas as pd
+
+from conformance import api
+from conformance.spec import default_grid
+
+#: A correct implementation, one with recorded known defects and one that fails, two
+#: of them loaded from files (a parallel process must load both files again).
+IMPLEMENTATIONS = ["reference_numpy", "implementations/cached_input.py", "tests/faulty/adapters.py:WrongShape"]
+CASES = default_grid(quick=True)[::5]
+
+
+def results(jobs: int) -> pd.DataFrame:
+    options = api.Options(jobs=jobs, timing=False)
+    return api.run_suite(IMPLEMENTATIONS, cases=CASES, options=options).results
+
+
+def test_two_jobs_give_the_rows_of_a_serial_run():
+    serial, parallel = results(1), results(2)
+    assert set(serial["verdict"]) >= {"pass", "fail", "expected_fail"}
+    assert set(serial["implementation"]) == {"reference_numpy", "cached_input", "wrong_shape"}
+    pd.testing.assert_frame_equal(parallel, serial)
