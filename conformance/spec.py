@@ -327,8 +327,10 @@ def kink_margin(spec: NetworkSpec, params: Params, x: np.ndarray) -> float:
     return float(min(kinked)) if kinked else float("inf")
 
 
-#: Depth of the square networks of the grid (every layer ``HIDDEN_WIDTH`` wide).
-SQUARE_DEPTH = 3
+#: Depth and width of the square networks of the grid. The width is no batch size of
+#: the grid, so a gradient off by the batch size cannot pass for one off by the
+#: number of outputs.
+SQUARE_DEPTH, SQUARE_WIDTH = 3, 5
 
 
 def network_specs(loss: str | None = None) -> list[NetworkSpec]:
@@ -346,7 +348,7 @@ def network_specs(loss: str | None = None) -> list[NetworkSpec]:
         outputs = [activation] if depth == 1 or activation == "identity" else [activation, "identity"]
         specs += [NetworkSpec.mlp(sizes, activation, out, bias, loss) for out in outputs]
     for activation, bias in itertools.product(ACTIVATIONS, (True, False)):
-        specs.append(NetworkSpec.mlp([HIDDEN_WIDTH] * (SQUARE_DEPTH + 1), activation, activation, bias, loss))
+        specs.append(NetworkSpec.mlp([SQUARE_WIDTH] * (SQUARE_DEPTH + 1), activation, activation, bias, loss))
     return specs
 
 
