@@ -129,7 +129,7 @@ def audit_mutants(mutants: Sequence[Mutant], cases: Sequence[Case], progress=Non
             if not any(r.unexpected for r in rows):
                 continue
             failing[i].append(case.id)
-            if diagnosis is not None and mutant.expected.met_by(diagnosis.findings, case):
+            if diagnosis is not None and mutant.expected.met_by(diagnosis.names(), case):
                 right[i].append(case.id)
             elif wrong[i] is None:
                 wrong[i] = (case.id, diagnosis.line() if diagnosis else next(r.detail for r in rows if r.unexpected))

@@ -63,6 +63,9 @@ class Diagnosis:
     forward_wrong: bool
     affected: tuple[str, ...]
     findings: tuple[Finding, ...]
+    #: Other bugs at the same layers that reproduce the case exactly as well (its data cannot
+    #: tell them from the one named first).
+    alternatives: tuple[Finding, ...] = ()
 
     @property
     def explained(self) -> bool:
@@ -79,7 +82,15 @@ class Diagnosis:
         located = "; ".join(where) or "every value agrees with PyTorch"
         if not self.findings:
             return f"unexplained: no bug hypothesis reproduces these results ({located})"
-        return "; ".join(f.text for f in self.findings) + f" ({located})"
+        named = "; ".join(f.text for f in self.findings)
+        if self.alternatives:
+            named += " — or, as this case's data cannot tell them apart, " + "; ".join(
+                f.text for f in self.alternatives)
+        return named + f" ({located})"
+
+    def names(self) -> tuple[Finding, ...]:
+        """Every bug the diagnosis names, alternatives included."""
+        return self.findings + self.alternatives
 
 
 # ---- agreement ------------------------------------------------------------------------------------
@@ -266,8 +277,10 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
     start = max(layers) if layers else None
     forward_wrong = any(t in ("output", "loss") for t in wrong)
     affected = tuple(t for t in wrong if t not in ("output", "loss")) or tuple(wrong)
-    findings = _best(data, ref, observed, due, start, forward_wrong, wrong) + _dtype_findings(seen, data)
-    return Diagnosis(start, forward_wrong, affected, findings)
+    best, alternatives = _best(data, ref, observed, due, start, forward_wrong, wrong)
+    findings = (_findings(best, observed, due) if best is not None else ()) + _dtype_findings(seen, data)
+    named_alternatives = tuple(f for other in alternatives for f in _findings(other, observed, due)[:1])
+    return Diagnosis(start, forward_wrong, affected, findings, named_alternatives)
 
 
 def _dtype_findings(seen: Observation, data: CaseData) -> tuple[Finding, ...]:
@@ -280,22 +293,28 @@ def _dtype_findings(seen: Observation, data: CaseData) -> tuple[Finding, ...]:
                  for name, dtype in short.items())
 
 
-def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Finding, ...]:
+def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Explanation | None, list[Explanation]]:
+    """The best explanation, and the what-ifs at its layers that reproduce the case exactly as
+    well (searched on only once an exact one is found, and only at its layers: cheap)."""
     if not wrong:
-        return ()
-    best = explain(observed, due, None, data)
+        return None, []
+    best, ties = explain(observed, due, None, data), []
     beyond_reshaping = [layer for t, array in observed.items() if (layer := _layer_of(t)) is not None
                         and not agrees(array, due[t], data.case.dtype) and reshaping(t, array, due[t], data) is None]
     for what_if in what_ifs(data, ref, observed, due, start, forward_wrong, max(beyond_reshaping, default=-1)):
+        if best is not None and best.final and what_if.layers != best.what_if.layers:
+            continue
         prediction = _prediction(what_if, data)
         if all(agrees(prediction[t], due[t], data.case.dtype, slack=1.0) for t in observed if t in due):
             continue  # this change makes no difference on this case's data: it explains nothing
         found = explain(observed, prediction, what_if, data)
-        if found is not None and (best is None or found.key < best.key):
+        if found is None:
+            continue
+        if best is not None and best.final and found.final:
+            ties.append(found)
+        elif best is None or found.key < best.key:
             best = found
-            if best.final:
-                break
-    return _findings(best, observed, due) if best is not None else ()
+    return best, ties
 
 
 @functools.lru_cache(maxsize=1024)

@@ -142,6 +142,18 @@ def test_seed_003_is_diagnosed_as_the_derivative_taken_one_layer_up(activation):
                and r.tensor != "weight[2]")
 
 
+def test_bugs_the_data_cannot_tell_apart_are_named_together():
+    """At batch 1 the next ReLU layer can be on wherever this one's derivative matters, so a
+    derivative taken one layer up is indistinguishable from a missing one: both are named."""
+    one_up = Case(NetworkSpec.mlp([3, 4, 4, 2], "relu", "identity"), batch=1)
+    found, _ = diagnosis(Target("m", MUTANT["derivative_one_layer_off"].adapter(), "test"), one_up)
+    assert [(f.kind, f.layers) for f in found.findings] == [("missing_derivative", (0,))]
+    assert [(f.kind, f.layers) for f in found.alternatives] == [("derivative_one_layer_off", (0,))]
+    assert found.line().startswith("layer 0: the relu derivative is missing in backward — or, as this case's "
+                                   "data cannot tell them apart, layer 0: the relu derivative is taken at the "
+                                   "next layer's pre-activation")
+
+
 def test_seed_004_is_diagnosed_as_a_missing_mean_and_biases_not_summed_over_the_batch():
     target = load(SEED_004)
     found, rows = diagnosis(target, case("sigmoid", "half_mse", depth=2), known.load())
