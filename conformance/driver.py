@@ -8,22 +8,18 @@ be served from a separate worker process (see ``isolation``).
 
 from __future__ import annotations
 
-import sysconfig
-import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from conformance.adapter import Adapter, Capabilities, Gradients
 from conformance.contract import gradients_problem, layout_violations
+from conformance.faults import describe_exception
 from conformance.registry import Target
 from conformance.spec import Case, CaseData
 from conformance.timing import Rules, Timed, side_by_side
 
-HARNESS_DIR = Path(__file__).resolve().parent
-LIBRARY_DIRS = tuple({Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "purelib", "platlib")})
 
 
 class ImplementationFault(Exception):
@@ -49,20 +45,6 @@ class Probe:
 
     direction: np.ndarray | int
     steps: np.ndarray
-
-
-def _is_users_code(filename: str) -> bool:
-    path = Path(filename)
-    return not (path.is_relative_to(HARNESS_DIR) or any(path.is_relative_to(p) for p in LIBRARY_DIRS))
-
-
-def describe_exception(error: BaseException) -> str:
-    """``Type: message (at file:line in function)``, naming the deepest frame of the
-    implementation's own code (not the harness's, not a library's)."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if _is_users_code(f.filename)]
-    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {message}{where}" if message else f"{type(error).__name__}{where}"
 
 
 def _as_gradients(value: object, method: str) -> Gradients:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance.driver import Driver, ImplementationFault, describe_exception
+from conformance.driver import Driver, ImplementationFault
+from conformance.faults import describe_exception
 from conformance.registry import Target
 
 DEFAULT_TIMEOUT_S = 60.0

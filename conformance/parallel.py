@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 from conformance import expectations as known
-from conformance.driver import describe_exception
+from conformance.faults import describe_exception
 from conformance.isolation import AdapterReference, Limits, driver_for
 from conformance.registry import Target, neighbours_first
 from conformance.results import ResultRow, row
@@ -250,7 +250,7 @@ def run_parallel(
     isolate: bool = True,
     limits: Limits = Limits(),
 ) -> list[ResultRow]:
-    """The rows of a serial ``runner.run``, in its order, computed over ``jobs`` processes."""
+    """The rows of a serial run (``runner.run_each``), in its order, computed over ``jobs`` processes."""
     targets, cases = list(targets), list(cases)
     if not targets or not cases:
         return []

@@ -26,6 +26,7 @@ from typing import Iterator
 
 from conformance.adapter import Adapter
 from conformance.contract import class_problems, looks_like_an_adapter
+from conformance.faults import describe_exception
 from conformance.guard import preserved_interpreter_state
 
 ENTRY_POINT_GROUP = "conformance.implementations"
@@ -184,7 +185,7 @@ def _from_import_path(spec: str, name: str | None = None) -> Target:
     except SyntaxError as error:
         raise TargetError(f"syntax error in {error.filename}, line {error.lineno}: {error.msg}") from None
     except Exception as error:
-        raise TargetError(f"{module_name} failed to import: {describe_error(error)}") from None
+        raise TargetError(f"{module_name} failed to import: {describe_exception(error)}") from None
     if not hasattr(module, class_name):
         raise TargetError(f"module {module_name!r} has no class {class_name!r}")
     cls = getattr(module, class_name)
@@ -202,15 +203,8 @@ def _from_entry_point(name: str, entries: list) -> Target:
     except SyntaxError as error:
         raise TargetError(f"syntax error in {error.filename}, line {error.lineno}: {error.msg}") from None
     except Exception as error:
-        raise TargetError(f"entry point {name} = {entry.value} failed to load: {describe_error(error)}") from None
+        raise TargetError(f"entry point {name} = {entry.value} failed to load: {describe_exception(error)}") from None
     return _checked(loaded, entry.name, f"entry point {entry.name} = {entry.value}")
-
-
-def describe_error(error: BaseException) -> str:
-    """The error and the user's own line that raised it (imported late: the driver imports this module)."""
-    from conformance.driver import describe_exception
-
-    return describe_exception(error)
 
 
 def _siblings(folder: Path, module_name: str) -> bool:
@@ -272,7 +266,7 @@ def _from_file(path: Path, class_name: str | None) -> Target:
         raise TargetError(f"syntax error in {path}, line {error.lineno}: {error.msg}") from None
     except (Exception, SystemExit) as error:  # whatever the user's module raises, even exit()
         del sys.modules[module_name]
-        raise TargetError(f"{path} failed to import: {describe_error(error)}") from None
+        raise TargetError(f"{path} failed to import: {describe_exception(error)}") from None
     return _checked(_adapter_class(module, path, class_name), None, str(path))
 
 

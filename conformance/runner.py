@@ -151,13 +151,3 @@ def run_each(
         finally:
             driver.close()
 
-
-def run(targets: Iterable[Target], cases: Iterable[Case], expectations=None, jobs: int = 1,
-        **options) -> list[ResultRow]:
-    """Rows for every target on every case (options as for ``run_each``): serially, or
-    over ``jobs`` processes (0: one per core) with the same rows in the same order."""
-    if jobs != 1:
-        from conformance.parallel import run_parallel
-
-        return run_parallel(targets, cases, jobs, expectations, **options)
-    return [r for _, _, rows in run_each(targets, cases, expectations, **options) for r in rows]

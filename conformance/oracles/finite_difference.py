@@ -45,7 +45,7 @@ from scipy.differentiate import derivative
 from conformance.adapter import Capabilities
 from conformance.driver import Driver, ImplementationFault, Probe
 from conformance.kinks import KinkGuard
-from conformance.spec import CaseData, rng_for
+from conformance.spec import CaseData, generate, rng_for
 
 #: Largest initial step. Kinks do not need a smaller cap: the kink guard shrinks any step
 #: whose stencil would cross one. It binds only float32's order-4 step (2 eps^(1/5) = 0.083);
@@ -332,7 +332,6 @@ def accuracy(cases, dtypes: Sequence[str] = ("float64", "float32"), settings: Se
     """
     from conformance.oracles.torch import reference
     from conformance.registry import Target
-    from conformance.runner import case_data
 
     if target is None:
         from implementations.reference_numpy import ReferenceNumpy
@@ -341,7 +340,7 @@ def accuracy(cases, dtypes: Sequence[str] = ("float64", "float32"), settings: Se
     rows = []
     for case in cases:
         for dtype in dtypes:
-            data = case_data(case).astype(dtype)
+            data = generate(case).astype(dtype)
             truth = reference(data).gradients.tensors()
             flat_truth = np.concatenate([np.ravel(truth[name]) for name in data.tensors()])
             fd = FiniteDifferences(driver, data, settings, dtype)
