@@ -27,7 +27,6 @@ import time
 import zlib
 from multiprocessing.connection import Connection
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from conformance.driver import Driver, ImplementationFault

@@ -4,9 +4,9 @@ The cases are dealt round-robin into chunks, and each chunk is one task for a
 pool of ``jobs`` processes. A pool process runs every target on the cases of
 its chunk, keeping one driver per target for its lifetime (a worker process of
 its own per target when isolated), so each case's data and PyTorch oracle are
-computed once. ``run_each_parallel`` hands results back as chunks finish (for
-a progress bar); ``run_parallel`` puts them in the order of a serial run,
-target by target and case by case: the same rows, only sooner.
+computed once. ``run_indexed_parallel`` hands results back as chunks finish
+(for a progress bar), each with the positions of its target and case, so the
+caller can put them in the order of a serial run: the same rows, only sooner.
 
 Pool processes are started with ``spawn``: PyTorch's and NumPy's thread pools
 do not survive ``fork`` (a forked child can hang in its first parallel
@@ -24,7 +24,7 @@ import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from conformance import expectations as known
 from conformance.faults import describe_exception
@@ -206,25 +206,6 @@ def _settings(expectations, checks: Checks, isolate: bool, limits: Limits) -> Se
     return Settings(known.load() if expectations is None else tuple(expectations), checks, isolate, limits)
 
 
-def run_each_parallel(
-    targets: Iterable[Target],
-    cases: Iterable[Case],
-    jobs: int | None,
-    expectations: tuple[known.Expectation, ...] | None = None,
-    checks: Checks = Checks(),
-    isolate: bool = True,
-    limits: Limits = Limits(),
-) -> Iterator[tuple[Target, Case, list[ResultRow]]]:
-    """Every target on every case over ``jobs`` processes: the same triples as
-    ``runner.run_each``, in the order the chunks finish. ``expectations`` default to
-    the recorded known defects."""
-    targets, cases = list(targets), list(cases)
-    if targets and cases:
-        settings = _settings(expectations, checks, isolate, limits)
-        for number, index, rows in _run_indexed(targets, cases, jobs, settings):
-            yield targets[number], cases[index], rows
-
-
 def run_indexed_parallel(
     targets: Sequence[Target],
     cases: Sequence[Case],
@@ -240,20 +221,3 @@ def run_indexed_parallel(
     if targets and cases:
         yield from _run_indexed(targets, cases, jobs, _settings(expectations, checks, isolate, limits))
 
-
-def run_parallel(
-    targets: Iterable[Target],
-    cases: Iterable[Case],
-    jobs: int | None,
-    expectations: tuple[known.Expectation, ...] | None = None,
-    checks: Checks = Checks(),
-    isolate: bool = True,
-    limits: Limits = Limits(),
-) -> list[ResultRow]:
-    """The rows of a serial run (``runner.run_each``), in its order, computed over ``jobs`` processes."""
-    targets, cases = list(targets), list(cases)
-    if not targets or not cases:
-        return []
-    settings = _settings(expectations, checks, isolate, limits)
-    finished = sorted(_run_indexed(targets, cases, jobs, settings), key=lambda item: item[:2])
-    return [r for _, _, rows in finished for r in rows]

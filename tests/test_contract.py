@@ -1,7 +1,6 @@
 """An adapter that is wrong itself is told what the contract expects: layout mistakes in
 what it returns, wrong return types, and mistakes in the class that show before any case runs."""
 
-import numpy as np
 import pytest
 
 from conformance import Adapter, Capabilities, Gradients

@@ -35,7 +35,7 @@ error against float64 autograd, next to the theoretical floor of the scheme.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
