@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from conformance.adapter import Gradients
-from conformance.compare import Comparison, Tolerance, compare, tolerance_for
+from conformance.compare import Comparison, Tolerance, tolerance_for, worst_index
 from conformance.driver import Driver, ImplementationFault
 from conformance.oracles.finite_difference import (Estimates, FiniteDifferences, Settings, directions,
                                                    flat_offsets)
@@ -171,7 +171,7 @@ def entries_to_probe(data: CaseData, tensor: str, grad: np.ndarray, reference: G
     count = min(count, grad.size)
     want = None if reference is None else reference.tensors().get(tensor)
     if want is not None and np.shape(want) == grad.shape:
-        worst = compare(tensor, grad, want, data.case.dtype).worst_index
+        worst = worst_index(grad, want, data.case.dtype)
         first = int(np.ravel_multi_index(worst, grad.shape)) if worst else 0
     else:
         first = int(np.argmax(np.abs(grad)))

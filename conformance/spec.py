@@ -205,16 +205,28 @@ class CaseData:
 
     def __getstate__(self) -> dict:
         """Pickled without the cached flat vector (a worker builds its own when it needs it)."""
-        return {key: value for key, value in self.__dict__.items() if key != "_flat"}
+        return {key: value for key, value in self.__dict__.items() if key not in ("_flat", "_layout_cache")}
+
+    def _layout(self) -> tuple[tuple[str, int, int, tuple[int, ...]], ...]:
+        """(name, start, stop, shape) of every tensor in ``flat``, computed once per data."""
+        cached = self.__dict__.get("_layout_cache")
+        if cached is None:
+            cached, offset = [], 0
+            for name, tensor in self.tensors().items():
+                cached.append((name, offset, offset + tensor.size, tensor.shape))
+                offset += tensor.size
+            cached = tuple(cached)
+            object.__setattr__(self, "_layout_cache", cached)
+        return cached
 
     def with_flat(self, theta: np.ndarray) -> CaseData:
         """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""
-        dtype, pieces, offset = self.x.dtype, {}, 0
-        for name, tensor in self.tensors().items():
-            pieces[name] = np.asarray(theta[offset:offset + tensor.size], dtype=dtype).reshape(tensor.shape)
-            offset += tensor.size
-        weights = tuple(pieces[f"weight[{i}]"] for i in range(len(self.params.weights)))
-        biases = tuple(pieces.get(f"bias[{i}]") for i in range(len(self.params.biases)))
+        dtype = self.x.dtype
+        pieces = {name: np.asarray(theta[start:stop], dtype=dtype).reshape(shape)
+                  for name, start, stop, shape in self._layout()}
+        depth = len(self.params.weights)
+        weights = tuple(pieces[f"weight[{i}]"] for i in range(depth))
+        biases = tuple(pieces.get(f"bias[{i}]") for i in range(depth))
         return CaseData(self.case, Params(weights, biases), pieces["input"], self.upstream.copy(),
                         self.targets.copy(), self.kink_margin)
 
