@@ -9,7 +9,8 @@ Two checks, each into result rows:
 * ``fd_entry`` (one row per tensor): central differences at a few entries of
   the tensor, always including the entry where the implementation disagrees
   most with PyTorch (when the PyTorch check runs) or else its largest entry,
-  plus entries drawn from the case's seed; the row names the worst one.
+  plus entries drawn from the case's seed (none on a large case:
+  ``Settings.entries_for``); the row names the worst one.
 
 The tolerance is the case dtype's gradient tolerance (``compare.tolerance_for``:
 the same rounding allowance as against PyTorch, carried through the dot
@@ -57,7 +58,8 @@ def gradient_problem(tensor: str, actual: object, shape: tuple[int, ...]) -> str
         return f"{tensor}: not numeric (dtype {array.dtype})"
     if array.shape != shape:
         return f"{tensor}: shape {array.shape}, expected {shape}"
-    if not np.all(np.isfinite(array.astype(np.float64))):
+    # A finite sum means every value is finite: no copy, no boolean array.
+    if not np.isfinite(array.sum(dtype=np.float64)) and not np.all(np.isfinite(array.astype(np.float64))):
         return f"{tensor}: non-finite values"
     return None
 
@@ -138,7 +140,7 @@ def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
 def _entry_rows(fd: FiniteDifferences, judged: Judged, reference: Gradients | None) -> list[ResultRow]:
     name, case = fd.driver.name, fd.data.case
     offsets = flat_offsets(fd.data)
-    count = fd.settings.entries_per_tensor
+    count = fd.settings.entries_for(fd.theta.size)
     picks = {t: entries_to_probe(fd.data, t, g, reference, count) for t, g in judged.grads.items()}
     flat_indices = [offsets[t] + i for t, chosen in picks.items() for i in chosen]
     estimates = fd.at_entries(flat_indices)

@@ -107,8 +107,9 @@ class KinkGuard:
             return tuple(ROUNDING_SAFETY * found[i] for i in layers)
 
         outputs = tuple(apply(layer.activation, z) for layer, z in zip(spec.layers, zs))
-        return cls(data, layers, tuple(zs[i] for i in layers), bounds(str(data.x.dtype)), bounds(data.case.dtype),
-                   tuple(zs), outputs, data.flat())
+        rounding = bounds(str(data.x.dtype))
+        case_rounding = rounding if str(data.x.dtype) == data.case.dtype else bounds(data.case.dtype)
+        return cls(data, layers, tuple(zs[i] for i in layers), rounding, case_rounding, tuple(zs), outputs, data.flat())
 
     @property
     def margin(self) -> float:

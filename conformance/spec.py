@@ -9,6 +9,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import zlib
 from dataclasses import dataclass, field
@@ -120,8 +121,9 @@ class NetworkSpec:
         """Every layer as wide as its input: a transposed weight has the right shape."""
         return all(layer.n_in == layer.n_out for layer in self.layers)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
+        # Cached (a frozen spec never changes): every result row and random stream names its case.
         bias = "bias" if all(layer.bias for layer in self.layers) else "nobias" if not self.bias else "somebias"
         shape = "-square" if self.square and self.depth > 1 else ""
         return f"{self.depth}layer{shape}-{self.activation_label}-{bias}"
@@ -147,7 +149,7 @@ class Case:
         """``vjp`` (backward from a given upstream gradient) or the loss's name."""
         return self.spec.loss or "vjp"
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         return f"{self.spec.name}-b{self.batch}-{self.dtype}-{self.mode}"
 
@@ -207,13 +209,16 @@ class CaseData:
         """Pickled without the cached flat vector (a worker builds its own when it needs it)."""
         return {key: value for key, value in self.__dict__.items() if key not in ("_flat", "_layout_cache")}
 
-    def _layout(self) -> tuple[tuple[str, int, int, tuple[int, ...]], ...]:
-        """(name, start, stop, shape) of every tensor in ``flat``, computed once per data."""
+    def _layout(self) -> tuple[tuple[int, int, int, tuple[int, ...]], ...]:
+        """(layer or -1 for the input, start, stop, shape) of the input, the weights and the
+        biases in ``flat``, computed once per data."""
         cached = self.__dict__.get("_layout_cache")
         if cached is None:
             cached, offset = [], 0
-            for name, tensor in self.tensors().items():
-                cached.append((name, offset, offset + tensor.size, tensor.shape))
+            tensors = [(-1, self.x)] + list(enumerate(self.params.weights)) + [
+                (i, b) for i, b in enumerate(self.params.biases) if b is not None]
+            for layer, tensor in tensors:
+                cached.append((layer, offset, offset + tensor.size, tensor.shape))
                 offset += tensor.size
             cached = tuple(cached)
             object.__setattr__(self, "_layout_cache", cached)
@@ -221,14 +226,13 @@ class CaseData:
 
     def with_flat(self, theta: np.ndarray) -> CaseData:
         """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""
-        dtype = self.x.dtype
-        pieces = {name: np.asarray(theta[start:stop], dtype=dtype).reshape(shape)
-                  for name, start, stop, shape in self._layout()}
-        depth = len(self.params.weights)
-        weights = tuple(pieces[f"weight[{i}]"] for i in range(depth))
-        biases = tuple(pieces.get(f"bias[{i}]") for i in range(depth))
-        return CaseData(self.case, Params(weights, biases), pieces["input"], self.upstream.copy(),
-                        self.targets.copy(), self.kink_margin)
+        dtype, depth = self.x.dtype, len(self.params.weights)
+        pieces = [np.asarray(theta[start:stop], dtype=dtype).reshape(shape) for _, start, stop, shape in self._layout()]
+        biases = [None] * depth
+        for (layer, *_), piece in zip(self._layout()[1 + depth:], pieces[1 + depth:]):
+            biases[layer] = piece
+        return CaseData(self.case, Params(tuple(pieces[1:1 + depth]), tuple(biases)), pieces[0],
+                        self.upstream.copy(), self.targets.copy(), self.kink_margin)
 
     def astype(self, dtype: str) -> CaseData:
         """The same numbers in another dtype (targets keep integer labels)."""
