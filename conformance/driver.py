@@ -169,9 +169,11 @@ class Driver:
         that disagrees with the first."""
         given = data.copy()
         first = self._observe_once(given)
+        modified = _modified_arguments(data, given)
+        del given  # before the second copy: one copy of a large case's data at a time
         second = self._observe_once(data.copy())
         method = "backward" if data.case.spec.loss is None else "loss"
-        violations = (_modified_arguments(data, given) + _differences(first, second)
+        violations = (modified + _differences(first, second)
                       + layout_violations(first.output, first.gradients, data, method))
         return Observation(first.output, first.loss, first.gradients, violations)
 
@@ -208,7 +210,7 @@ class Driver:
                         np.copyto(point, theta)
                         point[probe.direction] += step
                     else:
-                        np.multiply(probe.direction, step, out=point)
+                        np.multiply(probe.direction, step, out=point, dtype=np.float64)  # a float32 direction too
                         point += theta
                     row.append(objective_value(adapter, data.with_flat(point)))
                 values.append(np.asarray(row).reshape(np.shape(probe.steps)))

@@ -125,9 +125,11 @@ def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
         if tensor not in judged.grads:
             continue
         g = judged.grads[tensor].ravel()
-        part = vectors[:, start:start + g.size]
-        actual += part @ g
-        rounding += np.abs(part) @ (tol.rtol * (np.abs(g) + np.abs(g).max()) + tol.floor)
+        allowance = tol.rtol * (np.abs(g) + np.abs(g).max()) + tol.floor
+        for k, vector in enumerate(vectors):  # one float32 row at a time is upcast, not all
+            part = vector[start:start + g.size].astype(np.float64)
+            actual[k] += part @ g
+            rounding[k] += np.abs(part, out=part) @ allowance
     comparison = _worst(
         "*", actual, estimates, rounding, tol,
         label=lambda i: f"direction {i + 1} of {len(estimates)}: v·grad",

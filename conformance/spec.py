@@ -17,6 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
+from conformance.activations import apply
+
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 KINKED_ACTIVATIONS = frozenset({"relu"})
 LOSSES = ("sse", "half_sse", "mse", "half_mse", "softmax_cross_entropy")
@@ -318,14 +320,12 @@ def _row_score(spec: NetworkSpec, params: Params, row: np.ndarray) -> tuple[bool
     zero, and a zero checks nothing); then its margin from the kinks, up to ``KINK_MARGIN``."""
     zs = preactivations(spec, params, row[None, :])
     kinked = [z for layer, z in zip(spec.layers, zs) if layer.activation in KINKED_ACTIVATIONS]
-    live = all(np.any(z > 0) for z in kinked)
+    live = all((z > 0).any() for z in kinked)
     return live, min([float(np.abs(z).min()) for z in kinked] + [KINK_MARGIN])
 
 
 def preactivations(spec: NetworkSpec, params: Params, x: np.ndarray) -> list[np.ndarray]:
     """Each layer's pre-activation ``a @ W.T + b`` in float64 (for kink bookkeeping)."""
-    from conformance.activations import apply
-
     out, a = [], np.asarray(x, dtype=np.float64)
     for layer, w, b in zip(spec.layers, params.weights, params.biases):
         z = a @ np.asarray(w, dtype=np.float64).T
