@@ -3,7 +3,7 @@ every case on ``reference_numpy``, minus the time spent inside the implementatio
 adapter methods (build, forward, backward, loss, supports), per case.
 
 Everything else counts as the harness's: generating the case's data, the PyTorch
-oracle, scipy's finite-difference bookkeeping, copies, comparisons, result rows,
+oracle, the finite-difference bookkeeping, copies, comparisons, result rows,
 and, with isolation (the default of ``conformance run``), the round trips to the
 worker process. The implementation's own time is measured in-process (a worker's
 clock is not visible here) and subtracted from both. Each round starts from empty

@@ -9,7 +9,8 @@ Two checks, each into result rows:
 * ``fd_entry`` (one row per tensor): central differences at a few entries of
   the tensor, always including the entry where the implementation disagrees
   most with PyTorch (when the PyTorch check runs) or else its largest entry,
-  plus entries drawn from the case's seed; the row names the worst one.
+  plus entries drawn from the case's seed (none on a large case:
+  ``Settings.entries_for``); the row names the worst one.
 
 The tolerance is the case dtype's gradient tolerance (``compare.tolerance_for``:
 the same rounding allowance as against PyTorch, carried through the dot
@@ -26,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from conformance.adapter import Gradients
-from conformance.compare import Comparison, Tolerance, compare, tolerance_for
+from conformance.compare import Comparison, Tolerance, tolerance_for, worst_index
 from conformance.driver import Driver, ImplementationFault
 from conformance.oracles.finite_difference import (Estimates, FiniteDifferences, Settings, directions,
                                                    flat_offsets)
@@ -57,7 +58,8 @@ def gradient_problem(tensor: str, actual: object, shape: tuple[int, ...]) -> str
         return f"{tensor}: not numeric (dtype {array.dtype})"
     if array.shape != shape:
         return f"{tensor}: shape {array.shape}, expected {shape}"
-    if not np.all(np.isfinite(array.astype(np.float64))):
+    # A finite sum means every value is finite: no copy, no boolean array.
+    if not np.isfinite(array.sum(dtype=np.float64)) and not np.all(np.isfinite(array.astype(np.float64))):
         return f"{tensor}: non-finite values"
     return None
 
@@ -123,9 +125,11 @@ def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
         if tensor not in judged.grads:
             continue
         g = judged.grads[tensor].ravel()
-        part = vectors[:, start:start + g.size]
-        actual += part @ g
-        rounding += np.abs(part) @ (tol.rtol * (np.abs(g) + np.abs(g).max()) + tol.floor)
+        allowance = tol.rtol * (np.abs(g) + np.abs(g).max()) + tol.floor
+        for k, vector in enumerate(vectors):  # one float32 row at a time is upcast, not all
+            part = vector[start:start + g.size].astype(np.float64)
+            actual[k] += part @ g
+            rounding[k] += np.abs(part, out=part) @ allowance
     comparison = _worst(
         "*", actual, estimates, rounding, tol,
         label=lambda i: f"direction {i + 1} of {len(estimates)}: v·grad",
@@ -138,7 +142,7 @@ def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
 def _entry_rows(fd: FiniteDifferences, judged: Judged, reference: Gradients | None) -> list[ResultRow]:
     name, case = fd.driver.name, fd.data.case
     offsets = flat_offsets(fd.data)
-    count = fd.settings.entries_per_tensor
+    count = fd.settings.entries_for(fd.theta.size)
     picks = {t: entries_to_probe(fd.data, t, g, reference, count) for t, g in judged.grads.items()}
     flat_indices = [offsets[t] + i for t, chosen in picks.items() for i in chosen]
     estimates = fd.at_entries(flat_indices)
@@ -171,7 +175,7 @@ def entries_to_probe(data: CaseData, tensor: str, grad: np.ndarray, reference: G
     count = min(count, grad.size)
     want = None if reference is None else reference.tensors().get(tensor)
     if want is not None and np.shape(want) == grad.shape:
-        worst = compare(tensor, grad, want, data.case.dtype).worst_index
+        worst = worst_index(grad, want, data.case.dtype)
         first = int(np.ravel_multi_index(worst, grad.shape)) if worst else 0
     else:
         first = int(np.argmax(np.abs(grad)))

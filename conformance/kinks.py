@@ -37,7 +37,8 @@ from conformance.spec import KINKED_ACTIVATIONS, CaseData, NetworkSpec, Params, 
 ROUNDING_SAFETY = 2.0
 
 
-def rounding_bounds(spec: NetworkSpec, params: Params, x: np.ndarray, dtype: str) -> list[np.ndarray]:
+def rounding_bounds(spec: NetworkSpec, params: Params, x: np.ndarray, dtype: str,
+                    zs: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """For each layer, a bound on how far a forward computed in ``dtype`` from these (exact)
     numbers may put each pre-activation from its exact value.
 
@@ -45,10 +46,11 @@ def rounding_bounds(spec: NetworkSpec, params: Params, x: np.ndarray, dtype: str
     the terms' magnitudes (u the unit roundoff; Higham, Accuracy and Stability of Numerical
     Algorithms, 3.1); the error already in the layer's input passes through ``|W|``. An
     activation adds a few ulps of its value (tanh, sigmoid) and is 1-Lipschitz; a ReLU unit
-    safely below its kink outputs an exact zero.
+    safely below its kink outputs an exact zero. ``zs``: the pre-activations at these
+    numbers, when the caller has them already.
     """
     u = float(np.finfo(dtype).eps) / 2
-    zs = preactivations(spec, params, x)
+    zs = preactivations(spec, params, x) if zs is None else zs
     a, error_a, bounds = np.abs(np.asarray(x, dtype=np.float64)), np.zeros(np.shape(x)), []
     for layer, w, b, z in zip(spec.layers, params.weights, params.biases, zs):
         w = np.abs(np.asarray(w, dtype=np.float64))
@@ -103,12 +105,13 @@ class KinkGuard:
         zs = preactivations(spec, data.params, data.x)
 
         def bounds(dtype: str) -> tuple[np.ndarray, ...]:
-            found = rounding_bounds(spec, data.params, data.x, dtype)
+            found = rounding_bounds(spec, data.params, data.x, dtype, zs)
             return tuple(ROUNDING_SAFETY * found[i] for i in layers)
 
         outputs = tuple(apply(layer.activation, z) for layer, z in zip(spec.layers, zs))
-        return cls(data, layers, tuple(zs[i] for i in layers), bounds(str(data.x.dtype)), bounds(data.case.dtype),
-                   tuple(zs), outputs, data.flat())
+        rounding = bounds(str(data.x.dtype))
+        case_rounding = rounding if str(data.x.dtype) == data.case.dtype else bounds(data.case.dtype)
+        return cls(data, layers, tuple(zs[i] for i in layers), rounding, case_rounding, tuple(zs), outputs, data.flat())
 
     @property
     def margin(self) -> float:
@@ -135,7 +138,9 @@ class KinkGuard:
         sign or comes within rounding of its kink."""
         if isinstance(direction, (int, np.integer)):
             return self._entry_shift(int(direction), t)
-        moved = self.data.with_flat(self.theta + t * direction)
+        point = np.multiply(direction, t, dtype=np.float64)
+        point += self.theta  # in place: one vector of the network's size, not two
+        moved = self.data.with_flat(point)
         return self._compare(0, preactivations(moved.case.spec, moved.params, moved.x))
 
     def _compare(self, first: int, after: list[np.ndarray], rows: slice | int = slice(None)) -> float | None:
@@ -146,7 +151,7 @@ class KinkGuard:
             if layer < first:
                 continue
             before, bound, z = before[rows], bound[rows], after[layer - first]
-            if np.any(np.sign(before) != np.sign(z)) or np.any((np.abs(z) <= bound) & (bound > 0)):
+            if (np.sign(before) != np.sign(z)).any() or ((np.abs(z) <= bound) & (bound > 0)).any():
                 return None
             largest = max(largest, float(np.abs(z - before).max()))
         return largest

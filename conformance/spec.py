@@ -9,12 +9,15 @@ the same bytes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import zlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
+
+from conformance.activations import apply
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 KINKED_ACTIVATIONS = frozenset({"relu"})
@@ -120,8 +123,9 @@ class NetworkSpec:
         """Every layer as wide as its input: a transposed weight has the right shape."""
         return all(layer.n_in == layer.n_out for layer in self.layers)
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
+        # Cached (a frozen spec never changes): every result row and random stream names its case.
         bias = "bias" if all(layer.bias for layer in self.layers) else "nobias" if not self.bias else "somebias"
         shape = "-square" if self.square and self.depth > 1 else ""
         return f"{self.depth}layer{shape}-{self.activation_label}-{bias}"
@@ -147,7 +151,7 @@ class Case:
         """``vjp`` (backward from a given upstream gradient) or the loss's name."""
         return self.spec.loss or "vjp"
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         return f"{self.spec.name}-b{self.batch}-{self.dtype}-{self.mode}"
 
@@ -205,18 +209,32 @@ class CaseData:
 
     def __getstate__(self) -> dict:
         """Pickled without the cached flat vector (a worker builds its own when it needs it)."""
-        return {key: value for key, value in self.__dict__.items() if key != "_flat"}
+        return {key: value for key, value in self.__dict__.items() if key not in ("_flat", "_layout_cache")}
+
+    def _layout(self) -> tuple[tuple[int, int, int, tuple[int, ...]], ...]:
+        """(layer or -1 for the input, start, stop, shape) of the input, the weights and the
+        biases in ``flat``, computed once per data."""
+        cached = self.__dict__.get("_layout_cache")
+        if cached is None:
+            cached, offset = [], 0
+            tensors = [(-1, self.x)] + list(enumerate(self.params.weights)) + [
+                (i, b) for i, b in enumerate(self.params.biases) if b is not None]
+            for layer, tensor in tensors:
+                cached.append((layer, offset, offset + tensor.size, tensor.shape))
+                offset += tensor.size
+            cached = tuple(cached)
+            object.__setattr__(self, "_layout_cache", cached)
+        return cached
 
     def with_flat(self, theta: np.ndarray) -> CaseData:
         """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""
-        dtype, pieces, offset = self.x.dtype, {}, 0
-        for name, tensor in self.tensors().items():
-            pieces[name] = np.asarray(theta[offset:offset + tensor.size], dtype=dtype).reshape(tensor.shape)
-            offset += tensor.size
-        weights = tuple(pieces[f"weight[{i}]"] for i in range(len(self.params.weights)))
-        biases = tuple(pieces.get(f"bias[{i}]") for i in range(len(self.params.biases)))
-        return CaseData(self.case, Params(weights, biases), pieces["input"], self.upstream.copy(),
-                        self.targets.copy(), self.kink_margin)
+        dtype, depth = self.x.dtype, len(self.params.weights)
+        pieces = [np.asarray(theta[start:stop], dtype=dtype).reshape(shape) for _, start, stop, shape in self._layout()]
+        biases = [None] * depth
+        for (layer, *_), piece in zip(self._layout()[1 + depth:], pieces[1 + depth:]):
+            biases[layer] = piece
+        return CaseData(self.case, Params(tuple(pieces[1:1 + depth]), tuple(biases)), pieces[0],
+                        self.upstream.copy(), self.targets.copy(), self.kink_margin)
 
     def astype(self, dtype: str) -> CaseData:
         """The same numbers in another dtype (targets keep integer labels)."""
@@ -302,14 +320,12 @@ def _row_score(spec: NetworkSpec, params: Params, row: np.ndarray) -> tuple[bool
     zero, and a zero checks nothing); then its margin from the kinks, up to ``KINK_MARGIN``."""
     zs = preactivations(spec, params, row[None, :])
     kinked = [z for layer, z in zip(spec.layers, zs) if layer.activation in KINKED_ACTIVATIONS]
-    live = all(np.any(z > 0) for z in kinked)
+    live = all((z > 0).any() for z in kinked)
     return live, min([float(np.abs(z).min()) for z in kinked] + [KINK_MARGIN])
 
 
 def preactivations(spec: NetworkSpec, params: Params, x: np.ndarray) -> list[np.ndarray]:
     """Each layer's pre-activation ``a @ W.T + b`` in float64 (for kink bookkeeping)."""
-    from conformance.activations import apply
-
     out, a = [], np.asarray(x, dtype=np.float64)
     for layer, w, b in zip(spec.layers, params.weights, params.biases):
         z = a @ np.asarray(w, dtype=np.float64).T

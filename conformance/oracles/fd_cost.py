@@ -8,7 +8,7 @@ forward+backward of that implementation on that case.
 
 An objective evaluation is one ``build`` and one ``forward`` (or ``loss``) at a perturbed
 point; the wall time also holds the harness's own work (the kink guard's forward at the
-stencil's extreme points, scipy's bookkeeping, copying the perturbed parameters), which
+stencil's extreme points, the stencils' bookkeeping, copying the perturbed parameters), which
 dominates on the grid's small networks. Run it on one thread
 (``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1``) for multiples that do not
 depend on how BLAS spreads over cores.
