@@ -266,8 +266,8 @@ def generate(case: Case) -> CaseData:
     best = None
     for _ in range(PARAMETER_DRAWS):
         params = _draw_params(spec, rng, dtype)
-        x = np.stack([_draw_input_row(spec, params, rng, dtype) for _ in range(case.batch)])
-        score = min(_row_score(spec, params, row) for row in x)
+        rows, scores = zip(*(_draw_input_row(spec, params, rng, dtype) for _ in range(case.batch)))
+        x, score = np.stack(rows), min(scores)
         if best is None or score > best[0]:
             best = score, params, x
         if score == (True, KINK_MARGIN):
@@ -299,10 +299,12 @@ def _draw_params(spec: NetworkSpec, rng: np.random.Generator, dtype: np.dtype) -
     return Params(weights, biases)
 
 
-def _draw_input_row(spec: NetworkSpec, params: Params, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+def _draw_input_row(spec: NetworkSpec, params: Params, rng: np.random.Generator,
+                    dtype: np.dtype) -> tuple[np.ndarray, tuple[bool, float]]:
+    """An input row and its ``_row_score`` (the best score, without kinks: nothing to score)."""
     row = rng.standard_normal(spec.layers[0].n_in).astype(dtype)
     if not any(layer.activation in KINKED_ACTIVATIONS for layer in spec.layers):
-        return row
+        return row, (True, KINK_MARGIN)
     best, best_score = row, _row_score(spec, params, row)
     for _ in range(200):
         if best_score == (True, KINK_MARGIN):
@@ -311,7 +313,7 @@ def _draw_input_row(spec: NetworkSpec, params: Params, rng: np.random.Generator,
         score = _row_score(spec, params, row)
         if score > best_score:
             best, best_score = row, score
-    return best
+    return best, best_score
 
 
 def _row_score(spec: NetworkSpec, params: Params, row: np.ndarray) -> tuple[bool, float]:
