@@ -15,22 +15,10 @@ import pytest
 
 from conformance import api, check, cli
 from conformance.expectations import Expectation
+from tests.faulty.sources import DOUBLED
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
-
-DOUBLED = """\
-from conformance import Gradients
-from implementations.reference_numpy import ReferenceNumpy
-
-
-class Doubled(ReferenceNumpy):
-    name = "doubled"
-
-    def backward(self, grad_output):
-        grads = super().backward(grad_output)
-        return Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
-"""
 
 TRANSPOSED = """\
 from conformance import Gradients

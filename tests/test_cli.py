@@ -13,6 +13,7 @@ import pytest
 from conformance import api, cli
 from conformance.results import COLUMNS
 from conformance.spec import KINK_MARGIN, Case, NetworkSpec
+from tests.faulty.sources import DOUBLED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,19 +23,6 @@ SMALL_GRID = [
     Case(NetworkSpec.mlp([3, 4, 2], "relu", "identity", loss="half_mse"), batch=4, dtype="float32"),
     Case(NetworkSpec.mlp([3, 2], "sigmoid", bias=False), batch=1),
 ]
-
-DOUBLED = """\
-from conformance import Gradients
-from implementations.reference_numpy import ReferenceNumpy
-
-
-class Doubled(ReferenceNumpy):
-    name = "doubled"
-
-    def backward(self, grad_output):
-        grads = super().backward(grad_output)
-        return Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
-"""
 
 
 @pytest.fixture(autouse=True)

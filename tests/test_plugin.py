@@ -16,23 +16,11 @@ from conformance.pytest_plugin import assert_conforms
 from conformance.registry import TargetError
 from conformance.spec import Case, NetworkSpec
 from examples.numpy_mlp import NumpyMLPAdapter
+from tests.faulty.sources import DOUBLED
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
 INSTALLED = any(ep.value == "conformance.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
-
-DOUBLED = """\
-from conformance import Gradients
-from implementations.reference_numpy import ReferenceNumpy
-
-
-class Doubled(ReferenceNumpy):
-    name = "doubled"
-
-    def backward(self, grad_output):
-        grads = super().backward(grad_output)
-        return Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
-"""
 
 
 def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
