@@ -15,16 +15,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import pandas as pd
 
 from conformance import expectations as known
-from conformance import registry, report, timing
+from conformance import registry, report, sandbox, timing
+from conformance.coverage import Requirement, coverage_rows
 from conformance.driver import ImplementationFault
 from conformance.isolation import Limits, driver_for
-from conformance.registry import Target, neighbours_first
+from conformance.journal import Journal
+from conformance.registry import Target
 from conformance.report import TIMING_COLUMNS, Report
 from conformance.results import COLUMNS, ResultRow, case_fields
 from conformance.runner import Checks, run_each
@@ -48,11 +50,14 @@ class Progress:
     def finish(self) -> None: ...
 
 
-def targets_named(impls: Sequence[str | Target] | None) -> list[Target]:
+def targets_named(impls: Sequence[str | Target] | str | None) -> list[Target]:
     """The implementations to run: every built-in when none is named; names, files and
-    ``module:Class`` otherwise (``registry.TargetError`` for one that cannot be loaded)."""
+    ``module:Class`` otherwise (``registry.TargetError`` for one that cannot be named).
+    Nothing is imported here: a sandboxed worker loads each target."""
     if not impls:
         return registry.builtins()
+    if isinstance(impls, (str, Target)):
+        impls = [impls]
     targets: dict[str, Target] = {}
     for impl in impls:
         target = impl if isinstance(impl, Target) else registry.load(impl)
@@ -62,7 +67,8 @@ def targets_named(impls: Sequence[str | Target] | None) -> list[Target]:
 
 @dataclass(frozen=True)
 class Options:
-    """How the suite runs: oracles, isolation, processes, timing."""
+    """How the suite runs: oracles, isolation and the workers' limits, processes, timing,
+    and the coverage every target must reach (``--require``)."""
 
     checks: Checks = Checks()
     isolate: bool = True
@@ -72,49 +78,95 @@ class Options:
     rules: Rules = Rules()
     #: Layer widths the timing cases are scaled to (see ``timing.timing_cases``).
     widths: tuple[int, ...] = TIMING_WIDTHS
+    require: Requirement | None = None
 
 
-def _result_rows(targets, cases, expectations, options: Options, progress: Progress) -> list[ResultRow]:
-    """Every target on every case; on Ctrl-C, the rows of the cases that finished
-    (``KeyboardInterrupt`` carries them as its argument)."""
-    rows: list[ResultRow] = []
-    if options.jobs != 1 and len(cases) > 1:
-        return _parallel_result_rows(targets, cases, expectations, options, progress)
+@dataclass
+class _Run:
+    """One run's bookkeeping: the targets' drivers and what loading told, rows as they finish."""
+
+    targets: list[Target]
+    cases: list[Case]
+    expectations: tuple[known.Expectation, ...]
+    options: Options
+    progress: Progress
+    journal: Journal | None = None
+    drivers: dict = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    not_loaded: list[registry.Unloadable] = field(default_factory=list)
+    finished: dict[str, list[ResultRow]] = field(default_factory=dict)
+
+    def load(self, done: dict[str, list[ResultRow]]) -> list[Target]:
+        """Start each target's worker and load it there (its name and capabilities come back
+        as data); the targets that loaded and were not already done."""
+        ready = []
+        for target in self.targets:
+            if target.name in done:
+                self.finished[target.name] = done[target.name]
+                continue
+            try:
+                driver = driver_for(target, self.options.isolate, self.options.limits)
+                description = driver.describe()
+            except (ImplementationFault, registry.TargetError) as fault:
+                self.not_loaded.append(registry.Unloadable(target.name, str(fault)))
+                continue
+            self.labels[target.name] = description["name"]
+            if self.options.jobs != 1:
+                driver.close()  # pool processes start their own
+            else:
+                self.drivers[target.name] = driver
+            ready.append(target)
+        return ready
+
+    def target_finished(self, target: Target, rows: list[ResultRow], seconds: float) -> None:
+        if self.options.require is not None:
+            rows = rows + coverage_rows(target.name, self.options.require, self.cases, rows)
+        self.finished[target.name] = rows
+        if self.journal is not None:
+            self.journal.record(target.name, rows)
+        self.progress.target_done(target, rows, seconds)
+
+    def rows(self) -> list[ResultRow]:
+        return [r for t in self.targets for r in self.finished.get(t.name, ())]
+
+    def close(self) -> None:
+        for driver in self.drivers.values():
+            driver.close()
+
+
+def _result_rows(run: _Run, targets: list[Target]) -> None:
+    """Every target on every case, serially; a target's rows are kept (and journaled) when
+    its last case is done."""
+    if run.options.jobs != 1 and len(run.cases) > 1:
+        return _parallel_result_rows(run, targets)
     started, mine = time.perf_counter(), []
-    try:
-        for target, case, case_rows in run_each(targets, cases, expectations, options.checks, options.isolate,
-                                                options.limits):
-            rows += case_rows
-            mine += case_rows
-            progress.case_done(target, case, case_rows)
-            if case is cases[-1]:
-                progress.target_done(target, mine, time.perf_counter() - started)
-                started, mine = time.perf_counter(), []
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(rows) from None
-    return rows
+    last = run.cases[-1] if run.cases else None
+    for target, case, case_rows in run_each(targets, run.cases, run.expectations, run.options.checks,
+                                            run.options.isolate, run.options.limits, drivers=run.drivers):
+        mine += case_rows
+        run.progress.case_done(target, case, case_rows)
+        if case is last:
+            run.target_finished(target, mine, time.perf_counter() - started)
+            started, mine = time.perf_counter(), []
 
 
-def _parallel_result_rows(targets, cases, expectations, options: Options, progress: Progress) -> list[ResultRow]:
-    """``_result_rows`` over ``options.jobs`` processes: progress as cases finish, rows in
-    the order of a serial run; a target is done (with the time since the start) when its
-    last case is."""
+def _parallel_result_rows(run: _Run, targets: list[Target]) -> None:
+    """``_result_rows`` over ``options.jobs`` processes: progress as cases finish; a
+    target is done (with the time since the start) when its last case is."""
     from conformance.parallel import run_indexed_parallel
 
     started, found = time.perf_counter(), {}
+    cases = run.cases
     left = [len(cases)] * len(targets)
-    try:
-        for number, index, case_rows in run_indexed_parallel(targets, cases, options.jobs, expectations,
-                                                             options.checks, options.isolate, options.limits):
-            found[number, index] = case_rows
-            progress.case_done(targets[number], cases[index], case_rows)
-            left[number] -= 1
-            if not left[number]:
-                mine = [r for i in range(len(cases)) for r in found[number, i]]
-                progress.target_done(targets[number], mine, time.perf_counter() - started)
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt([r for key in sorted(found) for r in found[key]]) from None
-    return [r for key in sorted(found) for r in found[key]]
+    options = run.options
+    for number, index, case_rows in run_indexed_parallel(targets, cases, options.jobs, run.expectations,
+                                                         options.checks, options.isolate, options.limits):
+        found[number, index] = case_rows
+        run.progress.case_done(targets[number], cases[index], case_rows)
+        left[number] -= 1
+        if not left[number]:
+            mine = [r for i in range(len(cases)) for r in found[number, i]]
+            run.target_finished(targets[number], mine, time.perf_counter() - started)
 
 
 def timing_rows(target: Target, case: Case, measured: tuple[timing.Timed, ...] | None, problem: str = "") -> list[dict]:
@@ -140,7 +192,7 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
     out: list[dict] = []
     driver = driver_for(target, True, options.limits)
     try:
-        with neighbours_first(target), timing.single_threaded_workers():
+        with timing.single_threaded_workers():
             for case in cases:
                 driver.start_case()
                 try:
@@ -187,7 +239,7 @@ def kink_margin_note(checks: Checks) -> str:
 
 
 def run_suite(
-    impls: Sequence[str | Target] | None = None,
+    impls: Sequence[str | Target] | str | None = None,
     *,
     quick: bool = False,
     seed: int = 0,
@@ -196,47 +248,62 @@ def run_suite(
     options: Options = Options(),
     progress: Progress = Progress(),
     command: str = "",
+    journal: Journal | None = None,
+    resume: bool = False,
 ) -> Report:
     """Run the suite and return everything it produced as a ``Report``.
 
     ``impls`` are built-in names, ``path/to/file.py[:Class]``, ``module:Class``
     or ``Target`` values (default: every built-in). ``cases`` default to the
     grid (``quick``: depth ≤ 2, batch 4). ``expectations`` default to the
-    recorded known defects. On Ctrl-C the report holds the cases that finished
-    and says it is partial.
+    recorded known defects of the bundled implementations. Each target runs in
+    a sandboxed worker that loads it; one that cannot be loaded is listed in
+    ``Report.not_loaded``. With a ``journal`` each target's rows are recorded
+    as it finishes, and ``resume`` takes the targets a killed run finished from
+    it. On Ctrl-C (or SIGTERM) the report holds the targets that finished and
+    says it is partial.
     """
     targets = targets_named(impls)
     cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
     expectations = known.load() if expectations is None else tuple(expectations)
     grid = "custom" if cases and cases != default_grid(seed=seed, quick=quick) else "quick" if quick else "full"
-    env = report.environment(seed, grid, command)
-    progress.start(targets, len(cases))
-    rows, timings, interrupted = [], [], False
+    env = report.environment(seed, grid, command) | {"sandbox": sandbox.describe() if options.isolate
+                                                     else "none (--no-isolation: the code runs in this process)"}
+    hidden = tuple(sorted(set(options.limits.hidden) | set(registry.private_paths(targets, None))))
+    options = replace(options, limits=replace(options.limits, hidden=hidden))
+    run = _Run(targets, cases, expectations, options, progress, journal)
+    interrupted, timings = False, []
     try:
-        rows = _result_rows(targets, cases, expectations, options, progress)
-        for target in targets if options.timing else ():
-            timings += time_target(target, _ran_cases(rows, target, cases), options, progress)
-    except KeyboardInterrupt as stop:
+        ready = run.load(journal.start(resume) if journal is not None else {})
+        progress.start(ready, len(cases))
+        _result_rows(run, ready)
+        for target in ready if options.timing else ():
+            timings += time_target(target, _ran_cases(run.finished.get(target.name, []), target, cases),
+                                   options, progress)
+    except KeyboardInterrupt:
         interrupted = True
-        rows = stop.args[0] if stop.args and isinstance(stop.args[0], list) else rows
     finally:
+        run.close()
         progress.finish()
     return Report(
-        results=pd.DataFrame([r.as_dict() for r in rows], columns=list(COLUMNS)),
+        results=pd.DataFrame([r.as_dict() for r in run.rows()], columns=list(COLUMNS)),
         timings=pd.DataFrame.from_records(timings, columns=list(TIMING_COLUMNS)),
         environment=env | {"implementations": ", ".join(t.name for t in targets), "cases": len(cases),
                            "jobs": options.jobs, "isolated": options.isolate,
+                           "required": options.require.text if options.require else "nothing",
                            "timing_rules": str(options.rules) if options.timing else "not timed",
                            "timing_threads": "1 for NumPy's BLAS and for PyTorch, in a worker process",
                            "relu_kink_margin": kink_margin_note(options.checks)},
         expectations=expectations,
         fd_accuracy=None if interrupted or not options.checks.finite_differences else fd_accuracy(cases),
         interrupted=interrupted,
+        not_loaded=tuple(run.not_loaded),
+        labels=dict(run.labels),
     )
 
 
 def run(
-    impls: Sequence[str | Target] | None = None,
+    impls: Sequence[str | Target] | str | None = None,
     *,
     quick: bool = False,
     seed: int = 0,

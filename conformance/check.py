@@ -15,7 +15,10 @@ A target's verdict:
 * ``fail``: some result is wrong (a wrong value, shape, dtype, or a broken contract rule);
 * ``error``: the implementation raised, crashed, hung or returned no answer, and nothing was wrong otherwise;
 * ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
-* ``not loaded``: the target could not be loaded (the reason says why).
+* ``incomplete``: nothing is wrong, but it ran none of some kind of case the run
+  requires (``--require``);
+* ``not loaded``: the target could not be loaded (the reason says why);
+* ``not run``: the run was stopped (Ctrl-C) before the target's turn.
 """
 
 from __future__ import annotations
@@ -32,12 +35,11 @@ from conformance.diagnose import DIAGNOSIS_MARK
 from conformance.isolation import Limits
 from conformance.registry import Target, Unloadable, load_all
 from conformance.results import CHECKS, ResultRow
-from conformance.runner import run_each
 from conformance.spec import Case, default_grid
 
 FAMILIES = tuple(check for check in CHECKS if check != "case")
 #: Verdicts that make ``conformance check`` exit with 1 (``not loaded`` makes it exit with 2).
-UNEXPECTED = ("fail", "error", "nothing ran")
+UNEXPECTED = ("fail", "error", "nothing ran", "incomplete", "not run")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class TargetResult:
     load_error: str = ""
     seconds: float = 0.0
     cases: int = field(default=0)
+    #: The run stopped before this target's turn came.
+    not_run: bool = False
 
     @property
     def ran(self) -> list[ResultRow]:
@@ -59,9 +63,13 @@ class TargetResult:
     def verdict(self) -> str:
         if self.load_error:
             return "not loaded"
-        verdicts = {r.verdict for r in self.rows}
+        if self.not_run:
+            return "not run"
+        verdicts = {r.verdict for r in self.rows if r.check != "coverage"}
         if "fail" in verdicts:
             return "fail"
+        if any(r.check == "coverage" for r in self.rows):
+            return "incomplete"
         if "error" in verdicts:
             return "error"
         if not self.ran:
@@ -173,6 +181,8 @@ HEADINGS = {
     "error": "ERRORS (the implementation raised, crashed or returned no answer)",
     "nothing ran": "NOTHING RAN: no case of the grid applies to it",
     "not loaded": "NOT LOADED",
+    "incomplete": "INCOMPLETE: required cases did not run",
+    "not run": "NOT RUN (the run was stopped first)",
 }
 
 
@@ -235,12 +245,15 @@ def check_target(
     isolate: bool = True,
     limits: Limits = Limits(),
 ) -> TargetResult:
-    """Every case on one target, through the runner (in a worker process when isolated); no timing."""
+    """Every case on one target, through the runner (in a sandboxed worker when isolated);
+    no timing. A target its worker cannot load is a ``not loaded`` result."""
+    from conformance import api
+
     start = time.perf_counter()
-    rows = [r for _, _, case_rows in run_each([target], cases, expectations, isolate=isolate, limits=limits)
-            for r in case_rows]
-    return TargetResult(target.source, target.name, tuple(rows), seconds=time.perf_counter() - start,
-                        cases=len(cases))
+    report = api.run_suite([target], cases=cases, expectations=expectations,
+                           options=api.Options(isolate=isolate, limits=limits, timing=False))
+    results = _results([target], report, {}, len(cases))
+    return replace(results[0], seconds=time.perf_counter() - start)
 
 
 def exit_code(results: Sequence[TargetResult]) -> int:
@@ -265,17 +278,30 @@ class _Seconds:
 
 
 def _results(loaded: Sequence[Target | Unloadable], report, seconds: dict[str, float], cases: int) -> list[TargetResult]:
-    """One ``TargetResult`` per named target, in the order they were named."""
+    """One ``TargetResult`` per named target, in the order they were named: what it calls
+    itself is display text next to its identity (the name it was given by)."""
     from conformance.report import target_results
 
-    ran = {result.name: result for result in target_results(report.results)}
+    ran = {result.source: result for result in target_results(report.results)}
+    failed = {item.source: item.reason for item in report.not_loaded}
     out = []
     for item in loaded:
-        if isinstance(item, Unloadable):
-            out.append(TargetResult(item.source, item.source, load_error=item.reason, cases=cases))
-        elif item.name in ran:
-            out.append(replace(ran[item.name], source=item.source, seconds=seconds.get(item.name, 0.0), cases=cases))
+        if isinstance(item, Unloadable) or item.name in failed:
+            reason = item.reason if isinstance(item, Unloadable) else failed[item.name]
+            out.append(TargetResult(item.source, "", load_error=reason, cases=cases))
+            continue
+        label = display_name(report.labels.get(item.name, ""), item)
+        if item.name in ran:
+            out.append(replace(ran[item.name], source=item.name, name=label, seconds=seconds.get(item.name, 0.0),
+                               cases=cases))
+        else:
+            out.append(TargetResult(item.name, label, cases=cases, not_run=True))
     return out
+
+
+def display_name(label: str, target: Target) -> str:
+    """What a target is shown as: its adapter's own name (sanitized by the worker), else its identity."""
+    return label or (target.path.stem if target.path is not None else target.name)
 
 
 def command(
@@ -288,6 +314,7 @@ def command(
     expectations: tuple[known.Expectation, ...] | None = None,
     progress=None,
     command_line: str = "",
+    resume: bool = False,
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
 ) -> int:
@@ -296,8 +323,10 @@ def command(
     ``out`` as ``conformance run`` does plus ``targets.csv``, and return the exit code.
 
     A target that cannot be loaded is one line on stderr and a ``not loaded`` row; the
-    others still run. ``options`` are ``api.Options`` (isolation, jobs, timing);
-    ``expectations`` default to the recorded known defects."""
+    others still run. ``options`` are ``api.Options`` (isolation, limits, jobs, timing,
+    required coverage); ``expectations`` default to the recorded known defects of the
+    bundled implementations. Each target's rows are journaled in ``out`` as it finishes
+    (``resume`` continues a run that was killed)."""
     loaded = load_all(targets)
     for item in loaded:
         if isinstance(item, Unloadable):
@@ -306,30 +335,46 @@ def command(
     if not runnable:
         return 2
     from conformance import api
+    from conformance.journal import Journal
     from conformance.report import ReportError, check_writable
 
     folder = check_writable(out)
     if (folder / "targets.csv").exists() and not (folder / "targets.csv").read_text(errors="replace").startswith("target,"):
         raise ReportError(f"{folder} already holds targets.csv not written by this suite; choose another folder with --out")
+    options = options or api.Options()
+    options = replace(options, limits=replace(options.limits, hidden=options.limits.hidden + (str(folder.resolve()),)))
     cases = default_grid(seed=seed, quick=quick)
     timed = _Seconds(progress or api.Progress())
-    report = api.run_suite(runnable, cases=cases, seed=seed, expectations=expectations,
-                           options=options or api.Options(), progress=timed, command=command_line)
+    journal = Journal(folder, fingerprint(cases, options, expectations))
+    report = api.run_suite(runnable, cases=cases, seed=seed, expectations=expectations, options=options,
+                           progress=timed, command=command_line, journal=journal, resume=resume)
+    for item in report.not_loaded:
+        print(f"conformance check: error: {item.source}: {item.reason}", file=stderr)
     written = report.write(folder)
     results = _results(loaded, report, timed.seconds, len(cases))
     written.append(write_targets(results, folder))
     several = len(results) > 1
     for result in results:
-        if not result.load_error:
+        if not result.load_error and not result.not_run:
             print(render_target(result, max_problems=4 if several else 8), end="\n\n" if several else "\n",
                   file=stdout)
     if several:
         print(aligned(summary_table(results)), file=stdout)
     print(f"report: {folder / 'summary.md'} · {folder / 'report.html'} · {written[-1]}", file=stdout)
     if report.interrupted:
-        print("conformance check: interrupted; the report holds the cases that finished (marked partial)", file=stderr)
+        print("conformance check: interrupted; the report holds the targets that finished (marked partial); "
+              "--resume continues", file=stderr)
         return 130
     return exit_code(results)
+
+
+def fingerprint(cases: Sequence[Case], options, expectations) -> str:
+    """What must match for a journaled target's rows to stand in a resumed run."""
+    import hashlib
+
+    text = repr(([c.id for c in cases], [c.seed for c in cases[:1]], options.checks, options.require,
+                 options.isolate, expectations))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def write_targets(results: Sequence[TargetResult], folder: Path) -> Path:

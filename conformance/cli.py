@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from typing import Callable, NoReturn, Sequence, TextIO
@@ -68,9 +69,72 @@ def add_run(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
                         help="seed of the generated case data (default 0)")
     parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
-    parser.add_argument("--no-isolation", action="store_true",
-                        help="run implementations in this process instead of a worker process each")
+    add_worker_options(parser)
     parser.set_defaults(handler=run_command)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--timeout must be a number of seconds, got {text!r}") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"--timeout must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every verb that runs implementations: their sandboxed workers'
+    limits, the coverage each must reach, recorded known defects, resuming."""
+    from conformance.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"wall-time limit per case, in seconds (default {DEFAULT_TIMEOUT_S:g}); a target "
+                             "that times out twice gets no more cases")
+    parser.add_argument("--memory", type=_count(64, "--memory"), default=DEFAULT_MEMORY_MB, metavar="MB",
+                        help=f"address-space limit of each worker, in MiB (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--require", metavar="TERMS", default=None,
+                        help="coverage every target must reach, e.g. bias,relu,tanh,float64,depth>=3: for each "
+                             "combination of the values named, at least one case must run, else the target is "
+                             "'incomplete' (terms: bias nobias, activations, out=ACT, float32 float64, vjp or a "
+                             "loss, depth/batch with = >= <=, input_gradient)")
+    parser.add_argument("--expectations", metavar="FILE", default=None,
+                        help="known defects of your own targets, by the name you give them (lines "
+                             "'target | case glob | tensor glob | reason'); the bundled implementations' own "
+                             "apply to them only")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a run that was killed: targets already in --out's journal.jsonl "
+                             "(same grid and options) are not run again")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="run implementations in this process instead of a sandboxed worker each "
+                             "(only for code you trust: it can change the verdicts)")
+
+
+def options_from(args: argparse.Namespace, cases) -> tuple:
+    """(``api.Options``, expectations) from the parsed options of ``run`` or ``check``."""
+    from conformance import api
+    from conformance import expectations as known
+    from conformance.coverage import Requirement, RequirementError, check_grid
+    from conformance.isolation import Limits
+    from conformance.timing import QUICK, Rules
+
+    require = None
+    if args.require is not None:
+        try:
+            require = Requirement.parse(args.require)
+            check_grid(require, cases)
+        except RequirementError as error:
+            raise UsageError(str(error)) from None
+    expectations = known.load()
+    if args.expectations is not None:
+        try:
+            expectations += known.load(args.expectations)
+        except (OSError, ValueError) as error:
+            raise UsageError(str(error)) from None
+    options = api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
+                          rules=QUICK if args.quick else Rules(), require=require,
+                          limits=Limits(timeout_s=args.timeout, memory_mb=args.memory))
+    return options, expectations
 
 
 class LineProgress:
@@ -161,18 +225,34 @@ def print_outcome(report, stdout: TextIO) -> None:
             print(f"  {line}", file=sys.stdout)
 
 
+def sandbox_line(options) -> str:
+    from conformance import sandbox
+
+    return sandbox.describe() if options.isolate else "none (--no-isolation: implementations run in this process)"
+
+
 def run_command(args: argparse.Namespace) -> int:
     from conformance import api
     from conformance.report import check_writable
-    from conformance.timing import QUICK, Rules
+
+    from dataclasses import replace
+
+    from conformance.check import fingerprint
+    from conformance.journal import Journal
+    from conformance.spec import default_grid
 
     targets = api.targets_named(args.impl)
     out = check_writable(args.out)
-    options = api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
-                          rules=QUICK if args.quick else Rules())
+    cases = default_grid(seed=args.seed, quick=args.quick)
+    options, expectations = options_from(args, cases)
+    options = replace(options, limits=replace(options.limits, hidden=(str(out.resolve()),)))
+    print(f"sandbox: {sandbox_line(options)}", file=sys.stderr)
     started = time.perf_counter()
-    report = api.run_suite(targets, quick=args.quick, seed=args.seed, options=options, progress=progress_for(sys.stderr),
-                           command=" ".join([PROG, *args.argv]))
+    report = api.run_suite(targets, cases=cases, seed=args.seed, options=options, progress=progress_for(sys.stderr),
+                           command=" ".join([PROG, *args.argv]), expectations=expectations,
+                           journal=Journal(out, fingerprint(cases, options, expectations)), resume=args.resume)
+    for item in report.not_loaded:
+        print(f"{PROG} run: error: {item.source}: {item.reason}", file=sys.stderr)
     written = report.write(out)
     print_outcome(report, sys.stdout)
     print(f"\nreport: {written[-2]} · {written[-1]} ({time.perf_counter() - started:.0f} s)", file=sys.stdout)
@@ -241,19 +321,19 @@ def add_check(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
                         help="seed of the generated case data (default 0)")
     parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
-    parser.add_argument("--no-isolation", action="store_true",
-                        help="run implementations in this process instead of a worker process each")
+    add_worker_options(parser)
     parser.set_defaults(handler=check_command)
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from conformance import api, check
-    from conformance.timing import QUICK, Rules
+    from conformance import check
+    from conformance.spec import default_grid
 
-    options = api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
-                          rules=QUICK if args.quick else Rules())
+    options, expectations = options_from(args, default_grid(seed=args.seed, quick=args.quick))
+    print(f"sandbox: {sandbox_line(options)}", file=sys.stderr)
     return check.command(args.targets, quick=args.quick, seed=args.seed, out=args.out, options=options,
-                         progress=progress_for(sys.stderr), command_line=" ".join([PROG, *args.argv]),
+                         expectations=expectations, progress=progress_for(sys.stderr),
+                         command_line=" ".join([PROG, *args.argv]), resume=args.resume,
                          stdout=sys.stdout, stderr=sys.stderr)
 
 
@@ -353,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(stop.code or 0)
     args.argv = argv
     verb = f"{PROG} {argv[0]}" if argv else PROG
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill from outside ends like Ctrl-C: report kept
     try:
         return args.handler(args)
     except (TargetError, ReportError, UsageError) as error:
@@ -361,3 +442,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{verb}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> NoReturn:
+    raise KeyboardInterrupt()

@@ -80,18 +80,25 @@ def _attribute_problem(cls: type[Adapter], source: str) -> str | None:
     if not isinstance(capabilities, Capabilities):
         return (f"{source}: {cls.__name__}.capabilities must be conformance.Capabilities(...), "
                 f"got {type(capabilities).__name__}")
+    if problem := capabilities_problem(capabilities):
+        return f"{source}: {problem}"
+    if not capabilities.vjp and not capabilities.losses:
+        return f"{source}: {cls.__name__} declares vjp=False and no loss, so no case can run"
+    return None
+
+
+def capabilities_problem(capabilities: Capabilities) -> str | None:
+    """None when every named capability is a real name, else one line saying which is not."""
     for field, known in _NAMED_CAPABILITIES.items():
         value = getattr(capabilities, field)
         if isinstance(value, str) or not isinstance(value, Set):
-            return (f"{source}: capabilities.{field} must be a set of names such as {{{known[0]!r}}}, "
+            return (f"capabilities.{field} must be a set of names such as {{{known[0]!r}}}, "
                     f"got {type(value).__name__} {value!r}")
         if unknown := sorted(map(str, set(value) - set(known))):
-            return (f"{source}: capabilities.{field} names unknown {', '.join(map(repr, unknown))}; "
+            return (f"capabilities.{field} names unknown {', '.join(map(repr, unknown))}; "
                     f"known: {', '.join(known)}")
     if not isinstance(capabilities.bias, Set) or not set(capabilities.bias) <= {True, False}:
-        return f"{source}: capabilities.bias must be a set of True/False, got {capabilities.bias!r}"
-    if not capabilities.vjp and not capabilities.losses:
-        return f"{source}: {cls.__name__} declares vjp=False and no loss, so no case can run"
+        return f"capabilities.bias must be a set of True/False, got {capabilities.bias!r}"
     return None
 
 

@@ -131,6 +131,12 @@ class Driver:
     def capabilities(self) -> Capabilities:
         return self.target.adapter.capabilities
 
+    def describe(self) -> dict:
+        """The adapter's name, class, description and capabilities (as a worker reports them)."""
+        adapter = self.target.adapter
+        return {"name": adapter.name or "", "class": adapter.__qualname__, "description": adapter.description or "",
+                "capabilities": adapter.capabilities}
+
     def start_case(self) -> None:
         """Nothing to do in-process (a worker driver starts its wall-time clock here)."""
 

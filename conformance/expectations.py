@@ -33,6 +33,8 @@ class Expectation:
     cases: str
     tensors: str
     reason: str
+    #: From the suite's own file: applies to the bundled implementation of that name only.
+    bundled: bool = False
 
     def covers(self, implementation: str, case_id: str) -> bool:
         return implementation == self.implementation and fnmatch.fnmatchcase(case_id, self.cases)
@@ -45,7 +47,7 @@ class Expectation:
         )
 
 
-def parse(text: str, source: str = "expectations") -> tuple[Expectation, ...]:
+def parse(text: str, source: str = "expectations", bundled: bool = False) -> tuple[Expectation, ...]:
     expectations = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
@@ -56,15 +58,28 @@ def parse(text: str, source: str = "expectations") -> tuple[Expectation, ...]:
             raise ValueError(
                 f"{source}:{number}: expected 'implementation | case glob | tensor glob | reason', got {line!r}"
             )
-        expectations.append(Expectation(*parts))
+        expectations.append(Expectation(*parts, bundled=bundled))
     return tuple(expectations)
 
 
 def load(path: Path | str | None = None) -> tuple[Expectation, ...]:
+    """The suite's recorded known defects of its bundled implementations (no ``path``), or
+    those of a file the user passes on purpose (``--expectations FILE``)."""
+    bundled = path is None
     path = Path(path) if path is not None else DEFAULT_FILE
     if not path.exists():
-        return ()
-    return parse(path.read_text(encoding="utf-8"), str(path))
+        if bundled:
+            return ()
+        raise FileNotFoundError(f"no such expectations file: {path}")
+    return parse(path.read_text(encoding="utf-8"), str(path), bundled=bundled)
+
+
+def for_target(expectations: tuple[Expectation, ...], target) -> tuple[Expectation, ...]:
+    """The expectations that apply to a target, by its identity: the suite's own only to a
+    bundled implementation, a user's file to the targets it names. What a submission calls
+    itself plays no part."""
+    return tuple(e for e in expectations
+                 if e.implementation == target.name and (target.builtin or not e.bundled))
 
 
 def for_implementation(expectations: tuple[Expectation, ...], implementation: str) -> tuple[Expectation, ...]:

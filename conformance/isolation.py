@@ -1,201 +1,157 @@
-"""Running an untrusted implementation in its own worker process, under limits.
+"""Running a submission in a sandboxed worker, and taking nothing from it but validated data.
 
 ``WorkerDriver`` serves the same requests as ``Driver`` (supports, observe,
-evaluate, timing) from a separate Python process (``python -m
-conformance.isolation``, talking over a socket pair): whatever the implementation does to its interpreter (monkeypatching
-NumPy, ``nnfs.init()``, reseeding global random state, changing NumPy's error
-settings, leaking threads) stays there, away from the oracle and from every
-other implementation. Each case runs under a wall-time limit and the worker
-under a memory limit; a hang, a crash, a hard exit or a runaway allocation
-becomes an ``ImplementationFault`` (an ``error`` row) and the worker is
-restarted for the next case.
+evaluate, timings) from a worker process (``conformance.worker``) started in
+the sandbox (``conformance.sandbox``). The worker loads the submission; this
+process never imports it. Requests go out pickled; every reply comes back in
+the data-only format of ``wire`` and is checked here against what the request
+can get back (structure, tensor names, array sizes, dtypes) under one
+deadline for the whole reply. A reply that breaks any of that, a hang, a
+crash, a hard exit or a runaway allocation becomes an ``ImplementationFault``
+(an ``error`` row), and the worker is started afresh for the next case. After
+``Limits.max_timeouts`` timeouts a target gets no more cases.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
+import math
 import os
-import pickle
-import resource
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-import zlib
-from multiprocessing.connection import Connection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from conformance.driver import Driver, ImplementationFault, Probe
-from conformance.faults import describe_exception
+from conformance import sandbox, wire
+from conformance.adapter import Capabilities, Gradients
+from conformance.contract import capabilities_problem
+from conformance.driver import Driver, ImplementationFault, Observation, Probe
+from conformance.loading import Locator
 from conformance.registry import Target
 from conformance.spec import CaseData
+from conformance.timing import PHASES, Measurement, Timed
+from conformance.worker import Known, Shared
 
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = 20.0
 DEFAULT_MEMORY_MB = 4096
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-case wall time and per-worker memory (address space)."""
+    """What one worker may spend and see: wall time per case (and for loading), address
+    space, CPU seconds over its life, bytes per file it writes, processes, its private
+    ``/tmp``; how many timeouts a target may have before it gets no more cases; and the
+    paths no worker may see (the run's submissions, the report folder; a worker still
+    sees its own submission's folder)."""
 
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
+    cpu_s: int = 1800
+    file_mb: int = 64
+    processes: int = 128
+    tmp_mb: int = 64
+    max_timeouts: int = 2
+    hidden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.memory_mb <= 0:
             raise ValueError("time and memory limits must be positive")
 
 
-@dataclass(frozen=True)
-class AdapterReference:
-    """How a worker finds the adapter class again: by module name or by file."""
-
-    module: str
-    file: str | None
-    qualname: str
-
-    @classmethod
-    def of(cls, adapter: type) -> AdapterReference | None:
-        """None when the class cannot be found from another process (e.g. defined in a function)."""
-        if "<locals>" in adapter.__qualname__:
-            return None
-        module = sys.modules.get(adapter.__module__)
-        file = getattr(module, "__file__", None)
-        if file is None and adapter.__module__ != "__main__":
-            return cls(adapter.__module__, None, adapter.__qualname__)
-        return cls(adapter.__module__, file, adapter.__qualname__) if file else None
-
-    def load(self) -> type:
-        try:
-            module = importlib.import_module(self.module)
-        except ImportError:
-            if self.file is None:
-                raise
-            # One module name per file: a process loading two files (a parallel run's pool
-            # process) must not let the second replace the first in sys.modules.
-            name = f"conformance_worker_{os.getpid()}_{zlib.crc32(self.file.encode()):08x}"
-            spec = importlib.util.spec_from_file_location(name, self.file)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        obj: Any = module
-        for part in self.qualname.split("."):
-            obj = getattr(obj, part)
-        return obj
+_TENSOR_NAME = re.compile(r"(output|loss|input|\*|(weight|bias)\[(\d+|\*)\])")
 
 
-@dataclass(frozen=True, eq=False)
-class Shared:
-    """A large argument (a case's data, a dense direction) sent once per case: the worker
-    keeps ``value`` under ``key`` until the next case, and later requests send ``Known(key)``.
-    On a 10^6-parameter case this saves pickling 8 MB per finite-difference iteration."""
-
-    key: int
-    value: Any
-
-
-@dataclass(frozen=True)
-class Known:
-    key: int
-
-
-def _resolve(value: Any, kept: dict[int, Any]) -> Any:
-    """An argument as the worker's driver takes it: shared values stored, known ones looked up."""
-    if isinstance(value, Shared):
-        kept[value.key] = value.value
-        return value.value
-    if isinstance(value, Known):
-        return kept[value.key]
-    if isinstance(value, Probe):
-        return Probe(_resolve(value.direction, kept), value.steps)
-    if isinstance(value, list):
-        return [_resolve(item, kept) for item in value]
-    return value
+def _locator(target: Target) -> Locator | None:
+    """How a worker finds the target's adapter: its own locator, or where the class handed
+    over in this process was defined (None for a class defined inside a function)."""
+    if target.locator is not None:
+        return target.locator
+    adapter = target.adapter
+    if adapter is None or "<locals>" in adapter.__qualname__:
+        return None
+    module = sys.modules.get(adapter.__module__)
+    file = getattr(module, "__file__", None)
+    if adapter.__module__ != "__main__" and not adapter.__module__.startswith("submission"):
+        return Locator("module", f"{adapter.__module__}:{adapter.__qualname__}")
+    return Locator("file", file, adapter.__qualname__) if file else None
 
 
-def _limit_memory(memory_mb: int) -> None:
-    limit = memory_mb * 1024 * 1024
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+def _worker_command(view: sandbox.View, fd: int) -> list[str]:
+    return sandbox.command(view, [sys.executable, "-m", "conformance.worker", str(fd)])
 
 
-def _serve(conn: Connection, name: str, reference: AdapterReference, memory_mb: int) -> None:
-    """The worker's loop: load the adapter, then answer requests until the connection closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    try:
-        driver = Driver(Target(name, reference.load(), "worker"))
-    except BaseException as error:
-        conn.send(("fault", f"could not load the adapter in a worker: {describe_exception(error)}"))
-        return
-    _limit_memory(memory_mb)
-    conn.send(("ready", None))
-    kept: dict[int, Any] = {}
-    while True:
-        try:
-            method, args, new_case = conn.recv()
-        except (EOFError, OSError):
-            return
-        if new_case:
-            kept.clear()
-        try:
-            reply = ("ok", getattr(driver, method)(*(_resolve(a, kept) for a in args)))
-        except ImplementationFault as fault:
-            message = str(fault)
-            if message.startswith("MemoryError"):
-                message += f" (worker memory limit {memory_mb} MiB)"
-            reply = ("fault", message)
-        except MemoryError:
-            reply = ("fault", f"ran out of memory (limit {memory_mb} MiB)")
-        except SystemExit as error:
-            reply = ("fault", f"the implementation called exit({error.code})")
-        except BaseException as error:
-            reply = ("fault", describe_exception(error))
-        try:
-            conn.send(reply)
-        except (pickle.PicklingError, TypeError, AttributeError) as error:
-            conn.send(("fault", f"returned something that cannot be sent back: {error}"))
-        except MemoryError:
-            conn.send(("fault", f"ran out of memory (limit {memory_mb} MiB)"))
+def _python_path() -> str:
+    """The grader's import path for the worker (the current folder as an absolute path)."""
+    harness = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    entries = [harness] + [p or os.getcwd() for p in sys.path]
+    return os.pathsep.join(dict.fromkeys(entries))
 
 
 def _exit_description(code: int | None) -> str:
     if code is None:
         return "the worker process stopped answering"
-    if code < 0:
+    if code < 0 or code > 128 and code - 128 in signal.Signals._value2member_map_:
+        number = -code if code < 0 else code - 128
         try:
-            signame = signal.Signals(-code).name
+            signame = signal.Signals(number).name
         except ValueError:
-            signame = f"signal {-code}"
-        hint = " (out of memory?)" if signame == "SIGKILL" else ""
+            signame = f"signal {number}"
+        hint = {"SIGKILL": " (out of memory?)", "SIGXCPU": " (CPU time limit)",
+                "SIGXFSZ": " (file size limit)"}.get(signame, "")
         return f"the implementation crashed the worker process ({signame}){hint}"
     return f"the worker process exited with code {code} (the implementation ended the process)"
 
 
 class WorkerDriver:
-    """A ``Driver`` in a separate process: same requests, plus limits and restarts."""
+    """A ``Driver`` in a sandboxed worker: same requests, plus limits, validation, restarts."""
 
     def __init__(self, target: Target, limits: Limits = Limits()):
-        reference = AdapterReference.of(target.adapter)
-        if reference is None:
+        locator = _locator(target)
+        if locator is None:
             raise ValueError(f"{target.name}: adapter class {target.adapter.__qualname__} cannot be isolated "
                              "(define it at module level)")
-        self.target, self.name, self.limits, self._reference = target, target.name, limits, reference
+        self.target, self.name, self.limits, self.locator = target, target.name, limits, locator
+        folder = locator.folder
+        own = target.path.resolve() if target.path is not None else None
+        hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
+        self.view = sandbox.View(readable=(folder,) if folder else (), hidden=hidden, tmp_mb=limits.tmp_mb,
+                                 workdir=folder or "/tmp")
         self._process: subprocess.Popen | None = None
-        self._conn: Connection | None = None
+        self._sock: socket.socket | None = None
+        self._cgroup: sandbox.PidsCgroup | None = None
         self._load_failure = ""
-        self._deadline = float("inf")
+        self._description: dict | None = None
+        self._deadline = math.inf
+        self._next_id = 1
+        self.timeouts = 0
         #: What this case's requests have sent the worker, by id (held, so no id is reused).
         self._sent: dict[int, Any] = {}
 
+    # ---- what loading told ----
+
+    def describe(self) -> dict:
+        """The adapter's name, description and capabilities as the worker read them
+        (validated); ``ImplementationFault`` when it cannot be loaded."""
+        if self._description is None:
+            self._start()
+        return self._description
+
     @property
-    def capabilities(self):
-        return self.target.adapter.capabilities
+    def capabilities(self) -> Capabilities:
+        return self.describe()["capabilities"]
+
+    @property
+    def label(self) -> str:
+        return self.describe()["name"]
+
+    # ---- the process ----
 
     def start_case(self) -> None:
         """Start the wall-time clock for one case (and forget what the last one sent)."""
@@ -205,36 +161,57 @@ class WorkerDriver:
     def _start(self) -> None:
         if self._load_failure:
             raise ImplementationFault(self._load_failure)
+        if self.timeouts >= self.limits.max_timeouts:
+            raise ImplementationFault(f"skipped after {self.timeouts} timeouts")
         parent, child = socket.socketpair()
-        env = os.environ | {"PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "conformance.isolation", str(child.fileno())],
-            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-        )
-        child.close()
-        self._conn = Connection(parent.detach())
-        self._sent = {}
-        self._conn.send((self.name, self._reference, self.limits.memory_mb))
-        status, payload = self._receive(max(self.limits.timeout_s, 60.0))
-        if status != "ready":
-            self._load_failure = payload  # loading will not work better next time
-            self.close()
-            raise ImplementationFault(payload)
-
-    def _receive(self, timeout: float):
+        self._cgroup = sandbox.PidsCgroup(self.limits.processes)
+        env = os.environ | {"PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1"}
         try:
-            if not self._conn.poll(max(timeout, 0.0)):
-                self.close()
-                raise ImplementationFault(f"timed out after {self.limits.timeout_s:g} s")
-            return self._conn.recv()
-        except (EOFError, OSError, ConnectionError):
-            try:
-                code = self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                code = None
+            self._process = subprocess.Popen(
+                _worker_command(self.view, child.fileno()), pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+                preexec_fn=self._cgroup.join, cwd="/")
+        finally:
+            child.close()
+        self._sock, self._sent = parent, {}
+        wire.write_request(parent, ("load", self.locator, self.limits, self.name))
+        try:
+            reply = self._receive(0, time.monotonic() + max(self.limits.timeout_s, 30.0), 1 << 16, loading=True)
+            description = _description(reply)
+        except ImplementationFault as fault:
+            self._load_failure = str(fault)  # loading will not work better next time
             self.close()
-            raise ImplementationFault(_exit_description(code)) from None
+            raise
+        self._description = description
+
+    def _receive(self, request_id: int, deadline: float, max_bytes: int, loading: bool = False) -> Any:
+        try:
+            reply = wire.read_reply(self._sock, deadline, max_bytes)
+        except wire.ReplyTimeout:
+            self.timeouts += 1
+            self.close()
+            what = " while loading" if loading else ""
+            raise ImplementationFault(f"timed out after {self.limits.timeout_s:g} s{what}") from None
+        except wire.WorkerGone:
+            raise ImplementationFault(self._ended()) from None
+        except wire.MalformedReply as error:
+            self.close()
+            raise ImplementationFault(f"the worker sent a malformed reply: {error}") from None
+        if reply.request_id != request_id:
+            self.close()
+            raise ImplementationFault(f"the worker sent a malformed reply: an answer to request "
+                                      f"{reply.request_id} where {request_id} was asked")
+        if reply.status == "fault":
+            raise ImplementationFault(wire.clean_text(reply.body))
+        return reply.body
+
+    def _ended(self) -> str:
+        try:
+            code = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.close()
+        return _exit_description(code)
 
     def _once(self, value: Any) -> Shared | Known:
         if self._sent.get(id(value)) is value:
@@ -253,47 +230,59 @@ class WorkerDriver:
             return [self._share(item) for item in value]
         return value
 
-    def _call(self, method: str, *args):
+    def _call(self, method: str, max_bytes: int, *args) -> Any:
         if self._process is None or self._process.poll() is not None:
             self._start()
         new_case = not self._sent
+        request_id, self._next_id = self._next_id, self._next_id + 1
         try:
-            self._conn.send((method, tuple(self._share(a) for a in args), new_case))
-        except (BrokenPipeError, OSError):
-            self.close()
-            raise ImplementationFault("the worker process died") from None
-        timeout = self._deadline - time.monotonic() if self._deadline != float("inf") else self.limits.timeout_s
-        status, payload = self._receive(timeout)
-        if status == "fault":
-            raise ImplementationFault(payload)
-        return payload
+            wire.write_request(self._sock, (request_id, method, tuple(self._share(a) for a in args), new_case))
+        except OSError:
+            raise ImplementationFault(self._ended()) from None
+        deadline = self._deadline if self._deadline != math.inf else time.monotonic() + self.limits.timeout_s
+        return self._receive(request_id, deadline, max_bytes)
 
-    def supports(self, case):
-        return self._call("supports", case)
+    # ---- the requests ----
 
-    def observe(self, data):
-        return self._call("observe", data)
+    def supports(self, case) -> str | None:
+        body = self._call("supports", 1 << 10, case)
+        if not (isinstance(body, dict) and set(body) == {"reason"} and isinstance(body["reason"], (str, type(None)))):
+            raise _malformed("supports() must answer with a reason or none")
+        return None if body["reason"] is None else wire.clean_text(body["reason"], 300) or "not supported"
 
-    def evaluate(self, data, probes):
-        return self._call("evaluate", data, probes)
+    def observe(self, data: CaseData) -> Observation:
+        return _observation(self._call("observe", _observation_bytes(data), data), data)
 
-    def timings(self, data, rules):
-        return self._call("timings", data, rules)
+    def evaluate(self, data: CaseData, probes) -> list[np.ndarray]:
+        steps = [np.shape(p.steps) for p in probes]
+        body = self._call("evaluate", 8 * sum(math.prod(s) for s in steps) + 1024, data, probes)
+        if not (isinstance(body, list) and len(body) == len(steps)):
+            raise _malformed(f"evaluate must answer with {len(steps)} arrays of objective values")
+        for values, shape in zip(body, steps):
+            if not (isinstance(values, np.ndarray) and values.dtype == np.float64 and values.shape == shape):
+                raise _malformed(f"objective values must be float64 arrays of shape {shape}")
+        return body
 
-    def call(self, method: str, *args):
-        """Any other ``Driver`` method, served by the worker."""
-        return self._call(method, *args)
+    def timings(self, data: CaseData, rules) -> tuple[Timed, ...]:
+        body = self._call("timings", 1 << 10, data, rules)
+        if not (isinstance(body, list) and len(body) == len(PHASES)):
+            raise _malformed("timings must answer with one measurement per phase")
+        return tuple(_timed(entry, phase) for entry, phase in zip(body, PHASES))
 
     def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
         if self._process is not None:
             if self._process.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(self._process.pid, signal.SIGKILL)  # the whole process group
                 self._process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=5)
-        self._process, self._conn = None, None
+        if self._cgroup is not None:
+            self._cgroup.remove()
+        self._process, self._sock, self._cgroup = None, None, None
 
     def __enter__(self) -> WorkerDriver:
         return self
@@ -306,23 +295,112 @@ class WorkerDriver:
             self.close()
 
 
+# ---- validating replies ------------------------------------------------------------------
+
+def _malformed(what: str) -> ImplementationFault:
+    return ImplementationFault(f"the worker sent a malformed reply: {what}")
+
+
+def _description(body: Any) -> dict:
+    if not (isinstance(body, dict) and set(body) == {"name", "class", "description", "capabilities"}
+            and all(isinstance(body[k], str) for k in ("name", "class", "description"))):
+        raise _malformed("loading must answer with the adapter's name, class, description and capabilities")
+    capabilities = _capabilities(body["capabilities"])
+    return {"name": wire.clean_text(body["name"], 80), "class": wire.clean_text(body["class"], 80),
+            "description": wire.clean_text(body["description"], 200), "capabilities": capabilities}
+
+
+def _capabilities(raw: Any) -> Capabilities:
+    """``Capabilities`` rebuilt from plain data, each field of the type it declares."""
+    defaults = Capabilities()
+    if not (isinstance(raw, dict) and set(raw) == {f.name for f in fields(Capabilities)}):
+        raise _malformed("capabilities must give exactly Capabilities' fields")
+    values = {}
+    for field in fields(Capabilities):
+        default, value = getattr(defaults, field.name), raw[field.name]
+        if isinstance(default, frozenset):
+            if not (isinstance(value, list) and all(isinstance(v, (str, bool)) for v in value) and len(value) < 64):
+                raise _malformed(f"capabilities.{field.name} must be a list of names")
+            value = frozenset(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise _malformed(f"capabilities.{field.name} must be true or false")
+        elif isinstance(default, str):
+            value = wire.clean_text(value, 300) if isinstance(value, str) else None
+        elif not (value is None and field.name.startswith("max_")
+                  or isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 31):
+            raise _malformed(f"capabilities.{field.name} must be a whole number")
+        if value is None and isinstance(default, str):
+            raise _malformed(f"capabilities.{field.name} must be text")
+        values[field.name] = value
+    capabilities = Capabilities(**values)
+    if problem := capabilities_problem(capabilities):
+        raise _malformed(problem)
+    return capabilities
+
+
+def _observation_bytes(data: CaseData) -> int:
+    """The most bytes an observation of this case can need: every tensor the case has,
+    and an output, in float64, several times over (a wrong shape is reported, not refused)."""
+    largest = max(t.size for t in data.tensors().values())
+    elements = sum(t.size for t in data.tensors().values()) + data.upstream.size
+    return 8 * 8 * (elements + largest) + (1 << 16)
+
+
+def _tensor(value: Any, what: str) -> Any:
+    if value is None or isinstance(value, (np.ndarray, wire.NotAnArray)):
+        return value
+    if isinstance(value, (bool, int, float)):  # a plain number, as the implementation returned it
+        return value
+    raise _malformed(f"{what} must be an array or none")
+
+
+def _observation(body: Any, data: CaseData) -> Observation:
+    if not (isinstance(body, dict) and set(body) == {"output", "loss", "gradients", "violations"}):
+        raise _malformed("an observation must give output, loss, gradients and violations")
+    grads = body["gradients"]
+    depth = data.case.spec.depth
+    if not (isinstance(grads, dict) and set(grads) == {"input", "weights", "biases"}
+            and isinstance(grads["weights"], list) and isinstance(grads["biases"], list)
+            and len(grads["weights"]) <= 4 * depth + 4 and len(grads["biases"]) <= 4 * depth + 4):
+        raise _malformed("gradients must give input, and a list of weights and of biases")
+    gradients = Gradients(_tensor(grads["input"], "the input gradient"),
+                          tuple(_tensor(w, "a weight gradient") for w in grads["weights"]),
+                          tuple(_tensor(b, "a bias gradient") for b in grads["biases"]))
+    violations = body["violations"]
+    if not (isinstance(violations, list) and len(violations) <= 64 and all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v)
+            and _TENSOR_NAME.fullmatch(v[0]) for v in violations)):
+        raise _malformed("violations must be a list of (tensor, message)")
+    return Observation(_tensor(body["output"], "the output"), _tensor(body["loss"], "the loss"), gradients,
+                       tuple((tensor, wire.clean_text(message, 500)) for tensor, message in violations))
+
+
+def _measurement(raw: Any) -> Measurement:
+    names = ("median_s", "q1_s", "q3_s", "repeats", "calls_per_repeat")
+    if not (isinstance(raw, dict) and set(raw) == set(names)):
+        raise _malformed("a measurement must give its median, quartiles, repeats and calls")
+    values = [raw[n] for n in names]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+               for v in values):
+        raise _malformed("a measurement's figures must be finite and not negative")
+    return Measurement(float(values[0]), float(values[1]), float(values[2]), int(values[3]), int(values[4]))
+
+
+def _timed(raw: Any, phase: str) -> Timed:
+    if not (isinstance(raw, dict) and set(raw) == {"phase", "implementation", "torch"} and raw["phase"] == phase):
+        raise _malformed(f"the timing of phase {phase} is missing")
+    return Timed(phase, _measurement(raw["implementation"]), _measurement(raw["torch"]))
+
+
 def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) -> Driver | WorkerDriver:
-    """A worker-process driver where the adapter can be found again in another process,
-    else (or when ``isolate`` is off) an in-process one."""
-    if isolate and AdapterReference.of(target.adapter) is not None:
+    """A sandboxed worker's driver; an in-process one only for a class handed over in this
+    process that cannot be found from another (or when ``isolate`` is off and the caller
+    trusts the code)."""
+    if target.adapter is None:
+        if not isolate:
+            return Driver(target.loaded_here())
+        return WorkerDriver(target, limits)
+    if isolate and _locator(target) is not None:
         return WorkerDriver(target, limits)
     return Driver(target)
-
-
-def _worker_main(fd: int) -> None:
-    conn = Connection(fd)
-    name, reference, memory_mb = conn.recv()
-    _serve(conn, name, reference, memory_mb)
-
-
-if __name__ == "__main__":
-    # Through the imported module, so that the classes requests are unpickled as (Shared,
-    # Known, Probe) are the ones _resolve knows, not copies defined in __main__.
-    from conformance.isolation import _worker_main as worker_main
-
-    worker_main(int(sys.argv[1]))

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from conformance import expectations as known
-from conformance.faults import describe_exception
-from conformance.isolation import AdapterReference, Limits, driver_for
-from conformance.registry import Target, neighbours_first
-from conformance.results import ResultRow, row
+from conformance.isolation import Limits, driver_for
+from conformance.registry import Target
+from conformance.results import ResultRow
 from conformance.runner import Checks, run_case
 from conformance.spec import Case
 
@@ -65,38 +64,10 @@ class Settings:
     limits: Limits
 
 
-@dataclass(frozen=True)
-class PortableTarget:
-    """A target as another process finds it again: by module name or by file."""
-
-    name: str
-    source: str
-    reference: AdapterReference
-
-    @classmethod
-    def of(cls, target: Target) -> PortableTarget:
-        reference = AdapterReference.of(target.adapter)
-        if reference is None:
-            raise ValueError(f"{target.name}: adapter class {target.adapter.__qualname__} cannot be run in "
-                             "another process (define it at module level, or run with one job)")
-        return cls(target.name, target.source, reference)
-
-    def load(self) -> Target:
-        return Target(self.name, self.reference.load(), self.source)
-
-
-@dataclass(frozen=True)
-class Unloaded:
-    """A target a pool process could not load again: each of its cases becomes an error row."""
-
-    name: str
-    reason: str
-
-
 class ChunkRunner:
     """Runs every target on a chunk of cases, with one driver per target kept across chunks."""
 
-    def __init__(self, targets: Sequence[Target | Unloaded], settings: Settings):
+    def __init__(self, targets: Sequence[Target], settings: Settings):
         self.targets, self.settings = list(targets), settings
         self.drivers: dict[int, object] = {}
 
@@ -104,14 +75,10 @@ class ChunkRunner:
         """For each target, its rows for each case of the chunk."""
         out = []
         for number, target in enumerate(self.targets):
-            if isinstance(target, Unloaded):
-                out.append([[row(target.name, case, "case", "*", "error", target.reason)] for case in cases])
-                continue
             if number not in self.drivers:
                 self.drivers[number] = driver_for(target, self.settings.isolate, self.settings.limits)
-            with neighbours_first(target):
-                out.append([run_case(self.drivers[number], case, self.settings.expectations, self.settings.checks)
-                            for case in cases])
+            expectations = known.for_target(self.settings.expectations, target)
+            out.append([run_case(self.drivers[number], case, expectations, self.settings.checks) for case in cases])
         return out
 
     def close(self) -> None:
@@ -123,17 +90,10 @@ class ChunkRunner:
 _RUNNER: ChunkRunner | None = None  # a pool process's own
 
 
-def _start_pool_process(targets: Sequence[PortableTarget], settings: Settings) -> None:
+def _start_pool_process(targets: Sequence[Target], settings: Settings) -> None:
     global _RUNNER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    loaded: list[Target | Unloaded] = []
-    for portable in targets:
-        try:
-            loaded.append(portable.load())
-        except BaseException as error:  # as a worker process that cannot load the adapter reports it
-            reason = f"could not load the adapter in a parallel process: {describe_exception(error)}"
-            loaded.append(Unloaded(portable.name, reason))
-    _RUNNER = ChunkRunner(loaded, settings)
+    _RUNNER = ChunkRunner(targets, settings)
     multiprocessing.util.Finalize(None, _RUNNER.close, exitpriority=10)
 
 
@@ -152,13 +112,12 @@ def _run_indexed(
     are shared out as they are asked for.
     """
     jobs = usable_jobs(jobs)
-    portable = [PortableTarget.of(t) for t in targets] if jobs > 1 else []
     queue = collections.deque(chunks(len(cases), jobs * CHUNKS_PER_JOB))
     here = ChunkRunner(targets, settings)
     helpers = min(jobs - 1, len(queue) - 1)
     pool = None if helpers < 1 else ProcessPoolExecutor(
         max_workers=helpers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_pool_process, initargs=(portable, settings))
+        initializer=_start_pool_process, initargs=(targets, settings))
     in_flight: dict[Future, tuple[int, ...]] = {}
 
     def results(chunk: tuple[int, ...], per_target) -> Iterator[tuple[int, int, list[ResultRow]]]:

@@ -25,7 +25,7 @@ from conformance.check import TargetResult, check_target, render_target
 from conformance.contract import class_problems
 from conformance.driver import Driver
 from conformance.isolation import Limits, WorkerDriver, driver_for
-from conformance.registry import Target, TargetError, Unloadable, neighbours_first
+from conformance.registry import Target, TargetError, Unloadable
 from conformance.runner import run_case
 from conformance.spec import Case, default_grid
 
@@ -115,8 +115,7 @@ def verify(
     target: Target, case: Case, expectations: tuple[known.Expectation, ...] = (), isolate: bool = True
 ) -> None:
     """Run one case and report it to pytest (fail / xfail / skip / pass)."""
-    with neighbours_first(target):
-        rows = run_case(_driver(target, isolate), case, expectations)
+    rows = run_case(_driver(target, isolate), case, known.for_target(expectations, target))
     if any(r.verdict == "not_applicable" and r.check == "case" for r in rows):
         pytest.skip(f"not applicable: {rows[0].detail}")
     unexpected = [r for r in rows if r.unexpected]
@@ -134,7 +133,7 @@ def _as_target(adapter: type[Adapter] | str) -> Target:
     name = getattr(adapter, "__qualname__", repr(adapter))
     if problem := class_problems(adapter, name):
         raise TargetError(problem)
-    return Target(adapter.name or adapter.__name__, adapter, f"{adapter.__module__}:{name}")
+    return Target(f"{adapter.__module__}:{name}", adapter, f"{adapter.__module__}:{name}")
 
 
 def assert_conforms(

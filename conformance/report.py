@@ -50,10 +50,12 @@ LABELS = {
     "fail": "DOES NOT CONFORM",
     "error": "errors (raised, crashed or no answer)",
     "nothing ran": "nothing ran (no case applies)",
+    "incomplete": "INCOMPLETE (required cases did not run)",
 }
 #: The verdict's mark in Markdown, where a code host shows it in colour.
-MARKS = {"pass": "✅", "known defects": "☑️", "fail": "❌", "error": "💥", "nothing ran": "➖"}
-_CSS = {"pass": "pass", "known defects": "known", "fail": "fail", "error": "error", "nothing ran": ""}
+MARKS = {"pass": "✅", "known defects": "☑️", "fail": "❌", "error": "💥", "nothing ran": "➖", "incomplete": "⚠️"}
+_CSS = {"pass": "pass", "known defects": "known", "fail": "fail", "error": "error", "nothing ran": "",
+        "incomplete": "fail"}
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "expected_fail": "#ef6c00", "error": "#6a1b9a"}
 
 
@@ -66,8 +68,12 @@ class Report:
     environment: dict = field(default_factory=dict)
     expectations: tuple[known.Expectation, ...] = ()
     fd_accuracy: pd.DataFrame | None = None
-    #: Set when the run was stopped early: the tables hold the cases that finished.
+    #: Set when the run was stopped early: the tables hold the targets that finished.
     interrupted: bool = False
+    #: Targets whose worker could not load them, each with the reason.
+    not_loaded: tuple = ()
+    #: What each target's adapter calls itself (display text only), by target.
+    labels: dict = field(default_factory=dict)
 
     @property
     def unexpected(self) -> pd.DataFrame:
@@ -77,7 +83,7 @@ class Report:
     @property
     def exit_code(self) -> int:
         """0 when every row is as expected, 1 otherwise (an interrupted run is never 0)."""
-        return 1 if len(self.unexpected) or self.interrupted else 0
+        return 1 if len(self.unexpected) or self.interrupted or self.not_loaded else 0
 
     def write(self, out: Path | str) -> list[Path]:
         return write(self, out)

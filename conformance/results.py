@@ -16,8 +16,9 @@ VERDICTS = ("pass", "fail", "expected_fail", "error", "not_applicable")
 #: Check families, in report order. ``forward``/``gradient``/``loss`` compare
 #: with the PyTorch oracle; ``fd_*`` compare with finite differences of the
 #: implementation's own forward; ``contract`` covers the rules every adapter
-#: must keep; ``case`` is a row for the case as a whole (not applicable, error).
-CHECKS = ("forward", "gradient", "loss", "fd_directional", "fd_entry", "contract", "case")
+#: must keep; ``coverage`` the cases a run requires (``--require``); ``case`` is a
+#: row for the case as a whole (not applicable, error).
+CHECKS = ("forward", "gradient", "loss", "fd_directional", "fd_entry", "contract", "coverage", "case")
 
 
 @dataclass(frozen=True)

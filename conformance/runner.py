@@ -23,7 +23,7 @@ from conformance.fd_checks import finite_difference_rows
 from conformance.isolation import Limits, WorkerDriver, driver_for
 from conformance.oracles.finite_difference import Settings
 from conformance.oracles.torch import Reference, reference
-from conformance.registry import Target, neighbours_first
+from conformance.registry import Target
 from conformance.results import ResultRow, comparison_row, row
 from conformance.spec import Case, CaseData, generate
 
@@ -136,18 +136,20 @@ def run_each(
     checks: Checks = Checks(),
     isolate: bool = True,
     limits: Limits = Limits(),
+    drivers: dict[str, Driver | WorkerDriver] | None = None,
 ) -> Iterator[tuple[Target, Case, list[ResultRow]]]:
     """Every target on every case, serially, case by case as they finish: each target
     through one driver (its own worker process when isolated), closed when the target
-    is done or the iteration stops. ``expectations`` default to the recorded known defects."""
+    is done or the iteration stops (``drivers`` may hold ones already started, by target
+    name). ``expectations`` default to the recorded known defects; each applies to the
+    targets it names by identity (``expectations.for_target``)."""
     expectations = known.load() if expectations is None else expectations
     cases = list(cases)
     for target in targets:
-        driver = driver_for(target, isolate, limits)
+        driver = (drivers or {}).get(target.name) or driver_for(target, isolate, limits)
         try:
-            with neighbours_first(target):
-                for case in cases:
-                    yield target, case, run_case(driver, case, expectations, checks)
+            for case in cases:
+                yield target, case, run_case(driver, case, known.for_target(expectations, target), checks)
         finally:
             driver.close()
 

@@ -1,0 +1,147 @@
+"""Loading a submission's adapter class: what a sandboxed worker does first.
+
+This is the only module that imports or executes a submission's code, and it
+runs inside the worker (or in the caller's own process when the caller asked
+for no isolation, trusting the code). The grading process names targets by
+``registry.Locator`` and learns their adapter's name and capabilities from the
+worker as plain data.
+
+Every way a load can fail is a ``LoadError`` with one line for the user.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import zlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from conformance.adapter import Adapter
+from conformance.contract import class_problems, looks_like_an_adapter
+from conformance.faults import describe_exception
+
+ENTRY_POINT_GROUP = "conformance.implementations"
+
+
+class LoadError(Exception):
+    """The adapter cannot be loaded; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Locator:
+    """How a worker finds an adapter class: ``kind`` is ``file`` (``where`` a path),
+    ``module`` (``where`` is ``package.module:Class``) or ``entry_point`` (``where``
+    is the entry point's name). Plain data: the grader never follows it itself."""
+
+    kind: str
+    where: str
+    class_name: str | None = None
+
+    @property
+    def folder(self) -> str | None:
+        """The folder a file's neighbouring modules import from."""
+        return str(Path(self.where).resolve().parent) if self.kind == "file" else None
+
+
+def load_adapter(locator: Locator) -> type[Adapter]:
+    """The adapter class the locator names, checked against the contract."""
+    if locator.kind == "file":
+        cls, source = _from_file(Path(locator.where), locator.class_name), locator.where
+    elif locator.kind == "module":
+        cls, source = _from_import_path(locator.where), locator.where
+    elif locator.kind == "entry_point":
+        cls, source = _from_entry_point(locator.where)
+    else:
+        raise LoadError(f"unknown kind of target {locator.kind!r}")
+    if problem := class_problems(cls, source):
+        raise LoadError(problem)
+    return cls
+
+
+def _from_import_path(spec: str) -> type:
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise LoadError(f"{spec!r}: an import path reads package.module:AdapterClass")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise LoadError(f"cannot import {module_name!r}: {error}") from None
+    except SyntaxError as error:
+        raise LoadError(f"syntax error in {error.filename}, line {error.lineno}: {error.msg}") from None
+    except (Exception, SystemExit) as error:
+        raise LoadError(f"{module_name} failed to import: {describe_exception(error)}") from None
+    obj: object = module
+    for part in class_name.split("."):
+        if not hasattr(obj, part):
+            raise LoadError(f"module {module_name!r} has no class {class_name!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _from_entry_point(name: str) -> tuple[type, str]:
+    entries = list(entry_points(group=ENTRY_POINT_GROUP, name=name))
+    if not entries:
+        raise LoadError(f"no entry point {name!r} in group {ENTRY_POINT_GROUP}")
+    if len({entry.value for entry in entries}) > 1:
+        values = ", ".join(sorted(entry.value for entry in entries))
+        raise LoadError(f"entry point {name!r} of group {ENTRY_POINT_GROUP} is ambiguous: {values}")
+    entry = entries[0]
+    try:
+        loaded = entry.load()
+    except SyntaxError as error:
+        raise LoadError(f"syntax error in {error.filename}, line {error.lineno}: {error.msg}") from None
+    except (Exception, SystemExit) as error:
+        raise LoadError(f"entry point {name} = {entry.value} failed to load: {describe_exception(error)}") from None
+    return loaded, f"entry point {entry.name} = {entry.value}"
+
+
+def module_from_file(path: Path):
+    """Execute a Python file as a module (named ``submission_…``, one name per file), its
+    folder importable first (as for ``python file.py``)."""
+    module_name = f"submission_{zlib.crc32(str(path.resolve()).encode()):08x}"
+    if not path.is_file():
+        raise LoadError(f"no such file: {path}")
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise LoadError(f"cannot load {path} as Python")
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise LoadError(f"syntax error in {path}, line {error.lineno}: {error.msg}") from None
+    except (Exception, SystemExit) as error:  # whatever the user's module raises, even exit()
+        raise LoadError(f"{path} failed to import: {describe_exception(error)}") from None
+    return module
+
+
+def _from_file(path: Path, class_name: str | None) -> type:
+    return adapter_class(module_from_file(path), path, class_name)
+
+
+def adapter_class(module, path: Path | str, class_name: str | None) -> type:
+    """The one adapter class a module defines (or the one named)."""
+    defined = {name: obj for name, obj in vars(module).items()
+               if inspect.isclass(obj) and obj.__module__ == module.__name__}
+    candidates = {name: obj for name, obj in defined.items() if issubclass(obj, Adapter) and obj is not Adapter}
+    if class_name is not None:
+        if class_name not in defined:
+            have = f" (it defines: {', '.join(sorted(candidates))})" if candidates else ""
+            raise LoadError(f"{path} has no class {class_name!r}{have}")
+        return defined[class_name]
+    if len(candidates) == 1:
+        return next(iter(candidates.values()))
+    if len(candidates) > 1:
+        names = sorted(candidates)
+        raise LoadError(f"{path} defines several adapters ({', '.join(names)}); name one as {path}:{names[0]}")
+    if lookalikes := sorted(name for name, obj in defined.items() if looks_like_an_adapter(obj)):
+        raise LoadError(f"{path} defines no adapter: class {lookalikes[0]} has forward and backward "
+                        f"but does not subclass conformance.Adapter")
+    raise LoadError(f"{path} defines no adapter (a subclass of conformance.Adapter)")
