@@ -118,7 +118,9 @@ class Driver:
     """One implementation, run in this process. Every call works on copies of the data."""
 
     def __init__(self, target: Target):
-        self.target = target
+        # A target named by a locator is imported here: only the caller's own choice
+        # (no isolation, or the suite's bundled implementations) brings one here.
+        self.target = target if target.adapter is not None else target.loaded_here()
         self.name = target.name
 
     def _adapter(self) -> Adapter:

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -47,7 +48,8 @@ DEFAULT_MEMORY_MB = 4096
 class Limits:
     """What one worker may spend and see: wall time per case (and for loading), address
     space, CPU seconds over its life, bytes per file it writes, processes, its private
-    ``/tmp``; how many timeouts a target may have before it gets no more cases; and the
+    ``/tmp``; how many timeouts, or worker deaths in a row, a target may have before it
+    gets no more cases; and the
     paths no worker may see (the run's submissions, the report folder; a worker still
     sees its own submission's folder)."""
 
@@ -58,6 +60,7 @@ class Limits:
     processes: int = 128
     tmp_mb: int = 64
     max_timeouts: int = 2
+    max_crashes: int = 3
     hidden: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -84,13 +87,16 @@ def _locator(target: Target) -> Locator | None:
 
 
 def _worker_command(view: sandbox.View, fd: int) -> list[str]:
-    return sandbox.command(view, [sys.executable, "-m", "conformance.worker", str(fd)])
+    # -P: the submission's folder (the working folder) does not come first on the import path
+    # while the worker imports its own modules; loading puts it there afterwards.
+    return sandbox.command(view, [sys.executable, "-P", "-m", "conformance.worker", str(fd)])
 
 
 def _python_path() -> str:
-    """The grader's import path for the worker (the current folder as an absolute path)."""
+    """The grader's import path for the worker, the current folder included (as ``python -m``
+    would have it: ``module:Class`` targets import from there)."""
     harness = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    entries = [harness] + [p or os.getcwd() for p in sys.path]
+    entries = [harness] + [p or os.getcwd() for p in sys.path] + [os.getcwd()]
     return os.pathsep.join(dict.fromkeys(entries))
 
 
@@ -121,16 +127,21 @@ class WorkerDriver:
         folder = locator.folder
         own = target.path.resolve() if target.path is not None else None
         hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
-        self.view = sandbox.View(readable=(folder,) if folder else (), hidden=hidden, tmp_mb=limits.tmp_mb,
+        # The grader's own import path stays readable (its private /tmp would hide a part of it).
+        readable = ((folder,) if folder else ()) + tuple(
+            p for p in _python_path().split(os.pathsep) if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
+        self.view = sandbox.View(readable=tuple(dict.fromkeys(readable)), hidden=hidden, tmp_mb=limits.tmp_mb,
                                  workdir=folder or "/tmp")
         self._process: subprocess.Popen | None = None
+        self._stderr = None
         self._sock: socket.socket | None = None
         self._cgroup: sandbox.PidsCgroup | None = None
         self._load_failure = ""
         self._description: dict | None = None
-        self._deadline = math.inf
+        self._budget = math.inf
         self._next_id = 1
         self.timeouts = 0
+        self.crashes = 0  # in a row
         #: What this case's requests have sent the worker, by id (held, so no id is reused).
         self._sent: dict[int, Any] = {}
 
@@ -154,8 +165,10 @@ class WorkerDriver:
     # ---- the process ----
 
     def start_case(self) -> None:
-        """Start the wall-time clock for one case (and forget what the last one sent)."""
-        self._deadline = time.monotonic() + self.limits.timeout_s
+        """Give one case its wall time (and forget what the last one sent). The clock runs
+        only while the worker is asked something: the grader's own work (the oracle, the
+        comparison) costs the implementation nothing."""
+        self._budget = self.limits.timeout_s
         self._sent = {}
 
     def _start(self) -> None:
@@ -163,20 +176,23 @@ class WorkerDriver:
             raise ImplementationFault(self._load_failure)
         if self.timeouts >= self.limits.max_timeouts:
             raise ImplementationFault(f"skipped after {self.timeouts} timeouts")
+        if self.crashes >= self.limits.max_crashes:
+            raise ImplementationFault(f"skipped after its worker ended {self.crashes} times in a row")
         parent, child = socket.socketpair()
         self._cgroup = sandbox.PidsCgroup(self.limits.processes)
         env = os.environ | {"PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1"}
+        self._stderr = tempfile.TemporaryFile()  # its size is bounded by the worker's file size limit
         try:
             self._process = subprocess.Popen(
                 _worker_command(self.view, child.fileno()), pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=self._stderr, env=env, start_new_session=True,
                 preexec_fn=self._cgroup.join, cwd="/")
         finally:
             child.close()
         self._sock, self._sent = parent, {}
         wire.write_request(parent, ("load", self.locator, self.limits, self.name))
         try:
-            reply = self._receive(0, time.monotonic() + max(self.limits.timeout_s, 30.0), 1 << 16, loading=True)
+            reply = self._receive(0, time.monotonic() + max(3 * self.limits.timeout_s, 10.0), 1 << 16)
             description = _description(reply)
         except ImplementationFault as fault:
             self._load_failure = str(fault)  # loading will not work better next time
@@ -184,34 +200,51 @@ class WorkerDriver:
             raise
         self._description = description
 
-    def _receive(self, request_id: int, deadline: float, max_bytes: int, loading: bool = False) -> Any:
+    def _receive(self, request_id: int, deadline: float, max_bytes: int, method: str = "load") -> Any:
         try:
             reply = wire.read_reply(self._sock, deadline, max_bytes)
         except wire.ReplyTimeout:
             self.timeouts += 1
             self.close()
-            what = " while loading" if loading else ""
+            what = " while loading" if method == "load" else ""
             raise ImplementationFault(f"timed out after {self.limits.timeout_s:g} s{what}") from None
         except wire.WorkerGone:
             raise ImplementationFault(self._ended()) from None
         except wire.MalformedReply as error:
+            self.crashes += 1
             self.close()
             raise ImplementationFault(f"the worker sent a malformed reply: {error}") from None
         if reply.request_id != request_id:
+            self.crashes += 1
             self.close()
             raise ImplementationFault(f"the worker sent a malformed reply: an answer to request "
                                       f"{reply.request_id} where {request_id} was asked")
+        if method in ("observe", "evaluate"):
+            self.crashes = 0  # the implementation's code ran and the worker lives
         if reply.status == "fault":
             raise ImplementationFault(wire.clean_text(reply.body))
         return reply.body
 
     def _ended(self) -> str:
+        self.crashes += 1
         try:
             code = self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
+        said = self._last_words()
         self.close()
-        return _exit_description(code)
+        return _exit_description(code) + (f"; it last wrote: {said}" if said else "")
+
+    def _last_words(self) -> str:
+        """The end of what the worker wrote on stderr (a traceback's last line), as clean text."""
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(max(0, os.fstat(self._stderr.fileno()).st_size - 2000))
+            lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return wire.clean_text(lines[-1], 300) if lines else ""
 
     def _once(self, value: Any) -> Shared | Known:
         if self._sent.get(id(value)) is value:
@@ -239,8 +272,13 @@ class WorkerDriver:
             wire.write_request(self._sock, (request_id, method, tuple(self._share(a) for a in args), new_case))
         except OSError:
             raise ImplementationFault(self._ended()) from None
-        deadline = self._deadline if self._deadline != math.inf else time.monotonic() + self.limits.timeout_s
-        return self._receive(request_id, deadline, max_bytes)
+        asked = time.monotonic()
+        budget = self._budget if self._budget != math.inf else self.limits.timeout_s
+        try:
+            return self._receive(request_id, asked + budget, max_bytes, method)
+        finally:
+            if self._budget != math.inf:
+                self._budget = max(0.0, self._budget - (time.monotonic() - asked))
 
     # ---- the requests ----
 
@@ -282,7 +320,9 @@ class WorkerDriver:
                 self._process.wait(timeout=5)
         if self._cgroup is not None:
             self._cgroup.remove()
-        self._process, self._sock, self._cgroup = None, None, None
+        if self._stderr is not None:
+            self._stderr.close()
+        self._process, self._sock, self._cgroup, self._stderr = None, None, None, None
 
     def __enter__(self) -> WorkerDriver:
         return self
@@ -404,3 +444,18 @@ def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) 
     if isolate and _locator(target) is not None:
         return WorkerDriver(target, limits)
     return Driver(target)
+
+
+def describe(target: Target, limits: Limits = Limits()) -> dict:
+    """What a target's adapter says of itself (name, description, capabilities), loaded in
+    a sandboxed worker that is closed again; ``TargetError`` when it cannot be loaded."""
+    from conformance.registry import TargetError
+
+    driver = driver_for(target, True, limits)
+    try:
+        return driver.describe()
+    except ImplementationFault as fault:
+        raise TargetError(str(fault)) from None
+    finally:
+        driver.close()
+

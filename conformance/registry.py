@@ -5,8 +5,8 @@ Every way of naming an implementation ends in a ``Target``: its identity (the
 name as given: a built-in's name, a path, ``module:Class``, an entry point's
 name) and a ``Locator`` that a sandboxed worker follows to load it
 (``conformance.loading``). This process reads files only to list a folder and
-to tell, from its syntax tree (parsed, never run), which of its ``.py`` files
-are submissions and which are helper modules. What an adapter calls itself
+to tell, from their syntax trees (parsed, never run), which of its ``.py``
+files are submissions and which are helper modules the others import. What an adapter calls itself
 is display text the worker reports later; it never decides whose results are
 whose, nor which recorded known defects apply.
 
@@ -174,40 +174,39 @@ def _candidate_files(folder: Path) -> list[Path]:
     return [path for path in sorted(folder.glob("*.py")) if path.is_file() and not skipped(path)]
 
 
-def _base_names(node: ast.ClassDef) -> set[str]:
+def _syntax_tree(path: Path) -> ast.Module | None:
+    """The file's syntax tree (parsed, never run); None when it cannot be parsed."""
+    try:
+        if path.stat().st_size > MAX_SURVEYED_BYTES:
+            return None
+        return ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+        return None
+
+
+def _imported_names(tree: ast.Module) -> set[str]:
     names = set()
-    for base in node.bases:
-        while isinstance(base, ast.Attribute):
-            names.add(base.attr)
-            base = base.value
-        if isinstance(base, ast.Name):
-            names.add(base.id)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.partition(".")[0])
     return names
 
 
-def is_submission(path: Path) -> bool:
-    """Whether a file in a folder of submissions is one (rather than a helper module): it
-    defines a class that subclasses an ``…Adapter`` or has ``forward`` and ``backward``
-    methods, or it cannot be parsed (its syntax error is then reported). Parsed, not run."""
-    try:
-        if path.stat().st_size > MAX_SURVEYED_BYTES:
-            return True
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
-        return True
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            methods = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-            if any(name.endswith("Adapter") for name in _base_names(node)) or {"forward", "backward"} <= methods:
-                return True
-    return False
+def submissions_in(files: list[Path]) -> list[Path]:
+    """Which files of a folder are submissions rather than helper modules: a helper is a
+    module another file of the folder imports, or a file that defines no class; a file
+    that cannot be parsed is a submission (its syntax error is then reported)."""
+    trees = {path: _syntax_tree(path) for path in files}
+    imported = set().union(*(_imported_names(tree) for tree in trees.values() if tree is not None))
+    return [path for path, tree in trees.items()
+            if tree is None or (path.stem not in imported
+                                and any(isinstance(node, ast.ClassDef) for node in ast.walk(tree)))]
 
 
 def _load_folder(folder: Path) -> list[Target | Unloadable]:
-    found: list[Target | Unloadable] = []
-    for path in _candidate_files(folder):
-        if is_submission(path):
-            found.append(_file_target(str(path), path, None))
+    found = [_file_target(str(path), path, None) for path in submissions_in(_candidate_files(folder))]
     if not found:
         return [Unloadable(str(folder), f"no .py file in {folder} defines an adapter (a subclass of conformance.Adapter)")]
     return found

@@ -7,7 +7,13 @@ import textwrap
 import pytest
 
 from conformance import registry
+from conformance.isolation import describe
 from conformance.registry import Target, TargetError, Unloadable
+
+
+def loaded(spec: str) -> dict:
+    """What a sandboxed worker reports of the adapter ``spec`` names."""
+    return describe(registry.load(spec))
 
 ADAPTER = """\
 from implementations.reference_numpy import ReferenceNumpy
@@ -38,20 +44,24 @@ def clean_imports(monkeypatch):
         del sys.modules[name]
 
 
-def test_a_file_path_finds_the_one_adapter_in_it(tmp_path):
-    target = registry.load(str(adapter_file(tmp_path / "mine.py")))
-    assert (target.name, target.adapter.__name__, target.source) == ("mine", "Mine", str(tmp_path / "mine.py"))
-    assert target.new().forward is not None
+def test_a_file_path_is_named_by_its_path_and_its_worker_finds_the_one_adapter_in_it(tmp_path):
+    path = str(adapter_file(tmp_path / "mine.py"))
+    target = registry.load(path)
+    assert (target.name, target.adapter, target.source) == (path, None, path)  # nothing imported here
+    assert (loaded(path)["name"], loaded(path)["class"]) == ("mine", "Mine")
 
 
-def test_an_adapter_without_a_name_is_named_after_its_file(tmp_path):
-    target = registry.load(str(adapter_file(tmp_path / "alice_backprop.py", name="")))
-    assert target.name == "alice_backprop"
+def test_naming_a_file_does_not_run_it(tmp_path):
+    path = write(tmp_path / "loud.py", f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    registry.load(str(path))
+    registry.load_all([str(tmp_path)])
+    assert not (tmp_path / "ran").exists()
 
 
 def test_file_colon_class_picks_one_of_several_adapters(tmp_path):
     path = write(tmp_path / "two.py", ADAPTER.format(cls="First", name="first") + "\n\nclass Second(First):\n    name = 'second'\n")
-    assert registry.load(f"{path}:Second").name == "second"
+    assert loaded(f"{path}:Second")["name"] == "second"
+    assert registry.load(f"{path}:Second").name == f"{path}:Second"
 
 
 def test_an_import_path_loads_a_module_from_the_current_folder(tmp_path, monkeypatch, clean_imports):
@@ -59,8 +69,8 @@ def test_an_import_path_loads_a_module_from_the_current_folder(tmp_path, monkeyp
     write(tmp_path / "course_pkg" / "__init__.py", "")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
-    target = registry.load("course_pkg.student:StudentAdapter")
-    assert (target.name, target.adapter.__module__) == ("student", "course_pkg.student")
+    assert registry.load("course_pkg.student:StudentAdapter").name == "course_pkg.student:StudentAdapter"
+    assert loaded("course_pkg.student:StudentAdapter")["class"] == "StudentAdapter"
 
 
 @pytest.fixture
@@ -77,15 +87,14 @@ def installed_plugin(tmp_path, monkeypatch, clean_imports):
 
 def test_an_installed_entry_point_is_found_by_its_name(installed_plugin):
     target = registry.load("plugged")
-    assert (target.name, target.adapter.__name__) == ("plugged", "PluggedAdapter")
-    assert target.source == "entry point plugged = plugged_module:PluggedAdapter"
+    assert (target.name, loaded("plugged")["class"]) == ("plugged", "PluggedAdapter")
     assert {"plugged", "plugged_broken"} <= set(registry.installed_names())
 
 
 def test_a_broken_entry_point_is_one_line_naming_it(installed_plugin):
     with pytest.raises(TargetError, match=r"^entry point plugged_broken = plugged_module:NoSuchClass failed to load: "
                                           r"AttributeError"):
-        registry.load("plugged_broken")
+        loaded("plugged_broken")
 
 
 def test_an_unknown_name_lists_the_built_ins_and_the_installed_plug_ins(installed_plugin):
@@ -128,14 +137,14 @@ def test_a_bad_target_is_one_line_saying_what_is_wrong(tmp_path, kind):
     if text is not None:
         write(tmp_path / name.partition(":")[0], text)
     with pytest.raises(TargetError) as caught:
-        registry.load(str(tmp_path / name))
+        loaded(str(tmp_path / name))
     assert str(caught.value).startswith(message.format(dir=tmp_path))
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
 
 
 def test_a_module_that_cannot_be_imported_is_one_line():
     with pytest.raises(TargetError, match=r"^cannot import 'no_such_package_here.adapters': No module named"):
-        registry.load("no_such_package_here.adapters:Mine")
+        loaded("no_such_package_here.adapters:Mine")
 
 
 def test_a_folder_stands_for_its_adapter_files_and_skips_helpers_and_tests(tmp_path):
@@ -144,12 +153,17 @@ def test_a_folder_stands_for_its_adapter_files_and_skips_helpers_and_tests(tmp_p
     write(tmp_path / "subs" / "helpers.py", "def helper():\n    return 1\n")
     adapter_file(tmp_path / "subs" / "test_alice.py", cls="NotMe", name="not_me")
     write(tmp_path / "subs" / "typo.py", "def f(:\n")
-    loaded = registry.load_all([str(tmp_path / "subs")])
-    assert [(type(t).__name__, t.source) for t in loaded] == [
-        ("Target", str(tmp_path / "subs" / "alice.py")),
-        ("Target", str(tmp_path / "subs" / "bob.py")),
-        ("Unloadable", str(tmp_path / "subs" / "typo.py")),
-    ]
+    found = registry.load_all([str(tmp_path / "subs")])
+    assert [t.source for t in found] == [str(tmp_path / "subs" / n) for n in ("alice.py", "bob.py", "typo.py")]
+    with pytest.raises(TargetError, match="syntax error in .*typo.py, line 1"):
+        describe(found[2])
+
+
+def test_a_module_the_others_import_is_a_helper_not_a_submission(tmp_path):
+    write(tmp_path / "subs" / "network.py", "class Network:\n    def forward(self, x): ...\n"
+                                            "    def backward(self, g): ...\n")
+    write(tmp_path / "subs" / "carol.py", "from network import Network\n" + ADAPTER.format(cls="Carol", name="c"))
+    assert [t.source for t in registry.load_all([str(tmp_path / "subs")])] == [str(tmp_path / "subs" / "carol.py")]
 
 
 def test_a_folder_without_any_adapter_is_one_unloadable_target(tmp_path):
@@ -162,8 +176,9 @@ def test_a_folder_without_any_adapter_is_one_unloadable_target(tmp_path):
 def test_a_glob_stands_for_its_matches_and_one_without_matches_is_unloadable(tmp_path):
     adapter_file(tmp_path / "subs" / "alice" / "adapter.py", cls="Alice", name="alice")
     adapter_file(tmp_path / "subs" / "bob" / "adapter.py", cls="Bob", name="bob")
-    assert [t.name for t in registry.load_all([str(tmp_path / "subs" / "*")])] == ["alice", "bob"]
-    assert [t.name for t in registry.load_all([str(tmp_path / "subs" / "*" / "adapter.py")])] == ["alice", "bob"]
+    files = [str(tmp_path / "subs" / who / "adapter.py") for who in ("alice", "bob")]
+    assert [t.name for t in registry.load_all([str(tmp_path / "subs" / "*")])] == files
+    assert [t.name for t in registry.load_all([str(tmp_path / "subs" / "*" / "adapter.py")])] == files
     (nothing,) = registry.load_all([str(tmp_path / "subs" / "*.ipynb")])
     assert isinstance(nothing, Unloadable) and nothing.reason.startswith("no .py file or folder matches")
 
@@ -172,13 +187,13 @@ def test_different_adapters_with_one_name_are_told_apart_by_their_file(tmp_path)
     first = adapter_file(tmp_path / "alice" / "adapter.py", cls="Mine", name="my_mlp")
     second = adapter_file(tmp_path / "bob" / "adapter.py", cls="Mine", name="my_mlp")
     names = [t.name for t in registry.load_all([str(first), str(second)])]
-    assert names == [f"my_mlp@{first}", f"my_mlp@{second}"]
+    assert names == [str(first), str(second)]
 
 
 def test_the_same_adapter_named_twice_is_checked_once(tmp_path):
     path = adapter_file(tmp_path / "mine.py")
-    loaded = registry.load_all([str(path), str(path), str(tmp_path)])
-    assert [t.name for t in loaded] == ["mine"]
+    found = registry.load_all([str(path), str(path), str(tmp_path)])
+    assert [t.name for t in found] == [str(path)]
 
 
 NEIGHBOUR = """\
@@ -196,12 +211,17 @@ def test_each_submission_imports_its_own_module_next_to_it_and_the_harness_forge
         write(tmp_path / owner / "impl.py", f"OWNER = {owner!r}\n")
         write(tmp_path / owner / "adapter.py", NEIGHBOUR)
     path_before = list(sys.path)
-    loaded = registry.load_all([str(tmp_path / "alice" / "adapter.py"), str(tmp_path / "bob" / "adapter.py")])
-    assert [t.name for t in loaded] == ["mine_alice", "mine_bob"]
+    found = registry.load_all([str(tmp_path / "alice" / "adapter.py"), str(tmp_path / "bob" / "adapter.py")])
+    assert [describe(t)["name"] for t in found] == ["mine_alice", "mine_bob"]
     assert "impl" not in sys.modules and sys.path == path_before
 
 
-def test_loading_a_built_in_by_name_gives_its_registered_name():
-    assert registry.load("reference_numpy") == Target(
-        "reference_numpy", registry.load("reference_numpy").adapter, "implementations.reference_numpy:ReferenceNumpy"
-    )
+def test_a_built_in_is_named_by_its_own_name_and_known_as_bundled():
+    target = registry.load("reference_numpy")
+    assert (target.name, target.builtin, target.adapter) == ("reference_numpy", True, None)
+    assert describe(target)["name"] == "reference_numpy"
+
+
+def test_a_file_named_like_a_built_in_is_not_the_built_in(tmp_path):
+    target = registry.load(str(adapter_file(tmp_path / "two_layer_sgd.py", name="two_layer_sgd")))
+    assert not target.builtin and target.name == str(tmp_path / "two_layer_sgd.py")

@@ -1,0 +1,7 @@
+"""Honest and correct."""
+
+from _honest import Correct
+
+
+class Alice(Correct):
+    name = "alice"
