@@ -290,6 +290,7 @@ def command(
     command_line: str = "",
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
+    junit_xml: Path | str | None = None,
 ) -> int:
     """``conformance check``: run the suite on the named targets, print a block per target
     (and one summary row per target when there are several), write the full report to
@@ -297,8 +298,12 @@ def command(
 
     A target that cannot be loaded is one line on stderr and a ``not loaded`` row; the
     others still run. ``options`` are ``api.Options`` (isolation, jobs, timing);
-    ``expectations`` default to the recorded known defects."""
-    loaded = load_all(targets)
+    ``expectations`` default to the recorded known defects; ``junit_xml`` names a file for
+    the verdicts as JUnit XML."""
+    from conformance.naming import explained
+
+    loaded = [replace(item, reason=explained(item.source, item.reason)) if isinstance(item, Unloadable) else item
+              for item in load_all(targets)]
     for item in loaded:
         if isinstance(item, Unloadable):
             print(f"conformance check: error: {item.reason}", file=stderr)
@@ -318,6 +323,10 @@ def command(
     written = report.write(folder)
     results = _results(loaded, report, timed.seconds, len(cases))
     written.append(write_targets(results, folder))
+    if junit_xml is not None:
+        from conformance.junit import write_junit
+
+        write_junit(report.results, junit_xml)
     several = len(results) > 1
     for result in results:
         if not result.load_error:

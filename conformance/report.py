@@ -586,7 +586,8 @@ def check_writable(out: Path | str) -> Path:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as error:
-        raise ReportError(f"cannot write to {out}: {error.strerror or error}") from None
+        raise ReportError(f"{out} cannot be written to: the report needs a folder it may create files in "
+                          f"({error.strerror or error}); choose another with --out") from None
     if foreign := [name for name in FILES if (out / name).exists() and not _is_ours(out / name)]:
         raise ReportError(f"{out} already holds {', '.join(foreign)} not written by this suite; "
                           f"choose another folder with --out")
