@@ -146,13 +146,18 @@ def diagnosis_line(rows: Iterable[ResultRow]) -> str | None:
     return f"diagnosis ({cases} case{'s' * (cases > 1)} diagnosed; worst, {worst.case}): {text}"
 
 
-def problem_lines(rows: Iterable[ResultRow], limit: int) -> list[str]:
-    """One line per kind of problem, at most ``limit`` of them and a count of the rest."""
+#: Where the problems left out of a short list are, named by file and column.
+MORE_IN = "every one is in summary.md, section “What is wrong”, and each failing row in results.csv, column detail"
+
+
+def problem_lines(rows: Iterable[ResultRow], limit: int, more_in: str = MORE_IN) -> list[str]:
+    """One line per kind of problem, at most ``limit`` of them and a count of the rest, saying
+    where the rest are (``more_in``)."""
     found = problems(rows)
     lines = [problem.line() for problem in found[:limit]]
     if len(found) > limit:
         more = len(found) - limit
-        lines.append(f"… and {more} more kind{'s' * (more > 1)} of problem (see the report)")
+        lines.append(f"… and {more} more kind{'s' * (more > 1)} of problem ({more_in})")
     return lines
 
 
