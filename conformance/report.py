@@ -393,7 +393,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px; color: #222; padding: 0 1em; }
 .scroll { overflow-x: auto; max-width: 100%; margin: 0.5em 0 1.5em; }
 table { border-collapse: collapse; font-size: 14px; }
-td { max-width: 60em; overflow-wrap: anywhere; }
+th, td { white-space: nowrap; }
+td.long { white-space: normal; min-width: 22em; max-width: 48em; overflow-wrap: anywhere; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 td.pass { background: #e8f5e9; } td.fail { background: #ffebee; font-weight: 600; }
@@ -420,6 +421,7 @@ def html_table(table: pd.DataFrame, coloured: bool = False) -> str:
         for value in record:
             text = html.escape(_cell(value))
             css = _cell_class(value) if coloured else ""
+            css = f"{css} long".strip() if len(text) > 40 else css
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
