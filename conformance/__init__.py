@@ -6,23 +6,41 @@ Public interface: the adapter contract (``Adapter``, ``Capabilities``,
 adapter from a test of one's own; ``run`` returns the suite's results as a
 pandas DataFrame and ``run_suite`` the whole report (results, timings,
 environment; ``.write(folder)``).
+
+Every name is imported when first asked for: the pytest plugin imports this
+package in every pytest run of the environment, and must not pull in NumPy,
+PyTorch or pandas there.
 """
 
-from conformance.adapter import Adapter, Capabilities, Gradients
-from conformance.spec import Case, Layer, NetworkSpec, Params
+from __future__ import annotations
 
-__all__ = ["Adapter", "Capabilities", "Case", "Gradients", "Layer", "NetworkSpec", "Params", "assert_conforms",
-           "run", "run_suite"]
+import importlib
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conformance.adapter import Adapter, Capabilities, Gradients
+    from conformance.api import run, run_suite
+    from conformance.spec import Case, Layer, NetworkSpec, Params
+    from conformance.testing import assert_conforms
+
+try:
+    __version__ = metadata.version("backprop-conformance")
+except metadata.PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = "0+unknown"
+
+#: Where each public name lives.
+_HOMES = {
+    "Adapter": "conformance.adapter", "Capabilities": "conformance.adapter", "Gradients": "conformance.adapter",
+    "Case": "conformance.spec", "Layer": "conformance.spec", "NetworkSpec": "conformance.spec",
+    "Params": "conformance.spec", "assert_conforms": "conformance.testing", "run": "conformance.api",
+    "run_suite": "conformance.api",
+}
+
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str):
-    # assert_conforms pulls in pytest and the oracle; an adapter's `from conformance import Adapter` need not.
-    if name == "assert_conforms":
-        from conformance.pytest_plugin import assert_conforms
-
-        return assert_conforms
-    if name in ("run", "run_suite"):  # pandas and the oracle, likewise only when asked for
-        from conformance import api
-
-        return getattr(api, name)
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module 'conformance' has no attribute {name!r}")

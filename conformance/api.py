@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Sequence, Union
 
 import pandas as pd
 
@@ -25,6 +26,7 @@ from conformance import registry, report, sandbox, timing
 from conformance.coverage import Requirement, coverage_rows
 from conformance.driver import ImplementationFault
 from conformance.isolation import Limits, driver_for
+from conformance.naming import explained
 from conformance.journal import Journal
 from conformance.registry import Target
 from conformance.report import TIMING_COLUMNS, Report
@@ -50,17 +52,38 @@ class Progress:
     def finish(self) -> None: ...
 
 
-def targets_named(impls: Sequence[str | Target] | str | None) -> list[Target]:
-    """The implementations to run: every built-in when none is named; names, files and
-    ``module:Class`` otherwise (``registry.TargetError`` for one that cannot be named).
-    Nothing is imported here: a sandboxed worker loads each target."""
-    if not impls:
+#: What names an implementation: a built-in or entry point name, ``path/to/file.py[:Class]``
+#: or ``module:Class`` (a ``str`` or a ``Path``), an adapter class, or a loaded ``Target``.
+Implementation = Union[str, os.PathLike, type, Target]
+Implementations = Union[Implementation, Sequence[Implementation], None]
+
+
+def _target(impl: Implementation) -> Target:
+    if isinstance(impl, Target):
+        return impl
+    if isinstance(impl, type):
+        from conformance.testing import _as_target
+
+        return _as_target(impl)
+    if isinstance(impl, (str, os.PathLike)):
+        spec = os.fspath(impl)
+        try:
+            return registry.load(spec)
+        except registry.TargetError as error:
+            raise registry.TargetError(explained(spec, str(error))) from None
+    raise TypeError(f"an implementation is a name, a path, an adapter class or a Target, got {type(impl).__name__}")
+
+
+def targets_named(impls: Implementations) -> list[Target]:
+    """The implementations to run: every built-in when none is named; otherwise one or a
+    list of names, paths, ``module:Class``, adapter classes or targets
+    (``registry.TargetError`` for one that cannot be loaded, with the reason)."""
+    if impls is None or (not isinstance(impls, (str, os.PathLike, type, Target)) and not impls):
         return registry.builtins()
-    if isinstance(impls, (str, Target)):
-        impls = [impls]
+    one = isinstance(impls, (str, os.PathLike, type, Target))
     targets: dict[str, Target] = {}
-    for impl in impls:
-        target = impl if isinstance(impl, Target) else registry.load(impl)
+    for impl in [impls] if one else impls:
+        target = _target(impl)
         targets.setdefault(target.name, target)
     return list(targets.values())
 
@@ -253,8 +276,9 @@ def run_suite(
 ) -> Report:
     """Run the suite and return everything it produced as a ``Report``.
 
-    ``impls`` are built-in names, ``path/to/file.py[:Class]``, ``module:Class``
-    or ``Target`` values (default: every built-in). ``cases`` default to the
+    ``impls`` is one implementation or a list of them: a built-in name,
+    ``path/to/file.py[:Class]`` (a ``str`` or a ``Path``), ``module:Class``, an
+    adapter class or a ``Target`` (default: every built-in). ``cases`` default to the
     grid (``quick``: depth ≤ 2, batch 4). ``expectations`` default to the
     recorded known defects of the bundled implementations. Each target runs in
     a sandboxed worker that loads it; one that cannot be loaded is listed in
@@ -311,6 +335,13 @@ def run(
     expectations: tuple[known.Expectation, ...] | None = None,
     options: Options = Options(timing=False),
 ) -> pd.DataFrame:
-    """The suite's results as a DataFrame, one row per implementation × case × check × tensor
-    (columns: ``conformance.results.COLUMNS``); arguments as for ``run_suite``. No timing."""
+    """The suite's results as a DataFrame, one row per implementation × case × check × tensor,
+    with the columns ``conformance.results.COLUMNS``: ``implementation``, ``case`` and the
+    case's fields (``layers``, ``activation``, ``bias``, ``loss``, ``batch``, ``dtype``,
+    ``seed``), ``check`` and ``tensor`` compared, ``max_abs_error`` and ``max_rel_error`` at
+    the worst element ``worst_index``, the ``tolerance`` applied, ``verdict`` and ``detail``; arguments as for ``run_suite``. No timing::
+
+        conformance.run("class_layers", quick=True)
+        conformance.run([MyAdapter, "path/to/other.py"])
+    """
     return run_suite(impls, quick=quick, seed=seed, cases=cases, expectations=expectations, options=options).results

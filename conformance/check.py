@@ -154,13 +154,18 @@ def diagnosis_line(rows: Iterable[ResultRow]) -> str | None:
     return f"diagnosis ({cases} case{'s' * (cases > 1)} diagnosed; worst, {worst.case}): {text}"
 
 
-def problem_lines(rows: Iterable[ResultRow], limit: int) -> list[str]:
-    """One line per kind of problem, at most ``limit`` of them and a count of the rest."""
+#: Where the problems left out of a short list are, named by file and column.
+MORE_IN = "every one is in summary.md, section “What is wrong”, and each failing row in results.csv, column detail"
+
+
+def problem_lines(rows: Iterable[ResultRow], limit: int, more_in: str = MORE_IN) -> list[str]:
+    """One line per kind of problem, at most ``limit`` of them and a count of the rest, saying
+    where the rest are (``more_in``)."""
     found = problems(rows)
     lines = [problem.line() for problem in found[:limit]]
     if len(found) > limit:
         more = len(found) - limit
-        lines.append(f"… and {more} more kind{'s' * (more > 1)} of problem (see the report)")
+        lines.append(f"… and {more} more kind{'s' * (more > 1)} of problem ({more_in})")
     return lines
 
 
@@ -317,6 +322,7 @@ def command(
     resume: bool = False,
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
+    junit_xml: Path | str | None = None,
 ) -> int:
     """``conformance check``: run the suite on the named targets, print a block per target
     (and one summary row per target when there are several), write the full report to
@@ -326,8 +332,12 @@ def command(
     others still run. ``options`` are ``api.Options`` (isolation, limits, jobs, timing,
     required coverage); ``expectations`` default to the recorded known defects of the
     bundled implementations. Each target's rows are journaled in ``out`` as it finishes
-    (``resume`` continues a run that was killed)."""
-    loaded = load_all(targets)
+    (``resume`` continues a run that was killed); ``junit_xml`` names a file for the
+    verdicts as JUnit XML."""
+    from conformance.naming import explained
+
+    loaded = [replace(item, reason=explained(item.source, item.reason)) if isinstance(item, Unloadable) else item
+              for item in load_all(targets)]
     for item in loaded:
         if isinstance(item, Unloadable):
             print(f"conformance check: error: {item.reason}", file=stderr)
@@ -353,6 +363,10 @@ def command(
     written = report.write(folder)
     results = _results(loaded, report, timed.seconds, len(cases))
     written.append(write_targets(results, folder))
+    if junit_xml is not None:
+        from conformance.junit import write_junit
+
+        write_junit(report.results, junit_xml)
     several = len(results) > 1
     for result in results:
         if not result.load_error and not result.not_run:

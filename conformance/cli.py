@@ -45,6 +45,58 @@ def _count(minimum: int, what: str) -> Callable[[str], int]:
     return parse
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def bounded_jobs(jobs: int | None, verb: str) -> int:
+    """``--jobs``: the cores available when not given (or 0); more than the cores is
+    slower, not faster, so it is capped there with a warning."""
+    available = cores()
+    if not jobs:
+        return available
+    if jobs > available:
+        print(f"{PROG} {verb}: warning: --jobs {jobs} is more than the {available} core{'s' * (available > 1)} "
+              f"available; running {available} at once", file=sys.stderr)
+        return available
+    return jobs
+
+
+def add_grid(parser: argparse.ArgumentParser) -> None:
+    """``--grid full|quick`` (the words of pytest's ``--conformance-grid``) and ``--quick`` for ``--grid quick``."""
+    parser.add_argument("--grid", choices=("full", "quick"), default="full",
+                        help="the case grid: full (default) or quick (depth ≤ 2, batch 4, quick timing); "
+                             "pytest's --conformance-grid takes the same words")
+    parser.add_argument("--quick", dest="grid", action="store_const", const="quick", help="the same as --grid quick")
+
+
+def add_common(parser: argparse.ArgumentParser, jobs_help: str) -> None:
+    """The options ``run`` and ``check`` share."""
+    add_grid(parser)
+    parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
+    parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N", help=jobs_help)
+    parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
+                        help="seed of the generated case data (default 0)")
+    parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
+    parser.add_argument("--junit-xml", metavar="PATH",
+                        help="also write the verdicts as JUnit XML (one test case per implementation × case) "
+                             "for a CI system to show")
+    add_worker_options(parser)
+
+
+def _junit_path(args: argparse.Namespace):
+    """The ``--junit-xml`` file, checked before the run (a usage error if it cannot be written)."""
+    if not args.junit_xml:
+        return None
+    from conformance.junit import check_writable
+
+    return check_writable(args.junit_xml)
+
+
 def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -61,15 +113,8 @@ def add_run(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--impl", action="extend", nargs="+", metavar="NAME", default=[],
                         help="implementation to run: a built-in name, path/to/file.py[:Class] or module:Class "
                              "(repeatable; default: every built-in, see `conformance list`)")
-    parser.add_argument("--quick", action="store_true", help="the quick grid (depth ≤ 2, batch 4) and quick timing")
-    parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
-    parser.add_argument("--jobs", type=_count(0, "--jobs"), default=1, metavar="N",
-                        help="processes running cases at once (default 1; 0: one per core); timing always "
-                             "runs one case at a time")
-    parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
-                        help="seed of the generated case data (default 0)")
-    parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
-    add_worker_options(parser)
+    add_common(parser, "processes running cases at once (default: one per core, and never more); timing "
+                       "always runs one case at a time")
     parser.set_defaults(handler=run_command)
 
 
@@ -131,9 +176,9 @@ def options_from(args: argparse.Namespace, cases) -> tuple:
             expectations += known.load(args.expectations)
         except (OSError, ValueError) as error:
             raise UsageError(str(error)) from None
-    options = api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
-                          rules=QUICK if args.quick else Rules(), require=require,
-                          limits=Limits(timeout_s=args.timeout, memory_mb=args.memory))
+    options = api.Options(isolate=not args.no_isolation, jobs=bounded_jobs(args.jobs, args.argv[0]),
+                          timing=not args.no_timing, rules=QUICK if args.grid == "quick" else Rules(),
+                          require=require, limits=Limits(timeout_s=args.timeout, memory_mb=args.memory))
     return options, expectations
 
 
@@ -241,9 +286,16 @@ def run_command(args: argparse.Namespace) -> int:
     from conformance.journal import Journal
     from conformance.spec import default_grid
 
+    from dataclasses import replace
+
+    from conformance.check import fingerprint
+    from conformance.journal import Journal
+    from conformance.spec import default_grid
+
     targets = api.targets_named(args.impl)
+    junit = _junit_path(args)  # before the report folder is made
     out = check_writable(args.out)
-    cases = default_grid(seed=args.seed, quick=args.quick)
+    cases = default_grid(seed=args.seed, quick=args.grid == "quick")
     options, expectations = options_from(args, cases)
     options = replace(options, limits=replace(options.limits, hidden=(str(out.resolve()),)))
     print(f"sandbox: {sandbox_line(options)}", file=sys.stderr)
@@ -254,6 +306,10 @@ def run_command(args: argparse.Namespace) -> int:
     for item in report.not_loaded:
         print(f"{PROG} run: error: {item.source}: {item.reason}", file=sys.stderr)
     written = report.write(out)
+    if junit is not None:
+        from conformance.junit import write_junit
+
+        write_junit(report.results, junit)
     print_outcome(report, sys.stdout)
     print(f"\nreport: {written[-2]} · {written[-1]} ({time.perf_counter() - started:.0f} s)", file=sys.stdout)
     if report.interrupted:
@@ -314,14 +370,7 @@ def add_check(verbs: argparse._SubParsersAction) -> None:
                         help="path/to/file.py[:Class], package.module:Class, an installed entry point's name "
                              "(group conformance.implementations), a built-in name, a folder of .py files, "
                              "or a glob such as 'submissions/*/'")
-    parser.add_argument("--quick", action="store_true", help="the quick grid (depth ≤ 2, batch 4) and quick timing")
-    parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
-    parser.add_argument("--jobs", type=_count(0, "--jobs"), default=1, metavar="N",
-                        help="processes running cases at once (default 1; 0: one per core)")
-    parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
-                        help="seed of the generated case data (default 0)")
-    parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
-    add_worker_options(parser)
+    add_common(parser, "processes running cases at once (default: one per core, and never more)")
     parser.set_defaults(handler=check_command)
 
 
@@ -329,12 +378,13 @@ def check_command(args: argparse.Namespace) -> int:
     from conformance import check
     from conformance.spec import default_grid
 
-    options, expectations = options_from(args, default_grid(seed=args.seed, quick=args.quick))
+    quick = args.grid == "quick"
+    options, expectations = options_from(args, default_grid(seed=args.seed, quick=quick))
     print(f"sandbox: {sandbox_line(options)}", file=sys.stderr)
-    return check.command(args.targets, quick=args.quick, seed=args.seed, out=args.out, options=options,
+    return check.command(args.targets, quick=quick, seed=args.seed, out=args.out, options=options,
                          expectations=expectations, progress=progress_for(sys.stderr),
                          command_line=" ".join([PROG, *args.argv]), resume=args.resume,
-                         stdout=sys.stdout, stderr=sys.stderr)
+                         stdout=sys.stdout, stderr=sys.stderr, junit_xml=_junit_path(args))
 
 
 # ---- new -------------------------------------------------------------------------------------
@@ -346,12 +396,22 @@ def add_new(verbs: argparse._SubParsersAction) -> None:
                     "overwritten). Fill in the lines marked FILL IN, then run `conformance check PATH`.",
     )
     parser.add_argument("path", metavar="PATH", help="the adapter file to create, e.g. my_adapter.py")
+    parser.add_argument("--example", metavar="NAME",
+                        help="write the complete example plug-in NAME instead of the template "
+                             "(numpy_mlp: a hand-written NumPy MLP and its adapter)")
     parser.set_defaults(handler=new_command)
 
 
 def new_command(args: argparse.Namespace) -> int:
-    from conformance import template
+    from conformance import examples, template
 
+    if args.example:
+        try:
+            path = examples.write(args.example, args.path)
+        except examples.ExampleError as error:
+            raise UsageError(str(error)) from None
+        print(f"wrote {path}, the {args.example} example; run: {PROG} check {path}", file=sys.stdout)
+        return 0
     try:
         path = template.write(args.path)
     except template.TemplateError as error:
@@ -369,7 +429,7 @@ def add_audit(verbs: argparse._SubParsersAction) -> None:
                     "not summed over the batch, a transposed gradient, a derivative at the wrong point, ...) "
                     "through the suite, and the correct implementations alongside. Prints a table of mutants "
                     "(caught or missed, diagnosed right or wrong), the kill rate, the diagnosis accuracy and "
-                    "the false alarms. Exit code 0 when every mutant is caught, at least 90%% are diagnosed "
+                    "the false alarms. Exit code 0 when every mutant is caught, at least 90% are diagnosed "
                     "right and no correct implementation fails; 1 otherwise; 2 for bad arguments.",
     )
     parser.add_argument("--quick", action="store_true",
@@ -412,12 +472,24 @@ def audit_command(args: argparse.Namespace) -> int:
 VERBS = [add_run, add_list, add_check, add_new, add_audit]
 
 
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("backprop-conformance")
+    except metadata.PackageNotFoundError:
+        return "unknown (a source checkout that is not installed)"
+
+
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Check hand-written backpropagation against PyTorch autograd and "
                                            "finite differences, and report which gradients are wrong.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     verbs = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser, required=True)
     for add in VERBS:
         add(verbs)
+    for verb in verbs.choices.values():  # so that a verb's unknown option points to its own --help
+        verb.set_defaults(verb_parser=verb)
     return parser
 
 
@@ -428,7 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        args, unknown = build_parser().parse_known_args(argv)
+        if unknown:
+            args.verb_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as stop:
         return int(stop.code or 0)
     args.argv = argv

@@ -1,178 +1,194 @@
-"""The pytest plugin: ``--impl``, ``--grid``, ``--seed``, the parametrized conformance test,
-and ``assert_conforms`` for a user's own tests.
+"""The pytest plugin: ``--conformance-impl``, ``--conformance-grid``, ``--conformance-seed``,
+``--conformance-no-isolation``, the parametrized conformance test and its timing next to
+PyTorch, and ``assert_conforms`` for a user's own tests.
 
-Any test that takes the ``conformance_case`` fixture is run once per
-implementation × case, with ids like ``reference_numpy-3layer-tanh-bias-b4-float64-vjp``.
-``verify`` turns one case's rows into a pytest outcome: a pass, a failure
-that lists every unexpected row, an xfail for a recorded known defect, or a
-skip that says why the case does not apply.
+pytest loads this module in every project of the environment where the suite
+is installed, so it imports nothing heavy: NumPy, PyTorch, pandas and the
+harness (``conformance.testing``) are imported only when a test of the suite
+is collected. Its options all start with ``--conformance-``, so a project
+with options of its own (``--seed``, ``--grid``) keeps them.
 
-``pytest --impl TARGET`` runs that suite on a plug-in (a file, a folder, a
-glob, ``module:Class`` or an installed entry point's name); a test of one's
-own calls ``assert_conforms(MyAdapter)`` instead.
+Any test that takes the ``conformance_case`` argument is run once per
+implementation × applicable case, with ids like
+``reference_numpy-3layer-tanh-bias-b4-float64-vjp``; the cases an
+implementation does not support are not collected (one line says how many).
+A test that takes ``conformance_timing`` and pytest-benchmark's
+``benchmark`` times each implementation next to PyTorch, collected only when
+benchmarks are asked for (``--benchmark-only``, ``--benchmark-json``,
+``--benchmark-save``, ``--benchmark-autosave``, ``--benchmark-compare``).
+
+``pytest --conformance-impl TARGET`` runs that suite on a plug-in (a file, a
+folder, a glob, ``module:Class`` or an installed entry point's name); a test
+of one's own calls ``assert_conforms(MyAdapter)`` instead.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance import expectations as known
-from conformance import registry
-from conformance.adapter import Adapter
-from conformance.check import TargetResult, check_target, render_target
-from conformance.contract import class_problems
-from conformance.driver import Driver
-from conformance.isolation import Limits, WorkerDriver, driver_for
-from conformance.registry import Target, TargetError, Unloadable
-from conformance.runner import run_case
-from conformance.spec import Case, default_grid
+if TYPE_CHECKING:
+    from conformance.registry import Target
+
+#: The grids by name, the same words as ``conformance run --grid``.
+GRIDS = ("full", "quick")
+#: pytest-benchmark's options that ask for measurements (their ``dest`` names).
+BENCHMARK_OPTIONS = ("benchmark_only", "benchmark_json", "benchmark_save", "benchmark_autosave",
+                     "benchmark_compare")
+
+
+def _seed(text: str) -> int:
+    import argparse
+
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--conformance-seed must be a whole number ≥ 0, got {text!r}")
+    return int(text)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "backprop conformance suite")
-    group.addoption("--impl", action="append", default=[], metavar="TARGET",
+    group.addoption("--conformance-impl", action="append", default=[], metavar="TARGET", dest="conformance_impl",
                     help="implementation to check: a built-in name, path/to/file.py[:Class], a folder or glob "
                          "of such files, module:Class or an installed entry point's name "
                          "(repeatable; default: every built-in)")
-    group.addoption("--grid", choices=("full", "quick"), default="full",
-                    help="case grid: full (default) or quick (depth ≤ 2, batch 4)")
-    group.addoption("--seed", type=int, default=0, help="seed of the generated case data (default 0)")
-    group.addoption("--no-isolation", action="store_true",
+    group.addoption("--conformance-grid", choices=GRIDS, default="full", dest="conformance_grid",
+                    help="case grid: full (default) or quick (depth ≤ 2, batch 4), as `conformance run --grid`")
+    group.addoption("--conformance-seed", type=_seed, default=0, metavar="S", dest="conformance_seed",
+                    help="seed of the generated case data (default 0)")
+    group.addoption("--conformance-no-isolation", action="store_true", dest="conformance_no_isolation",
                     help="run implementations in the test process instead of one worker process each")
 
 
-_TARGETS = pytest.StashKey[list[Target]]()
+_TARGETS = pytest.StashKey[list]()
+_EXCLUDED = pytest.StashKey[dict]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Load the ``--impl`` targets up front, so a bad one is a usage error of one line."""
-    if config.getoption("impl", default=None):
-        config.stash[_TARGETS] = _loaded(config.getoption("impl"))
+    """Load the ``--conformance-impl`` targets up front, so a bad one is a usage error of one line."""
+    config.stash[_EXCLUDED] = {}
+    if config.getoption("conformance_impl", default=None):
+        config.stash[_TARGETS] = _loaded(config.getoption("conformance_impl"))
 
 
 def _loaded(names: list[str]) -> list[Target]:
+    from conformance import registry
+
     loaded = registry.load_all(names)
-    if bad := [item.reason for item in loaded if isinstance(item, Unloadable)]:
+    if bad := [item.reason for item in loaded if isinstance(item, registry.Unloadable)]:
         raise pytest.UsageError("\n".join(bad))
     return loaded
 
 
 def _targets(config: pytest.Config) -> list[Target]:
     if _TARGETS not in config.stash:
+        from conformance import registry
+
         config.stash[_TARGETS] = _loaded(registry.builtin_names())
     return config.stash[_TARGETS]
 
 
+def benchmarking(config: pytest.Config) -> bool:
+    """Whether pytest-benchmark was asked for measurements in this run."""
+    return any(config.getoption(name, default=None) for name in BENCHMARK_OPTIONS)
+
+
+def _case_params(config: pytest.Config) -> tuple[list, list[str]]:
+    from conformance import registry, testing
+
+    cases = testing.grid(config.getoption("conformance_grid"), config.getoption("conformance_seed"))
+    params, ids = [], []
+    for target in _targets(config):
+        try:
+            fit = testing.applicable(target, cases, not config.getoption("conformance_no_isolation"))
+        except registry.TargetError as error:
+            raise pytest.UsageError(str(error)) from None
+        config.stash[_EXCLUDED][target.name] = fit.excluded
+        if not fit.cases:
+            params.append((target, None))
+            ids.append(f"{target.name}-no-applicable-case")
+        params += [(target, case) for case in fit.cases]
+        ids += [f"{target.name}-{case.id}" for case in fit.cases]
+    return params, ids
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "conformance_case" not in metafunc.fixturenames:
-        return
     config = metafunc.config
-    cases = default_grid(seed=config.getoption("seed"), quick=config.getoption("grid") == "quick")
-    pairs = [(target, case) for target in _targets(config) for case in cases]
-    metafunc.parametrize("conformance_case", pairs, ids=[f"{t.name}-{c.id}" for t, c in pairs])
+    if "conformance_case" in metafunc.fixturenames:
+        params, ids = _case_params(config)
+        metafunc.parametrize("conformance_case", params, ids=ids)
+    if "conformance_timing" in metafunc.fixturenames:
+        if not benchmarking(config):  # deselected below: no test, no `s`
+            metafunc.parametrize("conformance_timing", [None], ids=["not-benchmarking"])
+            return
+        from conformance import testing
+
+        cases = testing.grid(config.getoption("conformance_grid"), config.getoption("conformance_seed"))
+        timings = testing.timing_params(_targets(config), cases)
+        metafunc.parametrize("conformance_timing", timings, ids=[f"{t.name}-{t.label}" for t in timings])
+
+
+def _suite_module(session: pytest.Session) -> pytest.Module:
+    """The shipped suite as a test module whose node id is its path as seen from the folder
+    pytest was started in, so that a failing test's id can be pasted back into ``pytest``."""
+    from conformance import suite
+
+    path = Path(suite.__file__).resolve()
+    nodeid = os.path.relpath(path, session.config.invocation_params.dir)
+    if nodeid.startswith(".."):  # outside the folder: the absolute path reads from anywhere
+        nodeid = str(path)
+    return pytest.Module.from_parent(session, path=path, nodeid=nodeid.replace(os.sep, "/"))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With ``--impl`` and no test of the session running the suite, run the shipped one."""
-    if not config.getoption("impl") or any("conformance_case" in getattr(i, "fixturenames", ()) for i in items):
-        return
-    from conformance import suite
+    """With ``--conformance-impl`` and no test of the session running the suite, run the
+    shipped one; timing tests go unless benchmarks were asked for."""
+    uses = lambda item, name: name in getattr(item, "fixturenames", ())  # noqa: E731
+    if config.getoption("conformance_impl") and not any(uses(i, "conformance_case") for i in items):
+        items.extend(session.genitems(_suite_module(session)))
+    # the kind of test this run does not ask for is deselected rather than skipped case by case
+    unwanted = "conformance_case" if config.getoption("benchmark_only", default=False) else \
+        None if benchmarking(config) else "conformance_timing"
+    if unwanted and (dropped := [i for i in items if uses(i, unwanted)]):
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if not uses(i, unwanted)]
 
-    module = pytest.Module.from_parent(session, path=Path(suite.__file__))
-    items.extend(session.genitems(module))
 
-
-_DRIVERS: dict[Target, Driver | WorkerDriver] = {}
-
-
-def _driver(target: Target, isolate: bool) -> Driver | WorkerDriver:
-    """One driver per implementation for the whole session (a worker process when isolated)."""
-    if target not in _DRIVERS:
-        _DRIVERS[target] = driver_for(target, isolate)
-    return _DRIVERS[target]
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """One line: how many implementation × case pairs were not collected, and why."""
+    excluded = {name: n for name, n in config.stash.get(_EXCLUDED, {}).items() if n}
+    if not excluded:
+        return []
+    each = ", ".join(f"{name} {n}" for name, n in excluded.items())
+    return [f"conformance: {sum(excluded.values())} cases not collected, their implementation does not "
+            f"support them ({each}; reasons: `conformance list`)"]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    for driver in _DRIVERS.values():
-        driver.close()
-    _DRIVERS.clear()
+    if "conformance.testing" in sys.modules:
+        sys.modules["conformance.testing"].close_drivers()
 
 
 @pytest.fixture(scope="session")
 def conformance_isolation(request: pytest.FixtureRequest) -> bool:
-    return not request.config.getoption("no_isolation", default=False)
+    return not request.config.getoption("conformance_no_isolation", default=False)
 
 
 @pytest.fixture(scope="session")
-def conformance_expectations() -> tuple[known.Expectation, ...]:
-    return known.load()
+def conformance_expectations() -> tuple:
+    from conformance import expectations
+
+    return expectations.load()
 
 
-def verify(
-    target: Target, case: Case, expectations: tuple[known.Expectation, ...] = (), isolate: bool = True
-) -> None:
-    """Run one case and report it to pytest (fail / xfail / skip / pass)."""
-    rows = run_case(_driver(target, isolate), case, known.for_target(expectations, target))
-    if any(r.verdict == "not_applicable" and r.check == "case" for r in rows):
-        pytest.skip(f"not applicable: {rows[0].detail}")
-    unexpected = [r for r in rows if r.unexpected]
-    if unexpected:
-        lines = [f"{r.check} {r.verdict}: {r.detail}" for r in unexpected]
-        pytest.fail(f"{target.name} on {case.id}:\n  " + "\n  ".join(lines), pytrace=False)
-    expected = [r for r in rows if r.verdict == "expected_fail"]
-    if expected:
-        pytest.xfail("; ".join(sorted({r.detail.split(" — ")[0] for r in expected})))
+def __getattr__(name: str) -> Any:
+    # verify and assert_conforms live with the heavy imports; they are found here as before.
+    if name in ("verify", "assert_conforms", "applicable"):
+        from conformance import testing
 
-
-def _as_target(adapter: type[Adapter] | str) -> Target:
-    if isinstance(adapter, str):
-        return registry.load(adapter)
-    name = getattr(adapter, "__qualname__", repr(adapter))
-    if problem := class_problems(adapter, name):
-        raise TargetError(problem)
-    return Target(f"{adapter.__module__}:{name}", adapter, f"{adapter.__module__}:{name}")
-
-
-def assert_conforms(
-    adapter: type[Adapter] | str,
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    cases: list[Case] | None = None,
-    expectations: tuple[known.Expectation, ...] = (),
-    isolate: bool = True,
-    limits: Limits = Limits(),
-) -> TargetResult:
-    """Run the suite on one adapter and raise ``AssertionError`` unless it conforms.
-
-    Call it from a test of your own::
-
-        from conformance import assert_conforms
-        from my_adapter import MyAdapter
-
-        def test_my_backprop_matches_autograd():
-            assert_conforms(MyAdapter, quick=True)
-
-    ``adapter`` is an adapter class, or anything ``conformance check`` accepts
-    (``path/to/file.py``, ``module:Class``, an entry point's name). The grid is
-    the default one (``quick`` keeps depth ≤ 2 and batch 4) unless ``cases``
-    are given; ``expectations`` are recorded known defects (see
-    ``conformance.expectations``). The adapter runs in a worker process when it
-    is defined at module level (``isolate=False`` runs it in the test's own
-    process). The message of the failure is what ``conformance check`` prints:
-    each check family's verdict and, per wrong tensor, the worst element with
-    both values and the tolerance. A mistake in the adapter itself (a missing
-    method, a wrong signature, unknown capability names) raises ``TargetError``
-    saying what the contract expects. If no case of the grid applies, that is a
-    failure too. Returns the ``TargetResult`` (its ``rows`` hold every result).
-    """
-    __tracebackhide__ = True
-    target = _as_target(adapter)
-    result = check_target(target, cases if cases is not None else default_grid(seed, quick), expectations,
-                          isolate, limits)
-    if not result.conforms:
-        raise AssertionError(render_target(result))
-    return result
+        return getattr(testing, name)
+    raise AttributeError(f"module 'conformance.pytest_plugin' has no attribute {name!r}")

@@ -14,14 +14,13 @@ The verdicts and problem lines are the ones ``conformance check`` prints
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import html
-import io
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from collections import Counter
@@ -34,7 +33,6 @@ import pandas as pd
 
 from conformance import check
 from conformance import expectations as known
-from conformance.compare import TOLERANCES
 from conformance.results import COLUMNS, VERDICTS, ResultRow
 
 GENERATOR = "backprop-conformance"
@@ -189,15 +187,33 @@ def count_matrix(results: pd.DataFrame) -> pd.DataFrame:
             .reset_index(drop=True))
 
 
+WORST_COLUMNS = ("implementation", "check", "case", "tensor", "worst element", "|error|", "tolerance there",
+                 "error ÷ tolerance", "verdict")
+WORST_NOTE = ("Per implementation and check, the failing tensor furthest outside its tolerance. `worst element` is "
+              "the element whose |error| exceeds its tolerance by the largest factor; `|error|` is "
+              "|implementation − reference| there and `tolerance there` what that element was allowed (both as "
+              "the row's `detail` in results.csv states them); `error ÷ tolerance` is their ratio, the figure the "
+              "picture above is coloured by. The reference is PyTorch for forward, loss and gradient, and the "
+              "finite-difference estimate for fd_directional and fd_entry. (results.csv's `max_abs_error` and "
+              "`max_rel_error` are maxima over every element of the tensor, which may be other elements.)")
+
+
 def worst_errors(results: pd.DataFrame) -> pd.DataFrame:
-    """Per implementation and check family, the failing row with the largest relative error."""
-    failing = results[results["verdict"].isin(["fail", "expected_fail"]) & results["max_rel_error"].notna()]
+    """Per implementation and check family, the failing row with the largest error ÷ tolerance
+    at its worst element (rows whose detail gives no figure, such as a wrong shape, are left out)."""
+    from conformance.reporting.plots import _RATIO, error_ratio
+
+    failing = results[results["verdict"].isin(["fail", "expected_fail"])]
+    failing = failing.assign(ratio=failing["detail"].map(error_ratio)).dropna(subset=["ratio"])
     if failing.empty:
-        return failing[["implementation", "check", "case", "tensor", "worst_index", "max_rel_error",
-                        "max_abs_error", "verdict"]]
-    worst = failing.loc[failing.groupby(["implementation", "check"], sort=False)["max_rel_error"].idxmax()]
-    return worst[["implementation", "check", "case", "tensor", "worst_index", "max_rel_error", "max_abs_error",
-                  "verdict"]].reset_index(drop=True)
+        return pd.DataFrame(columns=list(WORST_COLUMNS))
+    worst = failing.loc[failing.groupby(["implementation", "check"], sort=False)["ratio"].idxmax()]
+    figures = worst["detail"].str.extract(_RATIO.pattern)
+    return pd.DataFrame({
+        "implementation": worst["implementation"], "check": worst["check"], "case": worst["case"],
+        "tensor": worst["tensor"], "worst element": worst["worst_index"], "|error|": figures[0].astype(float),
+        "tolerance there": figures[1].astype(float), "error ÷ tolerance": worst["ratio"], "verdict": worst["verdict"],
+    }).reset_index(drop=True)
 
 
 def defect_table(results: pd.DataFrame, expectations: tuple[known.Expectation, ...]) -> pd.DataFrame:
@@ -259,27 +275,40 @@ def _duration(seconds: float) -> str:
 
 # ---- what is wrong, in words -------------------------------------------------------------
 
-def findings(results: pd.DataFrame, limit: int = 4) -> list[tuple[str, str, list[str]]]:
+#: Where a report file's short list of problems sends the reader for the rest.
+MORE_IN_FILES = "each failing row is in results.csv: verdict fail or error, column detail"
+
+
+def findings(results: pd.DataFrame, limit: int = 4, more_in: str = check.MORE_IN) -> list[tuple[str, str, list[str]]]:
     """For every implementation that is not a clean pass: (name, verdict label, lines)."""
     out = []
     for result in target_results(results):
         if result.verdict == "pass":
             continue
-        lines = check.problem_lines(result.rows, limit)
+        lines = check.problem_lines(result.rows, limit, more_in)
         if diagnosed := check.diagnosis_line(result.rows):
             lines.insert(0, diagnosed)
         if result.cases_with("expected_fail"):
             reasons = Counter(r.detail.split(" — ")[0].removeprefix("known defect: ")
                               for r in result.rows if r.verdict == "expected_fail")
             lines += [f"known defect: {reason}" for reason in sorted(reasons)]
-        if result.verdict == "nothing ran" and (note := check.not_applicable_line(result)):
-            lines.append(note)
+        if result.verdict == "nothing ran":
+            lines.append("no case of the grid applies to it: see “Cases that do not apply” for every reason")
         out.append((result.name, LABELS[result.verdict], lines))
     return out
 
 
-def not_applicable_lines(results: pd.DataFrame) -> list[tuple[str, str]]:
-    return [(r.name, line) for r in target_results(results) if (line := check.not_applicable_line(r))]
+def not_applicable_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Every reason a case did not apply, per implementation, with how many cases it excluded
+    (all of them: the console shortens this list, the report does not)."""
+    rows = results[(results["check"] == "case") & (results["verdict"] == "not_applicable")]
+    counts = rows.groupby(["implementation", "detail"], sort=False)["case"].nunique().reset_index()
+    counts = counts.rename(columns={"detail": "reason", "case": "cases"})
+    totals = results.groupby("implementation", sort=False)["case"].nunique()
+    counts["of"] = counts["implementation"].map(totals)
+    order = {name: i for i, name in enumerate(dict.fromkeys(results["implementation"]))}
+    return (counts.sort_values(["implementation", "cases"], key=lambda c: c.map(order) if c.name == "implementation"
+                               else -c, kind="stable").reset_index(drop=True))
 
 
 # ---- Markdown ----------------------------------------------------------------------------
@@ -290,10 +319,17 @@ def _cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _cells(table: pd.DataFrame) -> pd.DataFrame:
+    """Every value as the text a table shows (floats to 3 significant digits, NaN empty)."""
+    return table.astype(object).map(_cell) if len(table) else table.astype(str)
+
+
 def markdown_table(table: pd.DataFrame) -> str:
-    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    """A GitHub-flavoured Markdown table (pandas' ``to_markdown`` would need ``tabulate`` for this)."""
+    cells = _cells(table)
+    header = "| " + " | ".join(_cell(c) for c in table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    body = ["| " + " | ".join(_cell(v) for v in record) + " |" for record in table.itertuples(index=False)]
+    body = ["| " + " | ".join(record) + " |" for record in cells.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
 
@@ -318,7 +354,7 @@ def summary_markdown(report: Report) -> str:
         out += ["> **PARTIAL REPORT**: the run was interrupted; these tables hold only the cases that finished.", ""]
     out += [markdown_table(verdict_table(results, marks=True)), "", CELL_LEGEND, ""]
     out += ["## What is wrong", ""]
-    found = findings(results)
+    found = findings(results, more_in=MORE_IN_FILES)
     if not found:
         out += ["Nothing: every implementation conforms on every case that applies to it.", ""]
     for name, label, lines in found:
@@ -336,10 +372,9 @@ def _details_markdown(report: Report) -> list[str]:
                 markdown_table(defects), ""]
     worst = worst_errors(results)
     if not worst.empty:
-        out += ["## Worst errors", "", "Per implementation and check, the failing tensor furthest from the "
-                "reference (relative error at its worst element).", "", markdown_table(worst), ""]
-    if na := not_applicable_lines(results):
-        out += ["## Cases that do not apply", ""] + [f"- **{name}**: {line}" for name, line in na] + [""]
+        out += ["## Worst errors", "", WORST_NOTE, "", markdown_table(worst), ""]
+    if not (na := not_applicable_table(results)).empty:
+        out += ["## Cases that do not apply", "", NA_NOTE, "", markdown_table(na), ""]
     out += ["## Result rows by check", "", markdown_table(count_matrix(results)), ""]
     if not report.timings.empty:
         out += ["## Timings", "", TIMING_NOTE, "", markdown_table(timing_summary(report.timings)), ""]
@@ -351,131 +386,29 @@ def _details_markdown(report: Report) -> list[str]:
     return out
 
 
+NA_NOTE = ("Every reason an implementation's adapter gave for a case it does not support, and how many cases "
+           "of the grid (`of`) each one excluded; those cases are `not_applicable`, never passed.")
 TIMING_NOTE = ("Forward and backward (for a loss case: the whole loss-and-gradients call) of each implementation "
                "and of PyTorch on the same cases, measured side by side in the same process: median of "
                "repeats after warm-up, spread ± half the interquartile range. `× PyTorch` above 1 is slower. "
                "Every measurement is in `timings.csv`.")
 
 
-# ---- plots -------------------------------------------------------------------------------
-
-def _png(figure) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-#: Where an exactly right result is drawn on the logarithmic error axis.
-EXACT = 1e-18
-
-
-def error_plot(results: pd.DataFrame) -> str | None:
-    """Relative error of every compared tensor: one panel per check family, one band per
-    implementation, coloured by verdict; the float64 and float32 tolerances marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = results[results["max_rel_error"].notna() & results["verdict"].isin(list(VERDICT_COLOURS))]
-    families = [f for f in check.FAMILIES if (data["check"] == f).any()]
-    if not families:
-        return None
-    names = list(dict.fromkeys(results["implementation"]))
-    rng = np.random.default_rng(0)
-    width = max(4.0, 3.6 * len(families))
-    figure, axes = plt.subplots(1, len(families), figsize=(width, 1.6 + 0.5 * len(names)), sharey=True,
-                                squeeze=False, layout="constrained")
-    for ax, family in zip(axes[0], families):
-        rows = data[data["check"] == family]
-        for verdict, colour in VERDICT_COLOURS.items():
-            subset = rows[rows["verdict"] == verdict]
-            if subset.empty:
-                continue
-            y = subset["implementation"].map(names.index).to_numpy() + rng.uniform(-0.3, 0.3, len(subset))
-            x = np.clip(subset["max_rel_error"].to_numpy(dtype=float), EXACT, None)
-            ax.scatter(x, y, s=9, alpha=0.45, color=colour, label=verdict.replace("_", " "), linewidths=0)
-        for dtype, style in (("float64", ":"), ("float32", "--")):
-            ax.axvline(TOLERANCES[dtype].rtol, color="grey", linestyle=style, linewidth=1)
-        ax.set_xscale("log")
-        ax.set_xlim(EXACT / 3, max(10.0, float(np.nanmax(rows["max_rel_error"])) * 3) if len(rows) else 10.0)
-        ax.set_title(family, fontsize=11)
-        ax.set_xlabel("max relative error (left edge: exact)", fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-    axes[0][0].set_yticks(range(len(names)), names, fontsize=10)
-    axes[0][0].set_ylim(len(names) - 0.5, -0.5)
-    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_legend_handles_labels()[0]}
-    from matplotlib.lines import Line2D
-
-    handles |= {f"{d} rtol": Line2D([], [], color="grey", linestyle=s) for d, s in (("float64", ":"), ("float32", "--"))}
-    figure.legend(handles.values(), handles.keys(), loc="outside upper center", ncol=len(handles), fontsize=9,
-                  frameon=False)
-    for handle in handles.values():
-        if hasattr(handle, "set_alpha"):
-            handle.set_alpha(1)
-    return _png(figure)
-
-
-def timing_plot(timings: pd.DataFrame) -> str | None:
-    """Median time per call against parameter count, every implementation next to PyTorch:
-    forward and backward, float64 and float32; one line per network depth through its
-    widths; bars are the interquartile range."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = timings[timings["ratio"].notna()]
-    if data.empty:
-        return None
-    # Time depends on depth as well as on parameter count: a line joins the widths of one depth.
-    data = data.assign(depth=data["layers"].astype(str).str.count("-"))
-    dtypes = [d for d in ("float64", "float32") if (data["dtype"] == d).any()]
-    figure, axes = plt.subplots(len(dtypes), 2, figsize=(12, 0.6 + 4.0 * len(dtypes)), squeeze=False, sharex=True,
-                                layout="constrained")
-    colours = plt.get_cmap("tab10")
-    names = list(dict.fromkeys(data["implementation"]))
-    for row_axes, dtype in zip(axes, dtypes):
-        for ax, phase in zip(row_axes, ("forward", "backward")):
-            part = data[(data["dtype"] == dtype) & (data["phase"] == phase)]
-            for depth, torch in part.groupby("depth")[["n_params", "torch_median_s"]]:
-                torch = torch.groupby("n_params").median().reset_index()
-                ax.plot(torch["n_params"], torch["torch_median_s"] * 1e6, color="black", linewidth=3, alpha=0.35,
-                        marker="s", label="PyTorch (same cases)")
-            for number, name in enumerate(names):
-                for depth, mine in part[part["implementation"] == name].groupby("depth"):
-                    mine = mine.groupby("n_params")[["median_s", "q1_s", "q3_s"]].median().reset_index()
-                    ax.errorbar(mine["n_params"], mine["median_s"] * 1e6,
-                                yerr=[(mine["median_s"] - mine["q1_s"]) * 1e6, (mine["q3_s"] - mine["median_s"]) * 1e6],
-                                color=colours(number % 10), marker="o", markersize=4, linewidth=1.2, capsize=2,
-                                label=name)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_title(f"{phase}, {dtype}", fontsize=11)
-            ax.set_ylabel("median time per call (µs)", fontsize=9)
-            ax.grid(alpha=0.3, which="both")
-    for ax in axes[-1]:
-        ax.set_xlabel("parameters in the network", fontsize=9)
-    legend = dict(zip(*reversed(axes[0][0].get_legend_handles_labels())))  # one entry per label
-    figure.legend(legend.values(), legend.keys(), loc="outside upper center", ncol=min(len(legend), 4), fontsize=9,
-                  frameon=False)
-    return _png(figure)
-
-
 # ---- HTML --------------------------------------------------------------------------------
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; color: #222; padding: 0 1em; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 14px; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px; color: #222; padding: 0 1em; }
+.scroll { overflow-x: auto; max-width: 100%; margin: 0.5em 0 1.5em; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { white-space: nowrap; }
+td.long { white-space: normal; min-width: 22em; max-width: 48em; overflow-wrap: anywhere; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 td.pass { background: #e8f5e9; } td.fail { background: #ffebee; font-weight: 600; }
 td.known { background: #fff3e0; } td.error { background: #f3e5f5; font-weight: 600; }
 .partial { background: #fff3cd; border: 1px solid #e0c36c; padding: 0.6em 1em; }
-.muted { color: #666; } img { max-width: 100%; } code { font-size: 13px; }
+.muted { color: #666; } img { max-width: 100%; height: auto; } code { font-size: 13px; background: #f6f6f6; }
+ul.problems code { background: none; overflow-wrap: anywhere; }
 li { margin: 0.25em 0; } details { margin-bottom: 1.5em; }
 """
 
@@ -495,13 +428,49 @@ def html_table(table: pd.DataFrame, coloured: bool = False) -> str:
         for value in record:
             text = html.escape(_cell(value))
             css = _cell_class(value) if coloured else ""
+            css = f"{css} long".strip() if len(text) > 40 else css
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _figure(png: str | None, alt: str) -> str:
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{png}"></p>' if png else ""
+
+
+def inline(text: str) -> str:
+    """Text for HTML: escaped, with Markdown's inline `code` shown as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _note(text: str) -> str:
+    return f"<p class='muted'>{inline(text)}</p>"
+
+
+WHERE_NOTE = ("Each cell is one tensor of one implementation, compared with PyTorch over every case that ran: "
+              "green when it was within tolerance in every case; otherwise coloured by its worst |error| ÷ "
+              "tolerance (log scale; the label gives the factor, `shape` a wrong shape or a missing tensor); "
+              "grey when never compared. Recorded known defects are coloured like any failure.")
+SPEED_NOTE = ("Each implementation's median time as a multiple of PyTorch's on the same case (same process, same "
+              "data), against the network's size; below the dashed line it is faster than PyTorch.")
+
+
+def missing_notes(results: pd.DataFrame, shown: set[str], why: str) -> list[str]:
+    """A line for every implementation of the run a picture leaves out, and why."""
+    return [f"{name}: {why}" for name in dict.fromkeys(results["implementation"]) if name not in shown]
+
+
+def _timing_gaps(report: Report) -> list[str]:
+    timings = report.timings
+    lines = []
+    for name in dict.fromkeys(report.results["implementation"]):
+        mine = timings[timings["implementation"] == name]
+        if mine.empty:
+            lines.append(f"{name}: not timed — no case ran to the end without an error (nothing to time)")
+        elif mine["ratio"].isna().all():
+            reasons = sorted({str(d) for d in mine["detail"].dropna() if str(d)}) or ["no measurement"]
+            lines.append(f"{name}: not timed — {'; '.join(reasons)}")
+    return lines
 
 
 def report_html(report: Report) -> str:
@@ -510,37 +479,42 @@ def report_html(report: Report) -> str:
     if report.interrupted:
         parts.append("<p class='partial'><b>PARTIAL REPORT</b>: the run was interrupted; these tables hold "
                      "only the cases that finished.</p>")
-    parts += [html_table(verdict_table(results), coloured=True), f"<p class='muted'>{esc(CELL_LEGEND)}</p>"]
+    parts += [html_table(verdict_table(results), coloured=True), _note(CELL_LEGEND)]
     parts.append("<h2>What is wrong</h2>")
-    found = findings(results)
+    found = findings(results, more_in=MORE_IN_FILES)
     if not found:
         parts.append("<p>Nothing: every implementation conforms on every case that applies to it.</p>")
     for name, label, lines in found:
         items = "".join(f"<li><code>{esc(line)}</code></li>" for line in lines)
-        parts.append(f"<p><b>{esc(name)}</b> — {esc(label)}</p><ul>{items}</ul>")
-    parts += ["<h2>Errors by implementation and check</h2>",
-              "<p class='muted'>Each dot is one compared tensor of one case: its largest relative error against "
-              "the reference. Dotted and dashed lines: the float64 and float32 relative tolerances.</p>",
-              _figure(error_plot(results), "relative error per implementation and check")]
+        parts.append(f"<p><b>{esc(name)}</b> — {esc(label)}</p><ul class='problems'>{items}</ul>")
+    from conformance.reporting import plots
+
+    ratio, _ = plots.where_wrong_table(results)
+    drawn = {name for name in ratio.index if ratio.loc[name].notna().any()}
+    parts += ["<h2>Where it is wrong</h2>", _note(WHERE_NOTE),
+              _figure(plots.where_wrong(results), "worst error ÷ tolerance per implementation and tensor")]
+    parts += [_note(line) for line in missing_notes(results, drawn, "not in the picture — no case of the grid "
+                                                                   "applies to it, so nothing was compared")]
     defects = defect_table(results, report.expectations)
     if not defects.empty:
         parts += ["<h2>Recorded known defects</h2>", html_table(defects)]
     worst = worst_errors(results)
     if not worst.empty:
-        parts += ["<h2>Worst errors</h2>", html_table(worst)]
-    if na := not_applicable_lines(results):
-        parts += ["<h2>Cases that do not apply</h2><ul>"
-                  + "".join(f"<li><b>{esc(n)}</b>: {esc(line)}</li>" for n, line in na) + "</ul>"]
+        parts += ["<h2>Worst errors</h2>", _note(WORST_NOTE), html_table(worst)]
+    if not (na := not_applicable_table(results)).empty:
+        parts += ["<h2>Cases that do not apply</h2>", _note(NA_NOTE), html_table(na)]
     parts += ["<h2>Result rows by check</h2>", html_table(count_matrix(results))]
     if not report.timings.empty:
-        parts += ["<h2>Timings</h2>", f"<p class='muted'>{esc(TIMING_NOTE)}</p>",
-                  _figure(timing_plot(report.timings), "time against parameter count"),
-                  html_table(timing_summary(report.timings)),
+        parts += ["<h2>Timings</h2>", _note(SPEED_NOTE),
+                  _figure(plots.speed(report.timings), "time as a multiple of PyTorch's against network size")]
+        parts += [_note(line) for line in _timing_gaps(report)]
+        parts += [_note(TIMING_NOTE), html_table(timing_summary(report.timings)),
                   "<details><summary>Every measurement</summary>" + html_table(_timing_detail(report.timings))
                   + "</details>"]
+    elif report.environment.get("timing_rules") == "not timed":
+        parts += ["<h2>Timings</h2>", _note("Not timed (`--no-timing`).")]
     if (accuracy := fd_accuracy_summary(report.fd_accuracy)) is not None:
-        parts += ["<h2>Finite-difference oracle accuracy</h2>", f"<p class='muted'>{esc(FD_NOTE)}</p>",
-                  html_table(accuracy)]
+        parts += ["<h2>Finite-difference oracle accuracy</h2>", _note(FD_NOTE), html_table(accuracy)]
     env = pd.DataFrame([(k, v) for k, v in report.environment.items() if k != "generator"], columns=["", "value"])
     parts += ["<h2>Environment</h2>", html_table(env)]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -592,7 +566,8 @@ def check_writable(out: Path | str) -> Path:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as error:
-        raise ReportError(f"cannot write to {out}: {error.strerror or error}") from None
+        raise ReportError(f"{out} cannot be written to: the report needs a folder it may create files in "
+                          f"({error.strerror or error}); choose another with --out") from None
     if foreign := [name for name in FILES if (out / name).exists() and not _is_ours(out / name)]:
         raise ReportError(f"{out} already holds {', '.join(foreign)} not written by this suite; "
                           f"choose another folder with --out")

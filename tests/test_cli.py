@@ -76,7 +76,13 @@ def test_run_names_several_implementations_and_reports_each(tmp_path, capsys):
     (["run", "--jobs", "-2"], "conformance run: error: argument --jobs: --jobs must be at least 0, got -2"),
     (["run", "--jobs", "many"], "conformance run: error: argument --jobs: --jobs must be a whole number, got 'many'"),
     (["run", "--seed", "-1"], "conformance run: error: argument --seed: --seed must be at least 0, got -1"),
-    (["run", "--colour"], "conformance: error: unrecognized arguments: --colour"),
+    (["run", "--colour"], "conformance run: error: unrecognized arguments: --colour (see conformance run --help)"),
+    (["run", "--impl", "clas_layers"],
+     "conformance run: error: unknown implementation 'clas_layers': did you mean 'class_layers'?"),
+    (["run", "--impl", "nosuchdir/"], "conformance run: error: no such file or folder: nosuchdir/"),
+    (["run", "--grid", "tiny"], "conformance run: error: argument --grid: invalid choice: 'tiny'"),
+    (["run", "--junit-xml", "/no/such/folder/j.xml"], "conformance run: error: --junit-xml /no/such/folder/j.xml: "
+                                                       "no such folder /no/such/folder"),
     (["frobnicate"], "conformance: error: argument COMMAND: invalid choice: 'frobnicate'"),
     ([], "conformance: error: the following arguments are required: COMMAND"),
 ])
@@ -173,7 +179,7 @@ def test_an_interrupted_run_writes_a_partial_report_of_the_finished_cases_and_ex
             yield item
 
     monkeypatch.setattr(api, "run_each", interrupted_after_two_cases)
-    code, _, err = conformance("run", "--impl", "reference_numpy", "--out", tmp_path, capsys=capsys)
+    code, _, err = conformance("run", "--impl", "reference_numpy", "--jobs", "1", "--out", tmp_path, capsys=capsys)
     assert code == 130
     assert "interrupted; the report holds the cases that finished (marked partial)" in err
     assert pd.read_csv(tmp_path / "results.csv")["case"].nunique() == 2
@@ -186,3 +192,96 @@ def test_the_installed_command_runs_as_python_dash_m_and_fails_cleanly_on_a_bad_
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("conformance run: error: unknown implementation 'nope'")
     assert done.stderr.count("\n") == 1
+
+
+def test_an_output_folder_that_cannot_be_written_says_so(capsys):
+    code, out, err = conformance("run", "--impl", "reference_numpy", "--out", "/proc", capsys=capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith("conformance run: error: /proc cannot be written to") and err.count("\n") == 1
+
+
+def test_check_of_a_missing_folder_says_there_is_no_such_file_or_folder(tmp_path, capsys):
+    code, _, err = conformance("check", "nosuchdir/", "--out", tmp_path, capsys=capsys)
+    assert code == 2 and err == "conformance check: error: no such file or folder: nosuchdir/\n"
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib import metadata
+
+    code, out, _ = conformance("--version", capsys=capsys)
+    assert code == 0 and out == f"conformance {metadata.version('backprop-conformance')}\n"
+
+
+def test_jobs_above_the_cores_warns_and_runs_as_many_as_there_are_cores(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, "cores", lambda: 2)
+    seen = {}
+
+    def noted(*args, options, **kwargs):  # stops the run once its options are known
+        seen["jobs"] = options.jobs
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "run_suite", noted)
+    _, _, err = conformance("run", "--impl", "reference_numpy", "--jobs", "64", "--out", tmp_path, capsys=capsys)
+    assert seen["jobs"] == 2
+    assert "warning: --jobs 64 is more than the 2 cores available; running 2 at once" in err
+    conformance("run", "--impl", "reference_numpy", "--out", tmp_path, capsys=capsys)
+    assert seen["jobs"] == 2  # the default: one per core
+
+
+def test_grid_quick_and_quick_are_the_same_option():
+    parse = cli.build_parser().parse_args
+    assert parse(["run", "--grid", "quick"]).grid == parse(["run", "--quick"]).grid == "quick"
+    assert parse(["check", "x.py"]).grid == "full"
+
+
+def test_audit_help_says_90_percent_once(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["audit", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "at least 90% are diagnosed" in help_text and "%%" not in help_text
+
+
+def test_new_example_writes_the_example_that_then_conforms(tmp_path, capsys):
+    code, out, _ = conformance("new", "--example", "numpy_mlp", tmp_path / "x.py", capsys=capsys)
+    assert code == 0 and (tmp_path / "x.py").read_text() == (ROOT / "conformance/examples/numpy_mlp.py").read_text()
+    code, _, err = conformance("new", "--example", "numpy_mlp", tmp_path / "x.py", capsys=capsys)
+    assert code == 2 and "already exists; not overwriting it" in err
+    code, _, err = conformance("new", "--example", "nope", tmp_path / "y.py", capsys=capsys)
+    assert code == 2 and err == "conformance new: error: no example 'nope'; the examples are: numpy_mlp\n"
+
+
+def _junit(path: Path):
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    return root, {suite.get("name"): suite for suite in root.iter("testsuite")}
+
+
+def test_run_junit_xml_has_one_test_case_per_implementation_and_case_with_failures_carrying_the_message(
+        tmp_path, capsys):
+    (tmp_path / "doubled.py").write_text(DOUBLED)
+    code, _, _ = conformance("run", "--impl", "reference_numpy", tmp_path / "doubled.py", "--no-timing",
+                             "--out", tmp_path / "report", "--junit-xml", tmp_path / "verdicts.xml", capsys=capsys)
+    assert code == 1
+    root, suites = _junit(tmp_path / "verdicts.xml")
+    assert set(suites) == {"reference_numpy", "doubled"}
+    assert root.get("tests") == str(2 * len(SMALL_GRID)) and all(s.get("tests") == "3" for s in suites.values())
+    assert suites["reference_numpy"].get("failures") == "0"
+    failures = suites["doubled"].findall("testcase/failure")
+    assert suites["doubled"].get("failures") == str(len(failures)) == "3"
+    assert all("weight[0]" in f.get("message") and "tolerance" in f.get("message") for f in failures)
+    assert {c.get("name") for c in suites["doubled"]} == {c.id for c in SMALL_GRID}
+
+
+def test_check_junit_xml_skips_the_cases_that_do_not_apply(tmp_path, capsys):
+    from conformance.spec import default_grid
+
+    target = ROOT / "examples" / "numpy_mlp.py"
+    code, _, _ = conformance("check", target, "--quick", "--no-timing", "--out", tmp_path,
+                             "--junit-xml", tmp_path / "j.xml", capsys=capsys)
+    assert code == 0
+    root, suites = _junit(tmp_path / "j.xml")
+    grid = len(default_grid(quick=True))
+    assert root.get("tests") == str(grid) and root.get("failures") == "0" and root.get("errors") == "0"
+    skipped = suites["numpy_mlp"].findall("testcase/skipped")
+    assert 0 < len(skipped) < grid and all(s.get("message").startswith("not applicable: ") for s in skipped)

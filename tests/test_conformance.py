@@ -1,8 +1,4 @@
-"""The conformance suite itself: every implementation (``--impl``) on every case of the grid."""
+"""The conformance suite itself: every implementation (``--conformance-impl``) on every case
+of the grid, and with ``--benchmark-only`` each one timed next to PyTorch."""
 
-from conformance.pytest_plugin import verify
-
-
-def test_conforms(conformance_case, conformance_expectations, conformance_isolation):
-    target, case = conformance_case
-    verify(target, case, conformance_expectations, conformance_isolation)
+from conformance.suite import test_conforms, test_speed  # noqa: F401  (collected here)

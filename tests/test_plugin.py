@@ -1,5 +1,8 @@
-"""The pytest plugin as a plug-in author uses it: ``pytest --impl TARGET`` in their own folder,
-and ``assert_conforms`` in their own tests."""
+"""The pytest plugin as a plug-in author uses it: ``pytest --conformance-impl TARGET`` in their
+own folder, and ``assert_conforms`` in their own tests; and as every other project of the
+environment meets it: options of their own kept, nothing heavy imported."""
+
+import json
 
 import importlib.metadata
 import os
@@ -31,22 +34,66 @@ def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_pytest_impl_runs_the_suite_on_a_plug_in_from_its_own_folder(tmp_path):
+def test_pytest_impl_runs_only_the_applicable_cases_and_says_how_many_it_left_out(tmp_path):
     shutil.copy(EXAMPLE, tmp_path / "my_mlp.py")
-    run = pytest_in(tmp_path, "--impl", "my_mlp.py", "--grid", "quick")
+    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "quick")
     assert run.returncode == 0, run.stdout[-3000:]
-    assert "88 passed, 176 skipped" in run.stdout
+    assert "88 passed" in run.stdout and "skipped" not in run.stdout
+    assert "conformance: 176 cases not collected, their implementation does not support them (numpy_mlp 176" \
+        in run.stdout
 
 
 def test_pytest_impl_fails_a_wrong_plug_in_naming_the_tensor_and_both_values(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
-    run = pytest_in(tmp_path, "--impl", "doubled.py", "--grid", "quick", "-x")
+    run = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "quick", "-x")
     assert run.returncode == 1
     assert "gradient fail: weight[0][" in run.stdout and ", PyTorch " in run.stdout and "tolerance" in run.stdout
 
 
+def test_a_failing_test_id_pasted_back_into_pytest_runs_that_test(tmp_path):
+    (tmp_path / "doubled.py").write_text(DOUBLED)
+    first = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "quick", "-x", "-rf")
+    failed = next(line.split()[1] for line in first.stdout.splitlines() if line.startswith("FAILED "))
+    again = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "quick", failed)
+    assert again.returncode == 1, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "1 failed" in again.stdout and "passed" not in again.stdout
+
+
+def test_a_project_with_its_own_seed_option_runs_unchanged_and_imports_nothing_heavy(tmp_path):
+    (tmp_path / "conftest.py").write_text(
+        "import sys\n\n\ndef pytest_addoption(parser):\n"
+        "    parser.addoption('--seed', type=int, default=0)\n    parser.addoption('--grid', default='none')\n\n\n"
+        "def pytest_collection_finish(session):\n"
+        "    print('heavy:', sorted(m for m in ('numpy', 'torch', 'pandas', 'matplotlib') if m in sys.modules))\n")
+    (tmp_path / "test_own.py").write_text("def test_seed(request):\n    assert request.config.getoption('seed') == 7\n")
+    run = pytest_in(tmp_path, "--seed", "7", "--grid", "mine", "-s")
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "1 passed" in run.stdout and "heavy: []" in run.stdout
+    assert "conformance" not in run.stdout.replace("conformance-", "")
+
+
+def test_benchmarks_time_each_implementation_next_to_pytorch_in_pytest_benchmark_json(tmp_path):
+    shutil.copy(EXAMPLE, tmp_path / "my_mlp.py")
+    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "quick", "--benchmark-only",
+                    "--benchmark-json", "timings.json", "--benchmark-min-rounds", "1", "--benchmark-max-time", "0",
+                    "--benchmark-warmup", "off")
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "88 deselected" in run.stdout
+    benchmarks = json.loads((tmp_path / "timings.json").read_text())["benchmarks"]
+    groups: dict[str, set] = {}
+    for b in benchmarks:
+        groups.setdefault(b["group"], set()).add(b["extra_info"]["implementation"])
+    assert len(groups) >= 6 and all(names == {"numpy_mlp", "pytorch"} for names in groups.values())
+
+
+def test_the_default_run_collects_no_timing_test(tmp_path):
+    shutil.copy(EXAMPLE, tmp_path / "my_mlp.py")
+    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "quick", "--collect-only")
+    assert "test_speed" not in run.stdout and "test_conforms[numpy_mlp-" in run.stdout
+
+
 def test_pytest_impl_with_a_bad_target_is_a_usage_error_of_one_line(tmp_path):
-    run = pytest_in(tmp_path, "--impl", "missing.py")
+    run = pytest_in(tmp_path, "--conformance-impl", "missing.py")
     assert run.returncode == 4
     assert "ERROR: no such file: missing.py" in run.stderr and "Traceback" not in run.stderr
 

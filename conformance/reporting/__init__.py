@@ -1,0 +1,1 @@
+"""The report's parts that stand alone: the pictures (``plots``)."""

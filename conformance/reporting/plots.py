@@ -1,0 +1,155 @@
+"""The report's two pictures, each answering one question at a glance.
+
+* ``where_wrong``: implementations × tensors (output, loss, input, weight[0],
+  bias[0], …), each cell the worst error ÷ tolerance of that tensor against
+  PyTorch over every case: passes in one colour, failures graded on a log
+  scale, tensors never compared left blank.
+* ``speed``: each implementation's time as a multiple of PyTorch's on the same
+  cases, against the network's size, one line per implementation.
+
+Both return a PNG as base64 text (or None when there is nothing to draw).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+#: The checks compared with PyTorch, whose rows carry an error and a tolerance at the worst element.
+AGAINST_PYTORCH = ("forward", "loss", "gradient")
+PASS_COLOUR, BLANK_COLOUR = "#a5d6a7", "#f2f2f2"
+_RATIO = re.compile(r"\|error\| ([0-9.eE+-]+|nan|inf) (?:within|exceeds) tolerance ([0-9.eE+-]+)")
+
+
+def error_ratio(detail: str) -> float:
+    """|error| ÷ tolerance at the worst element, as a row's detail states it (NaN when it does not)."""
+    found = _RATIO.search(str(detail))
+    if not found:
+        return math.nan
+    error, tolerance = float(found.group(1)), float(found.group(2))
+    return error / tolerance if tolerance > 0 else math.inf
+
+
+def tensor_key(tensor: str) -> tuple:
+    """output, loss, input, then weight[0], bias[0], weight[1], … (layer by layer)."""
+    fixed = {"output": (0, 0, 0), "loss": (1, 0, 0), "input": (2, 0, 0)}
+    if tensor in fixed:
+        return fixed[tensor]
+    name, _, rest = tensor.partition("[")
+    layer = int(rest.rstrip("]")) if rest.rstrip("]").isdigit() else 99
+    return (3, layer, 0 if name == "weight" else 1)
+
+
+def where_wrong_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(worst error ÷ tolerance, failing) per implementation × tensor, over the rows compared with
+    PyTorch; a failing row whose detail gives no figure (a wrong shape, None) counts as infinite."""
+    rows = results[results["check"].isin(AGAINST_PYTORCH) & results["verdict"].isin(["pass", "fail", "expected_fail"])]
+    rows = rows.assign(failing=rows["verdict"] != "pass", ratio=rows["detail"].map(error_ratio))
+    rows.loc[rows["failing"] & rows["ratio"].isna(), "ratio"] = math.inf
+    names = list(dict.fromkeys(results["implementation"]))
+    tensors = sorted(set(rows["tensor"]), key=tensor_key)
+    ratio = rows.pivot_table(index="implementation", columns="tensor", values="ratio", aggfunc="max")
+    failing = rows.pivot_table(index="implementation", columns="tensor", values="failing", aggfunc="max")
+    return ratio.reindex(index=names, columns=tensors), failing.reindex(index=names, columns=tensors)
+
+
+def png(figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(ratio: float) -> str:
+    return "shape" if ratio == math.inf else f"×{ratio:.0e}".replace("e+0", "e").replace("e+", "e")
+
+
+def where_wrong(results: pd.DataFrame) -> str | None:
+    """The implementations × tensors picture (see the module's doc)."""
+    ratio, failing = where_wrong_table(results)
+    if ratio.empty or ratio.isna().all().all():
+        return None
+    plt = _pyplot()
+    from matplotlib.colors import LogNorm
+
+    top = max(1e3, float(np.nanmax(np.where(np.isinf(ratio.to_numpy(float)), np.nan, ratio.to_numpy(float)),
+                                   initial=1.0)))
+    norm, colours = LogNorm(1, top), plt.get_cmap("YlOrRd")
+    n_rows, n_cols = ratio.shape
+    figure, ax = plt.subplots(figsize=(2.2 + 0.62 * n_cols, 0.9 + 0.42 * n_rows), layout="constrained")
+    for i, name in enumerate(ratio.index):
+        for j, tensor in enumerate(ratio.columns):
+            value, bad = ratio.iat[i, j], failing.iat[i, j]
+            if value != value:
+                colour, text = BLANK_COLOUR, ""
+            elif bad:
+                colour, text = colours(norm(min(max(value, 1.0), top)) * 0.85 + 0.15), _label(value)
+            else:
+                colour, text = PASS_COLOUR, "✓"
+            ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=colour, edgecolor="white", linewidth=1.5))
+            if text:
+                ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7.5,
+                        color="white" if bad and norm(min(value, top)) > 0.6 else "black")
+    ax.set_xlim(0, n_cols)
+    ax.set_ylim(n_rows, 0)
+    ax.set_xticks(np.arange(n_cols) + 0.5, list(ratio.columns), rotation=40, ha="right", fontsize=9)
+    ax.set_yticks(np.arange(n_rows) + 0.5, list(ratio.index), fontsize=9)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    bar = figure.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=colours), ax=ax, fraction=0.04, pad=0.02)
+    bar.set_label("worst |error| ÷ tolerance", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return png(figure)
+
+
+def speed_table(timings: pd.DataFrame) -> pd.DataFrame:
+    """Median × PyTorch per implementation, phase and parameter count."""
+    ok = timings[timings["ratio"].notna()]
+    return (ok.groupby(["implementation", "phase", "n_params"], sort=False)["ratio"].median()
+            .reset_index().sort_values(["implementation", "phase", "n_params"], kind="stable"))
+
+
+def speed(timings: pd.DataFrame) -> str | None:
+    """Time as a multiple of PyTorch's against parameters, one line per implementation,
+    forward and backward side by side."""
+    table = speed_table(timings)
+    if table.empty:
+        return None
+    plt = _pyplot()
+    names = list(dict.fromkeys(timings.loc[timings["ratio"].notna(), "implementation"]))
+    phases = [p for p in ("forward", "backward") if (table["phase"] == p).any()]
+    figure, axes = plt.subplots(1, len(phases), figsize=(7.2, 3.2), sharey=True, squeeze=False, layout="constrained")
+    colours = plt.get_cmap("tab10")
+    for ax, phase in zip(axes[0], phases):
+        for number, name in enumerate(names):
+            line = table[(table["implementation"] == name) & (table["phase"] == phase)]
+            ax.plot(line["n_params"], line["ratio"], marker="o", markersize=3.5, linewidth=1.6,
+                    color=colours(number % 10), label=name)
+        ax.axhline(1, color="black", linewidth=1, linestyle="--")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(phase if phase == "forward" else "backward (or loss and gradients)", fontsize=10)
+        ax.set_xlabel("parameters in the network", fontsize=9)
+        ax.grid(alpha=0.3, which="major")
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_ylabel("time ÷ PyTorch's (1 = as fast)", fontsize=9)
+    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(names), 4),
+                  fontsize=8, frameon=False)
+    return png(figure)

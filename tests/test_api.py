@@ -1,0 +1,39 @@
+"""The Python API as a notebook user calls it: one name, a path, an adapter class or a list of
+them; a DataFrame with the documented columns back; a clear error for a name that is wrong."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import conformance
+from conformance.registry import TargetError
+from conformance.results import COLUMNS
+from conformance.spec import Case, NetworkSpec
+from examples.numpy_mlp import NumpyMLPAdapter
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4)]
+
+
+@pytest.mark.parametrize("impls, names", [
+    ("class_layers", {"class_layers"}),
+    (NumpyMLPAdapter, {"numpy_mlp"}),
+    ([NumpyMLPAdapter], {"numpy_mlp"}),
+    (ROOT / "examples" / "numpy_mlp.py", {"numpy_mlp"}),
+    ([str(ROOT / "examples" / "numpy_mlp.py"), "reference_numpy"], {"numpy_mlp", "reference_numpy"}),
+])
+def test_run_takes_a_name_a_path_a_class_or_a_list_of_them(impls, names):
+    results = conformance.run(impls, cases=CASES)
+    assert isinstance(results, pd.DataFrame) and list(results.columns) == list(COLUMNS)
+    assert set(results["implementation"]) == names and set(results["verdict"]) == {"pass"}
+
+
+def test_a_misspelled_name_suggests_the_right_one():
+    with pytest.raises(TargetError, match="unknown implementation 'clas_layers': did you mean 'class_layers'"):
+        conformance.run("clas_layers", cases=CASES)
+
+
+def test_something_that_names_no_implementation_is_a_type_error():
+    with pytest.raises(TypeError, match="an implementation is a name, a path, an adapter class or a Target"):
+        conformance.run([42], cases=CASES)
