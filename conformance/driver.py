@@ -210,8 +210,13 @@ def objective_value(adapter: Adapter, data: CaseData) -> float:
     spec = data.case.spec
     adapter.build(spec, data.params)
     if spec.loss is None:
-        output = np.asarray(adapter.forward(data.x), dtype=np.float64)
-        return float(np.sum(output * data.upstream))
+        returned = adapter.forward(data.x)
+        output = np.asarray(returned, dtype=np.float64)
+        value = np.sum(output * data.upstream)
+        # An output of less precision than float64 makes an objective of that precision: say so
+        # by its value (finite differences read the precision from the values they get).
+        coarse = precision((returned,), "float64")
+        return float(value.astype(coarse)) if coarse.itemsize < 8 else float(value)
     loss, _ = _loss_pair(adapter.loss(data.x, data.targets))
     return float(np.asarray(loss, dtype=np.float64))
 

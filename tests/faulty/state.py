@@ -144,3 +144,25 @@ class LaggingInputCache(Mutable):
 class LaggingCache(MutantAdapter):
     name = "lagging_input_cache"
     network = LaggingInputCache
+
+
+class Float32Loss(ReferenceNumpy):
+    """Right gradients (float64), but its loss value computed and returned in float32."""
+
+    name = "float32_loss"
+
+    def loss(self, x, targets):
+        y = self.forward(x)
+        value, _ = loss_and_gradient(self.loss_name, y.astype(np.float32), targets.astype(targets.dtype.kind == "i" and targets.dtype or np.float32))
+        _, grad_output = loss_and_gradient(self.loss_name, y, targets)
+        return np.float32(value), self.backward(grad_output)
+
+
+class Float32LossDoubledWeight(Float32Loss):
+    """The same, with its first weight gradient doubled: wrong, and finite differences must say so."""
+
+    name = "float32_loss_doubled_weight"
+
+    def loss(self, x, targets):
+        value, grads = super().loss(x, targets)
+        return value, Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
