@@ -60,12 +60,15 @@ class Diagnosis:
     """Where the error starts, the tensors affected, and the bugs that explain it (none: unexplained)."""
 
     start_layer: int | None
+    #: The output disagrees with PyTorch (a forward bug).
     forward_wrong: bool
     affected: tuple[str, ...]
     findings: tuple[Finding, ...]
     #: Other bugs at the same layers that reproduce the case exactly as well (its data cannot
     #: tell them from the one named first).
     alternatives: tuple[Finding, ...] = ()
+    #: The loss value disagrees with PyTorch (with a right output: the loss alone is wrong).
+    loss_wrong: bool = False
 
     @property
     def explained(self) -> bool:
@@ -75,6 +78,8 @@ class Diagnosis:
         where = []
         if self.forward_wrong:
             where.append("the forward output is wrong")
+        elif self.loss_wrong:
+            where.append("the loss value is wrong (the output is right)")
         if self.start_layer is not None:
             where.append(f"wrong gradients start at layer {self.start_layer}")
         if self.affected:
@@ -152,7 +157,11 @@ def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) ->
         if not np.any(seen) and np.any(due):
             return h.Reshaping("tensor_factor", h.Factor(0.0, "0"))
         if ratio is not None and ratio != 0 and agrees(seen, ratio * due, dtype):
-            return h.Reshaping("tensor_factor", h.factor_named(ratio, data))
+            factor = h.factor_named(ratio, data)
+            # Any number is some factor times another: fitted to a single value (the loss, a
+            # one-unit bias), a factor explains nothing unless it is a named constant.
+            if factor.named or seen.size > 1:
+                return h.Reshaping("tensor_factor", factor)
     if tensor.startswith(("weight", "bias")) and seen.shape == (batch,) + due.shape:
         if agrees(seen.sum(axis=0), due, dtype):
             return h.Reshaping("not_reduced_over_batch")
@@ -204,14 +213,16 @@ def explain(seen: Mapping[str, np.ndarray], due: Mapping[str, np.ndarray], what_
 
 def _candidate_factors(seen, due, start: int | None, data: CaseData, at_loss: bool) -> list[h.Factor]:
     """−1, and the ratios of the mismatching tensors at the start layer (named where they have a name)."""
-    found = {-1.0: h.Factor(-1, "−1")}
+    found = {(-1.0, "−1"): h.Factor(-1, "−1")}
     for tensor, array in seen.items():
         if tensor in ("output", "loss") or (start is not None and _layer_of(tensor) not in (start, None)):
             continue
         ratio = _ratio(array, due[tensor])
         if ratio is not None and ratio not in (0.0, 1.0) and np.isfinite(ratio):
-            factor = h.factor_named(ratio, data, at_loss)
-            found.setdefault(factor.value, factor)
+            # Every name the value has (at batch 1, outputs and batch·outputs are one number):
+            # each becomes its own hypothesis, and the diagnosis names them all.
+            for factor in h.factors_named(ratio, data, at_loss):
+                found.setdefault((factor.value, factor.name), factor)
     return list(found.values())
 
 
@@ -231,7 +242,8 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
     scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
               for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
     likely = ([w for w in scales if w.factor.named] + h.derivative_changes(data)
-              + h.backward_weight_changes(data, "input" in seen) + h.derivative_one_layer_off(data))
+              + h.backward_weight_changes(data, "input" in seen) + h.derivative_one_layer_off(data)
+              + h.input_gradient_changes(data, "input" in seen))
     highest = start if start is not None else -1
 
     def fits(w: h.WhatIf) -> bool:
@@ -249,23 +261,36 @@ def _below(layer: int, tensors: Iterable[str]) -> list[str]:
     return [t for t in tensors if t == "input" or (_layer_of(t) is not None and _layer_of(t) < layer)]
 
 
+def _fitted_rate(data, ref, seen, due, layer: int, tensors: list[str]) -> float | None:
+    """The learning rate that makes layer ``layer``'s update reproduce ``tensors`` best: they
+    are linear in it (least squares), or None when the update does not move them."""
+    tensors = [t for t in tensors if t in seen and seen[t].shape == due[t].shape]
+    if not tensors:
+        return None
+    unit = h.updated_weights(data, ref, layer, 1.0).predict(data)
+    slope = np.concatenate([(unit[t] - due[t]).ravel() for t in tensors])
+    offset = np.concatenate([(seen[t] - due[t]).ravel() for t in tensors])
+    if not np.any(slope):
+        return None
+    rate = float(slope @ offset / (slope @ slope))
+    return rate if rate > 0 else None
+
+
 def _learning_rate_fits(data: CaseData, ref: Reference, seen, due, reach_needed: int,
                         highest: int) -> Iterator[h.WhatIf]:
-    """Updated-weights hypotheses, one per layer whose change reaches from ``reach_needed`` to
-    ``highest``, with the learning rate fitted to the observation: the gradients below the
-    layer are linear in it."""
-    for layer in range(max(reach_needed + 1, 0), min(highest + 1, data.case.spec.depth - 1) + 1):
-        tensors = [t for t in _below(layer, seen) if seen[t].shape == due[t].shape]
-        if not tensors:
-            continue
-        unit = h.updated_weights(data, ref, layer, 1.0).predict(data)
-        slope = np.concatenate([(unit[t] - due[t]).ravel() for t in tensors])
-        offset = np.concatenate([(seen[t] - due[t]).ravel() for t in tensors])
-        if not np.any(slope):
-            continue
-        rate = float(slope @ offset / (slope @ slope))
-        if rate > 0:
+    """Updated-weights hypotheses with the learning rate fitted to the observation: one per
+    layer whose change reaches from ``reach_needed`` to ``highest`` (the gradients below it are
+    linear in the rate), then every layer from the first up to it updated at one rate (fitted
+    on the layer just below it, which only its update moves)."""
+    depth = data.case.spec.depth
+    for layer in range(max(reach_needed + 1, 0), min(highest + 1, depth - 1) + 1):
+        if (rate := _fitted_rate(data, ref, seen, due, layer, _below(layer, seen))) is not None:
             yield h.updated_weights(data, ref, layer, rate)
+    for layer in range(max(reach_needed + 1, 1), min(highest + 1, depth - 1) + 1):
+        just_below = [t for t in seen if _layer_of(t) == layer - 1] or _below(layer, seen)
+        if (rate := _fitted_rate(data, ref, seen, due, layer, just_below)) is not None:
+            first = 0 if "input" in seen else 1
+            yield h.updated_weights(data, ref, tuple(range(first, layer + 1)), rate)
 
 
 def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
@@ -275,12 +300,14 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
     wrong = [t for t in due if t in observed and not agrees(observed[t], due[t], data.case.dtype, slack=1.0)]
     layers = [layer for t in wrong if (layer := _layer_of(t)) is not None]
     start = max(layers) if layers else None
-    forward_wrong = any(t in ("output", "loss") for t in wrong)
+    # A wrong loss with a right output is the loss's own bug: no change to the network's
+    # forward can explain it (it would change the output too).
+    forward_wrong = "output" in wrong
     affected = tuple(t for t in wrong if t not in ("output", "loss")) or tuple(wrong)
     best, alternatives = _best(data, ref, observed, due, start, forward_wrong, wrong)
     findings = (_findings(best, observed, due) if best is not None else ()) + _dtype_findings(seen, data)
     named_alternatives = tuple(f for other in alternatives for f in _findings(other, observed, due)[:1])
-    return Diagnosis(start, forward_wrong, affected, findings, named_alternatives)
+    return Diagnosis(start, forward_wrong, affected, findings, named_alternatives, loss_wrong="loss" in wrong)
 
 
 def _dtype_findings(seen: Observation, data: CaseData) -> tuple[Finding, ...]:

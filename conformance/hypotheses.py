@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from conformance.oracles import whatif
 from conformance.oracles.torch import Reference, evaluate
@@ -56,18 +57,26 @@ def named_factors(data: CaseData, at_loss: bool = False) -> list[Factor]:
              Factor(batch, "batch"), Factor(1 / batch, "1/batch"),
              Factor(outputs, "outputs"), Factor(1 / outputs, "1/outputs"),
              Factor(-batch * outputs, "−batch·outputs"), Factor(-batch, "−batch")]
-    ordered = sized + simple if at_loss and data.case.spec.loss in MEAN_LOSSES + ("softmax_cross_entropy",) \
-        else simple + sized
+    mean = at_loss and data.case.spec.loss in MEAN_LOSSES + ("softmax_cross_entropy",)
+    # A size that equals a plain constant (−batch at batch 1 is −1) is that constant, unless it is
+    # a mean's missing denominator: then both are named, as the data cannot tell them apart.
+    means = ("batch·outputs", "outputs", "batch")
+    sized = [f for f in sized if f.value not in {s.value for s in simple} or (mean and f.name in means)]
+    ordered = sized + simple if mean else simple + sized
     return [f for f in ordered if f.value != 1]
+
+
+def factors_named(value: float, data: CaseData, at_loss: bool = False) -> list[Factor]:
+    """Every named constant ``value`` is (to the case's precision), in the library's order;
+    else ``value`` itself as a number."""
+    closeness = 1e-6 if data.case.dtype == "float64" else 2e-3
+    found = [f for f in named_factors(data, at_loss) if abs(value - f.value) <= closeness * abs(f.value)]
+    return found or [Factor(value, f"{value:.4g}")]
 
 
 def factor_named(value: float, data: CaseData, at_loss: bool = False) -> Factor:
     """``value`` as a named constant when it is one (to the case's precision), else as a number."""
-    closeness = 1e-6 if data.case.dtype == "float64" else 2e-3
-    for factor in named_factors(data, at_loss):
-        if abs(value - factor.value) <= closeness * abs(factor.value):
-            return factor
-    return Factor(value, f"{value:.4g}")
+    return factors_named(value, data, at_loss)[0]
 
 
 # ---- what-if networks ----------------------------------------------------------------------------
@@ -89,11 +98,17 @@ class WhatIf:
     #: The highest layer whose gradients a backward-only change can alter (None: a forward
     #: change, which can alter every tensor).
     reach: int | None = None
+    #: The tensors the change reaches (every one when empty); the others are the intended ones.
+    only: tuple[str, ...] = ()
 
     def predict(self, data: CaseData) -> dict[str, np.ndarray]:
         activations, linears = self.build()
-        return predicted(evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets,
-                                  layer_activations=activations, linears=linears), data)
+        changed = predicted(evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets,
+                                     layer_activations=activations, linears=linears), data)
+        if not self.only:
+            return changed
+        intended = predicted(evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets), data)
+        return intended | {t: changed[t] for t in self.only if t in changed}
 
 
 def predicted(ref: Reference, data: CaseData) -> dict[str, np.ndarray]:
@@ -189,6 +204,11 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
             f"{words}: the {act} derivative's formula in terms of the output is applied to the pre-activation "
             f"({'1 − z²' if act == 'tanh' else 'z·(1 − z)'} where {'1 − a²' if act == 'tanh' else 'a·(1 − a)'} is due)",
             whatif.derivative_from_output)
+    for layers in _layer_sets(spec, lambda name: name == "tanh"):
+        add("tanh_derivative_not_squared", layers,
+            f"{_layer_words(layers, depth)}: the tanh derivative is written 1 − a where 1 − a² is due "
+            f"(a = tanh(z), the square left out)",
+            lambda name: (lambda z: 1 - torch.tanh(z)))
     for layers in _layer_sets(spec, lambda name: name != "identity"):
         act = spec.layers[layers[0]].activation
         add("missing_derivative", layers, f"{_layer_words(layers, depth)}: the {act} derivative is missing in backward",
@@ -260,6 +280,20 @@ def forward_changes(data: CaseData) -> list[WhatIf]:
     return found
 
 
+def input_gradient_changes(data: CaseData, input_observed: bool) -> list[WhatIf]:
+    """The input gradient passed down from the gradient at the first layer's output, its
+    activation derivative skipped (the weights' gradients right: only the input is wrong)."""
+    spec = data.case.spec
+    first = spec.layers[0].activation
+    if not input_observed or first == "identity":
+        return []
+    return [WhatIf("input_gradient_skips_derivative", (0,),
+                   f"the input gradient skips layer 0's {first} derivative (it is the gradient at layer 0's "
+                   f"output times W; the weight and bias gradients are right)",
+                   lambda: _overrides(spec.depth, {0: whatif.activation(whatif.function(first), torch.ones_like)}),
+                   reach=-1, only=("input",))]
+
+
 def backward_weight_changes(data: CaseData, input_observed: bool) -> list[WhatIf]:
     """The gradient a layer passes down carried by its transposed weight (a square layer)."""
     spec = data.case.spec
@@ -274,21 +308,18 @@ def backward_weight_changes(data: CaseData, input_observed: bool) -> list[WhatIf
     return found
 
 
-def updated_weights(data: CaseData, ref: Reference, layer: int, rate: float) -> WhatIf:
-    """Layer ``layer`` passes the gradient down through its weights after an SGD step of ``rate``
-    (``W - rate * dW``, dW its own correct gradient) instead of the current ones."""
+def updated_weights(data: CaseData, ref: Reference, layers: int | tuple[int, ...], rate: float) -> WhatIf:
+    """Layers ``layers`` pass the gradient down through their weights after an SGD step of ``rate``
+    (``W - rate * dW``, dW the layer's own gradient as computed) instead of the current ones."""
+    layers = (layers,) if isinstance(layers, int) else tuple(layers)
     depth = data.case.spec.depth
-    step = np.asarray(ref.gradients.weights[layer])
 
     def build():
-        import torch
-
-        shift = torch.as_tensor(rate * step)
-        return _overrides(depth, {}, {layer: whatif.affine(lambda w: w - shift)})
-    return WhatIf("updated_weights_in_backward", (layer,),
-                  f"{_layer_words([layer], depth)}: backward passes the gradient down through the weights already "
+        return _overrides(depth, {}, {i: whatif.updated_affine(rate) for i in layers})
+    return WhatIf("updated_weights_in_backward", layers,
+                  f"{_layer_words(layers, depth)}: backward passes the gradient down through the weights already "
                   f"updated in place (W − {rate:.3g}·dW) instead of the current ones",
-                  build, reach=layer - 1)
+                  build, reach=max(layers) - 1)
 
 
 # ---- reshapings of one returned tensor --------------------------------------------------------------

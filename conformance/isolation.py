@@ -396,8 +396,8 @@ def _tensor(value: Any, what: str) -> Any:
 
 
 def _observation(body: Any, data: CaseData) -> Observation:
-    if not (isinstance(body, dict) and set(body) == {"output", "loss", "gradients", "violations"}):
-        raise _malformed("an observation must give output, loss, gradients and violations")
+    if not (isinstance(body, dict) and set(body) == {"output", "loss", "gradients", "violations", "notes"}):
+        raise _malformed("an observation must give output, loss, gradients, violations and notes")
     grads = body["gradients"]
     depth = data.case.spec.depth
     if not (isinstance(grads, dict) and set(grads) == {"input", "weights", "biases"}
@@ -407,13 +407,17 @@ def _observation(body: Any, data: CaseData) -> Observation:
     gradients = Gradients(_tensor(grads["input"], "the input gradient"),
                           tuple(_tensor(w, "a weight gradient") for w in grads["weights"]),
                           tuple(_tensor(b, "a bias gradient") for b in grads["biases"]))
-    violations = body["violations"]
-    if not (isinstance(violations, list) and len(violations) <= 64 and all(
-            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v)
-            and _TENSOR_NAME.fullmatch(v[0]) for v in violations)):
-        raise _malformed("violations must be a list of (tensor, message)")
     return Observation(_tensor(body["output"], "the output"), _tensor(body["loss"], "the loss"), gradients,
-                       tuple((tensor, wire.clean_text(message, 500)) for tensor, message in violations))
+                       _messages(body["violations"], "violations"), _messages(body["notes"], "notes"))
+
+
+def _messages(raw: Any, what: str) -> tuple[tuple[str, str], ...]:
+    """(tensor, message) pairs the worker observed, tensor names checked, text cleaned."""
+    if not (isinstance(raw, list) and len(raw) <= 64 and all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v)
+            and _TENSOR_NAME.fullmatch(v[0]) for v in raw)):
+        raise _malformed(f"{what} must be a list of (tensor, message)")
+    return tuple((tensor, wire.clean_text(message, 500)) for tensor, message in raw)
 
 
 def _measurement(raw: Any) -> Measurement:

@@ -45,6 +45,7 @@ class Mutable(MLP):
         grad_w, grad_b = [None] * depth, [None] * depth
         grad = grad_output
         for i in reversed(range(depth)):
+            self.reaching = grad  # the gradient at layer i's output, for a mutant to misuse
             delta = grad * self.derivative(i, self.activations[i], self.pre[i], self.post[i])
             grad_w[i] = self.weight_gradient(i, delta, self.inputs[i])
             grad_b[i] = None if self.biases[i] is None else self.bias_gradient(i, delta)
@@ -214,6 +215,75 @@ class DerivativeOneLayerOff(Mutable):
         return _z_derivative(name, above if above.shape == z.shape else z)
 
 
+class TanhDerivativeNotSquared(Mutable):
+    """``1 - a`` written for tanh's derivative instead of ``1 - a**2``."""
+
+    def derivative(self, i, name, z, a):
+        return 1 - a if name == "tanh" else activation_derivative(name, z, a)
+
+
+class AllUpdatedBeforePassingDown(Mutable):
+    """Every layer updates its weights in place (SGD, rate 0.5) before passing the gradient down."""
+
+    RATE = 0.5
+
+    def passed_down(self, i, delta, w, grad_w):
+        w -= self.RATE * grad_w.astype(w.dtype)
+        return delta @ w
+
+
+class InputGradientSkipsFirstDerivative(Mutable):
+    """The input gradient is the gradient at the first layer's output times W, its activation
+    derivative skipped; the first layer's weight and bias gradients are right."""
+
+    def passed_down(self, i, delta, w, grad_w):
+        return (self.reaching if i == 0 else delta) @ w
+
+
+class LossPlusConstant(Mutable):
+    """The loss value reported is the right one plus 0.1 (its gradient is right)."""
+
+    def loss_gradient(self, name, y, targets):
+        loss, grad = loss_and_gradient(name, y, targets)
+        return loss + 0.1, grad
+
+
+class LossIsSumOfSquaredGradients(Mutable):
+    """The softmax cross-entropy reported as the sum of its squared gradient (the gradient is
+    right). Only there: for the squared-error losses that sum is a constant times the loss
+    (4× for sse), which a factor rightly describes."""
+
+    def loss_gradient(self, name, y, targets):
+        loss, grad = loss_and_gradient(name, y, targets)
+        if name != "softmax_cross_entropy":
+            return loss, grad
+        return float(np.sum(grad.astype(np.float64) ** 2)), grad
+
+
+class AccumulatesGradients(Mutable):
+    """Weight and bias gradients added to stored ones on every backward, never zeroed."""
+
+    def weight_gradient(self, i, delta, inputs):
+        stored = self.__dict__.setdefault("stored_w", {})
+        stored[i] = stored.get(i, 0) + delta.T @ inputs
+        return stored[i]
+
+    def bias_gradient(self, i, delta):
+        stored = self.__dict__.setdefault("stored_b", {})
+        stored[i] = stored.get(i, 0) + delta.sum(axis=0)
+        return stored[i]
+
+
+class StaleInputCache(Mutable):
+    """Keeps the first forward's input and differentiates the first layer with it ever after."""
+
+    def forward(self, x):
+        self.__dict__.setdefault("first_input", x.copy())
+        out = super().forward(x)
+        self.inputs[0] = self.first_input
+        return out
+
+
 class LastWeightGradientFromPreactivation(Mutable):
     """A bug outside the hypothesis library: the last layer's weight gradient takes the layer
     below's pre-activation where its activation (this layer's input) belongs."""
@@ -236,6 +306,10 @@ def _sigmoid_layers(spec: NetworkSpec) -> tuple[int, ...]:
     return tuple(i for i, layer in enumerate(spec.layers) if layer.activation == "sigmoid")
 
 
+#: The expected diagnosis of a bug no hypothesis describes: none named.
+UNEXPLAINED = "unexplained"
+
+
 @dataclass(frozen=True)
 class Expected:
     """The finding a mutant's failing cases should get (fields as in ``diagnose.Finding``;
@@ -248,15 +322,33 @@ class Expected:
     variant: str = ""
     #: Where and how much, in words, for the audit's table.
     where: str = ""
+    #: For a bug the contract's repeated calls must find: words its failing contract rows say.
+    contract: str = ""
+
+    def met(self, findings: tuple[Finding, ...] | None, rows, case: Case) -> bool:
+        """Whether a failing case's diagnosis (None: none was made) and rows are what was expected."""
+        if self.contract:
+            return any(r.check == "contract" and r.unexpected and self.contract in r.detail for r in rows)
+        return findings is not None and self.met_by(findings, case)
 
     def met_by(self, findings: tuple[Finding, ...], case: Case) -> bool:
         spec = case.spec
+        if self.kind == UNEXPLAINED:
+            return not [f for f in findings if f.kind != "wrong_dtype"]
         return matches(findings, self.kind, self.layers(spec) if self.layers else None,
                        self.tensors(spec) if self.tensors else None,
                        self.factor(case) if self.factor else None, self.variant)
 
     def __str__(self) -> str:
         return " ".join(part for part in (self.kind, self.variant, self.where) if part)
+
+
+def _tanh_layers(spec: NetworkSpec) -> tuple[int, ...]:
+    return tuple(i for i, layer in enumerate(spec.layers) if layer.activation == "tanh")
+
+
+def _every_layer(spec: NetworkSpec) -> tuple[int, ...]:
+    return tuple(range(spec.depth))
 
 
 @dataclass(frozen=True)
@@ -320,9 +412,27 @@ MUTANTS = (
            # Which of those layers show it depends on the data: where two ReLU layers' masks agree, the
            # derivative one layer up is the same, so the kind is what must be named, not the layers.
            DerivativeOneLayerOff, Expected("derivative_one_layer_off", where="equally wide hidden layers")),
+    Mutant("tanh_derivative_not_squared", "tanh layers' derivative written 1 − a instead of 1 − a²",
+           TanhDerivativeNotSquared, Expected("tanh_derivative_not_squared", _tanh_layers, where="tanh layers")),
+    Mutant("all_updated_before_passing_down", "every layer's SGD step (rate 0.5) before it passes the gradient down",
+           AllUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _every_layer, where="every layer")),
+    Mutant("input_gradient_skips_first_derivative", "the input gradient skips the first layer's activation "
+           "derivative (weights right)", InputGradientSkipsFirstDerivative,
+           Expected("input_gradient_skips_derivative", lambda s: (0,), where="layer 0, input only")),
+    Mutant("loss_plus_constant", "the loss value reported is the right one + 0.1", LossPlusConstant,
+           Expected(UNEXPLAINED, where="a wrong loss value: no factor explains it")),
+    Mutant("cross_entropy_is_sum_of_squared_gradients", "the cross-entropy reported is Σ(dL/dy)²",
+           LossIsSumOfSquaredGradients,
+           Expected(UNEXPLAINED, where="a wrong loss value: no factor explains it")),
+    Mutant("accumulates_gradients", "weight and bias gradients added to stored ones, never zeroed",
+           AccumulatesGradients, Expected("contract", contract="gradients accumulate between calls",
+                                          where="the contract's repeated calls: accumulation")),
+    Mutant("stale_input_cache", "the first layer differentiated with the first forward's input ever after",
+           StaleInputCache, Expected("contract", contract="stale state", where="the contract's repeated calls")),
+    # Outside the library, the right diagnosis is none: "unexplained", not a wrong cause.
     Mutant("last_weight_gradient_from_preactivation", "last layer's weight gradient uses the pre-activation below "
            "instead of its input (outside the hypothesis library)", LastWeightGradientFromPreactivation,
-           Expected("weight_gradient_from_preactivation")),
+           Expected(UNEXPLAINED, where="outside the hypothesis library")),
 )
 
 

@@ -93,7 +93,9 @@ def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation,
 def contract_rows(name: str, case: Case, seen: Observation) -> list[ResultRow]:
     """One row per broken contract rule, or one passing row saying the rules held."""
     if not seen.violations:
-        return [row(name, case, "contract", "*", "pass", "arguments left untouched; two runs agree bit for bit")]
+        agree = "; ".join(note for _, note in seen.notes) if seen.notes else "two runs agree bit for bit"
+        return [row(name, case, "contract", "*", "pass", f"arguments left untouched; {agree}; one model called "
+                                                         f"again answers as a fresh one")]
     return [row(name, case, "contract", tensor, "fail", message) for tensor, message in seen.violations]
 
 

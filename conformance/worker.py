@@ -76,7 +76,8 @@ def _gradients(gradients) -> dict:
 
 def _observation(seen) -> dict:
     return {"output": seen.output, "loss": seen.loss, "gradients": _gradients(seen.gradients),
-            "violations": [[str(tensor), str(message)] for tensor, message in seen.violations]}
+            "violations": [[str(tensor), str(message)] for tensor, message in seen.violations],
+            "notes": [[str(tensor), str(message)] for tensor, message in seen.notes]}
 
 
 def _measurement(m) -> dict:

@@ -1,5 +1,6 @@
 """The mutation self-audit: the suite catches every mutant of the reference, names the bug of
-at least 90% of them, and never fails a correct implementation; ``conformance audit`` says so."""
+at least 95% of them (for a bug outside the hypothesis library, or a wrong loss value, the
+right diagnosis is "unexplained"; for state kept between calls, the contract row), and never fails a correct implementation; ``conformance audit`` says so."""
 
 import pytest
 
@@ -19,9 +20,9 @@ def test_the_quick_audit_catches_every_mutant(quick_audit):
     assert len(quick_audit.mutants) == len(MUTANTS) >= 15
 
 
-def test_the_quick_audit_names_the_bug_of_at_least_nine_mutants_in_ten(quick_audit):
+def test_the_quick_audit_names_the_bug_of_at_least_19_mutants_in_20(quick_audit):
     wrong = {m.mutant.name: m.wrong_example for m in quick_audit.mutants if not m.diagnosed_right}
-    assert quick_audit.accuracy >= 0.9, wrong
+    assert quick_audit.accuracy >= 0.95, wrong
 
 
 def test_the_quick_audit_raises_no_false_alarm_on_the_correct_implementations(quick_audit):
@@ -40,10 +41,19 @@ def test_the_quick_audit_passes_and_prints_its_figures(quick_audit):
     assert "false alarms: 0" in text and text.rstrip().endswith("no false alarm)")
 
 
-def test_the_mutant_outside_the_hypothesis_library_is_counted_as_diagnosed_wrong(quick_audit):
-    (outside,) = [m for m in quick_audit.mutants if m.mutant.name == "last_weight_gradient_from_preactivation"]
-    assert outside.caught and not outside.diagnosed_right
-    assert outside.wrong_example[1].startswith("unexplained")
+@pytest.mark.parametrize("name", ["last_weight_gradient_from_preactivation", "loss_plus_constant",
+                                  "cross_entropy_is_sum_of_squared_gradients"])
+def test_a_bug_no_hypothesis_describes_is_right_only_when_unexplained(quick_audit, name):
+    (outside,) = [m for m in quick_audit.mutants if m.mutant.name == name]
+    assert outside.caught and outside.diagnosed_right, outside.wrong_example
+    named = Expected(mutants.UNEXPLAINED).met_by((mutants.Finding("scaled_gradient", "×2"),), audit.audit_grid()[0])
+    assert not named  # naming any cause would have counted wrong
+
+
+def test_state_kept_between_calls_is_caught_by_the_contract_and_named(quick_audit):
+    for name in ("accumulates_gradients", "stale_input_cache"):
+        (m,) = [m for m in quick_audit.mutants if m.mutant.name == name]
+        assert m.caught and m.diagnosed_right, m.wrong_example
 
 
 def test_an_audit_with_a_mutant_that_has_no_bug_fails_on_its_kill_rate():

@@ -49,6 +49,11 @@ WHERE_IT_SHOWS = {
     "last_passes_down_negated": case("relu", dtype="float32"),
     "last_updated_before_passing_down": case("tanh", "mse"),
     "derivative_one_layer_off": case("sigmoid", depth=4),
+    "tanh_derivative_not_squared": case("tanh", output="tanh"),
+    "all_updated_before_passing_down": case("sigmoid", "half_mse", depth=4),
+    "input_gradient_skips_first_derivative": case("relu", dtype="float32"),
+    "loss_plus_constant": case("tanh", "mse"),
+    "cross_entropy_is_sum_of_squared_gradients": case("sigmoid", "softmax_cross_entropy"),
 }
 
 
@@ -62,8 +67,31 @@ def test_each_hypothesis_names_the_bug_of_the_mutant_that_has_it(name):
 
 
 def test_every_library_mutant_has_a_case_in_these_tests():
-    outside = {"last_weight_gradient_from_preactivation"}
+    outside = {"last_weight_gradient_from_preactivation", "accumulates_gradients", "stale_input_cache"}
     assert set(WHERE_IT_SHOWS) == {m.name for m in MUTANTS} - outside
+
+
+def test_at_batch_one_both_missing_means_are_named_as_the_data_cannot_tell_them_apart():
+    mutant = MUTANT["loss_gradient_misses_outputs"]
+    found, _ = diagnosis(Target("m", mutant.adapter(), "test"), case("tanh", "mse", batch=1))
+    line = found.line()
+    assert "misses the mean's 1/(batch·outputs)" in line and "misses the mean's 1/outputs" in line
+    assert "— or, as this case's data cannot tell them apart, " in line
+
+
+@pytest.mark.parametrize("name", ["loss_plus_constant", "cross_entropy_is_sum_of_squared_gradients"])
+def test_a_wrong_loss_value_is_unexplained_and_the_forward_is_not_blamed(name):
+    loss = "softmax_cross_entropy" if "cross" in name else "half_sse"
+    found, rows = diagnosis(Target("m", MUTANT[name].adapter(), "test"), case("sigmoid", loss))
+    assert not found.explained and "×" not in found.line(), found.line()
+    assert "the loss value is wrong (the output is right)" in found.line()
+    assert "forward output is wrong" not in found.line()
+    assert all(r.verdict == "pass" for r in rows if r.check == "forward")
+
+
+def test_tanh_derivative_without_the_square_is_named():
+    found, _ = diagnosis(Target("m", MUTANT["tanh_derivative_not_squared"].adapter(), "test"), case("tanh"))
+    assert "the tanh derivative is written 1 − a where 1 − a² is due" in found.line()
 
 
 def test_a_missing_mean_names_the_mean_and_the_layer_where_the_error_starts():

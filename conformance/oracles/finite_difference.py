@@ -210,6 +210,8 @@ class Estimates:
     dtype: str
     #: Distance of the kinked pre-activations from their kinks at the case's point (inf without).
     margin: float
+    #: The precision of the objective's values (``FiniteDifferences.objective_dtype``).
+    objective_dtype: str = ""
 
     def __len__(self) -> int:
         return len(self.estimates)
@@ -219,7 +221,7 @@ class Estimates:
 
     def part(self, start: int, stop: int) -> Estimates:
         """The estimates ``start:stop`` (e.g. one tensor's entries)."""
-        return Estimates(self.estimates[start:stop], self.scheme, self.dtype, self.margin)
+        return Estimates(self.estimates[start:stop], self.scheme, self.dtype, self.margin, self.objective_dtype)
 
     @property
     def evaluations(self) -> int:
@@ -231,6 +233,9 @@ class Estimates:
         steps = sorted({e.step for e in self.estimates if not e.unreliable})
         step = f"step {steps[0]:.2g}" if len(steps) == 1 else f"steps {steps[0]:.2g}..{steps[-1]:.2g}" if steps else "no step"
         text = f"{self.scheme}, {step}, in {self.dtype}, {self.evaluations} evaluations"
+        if self.objective_dtype and self.objective_dtype != self.dtype:
+            text += (f"; the objective's values are {self.objective_dtype} numbers, so steps and error bound "
+                     f"are {self.objective_dtype}'s")
         if np.isfinite(self.margin):
             shift = max((e.shift for e in self.estimates if not e.unreliable), default=0.0)
             text += f"; ReLU margin {self.margin:.3g}, stencil moved pre-activations by ≤ {shift:.2g}"
@@ -303,13 +308,27 @@ class FiniteDifferences:
     def margin(self) -> float:
         return self.guard.margin if self.guard else float("inf")
 
+    @property
+    def objective_dtype(self) -> str:
+        """The precision the objective's values carry: the evaluation dtype, unless the value at
+        the case's point is a float32 number in a float64 evaluation (a loss computed in float32,
+        an output returned in float32: a float64 value is one with probability 2^-29). Then the
+        steps and the rounding allowance are float32's: a float64 bound on float32 values claims
+        an accuracy the values do not have (on a float32 loss, 5.6e-9 claimed where the error
+        was 2.7e-3). A float64 objective that happens to be a float32 number only gets the wider
+        float32 bound: never a false failure."""
+        centre = self.centre()
+        if self.dtype == "float64" and centre != 0 and float(np.float32(centre)) == centre:
+            return "float32"
+        return self.dtype
+
     def along(self, vectors: np.ndarray) -> Estimates:
         """Derivatives along dense directions (rows of ``vectors``)."""
-        return self._estimates(list(vectors), self.settings.scheme("directional", self.dtype))
+        return self._estimates(list(vectors), self.settings.scheme("directional", self.objective_dtype))
 
     def at_entries(self, indices: Sequence[int]) -> Estimates:
         """Derivatives with respect to single entries of the flat parameter vector."""
-        return self._estimates([int(i) for i in indices], self.settings.scheme("entry", self.dtype))
+        return self._estimates([int(i) for i in indices], self.settings.scheme("entry", self.objective_dtype))
 
     def _safe_step(self, direction: np.ndarray | int, step: float) -> tuple[float, float] | str:
         """The largest step (from ``step`` down) whose stencil crosses no kink, with the
@@ -348,11 +367,12 @@ class FiniteDifferences:
         if usable:
             steps = np.array([safe[i][0] for i in usable])
             df, error, largest = self._derivatives([probes[i] for i in usable], steps, scheme)
-            eps = float(np.finfo(self.dtype).eps)
+            eps = float(np.finfo(self.objective_dtype).eps)
             for k, i in enumerate(usable):
                 rounding = ROUNDING_FACTOR * eps * largest[k] / scheme.smallest_step(steps[k])
                 results[i] = Estimate(float(df[k]), float(error[k] + rounding), float(steps[k]), safe[i][1])
-        return Estimates(tuple(results[i] for i in range(len(probes))), scheme, self.dtype, self.margin)
+        return Estimates(tuple(results[i] for i in range(len(probes))), scheme, self.dtype, self.margin,
+                         self.objective_dtype)
 
     def _derivatives(self, probes: list, steps: np.ndarray, scheme: Scheme):
         """The derivative of ``t -> f(theta + t * probe)`` at 0 for every probe at once, with

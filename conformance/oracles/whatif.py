@@ -109,3 +109,26 @@ def affine(backward_weight: Callable[[torch.Tensor], torch.Tensor] = lambda w: w
     def linear(a, w, b):
         return _Affine.apply(a, w, b, backward_weight(w).detach(), with_bias)
     return linear
+
+
+class _UpdatedAffine(torch.autograd.Function):
+    """``a @ W.T (+ b)`` going up; coming down, W's gradient first, then the gradient passed
+    to ``a`` through ``W - rate * dW``: the weights updated in place before passing down."""
+
+    @staticmethod
+    def forward(ctx, a, w, b, rate):
+        ctx.save_for_backward(a, w)
+        ctx.rate, ctx.has_bias = rate, b is not None
+        z = a @ w.T
+        return z + b if b is not None else z
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, w = ctx.saved_tensors
+        grad_w = grad.T @ a
+        return grad @ (w - ctx.rate * grad_w), grad_w, grad.sum(0) if ctx.has_bias else None, None
+
+
+def updated_affine(rate: float):
+    """A layer's affine map that passes the gradient down through its weights after its own SGD step."""
+    return lambda a, w, b: _UpdatedAffine.apply(a, w, b, rate)
