@@ -299,7 +299,8 @@ def run_suite(
     interrupted, timings = False, []
     try:
         ready = run.load(journal.start(resume) if journal is not None else {})
-        progress.start(ready, len(cases))
+        if ready:
+            progress.start(ready, len(cases))
         _result_rows(run, ready)
         for target in ready if options.timing else ():
             timings += time_target(target, _ran_cases(run.finished.get(target.name, []), target, cases),

@@ -348,6 +348,7 @@ def command(
     from conformance.journal import Journal
     from conformance.report import ReportError, check_writable
 
+    existed = Path(out).exists()
     folder = check_writable(out)
     if (folder / "targets.csv").exists() and not (folder / "targets.csv").read_text(errors="replace").startswith("target,"):
         raise ReportError(f"{folder} already holds targets.csv not written by this suite; choose another folder with --out")
@@ -359,7 +360,11 @@ def command(
     report = api.run_suite(runnable, cases=cases, seed=seed, expectations=expectations, options=options,
                            progress=timed, command=command_line, journal=journal, resume=resume)
     for item in report.not_loaded:
-        print(f"conformance check: error: {item.source}: {item.reason}", file=stderr)
+        print(f"conformance check: error: {loading_error(item, runnable)}", file=stderr)
+    if len(report.not_loaded) == len(runnable) and not report.interrupted:
+        if not existed and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # nothing could be loaded: no report, as when nothing could be named
+        return 2
     written = report.write(folder)
     results = _results(loaded, report, timed.seconds, len(cases))
     written.append(write_targets(results, folder))
@@ -374,12 +379,21 @@ def command(
                   file=stdout)
     if several:
         print(aligned(summary_table(results)), file=stdout)
+    print(f"sandbox: {report.environment.get('sandbox', 'none')}", file=stdout)
     print(f"report: {folder / 'summary.md'} · {folder / 'report.html'} · {written[-1]}", file=stdout)
     if report.interrupted:
         print("conformance check: interrupted; the report holds the targets that finished (marked partial); "
               "--resume continues", file=stderr)
         return 130
     return exit_code(results)
+
+
+def loading_error(item: Unloadable, targets: Sequence[Target]) -> str:
+    """A target's load failure in one line that names it (once)."""
+    target = next((t for t in targets if t.name == item.source), None)
+    given = target.locator.given if target is not None and target.locator is not None else None
+    return item.reason if item.source in item.reason or (given and given in item.reason) else \
+        f"{item.source}: {item.reason}"
 
 
 def fingerprint(cases: Sequence[Case], options, expectations) -> str:

@@ -7,7 +7,7 @@ that does not apply), 1 when anything unexpected happened, 2 for bad
 arguments or a target that cannot be loaded (one line on stderr, never a
 traceback), 130 when interrupted (the report of the finished cases is still
 written, marked partial). ``audit`` exits with 1 when the self-audit falls short
-(a mutant missed, diagnosis accuracy under 90%, or a false alarm).
+(a mutant missed, diagnosis accuracy under 95%, or a false alarm).
 """
 
 from __future__ import annotations
@@ -270,12 +270,6 @@ def print_outcome(report, stdout: TextIO) -> None:
             print(f"  {line}", file=sys.stdout)
 
 
-def sandbox_line(options) -> str:
-    from conformance import sandbox
-
-    return sandbox.describe() if options.isolate else "none (--no-isolation: implementations run in this process)"
-
-
 def run_command(args: argparse.Namespace) -> int:
     from conformance import api
     from conformance.report import check_writable
@@ -290,15 +284,13 @@ def run_command(args: argparse.Namespace) -> int:
 
     from conformance.check import fingerprint
     from conformance.journal import Journal
-    from conformance.spec import default_grid
 
     targets = api.targets_named(args.impl)
     junit = _junit_path(args)  # before the report folder is made
     out = check_writable(args.out)
-    cases = default_grid(seed=args.seed, quick=args.grid == "quick")
+    cases = api.default_grid(seed=args.seed, quick=args.grid == "quick")
     options, expectations = options_from(args, cases)
     options = replace(options, limits=replace(options.limits, hidden=(str(out.resolve()),)))
-    print(f"sandbox: {sandbox_line(options)}", file=sys.stderr)
     started = time.perf_counter()
     report = api.run_suite(targets, cases=cases, seed=args.seed, options=options, progress=progress_for(sys.stderr),
                            command=" ".join([PROG, *args.argv]), expectations=expectations,
@@ -311,6 +303,7 @@ def run_command(args: argparse.Namespace) -> int:
 
         write_junit(report.results, junit)
     print_outcome(report, sys.stdout)
+    print(f"\nsandbox: {report.environment['sandbox']}", file=sys.stdout)
     print(f"\nreport: {written[-2]} · {written[-1]} ({time.perf_counter() - started:.0f} s)", file=sys.stdout)
     if report.interrupted:
         print(f"{PROG} run: interrupted; the report holds the cases that finished (marked partial)", file=sys.stderr)
@@ -332,20 +325,23 @@ def add_list(verbs: argparse._SubParsersAction) -> None:
 def list_command(args: argparse.Namespace) -> int:
     from conformance import expectations as known
     from conformance import registry
+    from conformance.isolation import describe
 
     recorded = known.load()
     for name in registry.builtin_names() + [n for n in registry.installed_names() if n not in registry.BUILTINS]:
+        target = registry.load(name)
         try:
-            target = registry.load(name)
+            described = describe(target)  # loaded in a sandboxed worker, like every target
         except registry.TargetError as error:
             print(f"{name}: cannot be loaded: {error}\n", file=sys.stdout)
             continue
-        adapter = target.adapter
-        print(f"{target.name}" + (f" — {adapter.description}" if adapter.description else ""), file=sys.stdout)
-        print(f"  supports: {adapter.capabilities.summary()}", file=sys.stdout)
-        if adapter.capabilities.notes:
-            print(f"  notes: {adapter.capabilities.notes}", file=sys.stdout)
-        defects = known.for_implementation(recorded, target.name)
+        capabilities = described["capabilities"]
+        print(f"{target.name}" + (f" — {described['description']}" if described["description"] else ""),
+              file=sys.stdout)
+        print(f"  supports: {capabilities.summary()}", file=sys.stdout)
+        if capabilities.notes:
+            print(f"  notes: {capabilities.notes}", file=sys.stdout)
+        defects = known.for_target(recorded, target)
         if not defects:
             print("  known defects: none recorded", file=sys.stdout)
         for defect in defects:
@@ -375,12 +371,10 @@ def add_check(verbs: argparse._SubParsersAction) -> None:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from conformance import check
-    from conformance.spec import default_grid
+    from conformance import api, check
 
     quick = args.grid == "quick"
-    options, expectations = options_from(args, default_grid(seed=args.seed, quick=quick))
-    print(f"sandbox: {sandbox_line(options)}", file=sys.stderr)
+    options, expectations = options_from(args, api.default_grid(seed=args.seed, quick=quick))
     return check.command(args.targets, quick=quick, seed=args.seed, out=args.out, options=options,
                          expectations=expectations, progress=progress_for(sys.stderr),
                          command_line=" ".join([PROG, *args.argv]), resume=args.resume,
@@ -429,7 +423,7 @@ def add_audit(verbs: argparse._SubParsersAction) -> None:
                     "not summed over the batch, a transposed gradient, a derivative at the wrong point, ...) "
                     "through the suite, and the correct implementations alongside. Prints a table of mutants "
                     "(caught or missed, diagnosed right or wrong), the kill rate, the diagnosis accuracy and "
-                    "the false alarms. Exit code 0 when every mutant is caught, at least 90% are diagnosed "
+                    "the false alarms. Exit code 0 when every mutant is caught, at least 95% are diagnosed "
                     "right and no correct implementation fails; 1 otherwise; 2 for bad arguments.",
     )
     parser.add_argument("--quick", action="store_true",

@@ -40,6 +40,8 @@ class Locator:
     kind: str
     where: str
     class_name: str | None = None
+    #: The path as the user gave it, for messages (``where`` is resolved).
+    given: str | None = None
 
     @property
     def folder(self) -> str | None:
@@ -50,7 +52,8 @@ class Locator:
 def load_adapter(locator: Locator) -> type[Adapter]:
     """The adapter class the locator names, checked against the contract."""
     if locator.kind == "file":
-        cls, source = _from_file(Path(locator.where), locator.class_name), locator.where
+        source = locator.given or locator.where
+        cls = adapter_class(module_from_file(Path(locator.where), source), source, locator.class_name)
     elif locator.kind == "module":
         cls, source = _from_import_path(locator.where), locator.where
     elif locator.kind == "entry_point":
@@ -99,15 +102,16 @@ def _from_entry_point(name: str) -> tuple[type, str]:
     return loaded, f"entry point {entry.name} = {entry.value}"
 
 
-def module_from_file(path: Path):
+def module_from_file(path: Path, shown: str | None = None):
     """Execute a Python file as a module (named ``submission_…``, one name per file), its
-    folder importable first (as for ``python file.py``)."""
+    folder importable first (as for ``python file.py``); messages name it ``shown``."""
     module_name = f"submission_{zlib.crc32(str(path.resolve()).encode()):08x}"
+    shown = shown or str(path)
     if not path.is_file():
-        raise LoadError(f"no such file: {path}")
+        raise LoadError(f"no such file: {shown}")
     module_spec = importlib.util.spec_from_file_location(module_name, path)
     if module_spec is None or module_spec.loader is None:
-        raise LoadError(f"cannot load {path} as Python")
+        raise LoadError(f"cannot load {shown} as Python")
     folder = str(path.resolve().parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
@@ -116,14 +120,10 @@ def module_from_file(path: Path):
     try:
         module_spec.loader.exec_module(module)
     except SyntaxError as error:
-        raise LoadError(f"syntax error in {path}, line {error.lineno}: {error.msg}") from None
+        raise LoadError(f"syntax error in {shown}, line {error.lineno}: {error.msg}") from None
     except (Exception, SystemExit) as error:  # whatever the user's module raises, even exit()
-        raise LoadError(f"{path} failed to import: {describe_exception(error)}") from None
+        raise LoadError(f"{shown} failed to import: {describe_exception(error)}") from None
     return module
-
-
-def _from_file(path: Path, class_name: str | None) -> type:
-    return adapter_class(module_from_file(path), path, class_name)
 
 
 def adapter_class(module, path: Path | str, class_name: str | None) -> type:

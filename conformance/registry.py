@@ -134,7 +134,8 @@ def _file_target(name: str, path: Path, class_name: str | None) -> Target:
     if path.suffix != ".py":
         raise TargetError(f"{path} is not a Python file (.py)")
     # A file's name is the submitter's choice: shown and written only as clean text.
-    return Target(clean_text(name, 300), source=str(path), locator=Locator("file", str(path.resolve()), class_name))
+    return Target(clean_text(name, 300), source=str(path),
+                  locator=Locator("file", str(path.resolve()), class_name, given=clean_text(path, 300)))
 
 
 def load_all(specs: list[str] | tuple[str, ...]) -> list[Target | Unloadable]:

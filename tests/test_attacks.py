@@ -230,7 +230,7 @@ def test_a_run_killed_from_outside_keeps_every_finished_target_and_resumes(tmp_p
     _folder_with_a_hang(tmp_path)
     marker = uuid.uuid4().hex
     process = start_grading(tmp_path, "subs", "--out", "report", "--quick", "--no-timing", "--timeout", "60",
-                            marker=marker)
+                            "--jobs", "1", marker=marker)  # one target after another
     _wait_for_journal(tmp_path, 2, process)  # alice and bob are done, hangs is running
     process.kill()
     process.wait()
@@ -239,7 +239,7 @@ def test_a_run_killed_from_outside_keeps_every_finished_target_and_resumes(tmp_p
     finished = rows_of(tmp_path / "report", "subs/alice.py") if (tmp_path / "report" / "results.csv").exists() else None
     assert finished is None  # killed before any report: only the journal holds the rows
     resumed = grade(tmp_path, "subs", "--out", "report", "--quick", "--no-timing", "--timeout", "1", "--resume",
-                    marker=uuid.uuid4().hex)
+                    "--jobs", "1", marker=uuid.uuid4().hex)
     assert resumed.returncode == 1, resumed.stderr[-2000:]
     assert "running 1 implementation" in resumed.stderr  # alice and bob came from the journal
     graded = targets(tmp_path / "report")
@@ -250,7 +250,7 @@ def test_a_run_killed_from_outside_keeps_every_finished_target_and_resumes(tmp_p
 def test_a_stopped_run_lists_the_unfinished_targets_as_not_run(tmp_path, signum):
     _folder_with_a_hang(tmp_path)
     process = start_grading(tmp_path, "subs", "--out", "report", "--quick", "--no-timing", "--timeout", "60",
-                            marker=uuid.uuid4().hex)
+                            "--jobs", "1", marker=uuid.uuid4().hex)
     _wait_for_journal(tmp_path, 2, process)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)

@@ -3,7 +3,9 @@ match the implementation, and never overwrites a file."""
 
 import pytest
 
-from conformance import registry, template
+from conformance import registry
+from conformance import template
+from conformance.isolation import describe
 from conformance.check import check_target
 from conformance.registry import TargetError
 from conformance.spec import default_grid
@@ -68,7 +70,7 @@ def test_an_untouched_template_says_what_is_missing_in_one_line(tmp_path):
     path = template.write(tmp_path / "mine.py")
     with pytest.raises(TargetError, match=r"mine.py failed to import: ModuleNotFoundError: No module named "
                                           r"'my_network' \(at mine.py:\d+ in <module>\)$"):
-        registry.load(str(path))
+        describe(registry.load(str(path)))
 
 
 def test_new_never_overwrites_a_file(tmp_path):
