@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -190,7 +190,9 @@ class WorkerDriver:
         finally:
             child.close()
         self._sock, self._sent = parent, {}
-        wire.write_request(parent, ("load", self.locator, self.limits, self.name))
+        sandboxed = sandbox.bubblewrap()[0] is not None
+        limits = self.limits if sandboxed or self._cgroup.path is not None else replace(self.limits, processes=0)
+        wire.write_request(parent, ("load", self.locator, limits, self.name))
         try:
             reply = self._receive(0, time.monotonic() + max(3 * self.limits.timeout_s, 10.0), 1 << 16)
             description = _description(reply)

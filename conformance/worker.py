@@ -61,9 +61,11 @@ def resolve(value: Any, kept: dict[int, Any]) -> Any:
 def apply_limits(limits) -> None:
     """Resource limits on this process and everything it starts (they cannot be raised again)."""
     mib = 1024 * 1024
-    for which, value in ((resource.RLIMIT_AS, limits.memory_mb * mib), (resource.RLIMIT_CPU, limits.cpu_s),
-                         (resource.RLIMIT_FSIZE, limits.file_mb * mib), (resource.RLIMIT_NPROC, limits.processes),
-                         (resource.RLIMIT_CORE, 0)):
+    wanted = [(resource.RLIMIT_AS, limits.memory_mb * mib), (resource.RLIMIT_CPU, limits.cpu_s),
+              (resource.RLIMIT_FSIZE, limits.file_mb * mib), (resource.RLIMIT_CORE, 0)]
+    if limits.processes > 0:  # 0: not here (outside a user namespace it would count all of the user's processes)
+        wanted.append((resource.RLIMIT_NPROC, limits.processes))
+    for which, value in wanted:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(which, (value, value))
 

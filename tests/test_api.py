@@ -16,12 +16,16 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = [Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4)]
 
 
-@pytest.mark.parametrize("impls, names", [
+EXAMPLE = str(ROOT / "examples" / "numpy_mlp.py")
+CLASS = f"{NumpyMLPAdapter.__module__}:{NumpyMLPAdapter.__qualname__}"
+
+
+@pytest.mark.parametrize("impls, names", [  # each result row names its target as it was given
     ("class_layers", {"class_layers"}),
-    (NumpyMLPAdapter, {"numpy_mlp"}),
-    ([NumpyMLPAdapter], {"numpy_mlp"}),
-    (ROOT / "examples" / "numpy_mlp.py", {"numpy_mlp"}),
-    ([str(ROOT / "examples" / "numpy_mlp.py"), "reference_numpy"], {"numpy_mlp", "reference_numpy"}),
+    (NumpyMLPAdapter, {CLASS}),
+    ([NumpyMLPAdapter], {CLASS}),
+    (ROOT / "examples" / "numpy_mlp.py", {EXAMPLE}),
+    ([EXAMPLE, "reference_numpy"], {EXAMPLE, "reference_numpy"}),
 ])
 def test_run_takes_a_name_a_path_a_class_or_a_list_of_them(impls, names):
     results = conformance.run(impls, cases=CASES)
