@@ -27,8 +27,7 @@ from conformance.spec import Case, default_grid
 #: The implementations that must pass every case that applies to them: the reference and
 #: the seed ports with no recorded defect (seed 003's port raises on every network deeper
 #: than one layer, as the seed does, so it is not among them).
-CORRECT = ("reference_numpy", "implementations.class_layers:ClassLayers",
-           "implementations.single_layer_relu:SingleLayerRelu")
+CORRECT = ("reference_numpy", "class_layers", "single_layer_relu")
 
 KILL_RATE_NEEDED = 1.0
 ACCURACY_NEEDED = 0.95

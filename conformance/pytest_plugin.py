@@ -127,7 +127,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         from conformance import testing
 
         cases = testing.grid(config.getoption("conformance_grid"), config.getoption("conformance_seed"))
-        timings = testing.timing_params(_targets(config), cases)
+        timings = testing.timing_params(_targets(config), cases,
+                                        nothing_judged=bool(config.getoption("benchmark_only", default=False)))
         metafunc.parametrize("conformance_timing", timings, ids=[f"{t.name}-{t.label}" for t in timings])
 
 

@@ -127,15 +127,17 @@ class Timing:
         return f"{self.case.id}-{'x'.join(str(n) for n in [layers[0].n_in, *(l.n_out for l in layers)])}"
 
 
-def timing_params(targets: list[Target], cases: list[Case]) -> list[Timing]:
+def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool = False) -> list[Timing]:
     """Each target on the timing cases drawn from those that apply to it, and PyTorch once
-    on every case timed. pytest-benchmark measures in this process, so only the bundled
-    implementations and adapter classes handed over here are timed this way (a submission
-    named by its path is timed by ``conformance run``, in its sandboxed worker) (``timing.timing_cases``: per depth and dtype, three widths)."""
+    on every case timed. pytest-benchmark measures in this process, so a target named by
+    its path is loaded here only when ``nothing_judged`` (``--benchmark-only``: no verdict
+    is given in this session that its code could change); otherwise only the bundled
+    implementations and adapter classes handed over here are timed this way, and
+    ``conformance run`` times the others in their sandboxed workers (``timing.timing_cases``: per depth and dtype, three widths)."""
     from conformance.timing import timing_cases
 
     out, torch_cases = [], {}
-    for target in (t for t in targets if t.adapter is not None or t.builtin):
+    for target in (t for t in targets if t.adapter is not None or t.builtin or nothing_judged):
         target = target.loaded_here()  # measured in this process: only the suite's own or the caller's class
         for case in timing_cases(list(applicable(target, cases).cases)):
             out.append(Timing(target, case))

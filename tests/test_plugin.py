@@ -39,7 +39,7 @@ def test_pytest_impl_runs_only_the_applicable_cases_and_says_how_many_it_left_ou
     run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "quick")
     assert run.returncode == 0, run.stdout[-3000:]
     assert "88 passed" in run.stdout and "skipped" not in run.stdout
-    assert "conformance: 176 cases not collected, their implementation does not support them (numpy_mlp 176" \
+    assert "conformance: 176 cases not collected, their implementation does not support them (my_mlp.py 176" \
         in run.stdout
 
 
@@ -83,13 +83,13 @@ def test_benchmarks_time_each_implementation_next_to_pytorch_in_pytest_benchmark
     groups: dict[str, set] = {}
     for b in benchmarks:
         groups.setdefault(b["group"], set()).add(b["extra_info"]["implementation"])
-    assert len(groups) >= 6 and all(names == {"numpy_mlp", "pytorch"} for names in groups.values())
+    assert len(groups) >= 6 and all(names == {"my_mlp.py", "pytorch"} for names in groups.values())
 
 
 def test_the_default_run_collects_no_timing_test(tmp_path):
     shutil.copy(EXAMPLE, tmp_path / "my_mlp.py")
     run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "quick", "--collect-only")
-    assert "test_speed" not in run.stdout and "test_conforms[numpy_mlp-" in run.stdout
+    assert "test_speed" not in run.stdout and "test_conforms[my_mlp.py-" in run.stdout
 
 
 def test_pytest_impl_with_a_bad_target_is_a_usage_error_of_one_line(tmp_path):
