@@ -73,7 +73,7 @@ def test_conformance_audit_exits_1_when_a_mutant_is_missed(capsys, monkeypatch):
 
 
 def test_conformance_audit_exits_0_when_the_audit_passes(capsys, monkeypatch):
-    monkeypatch.setattr(audit, "CORRECT", ("implementations.single_layer_relu:SingleLayerRelu",))
+    monkeypatch.setattr(audit, "CORRECT", ("single_layer_relu",))
     assert main(["audit", "--quick", "--mutant", "last_bias_not_summed"]) == 0
     out = capsys.readouterr().out
     assert "last_bias_not_summed" in out and "kill rate: 100%" in out and "audit: PASS" in out
