@@ -116,6 +116,7 @@ class _Run:
     journal: Journal | None = None
     drivers: dict = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    load_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     not_loaded: list[registry.Unloadable] = field(default_factory=list)
     finished: dict[str, list[ResultRow]] = field(default_factory=dict)
 
@@ -134,6 +135,7 @@ class _Run:
                 self.not_loaded.append(registry.Unloadable(target.name, str(fault)))
                 continue
             self.labels[target.name] = description["name"]
+            self.load_notes[target.name] = tuple(description.get("notes", ()))
             if self.options.jobs != 1:
                 driver.close()  # pool processes start their own
             else:
@@ -324,6 +326,7 @@ def run_suite(
         interrupted=interrupted,
         not_loaded=tuple(run.not_loaded),
         labels=dict(run.labels),
+        load_notes=dict(run.load_notes),
     )
 
 

@@ -244,7 +244,7 @@ class Driver:
         """The adapter's name, class, description and capabilities (as a worker reports them)."""
         adapter = self.target.adapter
         return {"name": adapter.name or "", "class": adapter.__qualname__, "description": adapter.description or "",
-                "capabilities": adapter.capabilities}
+                "capabilities": adapter.capabilities, "notes": ()}
 
     def start_case(self) -> None:
         """Nothing to do in-process (a worker driver starts its wall-time clock here)."""

@@ -128,7 +128,7 @@ class WorkerDriver:
         own = target.path.resolve() if target.path is not None else None
         hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
         # The grader's own import path stays readable (its private /tmp would hide a part of it).
-        readable = ((folder,) if folder else ()) + tuple(
+        readable = locator.readable + tuple(
             p for p in _python_path().split(os.pathsep) if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
         self.view = sandbox.View(readable=tuple(dict.fromkeys(readable)), hidden=hidden, tmp_mb=limits.tmp_mb,
                                  workdir=folder or "/tmp")
@@ -148,8 +148,8 @@ class WorkerDriver:
     # ---- what loading told ----
 
     def describe(self) -> dict:
-        """The adapter's name, description and capabilities as the worker read them
-        (validated); ``ImplementationFault`` when it cannot be loaded."""
+        """The adapter's name, description, capabilities and load notes as the worker read
+        them (validated); ``ImplementationFault`` when it cannot be loaded."""
         if self._description is None:
             self._start()
         return self._description
@@ -343,13 +343,26 @@ def _malformed(what: str) -> ImplementationFault:
     return ImplementationFault(f"the worker sent a malformed reply: {what}")
 
 
+#: The most load notes a reply may carry (the worker sends at most 41).
+MAX_LOAD_NOTES = 48
+
+
 def _description(body: Any) -> dict:
-    if not (isinstance(body, dict) and set(body) == {"name", "class", "description", "capabilities"}
+    if not (isinstance(body, dict) and set(body) == {"name", "class", "description", "capabilities", "notes"}
             and all(isinstance(body[k], str) for k in ("name", "class", "description"))):
-        raise _malformed("loading must answer with the adapter's name, class, description and capabilities")
+        raise _malformed("loading must answer with the adapter's name, class, description, capabilities "
+                         "and notes")
     capabilities = _capabilities(body["capabilities"])
     return {"name": wire.clean_text(body["name"], 80), "class": wire.clean_text(body["class"], 80),
-            "description": wire.clean_text(body["description"], 200), "capabilities": capabilities}
+            "description": wire.clean_text(body["description"], 200), "capabilities": capabilities,
+            "notes": _load_notes(body["notes"])}
+
+
+def _load_notes(raw: Any) -> tuple[str, ...]:
+    """What loading noticed (a notebook's skipped lines, cells that raised), as clean text."""
+    if not (isinstance(raw, list) and len(raw) <= MAX_LOAD_NOTES and all(isinstance(n, str) for n in raw)):
+        raise _malformed(f"loading's notes must be a list of at most {MAX_LOAD_NOTES} lines of text")
+    return tuple(wire.clean_text(note, 300) for note in raw)
 
 
 def _capabilities(raw: Any) -> Capabilities:

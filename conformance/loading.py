@@ -1,10 +1,17 @@
 """Loading a submission's adapter class: what a sandboxed worker does first.
 
-This is the only module that imports or executes a submission's code, and it
-runs inside the worker (or in the caller's own process when the caller asked
+This module (with ``grading.notebooks``, which it calls for a notebook) is the
+only one that imports or executes a submission's code, and it runs inside the worker (or in the caller's own process when the caller asked
 for no isolation, trusting the code). The grading process names targets by
 ``registry.Locator`` and learns their adapter's name and capabilities from the
 worker as plain data.
+
+An ``assignment`` locator names two files: the instructor's assignment (one
+adapter class) and a student's submission (a ``.py`` file, a package or a
+folder holding one notebook or module, or an ``.ipynb`` notebook). The
+submission is loaded first, then the assignment, and the student's module is
+set on the adapter class as ``submission``; what loading noticed on the way
+(skipped notebook lines, cells that raised) comes back as notes.
 
 Every way a load can fail is a ``LoadError`` with one line for the user.
 """
@@ -34,24 +41,55 @@ class LoadError(Exception):
 @dataclass(frozen=True)
 class Locator:
     """How a worker finds an adapter class: ``kind`` is ``file`` (``where`` a path),
-    ``module`` (``where`` is ``package.module:Class``) or ``entry_point`` (``where``
-    is the entry point's name). Plain data: the grader never follows it itself."""
+    ``module`` (``where`` is ``package.module:Class``), ``entry_point`` (``where``
+    is the entry point's name) or ``assignment`` (``where`` the assignment's path,
+    ``submission`` the student's, ``api`` the names the submission must define).
+    Plain data: the grader never follows it itself."""
 
     kind: str
     where: str
     class_name: str | None = None
     #: The path as the user gave it, for messages (``where`` is resolved).
     given: str | None = None
+    submission: str | None = None
+    api: tuple[str, ...] = ()
 
     @property
     def folder(self) -> str | None:
-        """The folder a file's neighbouring modules import from."""
+        """The folder a file's neighbouring modules import from (a submission's own, for an
+        assignment: the folder itself when the submission is one)."""
+        if self.kind == "assignment":
+            path = Path(self.submission).resolve()
+            return str(path if path.is_dir() else path.parent)
         return str(Path(self.where).resolve().parent) if self.kind == "file" else None
+
+    @property
+    def readable(self) -> tuple[str, ...]:
+        """What a worker must be able to read: the folder, and an assignment's own file."""
+        folder = (self.folder,) if self.folder else ()
+        return folder + ((str(Path(self.where).resolve()),) if self.kind == "assignment" else ())
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded adapter class and what loading noticed (one line each)."""
+
+    cls: type
+    notes: tuple[str, ...] = ()
 
 
 def load_adapter(locator: Locator) -> type[Adapter]:
     """The adapter class the locator names, checked against the contract."""
-    if locator.kind == "file":
+    return load(locator).cls
+
+
+def load(locator: Locator, cell_seconds: float = 20.0) -> Loaded:
+    """The adapter class the locator names, checked against the contract, and the notes
+    loading took (a notebook's cells each get at most ``cell_seconds``)."""
+    notes: tuple[str, ...] = ()
+    if locator.kind == "assignment":
+        cls, notes, source = _from_assignment(locator, cell_seconds)
+    elif locator.kind == "file":
         source = locator.given or locator.where
         cls = adapter_class(module_from_file(Path(locator.where), source), source, locator.class_name)
     elif locator.kind == "module":
@@ -62,7 +100,22 @@ def load_adapter(locator: Locator) -> type[Adapter]:
         raise LoadError(f"unknown kind of target {locator.kind!r}")
     if problem := class_problems(cls, source):
         raise LoadError(problem)
-    return cls
+    return Loaded(cls, notes)
+
+
+def _from_assignment(locator: Locator, cell_seconds: float) -> tuple[type, tuple[str, ...], str]:
+    """Submission first, then the assignment's adapter, handed the submission's module."""
+    from conformance.grading.submission import load_submission
+
+    shown = locator.given or locator.submission
+    module, notes = load_submission(Path(locator.submission), shown, cell_seconds)
+    if missing := [name for name in locator.api if not hasattr(module, name)]:
+        why = f" ({'; '.join(notes)})" if notes else ""
+        raise LoadError(f"{shown} does not define {', '.join(missing)}, which the assignment asks for{why}")
+    assignment = Path(locator.where)
+    cls = adapter_class(module_from_file(assignment, str(assignment)), assignment, locator.class_name)
+    cls.submission = module
+    return cls, notes, str(assignment)
 
 
 def _from_import_path(spec: str) -> type:

@@ -13,6 +13,11 @@ whose, nor which recorded known defects apply.
 A target that cannot be named raises ``TargetError`` with one line for the
 user (``load``), or becomes an ``Unloadable`` next to the others
 (``load_all``).
+
+Graded submissions (``submissions``) are students' files and folders, each a
+target whose locator names the instructor's assignment and the submission: a
+``.py`` file, an ``.ipynb`` notebook, or a folder (a package, or one holding
+one notebook or module); a folder holding several is a folder of submissions.
 """
 
 from __future__ import annotations
@@ -61,7 +66,9 @@ class Target:
 
     @property
     def path(self) -> Path | None:
-        """The submission's file, for a target named by one."""
+        """The submission's file (or folder), for a target named by one."""
+        if self.locator is not None and self.locator.kind == "assignment":
+            return Path(self.locator.submission)
         return Path(self.locator.where) if self.locator is not None and self.locator.kind == "file" else None
 
     def loaded_here(self) -> Target:
@@ -218,7 +225,7 @@ def _identity(item: Target | Unloadable) -> tuple:
         return ("unloadable", item.source, item.reason)
     if item.locator is None:
         return ("class", item.adapter)
-    return (item.locator.kind, item.locator.where, item.locator.class_name)
+    return (item.locator.kind, item.locator.where, item.locator.class_name, item.locator.submission)
 
 
 def _distinct(loaded: list[Target | Unloadable]) -> list[Target | Unloadable]:
@@ -236,3 +243,64 @@ def private_paths(targets: list[Target], out: Path | str | None) -> tuple[str, .
     if out is not None:
         paths.add(str(Path(out).resolve()))
     return tuple(sorted(paths))
+
+
+# ---- graded submissions ------------------------------------------------------------------
+
+SUBMISSION_SUFFIXES = (".py", ".ipynb")
+
+
+def _entries(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """A folder's notebooks, Python files and subfolders (hidden, private and test files aside)."""
+    def shown(path: Path) -> bool:
+        return not path.name.startswith((".", "_", "test_")) and path.name not in ("setup.py", "conftest.py")
+    items = [p for p in sorted(folder.iterdir()) if shown(p)]
+    return ([p for p in items if p.is_file() and p.suffix == ".ipynb"],
+            [p for p in items if p.is_file() and p.suffix == ".py"],
+            [p for p in items if p.is_dir()])
+
+
+def is_one_submission(folder: Path) -> bool:
+    """A package, or a folder holding one notebook (or, without one, one module) and no folders."""
+    if (folder / "__init__.py").is_file():
+        return True
+    notebooks, modules, folders = _entries(folder)
+    return not folders and (len(notebooks) == 1 or not notebooks and len(modules) == 1)
+
+
+def submission_target(assignment: Path, path: Path, api: tuple[str, ...] = ()) -> Target:
+    """One student's submission, known by its path as given."""
+    name = clean_text(path, 300)
+    locator = Locator("assignment", str(assignment.resolve()), given=name, submission=str(path.resolve()), api=api)
+    return Target(name, source=str(path), locator=locator)
+
+
+def _submissions_from(assignment: Path, spec: str, api: tuple[str, ...], single: bool) -> list[Target | Unloadable]:
+    path = Path(spec)
+    if _has_glob(spec) and not path.exists():
+        matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
+        usable = [m for m in matches if m.is_dir() or m.suffix in SUBMISSION_SUFFIXES]
+        if not usable:
+            return [Unloadable(spec, f"no notebook, .py file or folder matches {spec}")]
+        return [submission_target(assignment, m, api) for m in usable]
+    if not path.exists():
+        return [Unloadable(spec, f"no such file or folder: {spec}")]
+    if path.is_dir() and not single and not is_one_submission(path):
+        notebooks, modules, folders = _entries(path)
+        found = (notebooks or modules) + folders
+        if not found:
+            return [Unloadable(spec, f"{spec} holds no notebook, .py file or folder to grade")]
+        return [submission_target(assignment, item, api) for item in found]
+    if path.is_file() and path.suffix not in SUBMISSION_SUFFIXES:
+        return [Unloadable(spec, f"{spec} is not a notebook (.ipynb), a Python file (.py) or a folder")]
+    return [submission_target(assignment, path, api)]
+
+
+def submissions(assignment: Path | str, specs: list[str] | tuple[str, ...], api: tuple[str, ...] = (),
+                single: bool = False) -> list[Target | Unloadable]:
+    """Every submission the arguments name, each graded by ``assignment``: files, folders of
+    them, globs; ``single`` takes each argument as one submission (a platform's folder)."""
+    found: list[Target | Unloadable] = []
+    for spec in specs:
+        found += _submissions_from(Path(assignment), spec, api, single)
+    return _distinct(found)

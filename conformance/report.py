@@ -72,6 +72,10 @@ class Report:
     not_loaded: tuple = ()
     #: What each target's adapter calls itself (display text only), by target.
     labels: dict = field(default_factory=dict)
+    #: What loading each target noticed (a notebook's skipped lines, cells that raised), by target.
+    load_notes: dict = field(default_factory=dict)
+    #: Grading only: how many students made which mistake (see ``grading.summary``).
+    class_summary: pd.DataFrame | None = None
 
     @property
     def unexpected(self) -> pd.DataFrame:

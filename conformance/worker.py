@@ -5,7 +5,8 @@ Started as ``python -m conformance.worker FD`` (inside the sandbox, see
 the data-only format of ``wire``. The first request says what to load and the
 limits to apply; the worker applies them to itself *before* any submission
 code runs, then loads the adapter (``loading``) and replies with its name,
-description and capabilities as plain data. After that each request is one
+description, capabilities and the notes loading took (a notebook's skipped
+lines and failed cells) as plain data. After that each request is one
 ``Driver`` method (supports, observe, evaluate, timings); an exception, a
 ``sys.exit`` or running out of memory becomes a ``fault`` reply with one line.
 
@@ -101,14 +102,23 @@ def as_data(method: str, result: Any) -> Any:
     raise ValueError(method)
 
 
-def describe_loaded(cls) -> dict:
+#: The most notes (skipped notebook lines, cells that raised) a load reply carries.
+MAX_NOTES = 40
+
+
+def describe_loaded(cls, notes: tuple[str, ...] = ()) -> dict:
     capabilities = cls.capabilities
     fields = {}
     for field in dataclasses.fields(capabilities):
         value = getattr(capabilities, field.name)
         fields[field.name] = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
     return {"name": str(cls.name or ""), "class": cls.__qualname__, "description": str(cls.description or ""),
-            "capabilities": fields}
+            "capabilities": fields, "notes": _bounded(notes)}
+
+
+def _bounded(notes: tuple[str, ...]) -> list[str]:
+    kept = [str(note)[:400] for note in notes[:MAX_NOTES]]
+    return kept + ([f"… and {len(notes) - MAX_NOTES} more notes"] if len(notes) > MAX_NOTES else [])
 
 
 # ---- the loop ----------------------------------------------------------------------------
@@ -142,14 +152,14 @@ def _fault_text(error: BaseException, memory_mb: int) -> str:
 def _load(request) -> tuple[Any, dict]:
     """Apply the limits, then load the adapter; (driver, its description)."""
     from conformance.driver import Driver
-    from conformance.loading import load_adapter
+    from conformance.loading import load
     from conformance.registry import Target
 
     _, locator, limits, name = request
     apply_limits(limits)
     os.environ.setdefault("MPLBACKEND", "Agg")  # plotting cells and demos need no display
-    cls = load_adapter(locator)
-    return Driver(Target(name, cls, locator.where)), describe_loaded(cls)
+    loaded = load(locator, cell_seconds=limits.timeout_s)
+    return Driver(Target(name, loaded.cls, locator.where)), describe_loaded(loaded.cls, loaded.notes)
 
 
 def serve(sock: socket.socket) -> None:
