@@ -390,6 +390,9 @@ def add_new(verbs: argparse._SubParsersAction) -> None:
                     "overwritten). Fill in the lines marked FILL IN, then run `conformance check PATH`.",
     )
     parser.add_argument("path", metavar="PATH", help="the adapter file to create, e.g. my_adapter.py")
+    parser.add_argument("--assignment", action="store_true",
+                        help="write a commented assignment template instead (an adapter reaching the student's "
+                             "code as self.submission, and the grading settings), for `conformance grade`")
     parser.add_argument("--example", metavar="NAME",
                         help="write the complete example plug-in NAME instead of the template "
                              "(numpy_mlp: a hand-written NumPy MLP and its adapter)")
@@ -399,6 +402,16 @@ def add_new(verbs: argparse._SubParsersAction) -> None:
 def new_command(args: argparse.Namespace) -> int:
     from conformance import examples, template
 
+    if args.assignment:
+        from conformance.grading import assignment_template
+
+        try:
+            path = assignment_template.write(args.path)
+        except assignment_template.TemplateError as error:
+            raise UsageError(str(error)) from None
+        print(f"wrote {path}: fill in the lines marked FILL IN, then run: {PROG} grade {path} SUBMISSIONS…",
+              file=sys.stdout)
+        return 0
     if args.example:
         try:
             path = examples.write(args.example, args.path)
@@ -463,7 +476,92 @@ def audit_command(args: argparse.Namespace) -> int:
 # ---- the command -----------------------------------------------------------------------------
 
 #: Every verb's ``add_<verb>``; a new verb adds its function here.
-VERBS = [add_run, add_list, add_check, add_new, add_audit]
+# ---- grade, autograder ------------------------------------------------------------------------
+
+def add_grade(verbs: argparse._SubParsersAction) -> None:
+    from conformance.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+
+    parser = verbs.add_parser(
+        "grade", help="grade students' submissions (notebooks, .py files, folders) with an assignment adapter",
+        description="Grade each submission with the instructor's assignment file: its adapter reaches the "
+                    "student's code as self.submission, and its API, REQUIRE and POINTS settings fix what is "
+                    "graded and how (read without running it). One row per student with a score, a feedback "
+                    "file per student in OUT/feedback/, targets.csv, and the report with a class summary. "
+                    "Exit codes as for `conformance check`.",
+    )
+    parser.add_argument("assignment", metavar="ASSIGNMENT.py", help="the instructor's assignment file")
+    parser.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                        help="a notebook (.ipynb), a .py file, a folder (a package, or one holding one notebook "
+                             "or module), a folder of these, or a glob such as 'submissions/*.ipynb'")
+    add_grid(parser)
+    parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
+    parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N",
+                        help="processes grading at once (default: one per core, and never more)")
+    parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S", help="seed of the case grid")
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"wall time per case, and per notebook cell (default {DEFAULT_TIMEOUT_S:g})")
+    parser.add_argument("--memory", type=_count(64, "--memory"), default=DEFAULT_MEMORY_MB, metavar="MB",
+                        help=f"address space per worker (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--gradescope", metavar="PATH", help="write Gradescope's results.json (one submission)")
+    parser.add_argument("--junit-xml", metavar="PATH", help="write the verdicts as JUnit XML")
+    parser.add_argument("--single", action="store_true",
+                        help="take each SUBMISSION as one student's, even a folder holding several files")
+    parser.add_argument("--resume", action="store_true", help="continue a run that was killed")
+    parser.set_defaults(handler=grade_command)
+
+
+def grade_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from conformance.grading import grade
+    from conformance.grading.assignment import AssignmentError
+    from conformance.isolation import Limits
+
+    outputs = grade.Outputs(Path(args.gradescope) if args.gradescope else None,
+                            _junit_path(args) if args.junit_xml else None)
+    try:
+        return grade.command(args.assignment, args.submissions, out=args.out, quick=args.grid == "quick",
+                             seed=args.seed, limits=Limits(timeout_s=args.timeout, memory_mb=args.memory),
+                             jobs=bounded_jobs(args.jobs, "grade"), single=args.single, outputs=outputs,
+                             resume=args.resume, progress=progress_for(sys.stderr), stdout=sys.stdout,
+                             stderr=sys.stderr)
+    except AssignmentError as error:
+        raise UsageError(str(error)) from None
+
+
+def add_autograder(verbs: argparse._SubParsersAction) -> None:
+    from conformance.isolation import DEFAULT_TIMEOUT_S
+
+    parser = verbs.add_parser(
+        "autograder", help="write Gradescope's autograder bundle (setup.sh, run_autograder) for an assignment",
+        description="Write the files of a Gradescope autograder into DIR: setup.sh (installs bubblewrap, "
+                    "CPU-only torch and this suite), run_autograder (grades the one submission in the "
+                    "platform's submission folder and writes its results.json) and the assignment file. "
+                    "Zip DIR's contents and upload them as the assignment's autograder.",
+    )
+    parser.add_argument("assignment", metavar="ASSIGNMENT.py", help="the instructor's assignment file")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write the bundle into")
+    parser.add_argument("--suite", default=None, metavar="PIP_SPEC",
+                        help="what setup.sh installs the suite from (default: backprop-conformance==VERSION)")
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"wall time per case, and per notebook cell (default {DEFAULT_TIMEOUT_S:g})")
+    parser.set_defaults(handler=autograder_command)
+
+
+def autograder_command(args: argparse.Namespace) -> int:
+    from conformance.grading import autograder
+    from conformance.grading.assignment import AssignmentError
+
+    try:
+        written = autograder.write(args.assignment, args.out, suite=args.suite, timeout_s=args.timeout)
+    except (AssignmentError, autograder.BundleError) as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {', '.join(str(p) for p in written)}; zip the files of {args.out} and upload them "
+          "as the autograder", file=sys.stdout)
+    return 0
+
+
+VERBS = [add_run, add_list, add_check, add_new, add_audit, add_grade, add_autograder]
 
 
 def version() -> str:

@@ -57,6 +57,10 @@ _CSS = {"pass": "pass", "known defects": "known", "fail": "fail", "error": "erro
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "expected_fail": "#ef6c00", "error": "#6a1b9a"}
 
 
+CLASS_NOTE = ("How many students made which mistake: each student's worst diagnosed case, its diagnosis "
+              "without the case's particulars (a student with two mistakes counts under both).")
+
+
 @dataclass(frozen=True, eq=False)
 class Report:
     """What one run produced."""
@@ -484,6 +488,8 @@ def report_html(report: Report) -> str:
         parts.append("<p class='partial'><b>PARTIAL REPORT</b>: the run was interrupted; these tables hold "
                      "only the cases that finished.</p>")
     parts += [html_table(verdict_table(results), coloured=True), _note(CELL_LEGEND)]
+    if report.class_summary is not None and not report.class_summary.empty:
+        parts += ["<h2>Mistakes in the class</h2>", _note(CLASS_NOTE), html_table(report.class_summary)]
     parts.append("<h2>What is wrong</h2>")
     found = findings(results, more_in=MORE_IN_FILES)
     if not found:

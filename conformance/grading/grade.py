@@ -1,0 +1,155 @@
+"""``conformance grade ASSIGNMENT.py SUBMISSIONS…``: a class graded by the instructor's adapter.
+
+Each submission (a ``.py`` file, a folder, an ``.ipynb`` notebook; folders and
+globs of them) is a target known by its path as given, loaded and run in its
+own sandboxed worker with the assignment's adapter; the assignment's settings
+(``assignment``) fix the API, the required coverage and the points. Out come a
+block and a table row per student (with the score), ``targets.csv`` with a score
+column, a feedback file per student in ``OUT/feedback/``, the report with a class
+summary (how many students made which mistake), and on request Gradescope's
+``results.json`` (one submission) and JUnit XML. A submission that cannot be
+loaded is a row with the reason and a score of 0, never a crash.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from conformance.check import (_results, _Seconds, aligned, exit_code, fingerprint, render_target,
+                               summary_table)
+from conformance.grading import feedback, gradescope, scores
+from conformance.grading.assignment import AssignmentError, read_settings
+from conformance.grading.summary import class_summary
+from conformance.isolation import Limits
+from conformance.registry import Target, Unloadable, submissions
+from conformance.spec import default_grid
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where grading writes besides the report folder."""
+
+    gradescope: Path | None = None
+    junit_xml: Path | None = None
+
+
+def _empty_report(cases: int, not_loaded) -> object:
+    import pandas as pd
+
+    from conformance.report import Report
+    from conformance.results import COLUMNS
+
+    return Report(pd.DataFrame(columns=list(COLUMNS)), environment={"cases": cases}, not_loaded=tuple(not_loaded))
+
+
+def _run(runnable, cases, seed, limits, jobs, settings, folder, resume, progress):
+    from conformance import api
+    from conformance.journal import Journal
+
+    options = api.Options(limits=limits, jobs=jobs, timing=False, require=settings.require)
+    journal = Journal(folder, fingerprint(cases, options, ()))
+    return api.run_suite(runnable, cases=cases, seed=seed, expectations=(), options=options, progress=progress,
+                         journal=journal, resume=resume)
+
+
+def score_table(results, grades: dict[str, scores.Grade]):
+    table = summary_table(results)
+    table.insert(3, "score", [grades[r.source].score for r in results])
+    table.insert(4, "max score", [grades[r.source].max_score for r in results])
+    return table
+
+
+def _write_feedback(folder: Path, results, grades, notes, cases) -> Path:
+    out = folder / "feedback"
+    out.mkdir(exist_ok=True)
+    taken: set[str] = set()
+    for result in results:
+        text = feedback.markdown(result, grades[result.source], notes.get(result.source, ()), cases)
+        (out / feedback.file_name(result.source, taken)).write_text(text + "\n", encoding="utf-8")
+    return out
+
+
+def command(
+    assignment: Path | str,
+    named: Sequence[str],
+    *,
+    out: Path | str = "reports",
+    quick: bool = False,
+    seed: int = 0,
+    limits: Limits = Limits(),
+    jobs: int = 1,
+    single: bool = False,
+    outputs: Outputs = Outputs(),
+    resume: bool = False,
+    progress=None,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+) -> int:
+    """Grade every named submission; the exit code is ``conformance check``'s."""
+    from conformance import api
+    from conformance.coverage import RequirementError, check_grid
+    from conformance.report import ReportError, _write_atomically, check_writable
+
+    settings = read_settings(assignment)
+    cases = default_grid(seed=seed, quick=quick or settings.grid == "quick")
+    if settings.require is not None:
+        try:
+            check_grid(settings.require, cases)
+        except RequirementError as error:
+            raise AssignmentError(f"{assignment}: REQUIRE: {error}") from None
+    loaded = submissions(assignment, list(named), settings.api, single)
+    if outputs.gradescope is not None and len(loaded) != 1:
+        raise AssignmentError(f"--gradescope writes one submission's results; {len(loaded)} submissions were named")
+    for item in loaded:
+        if isinstance(item, Unloadable):
+            print(f"conformance grade: error: {item.reason}", file=stderr)
+    runnable = [item for item in loaded if isinstance(item, Target)]
+    folder = check_writable(out)
+    limits = replace(limits, hidden=limits.hidden + (str(folder.resolve()),))
+    timed = _Seconds(progress or api.Progress())
+    report = (_run(runnable, cases, seed, limits, jobs, settings, folder, resume, timed)
+              if runnable else _empty_report(len(cases), ()))
+    results = _results(loaded, report, timed.seconds, len(cases))
+    grades = {r.source: scores.grade(settings, r.rows, cases, loaded=not r.load_error) for r in results}
+    notes = dict(report.load_notes) if hasattr(report, "load_notes") else {}
+    for item in report.not_loaded:
+        print(f"conformance grade: error: {item.reason}", file=stderr)
+    report = replace(report, class_summary=class_summary(results))
+    if not report.results.empty:
+        report.write(folder)
+    _write_atomically(folder / "targets.csv", score_table(results, grades).to_csv(index=False, lineterminator="\n"))
+    feedback_folder = _write_feedback(folder, results, grades, notes, cases)
+    if outputs.gradescope is not None:
+        gradescope.write(outputs.gradescope, results[0], grades[results[0].source], notes.get(results[0].source, ()))
+    if outputs.junit_xml is not None:
+        from conformance.junit import write_junit
+
+        write_junit(report.results, outputs.junit_xml)
+    _print(results, grades, notes, report, folder, feedback_folder, stdout)
+    if getattr(report, "interrupted", False):
+        raise ReportError("interrupted; the report holds the submissions that finished; --resume continues")
+    return exit_code(results)
+
+
+def _print(results, grades, notes, report, folder: Path, feedback_folder: Path, stdout: TextIO) -> None:
+    for result in results:
+        if result.load_error or result.not_run:
+            continue
+        grade = grades[result.source]
+        print(render_target(result, max_problems=3), file=stdout)
+        print(f"  score {grade.score:g} / {grade.max_score:g}", file=stdout)
+        for note in notes.get(result.source, ()):
+            print(f"  note: {note}", file=stdout)
+        print(file=stdout)
+    print(aligned(score_table(results, grades)), file=stdout)
+    summary = report.class_summary
+    if summary is not None and not summary.empty:
+        print("\nmistakes in the class:", file=stdout)
+        for record in summary.itertuples(index=False):
+            print(f"  {record.students} × {record.mistake}", file=stdout)
+    print(f"sandbox: {report.environment.get('sandbox', 'none')}", file=stdout)
+    written = [folder / "report.html"] if not report.results.empty else []
+    print(f"report: {' · '.join(map(str, written + [folder / 'targets.csv', feedback_folder]))}", file=stdout)
