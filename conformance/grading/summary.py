@@ -19,7 +19,7 @@ from conformance.check import TargetResult, diagnosis_line, problems
 
 _INDEX = re.compile(r"\[\d+\]")
 _REPEATED = re.compile(r"(\w+)\[·\](?:, \1\[·\])+")
-_TAIL = re.compile(r"\s*(\(.*|:.*)$")
+_TAIL = re.compile(r"\s+\(.*$|:\s.*$")
 
 
 def _misconception(part: str) -> str:

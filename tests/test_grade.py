@@ -1,0 +1,230 @@
+"""Grading a class: the worked example's notebooks get their verdicts and scores, and the
+outputs a course reads (feedback, targets.csv, Gradescope's results.json, JUnit XML, the
+class summary, the autograder bundle) say so; notebooks and settings are read as promised."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from conformance import isolation
+from conformance.cli import main
+from conformance.driver import ImplementationFault
+from conformance.examples.assignment_004 import students
+from conformance.grading.assignment import AssignmentError, read_settings
+from conformance.grading.notebooks import python_source
+
+EXAMPLE = Path(students.__file__).parent
+ASSIGNMENT = EXAMPLE / "assignment.py"
+HARNESS = Path(__file__).resolve().parent.parent
+
+
+# ---- notebooks --------------------------------------------------------------------------
+
+def test_ipython_lines_are_skipped_and_blocks_stay_blocks():
+    cell = python_source("!pip install numpy\n%matplotlib inline\nfor i in range(2):\n    !echo hi\n    x = i\n")
+    assert cell.skipped == ("!pip install numpy", "%matplotlib inline", "!echo hi")
+    namespace: dict = {}
+    exec(compile(cell.python, "cell", "exec"), namespace)
+    assert namespace["x"] == 1
+
+
+def test_time_cell_runs_its_body_other_cell_magics_are_skipped():
+    timed = python_source("%%time\ny = 3\n")
+    assert timed.skipped == ("%%time",) and not timed.whole_cell and "y = 3" in timed.python
+    bash = python_source("%%bash\nrm -rf /\n")
+    assert bash.whole_cell and bash.python == ""
+
+
+def test_plain_python_is_left_alone_even_with_a_percent_sign():
+    source = "text = '''\n!not a shell line\n'''\nratio = 3 % 2\n"
+    assert python_source(source) == python_source(source).__class__(source)
+
+
+def test_committed_notebooks_are_the_generators_output(tmp_path):
+    for path in students.write(tmp_path):
+        committed = nbformat.read(str(EXAMPLE / "students" / path.name), as_version=4)
+        fresh = nbformat.read(str(path), as_version=4)
+        assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], path.name
+
+
+# ---- settings ---------------------------------------------------------------------------
+
+def test_settings_are_read_without_running_the_file(tmp_path):
+    path = tmp_path / "a.py"
+    path.write_text("raise SystemExit('never run')\nAPI = ('f',)\nREQUIRE = 'bias'\n"
+                    "POINTS = {'gradient': 3, 'bias,depth>=2': 1.5}\nclass A: pass\n")
+    settings = read_settings(path)
+    assert settings.api == ("f",) and settings.require.text == "bias"
+    assert settings.points == (("gradient", 3.0), ("bias,depth>=2", 1.5)) and settings.max_score == 4.5
+
+
+@pytest.mark.parametrize("line, words", [
+    ("POINTS = {'gradients': 2}", "neither a check family"),
+    ("POINTS = {'gradient': -1}", "number of points"),
+    ("POINTS = dict(gradient=2)", "plain literal"),
+    ("REQUIRE = 'bias,qubits'", "REQUIRE"),
+    ("API = ('not a name',)", "API must be"),
+])
+def test_unusable_settings_are_one_line_errors(tmp_path, line, words):
+    path = tmp_path / "a.py"
+    path.write_text(f"{line}\nclass A: pass\n")
+    with pytest.raises(AssignmentError, match=words):
+        read_settings(path)
+
+
+def test_a_bad_assignment_is_exit_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "a.py"
+    path.write_text("POINTS = {'gradients': 2}\nclass A: pass\n")
+    assert main(["grade", str(path), str(EXAMPLE / "students" / "correct.ipynb"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "neither a check family" in err[0] and "Traceback" not in err[0]
+
+
+# ---- the load reply's notes ------------------------------------------------------------
+
+def _reply(notes):
+    from conformance.adapter import Capabilities
+    from conformance.worker import describe_loaded
+
+    cls = type("A", (), {"name": "a", "description": "", "capabilities": Capabilities()})
+    body = describe_loaded(cls)
+    body["notes"] = notes
+    return body
+
+
+def test_load_notes_are_cleaned_and_bounded():
+    described = isolation._description(_reply(["cell 2 raised \x1b[31mValueError\nx", "=cmd"]))
+    assert described["notes"] == ("cell 2 raised [31mValueError x", "'=cmd")
+    for bad in ("text", [1], ["x"] * (isolation.MAX_LOAD_NOTES + 1)):
+        with pytest.raises(ImplementationFault, match="notes"):
+            isolation._description(_reply(bad))
+
+
+# ---- grading the worked example ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    out = tmp_path_factory.mktemp("graded")
+    junit = out / "junit.xml"
+    result = subprocess.run([sys.executable, "-m", "conformance", "grade", str(ASSIGNMENT), str(EXAMPLE / "students"),
+                             "--out", str(out / "reports"), "--timeout", "3", "--jobs", "1",
+                             "--junit-xml", str(junit)], capture_output=True, text=True, cwd=HARNESS, timeout=600)
+    return out, result
+
+
+def test_each_notebook_gets_its_verdict_and_score(graded):
+    out, result = graded
+    assert result.returncode == 2, result.stderr  # renamed.ipynb cannot be loaded
+    table = pd.read_csv(out / "reports" / "targets.csv")
+    table["student"] = table["target"].map(lambda t: Path(t).stem)
+    rows = table.set_index("student")
+    assert set(rows.index) == set(students.EXPECTED)
+    for name, verdict in students.EXPECTED.items():
+        row = rows.loc[name]
+        assert row["verdict"] == verdict, name
+        assert row["max score"] == 10
+        if verdict == "pass":
+            assert row["score"] == 10, name
+        elif verdict == "fail":
+            assert 0 < row["score"] < 10, name
+        else:
+            assert row["score"] == 0 and "does not define NeuralNetwork" in row["reason"]
+
+
+def test_feedback_says_what_where_why_and_the_smallest_case(graded):
+    out, _ = graded
+    folder = out / "reports" / "feedback"
+    seed = next(folder.glob("*seed.ipynb.md")).read_text()
+    assert "**Verdict:** DOES NOT CONFORM" in seed and "**Score:**" in seed
+    assert "layer 0 (the first), its bias (`bias[0]`)" in seed
+    assert "not summed over the batch" in seed and "misses the mean's 1/(batch·outputs)" in seed
+    code = seed.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(code, namespace)  # the case as written runs, and gives the expected values to compare with
+    assert namespace["expected_db0"].shape == namespace["b0"].shape
+    hangs = next(folder.glob("*hangs.ipynb.md")).read_text()
+    assert "cell 4 was stopped after 3 s" in hangs and "Nothing: every case" in hangs
+    plot = next(folder.glob("*pip_and_plot.ipynb.md")).read_text()
+    assert "`!pip install numpy matplotlib`" in plot and "`%matplotlib inline`" in plot
+    raises = next(folder.glob("*raises.ipynb.md")).read_text()
+    assert "cell 4 raised ValueError" in raises
+
+
+def test_class_summary_counts_the_mistakes(graded):
+    out, result = graded
+    html = (out / "reports" / "report.html").read_text()
+    assert "Mistakes in the class" in html
+    assert "1 × bias[·] ×0.25 = 1/batch" in result.stdout
+    assert "1 × bias[·] not summed over the batch" in result.stdout
+
+
+def test_junit_has_a_suite_per_loaded_student(graded):
+    out, _ = graded
+    suites = {s.get("name") for s in ET.parse(out / "junit.xml").getroot()}
+    assert {Path(s).stem for s in suites} == set(students.EXPECTED) - {"renamed"}
+
+
+def test_gradescope_results_for_one_submission(tmp_path):
+    results = tmp_path / "results.json"
+    code = main(["grade", str(ASSIGNMENT), str(EXAMPLE / "students" / "bias_mean.ipynb"), "--out", str(tmp_path / "r"),
+                 "--timeout", "3", "--jobs", "1", "--gradescope", str(results)])
+    assert code == 1
+    data = json.loads(results.read_text())
+    assert {t["name"] for t in data["tests"]} == {"forward", "gradient", "loss", "bias,depth>=2"}
+    for test in data["tests"]:
+        assert set(test) >= {"score", "max_score", "output", "visibility"} and 0 <= test["score"] <= test["max_score"]
+    assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
+    gradient = next(t for t in data["tests"] if t["name"] == "gradient")
+    assert gradient["score"] < gradient["max_score"] and "bias[" in gradient["output"]
+
+
+def test_gradescope_refuses_several_submissions(tmp_path, capsys):
+    code = main(["grade", str(ASSIGNMENT), str(EXAMPLE / "students"), "--out", str(tmp_path / "r"),
+                 "--gradescope", str(tmp_path / "results.json")])
+    assert code == 2 and "one submission" in capsys.readouterr().err
+
+
+# ---- the autograder bundle -----------------------------------------------------------------
+
+def test_autograder_bundle_grades_the_platforms_submission(tmp_path):
+    root = tmp_path / "autograder"
+    assert main(["autograder", str(ASSIGNMENT), "--out", str(root / "source")]) == 0
+    setup = (root / "source" / "setup.sh").read_text()
+    assert "bubblewrap" in setup and "download.pytorch.org/whl/cpu" in setup and "backprop-conformance" in setup
+    (root / "submission").mkdir()
+    shutil.copy(EXAMPLE / "students" / "seed.ipynb", root / "submission" / "homework4.ipynb")
+    env = os.environ | {"CONFORMANCE_SOURCE": str(root / "source"), "CONFORMANCE_SUBMISSION": str(root / "submission"),
+                        "CONFORMANCE_RESULTS": str(root / "results" / "results.json"),
+                        "CONFORMANCE_PYTHON": sys.executable,
+                        "PYTHONPATH": os.pathsep.join([str(HARNESS), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
+                         cwd=HARNESS, timeout=600)
+    assert run.returncode == 0, run.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert 0 < data["score"] < 10 and "DOES NOT CONFORM" in data["output"]
+    assert "# Feedback:" in run.stdout  # the student sees the feedback on the platform
+
+
+def test_autograder_writes_a_results_file_when_grading_cannot(tmp_path):
+    root = tmp_path / "autograder"
+    assert main(["autograder", str(ASSIGNMENT), "--out", str(root / "source")]) == 0
+    (root / "submission").mkdir()
+    (root / "submission" / "notes.txt").write_text("I forgot the notebook")
+    env = os.environ | {"CONFORMANCE_SOURCE": str(root / "source"), "CONFORMANCE_SUBMISSION": str(root / "submission"),
+                        "CONFORMANCE_RESULTS": str(root / "results" / "results.json"),
+                        "CONFORMANCE_PYTHON": sys.executable, "PYTHONPATH": str(HARNESS)}
+    run = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, text=True,
+                         cwd=HARNESS, timeout=600)
+    assert run.returncode == 0
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert data["score"] == 0 and "holds no notebook" in data["output"]
