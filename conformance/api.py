@@ -106,7 +106,7 @@ class Options:
 
 @dataclass
 class _Run:
-    """One run's bookkeeping: the targets' drivers and what loading told, rows as they finish."""
+    """One run's bookkeeping: what loading told of each target, and rows as targets finish."""
 
     targets: list[Target]
     cases: list[Case]
@@ -114,34 +114,28 @@ class _Run:
     options: Options
     progress: Progress
     journal: Journal | None = None
-    drivers: dict = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     load_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     not_loaded: list[registry.Unloadable] = field(default_factory=list)
     finished: dict[str, list[ResultRow]] = field(default_factory=dict)
 
-    def load(self, done: dict[str, list[ResultRow]]) -> list[Target]:
-        """Start each target's worker and load it there (its name and capabilities come back
-        as data); the targets that loaded and were not already done."""
-        ready = []
-        for target in self.targets:
-            if target.name in done:
-                self.finished[target.name] = done[target.name]
-                continue
-            try:
-                driver = driver_for(target, self.options.isolate, self.options.limits)
-                description = driver.describe()
-            except (ImplementationFault, registry.TargetError) as fault:
-                self.not_loaded.append(registry.Unloadable(target.name, str(fault)))
-                continue
-            self.labels[target.name] = description["name"]
-            self.load_notes[target.name] = tuple(description.get("notes", ()))
-            if self.options.jobs != 1:
-                driver.close()  # pool processes start their own
-            else:
-                self.drivers[target.name] = driver
-            ready.append(target)
-        return ready
+    def pending(self, done: dict[str, list[ResultRow]]) -> list[Target]:
+        """The targets still to run: those a journal already holds are taken from it."""
+        self.finished.update({t.name: done[t.name] for t in self.targets if t.name in done})
+        return [t for t in self.targets if t.name not in done]
+
+    def open(self, target: Target):
+        """The target's driver, its worker started and the target loaded there (its name and
+        capabilities come back as data); None, and a ``not_loaded`` entry, if it cannot be."""
+        try:
+            driver = driver_for(target, self.options.isolate, self.options.limits)
+            description = driver.describe()
+        except (ImplementationFault, registry.TargetError) as fault:
+            self.not_loaded.append(registry.Unloadable(target.name, str(fault)))
+            return None
+        self.labels[target.name] = description["name"]
+        self.load_notes[target.name] = tuple(description.get("notes", ()))
+        return driver
 
     def target_finished(self, target: Target, rows: list[ResultRow], seconds: float) -> None:
         if self.options.require is not None:
@@ -154,31 +148,42 @@ class _Run:
     def rows(self) -> list[ResultRow]:
         return [r for t in self.targets for r in self.finished.get(t.name, ())]
 
-    def close(self) -> None:
-        for driver in self.drivers.values():
-            driver.close()
-
-
-def _result_rows(run: _Run, targets: list[Target]) -> None:
-    """Every target on every case, serially; a target's rows are kept (and journaled) when
-    its last case is done."""
+def _result_rows(run: _Run, targets: list[Target]) -> list[Target]:
+    """Every target on every case, serially, one worker alive at a time; a target's rows
+    are kept (and journaled) when its last case is done. The targets that loaded."""
     if run.options.jobs != 1 and len(run.cases) > 1:
         return _parallel_result_rows(run, targets)
-    started, mine = time.perf_counter(), []
-    last = run.cases[-1] if run.cases else None
-    for target, case, case_rows in run_each(targets, run.cases, run.expectations, run.options.checks,
-                                            run.options.isolate, run.options.limits, drivers=run.drivers):
-        mine += case_rows
-        run.progress.case_done(target, case, case_rows)
-        if case is last:
-            run.target_finished(target, mine, time.perf_counter() - started)
-            started, mine = time.perf_counter(), []
+    ready = []
+    for number, target in enumerate(targets):
+        if (driver := run.open(target)) is None:
+            continue
+        if not ready:  # said once something runs: a run whose one target cannot be loaded is one line
+            run.progress.start(targets[number:], len(run.cases))
+        ready.append(target)
+        started, mine = time.perf_counter(), []
+        for _, case, case_rows in run_each([target], run.cases, run.expectations, run.options.checks,
+                                           run.options.isolate, run.options.limits, drivers={target.name: driver}):
+            mine += case_rows
+            run.progress.case_done(target, case, case_rows)
+        run.target_finished(target, mine, time.perf_counter() - started)
+    return ready
 
 
-def _parallel_result_rows(run: _Run, targets: list[Target]) -> None:
+def _parallel_result_rows(run: _Run, targets: list[Target]) -> list[Target]:
     """``_result_rows`` over ``options.jobs`` processes: progress as cases finish; a
-    target is done (with the time since the start) when its last case is."""
+    target is done (with the time since the start) when its last case is. Each target is
+    loaded here first (and its worker closed again), so one that cannot be is reported once;
+    every process running cases then starts its own worker per target."""
     from conformance.parallel import run_indexed_parallel
+
+    loaded = []
+    for target in targets:
+        if (driver := run.open(target)) is not None:
+            driver.close()
+            loaded.append(target)
+    targets = loaded
+    if targets:
+        run.progress.start(targets, len(run.cases))
 
     started, found = time.perf_counter(), {}
     cases = run.cases
@@ -192,6 +197,7 @@ def _parallel_result_rows(run: _Run, targets: list[Target]) -> None:
         if not left[number]:
             mine = [r for i in range(len(cases)) for r in found[number, i]]
             run.target_finished(targets[number], mine, time.perf_counter() - started)
+    return targets
 
 
 def timing_rows(target: Target, case: Case, measured: tuple[timing.Timed, ...] | None, problem: str = "") -> list[dict]:
@@ -300,17 +306,13 @@ def run_suite(
     run = _Run(targets, cases, expectations, options, progress, journal)
     interrupted, timings = False, []
     try:
-        ready = run.load(journal.start(resume) if journal is not None else {})
-        if ready:
-            progress.start(ready, len(cases))
-        _result_rows(run, ready)
+        ready = _result_rows(run, run.pending(journal.start(resume) if journal is not None else {}))
         for target in ready if options.timing else ():
             timings += time_target(target, _ran_cases(run.finished.get(target.name, []), target, cases),
                                    options, progress)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        run.close()
         progress.finish()
     return Report(
         results=pd.DataFrame([r.as_dict() for r in run.rows()], columns=list(COLUMNS)),
