@@ -362,7 +362,7 @@ SHAPES = {
     2: ((3, 4, 1), (5, 5, 5), (4, 5, 3), (3, 5, 2), (2, 3, 3), (4, 4, 1), (5, 3, 5), (3, 2, 3)),
     3: ((3, 5, 5, 1), (5, 5, 5, 5), (4, 3, 5, 3), (3, 4, 4, 3), (2, 5, 3, 1), (4, 4, 4, 2), (3, 3, 3, 5),
         (5, 2, 4, 3)),
-    4: ((3, 4, 4, 4, 1), (5, 5, 5, 5, 5), (2, 5, 3, 4, 3), (4, 3, 3, 3, 3), (3, 3, 5, 2, 1), (4, 5, 5, 5, 2),
+    4: ((3, 4, 4, 4, 3), (5, 5, 5, 5, 5), (2, 5, 3, 4, 3), (4, 3, 3, 3, 3), (3, 4, 4, 4, 1), (4, 5, 5, 5, 2),
         (3, 2, 4, 5, 3), (5, 4, 3, 2, 5)),
 }
 #: Networks per loss and network kind (the VJP cases take every network).
@@ -378,7 +378,8 @@ class GridChoice:
     ``widths`` replaces the grid's networks (every network kind on each, for every
     mode); ``batches`` replaces its batch sizes; ``depths``, ``dtypes``, ``modes``
     (``vjp`` and loss names) and ``activations`` (of the hidden layers, or of the only
-    layer) keep the cases that match. None keeps the grid's own.
+    layer) keep the cases that match, so that without ``widths`` and ``batches`` the
+    cases are a part of the default grid. None keeps the grid's own.
     """
 
     widths: tuple[tuple[int, ...], ...] | None = None
@@ -419,9 +420,15 @@ def _kind_shapes(hidden: str, output: str, choice: GridChoice) -> list[tuple[int
         shapes = list(choice.widths)
     else:
         shapes = [s for row in itertools.zip_longest(*SHAPES.values()) for s in row if s is not None]
-    if hidden != output:
-        shapes = [s for s in shapes if len(s) > 2]
-    return [s for s in shapes if choice.depths is None or len(s) - 1 in choice.depths]
+    return [s for s in shapes if hidden == output or len(s) > 2]
+
+
+def _kept(case: Case, choice: GridChoice) -> bool:
+    """Whether a case of the grid passes the choice's filters."""
+    return ((choice.depths is None or case.spec.depth in choice.depths)
+            and (choice.dtypes is None or case.dtype in choice.dtypes)
+            and (choice.modes is None or case.mode in choice.modes)
+            and (choice.activations is None or case.spec.hidden_activation in choice.activations))
 
 
 def _loss_shapes(shapes: list[tuple[int, ...]], loss: str, kind: int, quick: bool) -> list[tuple[int, ...]]:
@@ -429,7 +436,7 @@ def _loss_shapes(shapes: list[tuple[int, ...]], loss: str, kind: int, quick: boo
     different window for every loss and kind. Softmax over one output is constant, so
     cross-entropy takes 3 outputs where a network has 1."""
     count = QUICK_LOSS_SHAPES if quick else LOSS_SHAPES
-    start = 3 * kind + LOSSES.index(loss) * LOSS_SHAPES
+    start = 7 * kind + LOSSES.index(loss) * LOSS_SHAPES
     window = [shapes[(start + j) % len(shapes)] for j in range(min(count, len(shapes)))]
     if loss == "softmax_cross_entropy":
         window = [s[:-1] + (3,) if s[-1] == 1 else s for s in window]
@@ -442,24 +449,18 @@ def grid(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) 
     size and dtype. ``quick`` keeps the first ``QUICK_VJP_SHAPES`` networks for the VJP
     and one per loss (a subset of the full grid, every kind and mode included)."""
     explicit = choice.widths is not None
-    batches, dtypes = choice.batches or BATCHES, choice.dtypes or DTYPES
-    modes = choice.modes or MODES
     cases = []
     for number, (hidden, output, bias) in enumerate(network_kinds()):
-        if choice.activations is not None and hidden not in choice.activations:
-            continue
         shapes = _kind_shapes(hidden, output, choice)
-        if not shapes:
-            continue
-        for mode in modes:
+        for mode in MODES if shapes else ():
             if mode == "vjp":
                 chosen = shapes if quick is False or explicit else shapes[:QUICK_VJP_SHAPES]
             else:
                 chosen = shapes if explicit else _loss_shapes(shapes, mode, number, quick)
             loss = None if mode == "vjp" else mode
-            for sizes, batch, dtype in itertools.product(chosen, batches, dtypes):
+            for sizes, batch, dtype in itertools.product(chosen, choice.batches or BATCHES, DTYPES):
                 cases.append(Case(NetworkSpec.mlp(sizes, hidden, output, bias, loss), batch, dtype, seed))
-    return list(dict.fromkeys(cases))
+    return [case for case in dict.fromkeys(cases) if _kept(case, choice)]
 
 
 def default_grid(seed: int = 0, quick: bool = False) -> list[Case]:
