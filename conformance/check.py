@@ -290,6 +290,7 @@ def command(
     command_line: str = "",
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
+    cases: Sequence[Case] | None = None,
 ) -> int:
     """``conformance check``: run the suite on the named targets, print a block per target
     (and one summary row per target when there are several), write the full report to
@@ -297,7 +298,8 @@ def command(
 
     A target that cannot be loaded is one line on stderr and a ``not loaded`` row; the
     others still run. ``options`` are ``api.Options`` (isolation, jobs, timing);
-    ``expectations`` default to the recorded known defects."""
+    ``expectations`` default to the recorded known defects; ``cases`` to the grid."""
+    started = time.perf_counter()
     loaded = load_all(targets)
     for item in loaded:
         if isinstance(item, Unloadable):
@@ -311,7 +313,7 @@ def command(
     folder = check_writable(out)
     if (folder / "targets.csv").exists() and not (folder / "targets.csv").read_text(errors="replace").startswith("target,"):
         raise ReportError(f"{folder} already holds targets.csv not written by this suite; choose another folder with --out")
-    cases = default_grid(seed=seed, quick=quick)
+    cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
     timed = _Seconds(progress or api.Progress())
     report = api.run_suite(runnable, cases=cases, seed=seed, expectations=expectations,
                            options=options or api.Options(), progress=timed, command=command_line)
@@ -319,6 +321,8 @@ def command(
     results = _results(loaded, report, timed.seconds, len(cases))
     written.append(write_targets(results, folder))
     several = len(results) > 1
+    n = len(runnable)
+    print(f"conformance check: {n} target{'s' * (n > 1)}, {took(report, time.perf_counter() - started)}\n", file=stdout)
     for result in results:
         if not result.load_error:
             print(render_target(result, max_problems=4 if several else 8), end="\n\n" if several else "\n",
@@ -330,6 +334,14 @@ def command(
         print("conformance check: interrupted; the report holds the cases that finished (marked partial)", file=stderr)
         return 130
     return exit_code(results)
+
+
+def took(report, seconds: float) -> str:
+    """How long the whole command took, and its phases."""
+    env = report.environment
+    timing = (f"timing {env['seconds_timing']:.1f} s (budget {env['timing_budget_s']:g} s)"
+              if env.get("seconds_timing") else "no timing")
+    return f"{env.get('cases', 0)} cases in {seconds:.1f} s in all: checking {env.get('seconds_checking', 0):.1f} s, {timing}"
 
 
 def write_targets(results: Sequence[TargetResult], folder: Path) -> Path:

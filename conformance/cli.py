@@ -48,6 +48,63 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--timing-budget must be a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--timing-budget must be 0 or more seconds, got {text}")
+    return value
+
+
+def add_grid_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the grid and the timing phase (``run`` and ``check``)."""
+    from conformance.spec import ACTIVATIONS, MODES
+    from conformance.timing import DEFAULT_BUDGET_S
+
+    grid = parser.add_argument_group(
+        "grid", "narrow or change the case grid (comma-separated lists; the same keys in a [tool.conformance] "
+                "table of ./pyproject.toml apply when an option is not given)")
+    grid.add_argument("--widths", metavar="W-W-..", help="networks to run instead of the grid's, as layer widths "
+                                                          "input first, e.g. 3-5-5-1,4-8-2")
+    grid.add_argument("--batch", metavar="N,..", help="batch sizes instead of the grid's 1,4")
+    grid.add_argument("--depth", metavar="N,..", help="keep networks of these depths (layers), e.g. 2,3")
+    grid.add_argument("--dtype", metavar="NAME,..", help="keep these dtypes: float64, float32")
+    grid.add_argument("--loss", metavar="NAME,..", help=f"keep these modes: {', '.join(MODES)} (vjp: backward "
+                                                          f"from an upstream gradient)")
+    grid.add_argument("--activation", metavar="NAME,..", help=f"keep these hidden activations: {', '.join(ACTIVATIONS)}")
+    timing = parser.add_argument_group("timing", "after the checks, each implementation is timed next to PyTorch")
+    timing.add_argument("--timing-budget", type=_seconds, default=DEFAULT_BUDGET_S, metavar="S",
+                        help=f"seconds the timing phase may take for every implementation together "
+                             f"(default {DEFAULT_BUDGET_S:g}; 0 skips it; the narrowest networks are timed first)")
+    timing.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch (as --timing-budget 0)")
+
+
+def grid_cases(args: argparse.Namespace):
+    """The cases the grid options (and ./pyproject.toml) choose, or a ``UsageError``."""
+    from conformance import grid_options
+    from conformance.spec import grid
+
+    try:
+        choice = grid_options.choose({option: getattr(args, option) for option in grid_options.FIELDS})
+    except (grid_options.GridOptionError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    cases = grid(choice, seed=args.seed, quick=args.quick)
+    if not cases:
+        raise UsageError(f"the grid options leave no case ({grid_options.describe(choice)})")
+    return cases
+
+
+def run_options(args: argparse.Namespace):
+    """``api.Options`` from the options ``run`` and ``check`` share."""
+    from conformance import api
+    from conformance.timing import QUICK, Rules
+
+    return api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
+                       rules=QUICK if args.quick else Rules(), timing_budget_s=args.timing_budget)
+
+
 # ---- run -------------------------------------------------------------------------------------
 
 def add_run(verbs: argparse._SubParsersAction) -> None:
@@ -60,16 +117,16 @@ def add_run(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--impl", action="extend", nargs="+", metavar="NAME", default=[],
                         help="implementation to run: a built-in name, path/to/file.py[:Class] or module:Class "
                              "(repeatable; default: every built-in, see `conformance list`)")
-    parser.add_argument("--quick", action="store_true", help="the quick grid (depth ≤ 2, batch 4) and quick timing")
+    parser.add_argument("--quick", action="store_true", help="the quick grid (every network kind and mode on fewer networks, about a fifth of the cases) and quick timing")
     parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=1, metavar="N",
                         help="processes running cases at once (default 1; 0: one per core); timing always "
                              "runs one case at a time")
     parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
                         help="seed of the generated case data (default 0)")
-    parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run implementations in this process instead of a worker process each")
+    add_grid_options(parser)
     parser.set_defaults(handler=run_command)
 
 
@@ -94,11 +151,18 @@ class LineProgress:
         verdict = TargetResult(target.name, target.name, tuple(rows), cases=cases).verdict
         print(f"{target.name}: {LABELS[verdict]} — {cases} cases in {seconds:.1f} s", file=self.stream, flush=True)
 
+    def timing_phase(self, targets, budget_s: float) -> None:
+        print(announcement(targets, budget_s), file=self.stream, flush=True)
+
     def timing_started(self, target, cases: int) -> None:
-        print(f"{target.name}: timing {cases} cases next to PyTorch", file=self.stream, flush=True)
+        print(f"{target.name}: timing up to {cases} cases next to PyTorch", file=self.stream, flush=True)
 
     def timed(self, target, case) -> None:
         pass
+
+    def timing_done(self, target, timed: int, cases: int, seconds: float) -> None:
+        left = f" ({cases - timed} left out: budget)" if timed < cases else ""
+        print(f"{target.name}: timed {timed} of {cases} cases in {seconds:.1f} s{left}", file=self.stream, flush=True)
 
     def finish(self) -> None:
         pass
@@ -130,16 +194,32 @@ class BarProgress:
         self.bar.update(self.cases - self.done)  # all at once when processes ran the cases
         self.done = 0
 
+    def timing_phase(self, targets, budget_s: float) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        print(announcement(targets, budget_s), file=self.stream, flush=True)
+
     def timing_started(self, target, cases: int) -> None:
         self._bar(cases, f"timing {target.name}")
 
     def timed(self, target, case) -> None:
         self.bar.update(1)
 
+    def timing_done(self, target, timed: int, cases: int, seconds: float) -> None:
+        pass
+
     def finish(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def announcement(targets, budget_s: float) -> str:
+    """The line that says the timing phase starts, how long it may take, and how to change that."""
+    n = len(targets)
+    return (f"timing {n} implementation{'s' * (n > 1)} next to PyTorch, for up to {budget_s:g} s in all "
+            f"(--timing-budget S to change, --no-timing to skip)")
 
 
 def progress_for(stream: TextIO):
@@ -162,20 +242,21 @@ def print_outcome(report, stdout: TextIO) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     from conformance import api
+    from conformance.check import took
     from conformance.report import check_writable
-    from conformance.timing import QUICK, Rules
 
+    cases = grid_cases(args)
     targets = api.targets_named(args.impl)
     out = check_writable(args.out)
-    options = api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
-                          rules=QUICK if args.quick else Rules())
-    started = time.perf_counter()
-    report = api.run_suite(targets, quick=args.quick, seed=args.seed, options=options, progress=progress_for(sys.stderr),
-                           command=" ".join([PROG, *args.argv]))
+    report = api.run_suite(targets, quick=args.quick, seed=args.seed, cases=cases, options=run_options(args),
+                           progress=progress_for(sys.stderr), command=" ".join([PROG, *args.argv]))
     written = report.write(out)
+    print(f"{PROG} run: {len(targets)} implementation{'s' * (len(targets) > 1)}, "
+          f"{took(report, time.perf_counter() - started)}\n", file=sys.stdout)
     print_outcome(report, sys.stdout)
-    print(f"\nreport: {written[-2]} · {written[-1]} ({time.perf_counter() - started:.0f} s)", file=sys.stdout)
+    print(f"\nreport: {written[-2]} · {written[-1]}", file=sys.stdout)
     if report.interrupted:
         print(f"{PROG} run: interrupted; the report holds the cases that finished (marked partial)", file=sys.stderr)
         return 130
@@ -234,25 +315,23 @@ def add_check(verbs: argparse._SubParsersAction) -> None:
                         help="path/to/file.py[:Class], package.module:Class, an installed entry point's name "
                              "(group conformance.implementations), a built-in name, a folder of .py files, "
                              "or a glob such as 'submissions/*/'")
-    parser.add_argument("--quick", action="store_true", help="the quick grid (depth ≤ 2, batch 4) and quick timing")
+    parser.add_argument("--quick", action="store_true", help="the quick grid (every network kind and mode on fewer networks, about a fifth of the cases) and quick timing")
     parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=1, metavar="N",
                         help="processes running cases at once (default 1; 0: one per core)")
     parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
                         help="seed of the generated case data (default 0)")
-    parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
     parser.add_argument("--no-isolation", action="store_true",
                         help="run implementations in this process instead of a worker process each")
+    add_grid_options(parser)
     parser.set_defaults(handler=check_command)
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from conformance import api, check
-    from conformance.timing import QUICK, Rules
+    from conformance import check
 
-    options = api.Options(isolate=not args.no_isolation, jobs=args.jobs, timing=not args.no_timing,
-                          rules=QUICK if args.quick else Rules())
-    return check.command(args.targets, quick=args.quick, seed=args.seed, out=args.out, options=options,
+    return check.command(args.targets, quick=args.quick, seed=args.seed, out=args.out, options=run_options(args),
+                         cases=grid_cases(args),
                          progress=progress_for(sys.stderr), command_line=" ".join([PROG, *args.argv]),
                          stdout=sys.stdout, stderr=sys.stderr)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -245,9 +245,47 @@ def _preference(case: Case) -> tuple:
 
 def timing_cases(ran: list[Case], widths: tuple[int, ...] = TIMING_WIDTHS) -> list[Case]:
     """What to time for an implementation, from the cases of the grid it ran: per depth
-    and dtype the preferred one, at every width of ``widths``."""
+    and dtype the preferred one, at every width of ``widths``, the narrowest first (so a
+    timing budget that runs out leaves out the largest networks, not whole depths)."""
     chosen: dict[tuple[int, str], Case] = {}
     for case in sorted(ran, key=_preference):
         chosen.setdefault((case.spec.depth, case.dtype), case)
     order = sorted(chosen.items(), key=lambda item: (item[0][1] != "float64", item[0][0]))
-    return [scaled(case, width) for _, case in order for width in widths]
+    return [scaled(case, width) for width in sorted(widths) for _, case in order]
+
+
+#: Seconds the timing phase of ``conformance run`` and ``check`` may take by default, for
+#: every implementation together (``--timing-budget`` changes it).
+DEFAULT_BUDGET_S = 20.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Seconds left for timing, shared out among the implementations still to be timed.
+
+    Before each case, the time it will take is estimated from the last case timed,
+    scaled by the ratio of parameters (a forward and backward cost about that much
+    more); a case that would not fit what is left of the share is not started. A case
+    already started runs to its end (bounded by the worker's reply deadline), so the
+    phase can overrun its budget by at most one case."""
+
+    seconds: float
+    started: float = field(default_factory=time.perf_counter)
+
+    def left(self) -> float:
+        return self.seconds - (time.perf_counter() - self.started)
+
+    def share(self, targets_left: int) -> float:
+        """The seconds one of ``targets_left`` implementations may spend from now."""
+        return max(self.left(), 0.0) / max(targets_left, 1)
+
+
+def fits(case: Case, last: tuple[Case, float] | None, seconds_left: float) -> bool:
+    """Whether ``case`` is expected to end within ``seconds_left``, judged by ``last``
+    (the previous case timed and the seconds it took; None: nothing to judge by yet)."""
+    if seconds_left <= 0:
+        return False
+    if last is None:
+        return True
+    previous, took = last
+    return took * max(case.spec.n_params / max(previous.spec.n_params, 1), 1.0) <= seconds_left
