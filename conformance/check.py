@@ -13,7 +13,7 @@ A target's verdict:
 * ``pass``: every case that applies passed;
 * ``known defects``: the only failures are recorded known defects;
 * ``fail``: some result is wrong (a wrong value, shape, dtype, or a broken contract rule);
-* ``error``: the implementation raised, crashed, hung or returned no answer, and nothing was wrong otherwise;
+* ``error``: the implementation raised, crashed or hung (gave no answer), and nothing was wrong otherwise;
 * ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
 * ``not loaded``: the target could not be loaded (the reason says why).
 """
@@ -117,7 +117,8 @@ def _badness(r: ResultRow) -> float:
 
 
 def problems(rows: Iterable[ResultRow]) -> list[Problem]:
-    """Unexpected rows grouped by check family and tensor. Errors come first, then the
+    """Unexpected rows grouped by check family and tensor. Errors come first, then broken
+    contract rules (what the adapter must fix before its values mean anything), then the
     families in report order. A wrong shape that a contract row already explains as a
     layout mistake is not listed twice."""
     rows = list(rows)
@@ -129,8 +130,8 @@ def problems(rows: Iterable[ResultRow]) -> list[Problem]:
     found = [Problem(check, tensor, len({m.case for m in members}), max(members, key=_badness))
              for (check, tensor), members in groups.items()]
     order = {check: i for i, check in enumerate(CHECKS)}
-    return sorted(found, key=lambda p: (p.worst.verdict != "error", order.get(p.check, len(order)),
-                                        _tensor_order(p.tensor)))
+    return sorted(found, key=lambda p: (p.worst.verdict != "error", p.check != "contract",
+                                        order.get(p.check, len(order)), _tensor_order(p.tensor)))
 
 
 def diagnosis_line(rows: Iterable[ResultRow]) -> str | None:
@@ -170,7 +171,7 @@ HEADINGS = {
     "pass": "conforms",
     "known defects": "conforms apart from its recorded known defects",
     "fail": "DOES NOT CONFORM",
-    "error": "ERRORS (the implementation raised, crashed or returned no answer)",
+    "error": "ERRORS (the implementation raised, crashed or hung)",
     "nothing ran": "NOTHING RAN: no case of the grid applies to it",
     "not loaded": "NOT LOADED",
 }

@@ -121,8 +121,103 @@ class WeightsAsOneArray(ReferenceNumpy):
                          "wrap the three parts: Gradients(input, weights, biases)"),
     (WeightsAsOneArray, "Gradients.weights must be a tuple with one array per layer, got ndarray"),
 ])
-def test_a_wrong_return_type_is_an_error_saying_what_to_return(adapter, message):
-    assert details(rows_of(adapter), "case") == [message]
+def test_a_wrong_return_type_is_a_contract_failure_saying_what_to_return(adapter, message):
+    rows = rows_of(adapter)
+    assert [(r.check, r.verdict, r.detail) for r in rows] == [("contract", "fail", message)]
+
+
+class InputGradientOfWrongShape(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input[:, :2], grads.weights, grads.biases)
+
+
+class NoInputGradient(ReferenceNumpy):  # declares none the less that it computes it
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(None, grads.weights, grads.biases)
+
+
+class NoneForAWeight(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, (None,) + grads.weights[1:], grads.biases)
+
+
+class Float32Gradients(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, tuple(w.astype("float32") for w in grads.weights), grads.biases)
+
+
+class IntegerOutput(ReferenceNumpy):
+    def forward(self, x):
+        return super().forward(x).round().astype(int)
+
+
+class NaNGradient(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        weight = grads.weights[0].copy()
+        weight[1, 2] = float("nan")
+        return Gradients(grads.input, (weight,) + grads.weights[1:], grads.biases)
+
+
+class InfiniteLoss(ReferenceNumpy):
+    def loss(self, x, targets):
+        _, grads = super().loss(x, targets)
+        return float("inf"), grads
+
+
+FLOAT32 = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4, dtype="float32")
+
+
+@pytest.mark.parametrize("adapter, case, tensor, message", [
+    (InputGradientOfWrongShape, VJP, "input",
+     "backward returned input: shape (4, 2); the contract expects (batch, n_in) = (4, 3)"),
+    (NoInputGradient, VJP, "input", "backward returned input: None where an array of shape (batch, n_in) = (4, 3) is due"),
+    (NoneForAWeight, VJP, "weight[0]",
+     "backward returned weight[0]: None where an array of shape (n_out, n_in) = (4, 3) is due"),
+    (Float32Gradients, VJP, "weight[1]", "backward returned weight[1]: dtype float32 in a float64 case; the contract "
+                                         "expects float64 (an implementation that computes in float32 only declares "
+                                         "Capabilities(dtypes={'float32'}))"),
+    (IntegerOutput, VJP, "output", "forward returned output: dtype int64 in a float64 case; the contract expects float64"),
+    (NaNGradient, VJP, "weight[0]",
+     "backward returned weight[0]: a non-finite value (nan) at [1, 2]; the contract expects finite numbers"),
+    (InfiniteLoss, LOSS, "loss", "loss returned loss: a non-finite value (inf) at []; the contract expects finite numbers"),
+])
+def test_a_returned_value_that_breaks_the_contract_is_a_contract_failure_and_its_comparisons_fail(
+        adapter, case, tensor, message):
+    rows = rows_of(adapter, case)
+    assert [r.detail for r in rows if r.check == "contract" and r.verdict == "fail" and r.tensor == tensor] == [message]
+    assert not [r for r in rows if r.verdict == "error"]
+    compared = [r for r in rows if r.tensor == tensor and r.check in ("forward", "gradient", "loss")]
+    assert compared and all(r.verdict == "fail" for r in compared)
+
+
+@pytest.mark.parametrize("adapter", [InputGradientOfWrongShape, NoneForAWeight, NaNGradient])
+def test_a_target_that_breaks_the_contract_fails_and_its_first_problem_names_the_contract(adapter):
+    from conformance.check import check_target, render_target
+
+    result = check_target(Target(adapter.__name__, adapter, "test"), [VJP])
+    assert result.verdict == "fail"
+    lines = render_target(result).splitlines()
+    assert "contract FAIL 1" in lines[1]
+    first_problem = next(line for line in lines if " in 1 case" in line)
+    assert first_problem.startswith("  contract FAIL in 1 case, e.g. "), lines
+
+
+class Float64InAFloat32Case(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input.astype("float64"), tuple(w.astype("float64") for w in grads.weights), grads.biases)
+
+
+def test_a_float32_case_answered_in_float64_passes_with_a_note():
+    rows = rows_of(Float64InAFloat32Case, FLOAT32)
+    assert {r.verdict for r in rows} == {"pass"}
+    (contract,) = [r for r in rows if r.check == "contract"]
+    assert "note: input, weight[0], weight[1] returned more precise than the float32 case" in contract.detail
 
 
 def adapter_class(**members) -> type:
