@@ -277,6 +277,7 @@ def add_list(verbs: argparse._SubParsersAction) -> None:
 def list_command(args: argparse.Namespace) -> int:
     from conformance import expectations as known
     from conformance import registry
+    from conformance.adapter import FIELD_DOCS
 
     recorded = known.load()
     for name in registry.builtin_names() + [n for n in registry.installed_names() if n not in registry.BUILTINS]:
@@ -288,6 +289,8 @@ def list_command(args: argparse.Namespace) -> int:
         adapter = target.adapter
         print(f"{target.name}" + (f" — {adapter.description}" if adapter.description else ""), file=sys.stdout)
         print(f"  supports: {adapter.capabilities.summary()}", file=sys.stdout)
+        fields = adapter.capabilities.fields()
+        print("  capabilities: " + ", ".join(f"{k}={v}" for k, v in fields.items() if k != "notes"), file=sys.stdout)
         if adapter.capabilities.notes:
             print(f"  notes: {adapter.capabilities.notes}", file=sys.stdout)
         defects = known.for_implementation(recorded, target.name)
@@ -296,6 +299,10 @@ def list_command(args: argparse.Namespace) -> int:
         for defect in defects:
             print(f"  known defect: {defect.reason} (cases {defect.cases}, tensors {defect.tensors})", file=sys.stdout)
         print(file=sys.stdout)
+    print("Capabilities fields (conformance.Capabilities; an adapter may also refine supports(spec, batch, dtype)):",
+          file=sys.stdout)
+    for name, doc in FIELD_DOCS.items():
+        print(f"  {name}: {doc}", file=sys.stdout)
     return 0
 
 

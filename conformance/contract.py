@@ -62,7 +62,16 @@ def class_problems(cls: object, source: str) -> str | None:
     if inspect.isabstract(cls):
         missing = ", ".join(signature(m, REQUIRED_METHODS.get(m, ())) for m in sorted(cls.__abstractmethods__))
         return f"{source}: adapter {cls.__name__} does not implement {missing}; the contract expects {REQUIRED}"
-    return _attribute_problem(cls, source) or _method_problem(cls, source)
+    return _attribute_problem(cls, source) or _backward_problem(cls, source) or _method_problem(cls, source)
+
+
+def _backward_problem(cls: type[Adapter], source: str) -> str | None:
+    """``backward`` is due unless the adapter declares it has nothing but its loss (``vjp=False``)."""
+    if cls.capabilities.vjp and cls.backward is Adapter.backward:
+        return (f"{source}: adapter {cls.__name__} does not implement backward(grad_output); the contract expects "
+                f"{REQUIRED} (an adapter with nothing but its own loss declares Capabilities(vjp=False, losses=...) "
+                f"and may leave backward out)")
+    return None
 
 
 def _method_problem(cls: type[Adapter], source: str) -> str | None:

@@ -256,3 +256,49 @@ def test_a_transposed_square_weight_gradient_has_the_right_shape_but_fails_on_it
     rows = rows_of(TransposedWeights, square)
     assert [(r.check, r.verdict) for r in rows if r.tensor == "weight[1]"] == [("gradient", "fail"), ("fd_entry", "fail")]
     assert "got" in next(r.detail for r in rows if r.tensor == "weight[1]")
+
+
+def test_a_capabilities_field_that_does_not_exist_names_the_valid_ones():
+    from conformance.adapter import FIELD_DOCS
+
+    with pytest.raises(TypeError) as raised:
+        Capabilities(activation={"tanh"})
+    assert str(raised.value) == ("Capabilities has no field 'activation' (did you mean 'activations'?); valid fields: "
+                                 + ", ".join(FIELD_DOCS))
+
+
+def test_every_capabilities_field_is_documented_in_the_readme_and_listed_by_its_fields():
+    import dataclasses
+    from pathlib import Path
+
+    from conformance.adapter import FIELD_DOCS
+
+    assert [f.name for f in dataclasses.fields(Capabilities)] == list(FIELD_DOCS)
+    assert list(Capabilities().fields()) == list(FIELD_DOCS)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in [*FIELD_DOCS, "supports"]:
+        assert f"| `{name}`" in readme, name
+
+
+class LossOnly(Adapter):
+    """An implementation with nothing but its own loss: no backward at all."""
+
+    name = "loss_only"
+    capabilities = Capabilities(vjp=False, losses=frozenset({"mse"}))
+
+    def build(self, spec, params):
+        self.inner = ReferenceNumpy()
+        self.inner.build(spec, params)
+
+    def forward(self, x):
+        return self.inner.forward(x)
+
+    def loss(self, x, targets):
+        return self.inner.loss(x, targets)
+
+
+def test_a_loss_only_adapter_may_leave_backward_out():
+    assert class_problems(LossOnly, "loss_only.py") is None
+    assert {r.verdict for r in rows_of(LossOnly, LOSS)} == {"pass"}
+    (only,) = rows_of(LossOnly, VJP)
+    assert only.verdict == "not_applicable"
