@@ -277,7 +277,7 @@ def test_every_capabilities_field_is_documented_in_the_readme_and_listed_by_its_
     assert list(Capabilities().fields()) == list(FIELD_DOCS)
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for name in [*FIELD_DOCS, "supports"]:
-        assert f"| `{name}`" in readme, name
+        assert f"| `{name}`" in readme or f"| `{name}(" in readme, name
 
 
 class LossOnly(Adapter):

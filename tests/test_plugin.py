@@ -35,7 +35,7 @@ def test_pytest_impl_runs_the_suite_on_a_plug_in_from_its_own_folder(tmp_path):
     shutil.copy(EXAMPLE, tmp_path / "my_mlp.py")
     run = pytest_in(tmp_path, "--impl", "my_mlp.py", "--grid", "quick")
     assert run.returncode == 0, run.stdout[-3000:]
-    assert "88 passed, 176 skipped" in run.stdout
+    assert "392 passed, 224 skipped" in run.stdout
 
 
 def test_pytest_impl_fails_a_wrong_plug_in_naming_the_tensor_and_both_values(tmp_path):
