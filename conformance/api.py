@@ -148,22 +148,21 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
     cases = timing.timing_cases(ran, options.widths)
     progress.timing_started(target, len(cases))
     out: list[dict] = []
-    started, last, measured = time.perf_counter(), None, 0  # last: the latest case timed and its seconds
+    started, last, measured = time.perf_counter(), None, 0  # last: the latest case measured, and its measurements
     driver = driver_for(target, True, options.limits)
     try:
         with neighbours_first(target), timing.single_threaded_workers():
             if cases:
                 _start(driver, cases[0])
             for case in cases:
-                left = seconds - (time.perf_counter() - started)
-                if not fits(case, last, left):
+                if not fits(case, last, seconds - (time.perf_counter() - started), options.rules):
                     out += timing_rows(target, case, None, f"not timed: the timing budget ({options.timing_budget_s:g} s "
                                                            f"for the run) would be exceeded")
-                    progress.timed(target, case)
-                    continue
-                case_started = time.perf_counter()
-                out += _timed_case(driver, target, case, options)
-                last, measured = (case, time.perf_counter() - case_started), measured + 1
+                else:
+                    rows, timed = _timed_case(driver, target, case, options)
+                    out += rows
+                    if timed is not None:
+                        last, measured = (case, timed), measured + 1
                 progress.timed(target, case)
     finally:
         driver.close()
@@ -181,14 +180,15 @@ def _start(driver, case: Case) -> None:
         pass
 
 
-def _timed_case(driver, target: Target, case: Case, options: Options) -> list[dict]:
+def _timed_case(driver, target: Target, case: Case, options: Options) -> tuple[list[dict], tuple | None]:
+    """The timing rows of one case, and its measurements (None when it was not measured)."""
     driver.start_case()
     try:
         supported = driver.supports(case)
         measured = None if supported else driver.timings(generate(case), options.rules)
-        return timing_rows(target, case, measured, f"not timed: {supported}" if supported else "")
+        return timing_rows(target, case, measured, f"not timed: {supported}" if supported else ""), measured
     except ImplementationFault as fault:
-        return timing_rows(target, case, None, f"error while timing: {fault}")
+        return timing_rows(target, case, None, f"error while timing: {fault}"), None
 
 
 def time_targets(targets: Sequence[Target], rows: list[ResultRow], cases: list[Case], options: Options,

@@ -340,9 +340,11 @@ def command(
 def took(report, seconds: float) -> str:
     """How long the whole command took, and its phases."""
     env = report.environment
-    timing = (f"timing {env['seconds_timing']:.1f} s (budget {env['timing_budget_s']:g} s)"
-              if env.get("seconds_timing") else "no timing")
-    return f"{env.get('cases', 0)} cases in {seconds:.1f} s in all: checking {env.get('seconds_checking', 0):.1f} s, {timing}"
+    checking, timed = env.get("seconds_checking", 0.0), env.get("seconds_timing", 0.0)
+    timing = f"timing {timed:.1f} s (budget {env['timing_budget_s']:g} s)" if timed else "no timing"
+    rest = max(seconds - checking - timed, 0.0)
+    return (f"{env.get('cases', 0)} cases in {seconds:.1f} s in all: checking {checking:.1f} s, {timing}, "
+            f"loading and writing the report {rest:.1f} s")
 
 
 def write_targets(results: Sequence[TargetResult], folder: Path) -> Path:

@@ -261,13 +261,13 @@ DEFAULT_BUDGET_S = 20.0
 
 @dataclass(frozen=True)
 class Budget:
-    """Seconds left for timing, shared out among the implementations still to be timed.
+    """Seconds for timing, shared out among the implementations still to be timed.
 
-    Before each case, the time it will take is estimated from the last case timed,
-    scaled by the ratio of parameters (a forward and backward cost about that much
-    more); a case that would not fit what is left of the share is not started. A case
-    already started runs to its end (bounded by the worker's reply deadline), so the
-    phase can overrun its budget by at most one case."""
+    Before each case, the time it will take is estimated (``estimate_s``); a case that
+    would not fit what is left of the share is not started. A case already started runs
+    to its end (bounded by the worker's reply deadline), so the phase can overrun its
+    budget by at most one case per implementation, and only by as much as the
+    estimate was wrong."""
 
     seconds: float
     started: float = field(default_factory=time.perf_counter)
@@ -280,12 +280,29 @@ class Budget:
         return max(self.left(), 0.0) / max(targets_left, 1)
 
 
-def fits(case: Case, last: tuple[Case, float] | None, seconds_left: float) -> bool:
+#: Seconds a timing case costs beyond its timed calls (data, messages to the worker).
+CASE_OVERHEAD_S = 0.05
+
+
+def estimate_s(case: Case, last: tuple[Case, tuple[Timed, ...]], rules: Rules) -> float:
+    """How long timing ``case`` will take, from the last case measured: every call of the
+    implementation and of PyTorch scaled by the ratio of parameters (a forward and backward
+    cost about that much more), each of the warm-up, calibration and timed repeats lasting
+    at least ``min_repeat_s`` (fast calls are repeated until they do)."""
+    previous, measured = last
+    ratio = max(case.spec.n_params / max(previous.spec.n_params, 1), 1.0)
+    repeats = rules.repeats + 1  # the calibration counts one repeat's worth of calls
+    seconds = CASE_OVERHEAD_S
+    for timed in measured:
+        for per_call in (timed.implementation.median_s, timed.torch.median_s):
+            call = per_call * ratio
+            seconds += rules.warmup * call + repeats * max(rules.min_repeat_s, call)
+    return seconds
+
+
+def fits(case: Case, last: tuple[Case, tuple[Timed, ...]] | None, seconds_left: float, rules: Rules = Rules()) -> bool:
     """Whether ``case`` is expected to end within ``seconds_left``, judged by ``last``
-    (the previous case timed and the seconds it took; None: nothing to judge by yet)."""
+    (the latest case measured and its measurements; None: nothing to judge by yet)."""
     if seconds_left <= 0:
         return False
-    if last is None:
-        return True
-    previous, took = last
-    return took * max(case.spec.n_params / max(previous.spec.n_params, 1), 1.0) <= seconds_left
+    return last is None or estimate_s(case, last, rules) <= seconds_left

@@ -1,7 +1,11 @@
 """The timing phase's budget: what is started, in what order, and what is left out."""
 
+import pytest
+
 from conformance.spec import Case, NetworkSpec
-from conformance.timing import Budget, fits, scaled, timing_cases
+from conformance.timing import (
+    CASE_OVERHEAD_S, Budget, Measurement, Rules, Timed, estimate_s, fits, scaled, timing_cases,
+)
 
 SMALL = Case(NetworkSpec.mlp([4, 4, 4], "tanh"), 32)
 LARGE = scaled(SMALL, 256)
@@ -12,12 +16,26 @@ def test_the_first_case_starts_while_any_time_is_left():
     assert not fits(SMALL, None, 0.0) and not fits(SMALL, None, -1.0)
 
 
-def test_a_case_is_started_only_when_its_estimate_fits_what_is_left():
+def measured(per_call_s: float) -> tuple[Timed, ...]:
+    m = Measurement(per_call_s, per_call_s, per_call_s, 9, 1)
+    return tuple(Timed(phase, m, m) for phase in ("forward", "backward"))
+
+
+def test_fast_calls_cost_their_repeats_and_slow_ones_scale_with_the_parameters():
+    rules = Rules(warmup=3, repeats=9, min_repeat_s=2e-3)
+    floor = CASE_OVERHEAD_S + 4 * 10 * 2e-3  # 2 phases × (implementation, PyTorch) × 10 repeats of 2 ms
+    assert estimate_s(SMALL, (SMALL, measured(1e-5)), rules) == pytest.approx(floor + 4 * 3 * 1e-5)
     ratio = LARGE.spec.n_params / SMALL.spec.n_params
     assert ratio > 100
-    assert fits(LARGE, (SMALL, 0.01), 0.011 * ratio)
-    assert not fits(LARGE, (SMALL, 0.01), 0.009 * ratio)
-    assert fits(SMALL, (LARGE, 5.0), 5.0)  # a smaller network is never expected to take longer
+    slow = estimate_s(LARGE, (SMALL, measured(1e-3)), rules)
+    assert slow == pytest.approx(CASE_OVERHEAD_S + 4 * 13 * 1e-3 * ratio)
+
+
+def test_a_case_is_started_only_when_its_estimate_fits_what_is_left():
+    last = (SMALL, measured(1e-3))
+    need = estimate_s(LARGE, last, Rules())
+    assert fits(LARGE, last, need * 1.01) and not fits(LARGE, last, need * 0.99)
+    assert fits(SMALL, (LARGE, measured(1e-3)), estimate_s(LARGE, (LARGE, measured(1e-3)), Rules()))
 
 
 def test_the_budget_is_shared_out_among_the_implementations_left():
