@@ -436,7 +436,7 @@ def _loss_shapes(shapes: list[tuple[int, ...]], loss: str, kind: int, quick: boo
     different window for every loss and kind. Softmax over one output is constant, so
     cross-entropy takes 3 outputs where a network has 1."""
     count = QUICK_LOSS_SHAPES if quick else LOSS_SHAPES
-    start = 7 * kind + LOSSES.index(loss) * LOSS_SHAPES
+    start = 7 * kind + LOSSES.index(loss) * LOSS_SHAPES  # 7: prime to the 31 and 24 networks of a kind
     window = [shapes[(start + j) % len(shapes)] for j in range(min(count, len(shapes)))]
     if loss == "softmax_cross_entropy":
         window = [s[:-1] + (3,) if s[-1] == 1 else s for s in window]
@@ -447,20 +447,27 @@ def grid(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) 
     """The cases of a grid: for every network kind (``network_kinds``), VJP cases on each
     of its networks and each loss on ``LOSS_SHAPES`` of them, every one at every batch
     size and dtype. ``quick`` keeps the first ``QUICK_VJP_SHAPES`` networks for the VJP
-    and one per loss (a subset of the full grid, every kind and mode included)."""
-    explicit = choice.widths is not None
+    and one per loss (a subset of the full grid, every kind and mode included). Networks
+    given as ``choice.widths`` are all taken, in every mode, quick or not."""
     cases = []
     for number, (hidden, output, bias) in enumerate(network_kinds()):
         shapes = _kind_shapes(hidden, output, choice)
         for mode in MODES if shapes else ():
-            if mode == "vjp":
-                chosen = shapes if quick is False or explicit else shapes[:QUICK_VJP_SHAPES]
-            else:
-                chosen = shapes if explicit else _loss_shapes(shapes, mode, number, quick)
             loss = None if mode == "vjp" else mode
+            chosen = _mode_shapes(shapes, mode, number, quick, explicit=choice.widths is not None)
             for sizes, batch, dtype in itertools.product(chosen, choice.batches or BATCHES, DTYPES):
                 cases.append(Case(NetworkSpec.mlp(sizes, hidden, output, bias, loss), batch, dtype, seed))
     return [case for case in dict.fromkeys(cases) if _kept(case, choice)]
+
+
+def _mode_shapes(shapes: list[tuple[int, ...]], mode: str, kind: int, quick: bool,
+                 explicit: bool) -> list[tuple[int, ...]]:
+    """The networks of one kind that one mode takes."""
+    if explicit:
+        return shapes
+    if mode == "vjp":
+        return shapes[:QUICK_VJP_SHAPES] if quick else shapes
+    return _loss_shapes(shapes, mode, kind, quick)
 
 
 def default_grid(seed: int = 0, quick: bool = False) -> list[Case]:
