@@ -29,7 +29,7 @@ from conformance.report import TIMING_COLUMNS, Report
 from conformance.results import COLUMNS, ResultRow, case_fields
 from conformance.runner import Checks, run_each
 from conformance.spec import KINK_MARGIN, KINKED_ACTIVATIONS, Case, default_grid, generate
-from conformance.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Budget, Rules, fits
+from conformance.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules, fits
 
 
 class Progress:
@@ -76,7 +76,7 @@ class Options:
     jobs: int = 1
     timing: bool = True
     rules: Rules = Rules()
-    #: Seconds the timing phase may take, every target together (see ``timing.Budget``).
+    #: Seconds the timing phase may take, every target together (see ``timing.shares``).
     timing_budget_s: float = DEFAULT_BUDGET_S
     #: Layer widths the timing cases are scaled to (see ``timing.timing_cases``).
     widths: tuple[int, ...] = TIMING_WIDTHS
@@ -162,7 +162,7 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
                     rows, timed = _timed_case(driver, target, case, options)
                     out += rows
                     if timed is not None:
-                        last, measured = (case, timed), measured + 1
+                        last, measured = timed, measured + 1
                 progress.timed(target, case)
     finally:
         driver.close()
@@ -180,27 +180,34 @@ def _start(driver, case: Case) -> None:
         pass
 
 
-def _timed_case(driver, target: Target, case: Case, options: Options) -> tuple[list[dict], tuple | None]:
-    """The timing rows of one case, and its measurements (None when it was not measured)."""
+def _timed_case(driver, target: Target, case: Case, options: Options) -> tuple[list[dict], timing.Measured | None]:
+    """The timing rows of one case, and what it measured (None when it was not measured)."""
     driver.start_case()
     try:
         supported = driver.supports(case)
-        measured = None if supported else driver.timings(generate(case), options.rules)
-        return timing_rows(target, case, measured, f"not timed: {supported}" if supported else ""), measured
+        if supported:
+            return timing_rows(target, case, None, f"not timed: {supported}"), None
+        started = time.perf_counter()
+        data = generate(case)
+        generated = time.perf_counter() - started
+        measured = driver.timings(data, options.rules)
+        return timing_rows(target, case, measured), timing.Measured(case, measured, generated)
     except ImplementationFault as fault:
         return timing_rows(target, case, None, f"error while timing: {fault}"), None
 
 
 def time_targets(targets: Sequence[Target], rows: list[ResultRow], cases: list[Case], options: Options,
                  progress: Progress) -> list[dict]:
-    """Every target timed in turn within ``options.timing_budget_s`` seconds in all, each
-    getting an even share of what the ones before it left."""
-    budget = Budget(options.timing_budget_s)
+    """Every target timed in turn within ``options.timing_budget_s`` seconds in all: each
+    gets an even share, plus what the ones before it left unused (``timing.shares``)."""
     progress.timing_phase(targets, options.timing_budget_s)
     timings: list[dict] = []
-    for number, target in enumerate(targets):
-        timings += time_target(target, _ran_cases(rows, target, cases), options, progress,
-                               budget.share(len(targets) - number))
+    spent: list[float] = []
+    for target in targets:
+        started = time.perf_counter()
+        share = timing.shares(options.timing_budget_s, len(targets), spent)
+        timings += time_target(target, _ran_cases(rows, target, cases), options, progress, share)
+        spent.append(time.perf_counter() - started)
     return timings
 
 
