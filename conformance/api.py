@@ -48,8 +48,9 @@ class Progress:
 
     def timed(self, target: Target, case: Case) -> None: ...
 
-    def timing_done(self, target: Target, timed: int, cases: int, seconds: float) -> None:
-        """``timed`` of the target's ``cases`` timing cases were measured, in ``seconds``."""
+    def timing_done(self, target: Target, timed: int, cases: int, seconds: float, left_out: int = 0) -> None:
+        """``timed`` of the target's ``cases`` timing cases were measured, in ``seconds``;
+        ``left_out`` were not started, for the budget."""
 
     def finish(self) -> None: ...
 
@@ -148,7 +149,7 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
     cases = timing.timing_cases(ran, options.widths)
     progress.timing_started(target, len(cases))
     out: list[dict] = []
-    started, last, measured = time.perf_counter(), None, 0  # last: the latest case measured, and its measurements
+    started, last, measured, left_out = time.perf_counter(), None, 0, 0  # last: the latest case measured
     driver = driver_for(target, True, options.limits)
     try:
         with neighbours_first(target), timing.single_threaded_workers():
@@ -158,6 +159,7 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
                 if not fits(case, last, seconds - (time.perf_counter() - started), options.rules):
                     out += timing_rows(target, case, None, f"not timed: the timing budget ({options.timing_budget_s:g} s "
                                                            f"for the run) would be exceeded")
+                    left_out += 1
                 else:
                     rows, timed = _timed_case(driver, target, case, options)
                     out += rows
@@ -166,7 +168,7 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
                 progress.timed(target, case)
     finally:
         driver.close()
-    progress.timing_done(target, measured, len(cases), time.perf_counter() - started)
+    progress.timing_done(target, measured, len(cases), time.perf_counter() - started, left_out)
     return out
 
 

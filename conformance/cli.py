@@ -160,9 +160,12 @@ class LineProgress:
     def timed(self, target, case) -> None:
         pass
 
-    def timing_done(self, target, timed: int, cases: int, seconds: float) -> None:
-        left = f" ({cases - timed} left out: budget)" if timed < cases else ""
-        print(f"{target.name}: timed {timed} of {cases} cases in {seconds:.1f} s{left}", file=self.stream, flush=True)
+    def timing_done(self, target, timed: int, cases: int, seconds: float, left_out: int = 0) -> None:
+        why = [f"{left_out} left out for the budget"] * (left_out > 0)
+        if other := cases - timed - left_out:
+            why.append(f"{other} not timed: not supported or an error, see timings.csv")
+        said = f" ({'; '.join(why)})" if why else ""
+        print(f"{target.name}: timed {timed} of {cases} cases in {seconds:.1f} s{said}", file=self.stream, flush=True)
 
     def finish(self) -> None:
         pass
@@ -206,7 +209,7 @@ class BarProgress:
     def timed(self, target, case) -> None:
         self.bar.update(1)
 
-    def timing_done(self, target, timed: int, cases: int, seconds: float) -> None:
+    def timing_done(self, target, timed: int, cases: int, seconds: float, left_out: int = 0) -> None:
         pass
 
     def finish(self) -> None:
