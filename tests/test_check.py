@@ -15,6 +15,7 @@ import pytest
 
 from conformance import api, check, cli
 from conformance.expectations import Expectation
+from conformance.spec import default_grid
 from tests.faulty.sources import DOUBLED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,10 +123,13 @@ def test_recorded_known_defects_alone_exit_0_and_are_named(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
     known = (Expectation("doubled", "*", "weight[[]0]", "first weight gradient doubled"),
              Expectation("doubled", "*", "[*]", "first weight gradient doubled (seen along every direction)"))
-    code, out, _ = run_check(tmp_path / "doubled.py", out=tmp_path / "report", expectations=known)
+    # float64 only: in float32 a doubled first layer of a deep sigmoid network can hide in the
+    # rounding of a directional finite difference, so "seen along every direction" is not true there
+    float64 = [case for case in default_grid(quick=True) if case.dtype == "float64"]
+    code, out, _ = run_check(tmp_path / "doubled.py", out=tmp_path / "report", expectations=known, cases=float64)
     assert code == 0
-    assert "conforms apart from its recorded known defects" in out and "gradient known 616" in out
-    assert "known defects in 616 cases: first weight gradient doubled" in out
+    assert "conforms apart from its recorded known defects" in out and "gradient known 308" in out
+    assert "known defects in 308 cases: first weight gradient doubled" in out
 
 
 @pytest.mark.parametrize("name, text, message", [

@@ -133,7 +133,7 @@ def test_seed_002_is_diagnosed_as_relu_replaced_by_its_derivative_in_the_forward
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 def test_seed_003_is_diagnosed_as_the_derivative_taken_one_layer_up(activation):
-    square = Case(NetworkSpec.mlp([4, 4, 4, 4], activation, bias=False), batch=1)
+    square = Case(NetworkSpec.mlp([5, 5, 5, 5], activation, bias=False), batch=1)  # the grid's square network
     found, rows = diagnosis(load(SEED_003), square, known.load())
     assert found.line().startswith(f"layers 0 and 1: the {activation} derivative is taken at the next layer's "
                                    f"pre-activation instead of the layer's own")
