@@ -117,7 +117,9 @@ def add_run(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--impl", action="extend", nargs="+", metavar="NAME", default=[],
                         help="implementation to run: a built-in name, path/to/file.py[:Class] or module:Class "
                              "(repeatable; default: every built-in, see `conformance list`)")
-    parser.add_argument("--quick", action="store_true", help="the quick grid (every network kind and mode on fewer networks, about a fifth of the cases) and quick timing")
+    parser.add_argument("--quick", action="store_true",
+                        help="the quick grid (every network kind and mode on fewer networks, about a fifth of the "
+                             "cases) and quick timing")
     parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=1, metavar="N",
                         help="processes running cases at once (default 1; 0: one per core); timing always "
@@ -325,7 +327,9 @@ def add_check(verbs: argparse._SubParsersAction) -> None:
                         help="path/to/file.py[:Class], package.module:Class, an installed entry point's name "
                              "(group conformance.implementations), a built-in name, a folder of .py files, "
                              "or a glob such as 'submissions/*/'")
-    parser.add_argument("--quick", action="store_true", help="the quick grid (every network kind and mode on fewer networks, about a fifth of the cases) and quick timing")
+    parser.add_argument("--quick", action="store_true",
+                        help="the quick grid (every network kind and mode on fewer networks, about a fifth of the "
+                             "cases) and quick timing")
     parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=1, metavar="N",
                         help="processes running cases at once (default 1; 0: one per core)")
@@ -382,7 +386,8 @@ def add_audit(verbs: argparse._SubParsersAction) -> None:
                     "right and no correct implementation fails; 1 otherwise; 2 for bad arguments.",
     )
     parser.add_argument("--quick", action="store_true",
-                        help="the quick audit grid (depth 3, batch 4; about 20 s) instead of the whole grid")
+                        help="the quick audit grid (the depth-3 networks at batch 4; about a minute) instead of "
+                             "the whole grid")
     parser.add_argument("--mutant", action="extend", nargs="+", metavar="NAME", default=[],
                         help="audit only these mutants (repeatable; default: all, listed by --list)")
     parser.add_argument("--list", action="store_true", help="list the mutants and the bug each one has, and exit")
