@@ -145,7 +145,9 @@ def test_seed_003_is_diagnosed_as_the_derivative_taken_one_layer_up(activation):
 def test_bugs_the_data_cannot_tell_apart_are_named_together():
     """At batch 1 the next ReLU layer can be on wherever this one's derivative matters, so a
     derivative taken one layer up is indistinguishable from a missing one: both are named."""
-    one_up = Case(NetworkSpec.mlp([3, 4, 4, 2], "relu", "identity"), batch=1)
+    # Whether they can be told apart depends on the data: seed 20 draws data where they cannot
+    # (a case's data follows from its seed and id, and ids name the widths since the grid's redesign).
+    one_up = Case(NetworkSpec.mlp([3, 4, 4, 2], "relu", "identity"), batch=1, seed=20)
     found, _ = diagnosis(Target("m", MUTANT["derivative_one_layer_off"].adapter(), "test"), one_up)
     assert [(f.kind, f.layers) for f in found.findings] == [("missing_derivative", (0,))]
     assert [(f.kind, f.layers) for f in found.alternatives] == [("derivative_one_layer_off", (0,))]
