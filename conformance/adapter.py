@@ -22,12 +22,16 @@ A minimal adapter::
             return Gradients(dx, tuple(dw.T for dw in dws), tuple(dbs))
 
 An implementation with its own loss also sets ``capabilities.losses`` and
-implements ``loss(x, targets)``.
+implements ``loss(x, targets)``; one that has nothing but its loss declares
+``vjp=False`` and may leave ``backward`` out. ``FIELD_DOCS`` says what every
+``Capabilities`` field declares.
 """
 
 from __future__ import annotations
 
 import abc
+import difflib
+import functools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -62,18 +66,33 @@ class Gradients:
         return named
 
 
+#: Every ``Capabilities`` field and what it declares (the README's table, the template's
+#: comments and ``conformance list`` say the same).
+FIELD_DOCS = {
+    "activations": "hidden-layer activations it implements (identity, relu, tanh, sigmoid); a one-layer network "
+                   "has no hidden layer",
+    "output_activations": "activations it allows on the output layer",
+    "bias": "{True}: every layer has a bias; {False}: no layer has one; {True, False}: either",
+    "losses": "losses it computes itself through loss(x, targets): sse, half_sse, mse, half_mse, "
+              "softmax_cross_entropy",
+    "vjp": "backward(grad_output) accepts any upstream gradient (False: loss cases only, and backward may be left out)",
+    "min_depth": "fewest layers it builds",
+    "max_depth": "most layers it builds (None: any)",
+    "max_batch": "largest batch it takes (1: one sample at a time; None: any)",
+    "dtypes": "dtypes it computes in (float64, float32); a float32-only implementation declares {'float32'}",
+    "same_activation_everywhere": "the output layer must use the hidden layers' activation",
+    "input_gradient": "it returns the gradient with respect to the input (False: Gradients.input is None, and "
+                      "that row is not applicable)",
+    "notes": "free text shown by conformance list",
+}
+
+
 @dataclass(frozen=True)
 class Capabilities:
-    """What an implementation can run. Anything else is reported ``not_applicable``
-    with the reason ``why_not`` gives (adapters may refine it in ``supports``).
-
-    ``losses`` names the losses the implementation computes itself (its
-    ``loss`` method); ``vjp`` says whether ``backward`` accepts an arbitrary
-    upstream gradient; ``max_batch`` of 1 means one sample at a time;
-    ``same_activation_everywhere`` requires the output layer to share the
-    hidden layers' activation; ``input_gradient`` says whether the gradient
-    with respect to the input is computed.
-    """
+    """What an implementation can run; every field is described in ``FIELD_DOCS``. Anything
+    else is reported ``not_applicable`` with the reason ``why_not`` gives (an adapter may
+    refine it in ``supports``). A field name that does not exist is a ``TypeError`` that
+    lists the valid ones."""
 
     activations: frozenset[str] = ALL_ACTIVATIONS
     output_activations: frozenset[str] = ALL_ACTIVATIONS
@@ -115,6 +134,19 @@ class Capabilities:
             return f"no {dtype}"
         return None
 
+    def fields(self) -> dict[str, str]:
+        """Every field's value as shown to users, in ``FIELD_DOCS`` order."""
+        shown = {}
+        for name in FIELD_DOCS:
+            value = getattr(self, name)
+            if isinstance(value, frozenset):
+                order = ACTIVATIONS if name.endswith("activations") else DTYPES if name == "dtypes" else None
+                items = [v for v in order if v in value] if order else sorted(value, key=str, reverse=name == "bias")
+                shown[name] = "{" + ", ".join(map(repr, items)) + "}" if items else "set()"
+            else:
+                shown[name] = repr(value)
+        return shown
+
     def summary(self) -> str:
         """One line for listings: what this implementation covers."""
         parts = [
@@ -126,9 +158,25 @@ class Capabilities:
             f"depth {self.min_depth}..{self.max_depth or 'any'}",
             f"batch ≤{self.max_batch}" if self.max_batch else "any batch",
         ]
+        parts.append("dtypes " + ",".join(d for d in DTYPES if d in self.dtypes))
         if not self.input_gradient:
             parts.append("no input gradient")
         return "; ".join(parts)
+
+
+def _init_naming_valid_fields(init):
+    """``Capabilities(...)`` with a field name that does not exist lists the valid ones."""
+    @functools.wraps(init)
+    def checked(self, *args, **kwargs):
+        if unknown := [name for name in kwargs if name not in FIELD_DOCS]:
+            close = difflib.get_close_matches(unknown[0], FIELD_DOCS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"Capabilities has no field {unknown[0]!r}{hint}; valid fields: {', '.join(FIELD_DOCS)}")
+        init(self, *args, **kwargs)
+    return checked
+
+
+Capabilities.__init__ = _init_naming_valid_fields(Capabilities.__init__)
 
 
 class Adapter(abc.ABC):
@@ -160,9 +208,12 @@ class Adapter(abc.ABC):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The network's output ``(batch, n_out)`` for input ``(batch, n_in)``."""
 
-    @abc.abstractmethod
     def backward(self, grad_output: np.ndarray) -> Gradients:
-        """Gradients for the last ``forward``, given dL/d(output) ``(batch, n_out)``."""
+        """Gradients for the last ``forward``, given dL/d(output) ``(batch, n_out)``. Every
+        adapter with ``capabilities.vjp`` (the default) implements it; a loss-only adapter
+        (``vjp=False``) may leave it out."""
+        raise NotImplementedError(f"{type(self).__name__} has no backward from an upstream gradient "
+                                  f"(capabilities.vjp=False)")
 
     def loss(self, x: np.ndarray, targets: np.ndarray) -> tuple[float, Gradients]:
         """The implementation's own loss of ``forward(x)`` against ``targets`` and its

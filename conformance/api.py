@@ -33,7 +33,7 @@ from conformance.report import TIMING_COLUMNS, Report
 from conformance.results import COLUMNS, ResultRow, case_fields
 from conformance.runner import Checks, run_each
 from conformance.spec import KINK_MARGIN, KINKED_ACTIVATIONS, Case, default_grid, generate
-from conformance.timing import TIMING_WIDTHS, Rules
+from conformance.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules, fits
 
 
 class Progress:
@@ -45,9 +45,16 @@ class Progress:
 
     def target_done(self, target: Target, rows: list[ResultRow], seconds: float) -> None: ...
 
+    def timing_phase(self, targets: Sequence[Target], budget_s: float) -> None:
+        """The timing phase starts: ``targets`` are timed within ``budget_s`` seconds in all."""
+
     def timing_started(self, target: Target, cases: int) -> None: ...
 
     def timed(self, target: Target, case: Case) -> None: ...
+
+    def timing_done(self, target: Target, timed: int, cases: int, seconds: float, left_out: int = 0) -> None:
+        """``timed`` of the target's ``cases`` timing cases were measured, in ``seconds``;
+        ``left_out`` were not started, for the budget."""
 
     def finish(self) -> None: ...
 
@@ -99,6 +106,8 @@ class Options:
     jobs: int = 1
     timing: bool = True
     rules: Rules = Rules()
+    #: Seconds the timing phase may take, every target together (see ``timing.shares``).
+    timing_budget_s: float = DEFAULT_BUDGET_S
     #: Layer widths the timing cases are scaled to (see ``timing.timing_cases``).
     widths: tuple[int, ...] = TIMING_WIDTHS
     require: Requirement | None = None
@@ -214,28 +223,82 @@ def timing_rows(target: Target, case: Case, measured: tuple[timing.Timed, ...] |
     } for t in measured]
 
 
-def time_target(target: Target, ran: list[Case], options: Options, progress: Progress) -> list[dict]:
+def time_target(target: Target, ran: list[Case], options: Options, progress: Progress,
+                seconds: float = float("inf")) -> list[dict]:
     """Time the implementation next to PyTorch on the timing cases drawn from the cases it
-    ran, one case after another, in a fresh worker process on one thread (see ``timing``;
-    in this process only for an adapter that cannot be found from another one)."""
+    ran, narrowest first, in a fresh worker process on one thread (see ``timing``; in this
+    process only for an adapter that cannot be found from another one), within ``seconds``:
+    a case expected not to fit what is left is not started, and its rows say so."""
     cases = timing.timing_cases(ran, options.widths)
     progress.timing_started(target, len(cases))
     out: list[dict] = []
+    started, last, measured, left_out = time.perf_counter(), None, 0, 0  # last: the latest case measured
     driver = driver_for(target, True, options.limits)
     try:
         with timing.single_threaded_workers():
+            if cases:
+                _start(driver, cases[0])
             for case in cases:
-                driver.start_case()
-                try:
-                    supported = driver.supports(case)
-                    measured = None if supported else driver.timings(generate(case), options.rules)
-                    out += timing_rows(target, case, measured, f"not timed: {supported}" if supported else "")
-                except ImplementationFault as fault:
-                    out += timing_rows(target, case, None, f"error while timing: {fault}")
+                if not fits(case, last, seconds - (time.perf_counter() - started), options.rules):
+                    out += timing_rows(target, case, None, f"not timed: the timing budget ({options.timing_budget_s:g} s "
+                                                           f"for the run) would be exceeded")
+                    left_out += 1
+                else:
+                    rows, timed = _timed_case(driver, target, case, options)
+                    out += rows
+                    if timed is not None:
+                        last, measured = timed, measured + 1
                 progress.timed(target, case)
     finally:
         driver.close()
+    progress.timing_done(target, measured, len(cases), time.perf_counter() - started, left_out)
     return out
+
+
+def _start(driver, case: Case) -> None:
+    """Start the worker before the first case, so that no case's time (and estimate) counts
+    its start; a worker that cannot start is reported by the case it fails."""
+    try:
+        driver.start_case()
+        driver.supports(case)
+    except ImplementationFault:
+        pass
+
+
+def _timed_case(driver, target: Target, case: Case, options: Options) -> tuple[list[dict], timing.Measured | None]:
+    """The timing rows of one case, and what it measured (None when it was not measured)."""
+    driver.start_case()
+    try:
+        supported = driver.supports(case)
+        if supported:
+            return timing_rows(target, case, None, f"not timed: {supported}"), None
+        started = time.perf_counter()
+        data = generate(case)
+        generated = time.perf_counter() - started
+        measured = driver.timings(data, options.rules)
+        return timing_rows(target, case, measured), timing.Measured(case, measured, generated)
+    except ImplementationFault as fault:
+        return timing_rows(target, case, None, f"error while timing: {fault}"), None
+
+
+def time_targets(targets: Sequence[Target], rows: list[ResultRow], cases: list[Case], options: Options,
+                 progress: Progress) -> list[dict]:
+    """Every target timed in turn within ``options.timing_budget_s`` seconds in all: each
+    gets an even share, plus what the ones before it left unused (``timing.shares``)."""
+    progress.timing_phase(targets, options.timing_budget_s)
+    timings: list[dict] = []
+    spent: list[float] = []
+    for target in targets:
+        started = time.perf_counter()
+        share = timing.shares(options.timing_budget_s, len(targets), spent)
+        timings += time_target(target, _ran_cases(rows, target, cases), options, progress, share)
+        spent.append(time.perf_counter() - started)
+    return timings
+
+
+def has_timing(options: Options) -> bool:
+    """Whether a run with these options has a timing phase."""
+    return options.timing and options.timing_budget_s > 0
 
 
 def _ran_cases(rows: list[ResultRow], target: Target, cases: list[Case]) -> list[Case]:
@@ -305,11 +368,14 @@ def run_suite(
     options = replace(options, limits=replace(options.limits, hidden=hidden))
     run = _Run(targets, cases, expectations, options, progress, journal)
     interrupted, timings = False, []
+    started = time.perf_counter()
+    seconds = {"checking": 0.0, "timing": 0.0}
     try:
         ready = _result_rows(run, run.pending(journal.start(resume) if journal is not None else {}))
-        for target in ready if options.timing else ():
-            timings += time_target(target, _ran_cases(run.finished.get(target.name, []), target, cases),
-                                   options, progress)
+        seconds["checking"] = time.perf_counter() - started
+        if has_timing(options):
+            timings = time_targets(ready, run.rows(), cases, options, progress)
+            seconds["timing"] = time.perf_counter() - started - seconds["checking"]
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -320,7 +386,10 @@ def run_suite(
         environment=env | {"implementations": ", ".join(t.name for t in targets), "cases": len(cases),
                            "jobs": options.jobs, "isolated": options.isolate,
                            "required": options.require.text if options.require else "nothing",
-                           "timing_rules": str(options.rules) if options.timing else "not timed",
+                           "timing_rules": str(options.rules) if has_timing(options) else "not timed",
+                           "timing_budget_s": options.timing_budget_s if has_timing(options) else 0,
+                           "seconds_checking": round(seconds["checking"], 2),
+                           "seconds_timing": round(seconds["timing"], 2),
                            "timing_threads": "1 for NumPy's BLAS and for PyTorch, in a worker process",
                            "relu_kink_margin": kink_margin_note(options.checks)},
         expectations=expectations,

@@ -13,7 +13,7 @@ A target's verdict:
 * ``pass``: every case that applies passed;
 * ``known defects``: the only failures are recorded known defects;
 * ``fail``: some result is wrong (a wrong value, shape, dtype, or a broken contract rule);
-* ``error``: the implementation raised, crashed, hung or returned no answer, and nothing was wrong otherwise;
+* ``error``: the implementation raised, crashed or hung (gave no answer), and nothing was wrong otherwise;
 * ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
 * ``incomplete``: nothing is wrong, but it ran none of some kind of case the run
   requires (``--require``);
@@ -125,7 +125,8 @@ def _badness(r: ResultRow) -> float:
 
 
 def problems(rows: Iterable[ResultRow]) -> list[Problem]:
-    """Unexpected rows grouped by check family and tensor. Errors come first, then the
+    """Unexpected rows grouped by check family and tensor. Errors come first, then broken
+    contract rules (what the adapter must fix before its values mean anything), then the
     families in report order. A wrong shape that a contract row already explains as a
     layout mistake is not listed twice."""
     rows = list(rows)
@@ -137,8 +138,8 @@ def problems(rows: Iterable[ResultRow]) -> list[Problem]:
     found = [Problem(check, tensor, len({m.case for m in members}), max(members, key=_badness))
              for (check, tensor), members in groups.items()]
     order = {check: i for i, check in enumerate(CHECKS)}
-    return sorted(found, key=lambda p: (p.worst.verdict != "error", order.get(p.check, len(order)),
-                                        _tensor_order(p.tensor)))
+    return sorted(found, key=lambda p: (p.worst.verdict != "error", p.check != "contract",
+                                        order.get(p.check, len(order)), _tensor_order(p.tensor)))
 
 
 def diagnosis_line(rows: Iterable[ResultRow]) -> str | None:
@@ -183,7 +184,7 @@ HEADINGS = {
     "pass": "conforms",
     "known defects": "conforms apart from its recorded known defects",
     "fail": "DOES NOT CONFORM",
-    "error": "ERRORS (the implementation raised, crashed or returned no answer)",
+    "error": "ERRORS (the implementation raised, crashed or hung)",
     "nothing ran": "NOTHING RAN: no case of the grid applies to it",
     "not loaded": "NOT LOADED",
     "incomplete": "INCOMPLETE: required cases did not run",
@@ -323,6 +324,7 @@ def command(
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
     junit_xml: Path | str | None = None,
+    cases: Sequence[Case] | None = None,
 ) -> int:
     """``conformance check``: run the suite on the named targets, print a block per target
     (and one summary row per target when there are several), write the full report to
@@ -331,11 +333,12 @@ def command(
     A target that cannot be loaded is one line on stderr and a ``not loaded`` row; the
     others still run. ``options`` are ``api.Options`` (isolation, limits, jobs, timing,
     required coverage); ``expectations`` default to the recorded known defects of the
-    bundled implementations. Each target's rows are journaled in ``out`` as it finishes
-    (``resume`` continues a run that was killed); ``junit_xml`` names a file for the
-    verdicts as JUnit XML."""
+    bundled implementations; ``cases`` to the grid. Each target's rows are journaled in
+    ``out`` as it finishes (``resume`` continues a run that was killed); ``junit_xml``
+    names a file for the verdicts as JUnit XML."""
     from conformance.naming import explained
 
+    started = time.perf_counter()
     loaded = [replace(item, reason=explained(item.source, item.reason)) if isinstance(item, Unloadable) else item
               for item in load_all(targets)]
     for item in loaded:
@@ -354,7 +357,7 @@ def command(
         raise ReportError(f"{folder} already holds targets.csv not written by this suite; choose another folder with --out")
     options = options or api.Options()
     options = replace(options, limits=replace(options.limits, hidden=options.limits.hidden + (str(folder.resolve()),)))
-    cases = default_grid(seed=seed, quick=quick)
+    cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
     timed = _Seconds(progress or api.Progress())
     journal = Journal(folder, fingerprint(cases, options, expectations))
     report = api.run_suite(runnable, cases=cases, seed=seed, expectations=expectations, options=options,
@@ -373,6 +376,8 @@ def command(
 
         write_junit(report.results, junit_xml)
     several = len(results) > 1
+    n = len(runnable)
+    print(f"conformance check: {n} target{'s' * (n > 1)}, {took(report, time.perf_counter() - started)}\n", file=stdout)
     for result in results:
         if not result.load_error and not result.not_run:
             print(render_target(result, max_problems=4 if several else 8), end="\n\n" if several else "\n",
@@ -403,6 +408,16 @@ def fingerprint(cases: Sequence[Case], options, expectations) -> str:
     text = repr(([c.id for c in cases], [c.seed for c in cases[:1]], options.checks, options.require,
                  options.isolate, expectations))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def took(report, seconds: float) -> str:
+    """How long the whole command took, and its phases."""
+    env = report.environment
+    checking, timed = env.get("seconds_checking", 0.0), env.get("seconds_timing", 0.0)
+    timing = f"timing {timed:.1f} s (budget {env['timing_budget_s']:g} s)" if timed else "no timing"
+    rest = max(seconds - checking - timed, 0.0)
+    return (f"{env.get('cases', 0)} cases in {seconds:.1f} s in all: checking {checking:.1f} s, {timing}, "
+            f"loading and writing the report {rest:.1f} s")
 
 
 def write_targets(results: Sequence[TargetResult], folder: Path) -> Path:

@@ -81,11 +81,11 @@ def add_common(parser: argparse.ArgumentParser, jobs_help: str) -> None:
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N", help=jobs_help)
     parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S",
                         help="seed of the generated case data (default 0)")
-    parser.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch")
     parser.add_argument("--junit-xml", metavar="PATH",
                         help="also write the verdicts as JUnit XML (one test case per implementation × case) "
                              "for a CI system to show")
     add_worker_options(parser)
+    add_grid_options(parser)
 
 
 def _junit_path(args: argparse.Namespace):
@@ -99,6 +99,54 @@ def _junit_path(args: argparse.Namespace):
 
 def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--timing-budget must be a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--timing-budget must be 0 or more seconds, got {text}")
+    return value
+
+
+def add_grid_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the grid and the timing phase (``run`` and ``check``)."""
+    from conformance.spec import ACTIVATIONS, MODES
+    from conformance.timing import DEFAULT_BUDGET_S
+
+    grid = parser.add_argument_group(
+        "grid", "narrow or change the case grid (comma-separated lists; the same keys in a [tool.conformance] "
+                "table of ./pyproject.toml apply when an option is not given)")
+    grid.add_argument("--widths", metavar="W-W-..", help="networks to run instead of the grid's, as layer widths "
+                                                          "input first, e.g. 3-5-5-1,4-8-2")
+    grid.add_argument("--batch", metavar="N,..", help="batch sizes instead of the grid's 1,4")
+    grid.add_argument("--depth", metavar="N,..", help="keep networks of these depths (layers), e.g. 2,3")
+    grid.add_argument("--dtype", metavar="NAME,..", help="keep these dtypes: float64, float32")
+    grid.add_argument("--loss", metavar="NAME,..", help=f"keep these modes: {', '.join(MODES)} (vjp: backward "
+                                                          f"from an upstream gradient)")
+    grid.add_argument("--activation", metavar="NAME,..", help=f"keep these hidden activations: {', '.join(ACTIVATIONS)}")
+    timing = parser.add_argument_group("timing", "after the checks, each implementation is timed next to PyTorch")
+    timing.add_argument("--timing-budget", type=_seconds, default=DEFAULT_BUDGET_S, metavar="S",
+                        help=f"seconds the timing phase may take for every implementation together "
+                             f"(default {DEFAULT_BUDGET_S:g}; 0 skips it; the narrowest networks are timed first)")
+    timing.add_argument("--no-timing", action="store_true", help="skip timing against PyTorch (as --timing-budget 0)")
+
+
+def grid_cases(args: argparse.Namespace):
+    """The cases the grid options (and ./pyproject.toml) choose, or a ``UsageError``."""
+    from conformance import grid_options
+    from conformance.spec import grid
+
+    try:
+        choice = grid_options.choose({option: getattr(args, option) for option in grid_options.FIELDS})
+    except (grid_options.GridOptionError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    cases = grid(choice, seed=args.seed, quick=args.grid == "quick")
+    if not cases:
+        raise UsageError(f"the grid options leave no case ({grid_options.describe(choice)})")
+    return cases
 
 
 # ---- run -------------------------------------------------------------------------------------
@@ -178,7 +226,8 @@ def options_from(args: argparse.Namespace, cases) -> tuple:
             raise UsageError(str(error)) from None
     options = api.Options(isolate=not args.no_isolation, jobs=bounded_jobs(args.jobs, args.argv[0]),
                           timing=not args.no_timing, rules=QUICK if args.grid == "quick" else Rules(),
-                          require=require, limits=Limits(timeout_s=args.timeout, memory_mb=args.memory))
+                          timing_budget_s=args.timing_budget, require=require,
+                          limits=Limits(timeout_s=args.timeout, memory_mb=args.memory))
     return options, expectations
 
 
@@ -203,11 +252,21 @@ class LineProgress:
         verdict = TargetResult(target.name, target.name, tuple(rows), cases=cases).verdict
         print(f"{target.name}: {LABELS[verdict]} — {cases} cases in {seconds:.1f} s", file=self.stream, flush=True)
 
+    def timing_phase(self, targets, budget_s: float) -> None:
+        print(announcement(targets, budget_s), file=self.stream, flush=True)
+
     def timing_started(self, target, cases: int) -> None:
-        print(f"{target.name}: timing {cases} cases next to PyTorch", file=self.stream, flush=True)
+        print(f"{target.name}: timing up to {cases} cases next to PyTorch", file=self.stream, flush=True)
 
     def timed(self, target, case) -> None:
         pass
+
+    def timing_done(self, target, timed: int, cases: int, seconds: float, left_out: int = 0) -> None:
+        why = [f"{left_out} left out for the budget"] * (left_out > 0)
+        if other := cases - timed - left_out:
+            why.append(f"{other} not timed: not supported or an error, see timings.csv")
+        said = f" ({'; '.join(why)})" if why else ""
+        print(f"{target.name}: timed {timed} of {cases} cases in {seconds:.1f} s{said}", file=self.stream, flush=True)
 
     def finish(self) -> None:
         pass
@@ -239,16 +298,32 @@ class BarProgress:
         self.bar.update(self.cases - self.done)  # all at once when processes ran the cases
         self.done = 0
 
+    def timing_phase(self, targets, budget_s: float) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        print(announcement(targets, budget_s), file=self.stream, flush=True)
+
     def timing_started(self, target, cases: int) -> None:
         self._bar(cases, f"timing {target.name}")
 
     def timed(self, target, case) -> None:
         self.bar.update(1)
 
+    def timing_done(self, target, timed: int, cases: int, seconds: float, left_out: int = 0) -> None:
+        pass
+
     def finish(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def announcement(targets, budget_s: float) -> str:
+    """The line that says the timing phase starts, how long it may take, and how to change that."""
+    n = len(targets)
+    return (f"timing {n} implementation{'s' * (n > 1)} next to PyTorch, for up to {budget_s:g} s in all "
+            f"(--timing-budget S to change, --no-timing to skip)")
 
 
 def progress_for(stream: TextIO):
@@ -271,27 +346,20 @@ def print_outcome(report, stdout: TextIO) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    from dataclasses import replace
+
     from conformance import api
+    from conformance.check import fingerprint, took
+    from conformance.journal import Journal
     from conformance.report import check_writable
-
-    from dataclasses import replace
-
-    from conformance.check import fingerprint
-    from conformance.journal import Journal
-    from conformance.spec import default_grid
-
-    from dataclasses import replace
-
-    from conformance.check import fingerprint
-    from conformance.journal import Journal
 
     targets = api.targets_named(args.impl)
     junit = _junit_path(args)  # before the report folder is made
     out = check_writable(args.out)
-    cases = api.default_grid(seed=args.seed, quick=args.grid == "quick")
+    cases = grid_cases(args)
     options, expectations = options_from(args, cases)
     options = replace(options, limits=replace(options.limits, hidden=(str(out.resolve()),)))
-    started = time.perf_counter()
     report = api.run_suite(targets, cases=cases, seed=args.seed, options=options, progress=progress_for(sys.stderr),
                            command=" ".join([PROG, *args.argv]), expectations=expectations,
                            journal=Journal(out, fingerprint(cases, options, expectations)), resume=args.resume)
@@ -302,9 +370,11 @@ def run_command(args: argparse.Namespace) -> int:
         from conformance.junit import write_junit
 
         write_junit(report.results, junit)
+    print(f"{PROG} run: {len(targets)} implementation{'s' * (len(targets) > 1)}, "
+          f"{took(report, time.perf_counter() - started)}\n", file=sys.stdout)
     print_outcome(report, sys.stdout)
     print(f"\nsandbox: {report.environment['sandbox']}", file=sys.stdout)
-    print(f"\nreport: {written[-2]} · {written[-1]} ({time.perf_counter() - started:.0f} s)", file=sys.stdout)
+    print(f"\nreport: {written[-2]} · {written[-1]}", file=sys.stdout)
     if report.interrupted:
         print(f"{PROG} run: interrupted; the report holds the cases that finished (marked partial)", file=sys.stderr)
         return 130
@@ -339,6 +409,8 @@ def list_command(args: argparse.Namespace) -> int:
         print(f"{target.name}" + (f" — {described['description']}" if described["description"] else ""),
               file=sys.stdout)
         print(f"  supports: {capabilities.summary()}", file=sys.stdout)
+        fields = capabilities.fields()
+        print("  capabilities: " + ", ".join(f"{k}={v}" for k, v in fields.items() if k != "notes"), file=sys.stdout)
         if capabilities.notes:
             print(f"  notes: {capabilities.notes}", file=sys.stdout)
         defects = known.for_target(recorded, target)
@@ -347,6 +419,10 @@ def list_command(args: argparse.Namespace) -> int:
         for defect in defects:
             print(f"  known defect: {defect.reason} (cases {defect.cases}, tensors {defect.tensors})", file=sys.stdout)
         print(file=sys.stdout)
+    print("Capabilities fields (conformance.Capabilities; an adapter may also refine supports(spec, batch, dtype)):",
+          file=sys.stdout)
+    for name, doc in FIELD_DOCS.items():
+        print(f"  {name}: {doc}", file=sys.stdout)
     return 0
 
 
@@ -371,12 +447,12 @@ def add_check(verbs: argparse._SubParsersAction) -> None:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    from conformance import api, check
+    from conformance import check
 
-    quick = args.grid == "quick"
-    options, expectations = options_from(args, api.default_grid(seed=args.seed, quick=quick))
-    return check.command(args.targets, quick=quick, seed=args.seed, out=args.out, options=options,
-                         expectations=expectations, progress=progress_for(sys.stderr),
+    cases = grid_cases(args)
+    options, expectations = options_from(args, cases)
+    return check.command(args.targets, quick=args.grid == "quick", seed=args.seed, out=args.out, options=options,
+                         cases=cases, expectations=expectations, progress=progress_for(sys.stderr),
                          command_line=" ".join([PROG, *args.argv]), resume=args.resume,
                          stdout=sys.stdout, stderr=sys.stderr, junit_xml=_junit_path(args))
 
@@ -440,7 +516,8 @@ def add_audit(verbs: argparse._SubParsersAction) -> None:
                     "right and no correct implementation fails; 1 otherwise; 2 for bad arguments.",
     )
     parser.add_argument("--quick", action="store_true",
-                        help="the quick audit grid (depth 3, batch 4; about 20 s) instead of the whole grid")
+                        help="the quick audit grid (the depth-3 networks at batch 4; about a minute) instead of "
+                             "the whole grid")
     parser.add_argument("--mutant", action="extend", nargs="+", metavar="NAME", default=[],
                         help="audit only these mutants (repeatable; default: all, listed by --list)")
     parser.add_argument("--list", action="store_true", help="list the mutants and the bug each one has, and exit")

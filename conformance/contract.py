@@ -6,8 +6,19 @@ capabilities real names), so a mistake in the adapter itself is one line for
 the user instead of a traceback from inside the harness. ``layout_violations``
 looks at what one case returned and recognises layout mistakes an adapter
 must fix by translating (a transposed weight gradient, a ``(1, n_out)`` bias,
-gradients for too few layers or in reverse order); the comparison with the
-oracle still judges the values.
+gradients for too few layers or in reverse order); ``value_violations`` applies
+the rule for every returned value, below; the comparison with the oracle still
+judges the values.
+
+The rule for faults: a value the implementation returns that breaks the
+contract — None where a tensor is due, something that is not a numeric array, a
+shape other than the canonical one, a dtype that is not floating or less
+precise than the case's, a NaN or an infinity — is a ``contract`` failure that
+names the tensor and what the contract expects (and the tensor's comparisons
+fail too). So is a return value of the wrong type (``contract_fault``). An
+``error`` is kept for an implementation that gives no answer: it raised,
+crashed or hung. A float32 case answered in float64 passes, with a note on the
+contract row (``value_notes``).
 """
 
 from __future__ import annotations
@@ -51,7 +62,16 @@ def class_problems(cls: object, source: str) -> str | None:
     if inspect.isabstract(cls):
         missing = ", ".join(signature(m, REQUIRED_METHODS.get(m, ())) for m in sorted(cls.__abstractmethods__))
         return f"{source}: adapter {cls.__name__} does not implement {missing}; the contract expects {REQUIRED}"
-    return _attribute_problem(cls, source) or _method_problem(cls, source)
+    return _attribute_problem(cls, source) or _backward_problem(cls, source) or _method_problem(cls, source)
+
+
+def _backward_problem(cls: type[Adapter], source: str) -> str | None:
+    """``backward`` is due unless the adapter declares it has nothing but its loss (``vjp=False``)."""
+    if cls.capabilities.vjp and cls.backward is Adapter.backward:
+        return (f"{source}: adapter {cls.__name__} does not implement backward(grad_output); the contract expects "
+                f"{REQUIRED} (an adapter with nothing but its own loss declares Capabilities(vjp=False, losses=...) "
+                f"and may leave backward out)")
+    return None
 
 
 def _method_problem(cls: type[Adapter], source: str) -> str | None:
@@ -171,3 +191,79 @@ def layout_violations(output: object, gradients: Gradients, data: CaseData, meth
             if message:
                 found.append((tensor, message))
     return tuple(found)
+
+
+#: How the messages of ``gradients_problem`` and of a loss that returns no pair begin: a
+#: return value of the wrong type, which the driver reports by raising.
+CONTRACT_FAULTS = ("backward must return conformance.Gradients", "loss must return conformance.Gradients",
+                   "loss must return (loss value, Gradients)", "Gradients.weights must be", "Gradients.biases must be")
+
+
+def contract_fault(message: str) -> bool:
+    """Whether a fault the driver raised is a return value that breaks the contract
+    (a contract failure) rather than an implementation that gave no answer (an error)."""
+    return message.startswith(CONTRACT_FAULTS)
+
+
+def _due(data: CaseData, input_gradient: bool) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Every returned tensor's due shape and how the contract names it."""
+    case = data.case
+    due = {"output": ((case.batch, case.spec.layers[-1].n_out), "(batch, n_out)")}
+    if case.spec.loss is not None:
+        due["loss"] = ((), "a scalar")
+    for name, tensor in data.tensors().items():
+        if name != "input" or input_gradient:
+            due[name] = (tensor.shape, "(batch, n_in)" if name == "input" else
+                         "(n_out, n_in)" if name.startswith("weight") else "(n_out,)")
+    return due
+
+
+def _returned(output: object, loss: object, gradients: Gradients) -> dict[str, object]:
+    return {"output": output, "loss": loss} | gradients.tensors()
+
+
+def _value_problem(value: object, shape: tuple[int, ...], layout: str, dtype: str) -> str | None:
+    """What breaks the contract in one returned value, else None."""
+    if value is None:
+        return f"None where an array of shape {layout} = {shape} is due"
+    try:
+        array = np.asarray(value)
+    except Exception:  # ragged or otherwise not array-like
+        return f"a {type(value).__name__} that is not an array; the contract expects {layout} = {shape}"
+    if array.dtype.kind not in "fiub":
+        return f"an array of dtype {array.dtype}, not numbers; the contract expects {dtype}"
+    if array.shape != shape and not (shape == () and array.size == 1):
+        return f"shape {array.shape}; the contract expects {layout} = {shape}"
+    if array.dtype.kind != "f" or array.dtype.itemsize < np.dtype(dtype).itemsize:
+        hint = (" (an implementation that computes in float32 only declares Capabilities(dtypes={'float32'}))"
+                if array.dtype == np.float32 else "")
+        return f"dtype {array.dtype} in a {dtype} case; the contract expects {dtype}{hint}"
+    with np.errstate(invalid="ignore", over="ignore"):
+        if not np.isfinite(array.sum()) and not np.isfinite(array).all():
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            return f"a non-finite value ({array[where] if where else array}) at {list(where)}; the contract expects finite numbers"
+    return None
+
+
+def value_violations(output: object, loss: object, gradients: Gradients, data: CaseData, method: str,
+                     input_gradient: bool = True) -> tuple[tuple[str, str], ...]:
+    """(tensor, message) for every returned value that breaks the contract (see the module's rule)."""
+    returned, found = _returned(output, loss, gradients), []
+    for tensor, (shape, layout) in _due(data, input_gradient).items():
+        problem = _value_problem(returned.get(tensor), shape, layout, data.case.dtype)
+        if problem:
+            said = "forward" if tensor == "output" else method
+            found.append((tensor, f"{said} returned {tensor}: {problem}"))
+    return tuple(found)
+
+
+def value_notes(output: object, loss: object, gradients: Gradients, data: CaseData) -> tuple[str, ...]:
+    """Returned arrays more precise than the case's dtype (within the contract, worth a note)."""
+    due = np.dtype(data.case.dtype)
+    wider = [tensor for tensor, value in _returned(output, loss, gradients).items()
+             if isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.dtype.itemsize > due.itemsize]
+    if not wider:
+        return ()
+    shown = ", ".join(wider[:4]) + (f" and {len(wider) - 4} more" if len(wider) > 4 else "")
+    return (f"note: {shown} returned more precise than the {due} case (compared as given; an implementation "
+            f"that computes in {due} returns {due})",)

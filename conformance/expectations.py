@@ -5,7 +5,7 @@ The file has one defect per line::
 
     implementation | case glob | tensor glob | what is wrong
 
-Globs use ``fnmatch`` over the case id (``2layer-relu-nobias-b4-float64-half_sse``)
+Globs use ``fnmatch`` over the case id (``2layer-3.4.1-relu-nobias-b4-float64-half_sse``)
 and the row's tensor (``weight[0]``, ``bias[1]``, ``output``, ``loss``, or
 ``*`` for a row about the whole case): ``weight*`` covers every weight,
 ``[*]`` the whole-case rows alone (brackets make ``*`` literal). A recorded

@@ -17,6 +17,7 @@ import numpy as np
 
 from conformance import expectations as known
 from conformance.compare import compare
+from conformance.contract import contract_fault, value_notes, value_violations
 from conformance.diagnose import DIAGNOSIS_MARK, Diagnosis, diagnose
 from conformance.driver import Driver, ImplementationFault, Observation
 from conformance.fd_checks import finite_difference_rows
@@ -90,13 +91,32 @@ def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation,
             else r for r in rows]
 
 
-def contract_rows(name: str, case: Case, seen: Observation) -> list[ResultRow]:
-    """One row per broken contract rule, or one passing row saying the rules held."""
-    if not seen.violations:
+def contract_rows(name: str, case: Case, seen: Observation, input_gradient: bool = True) -> list[ResultRow]:
+    """One row per broken contract rule (the driver's, then every returned value that breaks
+    the contract: ``contract.value_violations``, one per tensor), or one passing row saying
+    the rules held, with a note where a result is more precise than the case."""
+    data = case_data(case)
+    method = "backward" if case.spec.loss is None else "loss"
+    found = list(seen.violations)
+    named = {tensor for tensor, _ in found}
+    found += [(tensor, message) for tensor, message in
+              value_violations(seen.output, seen.loss, seen.gradients, data, method, input_gradient)
+              if tensor not in named]
+    if not found:
         agree = "; ".join(note for _, note in seen.notes) if seen.notes else "two runs agree bit for bit"
+        notes = "".join(f"; {note}" for note in value_notes(seen.output, seen.loss, seen.gradients, data))
         return [row(name, case, "contract", "*", "pass", f"arguments left untouched; {agree}; one model called "
-                                                         f"again answers as a fresh one")]
-    return [row(name, case, "contract", tensor, "fail", message) for tensor, message in seen.violations]
+                                                         f"again answers as a fresh one{notes}")]
+    return [row(name, case, "contract", tensor, "fail", message) for tensor, message in found]
+
+
+def contract_first(rows: list[ResultRow]) -> list[ResultRow]:
+    """Where a returned value broke the contract, the checks that could not use it (finite
+    differences of a non-finite objective, say) fail with it instead of being errors: the
+    implementation answered, and its answer is what is wrong (``contract``'s rule)."""
+    if not any(r.check == "contract" and r.verdict == "fail" for r in rows):
+        return rows
+    return [replace(r, verdict="fail") if r.verdict == "error" and r.check in DIAGNOSED_CHECKS else r for r in rows]
 
 
 def run_case(
@@ -116,8 +136,9 @@ def run_case(
         if reason:
             return [row(name, case, "case", "*", "not_applicable", reason)]
         seen = driver.observe(case_data(case))
-    except ImplementationFault as fault:
-        rows = [row(name, case, "case", "*", "error", str(fault))]
+    except ImplementationFault as fault:  # no answer (an error), or an answer of the wrong type (the contract)
+        rows = [row(name, case, "contract", "*", "fail", str(fault)) if contract_fault(str(fault))
+                else row(name, case, "case", "*", "error", str(fault))]
     else:
         rows = []
         if checks.torch:
@@ -125,7 +146,7 @@ def run_case(
         if checks.finite_differences:
             ref = oracle(case).gradients if checks.torch else None
             rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings)
-        rows += contract_rows(name, case, seen)
+        rows = contract_first(rows + contract_rows(name, case, seen, driver.capabilities.input_gradient))
         if checks.torch:
             rows = with_diagnosis(rows, case, seen, on_diagnosis)
     return known.apply(rows, case, expectations)

@@ -28,12 +28,6 @@ DTYPES = ("float64", "float32")
 #: (unless the network is too large for that; ``CaseData.kink_margin`` says).
 KINK_MARGIN = 0.05
 
-#: Layer widths by depth: input 3, hidden 4, output 2. No two consecutive
-#: widths are equal for the first and last layers, so a transposed weight
-#: gradient can never pass by having the right shape.
-INPUT_WIDTH, HIDDEN_WIDTH, OUTPUT_WIDTH = 3, 4, 2
-
-
 @dataclass(frozen=True)
 class Layer:
     """One fully connected layer: ``activation(x @ W.T + b)``, W of shape (n_out, n_in)."""
@@ -127,8 +121,12 @@ class NetworkSpec:
     def name(self) -> str:
         # Cached (a frozen spec never changes): every result row and random stream names its case.
         bias = "bias" if all(layer.bias for layer in self.layers) else "nobias" if not self.bias else "somebias"
-        shape = "-square" if self.square and self.depth > 1 else ""
-        return f"{self.depth}layer{shape}-{self.activation_label}-{bias}"
+        return f"{self.depth}layer-{self.widths_label}-{self.activation_label}-{bias}"
+
+    @property
+    def widths_label(self) -> str:
+        """The layer widths, input first: ``3.5.5.1`` for 3 → 5 → 5 → 1."""
+        return ".".join(map(str, self.sizes))
 
 
 @dataclass(frozen=True)
@@ -345,50 +343,136 @@ def kink_margin(spec: NetworkSpec, params: Params, x: np.ndarray) -> float:
     return float(min(kinked)) if kinked else float("inf")
 
 
-#: Depth and width of the square networks of the grid. The width is no batch size of
-#: the grid, so a gradient off by the batch size cannot pass for one off by the
-#: number of outputs.
-SQUARE_DEPTH, SQUARE_WIDTH = 3, 5
+#: The batch sizes of the grid: one sample, and a batch that is no layer width of the
+#: grid (so a gradient off by the batch size cannot pass for one off by the number of
+#: outputs or of hidden units).
+BATCHES = (1, 4)
+#: What a case differentiates: ``vjp`` (backward from an upstream gradient) or a loss.
+MODES = ("vjp",) + LOSSES
+
+#: The grid's networks by depth, each as its layer widths, input first. Each depth has
+#: widths that differ from layer to layer (a gradient in the wrong layout has the wrong
+#: shape), networks of equal hidden widths and square ones (where a transposed weight or
+#: one layer's quantity used for another's has the right shape and only its values can
+#: tell), and output widths 1, 2, 3 and 5 (a bug that depends on the number of outputs
+#: shows at several; 4, the batch, is left out). The first two of a depth go first into
+#: the quick grid.
+SHAPES = {
+    1: ((3, 1), (5, 5), (4, 3), (2, 5), (5, 2), (3, 3), (1, 3)),
+    2: ((3, 4, 1), (5, 5, 5), (4, 5, 3), (3, 5, 2), (2, 3, 3), (4, 4, 1), (5, 3, 5), (3, 2, 3)),
+    3: ((3, 5, 5, 1), (5, 5, 5, 5), (4, 3, 5, 3), (3, 4, 4, 3), (2, 5, 3, 1), (4, 4, 4, 2), (3, 3, 3, 5),
+        (5, 2, 4, 3)),
+    4: ((3, 4, 4, 4, 3), (5, 5, 5, 5, 5), (2, 5, 3, 4, 3), (4, 3, 3, 3, 3), (3, 4, 4, 4, 1), (4, 5, 5, 5, 2),
+        (3, 2, 4, 5, 3), (5, 4, 3, 2, 5)),
+}
+#: Networks per loss and network kind (the VJP cases take every network).
+LOSS_SHAPES = 5
+#: Networks of the quick grid per network kind: VJP cases, and each loss's.
+QUICK_VJP_SHAPES, QUICK_LOSS_SHAPES = 6, 1
 
 
-def network_specs(loss: str | None = None) -> list[NetworkSpec]:
-    """Every activation, with and without bias, depth 1 to 4; the output layer either
-    shares the hidden activation or is the identity (as most losses expect).
+@dataclass(frozen=True)
+class GridChoice:
+    """What a user narrows or replaces in the grid (``conformance run --depth 2,3`` …).
 
-    Widths differ from layer to layer (3, 4, ..., 4, 2), so a gradient in the
-    wrong layout has the wrong shape; a square network of ``SQUARE_DEPTH``
-    layers per activation and bias adds the cases where it has the right shape
-    and only its values can tell (a transposed weight, one layer's quantity
-    used for another's)."""
-    specs = []
-    for depth, activation, bias in itertools.product((1, 2, 3, 4), ACTIVATIONS, (True, False)):
-        sizes = [INPUT_WIDTH] + [HIDDEN_WIDTH] * (depth - 1) + [OUTPUT_WIDTH]
-        outputs = [activation] if depth == 1 or activation == "identity" else [activation, "identity"]
-        specs += [NetworkSpec.mlp(sizes, activation, out, bias, loss) for out in outputs]
-    for activation, bias in itertools.product(ACTIVATIONS, (True, False)):
-        specs.append(NetworkSpec.mlp([SQUARE_WIDTH] * (SQUARE_DEPTH + 1), activation, activation, bias, loss))
-    return specs
+    ``widths`` replaces the grid's networks (every network kind on each, for every
+    mode); ``batches`` replaces its batch sizes; ``depths``, ``dtypes``, ``modes``
+    (``vjp`` and loss names) and ``activations`` (of the hidden layers, or of the only
+    layer) keep the cases that match, so that without ``widths`` and ``batches`` the
+    cases are a part of the default grid. None keeps the grid's own.
+    """
+
+    widths: tuple[tuple[int, ...], ...] | None = None
+    batches: tuple[int, ...] | None = None
+    depths: tuple[int, ...] | None = None
+    dtypes: tuple[str, ...] | None = None
+    modes: tuple[str, ...] | None = None
+    activations: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name, known in (("dtypes", DTYPES), ("modes", MODES), ("activations", ACTIVATIONS)):
+            chosen = getattr(self, name)
+            if chosen is not None and (bad := [v for v in chosen if v not in known]):
+                raise ValueError(f"unknown {name[:-1]} {', '.join(map(repr, bad))}; known: {', '.join(known)}")
+        for name in ("batches", "depths"):
+            if (chosen := getattr(self, name)) is not None and any(v < 1 for v in chosen):
+                raise ValueError(f"{name} must be positive whole numbers, got {', '.join(map(str, chosen))}")
+        if self.widths is not None and any(len(w) < 2 or min(w) < 1 for w in self.widths):
+            raise ValueError("a network's widths are at least two positive numbers, input first, e.g. 3-5-5-1")
+
+    @property
+    def default(self) -> bool:
+        return self == GridChoice()
+
+
+def network_kinds() -> list[tuple[str, str, bool]]:
+    """(hidden activation, output activation, bias) of the grid's network kinds: every
+    activation, its output layer the same or the identity (as most losses expect), with
+    biases on every layer or on none."""
+    kinds = [(a, out) for a in ACTIVATIONS for out in dict.fromkeys((a, "identity"))]
+    return [(a, out, bias) for a, out in kinds for bias in (True, False)]
+
+
+def _kind_shapes(hidden: str, output: str, choice: GridChoice) -> list[tuple[int, ...]]:
+    """The networks of one kind, depths interleaved (1, 2, 3, 4, 1, 2, …). A one-layer
+    network has no hidden layer: it belongs to the kinds whose activation is its own."""
+    if choice.widths is not None:
+        shapes = list(choice.widths)
+    else:
+        shapes = [s for row in itertools.zip_longest(*SHAPES.values()) for s in row if s is not None]
+    return [s for s in shapes if hidden == output or len(s) > 2]
+
+
+def _kept(case: Case, choice: GridChoice) -> bool:
+    """Whether a case of the grid passes the choice's filters."""
+    return ((choice.depths is None or case.spec.depth in choice.depths)
+            and (choice.dtypes is None or case.dtype in choice.dtypes)
+            and (choice.modes is None or case.mode in choice.modes)
+            and (choice.activations is None or case.spec.hidden_activation in choice.activations))
+
+
+def _loss_shapes(shapes: list[tuple[int, ...]], loss: str, kind: int, quick: bool) -> list[tuple[int, ...]]:
+    """The networks one loss takes in one network kind: ``LOSS_SHAPES`` of the kind's, a
+    different window for every loss and kind. Softmax over one output is constant, so
+    cross-entropy takes 3 outputs where a network has 1."""
+    count = QUICK_LOSS_SHAPES if quick else LOSS_SHAPES
+    start = 7 * kind + LOSSES.index(loss) * LOSS_SHAPES  # 7: prime to the 31 and 24 networks of a kind
+    window = [shapes[(start + j) % len(shapes)] for j in range(min(count, len(shapes)))]
+    if loss == "softmax_cross_entropy":
+        window = [s[:-1] + (3,) if s[-1] == 1 else s for s in window]
+    return list(dict.fromkeys(window))
+
+
+def grid(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) -> list[Case]:
+    """The cases of a grid: for every network kind (``network_kinds``), VJP cases on each
+    of its networks and each loss on ``LOSS_SHAPES`` of them, every one at every batch
+    size and dtype. ``quick`` keeps the first ``QUICK_VJP_SHAPES`` networks for the VJP
+    and one per loss (a subset of the full grid, every kind and mode included). Networks
+    given as ``choice.widths`` are all taken, in every mode, quick or not."""
+    cases = []
+    for number, (hidden, output, bias) in enumerate(network_kinds()):
+        shapes = _kind_shapes(hidden, output, choice)
+        for mode in MODES if shapes else ():
+            loss = None if mode == "vjp" else mode
+            chosen = _mode_shapes(shapes, mode, number, quick, explicit=choice.widths is not None)
+            for sizes, batch, dtype in itertools.product(chosen, choice.batches or BATCHES, DTYPES):
+                cases.append(Case(NetworkSpec.mlp(sizes, hidden, output, bias, loss), batch, dtype, seed))
+    return [case for case in dict.fromkeys(cases) if _kept(case, choice)]
+
+
+def _mode_shapes(shapes: list[tuple[int, ...]], mode: str, kind: int, quick: bool,
+                 explicit: bool) -> list[tuple[int, ...]]:
+    """The networks of one kind that one mode takes."""
+    if explicit:
+        return shapes
+    if mode == "vjp":
+        return shapes[:QUICK_VJP_SHAPES] if quick else shapes
+    return _loss_shapes(shapes, mode, kind, quick)
 
 
 def default_grid(seed: int = 0, quick: bool = False) -> list[Case]:
-    """The grid every implementation is run over.
-
-    VJP cases: every spec of ``network_specs`` at batch 1 and 4, float64 and
-    float32. Loss cases: every loss on every spec at batch 4 (batch 1 hides a
-    missing 1/batch), both dtypes, plus batch 1 in float64. ``quick`` keeps
-    depth ≤ 2 and batch 4 only, for a fast smoke run.
-    """
-    cases = []
-    for spec in network_specs():
-        for batch, dtype in itertools.product((1, 4), DTYPES):
-            cases.append(Case(spec, batch, dtype, seed))
-    for loss in LOSSES:
-        for spec in network_specs(loss):
-            for batch, dtype in ((4, "float64"), (4, "float32"), (1, "float64")):
-                cases.append(Case(spec, batch, dtype, seed))
-    if quick:
-        cases = [c for c in cases if c.spec.depth <= 2 and c.batch == 4]
-    return cases
+    """The grid every implementation is run over (``grid`` with nothing narrowed)."""
+    return grid(GridChoice(), seed, quick)
 
 
 def random_cases(count: int, seed: int = 0) -> list[Case]:

@@ -35,12 +35,26 @@ class {class_name}(Adapter):
     description = "{title}, checked by its adapter"
     # What your implementation can run: keep the names it supports. Every other case
     # of the suite is reported "not applicable" with the reason, never as passed.
+    # Every field is listed with its default; `conformance list` describes them too.
     capabilities = Capabilities(
         activations={{"identity", "relu", "tanh", "sigmoid"}},  # on hidden layers
         output_activations={{"identity", "relu", "tanh", "sigmoid"}},  # on the output layer
         bias={{True, False}},  # {{True}}: every layer has a bias; {{False}}: no layer has one
         losses=set(),  # e.g. {{"mse"}} when your code computes its own loss; then fill in loss() below
+        vjp=True,  # backward(grad_output) takes any upstream gradient; False: loss only (then backward may go)
+        min_depth=1,  # fewest layers your code builds
+        max_depth=None,  # most layers (None: any)
+        max_batch=None,  # largest batch (1: one sample at a time; None: any)
+        dtypes={{"float64", "float32"}},  # {{"float32"}} when your code computes in float32 only
+        same_activation_everywhere=False,  # True: the output layer must use the hidden layers' activation
+        input_gradient=True,  # False when backward does not compute the input's gradient (return None for it)
+        notes="",  # shown by `conformance list`
     )
+    # For anything the fields cannot say, refine which cases apply (None: it runs; else the
+    # reason, shown in the report):
+    #
+    # def supports(self, spec, batch, dtype):
+    #     return super().supports(spec, batch, dtype)
 
     def build(self, spec, params):
         """Make your model from the suite's parameters. spec.layers[l] has n_in, n_out,
@@ -83,7 +97,9 @@ def identifiers(path: Path) -> dict[str, str]:
     stem = re.sub(r"\W+", "_", path.stem).strip("_") or "my_implementation"
     if stem[0].isdigit() or keyword.iskeyword(stem):
         stem = f"impl_{stem}"
-    class_name = "".join(part.capitalize() for part in stem.split("_") if part) + "Adapter"
+    class_name = "".join(part[0].upper() + part[1:] for part in stem.split("_") if part)
+    if not class_name.endswith("Adapter") or class_name == "Adapter":  # my_adapter.py: MyAdapter, not MyAdapterAdapter
+        class_name += "Adapter"
     return {"name": stem, "class_name": class_name, "title": stem.replace("_", " ")}
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -245,9 +245,68 @@ def _preference(case: Case) -> tuple:
 
 def timing_cases(ran: list[Case], widths: tuple[int, ...] = TIMING_WIDTHS) -> list[Case]:
     """What to time for an implementation, from the cases of the grid it ran: per depth
-    and dtype the preferred one, at every width of ``widths``."""
+    and dtype the preferred one, at every width of ``widths``, the narrowest first (so a
+    timing budget that runs out leaves out the largest networks, not whole depths)."""
     chosen: dict[tuple[int, str], Case] = {}
     for case in sorted(ran, key=_preference):
         chosen.setdefault((case.spec.depth, case.dtype), case)
     order = sorted(chosen.items(), key=lambda item: (item[0][1] != "float64", item[0][0]))
-    return [scaled(case, width) for _, case in order for width in widths]
+    return [scaled(case, width) for width in sorted(widths) for _, case in order]
+
+
+#: Seconds the timing phase of ``conformance run`` and ``check`` may take by default, for
+#: every implementation together (``--timing-budget`` changes it). Before each case, its
+#: time is estimated (``estimate_s``) and a case that would not fit what is left of the
+#: implementation's share (``shares``) is not started; a case already started runs to its
+#: end (bounded by the worker's reply deadline), so an implementation overruns its share
+#: by at most one case, and only by as much as the estimate was wrong.
+DEFAULT_BUDGET_S = 20.0
+
+
+def shares(budget_s: float, targets: int, spent: list[float]) -> float:
+    """The seconds the next of ``targets`` implementations may spend, the ones before it
+    having spent ``spent``: an even share of the budget, plus what the ones before left
+    unused (one that overran its share takes nothing from the ones after it)."""
+    even = budget_s / max(targets, 1)
+    carried = 0.0
+    for seconds in spent:
+        carried = max(even + carried - seconds, 0.0)
+    return even + carried
+
+
+#: Seconds a timing case costs beyond its timed calls (data, messages to the worker).
+CASE_OVERHEAD_S = 0.05
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The latest case timed: its measurements and the seconds its data took to generate."""
+
+    case: Case
+    timed: tuple[Timed, ...]
+    generated_s: float = 0.0
+
+
+def estimate_s(case: Case, last: Measured, rules: Rules) -> float:
+    """How long timing ``case`` will take, from the last case measured: every call of the
+    implementation and of PyTorch scaled by the ratio of parameters (a forward and backward
+    cost about that much more), each of the warm-up, calibration and timed repeats lasting
+    at least ``min_repeat_s`` (fast calls are repeated until they do); generating its data
+    (redrawing ReLU inputs clear of the kinks) scaled likewise."""
+    previous, measured = last.case, last.timed
+    ratio = max(case.spec.n_params / max(previous.spec.n_params, 1), 1.0)
+    repeats = rules.repeats + 1  # the calibration counts one repeat's worth of calls
+    seconds = CASE_OVERHEAD_S + last.generated_s * ratio
+    for timed in measured:
+        for per_call in (timed.implementation.median_s, timed.torch.median_s):
+            call = per_call * ratio
+            seconds += rules.warmup * call + repeats * max(rules.min_repeat_s, call)
+    return seconds
+
+
+def fits(case: Case, last: Measured | None, seconds_left: float, rules: Rules = Rules()) -> bool:
+    """Whether ``case`` is expected to end within ``seconds_left``, judged by ``last``
+    (None: nothing to judge by yet)."""
+    if seconds_left <= 0:
+        return False
+    return last is None or estimate_s(case, last, rules) <= seconds_left

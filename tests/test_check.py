@@ -15,6 +15,7 @@ import pytest
 
 from conformance import api, check, cli
 from conformance.expectations import Expectation
+from conformance.spec import default_grid
 from tests.faulty.sources import DOUBLED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ from implementations.reference_numpy import ReferenceNumpy
 
 class Narrow(ReferenceNumpy):
     name = "narrow"
-    capabilities = Capabilities(max_batch=1)  # the quick grid's cases are all batch 4
+    capabilities = Capabilities(min_depth=5)  # the grid's networks have 1 to 4 layers
 """
 
 
@@ -78,16 +79,16 @@ def subs(tmp_path) -> Path:
 def test_a_correct_implementation_conforms_with_a_pass_per_check_family_and_exits_0(tmp_path):
     code, out, err = run_check(EXAMPLE, out=tmp_path / "report")
     assert (code, err) == (0, "")
-    assert f"numpy_mlp ({EXAMPLE}): conforms — 88 of 264 cases ran" in out
+    assert f"numpy_mlp ({EXAMPLE}): conforms — 392 of 616 cases ran" in out
     assert "forward pass · gradient pass · loss pass · fd_directional pass · fd_entry pass · contract pass" in out
-    assert "not applicable: 176 of 264 cases — no sse loss (has: mse) (44)" in out
+    assert "not applicable: 224 of 616 cases — no sse loss (has: mse) (56)" in out
 
 
 def test_a_wrong_gradient_names_the_tensor_worst_element_both_values_and_tolerance_and_exits_1(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
     code, out, _ = run_check(tmp_path / "doubled.py", out=tmp_path / "report")
     assert code == 1
-    assert "DOES NOT CONFORM" in out and "gradient FAIL 264" in out and "forward pass" in out
+    assert "DOES NOT CONFORM" in out and "gradient FAIL 616" in out and "forward pass" in out
     (problem,) = [line for line in out.splitlines() if line.startswith("  gradient FAIL in")]
     assert "weight[0][" in problem and ": got " in problem and ", PyTorch " in problem and "exceeds tolerance" in problem
 
@@ -96,16 +97,18 @@ def test_a_layout_mistake_is_listed_once_saying_what_the_contract_expects(tmp_pa
     (tmp_path / "transposed.py").write_text(TRANSPOSED)
     _, out, _ = run_check(tmp_path / "transposed.py", out=tmp_path / "report")
     problems = [line for line in out.splitlines() if "FAIL in" in line]
-    assert any("backward returned weight[0] of shape (3, 2); the contract expects (n_out, n_in) = (2, 3): "
-               "transpose it in your adapter" in line for line in problems)
-    assert not any(line.startswith("  gradient FAIL") and "weight[0]" in line for line in problems)
+    said = r"backward returned weight\[0\] of shape \((\d), (\d)\); the contract expects \(n_out, n_in\) = \(\2, \1\): "
+    assert any(re.search(said + "transpose it in your adapter", line) for line in problems), problems
+    # listed again as a wrong value only where the transpose has the right shape: a square first layer
+    wrong_values = [line for line in problems if line.startswith("  gradient FAIL") and ": weight[0][" in line]
+    assert all(re.search(r"e\.g\. \dlayer-(\d)\.\1[.-]", line) for line in wrong_values), wrong_values
 
 
 def test_an_implementation_that_raises_is_an_error_naming_its_own_line_and_exits_1(tmp_path):
     (tmp_path / "raises.py").write_text(RAISES)
     code, out, _ = run_check(tmp_path / "raises.py", out=tmp_path / "report")
     assert code == 1 and "ERRORS" in out
-    assert "case error in 264 cases" in out
+    assert "case error in 616 cases" in out
     assert "ValueError: shapes (4,2) and (3,4) not aligned (at raises.py:8 in backward)" in out
 
 
@@ -113,7 +116,7 @@ def test_an_implementation_no_case_applies_to_is_not_a_pass(tmp_path):
     (tmp_path / "narrow.py").write_text(NARROW)
     code, out, _ = run_check(tmp_path / "narrow.py", out=tmp_path / "report")
     assert code == 1 and "NOTHING RAN: no case of the grid applies to it" in out
-    assert "not applicable: 264 of 264 cases — batch 4 above 1 (one sample at a time) (44)" in out
+    assert "not applicable: 616 of 616 cases — depth 2 outside 5..any (112)" in out
 
 
 def test_recorded_known_defects_alone_exit_0_and_are_named(tmp_path):
@@ -121,10 +124,13 @@ def test_recorded_known_defects_alone_exit_0_and_are_named(tmp_path):
     target = str(tmp_path / "doubled.py")  # a target's known defects are named by the name it is given
     known = (Expectation(target, "*", "weight[[]0]", "first weight gradient doubled"),
              Expectation(target, "*", "[*]", "first weight gradient doubled (seen along every direction)"))
-    code, out, _ = run_check(tmp_path / "doubled.py", out=tmp_path / "report", expectations=known)
+    # float64 only: in float32 a doubled first layer of a deep sigmoid network can hide in the
+    # rounding of a directional finite difference, so "seen along every direction" is not true there
+    float64 = [case for case in default_grid(quick=True) if case.dtype == "float64"]
+    code, out, _ = run_check(tmp_path / "doubled.py", out=tmp_path / "report", expectations=known, cases=float64)
     assert code == 0
-    assert "conforms apart from its recorded known defects" in out and "gradient known 264" in out
-    assert "known defects in 264 cases: first weight gradient doubled" in out
+    assert "conforms apart from its recorded known defects" in out and "gradient known 308" in out
+    assert "known defects in 308 cases: first weight gradient doubled" in out
 
 
 @pytest.mark.parametrize("name, text, message", [
@@ -151,7 +157,7 @@ def test_a_folder_of_submissions_gives_one_row_per_submission_and_goes_on_past_a
     table = out[out.index("target "):].splitlines()
     rows = {line.split()[0]: line for line in table[1:5]}
     assert re.search(r"numpy_mlp +pass", rows[str(subs / "alice.py")])
-    assert re.search(r"doubled +fail .*FAIL 264", rows[str(subs / "bob.py")])
+    assert re.search(r"doubled +fail .*FAIL 616", rows[str(subs / "bob.py")])
     assert re.search(r"raises +error", rows[str(subs / "carol.py")])
     assert "not loaded" in rows[str(subs / "dave.py")] and rows[str(subs / "dave.py")].endswith("expected ':'")
     graded = pd.read_csv(tmp_path / "report" / "targets.csv")
@@ -227,7 +233,11 @@ def test_the_command_checks_the_example_and_writes_the_full_report_with_timings(
     written = {p.name for p in (tmp_path / "reports").iterdir()}
     assert {"results.csv", "timings.csv", "summary.md", "report.html", "targets.csv"} <= written
     timings = pd.read_csv(tmp_path / "reports" / "timings.csv")
-    assert set(timings["implementation"]) == {str(EXAMPLE)} and (timings["torch_median_s"] > 0).all()
+    timed = timings["torch_median_s"].notna()
+    assert set(timings["implementation"]) == {str(EXAMPLE)} and timed.any()
+    assert (timings.loc[timed, "torch_median_s"] > 0).all() and (timings.loc[timed, "median_s"] > 0).all()
+    # what the timing budget left out says so (the narrowest networks are timed first)
+    assert all(str(detail).startswith("not timed: the timing budget") for detail in timings.loc[~timed, "detail"])
 
 
 def test_new_writes_the_template_and_then_refuses_to_overwrite_it(tmp_path, monkeypatch, capsys):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance import api, cli
+from conformance import api, cli, spec
 from conformance.results import COLUMNS
 from conformance.spec import KINK_MARGIN, Case, NetworkSpec
 from tests.faulty.sources import DOUBLED
@@ -27,8 +27,11 @@ SMALL_GRID = [
 
 @pytest.fixture(autouse=True)
 def small_grid(monkeypatch):
-    monkeypatch.setattr(api, "default_grid", lambda seed=0, quick=False: [
-        Case(c.spec, c.batch, c.dtype, seed) for c in SMALL_GRID])
+    small = lambda seed=0: [Case(c.spec, c.batch, c.dtype, seed) for c in SMALL_GRID]  # noqa: E731
+    monkeypatch.setattr(api, "default_grid", lambda seed=0, quick=False: small(seed))
+    real = spec.grid
+    monkeypatch.setattr(spec, "grid", lambda choice=spec.GridChoice(), seed=0, quick=False:
+                        small(seed) if choice.default else real(choice, seed, quick))
 
 
 def conformance(*argv: str, capsys) -> tuple[int, str, str]:
@@ -285,3 +288,75 @@ def test_check_junit_xml_skips_the_cases_that_do_not_apply(tmp_path, capsys):
     assert root.get("tests") == str(grid) and root.get("failures") == "0" and root.get("errors") == "0"
     skipped = suites[str(target)].findall("testcase/skipped")
     assert 0 < len(skipped) < grid and all(s.get("message").startswith("not applicable: ") for s in skipped)
+
+
+def test_grid_options_choose_the_cases_and_the_headline_says_how_long_it_all_took(tmp_path, capsys):
+    code, out, _ = conformance("run", "--impl", "reference_numpy", "--no-timing", "--out", tmp_path,
+                               "--widths", "3-2", "--batch", "2", "--dtype", "float64", "--loss", "vjp",
+                               "--activation", "tanh", capsys=capsys)
+    assert code == 0
+    assert out.startswith("conformance run: 1 implementation, 2 cases in ") and "no timing" in out.splitlines()[0]
+    assert set(pd.read_csv(tmp_path / "results.csv")["case"]) == {
+        "1layer-3.2-tanh-bias-b2-float64-vjp", "1layer-3.2-tanh-nobias-b2-float64-vjp"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dtype", "float16"], "--dtype: unknown value 'float16'; valid: float64, float32"),
+    (["--loss", "hinge"], "--loss: unknown value 'hinge'; valid: vjp, sse, half_sse, mse, half_mse, softmax_cross_entropy"),
+    (["--activation", "gelu"], "--activation: unknown value 'gelu'; valid: identity, relu, tanh, sigmoid"),
+    (["--batch", "0"], "--batch: '0' is not a whole number of at least 1"),
+    (["--depth", "two"], "--depth: 'two' is not a whole number of at least 1"),
+    (["--widths", "3"], "--widths: '3' is not a network's widths; valid: at least two whole numbers"),
+    (["--depth", "9"], "the grid options leave no case (--depth 9)"),
+    (["--timing-budget", "soon"], "argument --timing-budget: --timing-budget must be a number of seconds"),
+])
+@pytest.mark.parametrize("verb", ["run", "check"])
+def test_a_bad_grid_option_is_one_line_naming_the_valid_values(tmp_path, capsys, verb, argv, message):
+    target = ["--impl", "reference_numpy"] if verb == "run" else ["reference_numpy"]
+    code, out, err = conformance(verb, *target, *argv, "--out", tmp_path / "report", capsys=capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"conformance {verb}: error: {message}"), err
+    assert err.count("\n") == 1 and not (tmp_path / "report").exists()
+
+
+def test_a_pyproject_table_chooses_the_grid_and_the_command_line_wins(tmp_path, capsys, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.conformance]\nwidths = ["3-2"]\nbatch = [2]\n'
+                                             'dtype = "float32"\nloss = ["vjp"]\nactivation = "relu,tanh"\n')
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = conformance("run", "--impl", "reference_numpy", "--no-timing", "--out", tmp_path / "r",
+                             "--activation", "tanh", capsys=capsys)
+    assert code == 0
+    assert set(pd.read_csv(tmp_path / "r" / "results.csv")["case"]) == {
+        "1layer-3.2-tanh-bias-b2-float32-vjp", "1layer-3.2-tanh-nobias-b2-float32-vjp"}
+
+
+def test_an_unknown_pyproject_key_is_one_line_naming_the_valid_keys(tmp_path, capsys, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[tool.conformance]\nlosses = ['mse']\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = conformance("run", "--out", tmp_path / "r", capsys=capsys)
+    assert code == 2
+    assert err == (f"conformance run: error: pyproject.toml [tool.conformance]: unknown key 'losses'; "
+                   f"valid: widths, batch, depth, dtype, loss, activation\n")
+
+
+def test_timing_is_announced_with_its_budget_and_progress_and_zero_skips_it(tmp_path, capsys):
+    code, out, err = conformance("run", "--impl", "reference_numpy", "--timing-budget", "30", "--out", tmp_path,
+                                 capsys=capsys)
+    assert code == 0
+    lines = err.splitlines()
+    announced = lines.index("timing 1 implementation next to PyTorch, for up to 30 s in all "
+                            "(--timing-budget S to change, --no-timing to skip)")
+    assert lines[announced + 1] == "reference_numpy: timing up to 9 cases next to PyTorch"
+    assert lines[announced + 2].startswith("reference_numpy: timed ")
+    assert "timing " in out.splitlines()[0] and "(budget 30 s)" in out.splitlines()[0]
+    code, out, err = conformance("run", "--impl", "reference_numpy", "--timing-budget", "0", "--out", tmp_path,
+                                 capsys=capsys)
+    assert code == 0 and "timing" not in err and "no timing" in out.splitlines()[0]
+    assert pd.read_csv(tmp_path / "timings.csv").empty
+
+
+def test_a_timing_budget_leaves_out_the_cases_that_would_not_fit_and_says_so():
+    report = api.run_suite(["reference_numpy"], options=api.Options(isolate=False, timing_budget_s=1e-9))
+    timings = report.timings
+    assert len(timings) == 2 * 9 and timings["median_s"].isna().all()
+    assert set(timings["detail"]) == {"not timed: the timing budget (1e-09 s for the run) would be exceeded"}

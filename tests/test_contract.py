@@ -121,8 +121,103 @@ class WeightsAsOneArray(ReferenceNumpy):
                          "wrap the three parts: Gradients(input, weights, biases)"),
     (WeightsAsOneArray, "Gradients.weights must be a tuple with one array per layer, got ndarray"),
 ])
-def test_a_wrong_return_type_is_an_error_saying_what_to_return(adapter, message):
-    assert details(rows_of(adapter), "case") == [message]
+def test_a_wrong_return_type_is_a_contract_failure_saying_what_to_return(adapter, message):
+    rows = rows_of(adapter)
+    assert [(r.check, r.verdict, r.detail) for r in rows] == [("contract", "fail", message)]
+
+
+class InputGradientOfWrongShape(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input[:, :2], grads.weights, grads.biases)
+
+
+class NoInputGradient(ReferenceNumpy):  # declares none the less that it computes it
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(None, grads.weights, grads.biases)
+
+
+class NoneForAWeight(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, (None,) + grads.weights[1:], grads.biases)
+
+
+class Float32Gradients(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, tuple(w.astype("float32") for w in grads.weights), grads.biases)
+
+
+class IntegerOutput(ReferenceNumpy):
+    def forward(self, x):
+        return super().forward(x).round().astype(int)
+
+
+class NaNGradient(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        weight = grads.weights[0].copy()
+        weight[1, 2] = float("nan")
+        return Gradients(grads.input, (weight,) + grads.weights[1:], grads.biases)
+
+
+class InfiniteLoss(ReferenceNumpy):
+    def loss(self, x, targets):
+        _, grads = super().loss(x, targets)
+        return float("inf"), grads
+
+
+FLOAT32 = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4, dtype="float32")
+
+
+@pytest.mark.parametrize("adapter, case, tensor, message", [
+    (InputGradientOfWrongShape, VJP, "input",
+     "backward returned input: shape (4, 2); the contract expects (batch, n_in) = (4, 3)"),
+    (NoInputGradient, VJP, "input", "backward returned input: None where an array of shape (batch, n_in) = (4, 3) is due"),
+    (NoneForAWeight, VJP, "weight[0]",
+     "backward returned weight[0]: None where an array of shape (n_out, n_in) = (4, 3) is due"),
+    (Float32Gradients, VJP, "weight[1]", "backward returned weight[1]: dtype float32 in a float64 case; the contract "
+                                         "expects float64 (an implementation that computes in float32 only declares "
+                                         "Capabilities(dtypes={'float32'}))"),
+    (IntegerOutput, VJP, "output", "forward returned output: dtype int64 in a float64 case; the contract expects float64"),
+    (NaNGradient, VJP, "weight[0]",
+     "backward returned weight[0]: a non-finite value (nan) at [1, 2]; the contract expects finite numbers"),
+    (InfiniteLoss, LOSS, "loss", "loss returned loss: a non-finite value (inf) at []; the contract expects finite numbers"),
+])
+def test_a_returned_value_that_breaks_the_contract_is_a_contract_failure_and_its_comparisons_fail(
+        adapter, case, tensor, message):
+    rows = rows_of(adapter, case)
+    assert [r.detail for r in rows if r.check == "contract" and r.verdict == "fail" and r.tensor == tensor] == [message]
+    assert not [r for r in rows if r.verdict == "error"]
+    compared = [r for r in rows if r.tensor == tensor and r.check in ("forward", "gradient", "loss")]
+    assert compared and all(r.verdict == "fail" for r in compared)
+
+
+@pytest.mark.parametrize("adapter", [InputGradientOfWrongShape, NoneForAWeight, NaNGradient])
+def test_a_target_that_breaks_the_contract_fails_and_its_first_problem_names_the_contract(adapter):
+    from conformance.check import check_target, render_target
+
+    result = check_target(Target(adapter.__name__, adapter, "test"), [VJP])
+    assert result.verdict == "fail"
+    lines = render_target(result).splitlines()
+    assert "contract FAIL 1" in lines[1]
+    first_problem = next(line for line in lines if " in 1 case" in line)
+    assert first_problem.startswith("  contract FAIL in 1 case, e.g. "), lines
+
+
+class Float64InAFloat32Case(ReferenceNumpy):
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input.astype("float64"), tuple(w.astype("float64") for w in grads.weights), grads.biases)
+
+
+def test_a_float32_case_answered_in_float64_passes_with_a_note():
+    rows = rows_of(Float64InAFloat32Case, FLOAT32)
+    assert {r.verdict for r in rows} == {"pass"}
+    (contract,) = [r for r in rows if r.check == "contract"]
+    assert "note: input, weight[0], weight[1] returned more precise than the float32 case" in contract.detail
 
 
 def adapter_class(**members) -> type:
@@ -161,3 +256,49 @@ def test_a_transposed_square_weight_gradient_has_the_right_shape_but_fails_on_it
     rows = rows_of(TransposedWeights, square)
     assert [(r.check, r.verdict) for r in rows if r.tensor == "weight[1]"] == [("gradient", "fail"), ("fd_entry", "fail")]
     assert "got" in next(r.detail for r in rows if r.tensor == "weight[1]")
+
+
+def test_a_capabilities_field_that_does_not_exist_names_the_valid_ones():
+    from conformance.adapter import FIELD_DOCS
+
+    with pytest.raises(TypeError) as raised:
+        Capabilities(activation={"tanh"})
+    assert str(raised.value) == ("Capabilities has no field 'activation' (did you mean 'activations'?); valid fields: "
+                                 + ", ".join(FIELD_DOCS))
+
+
+def test_every_capabilities_field_is_documented_in_the_readme_and_listed_by_its_fields():
+    import dataclasses
+    from pathlib import Path
+
+    from conformance.adapter import FIELD_DOCS
+
+    assert [f.name for f in dataclasses.fields(Capabilities)] == list(FIELD_DOCS)
+    assert list(Capabilities().fields()) == list(FIELD_DOCS)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in [*FIELD_DOCS, "supports"]:
+        assert f"| `{name}`" in readme or f"| `{name}(" in readme, name
+
+
+class LossOnly(Adapter):
+    """An implementation with nothing but its own loss: no backward at all."""
+
+    name = "loss_only"
+    capabilities = Capabilities(vjp=False, losses=frozenset({"mse"}))
+
+    def build(self, spec, params):
+        self.inner = ReferenceNumpy()
+        self.inner.build(spec, params)
+
+    def forward(self, x):
+        return self.inner.forward(x)
+
+    def loss(self, x, targets):
+        return self.inner.loss(x, targets)
+
+
+def test_a_loss_only_adapter_may_leave_backward_out():
+    assert class_problems(LossOnly, "loss_only.py") is None
+    assert {r.verdict for r in rows_of(LossOnly, LOSS)} == {"pass"}
+    (only,) = rows_of(LossOnly, VJP)
+    assert only.verdict == "not_applicable"

@@ -1,11 +1,14 @@
 """Case generation: determinism, kink margins, and the grid's coverage."""
 
+import re
+
 import numpy as np
 import pytest
 
+from conformance import profiles
 from conformance.spec import (
-    ACTIVATIONS, DTYPES, KINK_MARGIN, LOSSES, Case, Layer, NetworkSpec, default_grid, generate, kink_margin,
-    random_cases,
+    ACTIVATIONS, DTYPES, KINK_MARGIN, LOSSES, Case, GridChoice, Layer, NetworkSpec, default_grid, generate, grid,
+    kink_margin, network_kinds, random_cases,
 )
 
 
@@ -57,11 +60,82 @@ def test_default_grid_covers_every_dimension():
     assert len({c.id for c in grid}) == len(grid), "case ids must be unique"
 
 
+@pytest.mark.parametrize("quick", [False, True])
+def test_output_widths_include_one_and_three_or_more_in_every_mode(quick):
+    grid = default_grid(quick=quick)
+    for mode in ("vjp", *LOSSES):
+        widths = {c.spec.sizes[-1] for c in grid if c.mode == mode}
+        assert {3, 5} <= widths, mode
+        if mode != "softmax_cross_entropy":  # softmax over one output is constant: never asked
+            assert 1 in widths, mode
+    assert not any(c.spec.sizes[-1] == 1 for c in grid if c.mode == "softmax_cross_entropy")
+
+
+def test_the_quick_grid_is_part_of_the_full_one_and_has_deep_equal_width_networks():
+    full, quick = {c.id for c in default_grid()}, default_grid(quick=True)
+    assert {c.id for c in quick} <= full and len(quick) < len(full) / 3
+    for activation in ACTIVATIONS:  # an index-one-off derivative mask is silent on these
+        equal_hidden = [c for c in quick if c.spec.depth == 3 and c.spec.hidden_activation == activation
+                        and c.spec.sizes[1] == c.spec.sizes[2]]
+        assert equal_hidden, activation
+
+
+@pytest.mark.parametrize("quick, minimum", [(False, profiles.FULL_MINIMUM), (True, profiles.QUICK_MINIMUM)])
+def test_every_capability_profile_meets_its_minimum_of_cases(quick, minimum):
+    counts = profiles.counts(default_grid(quick=quick))
+    assert len(counts) == len(profiles.profiles()) > 200
+    short = {label: n for label, n in counts.items() if n < minimum}
+    assert not short, short
+
+
+def test_the_common_exercise_shape_meets_many_cases():
+    """relu/tanh/sigmoid hidden layers, identity output, biases, float64, VJP: 20 of 1102 cases before."""
+    assert profiles.EXERCISE.meets(default_grid()) >= 150
+    assert profiles.EXERCISE.meets(default_grid(quick=True)) >= 40
+
+
+def test_a_profile_counts_what_an_adapter_declaring_it_runs():
+    cases = default_grid(quick=True)
+    caps = profiles.Capabilities(activations=frozenset({"tanh"}), output_activations=frozenset({"identity"}),
+                                 bias=frozenset({False}), losses=frozenset(), max_batch=1)
+    ran = [c for c in cases if caps.why_not(c.spec, c.batch, c.dtype) is None]
+    assert profiles.Profile("x", caps).meets(cases) == len(ran) > 0
+    assert all(c.batch == 1 and not c.spec.bias and c.mode == "vjp" and c.spec.output_activation == "identity"
+               for c in ran)
+
+
 def test_case_ids_read_like_sentences():
     case = Case(NetworkSpec.mlp([3, 4, 4, 2], "tanh"), batch=4)
-    assert case.id == "3layer-tanh-bias-b4-float64-vjp"
-    spec = NetworkSpec.mlp([3, 4, 2], "relu", "identity", bias=False, loss="half_mse")
-    assert Case(spec, 1, "float32").id == "2layer-relu-identityout-nobias-b1-float32-half_mse"
+    assert case.id == "3layer-3.4.4.2-tanh-bias-b4-float64-vjp"
+    spec = NetworkSpec.mlp([3, 4, 1], "relu", "identity", bias=False, loss="half_mse")
+    assert Case(spec, 1, "float32").id == "2layer-3.4.1-relu-identityout-nobias-b1-float32-half_mse"
+
+
+def test_a_grid_choice_narrows_the_grid():
+    choice = GridChoice(depths=(2,), dtypes=("float32",), modes=("vjp", "mse"), activations=("tanh",))
+    cases = grid(choice)
+    assert cases and {c.id for c in cases} <= {c.id for c in default_grid()}
+    assert {c.spec.depth for c in cases} == {2} and {c.dtype for c in cases} == {"float32"}
+    assert {c.mode for c in cases} == {"vjp", "mse"} and {c.spec.hidden_activation for c in cases} == {"tanh"}
+
+
+def test_a_grid_choice_replaces_widths_and_batches():
+    cases = grid(GridChoice(widths=((2, 6, 6, 3),), batches=(7,)))
+    assert {c.spec.sizes for c in cases} == {(2, 6, 6, 3)} and {c.batch for c in cases} == {7}
+    assert {c.mode for c in cases} == {"vjp", *LOSSES}
+    assert {(c.spec.hidden_activation, c.spec.output_activation, c.spec.bias) for c in cases} == set(network_kinds())
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("dtypes", ("float16",), "unknown dtype 'float16'; known: float64, float32"),
+    ("modes", ("hinge",), "unknown mode 'hinge'; known: vjp, sse"),
+    ("activations", ("gelu",), "unknown activation 'gelu'; known: identity, relu"),
+    ("batches", (0,), "batches must be positive"),
+    ("widths", ((3,),), "at least two positive numbers"),
+])
+def test_a_grid_choice_refuses_unknown_values(field, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        GridChoice(**{field: value})
 
 
 @pytest.mark.parametrize("bad", [

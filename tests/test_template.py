@@ -90,3 +90,21 @@ def test_new_refuses_a_path_it_cannot_use(tmp_path, name, words):
 
 def test_new_creates_the_folder_it_writes_into(tmp_path):
     assert template.write(tmp_path / "submissions" / "alice" / "adapter.py").is_file()
+
+
+@pytest.mark.parametrize("file, class_name", [
+    ("template_adapter.py", "TemplateAdapter"), ("my_adapter.py", "MyAdapter"), ("MyAdapter.py", "MyAdapter"),
+    ("my_mlp.py", "MyMlpAdapter"), ("adapter.py", "AdapterAdapter"),
+])
+def test_the_class_is_named_after_the_file_without_saying_adapter_twice(tmp_path, file, class_name):
+    assert f"class {class_name}(Adapter):" in template.write(tmp_path / file).read_text()
+
+
+def test_the_template_has_a_commented_line_for_every_capabilities_field(tmp_path):
+    from conformance.adapter import FIELD_DOCS
+
+    lines = template.write(tmp_path / "mine.py").read_text().splitlines()
+    for name in FIELD_DOCS:
+        (line,) = [line for line in lines if line.strip().startswith(f"{name}=")]
+        assert "  # " in line, line
+    assert any("def supports(self, spec, batch, dtype):" in line for line in lines)
