@@ -373,7 +373,7 @@ def run_suite(
     try:
         ready = _result_rows(run, run.pending(journal.start(resume) if journal is not None else {}))
         seconds["checking"] = time.perf_counter() - started
-        if has_timing(options):
+        if has_timing(options) and ready:
             timings = time_targets(ready, run.rows(), cases, options, progress)
             seconds["timing"] = time.perf_counter() - started - seconds["checking"]
     except KeyboardInterrupt:

@@ -166,7 +166,7 @@ def add_run(verbs: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_command)
 
 
-def _seconds(text: str) -> float:
+def _timeout(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -181,7 +181,7 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
     limits, the coverage each must reach, recorded known defects, resuming."""
     from conformance.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"wall-time limit per case, in seconds (default {DEFAULT_TIMEOUT_S:g}); a target "
                              "that times out twice gets no more cases")
     parser.add_argument("--memory", type=_count(64, "--memory"), default=DEFAULT_MEMORY_MB, metavar="MB",
@@ -354,11 +354,11 @@ def run_command(args: argparse.Namespace) -> int:
     from conformance.journal import Journal
     from conformance.report import check_writable
 
+    cases = grid_cases(args)  # every usage error before the report folder is made
     targets = api.targets_named(args.impl)
-    junit = _junit_path(args)  # before the report folder is made
-    out = check_writable(args.out)
-    cases = grid_cases(args)
+    junit = _junit_path(args)
     options, expectations = options_from(args, cases)
+    out = check_writable(args.out)
     options = replace(options, limits=replace(options.limits, hidden=(str(out.resolve()),)))
     report = api.run_suite(targets, cases=cases, seed=args.seed, options=options, progress=progress_for(sys.stderr),
                            command=" ".join([PROG, *args.argv]), expectations=expectations,
@@ -395,6 +395,7 @@ def add_list(verbs: argparse._SubParsersAction) -> None:
 def list_command(args: argparse.Namespace) -> int:
     from conformance import expectations as known
     from conformance import registry
+    from conformance.adapter import FIELD_DOCS
     from conformance.isolation import describe
 
     recorded = known.load()
@@ -575,7 +576,7 @@ def add_grade(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N",
                         help="processes grading at once (default: one per core, and never more)")
     parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S", help="seed of the case grid")
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"wall time per case, and per notebook cell (default {DEFAULT_TIMEOUT_S:g})")
     parser.add_argument("--memory", type=_count(64, "--memory"), default=DEFAULT_MEMORY_MB, metavar="MB",
                         help=f"address space per worker (default {DEFAULT_MEMORY_MB})")
@@ -620,7 +621,7 @@ def add_autograder(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write the bundle into")
     parser.add_argument("--suite", default=None, metavar="PIP_SPEC",
                         help="what setup.sh installs the suite from (default: backprop-conformance==VERSION)")
-    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"wall time per case, and per notebook cell (default {DEFAULT_TIMEOUT_S:g})")
     parser.set_defaults(handler=autograder_command)
 

@@ -92,12 +92,14 @@ def test_accumulating_gradients_pass_against_pytorch_on_a_fresh_model():
     assert {r.check for r in rows if r.verdict == "fail"} == {"contract"}
 
 
-@pytest.mark.parametrize("name", ["reference_numpy", "implementations.class_layers:ClassLayers",
-                                  "implementations.single_layer_relu:SingleLayerRelu",
-                                  "implementations.two_layer_sgd:TwoLayerSgd",
-                                  "implementations.cached_input:CachedInput"])
+@pytest.mark.parametrize("name", ["reference_numpy", "class_layers", "single_layer_relu", "two_layer_sgd",
+                                  "cached_input"])
 def test_the_bundled_implementations_keep_no_state_between_calls(name):
+    """Other contract rows may fail where a port has a recorded defect (an int64 output,
+    unsummed bias shapes); none may be about calling one model again."""
     target = load(name)
+    about_state = ("between calls", "stale state")
     for case in default_grid()[::3]:
         rows = run_case(target, case, (), CONTRACT_ONLY)
-        assert all(r.verdict in ("pass", "not_applicable") for r in rows), (case.id, [r.detail for r in rows])
+        assert not [r.detail for r in rows if r.verdict == "fail" and any(w in r.detail for w in about_state)], case.id
+        assert all(r.verdict != "error" for r in rows), (case.id, [r.detail for r in rows if r.verdict == "error"])
