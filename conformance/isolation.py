@@ -100,6 +100,18 @@ def _python_path() -> str:
     return os.pathsep.join(dict.fromkeys(entries))
 
 
+#: What a worker inherits of the grader's environment: nothing else (tokens, keys and
+#: passwords a grading machine keeps there stay out of a submission's reach).
+PASSED_ON = ("PATH", "LANG", "LANGUAGE", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "MPLBACKEND")
+
+
+def _worker_environment() -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items()
+            if k in PASSED_ON or k.startswith(("LC_", "CONFORMANCE_"))}
+    return kept | {"PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", "TMPDIR": "/tmp"}
+
+
 def _exit_description(code: int | None) -> str:
     if code is None:
         return "the worker process stopped answering"
@@ -180,7 +192,7 @@ class WorkerDriver:
             raise ImplementationFault(f"skipped after its worker ended {self.crashes} times in a row")
         parent, child = socket.socketpair()
         self._cgroup = sandbox.PidsCgroup(self.limits.processes)
-        env = os.environ | {"PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = _worker_environment()
         self._stderr = tempfile.TemporaryFile()  # its size is bounded by the worker's file size limit
         try:
             self._process = subprocess.Popen(

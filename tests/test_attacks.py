@@ -43,7 +43,8 @@ pytestmark = pytest.mark.skipif(sandbox.bubblewrap()[0] is None,
 
 def grade(root: Path, *args: str, marker: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """``conformance check`` as a course runs it, in its own process, from ``root``."""
-    env = os.environ | {"ATTACK_MARKERS": str(root / "markers"), "CONFORMANCE_RUN_MARKER": marker}
+    env = os.environ | {"ATTACK_MARKERS": str(root / "markers"), "CONFORMANCE_RUN_MARKER": marker,
+                        "GRADER_SECRET_TOKEN": "s3cr3t"}
     command = [sys.executable, "-c", "import sys; from conformance.cli import main; sys.exit(main())", "check", *args]
     return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -158,7 +159,7 @@ def test_patching_the_suite_at_import_patches_only_its_own_worker(graded):
 
 
 @pytest.mark.parametrize("name", ["atexit_rewrite", "ndarray_subclass", "daemon", "touch_others", "fill_tmp",
-                                  "kill_grader"])
+                                  "kill_grader", "reads_secrets"])
 def test_an_attack_on_the_grader_alone_leaves_a_correct_submission_judged_on_its_merit(graded, name):
     assert verdict(graded, name)["verdict"] == "pass", errors_of(graded, name)
 
@@ -194,6 +195,11 @@ def test_a_borrowed_name_excuses_nothing_and_merges_nothing(graded, name):
     row = verdict(graded, name)
     assert row["verdict"] == "fail"
     assert verdict(graded, "alice")["verdict"] == "pass"
+
+
+def test_the_graders_environment_is_not_a_submissions_to_read(graded):
+    assert verdict(graded, "reads_secrets")["implementation"] == "secret=none"
+    assert "s3cr3t" not in graded["run"].stdout + (graded["root"] / "report" / "results.csv").read_text()
 
 
 def test_a_name_cannot_forge_console_rows_or_spreadsheet_formulas(graded):
