@@ -469,9 +469,7 @@ def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) 
     process that cannot be found from another (or when ``isolate`` is off and the caller
     trusts the code)."""
     if target.adapter is None:
-        if not isolate:
-            return Driver(target.loaded_here())
-        return WorkerDriver(target, limits)
+        return WorkerDriver(target, limits) if isolate else Driver(target)  # Driver loads it here
     if isolate and _locator(target) is not None:
         return WorkerDriver(target, limits)
     return Driver(target)
