@@ -30,12 +30,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from conformance.isolation import WorkerDriver
-from conformance.oracles.torch import ACTIVATION_FNS
-from conformance.registry import Target
+from conformance.running.isolation import WorkerDriver
+from conformance.cases.torch_ops import ACTIVATION_FNS
+from conformance.running.targets import Target
 from conformance.runner import case_data, oracle, run_case
-from conformance.spec import Case, CaseData, NetworkSpec
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.cases.spec import Case, CaseData, NetworkSpec
+from conformance.implementations.reference_numpy import ReferenceNumpy
 
 BATCH, OUTPUTS, DEPTH = 32, 10, 3
 #: Hidden widths giving 960, 9 514, 98 560 and 996 864 weights and biases.

@@ -17,9 +17,9 @@ import time
 import pytest
 
 from conformance.runner import case_data, oracle, run_each
-from conformance.registry import Target
-from conformance.spec import default_grid
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.running.targets import Target
+from conformance.cases.spec import default_grid
+from conformance.implementations.reference_numpy import ReferenceNumpy
 
 
 class TimedReference(ReferenceNumpy):

@@ -19,9 +19,9 @@ from importlib import metadata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conformance.adapter import Adapter, Capabilities, Gradients
+    from conformance.contract.adapter import Adapter, Capabilities, Gradients
     from conformance.api import run, run_suite
-    from conformance.spec import Case, Layer, NetworkSpec, Params
+    from conformance.cases.spec import Case, Layer, NetworkSpec, Params
     from conformance.testing import assert_conforms
 
 try:
@@ -31,9 +31,9 @@ except metadata.PackageNotFoundError:  # a source checkout that was never instal
 
 #: Where each public name lives.
 _HOMES = {
-    "Adapter": "conformance.adapter", "Capabilities": "conformance.adapter", "Gradients": "conformance.adapter",
-    "Case": "conformance.spec", "Layer": "conformance.spec", "NetworkSpec": "conformance.spec",
-    "Params": "conformance.spec", "assert_conforms": "conformance.testing", "run": "conformance.api",
+    "Adapter": "conformance.contract.adapter", "Capabilities": "conformance.contract.adapter", "Gradients": "conformance.contract.adapter",
+    "Case": "conformance.cases.spec", "Layer": "conformance.cases.spec", "NetworkSpec": "conformance.cases.spec",
+    "Params": "conformance.cases.spec", "assert_conforms": "conformance.testing", "run": "conformance.api",
     "run_suite": "conformance.api",
 }
 

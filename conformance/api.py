@@ -10,6 +10,10 @@
     report.write("reports")                                      # csv, summary.md, report.html
 
 ``conformance run`` is this, plus a progress bar and the exit code.
+
+Longer than 300 lines: it is the one place a run is assembled (targets loaded lazily,
+serial and parallel runs, the journal, timing within its budget, interruption); each
+step is a short function.
 """
 
 from __future__ import annotations
@@ -21,19 +25,21 @@ from typing import Sequence, Union
 
 import pandas as pd
 
-from conformance import expectations as known
-from conformance import registry, report, sandbox, timing
-from conformance.coverage import Requirement, coverage_rows
-from conformance.driver import ImplementationFault
-from conformance.isolation import Limits, driver_for
-from conformance.naming import explained
-from conformance.journal import Journal
-from conformance.registry import Target
-from conformance.report import TIMING_COLUMNS, Report
-from conformance.results import COLUMNS, ResultRow, case_fields
+from conformance.judge import expectations as known
+from conformance.running import targets as registry, sandbox, timing
+from conformance.reporting.environment import environment
+from conformance.judge.coverage import Requirement, coverage_rows
+from conformance.running.driver import ImplementationFault
+from conformance.running.isolation import Limits, driver_for
+from conformance.running.naming import explained
+from conformance.running.journal import Journal
+from conformance.running.targets import Target
+from conformance.reporting.tables import TIMING_COLUMNS
+from conformance.reporting.files import Report
+from conformance.judge.results import COLUMNS, ResultRow, case_fields
 from conformance.runner import Checks, run_each
-from conformance.spec import KINK_MARGIN, KINKED_ACTIVATIONS, Case, default_grid, generate
-from conformance.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules, fits
+from conformance.cases.spec import KINK_MARGIN, KINKED_ACTIVATIONS, Case, default_grid, generate
+from conformance.running.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules, fits
 
 
 class Progress:
@@ -69,9 +75,7 @@ def _target(impl: Implementation) -> Target:
     if isinstance(impl, Target):
         return impl
     if isinstance(impl, type):
-        from conformance.testing import _as_target
-
-        return _as_target(impl)
+        return registry.as_target(impl)
     if isinstance(impl, (str, os.PathLike)):
         spec = os.fspath(impl)
         try:
@@ -362,7 +366,7 @@ def run_suite(
     cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
     expectations = known.load() if expectations is None else tuple(expectations)
     grid = "custom" if cases and cases != default_grid(seed=seed, quick=quick) else "quick" if quick else "full"
-    env = report.environment(seed, grid, command) | {"sandbox": sandbox.describe() if options.isolate
+    env = environment(seed, grid, command) | {"sandbox": sandbox.describe() if options.isolate
                                                      else "none (--no-isolation: the code runs in this process)"}
     hidden = tuple(sorted(set(options.limits.hidden) | set(registry.private_paths(targets, None))))
     options = replace(options, limits=replace(options.limits, hidden=hidden))
@@ -411,7 +415,7 @@ def run(
     options: Options = Options(timing=False),
 ) -> pd.DataFrame:
     """The suite's results as a DataFrame, one row per implementation × case × check × tensor,
-    with the columns ``conformance.results.COLUMNS``: ``implementation``, ``case`` and the
+    with the columns ``conformance.judge.results.COLUMNS``: ``implementation``, ``case`` and the
     case's fields (``layers``, ``activation``, ``bias``, ``loss``, ``batch``, ``dtype``,
     ``seed``), ``check`` and ``tensor`` compared, ``max_abs_error`` and ``max_rel_error`` at
     the worst element ``worst_index``, the ``tolerance`` applied, ``verdict`` and ``detail``; arguments as for ``run_suite``. No timing::

@@ -8,6 +8,9 @@ arguments or a target that cannot be loaded (one line on stderr, never a
 traceback), 130 when interrupted (the report of the finished cases is still
 written, marked partial). ``audit`` exits with 1 when the self-audit falls short
 (a mutant missed, diagnosis accuracy under 95%, or a false alarm).
+
+Longer than 300 lines: one parser and one short handler per verb (run, check, grade,
+autograder, list, new, audit), sharing the option helpers at the top.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def _junit_path(args: argparse.Namespace):
     """The ``--junit-xml`` file, checked before the run (a usage error if it cannot be written)."""
     if not args.junit_xml:
         return None
-    from conformance.junit import check_writable
+    from conformance.reporting.junit import check_writable
 
     return check_writable(args.junit_xml)
 
@@ -113,8 +116,8 @@ def _seconds(text: str) -> float:
 
 def add_grid_options(parser: argparse.ArgumentParser) -> None:
     """The options that choose the grid and the timing phase (``run`` and ``check``)."""
-    from conformance.spec import ACTIVATIONS, MODES
-    from conformance.timing import DEFAULT_BUDGET_S
+    from conformance.cases.spec import ACTIVATIONS, MODES
+    from conformance.running.timing import DEFAULT_BUDGET_S
 
     grid = parser.add_argument_group(
         "grid", "narrow or change the case grid (comma-separated lists; the same keys in a [tool.conformance] "
@@ -136,8 +139,8 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
 
 def grid_cases(args: argparse.Namespace):
     """The cases the grid options (and ./pyproject.toml) choose, or a ``UsageError``."""
-    from conformance import grid_options
-    from conformance.spec import grid
+    from conformance.cases import grid_options
+    from conformance.cases.spec import grid
 
     try:
         choice = grid_options.choose({option: getattr(args, option) for option in grid_options.FIELDS})
@@ -179,7 +182,7 @@ def _timeout(text: str) -> float:
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
     """The options of every verb that runs implementations: their sandboxed workers'
     limits, the coverage each must reach, recorded known defects, resuming."""
-    from conformance.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+    from conformance.running.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
     parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"wall-time limit per case, in seconds (default {DEFAULT_TIMEOUT_S:g}); a target "
@@ -206,10 +209,10 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace, cases) -> tuple:
     """(``api.Options``, expectations) from the parsed options of ``run`` or ``check``."""
     from conformance import api
-    from conformance import expectations as known
-    from conformance.coverage import Requirement, RequirementError, check_grid
-    from conformance.isolation import Limits
-    from conformance.timing import QUICK, Rules
+    from conformance.judge import expectations as known
+    from conformance.judge.coverage import Requirement, RequirementError, check_grid
+    from conformance.running.isolation import Limits
+    from conformance.running.timing import QUICK, Rules
 
     require = None
     if args.require is not None:
@@ -245,8 +248,8 @@ class LineProgress:
         pass
 
     def target_done(self, target, rows, seconds: float) -> None:
-        from conformance.check import TargetResult
-        from conformance.report import LABELS
+        from conformance.reporting.verdicts import TargetResult
+        from conformance.reporting.verdicts import LABELS
 
         cases = len({r.case for r in rows})
         verdict = TargetResult(target.name, target.name, tuple(rows), cases=cases).verdict
@@ -332,8 +335,8 @@ def progress_for(stream: TextIO):
 
 def print_outcome(report, stdout: TextIO) -> None:
     """The verdict per implementation, what is wrong, in a few lines."""
-    from conformance.check import aligned
-    from conformance.report import findings, verdict_table
+    from conformance.reporting.verdicts import aligned
+    from conformance.reporting.tables import findings, verdict_table
 
     if report.results.empty:
         print("no case finished", file=sys.stdout)
@@ -351,8 +354,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     from conformance import api
     from conformance.check import fingerprint, took
-    from conformance.journal import Journal
-    from conformance.report import check_writable
+    from conformance.running.journal import Journal
+    from conformance.reporting.files import check_writable
 
     cases = grid_cases(args)  # every usage error before the report folder is made
     targets = api.targets_named(args.impl)
@@ -367,7 +370,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"{PROG} run: error: {item.source}: {item.reason}", file=sys.stderr)
     written = report.write(out)
     if junit is not None:
-        from conformance.junit import write_junit
+        from conformance.reporting.junit import write_junit
 
         write_junit(report.results, junit)
     print(f"{PROG} run: {len(targets)} implementation{'s' * (len(targets) > 1)}, "
@@ -393,10 +396,10 @@ def add_list(verbs: argparse._SubParsersAction) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from conformance import expectations as known
-    from conformance import registry
-    from conformance.adapter import FIELD_DOCS
-    from conformance.isolation import describe
+    from conformance.judge import expectations as known
+    from conformance.running import targets as registry
+    from conformance.contract.adapter import FIELD_DOCS
+    from conformance.running.isolation import describe
 
     recorded = known.load()
     for name in registry.builtin_names() + [n for n in registry.installed_names() if n not in registry.BUILTINS]:
@@ -477,7 +480,8 @@ def add_new(verbs: argparse._SubParsersAction) -> None:
 
 
 def new_command(args: argparse.Namespace) -> int:
-    from conformance import examples, template
+    from conformance import examples
+    from conformance.contract import template
 
     if args.assignment:
         from conformance.grading import assignment_template
@@ -528,7 +532,7 @@ def add_audit(verbs: argparse._SubParsersAction) -> None:
 
 
 def audit_command(args: argparse.Namespace) -> int:
-    from conformance import audit, mutants
+    from conformance.audit import audit, mutants
 
     try:
         chosen = mutants.named(args.mutant)
@@ -557,7 +561,7 @@ def audit_command(args: argparse.Namespace) -> int:
 # ---- grade, autograder ------------------------------------------------------------------------
 
 def add_grade(verbs: argparse._SubParsersAction) -> None:
-    from conformance.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+    from conformance.running.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
     parser = verbs.add_parser(
         "grade", help="grade students' submissions (notebooks, .py files, folders) with an assignment adapter",
@@ -593,7 +597,7 @@ def grade_command(args: argparse.Namespace) -> int:
 
     from conformance.grading import grade
     from conformance.grading.assignment import AssignmentError
-    from conformance.isolation import Limits
+    from conformance.running.isolation import Limits
 
     outputs = grade.Outputs(Path(args.gradescope) if args.gradescope else None,
                             _junit_path(args) if args.junit_xml else None)
@@ -608,7 +612,7 @@ def grade_command(args: argparse.Namespace) -> int:
 
 
 def add_autograder(verbs: argparse._SubParsersAction) -> None:
-    from conformance.isolation import DEFAULT_TIMEOUT_S
+    from conformance.running.isolation import DEFAULT_TIMEOUT_S
 
     parser = verbs.add_parser(
         "autograder", help="write Gradescope's autograder bundle (setup.sh, run_autograder) for an assignment",
@@ -665,8 +669,8 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (``python -m conformance`` exits with it)."""
-    from conformance.registry import TargetError
-    from conformance.report import ReportError
+    from conformance.running.targets import TargetError
+    from conformance.reporting.files import ReportError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

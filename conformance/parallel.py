@@ -26,12 +26,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from conformance import expectations as known
-from conformance.isolation import Limits, driver_for
-from conformance.registry import Target
-from conformance.results import ResultRow
+from conformance.judge import expectations as known
+from conformance.running.isolation import Limits, driver_for
+from conformance.running.targets import Target
+from conformance.judge.results import ResultRow
 from conformance.runner import Checks, run_case
-from conformance.spec import Case
+from conformance.cases.spec import Case
 
 #: Chunks per process: enough to even out cases of unequal cost, few enough that
 #: handing them out costs nothing next to running them.

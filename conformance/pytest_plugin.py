@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from conformance.registry import Target
+from conformance.cases.grids import GRIDS
 
-#: The grids by name, the same words as ``conformance run --grid``.
-GRIDS = ("full", "quick")
+if TYPE_CHECKING:
+    from conformance.running.targets import Target
+
 #: pytest-benchmark's options that ask for measurements (their ``dest`` names).
 BENCHMARK_OPTIONS = ("benchmark_only", "benchmark_json", "benchmark_save", "benchmark_autosave",
                      "benchmark_compare")
@@ -75,7 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _loaded(names: list[str]) -> list[Target]:
-    from conformance import registry
+    from conformance.running import targets as registry
 
     loaded = registry.load_all(names)
     if bad := [item.reason for item in loaded if isinstance(item, registry.Unloadable)]:
@@ -85,7 +85,7 @@ def _loaded(names: list[str]) -> list[Target]:
 
 def _targets(config: pytest.Config) -> list[Target]:
     if _TARGETS not in config.stash:
-        from conformance import registry
+        from conformance.running import targets as registry
 
         config.stash[_TARGETS] = _loaded(registry.builtin_names())
     return config.stash[_TARGETS]
@@ -97,7 +97,8 @@ def benchmarking(config: pytest.Config) -> bool:
 
 
 def _case_params(config: pytest.Config) -> tuple[list, list[str]]:
-    from conformance import registry, testing
+    from conformance.running import targets as registry
+    from conformance import testing
 
     cases = testing.grid(config.getoption("conformance_grid"), config.getoption("conformance_seed"))
     params, ids = [], []
@@ -181,7 +182,7 @@ def conformance_isolation(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(scope="session")
 def conformance_expectations() -> tuple:
-    from conformance import expectations
+    from conformance.judge import expectations
 
     return expectations.load()
 

@@ -3,30 +3,31 @@
 For each case: generate its data, ask the adapter whether it applies, get the
 PyTorch oracle's answer, observe what the implementation produces (through
 its adapter, on copies of the data), compare tensor by tensor, say which bug
-explains a failure (``conformance.diagnose``), then mark recorded known defects. The oracle and the implementation never see each
+explains a failure (``conformance.diagnosis.diagnose``), then mark recorded known defects. The oracle and the implementation never see each
 other; only the comparison does.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
-from conformance import expectations as known
-from conformance.compare import compare
-from conformance.contract import contract_fault, value_notes, value_violations
-from conformance.diagnose import DIAGNOSIS_MARK, Diagnosis, diagnose
-from conformance.driver import Driver, ImplementationFault, Observation
-from conformance.fd_checks import finite_difference_rows
-from conformance.isolation import Limits, WorkerDriver, driver_for
+from conformance.judge import expectations as known
+from conformance.judge.compare import compare
+from conformance.contract.rules import contract_fault, value_notes, value_violations
+from conformance.diagnosis.diagnose import Diagnosis, diagnose
+from conformance.running.driver import Driver, ImplementationFault, Observation
+from conformance.oracles.fd_checks import finite_difference_rows
+from conformance.running.isolation import Limits, WorkerDriver, driver_for
 from conformance.oracles.finite_difference import Settings
 from conformance.oracles.torch import Reference, reference
-from conformance.registry import Target
-from conformance.results import ResultRow, comparison_row, row
-from conformance.spec import Case, CaseData, generate
+from conformance.running.targets import Target
+from conformance.judge.results import ResultRow, comparison_row, row
+from conformance.cases.spec import Case, CaseData, generate
 
 
 @dataclass(frozen=True)
@@ -73,22 +74,34 @@ def compare_with_oracle(
 DIAGNOSED_CHECKS = ("forward", "gradient", "loss", "fd_directional", "fd_entry")
 
 
-def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation,
-                   on_diagnosis: Callable[[Diagnosis], None] | None = None) -> list[ResultRow]:
-    """The rows, each failing one's detail ending with the case's diagnosis (computed once,
-    only when a comparison with PyTorch failed); ``on_diagnosis`` also receives it."""
+#: What a failing row says when the suite's own diagnosis raised: a fact about the suite.
+DIAGNOSIS_FAILED = "diagnosis failed: suite error, please report"
+log = logging.getLogger("conformance")
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """One implementation on one case: its rows, and the case's diagnosis when it was made."""
+
+    rows: list[ResultRow]
+    diagnosis: Diagnosis | None = None
+
+
+def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation) -> CaseOutcome:
+    """The rows, each failing one carrying the case's diagnosis (computed once, only when a
+    comparison with PyTorch failed). An exception inside the diagnosis is the suite's own
+    error: logged, and the rows say so."""
     if not any(r.verdict == "fail" and r.check in ("forward", "gradient", "loss") for r in rows):
-        return rows
+        return CaseOutcome(rows)
     try:
         diagnosis = diagnose(case_data(case), seen, oracle(case))
-    except Exception as error:  # whatever the implementation returned, the rows it failed on stand
-        line = f"none could be made ({type(error).__name__}: {error})"
+    except Exception:  # the rows the implementation failed on stand; the suite's bug is reported
+        log.exception("the diagnosis of %s on %s failed", rows[0].implementation, case.id)
+        diagnosis, line = None, DIAGNOSIS_FAILED
     else:
-        if on_diagnosis is not None:
-            on_diagnosis(diagnosis)
         line = diagnosis.line()
-    return [replace(r, detail=f"{r.detail}{DIAGNOSIS_MARK}{line}") if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS
-            else r for r in rows]
+    return CaseOutcome([replace(r, diagnosis=line) if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS else r
+                        for r in rows], diagnosis)
 
 
 def contract_rows(name: str, case: Case, seen: Observation, input_gradient: bool = True) -> list[ResultRow]:
@@ -124,32 +137,39 @@ def run_case(
     case: Case,
     expectations: tuple[known.Expectation, ...] = (),
     checks: Checks = Checks(),
-    on_diagnosis: Callable[[Diagnosis], None] | None = None,
 ) -> list[ResultRow]:
-    """Every result row of one implementation on one case (a failing case's diagnosis is
-    also handed to ``on_diagnosis``)."""
+    """Every result row of one implementation on one case."""
+    return case_outcome(target, case, expectations, checks).rows
+
+
+def case_outcome(
+    target: Target | Driver | WorkerDriver,
+    case: Case,
+    expectations: tuple[known.Expectation, ...] = (),
+    checks: Checks = Checks(),
+) -> CaseOutcome:
+    """Every result row of one implementation on one case, and the case's diagnosis."""
     driver = Driver(target) if isinstance(target, Target) else target
     name = driver.name
     driver.start_case()
     try:
         reason = driver.supports(case)
         if reason:
-            return [row(name, case, "case", "*", "not_applicable", reason)]
+            return CaseOutcome([row(name, case, "case", "*", "not_applicable", reason)])
         seen = driver.observe(case_data(case))
     except ImplementationFault as fault:  # no answer (an error), or an answer of the wrong type (the contract)
         rows = [row(name, case, "contract", "*", "fail", str(fault)) if contract_fault(str(fault))
                 else row(name, case, "case", "*", "error", str(fault))]
-    else:
-        rows = []
-        if checks.torch:
-            rows += compare_with_oracle(name, case, seen, oracle(case), driver.capabilities.input_gradient)
-        if checks.finite_differences:
-            ref = oracle(case).gradients if checks.torch else None
-            rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings)
-        rows = contract_first(rows + contract_rows(name, case, seen, driver.capabilities.input_gradient))
-        if checks.torch:
-            rows = with_diagnosis(rows, case, seen, on_diagnosis)
-    return known.apply(rows, case, expectations)
+        return CaseOutcome(known.apply(rows, case, expectations))
+    rows = []
+    if checks.torch:
+        rows += compare_with_oracle(name, case, seen, oracle(case), driver.capabilities.input_gradient)
+    if checks.finite_differences:
+        ref = oracle(case).gradients if checks.torch else None
+        rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings)
+    rows = contract_first(rows + contract_rows(name, case, seen, driver.capabilities.input_gradient))
+    outcome = with_diagnosis(rows, case, seen) if checks.torch else CaseOutcome(rows)
+    return replace(outcome, rows=known.apply(outcome.rows, case, expectations))
 
 
 def run_each(

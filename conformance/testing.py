@@ -14,17 +14,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from conformance import expectations as known
-from conformance import registry
-from conformance.adapter import Adapter
-from conformance.check import TargetResult, check_target, render_target
-from conformance.contract import class_problems
-from conformance.driver import Driver, ImplementationFault
-from conformance.isolation import Limits, WorkerDriver, driver_for
-from conformance.pytest_plugin import GRIDS
-from conformance.registry import Target, TargetError
+from conformance.judge import expectations as known
+from conformance.running import targets as registry
+from conformance.contract.adapter import Adapter
+from conformance.reporting.verdicts import TargetResult, render_target
+from conformance.check import check_target
+from conformance.running.driver import Driver, ImplementationFault
+from conformance.running.isolation import Limits, WorkerDriver, driver_for
+from conformance.cases.grids import GRIDS
+from conformance.running.targets import Target, TargetError
 from conformance.runner import run_case
-from conformance.spec import Case, default_grid
+from conformance.cases.spec import Case, default_grid
 
 
 
@@ -99,11 +99,11 @@ def verify(
         pytest.skip(f"not applicable: {rows[0].detail}")
     unexpected = [r for r in rows if r.unexpected]
     if unexpected:
-        lines = [f"{r.check} {r.verdict}: {r.detail}" for r in unexpected]
+        lines = [f"{r.check} {r.verdict}: {r.message}" for r in unexpected]
         pytest.fail(f"{target.name} on {case.id}:\n  " + "\n  ".join(lines), pytrace=False)
     expected = [r for r in rows if r.verdict == "expected_fail"]
     if expected:
-        pytest.xfail("; ".join(sorted({r.detail.split(" — ")[0] for r in expected})))
+        pytest.xfail("; ".join(sorted({f"known defect: {r.known_defect}" for r in expected})))
 
 
 # ---- timing through pytest-benchmark -----------------------------------------------------
@@ -134,7 +134,7 @@ def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool
     is given in this session that its code could change); otherwise only the bundled
     implementations and adapter classes handed over here are timed this way, and
     ``conformance run`` times the others in their sandboxed workers (``timing.timing_cases``: per depth and dtype, three widths)."""
-    from conformance.timing import timing_cases
+    from conformance.running.timing import timing_cases
 
     out, torch_cases = [], {}
     for target in (t for t in targets if t.adapter is not None or t.builtin or nothing_judged):
@@ -148,8 +148,8 @@ def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool
 def step(timing: Timing):
     """One forward and backward (or loss and gradients) of the target, or of PyTorch, as a
     callable: the same tasks ``conformance run`` times (``timing.adapter_tasks``)."""
-    from conformance.spec import generate
-    from conformance.timing import adapter_tasks, torch_tasks
+    from conformance.cases.spec import generate
+    from conformance.running.timing import adapter_tasks, torch_tasks
 
     data = generate(timing.case)
     if timing.target is None:
@@ -178,15 +178,6 @@ def time_case(benchmark, timing: Timing) -> None:
 
 # ---- a user's own test ---------------------------------------------------------------------
 
-def _as_target(adapter: type[Adapter] | str) -> Target:
-    if isinstance(adapter, str):
-        return registry.load(adapter)
-    name = getattr(adapter, "__qualname__", repr(adapter))
-    if problem := class_problems(adapter, name):
-        raise TargetError(problem)
-    return Target(f"{adapter.__module__}:{name}", adapter, f"{adapter.__module__}:{name}")
-
-
 def assert_conforms(
     adapter: type[Adapter] | str,
     *,
@@ -211,7 +202,7 @@ def assert_conforms(
     (``path/to/file.py``, ``module:Class``, an entry point's name). The grid is
     the default one (``quick`` keeps depth ≤ 2 and batch 4) unless ``cases``
     are given; ``expectations`` are recorded known defects (see
-    ``conformance.expectations``). The adapter runs in a worker process when it
+    ``conformance.judge.expectations``). The adapter runs in a worker process when it
     is defined at module level (``isolate=False`` runs it in the test's own
     process). The message of the failure is what ``conformance check`` prints:
     each check family's verdict and, per wrong tensor, the worst element with
@@ -221,7 +212,7 @@ def assert_conforms(
     failure too. Returns the ``TargetResult`` (its ``rows`` hold every result).
     """
     __tracebackhide__ = True
-    target = _as_target(adapter)
+    target = registry.as_target(adapter)
     result = check_target(target, cases if cases is not None else default_grid(seed, quick), expectations,
                           isolate, limits)
     if not result.conforms:

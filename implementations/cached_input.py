@@ -16,9 +16,9 @@ from typing import List, Tuple
 
 import numpy as np
 
-from conformance.adapter import Adapter, Capabilities, Gradients
-from conformance.guard import preserved_interpreter_state
-from conformance.spec import NetworkSpec, Params
+from conformance.contract.adapter import Adapter, Capabilities, Gradients
+from conformance.running.guard import preserved_interpreter_state
+from conformance.cases.spec import NetworkSpec, Params
 
 
 class Sigmoid:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.adapter import Adapter, Capabilities, Gradients
-from conformance.spec import NetworkSpec, Params
+from conformance.contract.adapter import Adapter, Capabilities, Gradients
+from conformance.cases.spec import NetworkSpec, Params
 
 
 class Activation:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.adapter import Adapter, Capabilities, Gradients
-from conformance.spec import NetworkSpec, Params
+from conformance.contract.adapter import Adapter, Capabilities, Gradients
+from conformance.cases.spec import NetworkSpec, Params
 
 
 # Helper function for nonlinear activations and their derivatives

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.adapter import Adapter, Capabilities, Gradients
-from conformance.spec import LOSSES, NetworkSpec, Params
+from conformance.contract.adapter import Adapter, Capabilities, Gradients
+from conformance.cases.spec import LOSSES, NetworkSpec, Params
 
 
 def activate(name: str, z: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.spec import KINKED_ACTIVATIONS, CaseData, Params, kink_margin, preactivations
+from conformance.cases.spec import KINKED_ACTIVATIONS, CaseData, Params, kink_margin, preactivations
 
 
 def placed_near_kink(data: CaseData, distance: float) -> CaseData:

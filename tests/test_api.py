@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import conformance
-from conformance.registry import TargetError
-from conformance.results import COLUMNS
-from conformance.spec import Case, NetworkSpec
+from conformance.running.targets import TargetError
+from conformance.judge.results import COLUMNS
+from conformance.cases.spec import Case, NetworkSpec
 from examples.numpy_mlp import NumpyMLPAdapter
 
 ROOT = Path(__file__).resolve().parent.parent

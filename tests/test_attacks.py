@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance import sandbox
+from conformance.running import sandbox
 
 HOSTILE = Path(__file__).parent / "faulty" / "hostile"
 HONEST = ("alice.py", "bob.py", "_honest.py")

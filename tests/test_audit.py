@@ -4,9 +4,9 @@ right diagnosis is "unexplained"; for state kept between calls, the contract row
 
 import pytest
 
-from conformance import audit, mutants
+from conformance.audit import audit, mutants
 from conformance.cli import main
-from conformance.mutants import MUTANTS, Expected, Mutable, Mutant
+from conformance.audit.mutants import MUTANTS, Expected, Mutable, Mutant
 
 
 @pytest.fixture(scope="module")

@@ -14,46 +14,12 @@ import pandas as pd
 import pytest
 
 from conformance import api, check, cli
-from conformance.expectations import Expectation
-from conformance.spec import default_grid
-from tests.faulty.sources import DOUBLED
+from conformance.judge.expectations import Expectation
+from conformance.cases.spec import default_grid
+from tests.faulty.sources import DOUBLED, NARROW, RAISES, TRANSPOSED
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
-
-TRANSPOSED = """\
-from conformance import Gradients
-from implementations.reference_numpy import ReferenceNumpy
-
-
-class Transposed(ReferenceNumpy):
-    name = "transposed"
-
-    def backward(self, grad_output):
-        grads = super().backward(grad_output)
-        return Gradients(grads.input, tuple(w.T for w in grads.weights), grads.biases)
-"""
-
-RAISES = """\
-from implementations.reference_numpy import ReferenceNumpy
-
-
-class Raises(ReferenceNumpy):
-    name = "raises"
-
-    def backward(self, grad_output):
-        raise ValueError("shapes (4,2) and (3,4) not aligned")
-"""
-
-NARROW = """\
-from conformance import Capabilities
-from implementations.reference_numpy import ReferenceNumpy
-
-
-class Narrow(ReferenceNumpy):
-    name = "narrow"
-    capabilities = Capabilities(min_depth=5)  # the grid's networks have 1 to 4 layers
-"""
 
 
 def run_check(*targets, out: Path, **options) -> tuple[int, str, str]:
@@ -189,7 +155,7 @@ def test_each_submission_runs_with_the_module_next_to_it_in_its_worker(tmp_path)
         (tmp_path / student).mkdir()
         (tmp_path / student / "impl.py").write_text(f"FACTOR = {factor}\n")
         (tmp_path / student / "adapter.py").write_text(
-            "from conformance import Gradients\nfrom implementations.reference_numpy import ReferenceNumpy\n"
+            "from conformance import Gradients\nfrom conformance.implementations.reference_numpy import ReferenceNumpy\n"
             "from impl import FACTOR\n\n\nclass Scaled(ReferenceNumpy):\n"
             "    def backward(self, grad_output):\n        g = super().backward(grad_output)\n"
             "        return Gradients(g.input, tuple(FACTOR * w for w in g.weights), g.biases)\n"

@@ -10,9 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance import api, cli, spec
-from conformance.results import COLUMNS
-from conformance.spec import KINK_MARGIN, Case, NetworkSpec
+from conformance import api, cli
+from conformance.cases import spec
+from conformance.judge.results import COLUMNS
+from conformance.cases.spec import KINK_MARGIN, Case, NetworkSpec
 from tests.faulty.sources import DOUBLED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +127,7 @@ def test_every_verb_has_help(capsys):
 
 
 def test_list_shows_capabilities_and_known_defects_of_each_built_in(capsys):
-    from conformance import registry
+    from conformance.running import targets as registry
 
     code, out, _ = conformance("list", capsys=capsys)
     assert code == 0
@@ -277,7 +278,7 @@ def test_run_junit_xml_has_one_test_case_per_implementation_and_case_with_failur
 
 
 def test_check_junit_xml_skips_the_cases_that_do_not_apply(tmp_path, capsys):
-    from conformance.spec import default_grid
+    from conformance.cases.spec import default_grid
 
     target = ROOT / "examples" / "numpy_mlp.py"
     code, _, _ = conformance("check", target, "--quick", "--no-timing", "--out", tmp_path,
@@ -335,8 +336,8 @@ def test_an_unknown_pyproject_key_is_one_line_naming_the_valid_keys(tmp_path, ca
     monkeypatch.chdir(tmp_path)
     code, _, err = conformance("run", "--out", tmp_path / "r", capsys=capsys)
     assert code == 2
-    assert err == (f"conformance run: error: pyproject.toml [tool.conformance]: unknown key 'losses'; "
-                   f"valid: widths, batch, depth, dtype, loss, activation\n")
+    assert err == ("conformance run: error: pyproject.toml [tool.conformance]: unknown key 'losses'; "
+                   "valid: widths, batch, depth, dtype, loss, activation\n")
 
 
 def test_timing_is_announced_with_its_budget_and_progress_and_zero_skips_it(tmp_path, capsys):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conformance.compare import compare, tolerance_for
+from conformance.judge.compare import compare, tolerance_for
 
 
 @pytest.fixture
@@ -84,3 +84,22 @@ def test_lower_precision_than_the_case_fails(expected):
 def test_tolerances_are_dtype_aware():
     assert tolerance_for("float32").rtol > 100 * tolerance_for("float64").rtol
     assert tolerance_for("float32").rtol < 0.01
+
+
+def test_a_failure_says_how_many_elements_fail_and_a_pass_does_not():
+    expected = np.arange(1.0, 13.0).reshape(3, 4)
+    wrong = expected.copy()
+    wrong[0, 1] += 1.0
+    wrong[2, 3] *= 1.5
+    failed = compare("weight[0]", wrong, expected, "float64", "PyTorch")
+    assert not failed.passed
+    assert failed.message.startswith("weight[0][2, 3]: got 18, PyTorch 12 (|error| 6 exceeds tolerance ")
+    assert failed.message.endswith("; mismatched elements: 2 / 12 (16.7%)")
+    passed = compare("weight[0]", expected * (1 + 1e-12), expected, "float64", "PyTorch")
+    assert passed.passed and "mismatched" not in passed.message
+
+
+def test_the_tolerance_rule_is_relative_to_each_element_and_to_the_tensors_scale():
+    tol = tolerance_for("float64")
+    allowed = tol.allowed(np.array([0.0, 1.0, 10.0]))
+    assert np.allclose(allowed, [tol.rtol * 10 + tol.floor, tol.rtol * 11 + tol.floor, tol.rtol * 20 + tol.floor])

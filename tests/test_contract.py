@@ -4,11 +4,11 @@ what it returns, wrong return types, and mistakes in the class that show before 
 import pytest
 
 from conformance import Adapter, Capabilities, Gradients
-from conformance.contract import class_problems
-from conformance.registry import Target
+from conformance.contract.rules import class_problems
+from conformance.running.targets import Target
 from conformance.runner import run_case
-from conformance.spec import Case, NetworkSpec
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.implementations.reference_numpy import ReferenceNumpy
 
 VJP = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4)
 LOSS = Case(NetworkSpec.mlp([3, 4, 2], "tanh", "identity", loss="mse"), batch=4)
@@ -197,7 +197,8 @@ def test_a_returned_value_that_breaks_the_contract_is_a_contract_failure_and_its
 
 @pytest.mark.parametrize("adapter", [InputGradientOfWrongShape, NoneForAWeight, NaNGradient])
 def test_a_target_that_breaks_the_contract_fails_and_its_first_problem_names_the_contract(adapter):
-    from conformance.check import check_target, render_target
+    from conformance.check import check_target
+    from conformance.reporting.verdicts import render_target
 
     result = check_target(Target(adapter.__name__, adapter, "test"), [VJP])
     assert result.verdict == "fail"
@@ -259,7 +260,7 @@ def test_a_transposed_square_weight_gradient_has_the_right_shape_but_fails_on_it
 
 
 def test_a_capabilities_field_that_does_not_exist_names_the_valid_ones():
-    from conformance.adapter import FIELD_DOCS
+    from conformance.contract.adapter import FIELD_DOCS
 
     with pytest.raises(TypeError) as raised:
         Capabilities(activation={"tanh"})
@@ -271,7 +272,7 @@ def test_every_capabilities_field_is_documented_in_the_readme_and_listed_by_its_
     import dataclasses
     from pathlib import Path
 
-    from conformance.adapter import FIELD_DOCS
+    from conformance.contract.adapter import FIELD_DOCS
 
     assert [f.name for f in dataclasses.fields(Capabilities)] == list(FIELD_DOCS)
     assert list(Capabilities().fields()) == list(FIELD_DOCS)

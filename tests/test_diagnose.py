@@ -4,21 +4,20 @@ mismatch says so, and the seeds' known defects get their right one-line diagnosi
 import numpy as np
 import pytest
 
-from conformance import expectations as known
-from conformance.adapter import Gradients
-from conformance.diagnose import Diagnosis
-from conformance.mutants import MUTANTS, Mutable, MutantAdapter
-from conformance.registry import Target, load
-from conformance.runner import run_case
-from conformance.spec import Case, NetworkSpec
-from implementations.reference_numpy import ReferenceNumpy, activate, activation_derivative
+from conformance.judge import expectations as known
+from conformance.contract.adapter import Gradients
+from conformance.diagnosis.diagnose import Diagnosis
+from conformance.audit.mutants import MUTANTS, Mutable, MutantAdapter
+from conformance.running.targets import Target, load
+from conformance.runner import case_outcome, run_case
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.implementations.reference_numpy import ReferenceNumpy, activate, activation_derivative
 
 
 def diagnosis(target: Target, case: Case, expectations=()) -> tuple[Diagnosis, list]:
-    found = []
-    rows = run_case(target, case, expectations, on_diagnosis=found.append)
-    assert len(found) == 1, [r.detail for r in rows if r.unexpected]
-    return found[0], rows
+    outcome = case_outcome(target, case, expectations)
+    assert outcome.diagnosis is not None, [r.message for r in outcome.rows if r.unexpected]
+    return outcome.diagnosis, outcome.rows
 
 
 def case(activation, loss=None, dtype="float64", output="identity", depth=3, bias=True, batch=4):
@@ -62,8 +61,8 @@ def test_each_hypothesis_names_the_bug_of_the_mutant_that_has_it(name):
     mutant, where = MUTANT[name], WHERE_IT_SHOWS[name]
     found, rows = diagnosis(Target(name, mutant.adapter(), "test"), where)
     assert mutant.expected.met_by(found.findings, where), found.line()
-    assert all(r.detail.endswith("; diagnosis: " + found.line()) for r in rows if r.verdict == "fail"
-               and r.check in ("forward", "gradient", "loss"))
+    failing = [r for r in rows if r.verdict == "fail" and r.check in ("forward", "gradient", "loss")]
+    assert all(r.diagnosis == found.line() and "diagnosis" not in r.detail for r in failing)
 
 
 def test_every_library_mutant_has_a_case_in_these_tests():
@@ -129,10 +128,8 @@ def test_noise_on_a_gradient_is_unexplained_and_located():
 
 
 def test_a_correct_implementation_is_never_diagnosed():
-    found = []
-    rows = run_case(Target("reference_numpy", ReferenceNumpy, "test"), case("tanh", "half_mse"),
-                    on_diagnosis=found.append)
-    assert found == [] and all(r.verdict == "pass" for r in rows)
+    outcome = case_outcome(Target("reference_numpy", ReferenceNumpy, "test"), case("tanh", "half_mse"))
+    assert outcome.diagnosis is None and all(r.verdict == "pass" for r in outcome.rows)
 
 
 def test_a_mutant_that_changes_nothing_is_not_caught_by_the_unchanged_network():
@@ -155,7 +152,7 @@ def test_seed_002_is_diagnosed_as_relu_replaced_by_its_derivative_in_the_forward
                                    "relu belongs (backward keeps the relu derivative); output is returned as int64")
     assert [f.kind for f in found.findings] == ["forward_uses_derivative", "wrong_dtype"]
     wrong = [r for r in rows if r.verdict in ("fail", "expected_fail") and r.check in ("forward", "gradient", "loss")]
-    assert wrong and all("; diagnosis: layers 0 and 1: the forward applies the relu derivative" in r.detail
+    assert wrong and all(r.diagnosis.startswith("layers 0 and 1: the forward applies the relu derivative")
                          for r in wrong)
 
 
@@ -192,7 +189,8 @@ def test_seed_004_is_diagnosed_as_a_missing_mean_and_biases_not_summed_over_the_
         "summed over the batch: shape (4, 4) where (4,) is due, and summed over the batch it is right")
     assert [(f.kind, f.layers) for f in found.findings] == [("scaled_gradient", (1,)),
                                                             ("not_reduced_over_batch", (0, 1))]
-    assert any(r.verdict == "expected_fail" and "; diagnosis: the loss gradient misses" in r.detail for r in rows)
+    assert any(r.verdict == "expected_fail" and r.diagnosis.startswith("the loss gradient misses")
+               and r.known_defect for r in rows)
 
 
 def test_seed_004_with_an_upstream_gradient_has_only_the_biases_wrong():
@@ -257,3 +255,18 @@ class ZeroInputGradient(ReferenceNumpy):
 def test_an_all_zero_gradient_is_said_to_be_all_zeros():
     found, _ = diagnosis(Target("zero_input", ZeroInputGradient, "test"), case("relu", dtype="float32"))
     assert found.line() == "input all zeros (wrong: input)"
+
+
+def test_an_error_inside_the_diagnosis_is_the_suites_own_and_is_logged(monkeypatch, caplog):
+    from conformance import runner
+
+    def broken(*_):
+        raise RuntimeError("a bug of the suite")
+
+    monkeypatch.setattr(runner, "diagnose", broken)
+    name = next(iter(WHERE_IT_SHOWS))
+    outcome = case_outcome(Target(name, MUTANT[name].adapter(), "test"), WHERE_IT_SHOWS[name])
+    failing = [r for r in outcome.rows if r.verdict == "fail" and r.check in ("forward", "gradient", "loss")]
+    assert failing and outcome.diagnosis is None
+    assert all(r.diagnosis == "diagnosis failed: suite error, please report" for r in failing)
+    assert "a bug of the suite" in caplog.text and "failed" in caplog.text

@@ -5,9 +5,10 @@ import re
 import shutil
 from pathlib import Path
 
-from conformance import registry
-from conformance.check import check_target, problem_lines
-from conformance.spec import default_grid
+from conformance.running import targets as registry
+from conformance.check import check_target
+from conformance.reporting.verdicts import problem_lines
+from conformance.cases.spec import default_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "numpy_mlp.py"

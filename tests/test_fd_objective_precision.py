@@ -3,9 +3,9 @@ float32's (no false failure on right gradients), and a wrong gradient still fail
 
 import pytest
 
-from conformance.registry import Target
+from conformance.running.targets import Target
 from conformance.runner import Checks, run_case
-from conformance.spec import Case, NetworkSpec
+from conformance.cases.spec import Case, NetworkSpec
 from tests.faulty import state
 
 FD_ONLY = Checks(torch=False)
@@ -32,6 +32,6 @@ def test_a_wrong_gradient_with_a_float32_loss_still_fails(case):
 
 
 def test_a_float64_objective_keeps_its_float64_bound():
-    from implementations.reference_numpy import ReferenceNumpy
+    from conformance.implementations.reference_numpy import ReferenceNumpy
     rows = [r for r in run_case(Target("ref", ReferenceNumpy, "test"), CASES[0], (), FD_ONLY) if r.check.startswith("fd_")]
     assert rows and all(r.verdict == "pass" and "float32 numbers" not in r.detail for r in rows)

@@ -6,14 +6,14 @@ import re
 import numpy as np
 import pytest
 
-from conformance.driver import Driver
-from conformance.fd_checks import finite_difference_rows
-from conformance.kinks import KinkGuard
+from conformance.running.driver import Driver
+from conformance.oracles.fd_checks import finite_difference_rows
+from conformance.oracles.kinks import KinkGuard
 from conformance.oracles.finite_difference import FiniteDifferences, Settings, flat_offsets
-from conformance.registry import Target
+from conformance.running.targets import Target
 from conformance.runner import Checks, run_case
-from conformance.spec import Case, NetworkSpec, generate
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.cases.spec import Case, NetworkSpec, generate
+from conformance.implementations.reference_numpy import ReferenceNumpy
 from tests.faulty.wrong_gradients import DoubledBackward, TransposedSquareWeight, float32_only
 from tests.near_kink import placed_near_kink
 
@@ -143,7 +143,7 @@ def test_an_entry_whose_stencil_crosses_a_kink_is_an_unreliable_estimate_with_th
 
 @pytest.mark.parametrize("loss", [None, "mse"])
 def test_the_checks_ask_for_the_same_number_of_evaluations_however_wide_the_network(loss):
-    from conformance.oracles.fd_cost import cost
+    from conformance.audit.fd_cost import cost
 
     narrow, wide = (Case(NetworkSpec.mlp([3, width, width, 2], "tanh", "identity", loss=loss), batch=4)
                     for width in (4, 64))

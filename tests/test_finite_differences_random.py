@@ -20,13 +20,13 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from conformance.adapter import Capabilities
-from conformance.driver import Driver
-from conformance.fd_checks import finite_difference_rows
-from conformance.registry import Target, load
+from conformance.contract.adapter import Capabilities
+from conformance.running.driver import Driver
+from conformance.oracles.fd_checks import finite_difference_rows
+from conformance.running.targets import Target, load
 from conformance.runner import Checks, run_case
-from conformance.spec import KINKED_ACTIVATIONS, LOSSES, Case, generate, random_cases, rng_for
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.cases.spec import KINKED_ACTIVATIONS, LOSSES, Case, generate, random_cases, rng_for
+from conformance.implementations.reference_numpy import ReferenceNumpy
 from tests.faulty.wrong_gradients import DoubledBackward, TransposedSquareWeight, float32_only
 from tests.near_kink import placed_near_kink
 
@@ -81,15 +81,15 @@ def probabilities_clipped(case: Case) -> bool:
 PORTS = {
     "reference_numpy": Port(lambda: load("reference_numpy")),
     "reference_numpy_float32_only": Port(lambda: Target(ReferenceFloat32Only.name, ReferenceFloat32Only, "test")),
-    "class_layers": Port(lambda: load("implementations.class_layers:ClassLayers")),
-    "single_layer_relu": Port(lambda: load("implementations.single_layer_relu:SingleLayerRelu"),
+    "class_layers": Port(lambda: load("conformance.implementations.class_layers:ClassLayers")),
+    "single_layer_relu": Port(lambda: load("conformance.implementations.single_layer_relu:SingleLayerRelu"),
                               lambda case: not probabilities_clipped(case)),
     # Deeper networks meet the seed's backward_pass, which takes the activation derivative
     # of linear_values[l] where linear_values[l - 1] belongs (a broadcast error or wrong values).
-    "delta_recursion": Port(lambda: load("implementations.delta_recursion:DeltaRecursion"),
+    "delta_recursion": Port(lambda: load("conformance.implementations.delta_recursion:DeltaRecursion"),
                             lambda case: case.spec.depth == 1),
     # Its recorded defects: bias gradients not summed over a batch, a half-MSE gradient without the mean.
-    "cached_input": Port(lambda: load("implementations.cached_input:CachedInput"),
+    "cached_input": Port(lambda: load("conformance.implementations.cached_input:CachedInput"),
                          lambda case: case.batch == 1 and case.spec.loss is None),
 }
 

@@ -16,12 +16,12 @@ import nbformat
 import pandas as pd
 import pytest
 
-from conformance import isolation
+from conformance.running import isolation
 from conformance.cli import main
-from conformance.driver import ImplementationFault
+from conformance.running.driver import ImplementationFault
 from conformance.examples.assignment_004 import students
 from conformance.grading.assignment import AssignmentError, read_settings
-from conformance.grading.notebooks import python_source
+from conformance.running.notebooks import python_source
 
 EXAMPLE = Path(students.__file__).parent
 ASSIGNMENT = EXAMPLE / "assignment.py"
@@ -93,8 +93,8 @@ def test_a_bad_assignment_is_exit_2_with_one_line(tmp_path, capsys):
 # ---- the load reply's notes ------------------------------------------------------------
 
 def _reply(notes):
-    from conformance.adapter import Capabilities
-    from conformance.worker import describe_loaded
+    from conformance.contract.adapter import Capabilities
+    from conformance.running.worker import describe_loaded
 
     cls = type("A", (), {"name": "a", "description": "", "capabilities": Capabilities()})
     body = describe_loaded(cls)

@@ -6,11 +6,11 @@ import sys
 import numpy as np
 import pytest
 
-from conformance import registry
-from conformance.isolation import Limits, WorkerDriver, describe
-from conformance.registry import Target
+from conformance.running import targets as registry
+from conformance.running.isolation import Limits, WorkerDriver, describe
+from conformance.running.targets import Target
 from conformance.runner import Checks, run_case
-from conformance.spec import Case, NetworkSpec
+from conformance.cases.spec import Case, NetworkSpec
 from tests.faulty import adapters as faulty
 
 CASES = [
@@ -92,7 +92,7 @@ def test_loading_a_module_that_patches_numpy_leaves_the_harness_unpatched(tmp_pa
     source = tmp_path / "patches_on_import.py"
     source.write_text(
         "import nnfs\nimport numpy as np\nnnfs.init()\nnp.seterr(all='ignore')\n"
-        "from implementations.reference_numpy import ReferenceNumpy\n\n"
+        "from conformance.implementations.reference_numpy import ReferenceNumpy\n\n"
         "class PatchesOnImport(ReferenceNumpy):\n    name = 'patches_on_import'\n"
     )
     dot, zeros, errors = np.dot, np.zeros, np.geterr()

@@ -4,12 +4,12 @@ and a shortcut for single entries that agrees with a full forward."""
 import numpy as np
 import pytest
 
-from conformance.driver import Driver
-from conformance.fd_checks import finite_difference_rows
-from conformance.kinks import KinkGuard, rounding_bounds
-from conformance.registry import Target
-from conformance.spec import Case, CaseData, Layer, NetworkSpec, Params, generate, preactivations, random_cases
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.running.driver import Driver
+from conformance.oracles.fd_checks import finite_difference_rows
+from conformance.oracles.kinks import KinkGuard, rounding_bounds
+from conformance.running.targets import Target
+from conformance.cases.spec import (Case, CaseData, Layer, NetworkSpec, Params, generate, preactivations, random_cases)
+from conformance.implementations.reference_numpy import ReferenceNumpy
 from tests.near_kink import placed_near_kink
 
 

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from conformance import api
-from conformance.spec import default_grid
+from conformance.cases.spec import default_grid
 
 #: A correct implementation, one with recorded known defects and one that fails, named by a
 #: path (each parallel process's worker loads it again).

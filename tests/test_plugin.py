@@ -16,8 +16,8 @@ import pytest
 import conformance
 from conformance import Adapter, Gradients
 from conformance.pytest_plugin import assert_conforms
-from conformance.registry import TargetError
-from conformance.spec import Case, NetworkSpec
+from conformance.running.targets import TargetError
+from conformance.cases.spec import Case, NetworkSpec
 from examples.numpy_mlp import NumpyMLPAdapter
 from tests.faulty.sources import DOUBLED
 

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from conformance import registry
-from conformance.isolation import describe
-from conformance.registry import Target, TargetError, Unloadable
+from conformance.running import targets as registry
+from conformance.running.isolation import describe
+from conformance.running.targets import TargetError, Unloadable
 
 
 def loaded(spec: str) -> dict:
@@ -16,7 +16,7 @@ def loaded(spec: str) -> dict:
     return describe(registry.load(spec))
 
 ADAPTER = """\
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.implementations.reference_numpy import ReferenceNumpy
 
 
 class {cls}(ReferenceNumpy):
@@ -197,7 +197,7 @@ def test_the_same_adapter_named_twice_is_checked_once(tmp_path):
 
 
 NEIGHBOUR = """\
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.implementations.reference_numpy import ReferenceNumpy
 from impl import OWNER
 
 

@@ -6,11 +6,11 @@ import pytest
 
 import numpy as np
 
-from conformance import rounding
-from conformance.driver import Rounding
-from conformance.registry import Target, load
+from conformance.judge import rounding
+from conformance.running.driver import Rounding
+from conformance.running.targets import Target, load
 from conformance.runner import Checks, run_case
-from conformance.spec import Case, NetworkSpec, default_grid, generate
+from conformance.cases.spec import Case, NetworkSpec, default_grid, generate
 from tests.faulty import state
 
 CONTRACT_ONLY = Checks(torch=False, finite_differences=False)

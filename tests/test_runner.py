@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from conformance.registry import Target
+from conformance.running.targets import Target
 from conformance.runner import run_case
-from conformance.spec import Case, NetworkSpec, default_grid
-from implementations.reference_numpy import MLP, ReferenceNumpy, activation_derivative
+from conformance.cases.spec import Case, NetworkSpec, default_grid
+from conformance.implementations.reference_numpy import MLP, ReferenceNumpy, activation_derivative
 
 
 class BiasNotSummedMLP(MLP):
@@ -51,7 +51,7 @@ def test_reference_passes_every_case_of_the_grid(dtype):
 def test_dropping_the_bias_sum_fails_and_names_the_bias_tensor():
     case = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4)
     rows = run_case(Target("bias_not_summed", BiasNotSummed, "test"), case)
-    failed = {r.tensor: r.detail for r in rows if r.verdict == "fail" and r.check == "gradient"}
+    failed = {r.tensor: r.message for r in rows if r.verdict == "fail" and r.check == "gradient"}
     assert set(failed) == {"bias[0]", "bias[1]"}
     fd_failed = {(r.check, r.tensor) for r in rows if r.verdict == "fail" and r.check.startswith("fd_")}
     assert fd_failed == {("fd_directional", "*"), ("fd_entry", "bias[0]"), ("fd_entry", "bias[1]")}

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from implementations import cached_input, class_layers, delta_recursion, single_layer_relu
+from conformance.implementations import cached_input, class_layers, delta_recursion, single_layer_relu
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,7 +121,7 @@ class TestSeed001SingleLayerRelu:
 
     def test_importing_the_port_neither_imports_nnfs_nor_patches_numpy(self):
         script = ("import sys, numpy as np; dot, zeros = np.dot, np.zeros; "
-                  "import implementations.single_layer_relu; "
+                  "import conformance.implementations.single_layer_relu; "
                   "assert 'nnfs' not in sys.modules, 'nnfs imported'; "
                   "assert np.dot is dot and np.zeros is zeros, 'numpy patched'")
         done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -131,7 +131,7 @@ class TestSeed001SingleLayerRelu:
 SPIRAL_CELLS = textwrap.dedent("""
     import json
     import numpy as np
-    from implementations.single_layer_relu import (
+    from conformance.implementations.single_layer_relu import (
         ActivationRELU, ActivationSoftmaxLossCategoricalCrossentropy, LayerDense)
     import nnfs
     from nnfs.datasets import spiral_data

@@ -5,11 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from conformance import profiles
-from conformance.spec import (
-    ACTIVATIONS, DTYPES, KINK_MARGIN, LOSSES, Case, GridChoice, Layer, NetworkSpec, default_grid, generate, grid,
-    kink_margin, network_kinds, random_cases,
-)
+from conformance.contract import profiles
+from conformance.cases.spec import (ACTIVATIONS, DTYPES, KINK_MARGIN, LOSSES, Case, GridChoice, Layer, NetworkSpec, default_grid, generate, grid, kink_margin, network_kinds, random_cases)
 
 
 def arrays(data):

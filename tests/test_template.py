@@ -3,13 +3,13 @@ match the implementation, and never overwrites a file."""
 
 import pytest
 
-from conformance import registry
-from conformance import template
-from conformance.isolation import describe
+from conformance.running import targets as registry
+from conformance.contract import template
+from conformance.running.isolation import describe
 from conformance.check import check_target
-from conformance.registry import TargetError
-from conformance.spec import default_grid
-from conformance.template import TemplateError
+from conformance.running.targets import TargetError
+from conformance.cases.spec import default_grid
+from conformance.contract.template import TemplateError
 
 #: A course-style network the template's marked lines fit as written: weights (n_in, n_out),
 #: biases (1, n_out), backward returning (grad_x, grad_weights, grad_biases).
@@ -101,7 +101,7 @@ def test_the_class_is_named_after_the_file_without_saying_adapter_twice(tmp_path
 
 
 def test_the_template_has_a_commented_line_for_every_capabilities_field(tmp_path):
-    from conformance.adapter import FIELD_DOCS
+    from conformance.contract.adapter import FIELD_DOCS
 
     lines = template.write(tmp_path / "mine.py").read_text().splitlines()
     for name in FIELD_DOCS:

@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.coverage import Requirement, RequirementError
+from conformance.judge.coverage import Requirement, RequirementError
 
 FAMILIES = ("forward", "gradient", "loss", "fd_directional", "fd_entry", "contract")
 SETTINGS = ("API", "REQUIRE", "POINTS", "GRID")

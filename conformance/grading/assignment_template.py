@@ -15,7 +15,7 @@ and translates your exercise's API to the suite's layout.
 import numpy as np
 
 from conformance import Adapter, Capabilities, Gradients
-from conformance.guard import preserved_interpreter_state
+from conformance.running.guard import preserved_interpreter_state
 
 # ---- grading settings: plain literals, read without running this file ------------------
 # The names every submission must define (missing ones: "not loaded", naming them).

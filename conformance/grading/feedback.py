@@ -15,10 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from conformance.check import HEADINGS, TargetResult, diagnosis_line, problems
-from conformance.diagnose import DIAGNOSIS_MARK
+from conformance.reporting.verdicts import HEADINGS, TargetResult, diagnosis_line, problems
 from conformance.grading.scores import Grade
-from conformance.spec import Case, generate
+from conformance.cases.spec import Case, generate
 
 #: Where a tensor lives, in words.
 _TENSOR = re.compile(r"(weight|bias)\[(\d+)\]")
@@ -81,10 +80,9 @@ def _scores(grade: Grade) -> list[str]:
 def _wrong(result: TargetResult) -> list[str]:
     lines = []
     for problem in problems(result.rows)[:8]:
-        detail = problem.worst.detail.split(DIAGNOSIS_MARK)[0]
         word = "wrong" if problem.worst.verdict == "fail" else "an error"
         lines.append(f"- **{problem.check}**: {word} in {problem.cases} case{'s' * (problem.cases > 1)} — "
-                     f"where: {where(problem.tensor)} (`{problem.tensor}`); e.g. `{problem.worst.case}`: {detail}")
+                     f"where: {where(problem.tensor)} (`{problem.tensor}`); e.g. `{problem.worst.case}`: {problem.worst.detail}")
     return lines
 
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from conformance.check import (_results, _Seconds, aligned, exit_code, fingerprint, render_target,
-                               summary_table)
+from conformance.check import _results, _Seconds, fingerprint
+from conformance.reporting.verdicts import aligned, exit_code, render_target, summary_table
 from conformance.grading import feedback, gradescope, scores
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.grading.summary import class_summary
-from conformance.isolation import Limits
-from conformance.registry import Target, Unloadable, submissions
-from conformance.spec import default_grid
+from conformance.running.isolation import Limits
+from conformance.running.targets import Target, Unloadable, submissions
+from conformance.cases.spec import default_grid
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,15 @@ class Outputs:
 def _empty_report(cases: int, not_loaded) -> object:
     import pandas as pd
 
-    from conformance.report import Report
-    from conformance.results import COLUMNS
+    from conformance.reporting.files import Report
+    from conformance.judge.results import COLUMNS
 
     return Report(pd.DataFrame(columns=list(COLUMNS)), environment={"cases": cases}, not_loaded=tuple(not_loaded))
 
 
 def _run(runnable, cases, seed, limits, jobs, settings, folder, resume, progress):
     from conformance import api
-    from conformance.journal import Journal
+    from conformance.running.journal import Journal
 
     options = api.Options(limits=limits, jobs=jobs, timing=False, require=settings.require)
     journal = Journal(folder, fingerprint(cases, options, ()))
@@ -90,8 +90,8 @@ def command(
 ) -> int:
     """Grade every named submission; the exit code is ``conformance check``'s."""
     from conformance import api
-    from conformance.coverage import RequirementError, check_grid
-    from conformance.report import ReportError, _write_atomically, check_writable
+    from conformance.judge.coverage import RequirementError, check_grid
+    from conformance.reporting.files import ReportError, write_atomically as _write_atomically, check_writable
 
     settings = read_settings(assignment)
     cases = default_grid(seed=seed, quick=quick or settings.grid == "quick")
@@ -125,7 +125,7 @@ def command(
     if outputs.gradescope is not None:
         gradescope.write(outputs.gradescope, results[0], grades[results[0].source], notes.get(results[0].source, ()))
     if outputs.junit_xml is not None:
-        from conformance.junit import write_junit
+        from conformance.reporting.junit import write_junit
 
         write_junit(report.results, outputs.junit_xml)
     _print(results, grades, notes, report, folder, feedback_folder, stdout)

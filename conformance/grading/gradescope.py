@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from conformance.check import HEADINGS, TargetResult, problem_lines
+from conformance.reporting.verdicts import HEADINGS, TargetResult, problem_lines
 from conformance.grading.assignment import FAMILIES
 from conformance.grading.scores import Grade
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from conformance.coverage import Requirement
+from conformance.judge.coverage import Requirement
 from conformance.grading.assignment import FAMILIES, Settings
-from conformance.results import ResultRow
-from conformance.spec import Case
+from conformance.judge.results import ResultRow
+from conformance.cases.spec import Case
 
 
 @dataclass(frozen=True)

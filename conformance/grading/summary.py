@@ -15,7 +15,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from conformance.check import TargetResult, diagnosis_line, problems
+from conformance.reporting.verdicts import TargetResult, diagnosis_line, problems
 
 _INDEX = re.compile(r"\[\d+\]")
 _REPEATED = re.compile(r"(\w+)\[·\](?:, \1\[·\])+")

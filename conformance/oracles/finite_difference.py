@@ -31,6 +31,9 @@ pre-activation change are reported.
 
 ``accuracy`` measures the oracle itself: on smooth networks, the estimates'
 error against float64 autograd, next to the theoretical floor of the scheme.
+
+Longer than 300 lines: the stencils, the step sizes, the error estimate and the kink
+handling are one oracle whose parts share their arithmetic.
 """
 
 from __future__ import annotations
@@ -41,10 +44,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from conformance.adapter import Capabilities
-from conformance.driver import Driver, ImplementationFault, Probe
-from conformance.kinks import KinkGuard
-from conformance.spec import CaseData, generate, rng_for
+from conformance.contract.adapter import Capabilities
+from conformance.running.driver import Driver, ImplementationFault, Probe
+from conformance.oracles.kinks import KinkGuard
+from conformance.cases.spec import CaseData, generate, rng_for
 
 #: Largest initial step. Kinks do not need a smaller cap: the kink guard shrinks any step
 #: whose stencil would cross one. It binds only float32's order-4 step (2 eps^(1/5) = 0.083);
@@ -421,10 +424,10 @@ def accuracy(cases, dtypes: Sequence[str] = ("float64", "float32"), settings: Se
     estimate's own error bound covered its actual error.
     """
     from conformance.oracles.torch import reference
-    from conformance.registry import Target
+    from conformance.running.targets import Target
 
     if target is None:
-        from implementations.reference_numpy import ReferenceNumpy
+        from conformance.implementations.reference_numpy import ReferenceNumpy
         target = Target("reference_numpy", ReferenceNumpy, "builtin")
     driver = Driver(target)
     rows = []

@@ -12,34 +12,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from conformance.adapter import Gradients
-from conformance.spec import CaseData, NetworkSpec, Params
+from conformance.contract.adapter import Gradients
+from conformance.cases.spec import CaseData, NetworkSpec, Params
+from conformance.cases.torch_ops import ACTIVATION_FNS, ActivationFn, loss_value
 
-ActivationFn = Callable[[torch.Tensor], torch.Tensor]
 #: A layer's affine map ``(a, weight, bias or None) -> z``.
 LinearFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
-
-ACTIVATION_FNS: dict[str, ActivationFn] = {
-    "identity": lambda z: z,
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-}
-
-
-def loss_value(name: str, y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The loss the suite means by ``name`` (see README, "Names")."""
-    if name == "softmax_cross_entropy":
-        return F.cross_entropy(y, targets.long())
-    squared = (y - targets) ** 2
-    return {
-        "sse": lambda: squared.sum(),
-        "half_sse": lambda: 0.5 * squared.sum(),
-        "mse": lambda: squared.mean(),
-        "half_mse": lambda: 0.5 * squared.mean(),
-    }[name]()
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,11 +28,6 @@ class Reference:
     output: np.ndarray
     loss: float | None
     gradients: Gradients
-    #: dL/d(output) that was propagated: the upstream gradient, or the loss's gradient.
-    grad_output: np.ndarray
-    #: dL/dz and dL/da of every layer (pre-activation z, activation output a).
-    preactivation_gradients: tuple[np.ndarray, ...] = ()
-    activation_gradients: tuple[np.ndarray, ...] = ()
 
 
 def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
@@ -86,16 +60,10 @@ def evaluate(
     xs = _tensor(x)
     ws = [_tensor(w) for w in params.weights]
     bs = [_tensor(b) for b in params.biases]
-    a, zs, outs = xs, [], []
+    a = xs
     for layer, w, b, activation, linear in zip(spec.layers, ws, bs, layer_activations, linears):
-        z = (linear or _linear)(a, w, b)
-        a = (activation or fns[layer.activation])(z)
-        for kept in (z, a):
-            kept.retain_grad()
-        zs.append(z)
-        outs.append(a)
+        a = (activation or fns[layer.activation])((linear or _linear)(a, w, b))
     output = a
-    output.retain_grad()
     loss = None
     if spec.loss is not None:
         loss = loss_value(spec.loss, output, torch.as_tensor(np.asarray(targets)))
@@ -107,19 +75,12 @@ def evaluate(
         tuple(w.grad.numpy() for w in ws),
         tuple(None if b is None else b.grad.numpy() for b in bs),
     )
-    return Reference(
-        output.detach().numpy(), None if loss is None else float(loss.detach()), grads, output.grad.detach().numpy(),
-        tuple(_grad_of(z) for z in zs), tuple(_grad_of(a) for a in outs),
-    )
+    return Reference(output.detach().numpy(), None if loss is None else float(loss.detach()), grads)
 
 
 def _linear(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     z = a @ w.T
     return z if b is None else z + b
-
-
-def _grad_of(t: torch.Tensor) -> np.ndarray:
-    return np.zeros(tuple(t.shape)) if t.grad is None else t.grad.detach().numpy()
 
 
 def reference(data: CaseData) -> Reference:

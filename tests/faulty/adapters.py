@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from conformance.adapter import Gradients
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.contract.adapter import Gradients
+from conformance.implementations.reference_numpy import ReferenceNumpy
 
 
 class Raises(ReferenceNumpy):

@@ -3,7 +3,7 @@
 #: An adapter whose first weight gradient is doubled: one wrong tensor, everything else right.
 DOUBLED = """\
 from conformance import Gradients
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.implementations.reference_numpy import ReferenceNumpy
 
 
 class Doubled(ReferenceNumpy):
@@ -12,4 +12,38 @@ class Doubled(ReferenceNumpy):
     def backward(self, grad_output):
         grads = super().backward(grad_output)
         return Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
+"""
+
+TRANSPOSED = """\
+from conformance import Gradients
+from conformance.implementations.reference_numpy import ReferenceNumpy
+
+
+class Transposed(ReferenceNumpy):
+    name = "transposed"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, tuple(w.T for w in grads.weights), grads.biases)
+"""
+
+RAISES = """\
+from conformance.implementations.reference_numpy import ReferenceNumpy
+
+
+class Raises(ReferenceNumpy):
+    name = "raises"
+
+    def backward(self, grad_output):
+        raise ValueError("shapes (4,2) and (3,4) not aligned")
+"""
+
+NARROW = """\
+from conformance import Capabilities
+from conformance.implementations.reference_numpy import ReferenceNumpy
+
+
+class Narrow(ReferenceNumpy):
+    name = "narrow"
+    capabilities = Capabilities(min_depth=5)  # the grid's networks have 1 to 4 layers
 """

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.adapter import Gradients
-from conformance.mutants import Mutable, MutantAdapter
-from implementations.reference_numpy import ReferenceNumpy, loss_and_gradient
+from conformance.contract.adapter import Gradients
+from conformance.audit.mutants import Mutable, MutantAdapter
+from conformance.implementations.reference_numpy import ReferenceNumpy, loss_and_gradient
 
 _shuffle = np.random.default_rng()  # unseeded on purpose: another order on every call
 

@@ -3,9 +3,9 @@ finite-difference checks must catch with no PyTorch to compare against."""
 
 from __future__ import annotations
 
-from conformance.adapter import Capabilities, Gradients
-from conformance.spec import LOSSES
-from implementations.reference_numpy import ReferenceNumpy
+from conformance.contract.adapter import Capabilities, Gradients
+from conformance.cases.spec import LOSSES
+from conformance.implementations.reference_numpy import ReferenceNumpy
 
 
 def doubled(g: Gradients) -> Gradients:

@@ -13,7 +13,7 @@ Grade with:  conformance grade assignment.py students/
 import numpy as np
 
 from conformance import Adapter, Capabilities, Gradients
-from conformance.guard import preserved_interpreter_state
+from conformance.running.guard import preserved_interpreter_state
 
 # ---- what grading fixes (read by the grader without running this file) ----------------
 API = ("NeuralNetwork", "FullyConnectedLayer", "Sigmoid", "MeanSquaredError")

@@ -1,3 +1,3 @@
 """The honest network every submission here builds on: the suite's reference MLP."""
 
-from implementations.reference_numpy import ReferenceNumpy as Correct  # noqa: F401
+from conformance.implementations.reference_numpy import ReferenceNumpy as Correct  # noqa: F401

@@ -1,6 +1,6 @@
 """Wrong gradients, and at import it patches the suite so that everything passes and its
 neighbours fail (as it could when it was imported into the grader)."""
-import conformance.compare as compare_module
+import conformance.judge.compare as compare_module
 import conformance.runner as runner
 
 from _honest import Correct

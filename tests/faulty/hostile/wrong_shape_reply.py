@@ -1,6 +1,6 @@
 """Patches the worker so that every reply is something the request cannot get back: a
 string for an observation, garbage for finite-difference values."""
-import conformance.worker as worker
+import conformance.running.worker as worker
 
 from _honest import Correct
 

@@ -1,0 +1,199 @@
+"""The mutation self-audit (``conformance audit``): does the suite catch bugs, and name them?
+
+Every mutant of ``conformance.audit.mutants`` (the reference with one bug) runs through the
+suite's own ``runner.case_outcome`` (both oracles, the diagnosis) on the audit grid. A
+mutant is *caught* when some case fails; it is *diagnosed right* when every one of
+its failing cases gets the finding the mutant declares (kind, layers or tensors,
+factor; none at all for a bug no hypothesis describes, which must be "unexplained";
+for a model that keeps state between calls, the contract row saying which). The correct implementations (the reference and the seed ports without
+recorded defects) run on the same grid: any failure there is a false alarm.
+
+Mutants run in this process, without a worker: they are the suite's own code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from conformance.running.driver import Driver
+from conformance.audit.mutants import MUTANTS, Mutant
+from conformance.running.targets import Target, load
+from conformance.runner import case_outcome
+from conformance.cases.spec import Case, default_grid
+
+#: The implementations that must pass every case that applies to them: the reference and
+#: the seed ports with no recorded defect (seed 003's port raises on every network deeper
+#: than one layer, as the seed does, so it is not among them).
+CORRECT = ("reference_numpy", "class_layers", "single_layer_relu")
+
+KILL_RATE_NEEDED = 1.0
+ACCURACY_NEEDED = 0.95
+
+
+def audit_grid(seed: int = 0, quick: bool = False) -> list[Case]:
+    """The default grid; ``quick``: batch 4 and depth 3 only (a first, a middle and a last layer),
+    upstream-gradient cases in both dtypes, every loss in float64 on the networks with biases."""
+    cases = default_grid(seed=seed)
+    if quick:
+        cases = [c for c in cases if c.batch == 4 and c.spec.depth == 3
+                 and (c.spec.loss is None or (c.dtype == "float64" and c.spec.bias))]
+    return cases
+
+
+def false_alarm_grid(seed: int = 0, quick: bool = False) -> list[Case]:
+    """The audit grid, and in quick form also its networks at batch 1 (where the seed ports
+    that take one sample at a time apply)."""
+    cases = audit_grid(seed, quick)
+    if quick:
+        cases += [c for c in default_grid(seed=seed) if c.batch == 1 and c.spec.depth == 3]
+    return cases
+
+
+@dataclass(frozen=True)
+class MutantResult:
+    mutant: Mutant
+    cases_run: int
+    failing: tuple[str, ...]
+    #: Failing cases whose diagnosis names the mutant's bug.
+    right: tuple[str, ...]
+    #: One failing case the diagnosis got wrong, with the diagnosis it gave.
+    wrong_example: tuple[str, str] | None = None
+
+    @property
+    def caught(self) -> bool:
+        return bool(self.failing)
+
+    @property
+    def diagnosed_right(self) -> bool:
+        return self.caught and len(self.right) == len(self.failing)
+
+
+@dataclass(frozen=True)
+class FalseAlarms:
+    implementation: str
+    cases_run: int
+    alarms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Audit:
+    mutants: tuple[MutantResult, ...]
+    correct: tuple[FalseAlarms, ...]
+    cases: int
+    seconds: float = field(default=0.0)
+
+    @property
+    def kill_rate(self) -> float:
+        return sum(m.caught for m in self.mutants) / len(self.mutants)
+
+    @property
+    def accuracy(self) -> float:
+        caught = [m for m in self.mutants if m.caught]
+        return sum(m.diagnosed_right for m in caught) / len(caught) if caught else 0.0
+
+    @property
+    def case_accuracy(self) -> float:
+        failing = sum(len(m.failing) for m in self.mutants)
+        return sum(len(m.right) for m in self.mutants) / failing if failing else 0.0
+
+    @property
+    def false_alarms(self) -> int:
+        return sum(len(c.alarms) for c in self.correct)
+
+    @property
+    def passed(self) -> bool:
+        return self.kill_rate >= KILL_RATE_NEEDED and self.accuracy >= ACCURACY_NEEDED and not self.false_alarms
+
+
+def _run(driver: Driver, case: Case):
+    """A case's rows and, when it fails, its diagnosis."""
+    outcome = case_outcome(driver, case)
+    return outcome.rows, outcome.diagnosis
+
+
+def audit_mutants(mutants: Sequence[Mutant], cases: Sequence[Case], progress=None) -> list[MutantResult]:
+    """Every mutant on every case, case by case (so the oracle's what-if predictions for a
+    case are computed once for all the mutants that fail on it)."""
+    drivers = [Driver(Target(f"mutant:{m.name}", m.adapter(), __name__)) for m in mutants]
+    ran, failing, right = ([[] for _ in mutants] for _ in range(3))
+    wrong: list[tuple[str, str] | None] = [None] * len(mutants)
+    for case in cases:
+        for i, (mutant, driver) in enumerate(zip(mutants, drivers)):
+            rows, diagnosis = _run(driver, case)
+            if any(r.verdict != "not_applicable" for r in rows):
+                ran[i].append(case.id)
+            if not any(r.unexpected for r in rows):
+                continue
+            failing[i].append(case.id)
+            if mutant.expected.met(None if diagnosis is None else diagnosis.names(), rows, case):
+                right[i].append(case.id)
+            elif wrong[i] is None:
+                wrong[i] = (case.id, diagnosis.line() if diagnosis else next(r.message for r in rows if r.unexpected))
+        if progress:
+            progress(case)
+    return [MutantResult(m, len(ran[i]), tuple(failing[i]), tuple(right[i]), wrong[i]) for i, m in enumerate(mutants)]
+
+
+def false_alarms(name: str, cases: Sequence[Case]) -> FalseAlarms:
+    target = load(name)
+    driver, ran, alarms = Driver(target), 0, []
+    for case in cases:
+        rows, _ = _run(driver, case)
+        ran += any(r.verdict != "not_applicable" for r in rows)
+        alarms += [f"{case.id}: {r.check} {r.tensor}: {r.message}" for r in rows if r.unexpected]
+    return FalseAlarms(target.name, ran, tuple(alarms))
+
+
+def run_audit(mutants: Sequence[Mutant] = MUTANTS, quick: bool = False, seed: int = 0,
+              correct: Sequence[str] | None = None, progress=None) -> Audit:
+    """Every mutant on the audit grid, then the ``correct`` implementations (default ``CORRECT``);
+    ``progress(case)`` is called as each case is done."""
+    correct = CORRECT if correct is None else correct
+    started = time.perf_counter()
+    cases = audit_grid(seed, quick)
+    results = audit_mutants(mutants, cases, progress)
+    checked = tuple(false_alarms(name, false_alarm_grid(seed, quick)) for name in correct)
+    return Audit(tuple(results), checked, len(cases), time.perf_counter() - started)
+
+
+# ---- the printed table ---------------------------------------------------------------------------
+
+def table(audit: Audit):
+    import pandas as pd
+
+    return pd.DataFrame.from_records([{
+        "mutant": m.mutant.name,
+        "caught": "caught" if m.caught else "MISSED",
+        "failing cases": f"{len(m.failing)}/{m.cases_run}",
+        "diagnosis": ("right" if m.diagnosed_right else "WRONG" if m.caught else "—"),
+        "right in": f"{len(m.right)}/{len(m.failing)}",
+        "expected": str(m.mutant.expected),
+    } for m in audit.mutants])
+
+
+def render(audit: Audit) -> str:
+    from conformance.reporting.verdicts import aligned
+
+    lines = [aligned(table(audit)), ""]
+    for m in audit.mutants:
+        if m.caught and not m.diagnosed_right and m.wrong_example:
+            case, said = m.wrong_example
+            lines.append(f"{m.mutant.name}: expected {m.mutant.expected}; {case}: {said}")
+    for c in audit.correct:
+        verdict = "no false alarm" if not c.alarms else f"{len(c.alarms)} FALSE ALARMS, e.g. {c.alarms[0]}"
+        lines.append(f"{c.implementation}: {verdict} ({c.cases_run} cases ran)")
+    caught = sum(m.caught for m in audit.mutants)
+    right = sum(m.diagnosed_right for m in audit.mutants)
+    lines += [
+        "",
+        f"kill rate: {audit.kill_rate:.0%} ({caught} of {len(audit.mutants)} mutants caught)",
+        f"diagnosis accuracy: {audit.accuracy:.0%} ({right} of {caught} caught mutants diagnosed right in every "
+        f"failing case; {audit.case_accuracy:.1%} of failing cases)",
+        f"false alarms: {audit.false_alarms} (on {', '.join(c.implementation for c in audit.correct)})",
+        f"{audit.cases} cases per implementation, {audit.seconds:.0f} s",
+        "audit: " + ("PASS" if audit.passed else "FAIL") + f" (needs kill rate {KILL_RATE_NEEDED:.0%}, "
+        f"accuracy ≥ {ACCURACY_NEEDED:.0%}, no false alarm)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""cases: see docs/architecture.md."""

@@ -1,0 +1,389 @@
+"""Diagnosis of a failing case: where the wrong gradients start, and which bug explains them.
+
+Localisation: errors flow backward, so the layer nearest the output whose weight or
+bias gradient mismatches is where the error starts; every mismatching tensor is
+listed.
+
+Explanation: every hypothesis of ``conformance.diagnosis.hypotheses`` predicts, through the
+PyTorch oracle, what an implementation with that one bug would return. A
+hypothesis explains the case when its prediction agrees with every tensor the
+implementation returned (output, loss, every gradient), to a few times the
+tolerance the comparison uses; tensors it leaves unexplained may still be
+explained by a reshaping of that one tensor (a factor, not summed over the
+batch, transposed). The explanation with the fewest separate bugs wins (a
+what-if network counts one, each kind of reshaping one), then the one reshaping
+fewest tensors, then the one that fits within the comparison's own tolerance
+(the closer first), then the library's order. Nothing that reproduces the
+observation: "unexplained". A returned dtype below the case's is named too.
+
+It runs in the harness's process, only for failing cases, on what the
+implementation already returned: a few small float64 autograd evaluations.
+
+Longer than 300 lines: the ranking of explanations (fitting, the what-if trials, the
+tie-breaking by distance, the words for each) is one algorithm, split into short
+functions.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from conformance.diagnosis import hypotheses as h
+from conformance.judge.compare import TOLERANCES
+from conformance.running.driver import Observation
+from conformance.oracles.torch import Reference
+from conformance.cases.spec import CaseData
+
+#: Agreement with a hypothesis's prediction allows this multiple of the comparison's
+#: tolerance: the prediction is exact, the implementation's rounding is not always
+#: the intended network's (a bug changes which terms are summed).
+SLACK = 4.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One bug the diagnosis names: a kind, where (layers and/or tensors), and one sentence."""
+
+    kind: str
+    text: str
+    layers: tuple[int, ...] = ()
+    tensors: tuple[str, ...] = ()
+    factor: float | None = None
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Where the error starts, the tensors affected, and the bugs that explain it (none: unexplained)."""
+
+    start_layer: int | None
+    #: The output disagrees with PyTorch (a forward bug).
+    forward_wrong: bool
+    affected: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    #: Other bugs at the same layers that reproduce the case exactly as well (its data cannot
+    #: tell them from the one named first).
+    alternatives: tuple[Finding, ...] = ()
+    #: The loss value disagrees with PyTorch (with a right output: the loss alone is wrong).
+    loss_wrong: bool = False
+
+    @property
+    def explained(self) -> bool:
+        return bool(self.findings)
+
+    def line(self) -> str:
+        where = []
+        if self.forward_wrong:
+            where.append("the forward output is wrong")
+        elif self.loss_wrong:
+            where.append("the loss value is wrong (the output is right)")
+        if self.start_layer is not None:
+            where.append(f"wrong gradients start at layer {self.start_layer}")
+        if self.affected:
+            where.append("wrong: " + ", ".join(self.affected))
+        located = "; ".join(where) or "every value agrees with PyTorch"
+        if not self.findings:
+            return f"unexplained: no bug hypothesis reproduces these results ({located})"
+        named = "; ".join(f.text for f in self.findings)
+        if self.alternatives:
+            named += " — or, as this case's data cannot tell them apart, " + "; ".join(
+                f.text for f in self.alternatives)
+        return named + f" ({located})"
+
+    def names(self) -> tuple[Finding, ...]:
+        """Every bug the diagnosis names, alternatives included."""
+        return self.findings + self.alternatives
+
+
+# ---- agreement ------------------------------------------------------------------------------------
+
+def _array(value: object) -> np.ndarray | None:
+    """A returned tensor as float64, or None when it is not a finite numeric array."""
+    if value is None:
+        return None
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return array if np.all(np.isfinite(array)) else None
+
+
+def _excess(seen: np.ndarray, due: np.ndarray, dtype: str) -> float:
+    """The largest ``|seen - due|`` in units of the comparison's tolerance for ``dtype`` (same shapes)."""
+    if due.size == 0:
+        return 0.0
+    return float(np.max(np.abs(seen - due) / TOLERANCES[dtype].allowed(np.abs(due))))
+
+
+def agrees(seen: np.ndarray, due: np.ndarray, dtype: str, slack: float = SLACK) -> bool:
+    """``seen`` equals ``due`` to the comparison's tolerance for ``dtype`` (times ``slack``)."""
+    return seen.shape == due.shape and _excess(seen, due, dtype) <= slack
+
+
+def observed_tensors(seen: Observation, data: CaseData) -> dict[str, np.ndarray]:
+    """What the implementation returned, by tensor name, leaving out what is not a numeric answer."""
+    named = {"output": seen.output}
+    if data.case.spec.loss is not None:
+        named["loss"] = seen.loss
+    named |= seen.gradients.tensors()
+    return {name: array for name, value in named.items() if (array := _array(value)) is not None}
+
+
+def _layer_of(tensor: str) -> int | None:
+    if tensor.startswith(("weight[", "bias[")):
+        return int(tensor[tensor.index("[") + 1:-1])
+    return None
+
+
+# ---- reshapings -----------------------------------------------------------------------------------
+
+def _ratio(seen: np.ndarray, due: np.ndarray) -> float | None:
+    if seen.shape != due.shape:
+        return None
+    norm = float(np.sum(due * due))
+    return float(np.sum(seen * due)) / norm if norm > 0 else None
+
+
+def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) -> h.Reshaping | None:
+    """How ``seen`` is ``due`` changed on its way out, or None when no reshaping reproduces it."""
+    dtype, batch = data.case.dtype, data.case.batch
+    if seen.shape == due.shape and tensor != "output":
+        ratio = _ratio(seen, due)
+        if not np.any(seen) and np.any(due):
+            return h.Reshaping("tensor_factor", h.Factor(0.0, "0"))
+        if ratio is not None and ratio != 0 and agrees(seen, ratio * due, dtype):
+            factor = h.factor_named(ratio, data)
+            # Any number is some factor times another: fitted to a single value (the loss, a
+            # one-unit bias), a factor explains nothing unless it is a named constant.
+            if factor.named or seen.size > 1:
+                return h.Reshaping("tensor_factor", factor)
+    if tensor.startswith(("weight", "bias")) and seen.shape == (batch,) + due.shape:
+        if agrees(seen.sum(axis=0), due, dtype):
+            return h.Reshaping("not_reduced_over_batch")
+    if seen.ndim == 2 and seen.shape[::-1] == due.shape and agrees(seen.T, due, dtype):
+        return h.Reshaping("transposed_gradient")
+    return None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    what_if: h.WhatIf | None
+    reshaped: Mapping[str, h.Reshaping]
+    #: The largest disagreement of an unreshaped tensor with the prediction, in units of the
+    #: comparison's tolerance (above 1: reproduced only within the diagnosis's slack).
+    excess: float = 0.0
+
+    @property
+    def key(self) -> tuple:
+        """Fewest bugs, then fewest reshaped tensors, then a prediction within the comparison's
+        own tolerance before one that needs the slack (the closer first)."""
+        kinds = {(r.kind, None if r.factor is None else r.factor.name) for r in self.reshaped.values()}
+        loose = self.excess > 1.0
+        return (self.what_if is not None) + len(kinds), len(self.reshaped), loose, self.excess if loose else 0.0
+
+    @property
+    def final(self) -> bool:
+        """Nothing can beat it: one change reproduces every tensor within the comparison's tolerance."""
+        return self.key == (1, 0, False, 0.0)
+
+
+def explain(seen: Mapping[str, np.ndarray], due: Mapping[str, np.ndarray], what_if: h.WhatIf | None,
+            data: CaseData) -> Explanation | None:
+    """The reshapings that make ``due`` (a prediction) reproduce ``seen``, or None."""
+    reshaped, excess = {}, 0.0
+    for tensor, array in seen.items():
+        if tensor not in due:
+            continue
+        if agrees(array, due[tensor], data.case.dtype):
+            excess = max(excess, _excess(array, due[tensor], data.case.dtype))
+            continue
+        found = reshaping(tensor, array, due[tensor], data)
+        if found is None:
+            return None
+        reshaped[tensor] = found
+    return Explanation(what_if, reshaped, excess)
+
+
+# ---- the search -----------------------------------------------------------------------------------
+
+def _candidate_factors(seen, due, start: int | None, data: CaseData, at_loss: bool) -> list[h.Factor]:
+    """−1, and the ratios of the mismatching tensors at the start layer (named where they have a name)."""
+    found = {(-1.0, "−1"): h.Factor(-1, "−1")}
+    for tensor, array in seen.items():
+        if tensor in ("output", "loss") or (start is not None and _layer_of(tensor) not in (start, None)):
+            continue
+        ratio = _ratio(array, due[tensor])
+        if ratio is not None and ratio not in (0.0, 1.0) and np.isfinite(ratio):
+            # Every name the value has (at batch 1, outputs and batch·outputs are one number):
+            # each becomes its own hypothesis, and the diagnosis names them all.
+            for factor in h.factors_named(ratio, data, at_loss):
+                found.setdefault((factor.value, factor.name), factor)
+    return list(found.values())
+
+
+def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forward_wrong: bool,
+             reach_needed: int) -> Iterator[h.WhatIf]:
+    """The network-level hypotheses worth evaluating for this mismatch, likeliest first.
+
+    A backward-only change must reach layer ``reach_needed`` (the highest layer whose wrong
+    gradients no reshaping of the intended ones explains), and a change at one layer must
+    not reach above ``start`` (the highest layer with wrong gradients: it would have changed
+    that layer's own). A change at several layers may: at one of them it can be too small to
+    see (a derivative taken at an output near zero) and plain below."""
+    spec = data.case.spec
+    if forward_wrong:
+        yield from h.forward_changes(data)
+        return
+    scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
+              for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
+    likely = ([w for w in scales if w.factor.named] + h.derivative_changes(data)
+              + h.backward_weight_changes(data, "input" in seen) + h.derivative_one_layer_off(data)
+              + h.input_gradient_changes(data, "input" in seen))
+    highest = start if start is not None else -1
+
+    def fits(w: h.WhatIf) -> bool:
+        return w.reach >= reach_needed and (w.reach <= highest or len(w.layers) > 1)
+
+    yield from filter(fits, likely)
+    yield from filter(fits, _learning_rate_fits(data, ref, seen, due, reach_needed, highest))
+    # A factor without a name comes last: on degenerate data (one active unit) a structural
+    # bug can look like a scaled gradient, and the structural explanation is the likelier one.
+    yield from filter(fits, (w for w in scales if not w.factor.named))
+
+
+def _below(layer: int, tensors: Iterable[str]) -> list[str]:
+    """The input and the weights and biases of the layers below ``layer``."""
+    return [t for t in tensors if t == "input" or (_layer_of(t) is not None and _layer_of(t) < layer)]
+
+
+def _fitted_rate(data, ref, seen, due, layer: int, tensors: list[str]) -> float | None:
+    """The learning rate that makes layer ``layer``'s update reproduce ``tensors`` best: they
+    are linear in it (least squares), or None when the update does not move them."""
+    tensors = [t for t in tensors if t in seen and seen[t].shape == due[t].shape]
+    if not tensors:
+        return None
+    unit = h.updated_weights(data, ref, layer, 1.0).predict(data)
+    slope = np.concatenate([(unit[t] - due[t]).ravel() for t in tensors])
+    offset = np.concatenate([(seen[t] - due[t]).ravel() for t in tensors])
+    if not np.any(slope):
+        return None
+    rate = float(slope @ offset / (slope @ slope))
+    return rate if rate > 0 else None
+
+
+def _learning_rate_fits(data: CaseData, ref: Reference, seen, due, reach_needed: int,
+                        highest: int) -> Iterator[h.WhatIf]:
+    """Updated-weights hypotheses with the learning rate fitted to the observation: one per
+    layer whose change reaches from ``reach_needed`` to ``highest`` (the gradients below it are
+    linear in the rate), then every layer from the first up to it updated at one rate (fitted
+    on the layer just below it, which only its update moves)."""
+    depth = data.case.spec.depth
+    for layer in range(max(reach_needed + 1, 0), min(highest + 1, depth - 1) + 1):
+        if (rate := _fitted_rate(data, ref, seen, due, layer, _below(layer, seen))) is not None:
+            yield h.updated_weights(data, ref, layer, rate)
+    for layer in range(max(reach_needed + 1, 1), min(highest + 1, depth - 1) + 1):
+        just_below = [t for t in seen if _layer_of(t) == layer - 1] or _below(layer, seen)
+        if (rate := _fitted_rate(data, ref, seen, due, layer, just_below)) is not None:
+            first = 0 if "input" in seen else 1
+            yield h.updated_weights(data, ref, tuple(range(first, layer + 1)), rate)
+
+
+def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
+    """Localise the mismatch between ``seen`` and the oracle's ``ref``, and name the bug that explains it."""
+    due = h.predicted(ref, data)
+    observed = {t: array for t, array in observed_tensors(seen, data).items() if t in due}
+    wrong = [t for t in due if t in observed and not agrees(observed[t], due[t], data.case.dtype, slack=1.0)]
+    layers = [layer for t in wrong if (layer := _layer_of(t)) is not None]
+    start = max(layers) if layers else None
+    # A wrong loss with a right output is the loss's own bug: no change to the network's
+    # forward can explain it (it would change the output too).
+    forward_wrong = "output" in wrong
+    affected = tuple(t for t in wrong if t not in ("output", "loss")) or tuple(wrong)
+    best, alternatives = _best(data, ref, observed, due, start, forward_wrong, wrong)
+    findings = (_findings(best, observed, due) if best is not None else ()) + _dtype_findings(seen, data)
+    named_alternatives = tuple(f for other in alternatives for f in _findings(other, observed, due)[:1])
+    return Diagnosis(start, forward_wrong, affected, findings, named_alternatives, loss_wrong="loss" in wrong)
+
+
+def _dtype_findings(seen: Observation, data: CaseData) -> tuple[Finding, ...]:
+    """Tensors returned with an integer dtype or less precision than the case's."""
+    due = np.dtype(data.case.dtype)
+    named = {"output": seen.output, "loss": seen.loss} | seen.gradients.tensors()
+    short = {name: np.asarray(value).dtype for name, value in named.items()
+             if isinstance(value, np.ndarray) and (value.dtype.kind != "f" or value.dtype.itemsize < due.itemsize)}
+    return tuple(Finding("wrong_dtype", f"{name} is returned as {dtype} where {due} is due", tensors=(name,))
+                 for name, dtype in short.items())
+
+
+def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Explanation | None, list[Explanation]]:
+    """The best explanation, and the what-ifs at its layers that reproduce the case exactly as
+    well (searched on only once an exact one is found, and only at its layers: cheap)."""
+    if not wrong:
+        return None, []
+    best, ties = explain(observed, due, None, data), []
+    beyond_reshaping = [layer for t, array in observed.items() if (layer := _layer_of(t)) is not None
+                        and not agrees(array, due[t], data.case.dtype) and reshaping(t, array, due[t], data) is None]
+    for what_if in what_ifs(data, ref, observed, due, start, forward_wrong, max(beyond_reshaping, default=-1)):
+        if best is not None and best.final and what_if.layers != best.what_if.layers:
+            continue
+        prediction = _prediction(what_if, data)
+        if all(agrees(prediction[t], due[t], data.case.dtype, slack=1.0) for t in observed if t in due):
+            continue  # this change makes no difference on this case's data: it explains nothing
+        found = explain(observed, prediction, what_if, data)
+        if found is None:
+            continue
+        if best is not None and best.final and found.final:
+            ties.append(found)
+        elif best is None or found.key < best.key:
+            best = found
+    return best, ties
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_prediction(what_if: h.WhatIf, data: CaseData) -> Mapping[str, np.ndarray]:
+    return what_if.predict(data)
+
+
+def _prediction(what_if: h.WhatIf, data: CaseData) -> Mapping[str, np.ndarray]:
+    """A what-if's prediction, remembered for the next implementation failing on the same case
+    data; a fitted learning rate is not part of a what-if's identity, so those are not remembered."""
+    if what_if.kind == "updated_weights_in_backward":
+        return what_if.predict(data)
+    return _cached_prediction(what_if, data)
+
+
+def _findings(best: Explanation, observed, due) -> tuple[Finding, ...]:
+    findings = []
+    if best.what_if is not None:
+        w = best.what_if
+        findings.append(Finding(w.kind, w.text, w.layers, (), None if w.factor is None else w.factor.value, w.variant))
+    groups: dict[tuple, list[str]] = {}
+    for tensor, r in best.reshaped.items():
+        groups.setdefault((r.kind, None if r.factor is None else r.factor.name), []).append(tensor)
+    for tensors in groups.values():
+        r = best.reshaped[tensors[0]]
+        text = r.describe(tensors, observed[tensors[0]].shape, due[tensors[0]].shape)
+        layers = tuple(sorted({layer for t in tensors if (layer := _layer_of(t)) is not None}))
+        findings.append(Finding(r.kind, text, layers, tuple(tensors), None if r.factor is None else r.factor.value))
+    return tuple(findings)
+
+
+def matches(findings: Iterable[Finding], kind: str, layers: tuple[int, ...] | None = None,
+            tensors: tuple[str, ...] | None = None, factor: float | None = None, variant: str = "") -> bool:
+    """Whether one of ``findings`` is of ``kind`` (and, where given, at those layers, on those
+    tensors, with that factor and variant)."""
+    for f in findings:
+        if f.kind != kind or (layers is not None and f.layers != tuple(layers)):
+            continue
+        if tensors is not None and f.tensors != tuple(tensors):
+            continue
+        if factor is not None and (f.factor is None or abs(f.factor - factor) > 1e-3 * abs(factor)):
+            continue
+        if variant and f.variant != variant:
+            continue
+        return True
+    return False

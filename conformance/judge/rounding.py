@@ -1,0 +1,76 @@
+"""How far two correct runs of one case can differ: the rounding of another summation order.
+
+An implementation that sums in an order that changes from run to run (children kept
+in a set, a parallel reduction, a batch reordered) is correct, yet its results
+differ in the last bits. Reordering a sum of n terms changes its rounded value by at
+most 2·γ(n−1)·Σ|terms| ≈ 2(n−1)·eps·Σ|terms| (twice Higham's bound for one order).
+A backward chains such sums layer after layer, so an entry's difference is bounded
+by ``2·eps·T·S``: ``T`` the terms met along the way (every layer's inputs, the
+batch for a weight or bias gradient, the outputs for the loss) and ``S`` the sum of
+magnitudes behind the entry, which ``magnitudes`` computes by running the network
+on absolute values (|x|, |W|, |b|, |upstream|, every activation and its derivative
+taken as their bound 1 on the slope). ``S`` and not the
+entry itself: a bias gradient summing deltas of both signs is far smaller than
+what it sums, and its rounding is of the size of the terms.
+
+The bound is a worst case (rounding errors of random sign grow as √n, not n), and
+it stays far below the comparison with PyTorch's tolerance on the grid, so a
+difference within it cannot change a verdict; noise of 1e-6 in float64 (1e-4 in
+float32) exceeds it by orders of magnitude. Computed only when two runs differ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conformance.cases.activations import apply
+from conformance.cases.spec import CaseData, preactivations
+
+
+def _loss_gradient_magnitude(data: CaseData, output: np.ndarray) -> np.ndarray:
+    """A bound on |dL/dy| and on the terms it is computed from, for the case's loss."""
+    spec, batch = data.case.spec, data.case.batch
+    if spec.loss is None:
+        return np.abs(np.asarray(data.upstream, dtype=np.float64))
+    if spec.loss == "softmax_cross_entropy":
+        return np.full(output.shape, 2.0 / batch)  # |softmax − one-hot| ≤ 2, over the batch
+    size = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / output.size, "half_mse": 1.0 / output.size}[spec.loss]
+    targets = np.asarray(data.targets, dtype=np.float64).reshape(output.shape)
+    return size * (np.abs(output) + np.abs(targets))
+
+
+def magnitudes(data: CaseData) -> dict[str, np.ndarray]:
+    """Σ|terms| behind every entry of the output, the loss and every gradient (by tensor name)."""
+    spec = data.case.spec
+    weights = [np.abs(np.asarray(w, dtype=np.float64)) for w in data.params.weights]
+    biases = [0.0 if b is None else np.abs(np.asarray(b, dtype=np.float64)) for b in data.params.biases]
+    # Forward: each layer's input carries the rounding of everything summed to make it (a
+    # cancellation leaves a small value with a large one), each derivative bounded by 1.
+    inputs = [np.abs(np.asarray(data.x, dtype=np.float64))]
+    for w, b in zip(weights, biases):
+        inputs.append(inputs[-1] @ w.T + b)
+    forward = inputs.pop()
+    found = {"output": forward}
+    output = apply(spec.layers[-1].activation, preactivations(spec, data.params, data.x)[-1])
+    grad = _loss_gradient_magnitude(data, np.maximum(np.abs(output), forward))
+    if spec.loss is not None:
+        found["loss"] = np.asarray(float(np.sum(grad * (forward + 1.0))))
+    for i in reversed(range(spec.depth)):
+        found[f"weight[{i}]"] = grad.T @ inputs[i]
+        if data.params.biases[i] is not None:
+            found[f"bias[{i}]"] = grad.sum(axis=0)
+        grad = grad @ weights[i]
+    found["input"] = grad
+    return found
+
+
+def terms(data: CaseData) -> int:
+    """The number of rounded additions along the longest chain of sums in the case."""
+    spec = data.case.spec
+    widths = sum(layer.n_in + layer.n_out + 1 for layer in spec.layers)
+    return widths + data.case.batch + spec.layers[-1].n_out
+
+
+def allowance(data: CaseData, dtype: np.dtype) -> float:
+    """``2·eps·n``: what multiplies an entry's Σ|terms| in the bound, in ``dtype``."""
+    return 2.0 * float(np.finfo(dtype).eps) * terms(data)

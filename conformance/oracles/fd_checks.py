@@ -1,0 +1,216 @@
+"""Judging an implementation's gradients by finite differences of its own objective.
+
+Two checks, each into result rows:
+
+* ``fd_directional`` (one row per case): for every random unit direction v,
+  ``v · grad`` against the derivative of ``t ↦ f(theta + t v)``. A gradient
+  tensor that is missing or mis-shaped makes ``v · grad`` impossible to form:
+  a failure, said so.
+* ``fd_entry`` (one row per tensor): central differences at a few entries of
+  the tensor, always including the entry where the implementation disagrees
+  most with PyTorch (when the PyTorch check runs) or else its largest entry,
+  plus entries drawn from the case's seed (none on a large case:
+  ``Settings.entries_for``); the row names the worst one.
+
+The tolerance is the case dtype's gradient tolerance (``compare.tolerance_for``:
+the same rounding allowance as against PyTorch, carried through the dot
+product for a direction) plus the estimate's own error bound. An estimate the
+harness cannot trust (its stencil would cross a ReLU kink) is left out, and a
+row with no trustworthy estimate left is ``not_applicable``, never a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from conformance.contract.adapter import Gradients
+from conformance.judge.compare import Comparison, Tolerance, mismatch_message, tolerance_for, worst_index
+from conformance.running.driver import Driver, ImplementationFault
+from conformance.oracles.finite_difference import (Estimates, FiniteDifferences, Settings, directions,
+                                                   flat_offsets)
+from conformance.judge.results import ResultRow, comparison_row, row
+from conformance.cases.spec import CaseData, rng_for
+
+
+@dataclass(frozen=True)
+class FiniteDifferenceTolerance(Tolerance):
+    """The gradient's rounding allowance plus the finite-difference estimate's error bound."""
+
+    estimate_error: float = 0.0
+
+    def __str__(self) -> str:
+        return (f"rtol={self.rtol:g} (of |gradient| and of max|gradient|), floor={self.floor:g}, "
+                f"+ finite-difference error bound {self.estimate_error:.2g}")
+
+
+def gradient_problem(tensor: str, actual: object, shape: tuple[int, ...]) -> str | None:
+    """Why ``actual`` cannot serve as the gradient of a tensor of ``shape``, or None."""
+    if actual is None:
+        return f"{tensor}: missing (None), expected an array of shape {shape}"
+    try:
+        array = np.asarray(actual)
+    except Exception as error:  # an object NumPy cannot convert
+        return f"{tensor}: not an array ({type(actual).__name__}: {error})"
+    if array.dtype.kind not in "fiub":
+        return f"{tensor}: not numeric (dtype {array.dtype})"
+    if array.shape != shape:
+        return f"{tensor}: shape {array.shape}, expected {shape}"
+    # A finite sum means every value is finite: no copy, no boolean array.
+    if not np.isfinite(array.sum(dtype=np.float64)) and not np.all(np.isfinite(array.astype(np.float64))):
+        return f"{tensor}: non-finite values"
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class Judged:
+    """The implementation's gradients for one case, split into usable ones and problems."""
+
+    shapes: dict[str, tuple[int, ...]]
+    grads: dict[str, np.ndarray]
+    problems: dict[str, str]
+
+    @classmethod
+    def of(cls, data: CaseData, gradients: Gradients, include_input: bool) -> Judged:
+        shapes = {name: t.shape for name, t in data.tensors().items() if include_input or name != "input"}
+        given = gradients.tensors()
+        problems = {t: p for t, shape in shapes.items() if (p := gradient_problem(t, given.get(t), shape))}
+        grads = {t: np.asarray(given[t], dtype=np.float64) for t in shapes if t not in problems}
+        return cls(shapes, grads, problems)
+
+
+def finite_difference_rows(
+    driver: Driver,
+    data: CaseData,
+    gradients: Gradients,
+    reference: Gradients | None = None,
+    settings: Settings = Settings(),
+) -> list[ResultRow]:
+    """The ``fd_directional`` and ``fd_entry`` rows of one case.
+
+    ``reference`` (PyTorch's gradients, when that check runs) only chooses
+    which entries to probe; the verdict rests on the implementation alone.
+    """
+    judged = Judged.of(data, gradients, driver.capabilities.input_gradient)
+    fd = FiniteDifferences(driver, data, settings)
+    rows = []
+    if settings.directions:
+        rows += _guarded(fd, "fd_directional", lambda: _directional_rows(fd, judged))
+    if settings.entries_per_tensor:
+        rows += _guarded(fd, "fd_entry", lambda: _entry_rows(fd, judged, reference))
+    return rows
+
+
+def _guarded(fd: FiniteDifferences, check: str, build: Callable[[], list[ResultRow]]) -> list[ResultRow]:
+    """The check's rows, or one error row when the implementation faults while probed."""
+    try:
+        return build()
+    except ImplementationFault as fault:
+        return [row(fd.driver.name, fd.data.case, check, "*", "error", f"while taking finite differences: {fault}")]
+
+
+def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
+    name, case = fd.driver.name, fd.data.case
+    if judged.problems:
+        return [row(name, case, "fd_directional", "*", "fail",
+                    "v·grad cannot be formed: " + "; ".join(judged.problems.values()))]
+    vectors = directions(fd.data, fd.settings.directions, include_input="input" in judged.shapes)
+    estimates = fd.along(vectors)
+    tol = tolerance_for(case.dtype)
+    # v·grad and |v|·allowance tensor by tensor: no copy of a whole flat vector per direction.
+    actual, rounding = np.zeros(len(vectors)), np.zeros(len(vectors))
+    for tensor, start in flat_offsets(fd.data).items():
+        if tensor not in judged.grads:
+            continue
+        g = judged.grads[tensor].ravel()
+        allowance = tol.allowed(np.abs(g))
+        for k, vector in enumerate(vectors):  # one float32 row at a time is upcast, not all
+            part = vector[start:start + g.size].astype(np.float64)
+            actual[k] += part @ g
+            rounding[k] += np.abs(part, out=part) @ allowance
+    comparison = _worst(
+        "*", actual, estimates, rounding, tol,
+        label=lambda i: f"direction {i + 1} of {len(estimates)}: v·grad",
+        against="derivative along v",
+        where=lambda i: (i,),
+    )
+    return [_row(fd, "fd_directional", "*", comparison, estimates)]
+
+
+def _entry_rows(fd: FiniteDifferences, judged: Judged, reference: Gradients | None) -> list[ResultRow]:
+    name, case = fd.driver.name, fd.data.case
+    offsets = flat_offsets(fd.data)
+    count = fd.settings.entries_for(fd.theta.size)
+    picks = {t: entries_to_probe(fd.data, t, g, reference, count) for t, g in judged.grads.items()}
+    flat_indices = [offsets[t] + i for t, chosen in picks.items() for i in chosen]
+    estimates = fd.at_entries(flat_indices)
+    rows, start, tol = [], 0, tolerance_for(case.dtype)
+    for tensor in judged.shapes:
+        if tensor in judged.problems:
+            rows.append(row(name, case, "fd_entry", tensor, "fail", f"cannot compare: {judged.problems[tensor]}"))
+            continue
+        chosen, grad = picks[tensor], judged.grads[tensor]
+        mine = estimates.part(start, start + len(chosen))
+        start += len(chosen)
+        found = np.array([e.derivative for e in mine.estimates])
+        scale = max(float(np.abs(grad).max()), float(np.nanmax(np.abs(found), initial=0.0)))
+        rounding = tol.allowed(np.abs(np.nan_to_num(found)), scale)
+        position = lambda i, c=chosen, g=grad: tuple(int(k) for k in np.unravel_index(c[i], g.shape))  # noqa: E731
+        comparison = _worst(
+            tensor, grad.ravel()[chosen], mine, rounding, tol,
+            label=lambda i, t=tensor, p=position: f"{t}{list(p(i))}: got",
+            against="finite difference",
+            where=position,
+        )
+        rows.append(_row(fd, "fd_entry", tensor, comparison, mine))
+    return rows
+
+
+def entries_to_probe(data: CaseData, tensor: str, grad: np.ndarray, reference: Gradients | None,
+                     count: int) -> list[int]:
+    """Flat indices into ``tensor``: first the one that disagrees most with PyTorch
+    (or, without PyTorch, the largest), then distinct ones drawn from the case's seed."""
+    count = min(count, grad.size)
+    want = None if reference is None else reference.tensors().get(tensor)
+    if want is not None and np.shape(want) == grad.shape:
+        worst = worst_index(grad, want, data.case.dtype)
+        first = int(np.ravel_multi_index(worst, grad.shape)) if worst else 0
+    else:
+        first = int(np.argmax(np.abs(grad)))
+    rng = rng_for(data.case, f"fd_entry/{tensor}")
+    drawn = [int(i) for i in rng.choice(grad.size, count, replace=False) if i != first]
+    return ([first] + drawn)[:count]
+
+
+def _worst(tensor: str, actual, estimates: Estimates, rounding, tol: Tolerance, *, label, against: str,
+           where) -> Comparison | str:
+    """The comparison at the worst reliable estimate, or why no estimate is reliable."""
+    reliable = [i for i, e in enumerate(estimates.estimates) if not e.unreliable]
+    if not reliable:
+        return "; ".join(sorted({e.unreliable for e in estimates.estimates}))
+    found = np.array([estimates[i].derivative for i in reliable])
+    got = np.asarray(actual, dtype=np.float64)[reliable]
+    allowed = np.asarray(rounding)[reliable] + np.array([estimates[i].error for i in reliable])
+    diff = np.abs(got - found)
+    k = int(np.argmax(diff / allowed))
+    i = reliable[k]
+    fd_tol = FiniteDifferenceTolerance(tol.rtol, tol.floor, estimates[i].error)
+    message = mismatch_message(label(i), float(got[k]), against, float(found[k]), float(diff[k]), float(allowed[k]),
+                               fd_tol, int(np.count_nonzero(diff > allowed)), len(reliable))
+    relative = diff / np.maximum(np.abs(found), tol.floor)
+    return Comparison(tensor, bool(np.all(diff <= allowed)), float(diff.max()), float(relative.max()), where(i),
+                      float(got[k]), float(found[k]), fd_tol, message)
+
+
+def _row(fd: FiniteDifferences, check: str, tensor: str, comparison: Comparison | str,
+         estimates: Estimates) -> ResultRow:
+    name, case = fd.driver.name, fd.data.case
+    if isinstance(comparison, str):
+        return row(name, case, check, tensor, "not_applicable",
+                   f"no reliable finite difference: {comparison}; {estimates.describe()}")
+    skipped = [e.unreliable for e in estimates.estimates if e.unreliable]
+    note = f"; {len(skipped)} of {len(estimates)} estimates left out: {skipped[0]}" if skipped else ""
+    result = comparison_row(name, case, check, comparison)
+    return ResultRow(**(result.as_dict() | {"detail": f"{comparison.message}; {estimates.describe()}{note}"}))

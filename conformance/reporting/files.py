@@ -1,0 +1,152 @@
+"""A run's product (``Report``) and the files written from it.
+
+``Report`` holds what a run produced, as pandas tables. ``write`` puts it in a
+folder: ``results.csv`` (one row per implementation × case × check × tensor),
+``timings.csv``, ``fd_accuracy.csv`` when the finite-difference oracle measured
+itself, ``environment.json``, ``summary.md`` and ``report.html``. Every file is
+written atomically, and a file of the same name that this suite did not write is
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from conformance.judge import expectations as known
+from conformance.judge.results import COLUMNS
+from conformance.reporting.environment import GENERATOR
+from conformance.reporting.html import report_html
+from conformance.reporting.markdown import summary_markdown
+from conformance.reporting.tables import TIMING_COLUMNS
+
+
+FILES = ("results.csv", "timings.csv", "fd_accuracy.csv", "environment.json", "summary.md", "report.html")
+
+
+@dataclass(frozen=True, eq=False)
+class Report:
+    """What one run produced."""
+
+    results: pd.DataFrame
+    timings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TIMING_COLUMNS)))
+    environment: dict = field(default_factory=dict)
+    expectations: tuple[known.Expectation, ...] = ()
+    fd_accuracy: pd.DataFrame | None = None
+    #: Set when the run was stopped early: the tables hold the targets that finished.
+    interrupted: bool = False
+    #: Targets whose worker could not load them, each with the reason.
+    not_loaded: tuple = ()
+    #: What each target's adapter calls itself (display text only), by target.
+    labels: dict = field(default_factory=dict)
+    #: What loading each target noticed (a notebook's skipped lines, cells that raised), by target.
+    load_notes: dict = field(default_factory=dict)
+    #: Grading only: how many students made which mistake (see ``grading.summary``).
+    class_summary: pd.DataFrame | None = None
+
+    @property
+    def unexpected(self) -> pd.DataFrame:
+        """The rows that make the run fail: failures nobody recorded, and errors."""
+        return self.results[self.results["verdict"].isin(["fail", "error"])]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row is as expected, 1 otherwise (an interrupted run is never 0)."""
+        return 1 if len(self.unexpected) or self.interrupted or self.not_loaded else 0
+
+    def write(self, out: Path | str) -> list[Path]:
+        return write(self, out)
+
+
+class ReportError(Exception):
+    """The report cannot be written there; the message is one line for the user."""
+
+
+def _is_ours(path: Path) -> bool:
+    """Whether an existing file is one this suite wrote (so replacing it loses nothing)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            head = f.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    if path.suffix == ".csv":
+        if path.name == "fd_accuracy.csv":
+            return (path.parent / "environment.json").exists() and _is_ours(path.parent / "environment.json")
+        return head.startswith("implementation,case,")
+    if path.suffix == ".json":
+        return f'"generator": "{GENERATOR}"' in head
+    if path.suffix == ".md":
+        return head.startswith("# Conformance report")
+    return f'<meta name="generator" content="{GENERATOR}">' in head
+
+
+def check_writable(out: Path | str) -> Path:
+    """The folder the report goes to, created if missing; ``ReportError`` if it cannot be used."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"{out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise ReportError(f"{out} cannot be written to: the report needs a folder it may create files in "
+                          f"({error.strerror or error}); choose another with --out") from None
+    if foreign := [name for name in FILES if (out / name).exists() and not _is_ours(out / name)]:
+        raise ReportError(f"{out} already holds {', '.join(foreign)} not written by this suite; "
+                          f"choose another folder with --out")
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(path: Path, content: str | bytes) -> None:
+    mode = "wb" if isinstance(content, bytes) else "w"
+    handle = tempfile.NamedTemporaryFile(mode, dir=path.parent, prefix=f".{path.name}.", suffix=".partial",
+                                         delete=False, **({} if mode == "wb" else {"encoding": "utf-8"}))
+    try:
+        with handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_umask())  # as an ordinary file, not the temporary file's 0600
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
+
+
+def _csv(table: pd.DataFrame) -> str:
+    return table.to_csv(index=False, lineterminator="\n")
+
+
+def write(report: Report, out: Path | str) -> list[Path]:
+    """Every file of the report into ``out``; returns their paths. Each file is written to a
+    temporary name and moved into place, so a reader never sees half a file."""
+    out = check_writable(out)
+    contents = {
+        "results.csv": _csv(report.results.reindex(columns=list(COLUMNS))),
+        "timings.csv": _csv(report.timings.reindex(columns=list(TIMING_COLUMNS))),
+    }
+    if report.fd_accuracy is not None:
+        contents["fd_accuracy.csv"] = _csv(report.fd_accuracy)
+    contents["environment.json"] = json.dumps(report.environment | {"interrupted": report.interrupted},
+                                              indent=2, default=str) + "\n"
+    contents["summary.md"] = summary_markdown(report)
+    contents["report.html"] = report_html(report)
+    written = []
+    for name, content in contents.items():
+        write_atomically(out / name, content)
+        written.append(out / name)
+    return written

@@ -1,0 +1,84 @@
+"""The verdicts as JUnit XML (``--junit-xml PATH``), the format CI systems show natively:
+one test suite per implementation, one test case per implementation × case.
+
+A case fails when any of its rows fails (the message is the first failing
+row's check and detail, every failing row in the body), errors when the
+implementation raised or gave no answer, and is skipped with the reason when it
+does not apply; a recorded known defect is skipped too, as pytest reports an
+expected failure.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+
+from conformance.judge.results import message
+from conformance.reporting.files import ReportError
+
+
+def check_writable(path: Path | str) -> Path:
+    """The file to write, checked before the run: ``ReportError`` when its folder is missing
+    or cannot be written, or the path is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise ReportError(f"--junit-xml {path} is a folder; give a file name such as {path / 'results.xml'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ReportError(f"--junit-xml {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ReportError(f"--junit-xml {path}: cannot be written there")
+    return path
+
+
+def _case_element(implementation: str, case: str, rows: pd.DataFrame) -> ET.Element:
+    element = ET.Element("testcase", classname=implementation, name=case)
+    verdicts = set(rows["verdict"])
+    rows_of = lambda verdict: rows[rows["verdict"] == verdict]  # noqa: E731
+    said = lambda r: message(r["detail"], r["known_defect"], r["diagnosis"])  # noqa: E731
+    lines = lambda part: "\n".join(f"{r['check']} {r['tensor']}: {said(r)}" for _, r in part.iterrows())  # noqa: E731
+    if "fail" in verdicts:
+        failing = rows_of("fail")
+        first = failing.iloc[0]
+        ET.SubElement(element, "failure", message=f"{first['check']} {first['tensor']}: {said(first)}",
+                      type="fail").text = lines(failing)
+    elif "error" in verdicts:
+        erring = rows_of("error")
+        ET.SubElement(element, "error", message=said(erring.iloc[0]), type="error").text = lines(erring)
+    elif (rows["check"] == "case").any() and "not_applicable" in verdicts:
+        ET.SubElement(element, "skipped", message=f"not applicable: {rows.iloc[0]['detail']}")
+    elif "expected_fail" in verdicts:
+        reasons = sorted({f"known defect: {d}" for d in rows_of("expected_fail")["known_defect"]})
+        ET.SubElement(element, "skipped", message="; ".join(reasons), type="expected_fail")
+    return element
+
+
+def junit_tree(results: pd.DataFrame) -> ET.ElementTree:
+    """The XML document: ``<testsuites>`` with one ``<testsuite>`` per implementation."""
+    root = ET.Element("testsuites", name="conformance")
+    for implementation, rows in results.groupby("implementation", sort=False):
+        suite = ET.SubElement(root, "testsuite", name=str(implementation))
+        for case, case_rows in rows.groupby("case", sort=False):
+            suite.append(_case_element(str(implementation), str(case), case_rows))
+        counts = {tag: len(suite.findall(f"testcase/{tag}")) for tag in ("failure", "error", "skipped")}
+        suite.set("tests", str(len(suite)))
+        suite.set("failures", str(counts["failure"]))
+        suite.set("errors", str(counts["error"]))
+        suite.set("skipped", str(counts["skipped"]))
+    for attribute in ("tests", "failures", "errors", "skipped"):
+        root.set(attribute, str(sum(int(s.get(attribute)) for s in root)))
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit(results: pd.DataFrame, path: Path | str) -> Path:
+    """Write ``junit_tree(results)`` to ``path`` (atomically) and return the path."""
+    from conformance.reporting.files import write_atomically as _write_atomically
+
+    path = Path(path)
+    text = ET.tostring(junit_tree(results).getroot(), encoding="unicode", xml_declaration=True)
+    _write_atomically(path, text + "\n")
+    return path

@@ -1,0 +1,89 @@
+"""``summary.md``: one screen that says who conforms and what is wrong with the others,
+readable on a code host."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from conformance.reporting.tables import (MORE_IN_FILES, FD_NOTE, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
+                                          defect_table, fd_accuracy_summary, findings, not_applicable_table,
+                                          timing_summary, verdict_table, worst_errors)
+
+if TYPE_CHECKING:
+    from conformance.reporting.files import Report
+
+
+def cell(value) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.3g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Every value as the text a table shows (floats to 3 significant digits, NaN empty)."""
+    return table.astype(object).map(cell) if len(table) else table.astype(str)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (pandas' ``to_markdown`` would need ``tabulate`` for this)."""
+    cells = as_text(table)
+    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(record) + " |" for record in cells.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def headline(report: Report) -> str:
+    env, results = report.environment, report.results
+    count = results["implementation"].nunique()
+    parts = [f"{count} implementation{'s' * (count != 1)}",
+             f"{results['case'].nunique()} cases ({env.get('grid', '?')} grid, seed {env.get('seed', '?')})",
+             env.get("date", ""), f"revision {env['git_revision']}" if env.get("git_revision") else ""]
+    return " · ".join(p for p in parts if p)
+
+
+CELL_LEGEND = ("Each check family's cell counts cases: `pass`; `FAIL n` unexpected failures; "
+               "`known n` recorded known defects; `error n` the implementation raised, crashed or "
+               "returned no answer; `—` no case of that family ran.")
+
+
+def summary_markdown(report: Report) -> str:
+    results = report.results
+    out = ["# Conformance report", "", headline(report), ""]
+    if report.interrupted:
+        out += ["> **PARTIAL REPORT**: the run was interrupted; these tables hold only the cases that finished.", ""]
+    out += [markdown_table(verdict_table(results, marks=True)), "", CELL_LEGEND, ""]
+    out += ["## What is wrong", ""]
+    found = findings(results, more_in=MORE_IN_FILES)
+    if not found:
+        out += ["Nothing: every implementation conforms on every case that applies to it.", ""]
+    for name, label, lines in found:
+        out += [f"**{name}** — {label}", ""] + [f"- {line}" for line in lines] + [""]
+    out += _details_markdown(report)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _details_markdown(report: Report) -> list[str]:
+    results, out = report.results, []
+    defects = defect_table(results, report.expectations)
+    if not defects.empty:
+        out += ["## Recorded known defects", "",
+                "From `implementations/expectations.txt`; their failures count as `expected_fail`.", "",
+                markdown_table(defects), ""]
+    worst = worst_errors(results)
+    if not worst.empty:
+        out += ["## Worst errors", "", WORST_NOTE, "", markdown_table(worst), ""]
+    if not (na := not_applicable_table(results)).empty:
+        out += ["## Cases that do not apply", "", NA_NOTE, "", markdown_table(na), ""]
+    out += ["## Result rows by check", "", markdown_table(count_matrix(results)), ""]
+    if not report.timings.empty:
+        out += ["## Timings", "", TIMING_NOTE, "", markdown_table(timing_summary(report.timings)), ""]
+    if (accuracy := fd_accuracy_summary(report.fd_accuracy)) is not None:
+        out += ["## Finite-difference oracle accuracy", "", FD_NOTE, "", markdown_table(accuracy), ""]
+    out += ["## Environment", "", markdown_table(pd.DataFrame(
+        [(k, v) for k, v in report.environment.items() if k != "generator"], columns=["", "value"])), ""]
+    out += ["Files: `results.csv` (every row), `timings.csv`, `report.html` (with plots), `environment.json`."]
+    return out
+

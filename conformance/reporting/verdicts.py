@@ -1,0 +1,279 @@
+"""The verdict model: one target's rows and what they add up to, and that in words.
+
+A target's verdict:
+
+* ``pass``: every case that applies passed;
+* ``known defects``: the only failures are recorded known defects;
+* ``fail``: some result is wrong (a wrong value, shape, dtype, or a broken contract rule);
+* ``error``: the implementation raised, crashed or hung (gave no answer), and nothing was wrong otherwise;
+* ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
+* ``incomplete``: nothing is wrong, but it ran none of some kind of case the run
+  requires (``--require``);
+* ``not loaded``: the target could not be loaded (the reason says why);
+* ``not run``: the run was stopped (Ctrl-C) before the target's turn.
+
+``conformance check`` prints ``render_target``; the report files use the same
+problem lines (``conformance.reporting.tables.findings``), so the terminal and
+the report always agree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import pandas as pd
+
+from conformance.judge.results import CHECKS, COLUMNS, TEXT_COLUMNS, ResultRow
+
+if TYPE_CHECKING:
+    from conformance.running.targets import Target
+
+
+FAMILIES = tuple(check for check in CHECKS if check != "case")
+
+
+#: Verdicts that make ``conformance check`` exit with 1 (``not loaded`` makes it exit with 2).
+UNEXPECTED = ("fail", "error", "nothing ran", "incomplete", "not run")
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target's rows (or the reason it could not be loaded), and what they add up to."""
+
+    source: str
+    name: str
+    rows: tuple[ResultRow, ...] = ()
+    load_error: str = ""
+    seconds: float = 0.0
+    cases: int = field(default=0)
+    #: The run stopped before this target's turn came.
+    not_run: bool = False
+
+    @property
+    def ran(self) -> list[ResultRow]:
+        return [r for r in self.rows if r.verdict != "not_applicable"]
+
+    @property
+    def verdict(self) -> str:
+        if self.load_error:
+            return "not loaded"
+        if self.not_run:
+            return "not run"
+        verdicts = {r.verdict for r in self.rows if r.check != "coverage"}
+        if "fail" in verdicts:
+            return "fail"
+        if any(r.check == "coverage" for r in self.rows):
+            return "incomplete"
+        if "error" in verdicts:
+            return "error"
+        if not self.ran:
+            return "nothing ran"
+        return "known defects" if "expected_fail" in verdicts else "pass"
+
+    @property
+    def conforms(self) -> bool:
+        return self.verdict in ("pass", "known defects")
+
+    def cases_with(self, verdict: str, check: str | None = None) -> set[str]:
+        return {r.case for r in self.rows if r.verdict == verdict and check in (None, r.check)}
+
+    def family(self, check: str) -> str:
+        """One word (and a count of cases) for a check family: pass, FAIL n, error n, known n or —."""
+        rows = [r for r in self.rows if r.check == check and r.verdict != "not_applicable"]
+        if not rows:
+            return "—"
+        for verdict, label in (("fail", "FAIL"), ("error", "error"), ("expected_fail", "known")):
+            if cases := self.cases_with(verdict, check):
+                return f"{label} {len(cases)}"
+        return "pass"
+
+    def families(self) -> dict[str, str]:
+        return {check: self.family(check) for check in FAMILIES}
+
+
+def _tensor_order(tensor: str) -> tuple:
+    kind, _, index = tensor.partition("[")
+    kinds = ("*", "output", "loss", "input", "weight", "bias")
+    return (kinds.index(kind) if kind in kinds else len(kinds), index)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem: a check family and tensor, the cases it occurs in, and its worst row."""
+
+    check: str
+    tensor: str
+    cases: int
+    worst: ResultRow
+
+    def line(self) -> str:
+        """The check, how many cases, and the worst case's detail (tensor, worst element,
+        both values, tolerance, and the diagnosis where there is one)."""
+        word = "FAIL" if self.worst.verdict == "fail" else "error"
+        return f"{self.check} {word} in {self.cases} case{'s' * (self.cases > 1)}, e.g. {self.worst.case}: {self.worst.message}"
+
+
+def _badness(r: ResultRow) -> float:
+    """Largest relative error; an error or a result that has no error figure counts as worst."""
+    return float("inf") if r.verdict == "error" or r.max_rel_error != r.max_rel_error else r.max_rel_error
+
+
+def problems(rows: Iterable[ResultRow]) -> list[Problem]:
+    """Unexpected rows grouped by check family and tensor. Errors come first, then broken
+    contract rules (what the adapter must fix before its values mean anything), then the
+    families in report order. A wrong shape that a contract row already explains as a
+    layout mistake is not listed twice."""
+    rows = list(rows)
+    explained = {(r.case, r.tensor) for r in rows if r.check == "contract" and r.unexpected}
+    groups: dict[tuple[str, str], list[ResultRow]] = {}
+    for r in rows:
+        if r.unexpected and (r.check == "contract" or (r.case, r.tensor) not in explained):
+            groups.setdefault((r.check, r.tensor), []).append(r)
+    found = [Problem(check, tensor, len({m.case for m in members}), max(members, key=_badness))
+             for (check, tensor), members in groups.items()]
+    order = {check: i for i, check in enumerate(CHECKS)}
+    return sorted(found, key=lambda p: (p.worst.verdict != "error", p.check != "contract",
+                                        order.get(p.check, len(order)), _tensor_order(p.tensor)))
+
+
+def diagnosis_line(rows: Iterable[ResultRow]) -> str | None:
+    """The diagnosis of the case with the worst wrong value (recorded known defects included),
+    with the number of cases diagnosed; None when no row carries one."""
+    diagnosed = [r for r in rows if r.verdict in ("fail", "expected_fail") and r.diagnosis]
+    if not diagnosed:
+        return None
+    # a wrong value (a relative error) shows more of the bug than a wrong shape (no error figure)
+    worst = max(diagnosed, key=lambda r: (r.max_rel_error == r.max_rel_error, _badness(r)))
+    cases = len({r.case for r in diagnosed})
+    return f"diagnosis ({cases} case{'s' * (cases > 1)} diagnosed; worst, {worst.case}): {worst.diagnosis}"
+
+
+#: Where the problems left out of a short list are, named by file and column.
+MORE_IN = "every one is in summary.md, section “What is wrong”, and each failing row in results.csv, column detail"
+
+
+def problem_lines(rows: Iterable[ResultRow], limit: int, more_in: str = MORE_IN) -> list[str]:
+    """One line per kind of problem, at most ``limit`` of them and a count of the rest, saying
+    where the rest are (``more_in``)."""
+    found = problems(rows)
+    lines = [problem.line() for problem in found[:limit]]
+    if len(found) > limit:
+        more = len(found) - limit
+        lines.append(f"… and {more} more kind{'s' * (more > 1)} of problem ({more_in})")
+    return lines
+
+
+def not_applicable_line(result: TargetResult) -> str | None:
+    reasons = Counter(r.detail for r in result.rows if r.verdict == "not_applicable" and r.check == "case")
+    if not reasons:
+        return None
+    total = sum(reasons.values())
+    shown = "; ".join(f"{reason} ({count})" for reason, count in reasons.most_common(3))
+    more = f"; {len(reasons) - 3} more reason{'s' * (len(reasons) > 4)}" if len(reasons) > 3 else ""
+    return f"not applicable: {total} of {result.cases} cases — {shown}{more}"
+
+
+HEADINGS = {
+    "pass": "conforms",
+    "known defects": "conforms apart from its recorded known defects",
+    "fail": "DOES NOT CONFORM",
+    "error": "ERRORS (the implementation raised, crashed or hung)",
+    "nothing ran": "NOTHING RAN: no case of the grid applies to it",
+    "not loaded": "NOT LOADED",
+    "incomplete": "INCOMPLETE: required cases did not run",
+    "not run": "NOT RUN (the run was stopped first)",
+}
+
+
+def render_target(result: TargetResult, max_problems: int = 8) -> str:
+    """The block ``conformance check`` prints for one target."""
+    title = result.name if result.source in result.name else f"{result.name} ({result.source})"
+    if result.load_error:
+        return f"{title}: {HEADINGS['not loaded']}: {result.load_error}"
+    ran = len({r.case for r in result.ran})
+    lines = [f"{title}: {HEADINGS[result.verdict]} — {ran} of {result.cases} cases ran in {result.seconds:.1f} s"]
+    present = {r.check for r in result.ran}
+    if words := [f"{check} {word}" for check, word in result.families().items() if check in present]:
+        lines.append("  " + " · ".join(words))
+    if note := not_applicable_line(result):
+        lines.append("  " + note)
+    if known_cases := result.cases_with("expected_fail"):
+        reasons = sorted({r.known_defect for r in result.rows if r.verdict == "expected_fail"})
+        lines.append(f"  known defects in {len(known_cases)} cases: {'; '.join(reasons)}")
+    if diagnosed := diagnosis_line(result.rows):
+        lines.append("  " + diagnosed)
+    lines += ["  " + line for line in problem_lines(result.rows, max_problems)]
+    return "\n".join(lines)
+
+
+def summary_table(results: Sequence[TargetResult]):
+    """One row per target: its verdict, cases run, and each check family's word."""
+    import pandas as pd
+
+    present = [c for c in FAMILIES if any(r.check == c for result in results for r in result.ran)]
+    records = []
+    for result in results:
+        families = result.families()
+        records.append({
+            "target": result.source,
+            "implementation": result.name if not result.load_error else "",
+            "verdict": result.verdict,
+            "cases run": "" if result.load_error else f"{len({r.case for r in result.ran})}/{result.cases}",
+            **{check: families[check] if not result.load_error else "" for check in present},
+            "errors": len(result.cases_with("error")) if not result.load_error else "",
+            "reason": result.load_error,
+        })
+    table = pd.DataFrame.from_records(records)
+    if not table["reason"].astype(bool).any():
+        table = table.drop(columns="reason")
+    return table
+
+
+def aligned(table) -> str:
+    """A table as left-aligned text columns (the last one, often long, is not padded)."""
+    cells = [list(map(str, table.columns))] + [[str(v) for v in record] for record in table.itertuples(index=False)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(table.columns) - 1)]
+    return "\n".join("  ".join([c.ljust(w) for c, w in zip(row, widths)] + row[-1:]).rstrip() for row in cells)
+
+
+def exit_code(results: Sequence[TargetResult]) -> int:
+    """2 when a target could not be loaded, else 1 when one did not conform, else 0."""
+    if any(r.verdict == "not loaded" for r in results):
+        return 2
+    return 1 if any(r.verdict in UNEXPECTED for r in results) else 0
+
+
+def display_name(label: str, target: Target) -> str:
+    """What a target is shown as: its adapter's own name (sanitized by the worker), else its identity."""
+    return label or (target.path.stem if target.path is not None else target.name)
+
+
+LABELS = {
+    "pass": "conforms",
+    "known defects": "conforms apart from recorded known defects",
+    "fail": "DOES NOT CONFORM",
+    "error": "errors (raised, crashed or no answer)",
+    "nothing ran": "nothing ran (no case applies)",
+    "incomplete": "INCOMPLETE (required cases did not run)",
+}
+
+
+#: The verdict's mark in Markdown, where a code host shows it in colour.
+MARKS = {"pass": "✅", "known defects": "☑️", "fail": "❌", "error": "💥", "nothing ran": "➖", "incomplete": "⚠️"}
+
+
+def _as_rows(results: pd.DataFrame) -> list[ResultRow]:
+    """The table's rows as ``ResultRow`` values (also from a table read back from CSV)."""
+    clean = results.astype({c: object for c in TEXT_COLUMNS}).fillna({c: "" for c in TEXT_COLUMNS})
+    return [ResultRow(**record) for record in clean[list(COLUMNS)].to_dict("records")]
+
+
+def target_results(results: pd.DataFrame) -> list[TargetResult]:
+    """One ``TargetResult`` per implementation, in the order they ran."""
+    out = []
+    for name, group in results.groupby("implementation", sort=False):
+        out.append(TargetResult(name, name, tuple(_as_rows(group)), cases=group["case"].nunique()))
+    return out
+

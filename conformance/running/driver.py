@@ -1,0 +1,339 @@
+"""Driving one implementation through its adapter: observe a case, evaluate its own
+objective at perturbed points (for finite differences), time it.
+
+Observing a case also checks the contract's rules about repeated calls: two runs of
+the same case agree (to the rounding of another summation order: ``difference``),
+and one model called again answers as a fresh one does (``reuse``).
+
+``Driver`` runs the adapter in this process. Everything the harness asks of
+an implementation goes through these three methods, so the same requests can
+be served from a separate worker process (see ``isolation``).
+
+Longer than 300 lines: the three requests (describe, observe, reuse) and the checks on
+what the adapter returned, each a short function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from conformance.running import reuse
+from conformance.judge import rounding
+from conformance.contract.adapter import Adapter, Capabilities, Gradients
+from conformance.contract.rules import gradients_problem, layout_violations
+from conformance.running.faults import describe_exception
+from conformance.running.targets import Target
+from conformance.cases.spec import Case, CaseData
+from conformance.running.timing import Rules, Timed, side_by_side
+
+
+
+class ImplementationFault(Exception):
+    """The implementation (or its adapter) raised or broke the contract; one line for the report."""
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    """What the implementation produced for one case, as returned (not yet validated)."""
+
+    output: object
+    loss: object | None
+    gradients: Gradients
+    #: Contract rules broken along the way, as (tensor, one-line message) pairs.
+    violations: tuple[tuple[str, str], ...] = ()
+    #: What is worth saying on a passing contract row (two runs that differ within rounding).
+    notes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """Points ``theta + s * direction`` for each step ``s``, where theta is the case's
+    flat parameter vector (``CaseData.flat``) and ``direction`` is a dense vector
+    or the index of a single entry."""
+
+    direction: np.ndarray | int
+    steps: np.ndarray
+
+
+def _as_gradients(value: object, method: str) -> Gradients:
+    if problem := gradients_problem(value, method):
+        raise ImplementationFault(problem)
+    return value
+
+
+def _loss_pair(value: object) -> tuple[object, Gradients]:
+    if not (isinstance(value, tuple) and len(value) == 2):
+        raise ImplementationFault(f"loss must return (loss value, Gradients), got {type(value).__name__}")
+    return value[0], _as_gradients(value[1], "loss")
+
+
+def _snapshot(value: object) -> object:
+    """A copy of a returned array, so a later call reusing its buffer cannot change it."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
+def _snapshot_gradients(grads: Gradients) -> Gradients:
+    """Copies of the returned gradient arrays: a model that adds into its stored gradients
+    would otherwise change what an earlier call returned."""
+    copy = lambda tensors: tuple(_snapshot(t) for t in tensors) if isinstance(tensors, (tuple, list)) else tensors  # noqa: E731
+    return Gradients(_snapshot(grads.input), copy(grads.weights), copy(grads.biases))
+
+
+def _modified_arguments(pristine: CaseData, given: CaseData) -> tuple[tuple[str, str], ...]:
+    arrays = {"upstream": (pristine.upstream, given.upstream), "targets": (pristine.targets, given.targets)}
+    arrays |= {name: (tensor, given.tensors()[name]) for name, tensor in pristine.tensors().items()}
+    return tuple(
+        (name, f"{name}: the implementation modified the array it was given, in place "
+               f"(the harness had its own copy; results use the original values)")
+        for name, (before, after) in arrays.items()
+        if not _same_bits(before, after)
+    )
+
+
+def _same_bits(before: np.ndarray, after: np.ndarray) -> bool:
+    """Bit for bit equal (as ``tobytes()`` would say, without copying either array)."""
+    if before.shape != after.shape or before.dtype != after.dtype:
+        return False
+    as_bytes = lambda a: np.ascontiguousarray(a).reshape(-1).view(np.uint8)  # noqa: E731
+    return bool(np.array_equal(as_bytes(before), as_bytes(after)))
+
+
+def _observed_arrays(seen: Observation) -> dict[str, object]:
+    return {"output": seen.output, "loss": seen.loss} | seen.gradients.tensors()
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The largest disagreement between two runs' values of one tensor (relative to what
+    rounding allows there), and that allowance."""
+
+    tensor: str
+    index: tuple[int, ...]
+    first: float
+    second: float
+    bound: float
+    dtype: str
+
+    @property
+    def size(self) -> float:
+        return abs(self.first - self.second)
+
+    @property
+    def within_rounding(self) -> bool:
+        return self.size <= self.bound
+
+    def where(self) -> str:
+        return f"{self.tensor}{list(self.index)}" if self.index else self.tensor
+
+    def values(self) -> str:
+        return f"{self.first:.17g} then {self.second:.17g}"
+
+
+def precision(values: Sequence[object], case_dtype: str) -> np.dtype:
+    """The coarsest floating dtype among returned values and the case's."""
+    found = [np.dtype(case_dtype)] + [v.dtype for v in values if isinstance(v, (np.generic, np.ndarray))
+                                      and v.dtype.kind == "f"]
+    return min(found, key=lambda d: d.itemsize)
+
+
+class Rounding:
+    """What summation order may change in one case's results (``conformance.judge.rounding``),
+    computed only when asked: two runs rarely differ."""
+
+    def __init__(self, data: CaseData):
+        self.data = data
+        self._magnitudes: dict[str, np.ndarray] | None = None
+
+    def allowed(self, tensor: str, dtype: np.dtype, shape: tuple[int, ...], rows_reversed: bool = False) -> np.ndarray:
+        """The bound entry by entry (zero for a tensor of a shape the case does not have)."""
+        magnitude = self._due(tensor)
+        if magnitude is None or np.shape(magnitude) not in ((), shape):
+            return np.zeros(shape)  # a shape the contract does not expect: no rounding is excused
+        if rows_reversed and tensor in ("output", "input"):
+            magnitude = magnitude[::-1]
+        return np.broadcast_to(rounding.allowance(self.data, dtype) * magnitude, shape)
+
+    def _due(self, tensor: str) -> np.ndarray | None:
+        if self._magnitudes is None:
+            self._magnitudes = rounding.magnitudes(self.data)
+        return self._magnitudes.get(tensor)
+
+    def difference(self, tensor: str, a: object, b: object, rows_reversed: bool = False) -> Difference | None | str:
+        """How two runs' values of ``tensor`` differ: None when bit for bit equal, a message
+        when their shapes differ, else the worst element against the rounding bound."""
+        try:
+            a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None  # not numeric: the comparison with the oracle reports it
+        if a_arr.shape != b_arr.shape:
+            return f"shapes {a_arr.shape} and {b_arr.shape}"
+        if rows_reversed and a_arr.shape != np.shape(self._due(tensor)):
+            return None  # rows of a tensor of the wrong shape mean nothing: its comparison reports it
+        if np.array_equal(a_arr, b_arr, equal_nan=True):
+            return None
+        dtype = precision((a, b), self.data.case.dtype)
+        allowed = self.allowed(tensor, dtype, a_arr.shape, rows_reversed)
+        gap = np.where(np.isnan(a_arr) & np.isnan(b_arr), 0.0, np.nan_to_num(np.abs(a_arr - b_arr), nan=np.inf))
+        excess = gap / np.maximum(allowed, np.finfo(np.float64).tiny)
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape)) if excess.ndim else ()
+        return Difference(tensor, index, float(a_arr[index]), float(b_arr[index]), float(allowed[index]), str(dtype))
+
+
+BOUND = "2·eps·n·Σ|terms|, the rounding of another summation order"
+
+
+def _differences(first: Observation, second: Observation, allowance: Rounding
+                 ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """Tensors that came out differently from two runs of the same case: (violations, notes).
+    A difference within the rounding of another summation order is a note, beyond it a violation."""
+    violations, notes = [], []
+    seen = _observed_arrays(second)
+    for name, a in _observed_arrays(first).items():
+        found = allowance.difference(name, a, seen.get(name))
+        if found is None:
+            continue
+        if isinstance(found, str):
+            violations.append((name, f"{name}: non-deterministic, two runs of the same case differ ({found})"))
+        elif found.within_rounding:
+            notes.append((name, f"{name}: not bit-for-bit reproducible: max difference {found.size:.2g} at "
+                                f"{found.where()}, within {found.dtype} rounding (bound there {found.bound:.2g} "
+                                f"= {BOUND})"))
+        else:
+            violations.append((name, f"{name}: non-deterministic, two runs of the same case differ beyond rounding: "
+                                     f"{found.where()}: {found.values()} (|difference| {found.size:.3g} exceeds "
+                                     f"tolerance {found.bound:.3g} in {found.dtype}, {BOUND})"))
+    return tuple(violations), tuple(notes)
+
+
+def objective_value(adapter: Adapter, data: CaseData) -> float:
+    """The scalar finite differences differentiate: ``<upstream, forward(x)>`` for a
+    VJP case, the implementation's own loss for a loss case."""
+    spec = data.case.spec
+    adapter.build(spec, data.params)
+    if spec.loss is None:
+        returned = adapter.forward(data.x)
+        output = np.asarray(returned, dtype=np.float64)
+        value = np.sum(output * data.upstream)
+        # An output of less precision than float64 makes an objective of that precision: say so
+        # by its value (finite differences read the precision from the values they get).
+        coarse = precision((returned,), "float64")
+        return float(value.astype(coarse)) if coarse.itemsize < 8 else float(value)
+    loss, _ = _loss_pair(adapter.loss(data.x, data.targets))
+    return float(np.asarray(loss, dtype=np.float64))
+
+
+class Driver:
+    """One implementation, run in this process. Every call works on copies of the data."""
+
+    def __init__(self, target: Target):
+        # A target named by a locator is imported here: only the caller's own choice
+        # (no isolation, or the suite's bundled implementations) brings one here.
+        self.target = target if target.adapter is not None else target.loaded_here()
+        self.name = target.name
+
+    def _adapter(self) -> Adapter:
+        try:
+            return self.target.new()
+        except Exception as error:
+            raise ImplementationFault(f"adapter failed to start: {describe_exception(error)}") from error
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.target.adapter.capabilities
+
+    def describe(self) -> dict:
+        """The adapter's name, class, description and capabilities (as a worker reports them)."""
+        adapter = self.target.adapter
+        return {"name": adapter.name or "", "class": adapter.__qualname__, "description": adapter.description or "",
+                "capabilities": adapter.capabilities, "notes": ()}
+
+    def start_case(self) -> None:
+        """Nothing to do in-process (a worker driver starts its wall-time clock here)."""
+
+    def close(self) -> None:
+        """Nothing to release in-process (a worker driver stops its process here)."""
+
+    def supports(self, case: Case) -> str | None:
+        try:
+            return self._adapter().supports(case.spec, case.batch, case.dtype)
+        except ImplementationFault:
+            raise
+        except Exception as error:
+            raise ImplementationFault(f"supports() failed: {describe_exception(error)}") from error
+
+    def observe(self, data: CaseData) -> Observation:
+        """Run the case twice on fresh models, then the second model three times more
+        (``reuse``), and report what the first run produced, with any contract violation:
+        arguments modified in place, a second run that disagrees with the first beyond
+        rounding (within it: a note), or a model that keeps state between calls."""
+        given = data.copy()
+        first = self._observe_once(self._adapter(), given)
+        modified = _modified_arguments(data, given)
+        del given  # before the second copy: one copy of a large case's data at a time
+        adapter = self._adapter()
+        second = self._observe_once(adapter, data.copy())
+        method = "backward" if data.case.spec.loss is None else "loss"
+        allowance = Rounding(data)
+        differ, notes = _differences(first, second, allowance)
+        kept = () if differ else reuse.violations(
+            _observed_arrays(first), lambda given: _observed_arrays(self._observe_once(adapter, given, build=False)),
+            data, allowance.difference)
+        violations = modified + differ + kept + layout_violations(first.output, first.gradients, data, method)
+        return Observation(first.output, first.loss, first.gradients, violations, notes)
+
+    def _observe_once(self, adapter: Adapter, data: CaseData, build: bool = True) -> Observation:
+        """Build (unless the model is being reused), run forward, then backward (VJP case) or
+        the implementation's loss; every returned array copied, so later calls cannot change it."""
+        spec = data.case.spec
+        try:
+            if build:
+                adapter.build(spec, data.params)
+            output = _snapshot(adapter.forward(data.x))
+            if spec.loss is None:
+                grads = _as_gradients(adapter.backward(data.upstream), "backward")
+                return Observation(output, None, _snapshot_gradients(grads))
+            loss, grads = _loss_pair(adapter.loss(data.x, data.targets))
+            return Observation(output, _snapshot(loss), _snapshot_gradients(grads))
+        except ImplementationFault:
+            raise
+        except Exception as error:
+            raise ImplementationFault(describe_exception(error)) from error
+
+    def evaluate(self, data: CaseData, probes: Sequence[Probe]) -> list[np.ndarray]:
+        """The objective at every probe's points, one array of values per probe."""
+        adapter = self._adapter()
+        theta = data.flat()
+        # Every point is written into this one buffer: a fresh vector per point costs as
+        # much as the forward on a large network. theta itself is never handed out, so a
+        # point the implementation modifies in place cannot leak into the next one.
+        point = np.empty_like(theta)
+        values = []
+        try:
+            for probe in probes:
+                row = []
+                for step in np.asarray(probe.steps, dtype=np.float64).ravel():
+                    if isinstance(probe.direction, (int, np.integer)):
+                        np.copyto(point, theta)
+                        point[probe.direction] += step
+                    else:
+                        np.multiply(probe.direction, step, out=point, dtype=np.float64)  # a float32 direction too
+                        point += theta
+                    row.append(objective_value(adapter, data.with_flat(point)))
+                values.append(np.asarray(row).reshape(np.shape(probe.steps)))
+        except ImplementationFault:
+            raise
+        except Exception as error:
+            raise ImplementationFault(describe_exception(error)) from error
+        return values
+
+    def timings(self, data: CaseData, rules: Rules) -> tuple[Timed, ...]:
+        """Forward and backward timed side by side with PyTorch, here where the implementation runs."""
+        try:
+            return side_by_side(self._adapter, data, rules)
+        except ImplementationFault:
+            raise
+        except Exception as error:
+            raise ImplementationFault(describe_exception(error)) from error

@@ -1,0 +1,493 @@
+"""Running a submission in a sandboxed worker, and taking nothing from it but validated data.
+
+``WorkerDriver`` serves the same requests as ``Driver`` (supports, observe,
+evaluate, timings) from a worker process (``conformance.running.worker``) started in
+the sandbox (``conformance.running.sandbox``). The worker loads the submission; this
+process never imports it. Requests go out pickled; every reply comes back in
+the data-only format of ``wire`` and is checked here against what the request
+can get back (structure, tensor names, array sizes, dtypes) under one
+deadline for the whole reply. A reply that breaks any of that, a hang, a
+crash, a hard exit or a runaway allocation becomes an ``ImplementationFault``
+(an ``error`` row), and the worker is started afresh for the next case. After
+``Limits.max_timeouts`` timeouts a target gets no more cases.
+
+Longer than 300 lines: starting and restarting the worker, the deadlines, and a
+validator per kind of reply, which must all agree on one protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from conformance.running import sandbox, wire
+from conformance.contract.adapter import Capabilities, Gradients
+from conformance.contract.rules import capabilities_problem
+from conformance.running.driver import Driver, ImplementationFault, Observation, Probe
+from conformance.running.loading import Locator
+from conformance.running.targets import Target
+from conformance.cases.spec import CaseData
+from conformance.running.timing import PHASES, Measurement, Timed
+from conformance.running.worker import Known, Shared
+
+DEFAULT_TIMEOUT_S = 20.0
+DEFAULT_MEMORY_MB = 4096
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one worker may spend and see: wall time per case (and for loading), address
+    space, CPU seconds over its life, bytes per file it writes, processes, its private
+    ``/tmp``; how many timeouts, or worker deaths in a row, a target may have before it
+    gets no more cases; and the
+    paths no worker may see (the run's submissions, the report folder; a worker still
+    sees its own submission's folder)."""
+
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_mb: int = DEFAULT_MEMORY_MB
+    cpu_s: int = 1800
+    file_mb: int = 64
+    processes: int = 128
+    tmp_mb: int = 64
+    max_timeouts: int = 2
+    max_crashes: int = 3
+    hidden: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0 or self.memory_mb <= 0:
+            raise ValueError("time and memory limits must be positive")
+
+
+_TENSOR_NAME = re.compile(r"(output|loss|input|\*|(weight|bias)\[(\d+|\*)\])")
+
+
+def _locator(target: Target) -> Locator | None:
+    """How a worker finds the target's adapter: its own locator, or where the class handed
+    over in this process was defined (None for a class defined inside a function)."""
+    if target.locator is not None:
+        return target.locator
+    adapter = target.adapter
+    if adapter is None or "<locals>" in adapter.__qualname__:
+        return None
+    module = sys.modules.get(adapter.__module__)
+    file = getattr(module, "__file__", None)
+    if adapter.__module__ != "__main__" and not adapter.__module__.startswith("submission"):
+        return Locator("module", f"{adapter.__module__}:{adapter.__qualname__}")
+    return Locator("file", file, adapter.__qualname__) if file else None
+
+
+def _worker_command(view: sandbox.View, fd: int) -> list[str]:
+    # -P: the submission's folder (the working folder) does not come first on the import path
+    # while the worker imports its own modules; loading puts it there afterwards.
+    return sandbox.command(view, [sys.executable, "-P", "-m", "conformance.running.worker", str(fd)])
+
+
+def _python_path() -> str:
+    """The grader's import path for the worker, the current folder included (as ``python -m``
+    would have it: ``module:Class`` targets import from there)."""
+    harness = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    entries = [harness] + [p or os.getcwd() for p in sys.path] + [os.getcwd()]
+    return os.pathsep.join(dict.fromkeys(entries))
+
+
+#: What a worker inherits of the grader's environment: nothing else (tokens, keys and
+#: passwords a grading machine keeps there stay out of a submission's reach).
+PASSED_ON = ("PATH", "LANG", "LANGUAGE", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+             "MPLBACKEND")
+
+
+def _worker_environment() -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items()
+            if k in PASSED_ON or k.startswith(("LC_", "CONFORMANCE_"))}
+    return kept | {"PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", "TMPDIR": "/tmp"}
+
+
+def _exit_description(code: int | None) -> str:
+    if code is None:
+        return "the worker process stopped answering"
+    if code < 0 or code > 128 and code - 128 in signal.Signals._value2member_map_:
+        number = -code if code < 0 else code - 128
+        try:
+            signame = signal.Signals(number).name
+        except ValueError:
+            signame = f"signal {number}"
+        hint = {"SIGKILL": " (out of memory?)", "SIGXCPU": " (CPU time limit)",
+                "SIGXFSZ": " (file size limit)"}.get(signame, "")
+        return f"the implementation crashed the worker process ({signame}){hint}"
+    return f"the worker process exited with code {code} (the implementation ended the process)"
+
+
+class WorkerDriver:
+    """A ``Driver`` in a sandboxed worker: same requests, plus limits, validation, restarts."""
+
+    def __init__(self, target: Target, limits: Limits = Limits()):
+        locator = _locator(target)
+        if locator is None:
+            raise ValueError(f"{target.name}: adapter class {target.adapter.__qualname__} cannot be isolated "
+                             "(define it at module level)")
+        self.target, self.name, self.limits, self.locator = target, target.name, limits, locator
+        folder = locator.folder
+        own = target.path.resolve() if target.path is not None else None
+        hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
+        # The grader's own import path stays readable (its private /tmp would hide a part of it).
+        readable = locator.readable + tuple(
+            p for p in _python_path().split(os.pathsep) if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
+        self.view = sandbox.View(readable=tuple(dict.fromkeys(readable)), hidden=hidden, tmp_mb=limits.tmp_mb,
+                                 workdir=folder or "/tmp")
+        self._process: subprocess.Popen | None = None
+        self._stderr = None
+        self._sock: socket.socket | None = None
+        self._cgroup: sandbox.PidsCgroup | None = None
+        self._load_failure = ""
+        self._description: dict | None = None
+        self._budget = math.inf
+        self._next_id = 1
+        self.timeouts = 0
+        self.crashes = 0  # in a row
+        #: What this case's requests have sent the worker, by id (held, so no id is reused).
+        self._sent: dict[int, Any] = {}
+
+    # ---- what loading told ----
+
+    def describe(self) -> dict:
+        """The adapter's name, description, capabilities and load notes as the worker read
+        them (validated); ``ImplementationFault`` when it cannot be loaded."""
+        if self._description is None:
+            self._start()
+        return self._description
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.describe()["capabilities"]
+
+    @property
+    def label(self) -> str:
+        return self.describe()["name"]
+
+    # ---- the process ----
+
+    def start_case(self) -> None:
+        """Give one case its wall time (and forget what the last one sent). The clock runs
+        only while the worker is asked something: the grader's own work (the oracle, the
+        comparison) costs the implementation nothing."""
+        self._budget = self.limits.timeout_s
+        self._sent = {}
+
+    def _start(self) -> None:
+        if self._load_failure:
+            raise ImplementationFault(self._load_failure)
+        if self.timeouts >= self.limits.max_timeouts:
+            raise ImplementationFault(f"skipped after {self.timeouts} timeouts")
+        if self.crashes >= self.limits.max_crashes:
+            raise ImplementationFault(f"skipped after its worker ended {self.crashes} times in a row")
+        parent, child = socket.socketpair()
+        self._cgroup = sandbox.PidsCgroup(self.limits.processes)
+        env = _worker_environment()
+        self._stderr = tempfile.TemporaryFile()  # its size is bounded by the worker's file size limit
+        try:
+            self._process = subprocess.Popen(
+                _worker_command(self.view, child.fileno()), pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self._stderr, env=env, start_new_session=True,
+                preexec_fn=self._cgroup.join, cwd="/")
+        finally:
+            child.close()
+        self._sock, self._sent = parent, {}
+        sandboxed = sandbox.bubblewrap()[0] is not None
+        limits = self.limits if sandboxed or self._cgroup.path is not None else replace(self.limits, processes=0)
+        wire.write_request(parent, ("load", self.locator, limits, self.name))
+        try:
+            reply = self._receive(0, time.monotonic() + max(3 * self.limits.timeout_s, 10.0), 1 << 16)
+            description = _description(reply)
+        except ImplementationFault as fault:
+            self._load_failure = str(fault)  # loading will not work better next time
+            self.close()
+            raise
+        self._description = description
+
+    def _receive(self, request_id: int, deadline: float, max_bytes: int, method: str = "load") -> Any:
+        try:
+            reply = wire.read_reply(self._sock, deadline, max_bytes)
+        except wire.ReplyTimeout:
+            self.timeouts += 1
+            self.close()
+            what = " while loading" if method == "load" else ""
+            raise ImplementationFault(f"timed out after {self.limits.timeout_s:g} s{what}") from None
+        except wire.WorkerGone:
+            raise ImplementationFault(self._ended()) from None
+        except wire.MalformedReply as error:
+            self.crashes += 1
+            self.close()
+            raise ImplementationFault(f"the worker sent a malformed reply: {error}") from None
+        if reply.request_id != request_id:
+            self.crashes += 1
+            self.close()
+            raise ImplementationFault(f"the worker sent a malformed reply: an answer to request "
+                                      f"{reply.request_id} where {request_id} was asked")
+        if method in ("observe", "evaluate"):
+            self.crashes = 0  # the implementation's code ran and the worker lives
+        if reply.status == "fault":
+            raise ImplementationFault(wire.clean_text(reply.body))
+        return reply.body
+
+    def _ended(self) -> str:
+        self.crashes += 1
+        try:
+            code = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        said = self._last_words()
+        self.close()
+        return _exit_description(code) + (f"; it last wrote: {said}" if said else "")
+
+    def _last_words(self) -> str:
+        """The end of what the worker wrote on stderr (a traceback's last line), as clean text."""
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(max(0, os.fstat(self._stderr.fileno()).st_size - 2000))
+            lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return wire.clean_text(lines[-1], 300) if lines else ""
+
+    def _once(self, value: Any) -> Shared | Known:
+        if self._sent.get(id(value)) is value:
+            return Known(id(value))
+        self._sent[id(value)] = value
+        return Shared(id(value), value)
+
+    def _share(self, value: Any) -> Any:
+        """An argument as sent: a case's data and dense directions once per case (the
+        harness never changes either once made)."""
+        if isinstance(value, CaseData):
+            return self._once(value)
+        if isinstance(value, Probe) and isinstance(value.direction, np.ndarray):
+            return Probe(self._once(value.direction), value.steps)
+        if isinstance(value, list):
+            return [self._share(item) for item in value]
+        return value
+
+    def _call(self, method: str, max_bytes: int, *args) -> Any:
+        if self._process is None or self._process.poll() is not None:
+            self._start()
+        new_case = not self._sent
+        request_id, self._next_id = self._next_id, self._next_id + 1
+        try:
+            wire.write_request(self._sock, (request_id, method, tuple(self._share(a) for a in args), new_case))
+        except OSError:
+            raise ImplementationFault(self._ended()) from None
+        asked = time.monotonic()
+        budget = self._budget if self._budget != math.inf else self.limits.timeout_s
+        try:
+            return self._receive(request_id, asked + budget, max_bytes, method)
+        finally:
+            if self._budget != math.inf:
+                self._budget = max(0.0, self._budget - (time.monotonic() - asked))
+
+    # ---- the requests ----
+
+    def supports(self, case) -> str | None:
+        body = self._call("supports", 1 << 10, case)
+        if not (isinstance(body, dict) and set(body) == {"reason"} and isinstance(body["reason"], (str, type(None)))):
+            raise _malformed("supports() must answer with a reason or none")
+        return None if body["reason"] is None else wire.clean_text(body["reason"], 300) or "not supported"
+
+    def observe(self, data: CaseData) -> Observation:
+        return _observation(self._call("observe", _observation_bytes(data), data), data)
+
+    def evaluate(self, data: CaseData, probes) -> list[np.ndarray]:
+        steps = [np.shape(p.steps) for p in probes]
+        body = self._call("evaluate", 8 * sum(math.prod(s) for s in steps) + 1024, data, probes)
+        if not (isinstance(body, list) and len(body) == len(steps)):
+            raise _malformed(f"evaluate must answer with {len(steps)} arrays of objective values")
+        for values, shape in zip(body, steps):
+            if not (isinstance(values, np.ndarray) and values.dtype == np.float64 and values.shape == shape):
+                raise _malformed(f"objective values must be float64 arrays of shape {shape}")
+        return body
+
+    def timings(self, data: CaseData, rules) -> tuple[Timed, ...]:
+        body = self._call("timings", 1 << 10, data, rules)
+        if not (isinstance(body, list) and len(body) == len(PHASES)):
+            raise _malformed("timings must answer with one measurement per phase")
+        return tuple(_timed(entry, phase) for entry, phase in zip(body, PHASES))
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        if self._process is not None:
+            if self._process.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(self._process.pid, signal.SIGKILL)  # the whole process group
+                self._process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=5)
+        if self._cgroup is not None:
+            self._cgroup.remove()
+        if self._stderr is not None:
+            self._stderr.close()
+        self._process, self._sock, self._cgroup, self._stderr = None, None, None, None
+
+    def __enter__(self) -> WorkerDriver:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+# ---- validating replies ------------------------------------------------------------------
+
+def _malformed(what: str) -> ImplementationFault:
+    return ImplementationFault(f"the worker sent a malformed reply: {what}")
+
+
+#: The most load notes a reply may carry (the worker sends at most 41).
+MAX_LOAD_NOTES = 48
+
+
+def _description(body: Any) -> dict:
+    if not (isinstance(body, dict) and set(body) == {"name", "class", "description", "capabilities", "notes"}
+            and all(isinstance(body[k], str) for k in ("name", "class", "description"))):
+        raise _malformed("loading must answer with the adapter's name, class, description, capabilities "
+                         "and notes")
+    capabilities = _capabilities(body["capabilities"])
+    return {"name": wire.clean_text(body["name"], 80), "class": wire.clean_text(body["class"], 80),
+            "description": wire.clean_text(body["description"], 200), "capabilities": capabilities,
+            "notes": _load_notes(body["notes"])}
+
+
+def _load_notes(raw: Any) -> tuple[str, ...]:
+    """What loading noticed (a notebook's skipped lines, cells that raised), as clean text."""
+    if not (isinstance(raw, list) and len(raw) <= MAX_LOAD_NOTES and all(isinstance(n, str) for n in raw)):
+        raise _malformed(f"loading's notes must be a list of at most {MAX_LOAD_NOTES} lines of text")
+    return tuple(wire.clean_text(note, 300) for note in raw)
+
+
+def _capabilities(raw: Any) -> Capabilities:
+    """``Capabilities`` rebuilt from plain data, each field of the type it declares."""
+    defaults = Capabilities()
+    if not (isinstance(raw, dict) and set(raw) == {f.name for f in fields(Capabilities)}):
+        raise _malformed("capabilities must give exactly Capabilities' fields")
+    values = {}
+    for field in fields(Capabilities):
+        default, value = getattr(defaults, field.name), raw[field.name]
+        if isinstance(default, frozenset):
+            if not (isinstance(value, list) and all(isinstance(v, (str, bool)) for v in value) and len(value) < 64):
+                raise _malformed(f"capabilities.{field.name} must be a list of names")
+            value = frozenset(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise _malformed(f"capabilities.{field.name} must be true or false")
+        elif isinstance(default, str):
+            value = wire.clean_text(value, 300) if isinstance(value, str) else None
+        elif not (value is None and field.name.startswith("max_")
+                  or isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 31):
+            raise _malformed(f"capabilities.{field.name} must be a whole number")
+        if value is None and isinstance(default, str):
+            raise _malformed(f"capabilities.{field.name} must be text")
+        values[field.name] = value
+    capabilities = Capabilities(**values)
+    if problem := capabilities_problem(capabilities):
+        raise _malformed(problem)
+    return capabilities
+
+
+def _observation_bytes(data: CaseData) -> int:
+    """The most bytes an observation of this case can need: every tensor the case has,
+    and an output, in float64, several times over (a wrong shape is reported, not refused)."""
+    largest = max(t.size for t in data.tensors().values())
+    elements = sum(t.size for t in data.tensors().values()) + data.upstream.size
+    return 8 * 8 * (elements + largest) + (1 << 16)
+
+
+def _tensor(value: Any, what: str) -> Any:
+    if value is None or isinstance(value, (np.ndarray, wire.NotAnArray)):
+        return value
+    if isinstance(value, (bool, int, float)):  # a plain number, as the implementation returned it
+        return value
+    raise _malformed(f"{what} must be an array or none")
+
+
+def _observation(body: Any, data: CaseData) -> Observation:
+    if not (isinstance(body, dict) and set(body) == {"output", "loss", "gradients", "violations", "notes"}):
+        raise _malformed("an observation must give output, loss, gradients, violations and notes")
+    grads = body["gradients"]
+    depth = data.case.spec.depth
+    if not (isinstance(grads, dict) and set(grads) == {"input", "weights", "biases"}
+            and isinstance(grads["weights"], list) and isinstance(grads["biases"], list)
+            and len(grads["weights"]) <= 4 * depth + 4 and len(grads["biases"]) <= 4 * depth + 4):
+        raise _malformed("gradients must give input, and a list of weights and of biases")
+    gradients = Gradients(_tensor(grads["input"], "the input gradient"),
+                          tuple(_tensor(w, "a weight gradient") for w in grads["weights"]),
+                          tuple(_tensor(b, "a bias gradient") for b in grads["biases"]))
+    return Observation(_tensor(body["output"], "the output"), _tensor(body["loss"], "the loss"), gradients,
+                       _messages(body["violations"], "violations"), _messages(body["notes"], "notes"))
+
+
+def _messages(raw: Any, what: str) -> tuple[tuple[str, str], ...]:
+    """(tensor, message) pairs the worker observed, tensor names checked, text cleaned."""
+    if not (isinstance(raw, list) and len(raw) <= 64 and all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v)
+            and _TENSOR_NAME.fullmatch(v[0]) for v in raw)):
+        raise _malformed(f"{what} must be a list of (tensor, message)")
+    return tuple((tensor, wire.clean_text(message, 500)) for tensor, message in raw)
+
+
+def _measurement(raw: Any) -> Measurement:
+    names = ("median_s", "q1_s", "q3_s", "repeats", "calls_per_repeat")
+    if not (isinstance(raw, dict) and set(raw) == set(names)):
+        raise _malformed("a measurement must give its median, quartiles, repeats and calls")
+    values = [raw[n] for n in names]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+               for v in values):
+        raise _malformed("a measurement's figures must be finite and not negative")
+    return Measurement(float(values[0]), float(values[1]), float(values[2]), int(values[3]), int(values[4]))
+
+
+def _timed(raw: Any, phase: str) -> Timed:
+    if not (isinstance(raw, dict) and set(raw) == {"phase", "implementation", "torch"} and raw["phase"] == phase):
+        raise _malformed(f"the timing of phase {phase} is missing")
+    return Timed(phase, _measurement(raw["implementation"]), _measurement(raw["torch"]))
+
+
+def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) -> Driver | WorkerDriver:
+    """A sandboxed worker's driver; an in-process one only for a class handed over in this
+    process that cannot be found from another (or when ``isolate`` is off and the caller
+    trusts the code)."""
+    if target.adapter is None:
+        return WorkerDriver(target, limits) if isolate else Driver(target)  # Driver loads it here
+    if isolate and _locator(target) is not None:
+        return WorkerDriver(target, limits)
+    return Driver(target)
+
+
+def describe(target: Target, limits: Limits = Limits()) -> dict:
+    """What a target's adapter says of itself (name, description, capabilities), loaded in
+    a sandboxed worker that is closed again; ``TargetError`` when it cannot be loaded."""
+    from conformance.running.targets import TargetError
+
+    driver = driver_for(target, True, limits)
+    try:
+        return driver.describe()
+    except ImplementationFault as fault:
+        raise TargetError(str(fault)) from None
+    finally:
+        driver.close()
+

@@ -1,0 +1,108 @@
+"""State between calls: one built model, called again, must answer as a fresh one does.
+
+The harness builds a fresh model for every case, so a model that keeps state
+from one call to the next would go unseen: gradients added to stored ones and
+never zeroed (layer classes that ``+=`` into ``self.dW``, the default of
+several libraries), or a cache kept from an earlier forward. After the
+determinism run, the same model is called three more times:
+
+1. the same input again: an accumulating model returns 2× the first gradients;
+2. the batch in reverse order (and the upstream gradient or targets with it): the
+   weight and bias gradients are a sum over the batch and must not change, the
+   output and input gradient are the first run's rows reversed; a backward
+   that uses a cache from the earlier forward does not match (at batch 1, where
+   reversing changes nothing, the input negated instead, and not judged);
+3. the first input again: the first run's answer.
+
+Every comparison allows the rounding of a different summation order
+(``conformance.judge.rounding``); only the first call that disagrees is reported, each
+wrong tensor with its worst element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from conformance.cases.spec import CaseData
+
+Arrays = dict[str, object]
+Violations = tuple[tuple[str, str], ...]
+
+
+def reversed_batch(data: CaseData) -> CaseData:
+    """The case's data with the batch in reverse order (upstream gradient and targets too)."""
+    flip = lambda a: np.ascontiguousarray(a[::-1])  # noqa: E731
+    return replace(data.copy(), x=flip(data.x), upstream=flip(data.upstream), targets=flip(data.targets))
+
+
+def negated_input(data: CaseData) -> CaseData:
+    """The case's data with the input negated: another input, for a batch of one."""
+    return replace(data.copy(), x=-data.x)
+
+
+def _reversed_rows(arrays: Arrays) -> Arrays:
+    """What a correct model returns for the reversed batch: rows of the per-sample tensors reversed."""
+    return {name: (value[::-1] if name in ("output", "input") and isinstance(value, np.ndarray) and value.ndim
+                   else value) for name, value in arrays.items()}
+
+
+def _scaled(arrays: Arrays, factor: float) -> Arrays:
+    return {name: (None if value is None else np.asarray(value, dtype=np.float64) * factor)
+            for name, value in arrays.items()}
+
+
+def _mismatches(due: Arrays, got: Arrays, compare, rows_reversed: bool = False) -> list[tuple[str, object]]:
+    """(tensor, difference) for every tensor of ``got`` beyond rounding of ``due``."""
+    found = []
+    for name, value in due.items():
+        d = compare(name, value, got.get(name), rows_reversed)
+        if d is not None and (isinstance(d, str) or not d.within_rounding):
+            found.append((name, d))
+    return found
+
+
+def _gradient_names(arrays: Arrays) -> set[str]:
+    return {name for name in arrays if name not in ("output", "loss")}
+
+
+def _accumulates(first: Arrays, again: Arrays, compare, wrong: list[tuple[str, object]]) -> bool:
+    """Every wrong tensor of the second call is a gradient, and 2× the first one."""
+    doubled = _scaled({name: first[name] for name, _ in wrong}, 2.0)
+    return (all(name in _gradient_names(first) for name, _ in wrong)
+            and not _mismatches(doubled, again, compare))
+
+
+def _describe(d: object) -> str:
+    if isinstance(d, str):
+        return d
+    return (f"{d.where()}: got {d.second:.8g} where {d.first:.8g} is due (|difference| {d.size:.3g} exceeds "
+            f"tolerance {d.bound:.3g}, the rounding of another summation order)")
+
+
+def violations(first: Arrays, call: Callable[[CaseData], Arrays], data: CaseData, compare) -> Violations:
+    """Call the already used model three more times (``call`` runs one forward and backward or
+    loss on it) and say what went wrong at the first call that disagrees with ``first``."""
+    again = call(data.copy())
+    if wrong := _mismatches(first, again, compare):
+        if _accumulates(first, again, compare, wrong):
+            return tuple((name, f"{name}: gradients accumulate between calls: a second backward on one model, "
+                                f"same input, returned 2× the first (added to the stored gradients and never "
+                                f"zeroed): {_describe(d)}") for name, d in wrong)
+        return tuple((name, f"{name}: state kept between calls: a second forward and backward on one model, same "
+                            f"input, disagrees with the first (weights changed in place, or a cache never "
+                            f"refreshed?): {_describe(d)}") for name, d in wrong)
+    if data.case.batch == 1:
+        call(negated_input(data))
+    else:
+        reordered = call(reversed_batch(data))
+        if wrong := _mismatches(_reversed_rows(first), reordered, compare, rows_reversed=True):
+            return tuple((name, f"{name}: stale state: after a forward on another input (the batch reversed) the "
+                                f"model answers as if for an earlier one (a cache from an earlier forward?): "
+                                f"{_describe(d)}") for name, d in wrong)
+    back = call(data.copy())
+    return tuple((name, f"{name}: stale state: the first input again, after another one, disagrees with the first "
+                        f"call's answer (a cache from an earlier forward?): {_describe(d)}")
+                 for name, d in _mismatches(first, back, compare))

@@ -1,0 +1,174 @@
+"""The package order of docs/architecture.md, read from the source: every import of a harness
+module (at the top of a module or inside a function) points down the order or within its own
+package, and no chain of imports comes back to where it started."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
+
+#: Lowest first. A module may import modules of its own layer and of the layers before it; the
+#: bundled implementations and the examples are plug-ins and import the public ``conformance``.
+ORDER = (
+    "conformance.cases",
+    "conformance.contract",
+    "conformance.judge",
+    "conformance.running",
+    "conformance.implementations",
+    "conformance.examples",
+    "conformance.oracles",
+    "conformance.diagnosis",
+    "conformance.reporting",
+    "conformance.runner",
+    "conformance.audit",
+    "conformance.parallel",
+    "conformance.api",
+    "conformance.check",
+    "conformance.grading",
+    "conformance.testing",
+    "conformance.suite",
+    "conformance.pytest_plugin",
+    "conformance.cli",
+    "conformance.__main__",
+    "conformance",
+)
+#: Longest module docstring-free size before a module has to say why it is longer.
+MAX_LINES = 300
+
+
+def module_files() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    while node in parents:
+        node = parents[node]
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return True
+    return False
+
+
+def imports(path: Path, modules: set[str]) -> set[str]:
+    """The harness modules a file imports, wherever in the file (TYPE_CHECKING blocks aside)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if _type_checking_only(node, parents):
+            continue
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name.startswith("conformance"):
+                found.add(name)
+    return found
+
+
+def layer(module: str) -> int:
+    for i, prefix in enumerate(ORDER):
+        if module == prefix or module.startswith(prefix + "."):
+            return i
+    raise AssertionError(f"{module} has no place in the package order")
+
+
+def graph() -> dict[str, set[str]]:
+    files = module_files()
+    return {name: imports(path, set(files)) - {name} for name, path in files.items()
+            if not name.startswith("conformance.implementations")}
+
+
+def test_every_module_has_a_place_in_the_order():
+    for name in module_files():
+        layer(name)
+
+
+def test_no_import_runs_upward():
+    upward = [f"{module} imports {target}" for module, targets in graph().items() for target in targets
+              if target != "conformance" and layer(target) > layer(module)]
+    assert upward == []
+
+
+def test_no_import_circle():
+    edges = graph()
+    circles, state = [], {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(edges.get(module, ())):
+            if state.get(target) == "open":
+                circles.append(" → ".join(path[path.index(target):] + [target]))
+            elif target not in state:
+                visit(target, path + [target])
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    assert circles == []
+
+
+def test_the_order_holds_for_the_real_imports():
+    """Importing each module in the order, the lowest first, succeeds."""
+    for name in sorted(module_files(), key=layer):
+        if not name.endswith("__main__"):
+            importlib.import_module(name)
+
+
+@pytest.mark.parametrize("name", sorted(module_files()))
+def test_a_long_module_says_why(name):
+    path = module_files()[name]
+    text = path.read_text(encoding="utf-8")
+    doc = ast.get_docstring(ast.parse(text)) or ""
+    assert doc, f"{name} has no docstring saying what it is for"
+    if len(text.splitlines()) > MAX_LINES:
+        assert "longer than" in doc or "lines" in doc, f"{name} is over {MAX_LINES} lines and its docstring does not say why"
+
+
+def test_the_bundled_implementations_are_part_of_the_package():
+    import conformance.implementations.reference_numpy as reference
+    from conformance.running.targets import BUILTINS
+
+    assert Path(reference.__file__).resolve().parent == PACKAGE.parent / "implementations"
+    assert all(source.startswith("conformance.implementations.") for source in BUILTINS.values())
+
+
+def test_a_users_own_folder_named_implementations_does_not_shadow_the_builtins(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "implementations").mkdir()
+    (tmp_path / "implementations" / "__init__.py").write_text("raise ImportError('the user’s own package')\n")
+    env = os.environ | {"PYTHONPATH": str(PACKAGE.parent)}
+    code = "from conformance.running.targets import builtin; print(type(builtin('reference_numpy').loaded_here().new()).__name__)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ReferenceNumpy"
+
+
+def test_every_package_of_the_harness_is_installed():
+    """pyproject.toml lists the packages (the bundled implementations are mapped from the top
+    folder, which automatic discovery cannot do): a new folder must be listed there too."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(PACKAGE.parent).parts) for path in PACKAGE.rglob("__init__.py")
+             if "implementations" not in path.parent.relative_to(PACKAGE).parts}
+    assert found | {"conformance.implementations"} == listed
