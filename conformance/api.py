@@ -30,6 +30,7 @@ from conformance.running import targets as registry, sandbox, timing
 from conformance.reporting.environment import environment
 from conformance.judge.coverage import Requirement, coverage_rows
 from conformance.running.driver import ImplementationFault
+from conformance.running.protocol import ImplementationDriver
 from conformance.running.isolation import Limits, driver_for
 from conformance.running.naming import explained
 from conformance.running.journal import Journal
@@ -259,7 +260,7 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
     return out
 
 
-def _start(driver, case: Case) -> None:
+def _start(driver: ImplementationDriver, case: Case) -> None:
     """Start the worker before the first case, so that no case's time (and estimate) counts
     its start; a worker that cannot start is reported by the case it fails."""
     try:
@@ -269,7 +270,7 @@ def _start(driver, case: Case) -> None:
         pass
 
 
-def _timed_case(driver, target: Target, case: Case, options: Options) -> tuple[list[dict], timing.Measured | None]:
+def _timed_case(driver: ImplementationDriver, target: Target, case: Case, options: Options) -> tuple[list[dict], timing.Measured | None]:
     """The timing rows of one case, and what it measured (None when it was not measured)."""
     driver.start_case()
     try:

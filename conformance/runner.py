@@ -21,8 +21,9 @@ from conformance.judge.compare import compare
 from conformance.contract.rules import contract_fault, value_notes, value_violations
 from conformance.diagnosis.diagnose import Diagnosis, diagnose
 from conformance.running.driver import Driver, ImplementationFault, Observation
+from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.fd_checks import finite_difference_rows
-from conformance.running.isolation import Limits, WorkerDriver, driver_for
+from conformance.running.isolation import Limits, driver_for
 from conformance.oracles.finite_difference import Settings
 from conformance.oracles.torch import Reference, reference
 from conformance.running.targets import Target
@@ -133,7 +134,7 @@ def contract_first(rows: list[ResultRow]) -> list[ResultRow]:
 
 
 def run_case(
-    target: Target | Driver | WorkerDriver,
+    target: Target | ImplementationDriver,
     case: Case,
     expectations: tuple[known.Expectation, ...] = (),
     checks: Checks = Checks(),
@@ -143,7 +144,7 @@ def run_case(
 
 
 def case_outcome(
-    target: Target | Driver | WorkerDriver,
+    target: Target | ImplementationDriver,
     case: Case,
     expectations: tuple[known.Expectation, ...] = (),
     checks: Checks = Checks(),
@@ -179,7 +180,7 @@ def run_each(
     checks: Checks = Checks(),
     isolate: bool = True,
     limits: Limits = Limits(),
-    drivers: dict[str, Driver | WorkerDriver] | None = None,
+    drivers: dict[str, ImplementationDriver] | None = None,
 ) -> Iterator[tuple[Target, Case, list[ResultRow]]]:
     """Every target on every case, serially, case by case as they finish: each target
     through one driver (its own worker process when isolated), closed when the target

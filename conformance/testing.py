@@ -19,8 +19,9 @@ from conformance.running import targets as registry
 from conformance.contract.adapter import Adapter
 from conformance.reporting.verdicts import TargetResult, render_target
 from conformance.check import check_target
-from conformance.running.driver import Driver, ImplementationFault
-from conformance.running.isolation import Limits, WorkerDriver, driver_for
+from conformance.running.driver import ImplementationFault
+from conformance.running.protocol import ImplementationDriver
+from conformance.running.isolation import Limits, driver_for
 from conformance.cases.grids import GRIDS
 from conformance.running.targets import Target, TargetError
 from conformance.runner import run_case
@@ -67,10 +68,10 @@ def applicable(target: Target, cases: list[Case], isolate: bool = True) -> Appli
     return Applicability(tuple(runs), tuple(reasons.most_common()))
 
 
-_DRIVERS: dict[Target, Driver | WorkerDriver] = {}
+_DRIVERS: dict[Target, ImplementationDriver] = {}
 
 
-def _driver(target: Target, isolate: bool) -> Driver | WorkerDriver:
+def _driver(target: Target, isolate: bool) -> ImplementationDriver:
     """One driver per implementation for the whole session (a worker process when isolated)."""
     if target not in _DRIVERS:
         _DRIVERS[target] = driver_for(target, isolate)

@@ -172,3 +172,20 @@ def test_every_package_of_the_harness_is_installed():
     found = {".".join(path.parent.relative_to(PACKAGE.parent).parts) for path in PACKAGE.rglob("__init__.py")
              if "implementations" not in path.parent.relative_to(PACKAGE).parts}
     assert found | {"conformance.implementations"} == listed
+
+
+def test_both_drivers_serve_every_request_of_the_driver_protocol_with_the_same_parameters():
+    import inspect
+
+    from conformance.running.driver import Driver
+    from conformance.running.isolation import WorkerDriver
+    from conformance.running.protocol import ImplementationDriver
+
+    for member, due in vars(ImplementationDriver).items():
+        if member.startswith("_") or not callable(due):
+            continue
+        for driver in (Driver, WorkerDriver):
+            served = getattr(driver, member, None)
+            assert callable(served), f"{driver.__name__} has no {member}"
+            assert list(inspect.signature(served).parameters) == list(inspect.signature(due).parameters), \
+                f"{driver.__name__}.{member} takes other parameters than the protocol's"

@@ -28,7 +28,8 @@ import numpy as np
 
 from conformance.contract.adapter import Gradients
 from conformance.judge.compare import Comparison, Tolerance, mismatch_message, tolerance_for, worst_index
-from conformance.running.driver import Driver, ImplementationFault
+from conformance.running.driver import ImplementationFault
+from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.finite_difference import (Estimates, FiniteDifferences, Settings, directions,
                                                    flat_offsets)
 from conformance.judge.results import ResultRow, comparison_row, row
@@ -82,7 +83,7 @@ class Judged:
 
 
 def finite_difference_rows(
-    driver: Driver,
+    driver: ImplementationDriver,
     data: CaseData,
     gradients: Gradients,
     reference: Gradients | None = None,

@@ -46,6 +46,7 @@ import pandas as pd
 
 from conformance.contract.adapter import Capabilities
 from conformance.running.driver import Driver, ImplementationFault, Probe
+from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.kinks import KinkGuard
 from conformance.cases.spec import CaseData, generate, rng_for
 
@@ -297,7 +298,7 @@ class FiniteDifferences:
     of the objective evaluations spent.
     """
 
-    def __init__(self, driver: Driver, data: CaseData, settings: Settings = Settings(), dtype: str | None = None):
+    def __init__(self, driver: ImplementationDriver, data: CaseData, settings: Settings = Settings(), dtype: str | None = None):
         self.driver, self.settings = driver, settings
         self.dtype = dtype or evaluation_dtype(driver.capabilities)
         # The case's own data when already in that dtype: a worker then holds it from observe.

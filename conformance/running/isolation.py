@@ -37,6 +37,7 @@ from conformance.running import sandbox, wire
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.contract.rules import capabilities_problem
 from conformance.running.driver import Driver, ImplementationFault, Observation, Probe
+from conformance.running.protocol import ImplementationDriver
 from conformance.running.loading import Locator
 from conformance.running.targets import Target
 from conformance.cases.spec import CaseData
@@ -467,7 +468,7 @@ def _timed(raw: Any, phase: str) -> Timed:
     return Timed(phase, _measurement(raw["implementation"]), _measurement(raw["torch"]))
 
 
-def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) -> Driver | WorkerDriver:
+def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) -> ImplementationDriver:
     """A sandboxed worker's driver; an in-process one only for a class handed over in this
     process that cannot be found from another (or when ``isolate`` is off and the caller
     trusts the code)."""
