@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from conformance.diagnosis import hypotheses as h
-from conformance.judge.compare import TOLERANCES
+from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
 from conformance.cases.spec import CaseData
@@ -103,13 +103,12 @@ class Diagnosis:
 
 def _array(value: object) -> np.ndarray | None:
     """A returned tensor as float64, or None when it is not a finite numeric array."""
-    if value is None:
-        return None
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        shape = np.shape(value)
+    except (TypeError, ValueError):  # ragged
         return None
-    return array if np.all(np.isfinite(array)) else None
+    found = usable(value, shape)
+    return None if isinstance(found, Unusable) else np.asarray(found, dtype=np.float64)
 
 
 def _excess(seen: np.ndarray, due: np.ndarray, dtype: str) -> float:

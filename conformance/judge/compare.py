@@ -77,6 +77,39 @@ class Comparison:
     fault: bool = False
 
 
+@dataclass(frozen=True)
+class Unusable:
+    """Why a returned value is no tensor to compare with its reference."""
+
+    what: str
+    #: No answer at all (None, not an array, not numeric, NaN or infinite), not a wrong one
+    #: (a wrong shape is a wrong answer).
+    fault: bool
+
+
+def usable(actual: object, shape: tuple[int, ...]) -> np.ndarray | Unusable:
+    """The one test of a returned tensor: the array as given, or why it cannot be compared."""
+    if actual is None:
+        return Unusable(f"missing (None), expected an array of shape {shape}", True)
+    try:
+        array = np.asarray(actual)
+    except Exception as error:  # an object NumPy cannot convert
+        return Unusable(f"not an array ({type(actual).__name__}: {error})", True)
+    if array.dtype.kind not in "fiub":
+        return Unusable(f"not numeric: dtype {array.dtype}", True)
+    if array.shape != shape:
+        return Unusable(f"shape {array.shape}, expected {shape}", False)
+    # A finite sum means every value is finite: one pass instead of a boolean array.
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in the sum is the answer, not a problem
+        total = array.sum(dtype=np.float64)
+    if not np.isfinite(total):
+        finite = np.isfinite(np.asarray(array, dtype=np.float64))
+        if not finite.all():
+            bad = tuple(int(i) for i in np.argwhere(~finite)[0])
+            return Unusable(f"non-finite value {array[bad]} at {list(bad)}", True)
+    return array
+
+
 def mismatch_message(label: str, got: float, against: str, expected: float, error: float, allowed: float,
                      tolerance: object, mismatched: int, total: int) -> str:
     """The one way a comparison reads, at its worst element: both values, the error and what was
@@ -113,28 +146,15 @@ def compare(tensor: str, actual: object, expected: np.ndarray, dtype: str, again
         nan = float("nan")
         return Comparison(tensor, False, nan, nan, None, None, None, tol, f"{tensor}: {message}", fault)
 
-    if actual is None:
-        return failed(f"missing (None), expected an array of shape {expected.shape}", fault=True)
-    try:
-        array = np.asarray(actual)
-    except Exception as error:  # an object NumPy cannot convert
-        return failed(f"not an array ({type(actual).__name__}: {error})", fault=True)
-    if array.dtype.kind not in "fiub":
-        return failed(f"not numeric: dtype {array.dtype}, expected {dtype}", fault=True)
-    if array.shape != expected.shape:
-        return failed(f"shape {array.shape}, expected {expected.shape}")
+    array = usable(actual, expected.shape)
+    if isinstance(array, Unusable):
+        return failed(array.what + (f", expected {dtype}" if array.what.startswith("not numeric") else ""),
+                      fault=array.fault)
     dtype_problem = None
     if array.dtype.kind != "f" or array.dtype.itemsize < np.dtype(dtype).itemsize:
         dtype_problem = f"dtype {array.dtype}, expected {dtype}"
     original_dtype = array.dtype
     array = np.asarray(array, dtype=np.float64)
-    # A finite sum means every value is finite: one pass instead of a boolean array.
-    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in the sum is the answer, not a problem
-        total = array.sum()
-    if not np.isfinite(total) and not np.all(np.isfinite(array)):
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        return failed(f"non-finite value {array[bad]} at {list(bad)}", fault=True)
-
     if expected.size == 0:
         return Comparison(tensor, dtype_problem is None, 0.0, 0.0, None, None, None, tol, f"{tensor}: empty")
     # In place where possible: three temporaries of the tensor's size, not six.

@@ -27,7 +27,8 @@ from typing import Callable
 import numpy as np
 
 from conformance.contract.adapter import Gradients
-from conformance.judge.compare import Comparison, Tolerance, mismatch_message, tolerance_for, worst_index
+from conformance.judge.compare import (Comparison, Tolerance, Unusable, mismatch_message, tolerance_for, usable,
+                                       worst_index)
 from conformance.running.driver import ImplementationFault
 from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.finite_difference import (Estimates, FiniteDifferences, Settings, directions,
@@ -49,20 +50,8 @@ class FiniteDifferenceTolerance(Tolerance):
 
 def gradient_problem(tensor: str, actual: object, shape: tuple[int, ...]) -> str | None:
     """Why ``actual`` cannot serve as the gradient of a tensor of ``shape``, or None."""
-    if actual is None:
-        return f"{tensor}: missing (None), expected an array of shape {shape}"
-    try:
-        array = np.asarray(actual)
-    except Exception as error:  # an object NumPy cannot convert
-        return f"{tensor}: not an array ({type(actual).__name__}: {error})"
-    if array.dtype.kind not in "fiub":
-        return f"{tensor}: not numeric (dtype {array.dtype})"
-    if array.shape != shape:
-        return f"{tensor}: shape {array.shape}, expected {shape}"
-    # A finite sum means every value is finite: no copy, no boolean array.
-    if not np.isfinite(array.sum(dtype=np.float64)) and not np.all(np.isfinite(array.astype(np.float64))):
-        return f"{tensor}: non-finite values"
-    return None
+    found = usable(actual, shape)
+    return f"{tensor}: {found.what}" if isinstance(found, Unusable) else None
 
 
 @dataclass(frozen=True, eq=False)
