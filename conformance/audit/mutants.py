@@ -23,9 +23,9 @@ from typing import Callable
 
 import numpy as np
 
-from conformance.contract.adapter import Gradients
+from conformance.contract.adapter import Capabilities, Gradients
 from conformance.diagnosis.diagnose import Finding, matches
-from conformance.cases.spec import Case, NetworkSpec, Params
+from conformance.cases.spec import LOSSES, Case, NetworkSpec, Params
 from conformance.implementations.reference_numpy import MLP, ReferenceNumpy, activate, activation_derivative, loss_and_gradient
 
 
@@ -85,6 +85,8 @@ class MutantAdapter(ReferenceNumpy):
     """The reference adapter around a ``Mutable`` network (``network`` names the subclass)."""
 
     network: type[Mutable] = Mutable
+    #: The MLP bugs run on MLPs only (the layer-sequence mutants are ``sequence_mutants``').
+    capabilities = Capabilities(losses=frozenset(LOSSES))
 
     def build(self, spec: NetworkSpec, params: Params) -> None:
         self.loss_name = spec.loss
