@@ -112,14 +112,14 @@ class ReferenceNumpy(Adapter):
         return self.net.forward(x)
 
     def backward(self, grad_output: np.ndarray) -> Gradients:
-        if isinstance(self.spec, SequenceSpec):
+        if isinstance(self.net, Sequential):
             grad_x, named = self.net.backward(grad_output)
             return Gradients(grad_x, named=named)
         grad_x, grad_w, grad_b = self.net.backward(grad_output)
         return Gradients(grad_x, tuple(grad_w), tuple(grad_b))
 
     def loss(self, x: np.ndarray, targets: np.ndarray) -> tuple[float, Gradients]:
-        if isinstance(self.spec, SequenceSpec):
+        if isinstance(self.net, Sequential):
             return self.sequence_loss(x, targets)
         loss, grad_output = loss_and_gradient(self.loss_name, self.forward(x), targets)
         return loss, self.backward(grad_output)
