@@ -39,7 +39,7 @@ from conformance.reporting.tables import TIMING_COLUMNS
 from conformance.reporting.files import Report
 from conformance.judge.results import COLUMNS, ResultRow, case_fields
 from conformance.runner import Checks, run_each
-from conformance.cases.spec import KINK_MARGIN, KINKED_ACTIVATIONS, Case, default_grid, generate
+from conformance.cases.spec import KINK_MARGIN, KINKED_ACTIVATIONS, Case, NetworkSpec, default_grid, generate
 from conformance.running.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules, fits
 
 
@@ -323,7 +323,7 @@ def fd_accuracy(cases: Sequence[Case]) -> pd.DataFrame | None:
         from conformance.oracles.finite_difference import accuracy
     except ImportError:
         return None
-    smooth = [c for c in cases if c.spec.loss is None and c.dtype == "float64"
+    smooth = [c for c in cases if isinstance(c.spec, NetworkSpec) and c.spec.loss is None and c.dtype == "float64"
               and not any(layer.activation in KINKED_ACTIVATIONS for layer in c.spec.layers)]
     return accuracy(smooth) if smooth else None
 

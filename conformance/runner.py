@@ -28,7 +28,8 @@ from conformance.oracles.finite_difference import Settings
 from conformance.oracles.torch import Reference, reference
 from conformance.running.targets import Target
 from conformance.judge.results import ResultRow, comparison_row, row
-from conformance.cases.spec import Case, CaseData, generate
+from conformance.cases.layer_data import generate_case
+from conformance.cases.spec import Case, CaseData
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Checks:
 @functools.lru_cache(maxsize=4096)
 def case_data(case: Case) -> CaseData:
     """Generated once per case and shared by every implementation (never handed out: copies are)."""
-    return generate(case)
+    return generate_case(case)
 
 
 @functools.lru_cache(maxsize=4096)

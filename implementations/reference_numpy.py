@@ -4,7 +4,9 @@ It supports every activation, bias on or off per layer, every loss the suite
 knows and any batch size, and must pass every case. It stores weights in the
 canonical layout (``(n_out, n_in)``), so its adapter has nothing to
 translate; an adapter for code with another layout transposes in ``build``
-and back in ``backward``.
+and back in ``backward``. Layer-sequence networks (every layer kind, the L2
+penalty) run through ``reference_layers.Sequential``; their gradients go back
+by parameter name.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.contract.adapter import Adapter, Capabilities, Gradients
-from conformance.cases.spec import LOSSES, NetworkSpec, Params
+from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, SequenceSpec
+from conformance.cases.spec import NetworkSpec, Params
+from conformance.implementations.reference_layers import Sequential, classification_loss, l2_penalty
 
 
 def activate(name: str, z: np.ndarray) -> np.ndarray:
@@ -84,22 +88,46 @@ class MLP:
         return grad, grad_w, grad_b
 
 
+def sequence_loss_and_gradient(name: str, y: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+    """Any loss a layer-sequence network carries, and its gradient dL/dy."""
+    if name in ("binary_cross_entropy", "hinge"):
+        return classification_loss(name, y, targets)
+    return loss_and_gradient(name, y, targets)
+
+
 class ReferenceNumpy(Adapter):
     name = "reference_numpy"
     description = "the project's own NumPy MLP: every activation, bias on/off, every loss, any batch"
-    capabilities = Capabilities(losses=frozenset(LOSSES))
+    capabilities = Capabilities(losses=frozenset(SEQUENCE_LOSSES), layers=frozenset(LAYER_KINDS),
+                                penalties=frozenset({"l2"}))
 
-    def build(self, spec: NetworkSpec, params: Params) -> None:
-        self.loss_name = spec.loss
-        self.net = MLP(params.weights, params.biases, [layer.activation for layer in spec.layers])
+    def build(self, spec: NetworkSpec | SequenceSpec, params: Params) -> None:
+        self.spec, self.params, self.loss_name = spec, params, spec.loss
+        if isinstance(spec, SequenceSpec):
+            self.net = Sequential(spec, params)
+        else:
+            self.net = MLP(params.weights, params.biases, [layer.activation for layer in spec.layers])
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self.net.forward(x)
 
     def backward(self, grad_output: np.ndarray) -> Gradients:
+        if isinstance(self.net, Sequential):
+            grad_x, named = self.net.backward(grad_output)
+            return Gradients(grad_x, named=named)
         grad_x, grad_w, grad_b = self.net.backward(grad_output)
         return Gradients(grad_x, tuple(grad_w), tuple(grad_b))
 
     def loss(self, x: np.ndarray, targets: np.ndarray) -> tuple[float, Gradients]:
+        if isinstance(self.net, Sequential):
+            return self.sequence_loss(x, targets)
         loss, grad_output = loss_and_gradient(self.loss_name, self.forward(x), targets)
         return loss, self.backward(grad_output)
+
+    def sequence_loss(self, x: np.ndarray, targets: np.ndarray) -> tuple[float, Gradients]:
+        """The loss with its L2 penalty, and the gradients with the penalty's added."""
+        loss, grad_output = sequence_loss_and_gradient(self.loss_name, self.forward(x), targets)
+        grads = self.backward(grad_output)
+        penalty, penalty_grads = l2_penalty(self.spec, self.params)
+        named = {name: g + penalty_grads[name] if name in penalty_grads else g for name, g in grads.named.items()}
+        return loss + penalty, Gradients(grads.input, named=named)

@@ -10,6 +10,7 @@ from conformance.diagnosis.diagnose import Diagnosis
 from conformance.audit.mutants import MUTANTS, Mutable, MutantAdapter
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome, run_case
+from conformance.cases.layer_grid import sequence_specs
 from conformance.cases.spec import Case, NetworkSpec
 from conformance.implementations.reference_numpy import ReferenceNumpy, activate, activation_derivative
 
@@ -53,6 +54,27 @@ WHERE_IT_SHOWS = {
     "input_gradient_skips_first_derivative": case("relu", dtype="float32"),
     "loss_plus_constant": case("tanh", "mse"),
     "cross_entropy_is_sum_of_squared_gradients": case("sigmoid", "softmax_cross_entropy"),
+}
+
+
+def layer_case(name: str, batch: int = 3, dtype: str = "float64", loss: str | None = None) -> Case:
+    """A layer-sequence case of the grid, by its network's name and loss."""
+    (spec,) = [s for s in sequence_specs() if s.name == name and s.loss == loss]
+    return Case(spec, batch, dtype)
+
+
+WHERE_IT_SHOWS |= {
+    "batchnorm_constant_statistics": layer_case("dense.nobias-batchnorm-relu-dense"),
+    "layernorm_constant_statistics": layer_case("layernorm", dtype="float32"),
+    "softmax_diagonal_jacobian": layer_case("dense-leaky_relu-dense-softmax"),
+    "dropout_backward_missing_scale": layer_case("dropout"),
+    "dropout_backward_missing_mask": layer_case("dense-relu-dropout-dense", dtype="float32"),
+    "conv_backward_kernel_flipped": layer_case("conv2d.s2"),
+    "conv_backward_padding_ignored": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense", batch=2),
+    "maxpool_gradient_to_every_element": layer_case("maxpool2d", dtype="float32"),
+    "l2_gradient_without_lambda": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
+    "l2_gradient_keeps_half": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense-l2.0.1", batch=2,
+                                         loss="softmax_cross_entropy"),
 }
 
 

@@ -21,6 +21,7 @@ from conformance.running.driver import Driver
 from conformance.audit.mutants import MUTANTS, Mutant
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome
+from conformance.cases.layers import SequenceSpec
 from conformance.cases.spec import Case, default_grid
 
 #: The implementations that must pass every case that applies to them: the reference and
@@ -33,12 +34,13 @@ ACCURACY_NEEDED = 0.95
 
 
 def audit_grid(seed: int = 0, quick: bool = False) -> list[Case]:
-    """The default grid; ``quick``: batch 4 and depth 3 only (a first, a middle and a last layer),
-    upstream-gradient cases in both dtypes, every loss in float64 on the networks with biases."""
+    """The default grid; ``quick``: of the MLPs, batch 4 and depth 3 only (a first, a middle and a
+    last layer), upstream-gradient cases in both dtypes, every loss in float64 on the networks with
+    biases; of the layer-sequence networks, every one at batch 3."""
     cases = default_grid(seed=seed)
     if quick:
-        cases = [c for c in cases if c.batch == 4 and c.spec.depth == 3
-                 and (c.spec.loss is None or (c.dtype == "float64" and c.spec.bias))]
+        cases = [c for c in cases if isinstance(c.spec, SequenceSpec) and c.batch == 3 or c.batch == 4
+                 and c.spec.depth == 3 and (c.spec.loss is None or (c.dtype == "float64" and c.spec.bias))]
     return cases
 
 

@@ -23,9 +23,11 @@ from typing import Callable
 
 import numpy as np
 
-from conformance.contract.adapter import Gradients
+from conformance.audit import sequence_mutants
+from conformance.cases.layer_grid import L2
+from conformance.contract.adapter import Capabilities, Gradients
 from conformance.diagnosis.diagnose import Finding, matches
-from conformance.cases.spec import Case, NetworkSpec, Params
+from conformance.cases.spec import LOSSES, Case, NetworkSpec, Params
 from conformance.implementations.reference_numpy import MLP, ReferenceNumpy, activate, activation_derivative, loss_and_gradient
 
 
@@ -85,6 +87,8 @@ class MutantAdapter(ReferenceNumpy):
     """The reference adapter around a ``Mutable`` network (``network`` names the subclass)."""
 
     network: type[Mutable] = Mutable
+    #: The MLP bugs run on MLPs only (the layer-sequence mutants are ``sequence_mutants``').
+    capabilities = Capabilities(losses=frozenset(LOSSES))
 
     def build(self, spec: NetworkSpec, params: Params) -> None:
         self.loss_name = spec.loss
@@ -362,10 +366,14 @@ def _every_layer(spec: NetworkSpec) -> tuple[int, ...]:
 class Mutant:
     name: str
     bug: str
-    network: type[Mutable]
+    network: type[Mutable] | None
     expected: Expected
+    #: A layer-sequence mutant's adapter class (``sequence_mutants.adapter``), in place of ``network``.
+    built: type[ReferenceNumpy] | None = None
 
     def adapter(self) -> type[ReferenceNumpy]:
+        if self.built is not None:
+            return self.built
         return type(f"Mutant_{self.name}", (MutantAdapter,), {
             "name": f"mutant:{self.name}", "description": self.bug, "network": self.network,
             "__module__": __name__})
@@ -441,6 +449,50 @@ MUTANTS = (
            "instead of its input (outside the hypothesis library)", LastWeightGradientFromPreactivation,
            Expected(UNEXPLAINED, where="outside the hypothesis library")),
 )
+
+
+def _at_kind(kind: str) -> Callable[[NetworkSpec], tuple[int, ...]]:
+    """The positions of a layer-sequence network's layers of ``kind``."""
+    return lambda spec: tuple(i for i, k in enumerate(spec.kinds) if k == kind)
+
+
+def _sequence(name: str, bug: str, expected: Expected, **adapter) -> Mutant:
+    return Mutant(name, bug, None, expected, sequence_mutants.adapter(name, bug, **adapter))
+
+
+#: The layer-sequence networks' bugs (``sequence_mutants``), one hypothesis each.
+SEQUENCE_MUTANTS = (
+    _sequence("batchnorm_constant_statistics", "batch-norm backward treats the batch mean and variance as "
+              "constants", Expected("norm_constant_statistics", _at_kind("batchnorm"), where="every batchnorm"),
+              kind="batchnorm", layer=sequence_mutants.NormConstantStatistics),
+    _sequence("layernorm_constant_statistics", "layer-norm backward treats the mean and variance as constants",
+              Expected("norm_constant_statistics", _at_kind("layernorm"), where="every layernorm"),
+              kind="layernorm", layer=sequence_mutants.NormConstantStatistics),
+    _sequence("softmax_diagonal_jacobian", "softmax backward with only the Jacobian's diagonal s·(1 − s)",
+              Expected("softmax_diagonal_jacobian", _at_kind("softmax"), where="every softmax"),
+              kind="softmax", layer=sequence_mutants.SoftmaxDiagonal),
+    _sequence("dropout_backward_missing_scale", "dropout backward without the 1/(1 − p)",
+              Expected("dropout_backward_missing_scale", _at_kind("dropout"), where="every dropout"),
+              kind="dropout", layer=sequence_mutants.DropoutBackwardWithoutScale),
+    _sequence("dropout_backward_missing_mask", "dropout backward without the keep-mask",
+              Expected("dropout_backward_missing_mask", _at_kind("dropout"), where="every dropout"),
+              kind="dropout", layer=sequence_mutants.DropoutBackwardWithoutMask),
+    _sequence("conv_backward_kernel_flipped", "convolution's input gradient through the flipped kernel",
+              Expected("conv_backward_kernel_flipped", _at_kind("conv2d"), where="every conv2d"),
+              kind="conv2d", layer=sequence_mutants.ConvBackwardKernelFlipped),
+    _sequence("conv_backward_padding_ignored", "convolution's input gradient cut as if unpadded",
+              Expected("conv_backward_padding_ignored", _at_kind("conv2d"), where="every padded conv2d"),
+              kind="conv2d", layer=sequence_mutants.ConvBackwardPaddingIgnored),
+    _sequence("maxpool_gradient_to_every_element", "max-pool backward sends the gradient to every window element",
+              Expected("maxpool_gradient_to_every_element", _at_kind("maxpool2d"), where="every maxpool2d"),
+              kind="maxpool2d", layer=sequence_mutants.MaxPoolEveryElement),
+    _sequence("l2_gradient_without_lambda", "the L2 penalty's gradient is W, λ left out",
+              Expected("l2_gradient", lambda s: (), variant="without_lambda", where="the penalty"),
+              penalty_factor=1 / L2),
+    _sequence("l2_gradient_keeps_half", "the L2 penalty's gradient keeps the ½: λ·W/2",
+              Expected("l2_gradient", lambda s: (), variant="half", where="the penalty"), penalty_factor=0.5),
+)
+MUTANTS = MUTANTS + SEQUENCE_MUTANTS
 
 
 def named(names: list[str] | None) -> tuple[Mutant, ...]:

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Callable, Mapping
 
-from conformance.cases.spec import ACTIVATIONS, DTYPES, MODES, GridChoice
+from conformance.cases.spec import ACTIVATIONS, ALL_MODES, DTYPES, GridChoice
 
 #: Option (and table key) → the ``GridChoice`` field it sets.
 FIELDS = {"widths": "widths", "batch": "batches", "depth": "depths", "dtype": "dtypes", "loss": "modes",
@@ -68,7 +68,7 @@ def _widths(option: str, item: str) -> tuple[int, ...]:
     return widths
 
 
-PARSERS = {"widths": _widths, "batch": _whole, "depth": _whole, "dtype": _names(DTYPES), "loss": _names(MODES),
+PARSERS = {"widths": _widths, "batch": _whole, "depth": _whole, "dtype": _names(DTYPES), "loss": _names(ALL_MODES),
            "activation": _names(ACTIVATIONS)}
 
 

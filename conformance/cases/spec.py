@@ -22,6 +22,8 @@ from typing import Iterable
 import numpy as np
 
 from conformance.cases.activations import apply
+from conformance.cases.layer_grid import SEQUENCE_BATCHES, sequence_specs
+from conformance.cases.layers import SEQUENCE_LOSSES, SequenceSpec
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 KINKED_ACTIVATIONS = frozenset({"relu"})
@@ -86,6 +88,9 @@ class NetworkSpec:
     def depth(self) -> int:
         return len(self.layers)
 
+    def output_shape(self, batch: int) -> tuple[int, int]:
+        return (batch, self.layers[-1].n_out)
+
     @property
     def sizes(self) -> tuple[int, ...]:
         return (self.layers[0].n_in,) + tuple(layer.n_out for layer in self.layers)
@@ -137,14 +142,14 @@ class NetworkSpec:
 class Case:
     """A spec run at one batch size and dtype, with data drawn from ``seed``."""
 
-    spec: NetworkSpec
+    spec: NetworkSpec | SequenceSpec
     batch: int
     dtype: str = "float64"
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise ValueError(f"batch must be at least 1, got {self.batch}")
+        if self.batch < getattr(self.spec, "min_batch", 1):
+            raise ValueError(f"batch must be at least {getattr(self.spec, 'min_batch', 1)}, got {self.batch}")
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; known: {', '.join(DTYPES)}")
 
@@ -171,6 +176,20 @@ class Params:
             tuple(None if b is None else b.copy() for b in self.biases),
         )
 
+    def named(self) -> dict[str, np.ndarray]:
+        """The tensors by name, weights first, then the biases there are (``CaseData.flat``'s order)."""
+        named = {f"weight[{i}]": w for i, w in enumerate(self.weights)}
+        return named | {f"bias[{i}]": b for i, b in enumerate(self.biases) if b is not None}
+
+    def astype(self, dtype) -> Params:
+        cast = lambda a: None if a is None else np.asarray(a, dtype=dtype)  # noqa: E731
+        return Params(tuple(map(cast, self.weights)), tuple(map(cast, self.biases)))
+
+    def rebuilt(self, named: dict[str, np.ndarray]) -> Params:
+        """Parameters of this layout taking their values from ``named`` (as ``named`` names them)."""
+        return Params(tuple(named[f"weight[{i}]"] for i in range(len(self.weights))),
+                      tuple(None if b is None else named[f"bias[{i}]"] for i, b in enumerate(self.biases)))
+
 
 @dataclass(frozen=True, eq=False)
 class CaseData:
@@ -191,10 +210,7 @@ class CaseData:
 
     def tensors(self) -> dict[str, np.ndarray]:
         """The differentiable tensors by name, in the order of ``flat``: input, weights, biases."""
-        named = {"input": self.x}
-        named |= {f"weight[{i}]": w for i, w in enumerate(self.params.weights)}
-        named |= {f"bias[{i}]": b for i, b in enumerate(self.params.biases) if b is not None}
-        return named
+        return {"input": self.x} | self.params.named()
 
     def flat(self) -> np.ndarray:
         """Input, weights and biases as one float64 vector (what finite differences perturb).
@@ -213,16 +229,13 @@ class CaseData:
         """Pickled without the cached flat vector (a worker builds its own when it needs it)."""
         return {key: value for key, value in self.__dict__.items() if key not in ("_flat", "_layout_cache")}
 
-    def _layout(self) -> tuple[tuple[int, int, int, tuple[int, ...]], ...]:
-        """(layer or -1 for the input, start, stop, shape) of the input, the weights and the
-        biases in ``flat``, computed once per data."""
+    def _layout(self) -> tuple[tuple[str, int, int, tuple[int, ...]], ...]:
+        """(name, start, stop, shape) of every tensor in ``flat``, computed once per data."""
         cached = self.__dict__.get("_layout_cache")
         if cached is None:
             cached, offset = [], 0
-            tensors = [(-1, self.x)] + list(enumerate(self.params.weights)) + [
-                (i, b) for i, b in enumerate(self.params.biases) if b is not None]
-            for layer, tensor in tensors:
-                cached.append((layer, offset, offset + tensor.size, tensor.shape))
+            for name, tensor in self.tensors().items():
+                cached.append((name, offset, offset + tensor.size, tensor.shape))
                 offset += tensor.size
             cached = tuple(cached)
             object.__setattr__(self, "_layout_cache", cached)
@@ -230,20 +243,19 @@ class CaseData:
 
     def with_flat(self, theta: np.ndarray) -> CaseData:
         """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""
-        dtype, depth = self.x.dtype, len(self.params.weights)
-        pieces = [np.asarray(theta[start:stop], dtype=dtype).reshape(shape) for _, start, stop, shape in self._layout()]
-        biases = [None] * depth
-        for (layer, *_), piece in zip(self._layout()[1 + depth:], pieces[1 + depth:]):
-            biases[layer] = piece
-        return CaseData(self.case, Params(tuple(pieces[1:1 + depth]), tuple(biases)), pieces[0],
+        dtype = self.x.dtype
+        pieces = {name: np.asarray(theta[start:stop], dtype=dtype).reshape(shape)
+                  for name, start, stop, shape in self._layout()}
+        x = pieces.pop("input")
+        return CaseData(self.case, self.params.rebuilt(pieces), x,
                         self.upstream.copy(), self.targets.copy(), self.kink_margin)
 
     def astype(self, dtype: str) -> CaseData:
         """The same numbers in another dtype (targets keep integer labels)."""
         cast = lambda a: None if a is None else np.asarray(a, dtype=dtype)  # noqa: E731
         targets = self.targets if self.targets.dtype.kind == "i" else cast(self.targets)
-        params = Params(tuple(map(cast, self.params.weights)), tuple(map(cast, self.params.biases)))
-        return CaseData(self.case, params, cast(self.x), cast(self.upstream), targets, self.kink_margin)
+        return CaseData(self.case, self.params.astype(dtype), cast(self.x), cast(self.upstream), targets,
+                        self.kink_margin)
 
 
 def rng_for(case: Case, purpose: str) -> np.random.Generator:
@@ -353,6 +365,8 @@ def kink_margin(spec: NetworkSpec, params: Params, x: np.ndarray) -> float:
 BATCHES = (1, 4)
 #: What a case differentiates: ``vjp`` (backward from an upstream gradient) or a loss.
 MODES = ("vjp",) + LOSSES
+#: Every mode a case may have: the MLPs' and the losses only layer-sequence networks carry.
+ALL_MODES = ("vjp",) + SEQUENCE_LOSSES
 
 #: The grid's networks by depth, each as its layer widths, input first. Each depth has
 #: widths that differ from layer to layer (a gradient in the wrong layout has the wrong
@@ -394,7 +408,7 @@ class GridChoice:
     activations: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        for name, known in (("dtypes", DTYPES), ("modes", MODES), ("activations", ACTIVATIONS)):
+        for name, known in (("dtypes", DTYPES), ("modes", ALL_MODES), ("activations", ACTIVATIONS)):
             chosen = getattr(self, name)
             if chosen is not None and (bad := [v for v in chosen if v not in known]):
                 raise ValueError(f"unknown {name[:-1]} {', '.join(map(repr, bad))}; known: {', '.join(known)}")
@@ -461,7 +475,17 @@ def grid(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) 
             chosen = _mode_shapes(shapes, mode, number, quick, explicit=choice.widths is not None)
             for sizes, batch, dtype in itertools.product(chosen, choice.batches or BATCHES, DTYPES):
                 cases.append(Case(NetworkSpec.mlp(sizes, hidden, output, bias, loss), batch, dtype, seed))
-    return [case for case in dict.fromkeys(cases) if _kept(case, choice)]
+    return [case for case in dict.fromkeys(cases + sequence_cases(choice, seed, quick)) if _kept(case, choice)]
+
+
+def sequence_cases(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) -> list[Case]:
+    """The layer-sequence networks' cases (``cases.layer_grid``) at every batch and dtype; none
+    when the choice narrows widths, batches, depths or activations, which describe MLPs."""
+    if any(v is not None for v in (choice.widths, choice.batches, choice.depths, choice.activations)):
+        return []
+    batches = SEQUENCE_BATCHES[-1:] if quick else SEQUENCE_BATCHES
+    return [Case(spec, batch, dtype, seed) for spec in sequence_specs(quick)
+            for batch in batches if batch >= spec.min_batch for dtype in DTYPES]
 
 
 def _mode_shapes(shapes: list[tuple[int, ...]], mode: str, kind: int, quick: bool,

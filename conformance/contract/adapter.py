@@ -33,10 +33,11 @@ import abc
 import difflib
 import functools
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import numpy as np
 
+from conformance.cases.layers import LAYER_KINDS, Conv2d, Dense, SequenceSpec
 from conformance.cases.spec import ACTIVATIONS, DTYPES, NetworkSpec, Params
 
 ALL_ACTIVATIONS = frozenset(ACTIVATIONS)
@@ -49,16 +50,22 @@ class Gradients:
     ``input`` is (batch, n_in), or None for an implementation that does not
     compute it (declared by ``Capabilities.input_gradient=False``);
     ``weights[l]`` is (n_out, n_in); ``biases[l]`` is (n_out,), or None for a
-    layer without bias.
+    layer without bias. A layer-sequence network's gradients come by parameter
+    name instead, in ``named`` (``"0.weight"``, ``"0.bias"``, … as ``params``
+    names them, each of its parameter's shape): ``Gradients(dx, named={...})``.
     """
 
     input: np.ndarray | None
-    weights: tuple[np.ndarray, ...]
+    weights: tuple[np.ndarray, ...] = ()
     biases: tuple[np.ndarray | None, ...] = ()
+    named: Mapping[str, np.ndarray | None] | None = None
 
     def tensors(self) -> dict[str, np.ndarray | None]:
-        """Every gradient by its tensor name: ``input``, ``weight[0]``, ``bias[0]``, …"""
+        """Every gradient by its tensor name: ``input``, ``weight[0]``, ``bias[0]``, … (or the
+        parameter names of ``named``)."""
         named: dict[str, np.ndarray | None] = {"input": self.input}
+        if self.named is not None:
+            return named | dict(self.named)
         for i, w in enumerate(self.weights):
             named[f"weight[{i}]"] = w
         for i, b in enumerate(self.biases):
@@ -83,6 +90,11 @@ FIELD_DOCS = {
     "same_activation_everywhere": "the output layer must use the hidden layers' activation",
     "input_gradient": "it returns the gradient with respect to the input (False: Gradients.input is None, and "
                       "that row is not applicable)",
+    "layers": "layer kinds it implements in a layer-sequence network (dense, relu, leaky_relu, tanh, sigmoid, "
+              "softplus, elu, softmax, log_softmax, identity, dropout, batchnorm, layernorm, conv2d, maxpool2d, "
+              "avgpool2d, flatten); a network is offered when it declares every kind in it (empty: none is)",
+    "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights",
+    "mlp": "it runs the MLPs of the grid (False: layer-sequence networks only)",
     "notes": "free text shown by conformance list",
 }
 
@@ -105,10 +117,17 @@ class Capabilities:
     dtypes: frozenset[str] = frozenset(DTYPES)
     same_activation_everywhere: bool = False
     input_gradient: bool = True
+    layers: frozenset[str] = frozenset()
+    penalties: frozenset[str] = frozenset()
+    mlp: bool = True
     notes: str = field(default="", compare=False)
 
-    def why_not(self, spec: NetworkSpec, batch: int, dtype: str) -> str | None:
+    def why_not(self, spec: NetworkSpec | SequenceSpec, batch: int, dtype: str) -> str | None:
         """None when the case can run, else a one-line reason."""
+        if isinstance(spec, SequenceSpec):
+            return self.why_not_sequence(spec, batch, dtype)
+        if not self.mlp:
+            return "no MLP networks (layer-sequence networks only)"
         hidden = {layer.activation for layer in spec.layers[:-1]}
         if spec.loss is None and not self.vjp:
             return "no backward from an arbitrary upstream gradient (loss mode only)"
@@ -134,13 +153,35 @@ class Capabilities:
             return f"no {dtype}"
         return None
 
+    def why_not_sequence(self, spec: SequenceSpec, batch: int, dtype: str) -> str | None:
+        """``why_not`` for a layer-sequence network: every kind in it declared in ``layers``."""
+        if not self.layers:
+            return "no layer-sequence networks (declares no layer kinds)"
+        if missing := [kind for kind in dict.fromkeys(spec.kinds) if kind not in self.layers]:
+            return f"no {', '.join(missing)} layer"
+        if spec.loss is None and not self.vjp:
+            return "no backward from an arbitrary upstream gradient (loss mode only)"
+        if spec.loss is not None and spec.loss not in self.losses:
+            return f"no {spec.loss} loss (has: {', '.join(sorted(self.losses)) or 'none'})"
+        if spec.l2 and "l2" not in self.penalties:
+            return "no L2 penalty"
+        if any(isinstance(layer, (Dense, Conv2d)) and not layer.bias for layer in spec.layers) \
+                and False not in self.bias:
+            return "every layer has a bias"
+        if self.max_batch is not None and batch > self.max_batch:
+            return f"batch {batch} above {self.max_batch}"
+        if dtype not in self.dtypes:
+            return f"no {dtype}"
+        return None
+
     def fields(self) -> dict[str, str]:
         """Every field's value as shown to users, in ``FIELD_DOCS`` order."""
         shown = {}
         for name in FIELD_DOCS:
             value = getattr(self, name)
             if isinstance(value, frozenset):
-                order = ACTIVATIONS if name.endswith("activations") else DTYPES if name == "dtypes" else None
+                order = (ACTIVATIONS if name.endswith("activations") else DTYPES if name == "dtypes"
+                         else LAYER_KINDS if name == "layers" else None)
                 items = [v for v in order if v in value] if order else sorted(value, key=str, reverse=name == "bias")
                 shown[name] = "{" + ", ".join(map(repr, items)) + "}" if items else "set()"
             else:
@@ -161,6 +202,9 @@ class Capabilities:
         parts.append("dtypes " + ",".join(d for d in DTYPES if d in self.dtypes))
         if not self.input_gradient:
             parts.append("no input gradient")
+        if self.layers:
+            parts.append("layers " + ",".join(k for k in LAYER_KINDS if k in self.layers)
+                         + ("" if self.mlp else " (no MLPs)") + (" +l2" if "l2" in self.penalties else ""))
         return "; ".join(parts)
 
 
@@ -196,7 +240,7 @@ class Adapter(abc.ABC):
     description: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def supports(self, spec: NetworkSpec, batch: int, dtype: str) -> str | None:
+    def supports(self, spec: NetworkSpec | SequenceSpec, batch: int, dtype: str) -> str | None:
         """None when the case can run, else the reason it cannot (shown in the report)."""
         return self.capabilities.why_not(spec, batch, dtype)
 

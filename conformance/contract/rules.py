@@ -29,7 +29,8 @@ from collections.abc import Set
 import numpy as np
 
 from conformance.contract.adapter import Adapter, Capabilities, Gradients
-from conformance.cases.spec import ACTIVATIONS, DTYPES, LOSSES, CaseData
+from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, SequenceSpec
+from conformance.cases.spec import ACTIVATIONS, DTYPES, CaseData
 
 #: The methods every adapter implements, with the parameters the harness passes.
 REQUIRED_METHODS = {"build": ("spec", "params"), "forward": ("x",), "backward": ("grad_output",)}
@@ -39,8 +40,10 @@ REQUIRED = "build(spec, params), forward(x) and backward(grad_output) -> Gradien
 _NAMED_CAPABILITIES = {
     "activations": ACTIVATIONS,
     "output_activations": ACTIVATIONS,
-    "losses": LOSSES,
+    "losses": SEQUENCE_LOSSES,
     "dtypes": DTYPES,
+    "layers": LAYER_KINDS,
+    "penalties": ("l2",),
 }
 
 
@@ -136,6 +139,8 @@ def gradients_problem(value: object, method: str) -> str | None:
         tensors = getattr(value, field)
         if not isinstance(tensors, (tuple, list)):
             return f"Gradients.{field} must be a tuple with one array per layer, got {type(tensors).__name__}"
+    if value.named is not None and not (isinstance(value.named, dict) and all(isinstance(k, str) for k in value.named)):
+        return f"Gradients.named must be a dict of arrays by parameter name, got {type(value.named).__name__}"
     return None
 
 
@@ -178,10 +183,23 @@ def _layer_count(gradients: Gradients, data: CaseData, method: str) -> list[tupl
     return found
 
 
+def _named_count(gradients: Gradients, data: CaseData, method: str) -> list[tuple[str, str]]:
+    """A layer-sequence network's gradients come by parameter name, every one of them."""
+    due = [name for name in data.tensors() if name != "input"]
+    if gradients.named is None:
+        return [("*", f"{method} returned gradients by layer (Gradients.weights); a layer-sequence network's "
+                      f"come by parameter name: Gradients(input, named={{{', '.join(map(repr, due[:3]))}, …}})")]
+    if unknown := [name for name in gradients.named if name not in due]:
+        return [("*", f"{method} returned a gradient for {unknown[0]!r}, which the network does not have; "
+                      f"its parameters: {', '.join(due)}")]
+    return []
+
+
 def layout_violations(output: object, gradients: Gradients, data: CaseData, method: str) -> tuple[tuple[str, str], ...]:
     """(tensor, message) for every layout mistake in what one case returned."""
-    found = _layer_count(gradients, data, method)
-    due = {"output": (data.case.batch, data.case.spec.layers[-1].n_out)}
+    sequence = isinstance(data.case.spec, SequenceSpec)
+    found = _named_count(gradients, data, method) if sequence else _layer_count(gradients, data, method)
+    due = {"output": data.case.spec.output_shape(data.case.batch)}
     due |= {name: tensor.shape for name, tensor in data.tensors().items()}
     returned = {"output": output} | gradients.tensors()
     for tensor, shape in due.items():
@@ -208,13 +226,15 @@ def contract_fault(message: str) -> bool:
 def _due(data: CaseData, input_gradient: bool) -> dict[str, tuple[tuple[int, ...], str]]:
     """Every returned tensor's due shape and how the contract names it."""
     case = data.case
-    due = {"output": ((case.batch, case.spec.layers[-1].n_out), "(batch, n_out)")}
+    sequence = isinstance(case.spec, SequenceSpec)
+    due = {"output": (case.spec.output_shape(case.batch), "the output's shape" if sequence else "(batch, n_out)")}
     if case.spec.loss is not None:
         due["loss"] = ((), "a scalar")
     for name, tensor in data.tensors().items():
         if name != "input" or input_gradient:
-            due[name] = (tensor.shape, "(batch, n_in)" if name == "input" else
-                         "(n_out, n_in)" if name.startswith("weight") else "(n_out,)")
+            due[name] = (tensor.shape, ("the input's shape" if sequence else "(batch, n_in)") if name == "input"
+                         else f"{name}'s shape" if sequence
+                         else "(n_out, n_in)" if name.startswith("weight") else "(n_out,)")
     return due
 
 

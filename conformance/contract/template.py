@@ -48,6 +48,9 @@ class {class_name}(Adapter):
         dtypes={{"float64", "float32"}},  # {{"float32"}} when your code computes in float32 only
         same_activation_everywhere=False,  # True: the output layer must use the hidden layers' activation
         input_gradient=True,  # False when backward does not compute the input's gradient (return None for it)
+        layers=set(),  # layer kinds of layer-sequence networks it implements, e.g. {{"dense", "relu", "conv2d"}}
+        penalties=set(),  # {{"l2"}} when its loss carries the L2 penalty l2/2·Σ‖W‖²
+        mlp=True,  # False when it runs layer-sequence networks only
         notes="",  # shown by `conformance list`
     )
     # For anything the fields cannot say, refine which cases apply (None: it runs; else the

@@ -33,9 +33,11 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from conformance.diagnosis import hypotheses as h
+from conformance.diagnosis import sequence_hypotheses
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
+from conformance.cases.layers import SequenceSpec, layer_of
 from conformance.cases.spec import CaseData
 
 #: Agreement with a hypothesis's prediction allows this multiple of the comparison's
@@ -135,7 +137,7 @@ def observed_tensors(seen: Observation, data: CaseData) -> dict[str, np.ndarray]
 def _layer_of(tensor: str) -> int | None:
     if tensor.startswith(("weight[", "bias[")):
         return int(tensor[tensor.index("[") + 1:-1])
-    return None
+    return layer_of(tensor)
 
 
 # ---- reshapings -----------------------------------------------------------------------------------
@@ -234,6 +236,9 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
     that layer's own). A change at several layers may: at one of them it can be too small to
     see (a derivative taken at an output near zero) and plain below."""
     spec = data.case.spec
+    if isinstance(spec, SequenceSpec):
+        yield from sequence_hypotheses.what_ifs(data, forward_wrong, _candidate_factors(seen, due, None, data, True))
+        return
     if forward_wrong:
         yield from h.forward_changes(data)
         return

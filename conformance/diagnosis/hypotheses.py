@@ -53,7 +53,7 @@ class Factor:
 def named_factors(data: CaseData, at_loss: bool = False) -> list[Factor]:
     """The constants a wrong gradient is typically off by, for this case's batch and outputs;
     with ``at_loss`` for a mean loss, the mean's constants are named first."""
-    batch, outputs = data.case.batch, data.case.spec.layers[-1].n_out
+    batch, outputs = data.case.batch, data.case.spec.output_shape(1)[-1]
     simple = [Factor(-1, "−1"), Factor(2, "2"), Factor(0.5, "1/2"), Factor(-2, "−2"), Factor(-0.5, "−1/2")]
     sized = [Factor(batch * outputs, "batch·outputs"), Factor(1 / (batch * outputs), "1/(batch·outputs)"),
              Factor(batch, "batch"), Factor(1 / batch, "1/batch"),

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.cases.activations import apply
-from conformance.cases.spec import CaseData, preactivations
+from conformance.cases.spec import CaseData, NetworkSpec, preactivations
 
 
 def _loss_gradient_magnitude(data: CaseData, output: np.ndarray) -> np.ndarray:
@@ -39,9 +39,28 @@ def _loss_gradient_magnitude(data: CaseData, output: np.ndarray) -> np.ndarray:
     return size * (np.abs(output) + np.abs(targets))
 
 
+def _sequence_magnitudes(data: CaseData) -> dict[str, np.ndarray]:
+    """A layer-sequence network's Σ|terms|, one coarse bound for every entry: the product over
+    its layers of (1 + the largest row sum of |parameter|) times the largest input and
+    upstream gradient (norm layers count 10: their inputs are of order one). Coarse, so a
+    difference between two runs is more often excused as rounding than for an MLP."""
+    scale = (1.0 + float(np.abs(data.x).max())) * (1.0 + float(np.abs(data.upstream).max()))
+    for name, tensor in data.params.tensors.items():
+        if name.endswith(".weight"):
+            rows = np.abs(np.asarray(tensor, dtype=np.float64)).reshape(len(tensor), -1)
+            scale *= 1.0 + float(rows.sum(axis=1).max()) * (10.0 if tensor.ndim == 1 else 1.0)
+    found = {name: np.full(np.shape(tensor), scale) for name, tensor in data.tensors().items()}
+    found["output"] = np.full(data.case.spec.output_shape(data.case.batch), scale)
+    if data.case.spec.loss is not None:
+        found["loss"] = np.asarray(scale)
+    return found
+
+
 def magnitudes(data: CaseData) -> dict[str, np.ndarray]:
     """Σ|terms| behind every entry of the output, the loss and every gradient (by tensor name)."""
     spec = data.case.spec
+    if not isinstance(spec, NetworkSpec):
+        return _sequence_magnitudes(data)
     weights = [np.abs(np.asarray(w, dtype=np.float64)) for w in data.params.weights]
     biases = [0.0 if b is None else np.abs(np.asarray(b, dtype=np.float64)) for b in data.params.biases]
     # Forward: each layer's input carries the rounding of everything summed to make it (a
@@ -67,6 +86,8 @@ def magnitudes(data: CaseData) -> dict[str, np.ndarray]:
 def terms(data: CaseData) -> int:
     """The number of rounded additions along the longest chain of sums in the case."""
     spec = data.case.spec
+    if not isinstance(spec, NetworkSpec):
+        return sum(t.size for t in data.tensors().values()) + data.case.batch
     widths = sum(layer.n_in + layer.n_out + 1 for layer in spec.layers)
     return widths + data.case.batch + spec.layers[-1].n_out
 

@@ -97,8 +97,13 @@ class KinkGuard:
 
     @classmethod
     def at(cls, data: CaseData) -> KinkGuard | None:
-        """None when the network has no kinked activation (nothing to guard)."""
+        """None when the network has no kinked activation (nothing to guard). A layer-sequence
+        network gets its own guard (``sequence_kinks``), answering the same questions."""
         spec = data.case.spec
+        if not isinstance(spec, NetworkSpec):
+            from conformance.oracles.sequence_kinks import SequenceKinkGuard
+
+            return SequenceKinkGuard.at(data)
         layers = tuple(i for i, layer in enumerate(spec.layers) if layer.activation in KINKED_ACTIVATIONS)
         if not layers:
             return None

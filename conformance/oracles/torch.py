@@ -7,7 +7,6 @@ its rounded inputs), and never sees the implementation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -16,18 +15,10 @@ import torch
 from conformance.contract.adapter import Gradients
 from conformance.cases.spec import CaseData, NetworkSpec, Params
 from conformance.cases.torch_ops import ACTIVATION_FNS, ActivationFn, loss_value
+from conformance.oracles.answer import Reference
 
 #: A layer's affine map ``(a, weight, bias or None) -> z``.
 LinearFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
-
-
-@dataclass(frozen=True, eq=False)
-class Reference:
-    """The oracle's answer for one case, in float64 and canonical layout."""
-
-    output: np.ndarray
-    loss: float | None
-    gradients: Gradients
 
 
 def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
@@ -84,5 +75,9 @@ def _linear(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.T
 
 
 def reference(data: CaseData) -> Reference:
-    """The oracle's answer for a generated case."""
+    """The oracle's answer for a generated case (a layer-sequence network's: ``oracles.sequence``)."""
+    if not isinstance(data.case.spec, NetworkSpec):
+        from conformance.oracles import sequence
+
+        return sequence.evaluate(data)
     return evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets)

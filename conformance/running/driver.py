@@ -79,7 +79,8 @@ def _snapshot_gradients(grads: Gradients) -> Gradients:
     """Copies of the returned gradient arrays: a model that adds into its stored gradients
     would otherwise change what an earlier call returned."""
     copy = lambda tensors: tuple(_snapshot(t) for t in tensors) if isinstance(tensors, (tuple, list)) else tensors  # noqa: E731
-    return Gradients(_snapshot(grads.input), copy(grads.weights), copy(grads.biases))
+    named = {k: _snapshot(v) for k, v in grads.named.items()} if isinstance(grads.named, dict) else grads.named
+    return Gradients(_snapshot(grads.input), copy(grads.weights), copy(grads.biases), named)
 
 
 def _modified_arguments(pristine: CaseData, given: CaseData) -> tuple[tuple[str, str], ...]:

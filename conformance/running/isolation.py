@@ -72,7 +72,9 @@ class Limits:
             raise ValueError("time and memory limits must be positive")
 
 
-_TENSOR_NAME = re.compile(r"(output|loss|input|\*|(weight|bias)\[(\d+|\*)\])")
+_TENSOR_NAME = re.compile(r"(output|loss|input|\*|(weight|bias)\[(\d+|\*)\]|\d+\.(weight|bias|mask))")
+#: A name a worker may give a gradient by (an unknown one still reaches the contract's rules).
+_GRADIENT_NAME = re.compile(r"[A-Za-z0-9_.\[\]]{1,64}")
 
 
 def _locator(target: Target) -> Locator | None:
@@ -431,15 +433,25 @@ def _observation(body: Any, data: CaseData) -> Observation:
         raise _malformed("an observation must give output, loss, gradients, violations and notes")
     grads = body["gradients"]
     depth = data.case.spec.depth
-    if not (isinstance(grads, dict) and set(grads) == {"input", "weights", "biases"}
+    if not (isinstance(grads, dict) and set(grads) == {"input", "weights", "biases", "named"}
             and isinstance(grads["weights"], list) and isinstance(grads["biases"], list)
             and len(grads["weights"]) <= 4 * depth + 4 and len(grads["biases"]) <= 4 * depth + 4):
-        raise _malformed("gradients must give input, and a list of weights and of biases")
+        raise _malformed("gradients must give input, a list of weights and of biases, and named ones")
     gradients = Gradients(_tensor(grads["input"], "the input gradient"),
                           tuple(_tensor(w, "a weight gradient") for w in grads["weights"]),
-                          tuple(_tensor(b, "a bias gradient") for b in grads["biases"]))
+                          tuple(_tensor(b, "a bias gradient") for b in grads["biases"]),
+                          _named(grads["named"], len(data.tensors())))
     return Observation(_tensor(body["output"], "the output"), _tensor(body["loss"], "the loss"), gradients,
                        _messages(body["violations"], "violations"), _messages(body["notes"], "notes"))
+
+
+def _named(raw: Any, count: int) -> dict | None:
+    """Gradients by parameter name, or None: names checked and bounded, every value an array or none."""
+    if raw is None:
+        return None
+    if not (isinstance(raw, dict) and len(raw) <= 4 * count + 4 and all(_GRADIENT_NAME.fullmatch(k) for k in raw)):
+        raise _malformed("named gradients must be a dict by parameter name")
+    return {name: _tensor(value, f"the gradient of {name}") for name, value in raw.items()}
 
 
 def _messages(raw: Any, what: str) -> tuple[tuple[str, str], ...]:

@@ -243,9 +243,10 @@ def _preference(case: Case) -> tuple:
 def timing_cases(ran: list[Case], widths: tuple[int, ...] = TIMING_WIDTHS) -> list[Case]:
     """What to time for an implementation, from the cases of the grid it ran: per depth
     and dtype the preferred one, at every width of ``widths``, the narrowest first (so a
-    timing budget that runs out leaves out the largest networks, not whole depths)."""
+    timing budget that runs out leaves out the largest networks, not whole depths). Only MLPs
+    are timed: the widths scale an MLP's layers."""
     chosen: dict[tuple[int, str], Case] = {}
-    for case in sorted(ran, key=_preference):
+    for case in sorted((c for c in ran if isinstance(c.spec, NetworkSpec)), key=_preference):
         chosen.setdefault((case.spec.depth, case.dtype), case)
     order = sorted(chosen.items(), key=lambda item: (item[0][1] != "float64", item[0][0]))
     return [scaled(case, width) for width in sorted(widths) for _, case in order]

@@ -74,7 +74,9 @@ def apply_limits(limits) -> None:
 # ---- replies as plain data ---------------------------------------------------------------
 
 def _gradients(gradients) -> dict:
-    return {"input": gradients.input, "weights": list(gradients.weights), "biases": list(gradients.biases)}
+    named = gradients.named if gradients.named is None else dict(gradients.named)
+    return {"input": gradients.input, "weights": list(gradients.weights), "biases": list(gradients.biases),
+            "named": named}
 
 
 def _observation(seen) -> dict:

@@ -1,0 +1,118 @@
+"""The layer-sequence mutants' bugs: ``reference_layers`` with one layer's backward (or the
+L2 penalty's gradient) written wrong, the way people get them wrong by hand.
+
+Each bug is a subclass of one reference layer class overriding its ``backward``;
+``SequenceMutantAdapter`` builds the reference network and gives every layer of the
+mutated kind the buggy class. ``audit.mutants`` lists them with the diagnosis each
+should get.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, NamedParams, SequenceSpec
+from conformance.contract.adapter import Capabilities, Gradients
+from conformance.implementations.reference_layers import (ActivationLayer, ConvLayer, DropoutLayer, NormLayer,
+                                                          PoolLayer, _offsets, _view)
+from conformance.implementations.reference_numpy import ReferenceNumpy, sequence_loss_and_gradient
+
+
+class NormConstantStatistics(NormLayer):
+    """The classic batch-norm bug: backward treats the mean and variance as constants."""
+
+    def backward(self, grad):
+        super().backward(grad)
+        return grad * self.weight * self.inv_std
+
+
+class SoftmaxDiagonal(ActivationLayer):
+    def backward(self, grad):
+        if self.name != "softmax":
+            return super().backward(grad)
+        self.grads = {}
+        return grad * self.a * (1 - self.a)
+
+
+class DropoutBackwardWithoutScale(DropoutLayer):
+    def backward(self, grad):
+        self.grads = {}
+        return grad * self.mask
+
+
+class DropoutBackwardWithoutMask(DropoutLayer):
+    def backward(self, grad):
+        self.grads = {}
+        return grad * self.scale
+
+
+def _padded_input_gradient(conv: ConvLayer, weight: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """The gradient for the padded input, passed down through ``weight``."""
+    s, kernel = conv.stride, weight.shape[2]
+    rows, cols = grad.shape[2:]
+    dxp = np.zeros_like(conv.xp)
+    for di, dj in _offsets(kernel):
+        _view(dxp, di, dj, s, rows, cols)[...] += np.einsum("nohw,oc->nchw", grad, weight[:, :, di, dj])
+    return dxp
+
+
+class ConvBackwardKernelFlipped(ConvLayer):
+    """The input's gradient through the kernel flipped in both spatial axes."""
+
+    def backward(self, grad):
+        super().backward(grad)  # the weight and bias gradients, right
+        dxp, p = _padded_input_gradient(self, self.weight[:, :, ::-1, ::-1], grad), self.padding
+        return dxp[:, :, p:dxp.shape[2] - p, p:dxp.shape[3] - p]
+
+
+class ConvBackwardPaddingIgnored(ConvLayer):
+    """The input's gradient cut from the padded input's at its corner, as if unpadded."""
+
+    def backward(self, grad):
+        dx = super().backward(grad)
+        return _padded_input_gradient(self, self.weight, grad)[:, :, :dx.shape[2], :dx.shape[3]]
+
+
+class MaxPoolEveryElement(PoolLayer):
+    def backward(self, grad):
+        if self.kind != "maxpool2d":
+            return super().backward(grad)
+        self.grads = {}
+        dx = np.zeros(self.shape, dtype=grad.dtype)
+        for di, dj in _offsets(self.kernel):
+            _view(dx, di, dj, self.stride, self.rows, self.cols)[...] += grad
+        return dx
+
+
+class SequenceMutantAdapter(ReferenceNumpy):
+    """The reference on layer-sequence networks only, every layer of kind ``kind`` given the
+    class ``layer``; ``penalty_factor`` scales the L2 penalty's gradient (1: intended)."""
+
+    capabilities = Capabilities(losses=frozenset(SEQUENCE_LOSSES), layers=frozenset(LAYER_KINDS),
+                                penalties=frozenset({"l2"}), mlp=False)
+    kind: str = ""
+    layer: type | None = None
+    penalty_factor: float = 1.0
+
+    def build(self, spec: SequenceSpec, params: NamedParams) -> None:
+        super().build(spec, params)
+        for kind, layer in zip(spec.kinds, self.net.layers):
+            if kind == self.kind or (self.kind == "activation" and isinstance(layer, ActivationLayer)):
+                layer.__class__ = self.layer
+
+    def sequence_loss(self, x, targets):
+        loss, grad_output = sequence_loss_and_gradient(self.loss_name, self.forward(x), targets)
+        grads = self.backward(grad_output)
+        named = dict(grads.named)
+        for name in self.spec.penalised() if self.spec.l2 else ():
+            named[name] = named[name] + self.penalty_factor * self.spec.l2 * self.params[name]
+        penalty = sum(0.5 * self.spec.l2 * float((self.params[n].astype(np.float64) ** 2).sum())
+                      for n in self.spec.penalised()) if self.spec.l2 else 0.0
+        return loss + penalty, Gradients(grads.input, named=named)
+
+
+def adapter(name: str, bug: str, kind: str = "", layer: type | None = None,
+            penalty_factor: float = 1.0) -> type[SequenceMutantAdapter]:
+    return type(f"Mutant_{name}", (SequenceMutantAdapter,), {
+        "name": f"mutant:{name}", "description": bug, "kind": kind, "layer": layer,
+        "penalty_factor": penalty_factor, "__module__": __name__})

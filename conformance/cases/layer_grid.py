@@ -1,0 +1,78 @@
+"""The grid's layer-sequence networks: every layer kind alone (the single-layer cases a
+course assignment checks one function with), and small networks that compose them.
+
+A dense or conv layer feeding a batch norm has no bias: the norm takes the mean out, so that
+bias's gradient is zero, and a float32 zero is rounding noise no tolerance relative to it allows.
+Sized for naive implementations (a student's convolution is four nested loops): images of
+3×6×6, 3×3 kernels, batches of 2 and 3. Batch 1 is left out: batch norm in training mode
+has no variance there, and 2 and 3 are no factor the diagnosis names otherwise (dropout's
+1/(1−p) is 4/3 at p = 0.25). Imports nothing of the harness but the layer kinds.
+"""
+
+from __future__ import annotations
+
+from conformance.cases.layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten,
+                                      LayerNorm, MaxPool2d, SequenceSpec)
+
+#: The batch sizes of the layer-sequence cases.
+SEQUENCE_BATCHES = (2, 3)
+#: The L2 penalty's strength where a case carries one.
+L2 = 0.1
+IMAGE = (3, 6, 6)
+
+
+def _act(name: str) -> Activation:
+    return Activation(name)
+
+
+def single_layers() -> list[SequenceSpec]:
+    """Every kind alone, on a sample shape that suits it."""
+    flat = [SequenceSpec((4,), (Dense(4, 3),)), SequenceSpec((4,), (Dense(4, 3, bias=False),))]
+    flat += [SequenceSpec((5,), (_act(name),)) for name in ("identity", "relu", "leaky_relu", "tanh", "sigmoid",
+                                                              "softplus", "elu", "softmax", "log_softmax")]
+    flat += [SequenceSpec((6,), (Dropout(),)), SequenceSpec((4,), (BatchNorm(4),)),
+             SequenceSpec((5,), (LayerNorm(5),))]
+    images = [SequenceSpec(IMAGE, (Conv2d(3, 4, padding=1),)), SequenceSpec(IMAGE, (Conv2d(3, 2, stride=2),)),
+              SequenceSpec(IMAGE, (MaxPool2d(),)), SequenceSpec(IMAGE, (AvgPool2d(),)),
+              SequenceSpec(IMAGE, (BatchNorm(3),)), SequenceSpec((3, 4, 4), (Flatten(),))]
+    return flat + images
+
+
+def _conv_net(*middle, loss=None, l2=0.0) -> SequenceSpec:
+    """conv2d 3→4 (3×3, padding 1) on 3×6×6, ``middle`` (a 2×2 pool among it), flatten, dense 36→5."""
+    return SequenceSpec(IMAGE, (Conv2d(3, 4, padding=1),) + middle + (Flatten(), Dense(36, 5)), loss, l2)
+
+
+def networks() -> list[SequenceSpec]:
+    """Small networks, each layer kind inside one, backpropagated from an upstream gradient."""
+    return [
+        _conv_net(_act("relu"), MaxPool2d()),
+        SequenceSpec(IMAGE, (Conv2d(3, 4, padding=1, bias=False), BatchNorm(4), _act("relu"), AvgPool2d(),
+                             Flatten(), Dense(36, 5))),
+        SequenceSpec((4,), (Dense(4, 6, bias=False), BatchNorm(6), _act("relu"), Dense(6, 3))),
+        SequenceSpec((4,), (Dense(4, 5), LayerNorm(5), _act("tanh"), Dense(5, 3))),
+        SequenceSpec((4,), (Dense(4, 6), _act("relu"), Dropout(), Dense(6, 3))),
+        SequenceSpec((4,), (Dense(4, 5), _act("leaky_relu"), Dense(5, 3), _act("softmax"))),
+        SequenceSpec((4,), (Dense(4, 5), _act("elu"), Dense(5, 3), _act("log_softmax"))),
+        SequenceSpec((4,), (Dense(4, 5), _act("softplus"), Dense(5, 2), _act("sigmoid"))),
+    ]
+
+
+def loss_networks() -> list[SequenceSpec]:
+    """Networks under each loss (the two new ones among them) and the L2 penalty."""
+    mlp = lambda act, loss, l2=0.0: SequenceSpec((4,), (Dense(4, 5), _act(act), Dense(5, 3)), loss, l2)  # noqa: E731
+    return [
+        mlp("relu", "softmax_cross_entropy"),
+        mlp("relu", "hinge"),
+        mlp("tanh", "binary_cross_entropy"),
+        mlp("tanh", "mse", L2),
+        mlp("sigmoid", "half_sse", L2),
+        SequenceSpec((4,), (Dense(4, 6, bias=False), BatchNorm(6), _act("relu"), Dense(6, 3)), "hinge", L2),
+        SequenceSpec((4,), (Dense(4, 6), _act("relu"), Dropout(), Dense(6, 3)), "half_mse"),
+        _conv_net(_act("relu"), MaxPool2d(), loss="softmax_cross_entropy", l2=L2),
+    ]
+
+
+def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
+    """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
+    return single_layers() + networks() + loss_networks()

@@ -1,0 +1,140 @@
+"""What each layer kind and each loss means, in PyTorch (``torch.nn.functional``): the one
+definition the oracle differentiates, the diagnosis changes one layer of, and data
+generation and the kink guard read kink distances from. Importing it imports PyTorch.
+
+``forward`` applies a ``SequenceSpec`` to a batch; a layer may be replaced (``overrides``:
+position → function of the layer, its input and its parameters), which is how a what-if
+network is made. ``Kinks`` collects, on the way, the quantities whose sign decides a
+derivative: the input of every ReLU and leaky ReLU, the margins of the hinge loss, and
+for every max-pool window the lead of its maximum over the other elements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from conformance.cases.layers import (ELU_ALPHA, LEAKY_SLOPE, NORM_EPS, Activation, AvgPool2d, BatchNorm,
+                                      Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm, MaxPool2d,
+                                      SequenceSpec)
+
+Tensors = Mapping[str, torch.Tensor]
+#: A replacement for layer i: (layer, its input, its parameters by short name) → output.
+Override = Callable[[LayerKind, torch.Tensor, dict], torch.Tensor]
+
+ACTIVATION_FNS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "identity": lambda z: z,
+    "relu": torch.relu,
+    "leaky_relu": lambda z: F.leaky_relu(z, LEAKY_SLOPE),
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "softplus": F.softplus,
+    "elu": lambda z: F.elu(z, ELU_ALPHA),
+    "softmax": lambda z: torch.softmax(z, dim=-1),
+    "log_softmax": lambda z: torch.log_softmax(z, dim=-1),
+}
+
+
+@dataclass
+class Kinks:
+    """Where the network's derivatives jump, as found by one forward (float64, no gradient).
+
+    ``signs``: quantities whose sign decides a derivative (ReLU inputs, hinge margins).
+    ``leads``: per max-pool, (the window's input values, the index of each window's maximum).
+    """
+
+    signs: list[torch.Tensor] = field(default_factory=list)
+    leads: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
+
+
+def layer_params(tensors: Tensors, i: int) -> dict:
+    """Layer ``i``'s parameters and buffers by short name (``weight``, ``bias``, ``mask``)."""
+    prefix = f"{i}."
+    return {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
+
+
+def windows(a: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """(batch, C, kernel², windows) of an NCHW tensor."""
+    n, c = a.shape[:2]
+    return F.unfold(a, kernel, stride=stride).reshape(n, c, kernel * kernel, -1)
+
+
+def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None = None) -> torch.Tensor:
+    """One layer of the intended network."""
+    if isinstance(layer, Dense):
+        return F.linear(a, p["weight"], p.get("bias"))
+    if isinstance(layer, Activation):
+        if kinks is not None and layer.name in ("relu", "leaky_relu"):
+            kinks.signs.append(a.detach())
+        return ACTIVATION_FNS[layer.name](a)
+    if isinstance(layer, Dropout):
+        return a * p["mask"] / (1 - layer.p)
+    if isinstance(layer, BatchNorm):
+        return F.batch_norm(a, None, None, p["weight"], p["bias"], training=True, eps=NORM_EPS)
+    if isinstance(layer, LayerNorm):
+        return F.layer_norm(a, (layer.features,), p["weight"], p["bias"], eps=NORM_EPS)
+    if isinstance(layer, Conv2d):
+        return F.conv2d(a, p["weight"], p.get("bias"), stride=layer.stride, padding=layer.padding)
+    if isinstance(layer, MaxPool2d):
+        if kinks is not None:
+            values = windows(a.detach(), layer.kernel, layer.step)
+            kinks.leads.append((values, values.argmax(dim=2, keepdim=True)))
+        return F.max_pool2d(a, layer.kernel, layer.step)
+    if isinstance(layer, AvgPool2d):
+        return F.avg_pool2d(a, layer.kernel, layer.step)
+    if isinstance(layer, Flatten):
+        return torch.flatten(a, 1)
+    raise ValueError(f"unknown layer {layer!r}")
+
+
+def forward(spec: SequenceSpec, x: torch.Tensor, tensors: Tensors, overrides: Mapping[int, Override] | None = None,
+            kinks: Kinks | None = None) -> torch.Tensor:
+    """The network's output for ``x``; layer ``i`` replaced by ``overrides[i]`` where given."""
+    a = x
+    for i, layer in enumerate(spec.layers):
+        p = layer_params(tensors, i)
+        a = overrides[i](layer, a, p) if overrides and i in overrides else apply_layer(layer, a, p, kinks)
+    return a
+
+
+def hinge_margins(y: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``1 + s_j − s_label`` for every class j, the label's own entry excluded (set to −1)."""
+    chosen = y.gather(1, labels.long()[:, None])
+    margins = 1 + y - chosen
+    return margins.scatter(1, labels.long()[:, None], -1.0)
+
+
+def loss_value(name: str, y: torch.Tensor, targets: torch.Tensor, kinks: Kinks | None = None) -> torch.Tensor:
+    """The loss the suite means by ``name`` (README, "Names"), without the penalty."""
+    if name == "softmax_cross_entropy":
+        return F.cross_entropy(y, targets.long())
+    if name == "binary_cross_entropy":
+        return F.binary_cross_entropy_with_logits(y, targets.to(y.dtype))
+    if name == "hinge":
+        margins = hinge_margins(y, targets)
+        if kinks is not None:
+            own = torch.zeros_like(margins, dtype=torch.bool).scatter(1, targets.long()[:, None], True)
+            kinks.signs.append(margins.detach()[~own])
+        return torch.clamp(margins, min=0).sum() / len(y)
+    squared = (y - targets) ** 2
+    return {"sse": squared.sum, "half_sse": lambda: 0.5 * squared.sum(), "mse": squared.mean,
+            "half_mse": lambda: 0.5 * squared.mean()}[name]()
+
+
+def penalty(spec: SequenceSpec, tensors: Tensors, factor: float = 0.5) -> torch.Tensor:
+    """``l2 · factor · Σ‖W‖²`` over the penalised weights (``factor`` ½ as intended)."""
+    return spec.l2 * factor * sum((tensors[name] ** 2).sum() for name in spec.penalised())
+
+
+def kinks_at(spec: SequenceSpec, x, tensors: Mapping, targets=None) -> Kinks:
+    """The kink quantities of the intended network at these numbers (float64)."""
+    as64 = lambda a: torch.as_tensor(a).to(torch.float64)  # noqa: E731
+    found = Kinks()
+    with torch.no_grad():
+        y = forward(spec, as64(x), {k: as64(v) for k, v in tensors.items()}, kinks=found)
+        if spec.loss == "hinge":
+            loss_value("hinge", y, torch.as_tensor(targets), found)
+    return found

@@ -1,0 +1,132 @@
+"""The bug hypotheses of layer-sequence networks: the mistakes people make writing these
+layers' backward passes by hand, each a what-if network for ``oracles.sequence``.
+
+Layer by layer (``LAYER_BUGS``): batch or layer norm whose backward treats the mean and
+variance as constants; softmax backward with only the Jacobian's diagonal; dropout's
+backward without the 1/(1 − p) or without the mask (or no scale at all, forward too); the
+convolution's input gradient through the flipped kernel or cut as if unpadded (or a true
+convolution, forward too); max-pool sending each window's gradient to every element; an
+activation's derivative left out. Around them: the loss (or upstream) gradient, or the
+gradient a layer passes down, off by a named factor; the L2 penalty's gradient missing,
+without λ, or carrying the ½. Reshapings of single tensors (``diagnose.reshaping``) apply
+as for an MLP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from conformance.cases.layers import ACTIVATION_KINDS, SequenceSpec
+from conformance.cases.spec import CaseData
+from conformance.cases.torch_layers import apply_layer
+from conformance.diagnosis.hypotheses import Factor, WhatIf, predicted
+from conformance.oracles import sequence, sequence_whatif as bugs
+
+
+@dataclass(frozen=True)
+class SequenceWhatIf(WhatIf):
+    """A changed layer-sequence network: ``build()`` gives ``oracles.sequence.evaluate``'s
+    keyword arguments (layer overrides, loss and penalty factors)."""
+
+    def predict(self, data: CaseData) -> dict[str, np.ndarray]:
+        return predicted(sequence.evaluate(data, **self.build()), data)
+
+
+def _words(spec: SequenceSpec, i: int) -> str:
+    return f"layer {i} ({spec.layers[i].kind})"
+
+
+#: Per layer kind: (finding kind, changes the forward too, override, what it says after "layer i (kind): ").
+LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
+    "batchnorm": [("norm_constant_statistics", False, bugs.norm_constant_statistics,
+                   "backward treats the batch mean and variance as constants (dx = dx̂/σ: the terms through "
+                   "the mean and the variance are missing)")],
+    "layernorm": [("norm_constant_statistics", False, bugs.norm_constant_statistics,
+                   "backward treats the mean and variance as constants (dx = dx̂/σ: the terms through the mean "
+                   "and the variance are missing)")],
+    "softmax": [("softmax_diagonal_jacobian", False, bugs.softmax_diagonal,
+                 "backward uses only the Jacobian's diagonal, s·(1 − s), where (diag(s) − s·sᵀ) is due")],
+    "dropout": [("dropout_backward_missing_scale", False, bugs.dropout_backward_without_scale,
+                 "backward multiplies by the mask but leaves out the 1/(1 − p) the forward applies"),
+                ("dropout_backward_missing_mask", False, bugs.dropout_backward_without_mask,
+                 "backward does not apply the keep-mask (every unit gets the gradient ×1/(1 − p))"),
+                ("dropout_missing_scale", True, bugs.dropout_without_scale,
+                 "dropout without the inverted scale 1/(1 − p), forward and backward")],
+    "conv2d": [("conv_backward_kernel_flipped", False, bugs.conv_backward_kernel_flipped,
+                "backward passes the gradient to the input through the flipped kernel (the transposed "
+                "cross-correlation is due)"),
+               ("conv_backward_padding_ignored", False, bugs.conv_backward_padding_ignored,
+                "backward ignores the padding: the input's gradient is cut from the padded input's at its "
+                "corner instead of its centre"),
+               ("conv_kernel_flipped", True, bugs.conv_kernel_flipped,
+                "the forward flips the kernel (a true convolution where PyTorch's cross-correlation is due)")],
+    "maxpool2d": [("maxpool_gradient_to_every_element", False, bugs.maxpool_every_element,
+                   "backward sends each window's gradient to every element of the window instead of its maximum")],
+}
+
+
+def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
+    """Every layer's bugs of ``LAYER_BUGS`` (those that change the forward when it is wrong,
+    else those that change only the backward), then activations without their derivative."""
+    spec, found = data.case.spec, []
+    for i, layer in enumerate(spec.layers):
+        for kind, forward, override, text in LAYER_BUGS.get(layer.kind, ()):
+            if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding):
+                continue
+            found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)}: {text}",
+                                        lambda i=i, o=override: {"overrides": {i: o}}, reach=i))
+        if not forward_wrong and layer.kind in ACTIVATION_KINDS and layer.kind != "identity":
+            found.append(SequenceWhatIf("missing_derivative", (i,), f"{_words(spec, i)}: the {layer.kind} "
+                                        f"derivative is missing in backward (the gradient passes through unchanged)",
+                                        lambda i=i: {"overrides": {i: bugs.derivative_missing}}, reach=i))
+    return found
+
+
+def _scaled_below(i: int, factor: Factor):
+    def override(layer, a, p):
+        return sequence.scale_gradient(apply_layer(layer, a, p), factor.value)
+    return lambda: {"overrides": {i: override}}
+
+
+def scaled_changes(data: CaseData, factors: list[Factor]) -> list[SequenceWhatIf]:
+    """The loss (or upstream) gradient ×factor, then the gradient a layer passes down ×factor."""
+    spec, last = data.case.spec, data.case.spec.depth - 1
+    what = "the loss gradient" if spec.loss else "every gradient (as if the upstream gradient were scaled)"
+    found = [SequenceWhatIf("scaled_gradient", (last,), f"{what} is {factor}",
+                            lambda f=factor: {"loss_factor": f.value}, factor=factor, reach=last)
+             for factor in factors]
+    found += [SequenceWhatIf("scaled_gradient", (i,), f"the gradient {_words(spec, i + 1)} passes down is {factor}, "
+                             f"so every gradient from layer {i} down is too", _scaled_below(i, factor),
+                             factor=factor, reach=i)
+              for i in range(last - 1, -1, -1) for factor in factors if factor.named]
+    return found
+
+
+def penalty_changes(data: CaseData) -> list[SequenceWhatIf]:
+    """The L2 penalty's gradient (λ·W) missing, without λ (W), with the ½ kept (λ·W/2), doubled."""
+    spec = data.case.spec
+    if not spec.l2:
+        return []
+    changes = [("missing", 0.0, "the L2 penalty's gradient is missing (the penalty is in the loss, not in the "
+                                "weights' gradients)"),
+               ("without_lambda", 1 / spec.l2, f"the L2 penalty's gradient misses λ (W where λ·W = {spec.l2:g}·W "
+                                               f"is due)"),
+               ("half", 0.5, "the L2 penalty's gradient keeps the ½ of λ/2·‖W‖² (λ·W/2 where λ·W is due)"),
+               ("doubled", 2.0, "the L2 penalty's gradient is 2λ·W where λ·W is due")]
+    return [SequenceWhatIf("l2_gradient", (), text, lambda f=factor: {"penalty_factor": f}, variant=variant)
+            for variant, factor, text in changes]
+
+
+def what_ifs(data: CaseData, forward_wrong: bool, factors: list[Factor]) -> Iterator[SequenceWhatIf]:
+    """The hypotheses worth evaluating for a layer-sequence case, likeliest first."""
+    if forward_wrong:
+        yield from layer_changes(data, True)
+        return
+    named = [f for f in factors if f.named]
+    yield from scaled_changes(data, named)
+    yield from layer_changes(data, False)
+    yield from penalty_changes(data)
+    yield from scaled_changes(data, [f for f in factors if not f.named])

@@ -1,0 +1,60 @@
+"""The PyTorch oracle for layer-sequence networks: float64 autograd through
+``torch.nn.functional`` (``cases.torch_layers``), gradients by parameter name.
+
+``evaluate`` takes what-if changes as the diagnosis makes them: layers replaced
+(``overrides``), the loss's (or the upstream) gradient scaled (``loss_factor``) and the L2 penalty's
+gradient scaled (``penalty_factor``: 2 for a penalty whose gradient keeps the ½'s 2,
+0 for one that misses λ), each applied to the oracle's own computation.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from conformance.cases import torch_layers
+from conformance.cases.spec import CaseData
+from conformance.contract.adapter import Gradients
+from conformance.oracles.answer import Reference
+
+
+class _ScaleGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, factor):
+        ctx.factor = factor
+        return a.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+def scale_gradient(a: torch.Tensor, factor: float) -> torch.Tensor:
+    """``a`` going up; the gradient reaching it multiplied by ``factor`` coming down."""
+    return a if factor == 1.0 else _ScaleGradient.apply(a, factor)
+
+
+def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | None = None,
+             loss_factor: float = 1.0, penalty_factor: float = 1.0) -> Reference:
+    """Forward and backward of the case's network in float64 (a what-if one with the changes given)."""
+    spec = data.case.spec
+    leaf = lambda a: torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)  # noqa: E731
+    x = leaf(data.x)
+    tensors = {name: leaf(t) for name, t in data.params.tensors.items()}
+    buffers = {name: torch.as_tensor(np.asarray(b, dtype=np.float64)) for name, b in data.params.buffers.items()}
+    output = torch_layers.forward(spec, x, tensors | buffers, overrides)
+    loss = None
+    if spec.loss is not None:
+        targets = torch.as_tensor(np.asarray(data.targets))
+        value = torch_layers.loss_value(spec.loss, scale_gradient(output, loss_factor), targets)
+        if spec.l2:
+            value = value + scale_gradient(torch_layers.penalty(spec, tensors), penalty_factor)
+        loss = value
+        loss.backward()
+    else:
+        output.backward(torch.as_tensor(np.asarray(data.upstream, dtype=np.float64)) * loss_factor)
+    grads = {name: (t.grad if t.grad is not None else torch.zeros_like(t)).numpy() for name, t in tensors.items()}
+    gradients = Gradients(x.grad.numpy() if x.grad is not None else np.zeros(x.shape), named=grads)
+    return Reference(output.detach().numpy(), None if loss is None else float(loss.detach()), gradients)
