@@ -152,6 +152,14 @@ class Rounding:
             magnitude = magnitude[::-1]
         return np.broadcast_to(rounding.allowance(self.data, dtype) * magnitude, shape)
 
+    def _shape(self, tensor: str) -> tuple[int, ...]:
+        """The shape the case gives ``tensor`` (that of ``_due``'s magnitude, () where it has
+        none), known without computing the magnitudes."""
+        data = self.data
+        if tensor == "output":
+            return (data.case.batch, data.case.spec.layers[-1].n_out)
+        return np.shape(data.tensors().get(tensor)) if tensor != "loss" else ()
+
     def _due(self, tensor: str) -> np.ndarray | None:
         if self._magnitudes is None:
             self._magnitudes = rounding.magnitudes(self.data)
@@ -166,7 +174,7 @@ class Rounding:
             return None  # not numeric: the comparison with the oracle reports it
         if a_arr.shape != b_arr.shape:
             return f"shapes {a_arr.shape} and {b_arr.shape}"
-        if rows_reversed and a_arr.shape != np.shape(self._due(tensor)):
+        if rows_reversed and a_arr.shape != self._shape(tensor):
             return None  # rows of a tensor of the wrong shape mean nothing: its comparison reports it
         if np.array_equal(a_arr, b_arr, equal_nan=True):
             return None

@@ -383,14 +383,19 @@ PARAMETER_DRAWS = 20
 
 
 def _draw_params(spec: NetworkSpec, rng: np.random.Generator, dtype: np.dtype) -> Params:
-    weights = tuple(
-        (rng.standard_normal((layer.n_out, layer.n_in)) * (1.2 / np.sqrt(layer.n_in))).astype(dtype)
-        for layer in spec.layers
-    )
+    weights = tuple(_scaled_normal(rng, layer, dtype) for layer in spec.layers)
     biases = tuple(
         (0.5 * rng.standard_normal(layer.n_out)).astype(dtype) if layer.bias else None for layer in spec.layers
     )
     return Params(weights, biases)
+
+
+def _scaled_normal(rng: np.random.Generator, layer: Layer, dtype: np.dtype) -> np.ndarray:
+    """A weight of normal entries times 1.2 / sqrt(n_in), scaled in place and, in float64, not
+    copied to cast: one array of the weight's size (the same numbers as a scaled copy)."""
+    weight = rng.standard_normal((layer.n_out, layer.n_in))
+    weight *= 1.2 / np.sqrt(layer.n_in)
+    return weight.astype(dtype, copy=False)
 
 
 def _draw_input_row(spec: NetworkSpec, params: Params, rng: np.random.Generator,
