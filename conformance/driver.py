@@ -278,19 +278,23 @@ class Driver:
         modified = _modified_arguments(data, given)
         del given  # before the second copy: one copy of a large case's data at a time
         adapter = self._adapter()
-        second = self._observe_once(adapter, data.copy())
+        second = self._observe_once(adapter, data.copy(), keep=False)
         method = "backward" if data.case.spec.loss is None else "loss"
         allowance = Rounding(data)
         differ, notes = _differences(first, second, allowance)
         kept = () if differ else reuse.violations(
-            _observed_arrays(first), lambda given: _observed_arrays(self._observe_once(adapter, given, build=False)),
+            _observed_arrays(first),
+            lambda given: _observed_arrays(self._observe_once(adapter, given, build=False, keep=False)),
             data, allowance.difference)
         violations = modified + differ + kept + layout_violations(first.output, first.gradients, data, method)
         return Observation(first.output, first.loss, first.gradients, violations, notes)
 
-    def _observe_once(self, adapter: Adapter, data: CaseData, build: bool = True) -> Observation:
+    def _observe_once(self, adapter: Adapter, data: CaseData, build: bool = True, keep: bool = True) -> Observation:
         """Build (unless the model is being reused), run forward, then backward (VJP case) or
-        the implementation's loss; every returned array copied, so later calls cannot change it."""
+        the implementation's loss; the output copied (so the backward cannot change it) and, with
+        ``keep`` (a result used after the next call), every returned gradient too, so later calls
+        cannot change them. Runs compared at once and dropped skip that copy: on a large
+        network, a copy of every gradient each."""
         spec = data.case.spec
         try:
             if build:
@@ -298,9 +302,9 @@ class Driver:
             output = _snapshot(adapter.forward(data.x))
             if spec.loss is None:
                 grads = _as_gradients(adapter.backward(data.upstream), "backward")
-                return Observation(output, None, _snapshot_gradients(grads))
+                return Observation(output, None, _snapshot_gradients(grads) if keep else grads)
             loss, grads = _loss_pair(adapter.loss(data.x, data.targets))
-            return Observation(output, _snapshot(loss), _snapshot_gradients(grads))
+            return Observation(output, _snapshot(loss), _snapshot_gradients(grads) if keep else grads)
         except ImplementationFault:
             raise
         except Exception as error:

@@ -321,10 +321,11 @@ def _moved_off_kinks(spec: NetworkSpec, rng: np.random.Generator, dtype: np.dtyp
     a = np.asarray(x, dtype=np.float64)
     for i, layer in enumerate(spec.layers):
         if layer.activation in KINKED_ACTIVATIONS:
-            weights[i], biases[i] = _kept_off_kink(a, weights[i], biases[i], dtype)
-        z = a @ np.asarray(weights[i], dtype=np.float64).T
-        if biases[i] is not None:
-            z += np.asarray(biases[i], dtype=np.float64)
+            weights[i], biases[i], z = _kept_off_kink(a, weights[i], biases[i], dtype)
+        else:
+            z = a @ np.asarray(weights[i], dtype=np.float64).T
+            if biases[i] is not None:
+                z += np.asarray(biases[i], dtype=np.float64)
         a = apply(layer.activation, z)
     return Params(tuple(weights), tuple(biases)), x
 
@@ -336,7 +337,7 @@ MOVED_TO_MARGINS, MOVES = 1.5, 3
 
 
 def _kept_off_kink(a: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                   dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
+                   dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """The layer's weights and bias changed, as little as possible, so that every
     pre-activation ``a @ weight.T + bias`` keeps ``KINK_MARGIN`` from zero and every row
     has a unit switched on.
@@ -345,14 +346,17 @@ def _kept_off_kink(a: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     smallest change of ``(w, b)`` that moves the ones too close to ``±MOVED_TO_MARGINS *
     KINK_MARGIN`` (on their own side) and leaves the others where they are is
     ``pinv(A) @ change``, exact while the batch is no larger than the layer's inputs.
-    Only the units that need it change; with a larger batch the least-squares change
-    may fall short, and the margin recorded says what was achieved.
+    Only the units that need it change (and only their pre-activations are computed
+    again); with a larger batch the least-squares change may fall short, and the margin
+    recorded says what was achieved. Returns the weight, the bias and the pre-activations.
     """
     free = a if bias is None else np.hstack([a, np.ones((a.shape[0], 1))])
     inverse = np.linalg.pinv(free)
-    w, b = np.array(weight, dtype=np.float64), None if bias is None else np.array(bias, dtype=np.float64)
+    # A freshly drawn weight: in float64 moved in place, no copy of the layer's weight.
+    w = np.asarray(weight, dtype=np.float64)
+    b = None if bias is None else np.asarray(bias, dtype=np.float64)
+    z = a @ w.T + (0.0 if b is None else b)
     for _ in range(MOVES):
-        z = a @ w.T + (0.0 if b is None else b)
         change = _change_off_kink(z)
         units = np.flatnonzero(np.any(change != 0, axis=0))
         if not units.size:
@@ -361,7 +365,8 @@ def _kept_off_kink(a: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
         w[units] = (w[units] + step[:a.shape[1]].T).astype(dtype)
         if b is not None:
             b[units] = (b[units] + step[-1]).astype(dtype)
-    return w.astype(dtype), None if b is None else b.astype(dtype)
+        z[:, units] = a @ w[units].T + (0.0 if b is None else b[units])
+    return w.astype(dtype, copy=False), None if b is None else b.astype(dtype, copy=False), z
 
 
 def _change_off_kink(z: np.ndarray) -> np.ndarray:
