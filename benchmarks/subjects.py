@@ -7,11 +7,16 @@ widths give about 10^3, 10^4, 10^5 and 10^6 weights and biases.
 Ways of checking one case, each a callable built once so that only the work
 itself is timed:
 
-* ``suite_check``: ``conformance.runner.run_case`` on ``reference_numpy``
-  (PyTorch oracle, finite differences, comparison, contract re-run), with the
-  oracle recomputed on every call; in this process or in a worker process;
-* ``gradcheck``: ``torch.autograd.gradcheck`` on the same network as a
-  PyTorch function of the input, the weights and the biases;
+* ``suite_check_end_to_end``: what a user waits for, ``conformance.runner.run_case``
+  on ``reference_numpy`` from the case alone (its data generated, PyTorch oracle,
+  finite differences, comparison, contract re-run); in this process or in a
+  worker process;
+* ``suite_check``: the same in steady state, the case's data generated
+  beforehand (the oracle still recomputed on every call);
+* ``gradcheck_end_to_end``: ``torch.autograd.gradcheck`` on the same network as a
+  PyTorch function of the input, the weights and the biases, from the same
+  arrays, its tensors built inside the timing; ``gradcheck_call``: the same in
+  steady state, the tensors built beforehand;
 * ``classic_loop``: central differences ``(f(θ+h e_i) - f(θ-h e_i)) / 2h``
   over every entry of the flat vector (input, weights, biases) of the
   implementation's own objective ``<upstream, forward(x)>``;
@@ -78,6 +83,24 @@ def suite_check(case: Case, isolated: bool = False) -> tuple[Callable[[], list],
     return check, close
 
 
+def suite_check_end_to_end(case: Case, isolated: bool = False) -> tuple[Callable[[], list], Callable[[], None]]:
+    """What a user waits for: the suite's whole check of the case from nothing but the case,
+    its data generated, the PyTorch oracle computed, every check run (``run_case``)."""
+    driver = WorkerDriver(REFERENCE) if isolated else REFERENCE
+
+    def check() -> list:
+        case_data.cache_clear()
+        oracle.cache_clear()
+        rows = run_case(driver, case)
+        bad = [r.detail for r in rows if r.verdict != "pass"]
+        if bad:
+            raise AssertionError(f"the reference does not pass its own check: {bad[:3]}")
+        return rows
+
+    close = driver.close if isolated else (lambda: None)
+    return check, close
+
+
 def torch_inputs(data: CaseData) -> list[torch.Tensor]:
     """Input, weights and biases as float64 leaves that require gradients."""
     arrays = [data.x, *data.params.weights, *(b for b in data.params.biases if b is not None)]
@@ -99,9 +122,17 @@ def torch_function(case: Case) -> Callable[..., torch.Tensor]:
 
 
 def gradcheck_call(case: Case, fast_mode: bool) -> Callable[[], bool]:
-    """``torch.autograd.gradcheck`` on the whole network, default tolerances."""
+    """``torch.autograd.gradcheck`` on the whole network, default tolerances, its tensors
+    built beforehand (steady state)."""
     inputs, network = torch_inputs(case_data(case)), torch_function(case)
     return lambda: torch.autograd.gradcheck(network, inputs, fast_mode=fast_mode)
+
+
+def gradcheck_end_to_end(case: Case, fast_mode: bool) -> Callable[[], bool]:
+    """What a gradcheck user waits for, from the same arrays the suite generates (drawn
+    once, outside the timing): the PyTorch tensors built from them, then ``gradcheck``."""
+    data = case_data(case)
+    return lambda: torch.autograd.gradcheck(torch_function(case), torch_inputs(data), fast_mode=fast_mode)
 
 
 @dataclass(frozen=True)

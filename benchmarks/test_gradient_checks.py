@@ -2,6 +2,12 @@
 ``torch.autograd.gradcheck`` (fast and slow mode), the classic per-entry loop, and
 the floor (one forward + backward), on float64 MLPs of 10^3 to 10^6 parameters.
 
+End to end (what a user waits for): the suite's check including generating its
+case, gradcheck including building its tensors from the same arrays (its slow
+mode's whole runs are end to end too; their samples are not, the tensors' cost
+being a few milliseconds of minutes). Steady state: the suite's check with its
+case generated beforehand, gradcheck's fast mode with its tensors built.
+
     python -m benchmarks.table          # runs this file and writes benchmarks/results.{csv,md}
 
 A per-entry method whose whole run would exceed ``FULL_RUN_LIMIT_S`` is only
@@ -67,6 +73,27 @@ def test_suite_check(benchmark, size, activation, isolated):
     assert {r.check for r in rows} >= {"gradient", "fd_directional", "fd_entry", "contract"}
 
 
+#: End to end, side by side on each network (the method varies fastest): the suite's check
+#: in-process and through its worker, and gradcheck's fast mode.
+END_TO_END = ("check_end_to_end", "check_end_to_end_isolated", "gradcheck_fast_end_to_end")
+
+
+@pytest.mark.parametrize("method", END_TO_END)
+@pytest.mark.parametrize("size, activation", CASES)
+def test_end_to_end(benchmark, size, activation, method):
+    case = describe(benchmark, size, activation, method)
+    if method == "gradcheck_fast_end_to_end":
+        assert benchmark.pedantic(subjects.gradcheck_end_to_end(case, fast_mode=True), rounds=ROUNDS[size],
+                                  warmup_rounds=1)
+        return
+    check, close = subjects.suite_check_end_to_end(case, isolated=method.endswith("isolated"))
+    try:
+        rows = benchmark.pedantic(check, rounds=ROUNDS[size], warmup_rounds=1)
+    finally:
+        close()
+    assert {r.check for r in rows} >= {"gradient", "fd_directional", "fd_entry", "contract"}
+
+
 @pytest.mark.parametrize("size, activation", CASES)
 def test_case_generation(benchmark, size, activation):
     case = describe(benchmark, size, activation, "generation")
@@ -109,7 +136,7 @@ def test_gradcheck_slow_sample(benchmark, size, activation, entries):
 def test_gradcheck_slow_whole(benchmark, size, activation):
     case = describe(benchmark, size, activation, "gradcheck_slow")
     rounds = _whole_run_rounds("gradcheck_slow", size, activation, case)
-    assert benchmark.pedantic(subjects.gradcheck_call(case, fast_mode=False), rounds=rounds, warmup_rounds=0)
+    assert benchmark.pedantic(subjects.gradcheck_end_to_end(case, fast_mode=False), rounds=rounds, warmup_rounds=0)
 
 
 @pytest.mark.parametrize("size, activation", CASES)

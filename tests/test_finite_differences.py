@@ -154,3 +154,25 @@ def test_the_checks_ask_for_the_same_number_of_evaluations_however_wide_the_netw
     per_entry = settings.scheme("entry", "float64").evaluations
     expected = 1 + settings.directions * per_direction + tensors * settings.entries_per_tensor * per_entry
     assert counts == [expected, expected]
+
+
+#: Every case counts as large: one entry per tensor, all probed together first.
+AS_LARGE = Checks(fd_settings=Settings(large_case=10))
+
+
+def test_on_a_large_case_one_sparse_probe_passes_every_tensor_of_a_correct_backward():
+    case = Case(NetworkSpec.mlp([3, 4, 4, 2], "tanh", "identity"), batch=4)
+    rows = [r for r in run_case(target(ReferenceNumpy), case, checks=AS_LARGE) if r.check == "fd_entry"]
+    assert [r.tensor for r in rows] == list(generate(case).tensors())
+    assert all(r.verdict == "pass" and "probed together along one sparse direction" in r.detail for r in rows)
+    per_entry = Settings().scheme("entry", "float64").evaluations
+    assert all(f"{per_entry} evaluations" in r.detail for r in rows)  # one estimate for all 7 tensors
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_on_a_large_case_a_wrong_entry_is_still_named_by_probing_the_entries_one_by_one(activation):
+    case = Case(NetworkSpec.mlp([3, 4, 4, 2], activation, "identity"), batch=4)
+    rows = {r.tensor: r for r in run_case(target(TransposedSquareWeight), case, checks=AS_LARGE)
+            if r.check == "fd_entry"}
+    assert rows["weight[1]"].verdict == "fail" and ENTRY.match(rows["weight[1]"].detail)
+    assert all(r.verdict == "pass" and "together" not in r.detail for t, r in rows.items() if t != "weight[1]")

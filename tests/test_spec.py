@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from conformance.contract import profiles
-from conformance.cases.spec import (ACTIVATIONS, DTYPES, KINK_MARGIN, LOSSES, Case, GridChoice, Layer, NetworkSpec, default_grid, generate, grid, kink_margin, network_kinds, random_cases)
+from conformance.cases.spec import (
+    ACTIVATIONS, DTYPES, KINK_MARGIN, LOSSES, Case, GridChoice, Layer, NetworkSpec, default_grid, generate, grid,
+    kink_margin, network_kinds, preactivations, random_cases,
+)
 
 
 def arrays(data):
@@ -169,3 +172,24 @@ def test_random_cases_are_the_same_for_the_same_seed_and_cover_every_dimension()
     assert {c.spec.loss for c in cases} == {None, *LOSSES}
     assert len({n for c in cases for n in c.spec.sizes}) > 5
     assert len({c.seed for c in cases}) == len(cases), "every case draws its own data"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", ["identity", "relu"])
+def test_wide_relu_networks_keep_the_margin_and_a_live_unit_in_every_row(dtype, output):
+    # 2 x 60 ReLU units per row: a random row keeps the margin about once in 60 draws, so
+    # these networks move weights off the kinks instead of redrawing rows.
+    case = Case(NetworkSpec.mlp([30, 60, 60, 4], "relu", output), batch=16, dtype=dtype, seed=3)
+    data = generate(case)
+    assert data.kink_margin >= KINK_MARGIN
+    assert kink_margin(case.spec, data.params, data.x) == data.kink_margin
+    zs = preactivations(case.spec, data.params, data.x)
+    relu_layers = [z for layer, z in zip(case.spec.layers, zs) if layer.activation == "relu"]
+    assert all((z > 0).any(axis=1).all() for z in relu_layers)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(arrays(data), arrays(generate(case))))
+
+
+def test_a_batch_larger_than_a_layer_can_separate_records_the_margin_it_kept():
+    case = Case(NetworkSpec.mlp([3, 40, 40, 2], "relu"), batch=64, seed=1)
+    data = generate(case)
+    assert 0 < data.kink_margin == kink_margin(case.spec, data.params, data.x)

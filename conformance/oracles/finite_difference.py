@@ -326,9 +326,10 @@ class FiniteDifferences:
             return "float32"
         return self.dtype
 
-    def along(self, vectors: np.ndarray) -> Estimates:
-        """Derivatives along dense directions (rows of ``vectors``)."""
-        return self._estimates(list(vectors), self.settings.scheme("directional", self.objective_dtype))
+    def along(self, vectors: np.ndarray, kind: str = "directional") -> Estimates:
+        """Derivatives along dense directions (rows of ``vectors``), with the scheme of
+        ``kind`` (``entry``: for a sparse direction standing for a few entries)."""
+        return self._estimates(list(vectors), self.settings.scheme(kind, self.objective_dtype))
 
     def at_entries(self, indices: Sequence[int]) -> Estimates:
         """Derivatives with respect to single entries of the flat parameter vector."""

@@ -157,6 +157,14 @@ class Rounding:
             magnitude = magnitude[::-1]
         return np.broadcast_to(rounding.allowance(self.data, dtype) * magnitude, shape)
 
+    def _shape(self, tensor: str) -> tuple[int, ...]:
+        """The shape the case gives ``tensor`` (that of ``_due``'s magnitude, () where it has
+        none), known without computing the magnitudes."""
+        data = self.data
+        if tensor == "output":
+            return (data.case.batch, data.case.spec.layers[-1].n_out)
+        return np.shape(data.tensors().get(tensor)) if tensor != "loss" else ()
+
     def _due(self, tensor: str) -> np.ndarray | None:
         if self._magnitudes is None:
             self._magnitudes = rounding.magnitudes(self.data)
@@ -171,7 +179,7 @@ class Rounding:
             return None  # not numeric: the comparison with the oracle reports it
         if a_arr.shape != b_arr.shape:
             return f"shapes {a_arr.shape} and {b_arr.shape}"
-        if rows_reversed and a_arr.shape != np.shape(self._due(tensor)):
+        if rows_reversed and a_arr.shape != self._shape(tensor):
             return None  # rows of a tensor of the wrong shape mean nothing: its comparison reports it
         if np.array_equal(a_arr, b_arr, equal_nan=True):
             return None
@@ -275,19 +283,23 @@ class Driver:
         modified = _modified_arguments(data, given)
         del given  # before the second copy: one copy of a large case's data at a time
         adapter = self._adapter()
-        second = self._observe_once(adapter, data.copy())
+        second = self._observe_once(adapter, data.copy(), keep=False)
         method = "backward" if data.case.spec.loss is None else "loss"
         allowance = Rounding(data)
         differ, notes = _differences(first, second, allowance)
         kept = () if differ else reuse.violations(
-            _observed_arrays(first), lambda given: _observed_arrays(self._observe_once(adapter, given, build=False)),
+            _observed_arrays(first),
+            lambda given: _observed_arrays(self._observe_once(adapter, given, build=False, keep=False)),
             data, allowance.difference)
         violations = modified + differ + kept + layout_violations(first.output, first.gradients, data, method)
         return Observation(first.output, first.loss, first.gradients, violations, notes)
 
-    def _observe_once(self, adapter: Adapter, data: CaseData, build: bool = True) -> Observation:
+    def _observe_once(self, adapter: Adapter, data: CaseData, build: bool = True, keep: bool = True) -> Observation:
         """Build (unless the model is being reused), run forward, then backward (VJP case) or
-        the implementation's loss; every returned array copied, so later calls cannot change it."""
+        the implementation's loss; the output copied (so the backward cannot change it) and, with
+        ``keep`` (a result used after the next call), every returned gradient too, so later calls
+        cannot change them. Runs compared at once and dropped skip that copy: on a large
+        network, a copy of every gradient each."""
         spec = data.case.spec
         try:
             if build:
@@ -295,9 +307,9 @@ class Driver:
             output = _snapshot(adapter.forward(data.x))
             if spec.loss is None:
                 grads = _as_gradients(adapter.backward(data.upstream), "backward")
-                return Observation(output, None, _snapshot_gradients(grads))
+                return Observation(output, None, _snapshot_gradients(grads) if keep else grads)
             loss, grads = _loss_pair(adapter.loss(data.x, data.targets))
-            return Observation(output, _snapshot(loss), _snapshot_gradients(grads))
+            return Observation(output, _snapshot(loss), _snapshot_gradients(grads) if keep else grads)
         except ImplementationFault:
             raise
         except Exception as error:
