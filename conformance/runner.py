@@ -168,7 +168,8 @@ def case_outcome(
         rows += compare_with_oracle(name, case, seen, oracle(case), driver.capabilities.input_gradient)
     if checks.finite_differences:
         ref = oracle(case).gradients if checks.torch else None
-        rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings)
+        rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings,
+                                       output=seen.output)
     rows = contract_first(rows + contract_rows(name, case, seen, driver.capabilities.input_gradient))
     outcome = with_diagnosis(rows, case, seen) if checks.torch else CaseOutcome(rows)
     return replace(outcome, rows=known.apply(outcome.rows, case, expectations))

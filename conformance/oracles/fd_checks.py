@@ -81,14 +81,17 @@ def finite_difference_rows(
     gradients: Gradients,
     reference: Gradients | None = None,
     settings: Settings = Settings(),
+    output: object = None,
 ) -> list[ResultRow]:
     """The ``fd_directional`` and ``fd_entry`` rows of one case.
 
     ``reference`` (PyTorch's gradients, when that check runs) only chooses
     which entries to probe; the verdict rests on the implementation alone.
+    ``output`` (the implementation's own, at the case's point) sizes the rounding of the
+    objective's values (``finite_difference.value_terms``).
     """
     judged = Judged.of(data, gradients, driver.capabilities.input_gradient)
-    fd = FiniteDifferences(driver, data, settings)
+    fd = FiniteDifferences(driver, data, settings, output=output)
     rows = []
     if settings.directions:
         rows += _guarded(fd, "fd_directional", lambda: _directional_rows(fd, judged))

@@ -16,8 +16,9 @@ Two kinds of estimate:
 Every estimate comes with a bound on its own error (``Estimate.error``):
 the change between the estimates at the last two step sizes (which
 over-states the error of the final, higher-order estimate) plus a floor for
-the rounding of the objective's values, ``ROUNDING_FACTOR * eps * max|f| /
-h_min``. The objective is evaluated in float64 wherever the implementation
+the rounding of the objective's values, ``(ROUNDING_FACTOR * max|f| +
+TERMS_FACTOR * terms) * eps / h_min``, where ``terms`` is the size of what the
+value is computed from (``value_terms``: cancellation leaves it far above |f|). The objective is evaluated in float64 wherever the implementation
 accepts it (a float32 case is differentiated at its own, rounded numbers);
 otherwise in float32, with steps chosen for float32.
 
@@ -64,6 +65,31 @@ SHRINK, SHRINKS = 8.0, 3
 #: Generous: an objective of a few layers sums O(10) rounded terms, and a
 #: float32 evaluation also rounds the perturbed point itself.
 ROUNDING_FACTOR = 64.0
+#: Rounding error of one objective value, in units of ``eps * terms`` (``value_terms``): the
+#: size of what the value is computed from, which cancellation can leave far above |f|.
+TERMS_FACTOR = 4.0
+SQUARED_LOSS_SCALE = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0, "half_mse": 1.0}
+
+
+def value_terms(data: CaseData, output: object) -> float:
+    """The size of the terms the objective's value is made of, from the implementation's own
+    output at the case's point (0 when it returned none usable). A VJP's value sums
+    ``upstream · output`` terms of both signs; a cross-entropy of 1e-3 is the difference of a
+    log-sum-exp and a logit near 5; a squared error rounds ``output − target`` at the size of
+    both. Rounding moves the value by a few eps of this, however small |f| is."""
+    loss = data.case.spec.loss
+    y = np.asarray(output, dtype=np.float64) if isinstance(output, np.ndarray) else None
+    if y is None or y.shape != data.upstream.shape or not np.all(np.isfinite(y)):
+        return 0.0
+    if loss is None:
+        return float(np.sum(np.abs(data.upstream * y)))
+    rows = y.reshape(y.shape[0], -1)
+    if loss in SQUARED_LOSS_SCALE:
+        t = np.asarray(data.targets, dtype=np.float64).reshape(rows.shape)
+        total = SQUARED_LOSS_SCALE[loss] * float(np.sum((np.abs(rows) + np.abs(t)) * np.abs(rows - t)))
+        return total / rows.size if loss.endswith("mse") else total
+    # cross-entropy and the other classification losses: differences of terms as large as the logits
+    return float(np.mean(np.abs(rows).sum(axis=1) + np.abs(rows).max(axis=1)))
 
 
 @dataclass(frozen=True)
@@ -298,8 +324,11 @@ class FiniteDifferences:
     of the objective evaluations spent.
     """
 
-    def __init__(self, driver: ImplementationDriver, data: CaseData, settings: Settings = Settings(), dtype: str | None = None):
+    def __init__(self, driver: ImplementationDriver, data: CaseData, settings: Settings = Settings(),
+                 dtype: str | None = None, output: object = None):
         self.driver, self.settings = driver, settings
+        #: ``value_terms`` of the implementation's output at the point (``output``, when given).
+        self.terms = value_terms(data, output)
         self.dtype = dtype or evaluation_dtype(driver.capabilities)
         # The case's own data when already in that dtype: a worker then holds it from observe.
         self.data = data if str(data.x.dtype) == self.dtype else data.astype(self.dtype)
@@ -374,7 +403,8 @@ class FiniteDifferences:
             df, error, largest = self._derivatives([probes[i] for i in usable], steps, scheme)
             eps = float(np.finfo(self.objective_dtype).eps)
             for k, i in enumerate(usable):
-                rounding = ROUNDING_FACTOR * eps * largest[k] / scheme.smallest_step(steps[k])
+                rounding = (ROUNDING_FACTOR * largest[k] + TERMS_FACTOR * self.terms) * eps / \
+                    scheme.smallest_step(steps[k])
                 results[i] = Estimate(float(df[k]), float(error[k] + rounding), float(steps[k]), safe[i][1])
         return Estimates(tuple(results[i] for i in range(len(probes))), scheme, self.dtype, self.margin,
                          self.objective_dtype)
