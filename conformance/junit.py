@@ -5,13 +5,16 @@ A case fails when any of its rows fails (the message is the first failing
 row's check and detail, every failing row in the body), errors when the
 implementation raised or gave no answer, and is skipped with the reason when it
 does not apply; a recorded known defect is skipped too, as pytest reports an
-expected failure.
+expected failure. A target that could not be loaded (``not_loaded``: a student's
+notebook missing the assignment's API, say) is a suite of its own with one test
+case, ``load``, in error with the reason, so that it fails the CI run too.
 """
 
 from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -54,13 +57,23 @@ def _case_element(implementation: str, case: str, rows: pd.DataFrame) -> ET.Elem
     return element
 
 
-def junit_tree(results: pd.DataFrame) -> ET.ElementTree:
-    """The XML document: ``<testsuites>`` with one ``<testsuite>`` per implementation."""
+def _not_loaded_element(target: str, reason: str) -> ET.Element:
+    element = ET.Element("testcase", classname=target, name="load")
+    ET.SubElement(element, "error", message=f"not loaded: {reason}", type="not_loaded").text = reason
+    return element
+
+
+def junit_tree(results: pd.DataFrame, not_loaded: Sequence[tuple[str, str]] = ()) -> ET.ElementTree:
+    """The XML document: ``<testsuites>`` with one ``<testsuite>`` per implementation, and
+    one per target that could not be loaded (``not_loaded``: (target, reason) pairs)."""
     root = ET.Element("testsuites", name="conformance")
     for implementation, rows in results.groupby("implementation", sort=False):
         suite = ET.SubElement(root, "testsuite", name=str(implementation))
         for case, case_rows in rows.groupby("case", sort=False):
             suite.append(_case_element(str(implementation), str(case), case_rows))
+    for target, reason in not_loaded:
+        ET.SubElement(root, "testsuite", name=str(target)).append(_not_loaded_element(str(target), str(reason)))
+    for suite in root:
         counts = {tag: len(suite.findall(f"testcase/{tag}")) for tag in ("failure", "error", "skipped")}
         suite.set("tests", str(len(suite)))
         suite.set("failures", str(counts["failure"]))
@@ -72,11 +85,11 @@ def junit_tree(results: pd.DataFrame) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def write_junit(results: pd.DataFrame, path: Path | str) -> Path:
-    """Write ``junit_tree(results)`` to ``path`` (atomically) and return the path."""
+def write_junit(results: pd.DataFrame, path: Path | str, not_loaded: Sequence[tuple[str, str]] = ()) -> Path:
+    """Write ``junit_tree(results, not_loaded)`` to ``path`` (atomically) and return the path."""
     from conformance.report import _write_atomically
 
     path = Path(path)
-    text = ET.tostring(junit_tree(results).getroot(), encoding="unicode", xml_declaration=True)
+    text = ET.tostring(junit_tree(results, not_loaded).getroot(), encoding="unicode", xml_declaration=True)
     _write_atomically(path, text + "\n")
     return path
