@@ -147,9 +147,13 @@ class _Run:
         except (ImplementationFault, registry.TargetError) as fault:
             self.not_loaded.append(registry.Unloadable(target.name, str(fault)))
             return None
+        self.loaded(target, description)
+        return driver
+
+    def loaded(self, target: Target, description: dict) -> None:
+        """Keep what the target's worker told when it loaded: its name and load notes."""
         self.labels[target.name] = description["name"]
         self.load_notes[target.name] = tuple(description.get("notes", ()))
-        return driver
 
     def target_finished(self, target: Target, rows: list[ResultRow], seconds: float) -> None:
         if self.options.require is not None:
@@ -165,6 +169,10 @@ class _Run:
 def _result_rows(run: _Run, targets: list[Target]) -> list[Target]:
     """Every target on every case, serially, one worker alive at a time; a target's rows
     are kept (and journaled) when its last case is done. The targets that loaded."""
+    from conformance.parallel import splits_by_target
+
+    if run.options.jobs != 1 and splits_by_target(len(targets), run.options.jobs):
+        return _target_parallel_result_rows(run, targets)
     if run.options.jobs != 1 and len(run.cases) > 1:
         return _parallel_result_rows(run, targets)
     ready = []
@@ -212,6 +220,29 @@ def _parallel_result_rows(run: _Run, targets: list[Target]) -> list[Target]:
             mine = [r for i in range(len(cases)) for r in found[number, i]]
             run.target_finished(targets[number], mine, time.perf_counter() - started)
     return targets
+
+
+def _target_parallel_result_rows(run: _Run, targets: list[Target]) -> list[Target]:
+    """``_result_rows`` with whole targets dealt over ``options.jobs`` processes (many
+    targets): each is loaded once, by the process that runs it; a target is done, with
+    its own time, when that process hands back its rows."""
+    from conformance.parallel import run_targets_parallel
+
+    run.progress.start(targets, len(run.cases))
+    options, ready, failures = run.options, set(), {}
+    try:
+        for number, outcome in run_targets_parallel(targets, run.cases, options.jobs, run.expectations,
+                                                    options.checks, options.isolate, options.limits):
+            target = targets[number]
+            if outcome.description is None:
+                failures[number] = registry.Unloadable(target.name, outcome.failure)
+                continue
+            run.loaded(target, outcome.description)
+            ready.add(number)
+            run.target_finished(target, [r for rows in outcome.rows for r in rows], outcome.seconds)
+    finally:  # in the order the targets were named, as a serial run lists them
+        run.not_loaded += [failures[number] for number in sorted(failures)]
+    return [t for number, t in enumerate(targets) if number in ready]
 
 
 def timing_rows(target: Target, case: Case, measured: tuple[timing.Timed, ...] | None, problem: str = "") -> list[dict]:

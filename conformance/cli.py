@@ -179,16 +179,22 @@ def _timeout(text: str) -> float:
     return value
 
 
-def add_worker_options(parser: argparse.ArgumentParser) -> None:
-    """The options of every verb that runs implementations: their sandboxed workers'
-    limits, the coverage each must reach, recorded known defects, resuming."""
+def add_limit_options(parser: argparse.ArgumentParser, timeout_help: str = "") -> None:
+    """``--timeout`` and ``--memory``, the sandboxed workers' limits, for every verb that
+    starts workers (``timeout_help``: what else the timeout bounds, e.g. notebook cells)."""
     from conformance.running.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
     parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
-                        help=f"wall-time limit per case, in seconds (default {DEFAULT_TIMEOUT_S:g}); a target "
-                             "that times out twice gets no more cases")
+                        help=f"wall-time limit per case{timeout_help}, in seconds (default "
+                             f"{DEFAULT_TIMEOUT_S:g}); a target that times out twice gets no more cases")
     parser.add_argument("--memory", type=_count(64, "--memory"), default=DEFAULT_MEMORY_MB, metavar="MB",
                         help=f"address-space limit of each worker, in MiB (default {DEFAULT_MEMORY_MB})")
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every verb that runs implementations: their sandboxed workers'
+    limits, the coverage each must reach, recorded known defects, resuming."""
+    add_limit_options(parser)
     parser.add_argument("--require", metavar="TERMS", default=None,
                         help="coverage every target must reach, e.g. bias,relu,tanh,float64,depth>=3: for each "
                              "combination of the values named, at least one case must run, else the target is "
@@ -560,9 +566,11 @@ def audit_command(args: argparse.Namespace) -> int:
 #: Every verb's ``add_<verb>``; a new verb adds its function here.
 # ---- grade, autograder ------------------------------------------------------------------------
 
-def add_grade(verbs: argparse._SubParsersAction) -> None:
-    from conformance.running.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+#: What ``--timeout`` also bounds when students hand in notebooks.
+NOTEBOOK_CELLS = " and per notebook cell"
 
+
+def add_grade(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser(
         "grade", help="grade students' submissions (notebooks, .py files, folders) with an assignment adapter",
         description="Grade each submission with the instructor's assignment file: its adapter reaches the "
@@ -580,10 +588,7 @@ def add_grade(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N",
                         help="processes grading at once (default: one per core, and never more)")
     parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S", help="seed of the case grid")
-    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
-                        help=f"wall time per case, and per notebook cell (default {DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--memory", type=_count(64, "--memory"), default=DEFAULT_MEMORY_MB, metavar="MB",
-                        help=f"address space per worker (default {DEFAULT_MEMORY_MB})")
+    add_limit_options(parser, NOTEBOOK_CELLS)
     parser.add_argument("--gradescope", metavar="PATH", help="write Gradescope's results.json (one submission)")
     parser.add_argument("--junit-xml", metavar="PATH", help="write the verdicts as JUnit XML")
     parser.add_argument("--single", action="store_true",
@@ -612,8 +617,6 @@ def grade_command(args: argparse.Namespace) -> int:
 
 
 def add_autograder(verbs: argparse._SubParsersAction) -> None:
-    from conformance.running.isolation import DEFAULT_TIMEOUT_S
-
     parser = verbs.add_parser(
         "autograder", help="write Gradescope's autograder bundle (setup.sh, run_autograder) for an assignment",
         description="Write the files of a Gradescope autograder into DIR: setup.sh (installs bubblewrap, "
@@ -625,8 +628,7 @@ def add_autograder(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write the bundle into")
     parser.add_argument("--suite", default=None, metavar="PIP_SPEC",
                         help="what setup.sh installs the suite from (default: backprop-conformance==VERSION)")
-    parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
-                        help=f"wall time per case, and per notebook cell (default {DEFAULT_TIMEOUT_S:g})")
+    add_limit_options(parser, NOTEBOOK_CELLS)
     parser.set_defaults(handler=autograder_command)
 
 
@@ -635,7 +637,8 @@ def autograder_command(args: argparse.Namespace) -> int:
     from conformance.grading.assignment import AssignmentError
 
     try:
-        written = autograder.write(args.assignment, args.out, suite=args.suite, timeout_s=args.timeout)
+        written = autograder.write(args.assignment, args.out, suite=args.suite, timeout_s=args.timeout,
+                                   memory_mb=args.memory)
     except (AssignmentError, autograder.BundleError) as error:
         raise UsageError(str(error)) from None
     print(f"wrote {', '.join(str(p) for p in written)}; zip the files of {args.out} and upload them "

@@ -8,6 +8,12 @@ computed once. ``run_indexed_parallel`` hands results back as chunks finish
 (for a progress bar), each with the positions of its target and case, so the
 caller can put them in the order of a serial run: the same rows, only sooner.
 
+With many targets (a class of submissions) the work is split by target
+instead (``run_targets_parallel``): a pool process loads a target, runs it on
+every case and closes its worker, as a serial run does. Each target is loaded
+once, in the process that runs it, and one worker per pool process is alive at
+a time; dealing cases would load every target in every process.
+
 Pool processes are started with ``spawn``: PyTorch's and NumPy's thread pools
 do not survive ``fork`` (a forked child can hang in its first parallel
 operation), and a fresh interpreter costs about a second, paid once per
@@ -21,17 +27,23 @@ import multiprocessing
 import multiprocessing.util
 import os
 import signal
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 from conformance.judge import expectations as known
+from conformance.running.driver import ImplementationFault
 from conformance.running.isolation import Limits, driver_for
-from conformance.running.targets import Target
+from conformance.running.targets import Target, TargetError
 from conformance.judge.results import ResultRow
 from conformance.runner import Checks, run_case
 from conformance.cases.spec import Case
+
+#: Targets per process from which a run is split by target rather than by case:
+#: with that many, the last target to finish costs little next to the whole run.
+TARGETS_PER_JOB = 4
 
 #: Chunks per process: enough to even out cases of unequal cost, few enough that
 #: handing them out costs nothing next to running them.
@@ -180,3 +192,90 @@ def run_indexed_parallel(
     if targets and cases:
         yield from _run_indexed(targets, cases, jobs, _settings(expectations, checks, isolate, limits))
 
+
+
+# ---- split by target ------------------------------------------------------------------------
+
+def splits_by_target(n_targets: int, jobs: int | None) -> bool:
+    """Whether a run of ``n_targets`` over ``jobs`` processes deals whole targets."""
+    jobs = usable_jobs(jobs)
+    return jobs > 1 and n_targets >= TARGETS_PER_JOB * jobs
+
+
+@dataclass(frozen=True)
+class TargetRun:
+    """One target run on every case: what its worker told when it loaded (None when it
+    could not be loaded, with the reason), its rows case by case, and how long it took."""
+
+    description: dict | None
+    failure: str = ""
+    rows: tuple[tuple[ResultRow, ...], ...] = ()
+    seconds: float = 0.0
+
+
+def run_target(target: Target, cases: Sequence[Case], settings: Settings) -> TargetRun:
+    """Load the target (its worker started), run it on every case, close its worker."""
+    started = time.perf_counter()
+    try:
+        driver = driver_for(target, settings.isolate, settings.limits)
+        description = driver.describe()
+    except (ImplementationFault, TargetError) as fault:
+        return TargetRun(None, str(fault), seconds=time.perf_counter() - started)
+    expectations = known.for_target(settings.expectations, target)
+    try:
+        rows = tuple(tuple(run_case(driver, case, expectations, settings.checks)) for case in cases)
+    finally:
+        driver.close()
+    return TargetRun(description, rows=rows, seconds=time.perf_counter() - started)
+
+
+_WORK: tuple[list[Target], list[Case], Settings] | None = None  # a pool process's own
+
+
+def _start_target_process(targets: Sequence[Target], cases: Sequence[Case], settings: Settings) -> None:
+    global _WORK
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _WORK = (list(targets), list(cases), settings)
+
+
+def _run_target_number(number: int) -> TargetRun:
+    targets, cases, settings = _WORK
+    return run_target(targets[number], cases, settings)
+
+
+def run_targets_parallel(
+    targets: Sequence[Target],
+    cases: Sequence[Case],
+    jobs: int | None,
+    expectations: tuple[known.Expectation, ...] | None = None,
+    checks: Checks = Checks(),
+    isolate: bool = True,
+    limits: Limits = Limits(),
+) -> Iterator[tuple[int, TargetRun]]:
+    """(target's position, its run) over ``jobs`` pool processes, as targets finish.
+
+    This process only hands out targets and takes their rows: it stays free to pass
+    each finished target on (journal, progress) while every core runs targets."""
+    targets, cases = list(targets), list(cases)
+    if not (targets and cases):
+        return
+    settings = _settings(expectations, checks, isolate, limits)
+    pool = ProcessPoolExecutor(max_workers=min(usable_jobs(jobs), len(targets)),
+                               mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_target_process, initargs=(targets, cases, settings))
+    finished = False
+    try:
+        pending = {pool.submit(_run_target_number, number): number for number in range(len(targets))}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+        finished = True
+    except BrokenProcessPool:
+        raise RuntimeError("a parallel process died while running an implementation in its own process; "
+                           "run with isolation (the default) so that a crash becomes an error row") from None
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _stop(pool)

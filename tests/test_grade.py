@@ -168,10 +168,66 @@ def test_class_summary_counts_the_mistakes(graded):
     assert "1 × bias[·] not summed over the batch" in result.stdout
 
 
-def test_junit_has_a_suite_per_loaded_student(graded):
+def test_junit_has_a_suite_per_student_and_the_unloaded_one_errs_with_its_reason(graded):
     out, _ = graded
-    suites = {s.get("name") for s in ET.parse(out / "junit.xml").getroot()}
-    assert {Path(s).stem for s in suites} == set(students.EXPECTED) - {"renamed"}
+    root = ET.parse(out / "junit.xml").getroot()
+    suites = {Path(s.get("name")).stem: s for s in root}
+    assert set(suites) == set(students.EXPECTED)
+    renamed = suites["renamed"]
+    assert renamed.get("tests") == "1" and renamed.get("errors") == "1" and renamed.get("failures") == "0"
+    error = renamed.find("testcase[@name='load']/error")
+    assert error is not None and "does not define NeuralNetwork" in error.get("message")
+    assert int(root.get("errors")) >= 1
+    assert suites["correct"].get("errors") == "0" and suites["correct"].get("failures") == "0"
+
+
+def test_junit_of_a_class_none_of_whose_submissions_loads(tmp_path):
+    junit = tmp_path / "junit.xml"
+    code = main(["grade", str(ASSIGNMENT), str(EXAMPLE / "students" / "renamed.ipynb"), "--out", str(tmp_path / "r"),
+                 "--quick", "--jobs", "1", "--junit-xml", str(junit)])
+    assert code == 2
+    [suite] = ET.parse(junit).getroot()
+    assert suite.get("name").endswith("renamed.ipynb") and suite.get("errors") == "1"
+    assert "does not define NeuralNetwork" in suite.find("testcase/error").text
+
+
+def test_junit_tree_lists_unloaded_targets_as_errors():
+    from conformance.reporting.junit import junit_tree
+    from conformance.judge.results import COLUMNS
+
+    root = junit_tree(pd.DataFrame(columns=list(COLUMNS)), [("a.ipynb", "syntax error in a.ipynb, line 3")]).getroot()
+    assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("1", "1", "0")
+    error = root.find("testsuite[@name='a.ipynb']/testcase[@name='load']/error")
+    assert error.get("type") == "not_loaded" and error.text == "syntax error in a.ipynb, line 3"
+
+
+def test_grade_and_autograder_take_the_same_worker_limits(tmp_path):
+    from conformance.cli import build_parser
+
+    verbs = build_parser()._subparsers._group_actions[0].choices
+    helps = {verb: {a.dest: a.help for a in verbs[verb]._actions if a.dest in ("timeout", "memory")}
+             for verb in ("grade", "autograder")}
+    assert set(helps["grade"]) == {"timeout", "memory"} and helps["grade"] == helps["autograder"]
+    assert "notebook cell" in helps["grade"]["timeout"]
+    assert main(["autograder", str(ASSIGNMENT), "--out", str(tmp_path), "--timeout", "7", "--memory", "2048"]) == 0
+    assert "--timeout 7 --memory 2048 --jobs 1" in (tmp_path / "run_autograder").read_text()
+
+
+def test_a_class_graded_by_two_processes_gets_the_grades_of_one(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for number in range(8):  # enough students that the processes take whole students
+        name = ("correct", "seed", "bias_mean", "renamed")[number % 4]
+        shutil.copy(EXAMPLE / "students" / f"{name}.ipynb", folder / f"student{number}_{name}.ipynb")
+    tables = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["grade", str(ASSIGNMENT), str(folder), "--out", str(out), "--quick", "--jobs", str(jobs),
+                     "--junit-xml", str(tmp_path / f"jobs{jobs}.xml")]) == 2
+        tables[jobs] = pd.read_csv(out / "targets.csv")
+    pd.testing.assert_frame_equal(tables[2], tables[1])
+    verdicts = dict(zip(tables[2]["target"].map(lambda t: Path(t).stem.split("_", 1)[1]), tables[2]["verdict"]))
+    assert verdicts["seed"] == verdicts["bias_mean"] == "fail" and verdicts["renamed"] == "not loaded"
 
 
 def test_gradescope_results_for_one_submission(tmp_path):

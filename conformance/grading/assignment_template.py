@@ -15,7 +15,6 @@ and translates your exercise's API to the suite's layout.
 import numpy as np
 
 from conformance import Adapter, Capabilities, Gradients
-from conformance.running.guard import preserved_interpreter_state
 
 # ---- grading settings: plain literals, read without running this file ------------------
 # The names every submission must define (missing ones: "not loaded", naming them).
@@ -44,8 +43,9 @@ class Assignment(Adapter):
         """Build the student's network; weights come as (n_out, n_in), biases as (n_out,)."""
         student = self.submission
         sizes = spec.sizes  # (n_in, hidden..., n_out)
-        with preserved_interpreter_state():  # in case the constructor draws random weights
-            self.net = student.NeuralNetwork(sizes[0], sizes[-1], list(sizes[1:-1]))  # FILL IN
+        # Random initial weights the constructor may draw are overwritten below. build runs
+        # for every finite-difference evaluation, so keep it lean: it is most of grading's time.
+        self.net = student.NeuralNetwork(sizes[0], sizes[-1], list(sizes[1:-1]))  # FILL IN
         for layer, w, b in zip(self.net.layers, params.weights, params.biases):  # FILL IN
             layer.weights, layer.bias = w.T.copy(), b.reshape(1, -1).copy()
 

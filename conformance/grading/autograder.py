@@ -50,7 +50,8 @@ python3 -m pip install {shlex.quote(suite)}
 """
 
 
-def run_autograder(timeout_s: float) -> str:
+def run_autograder(timeout_s: float, memory_mb: int | None = None) -> str:
+    memory = f" --memory {memory_mb}" if memory_mb is not None else ""
     return f"""#!/usr/bin/env bash
 # Gradescope runs this once per submission; it must write the results file.
 set -uo pipefail
@@ -62,7 +63,7 @@ REPORT="$(dirname "$RESULTS")/report"
 mkdir -p "$(dirname "$RESULTS")"
 rm -f "$RESULTS"
 "$PYTHON" -m conformance grade "$SOURCE/assignment.py" "$SUBMISSION" --single \\
-    --timeout {timeout_s:g} --jobs 1 --out "$REPORT" --gradescope "$RESULTS"
+    --timeout {timeout_s:g}{memory} --jobs 1 --out "$REPORT" --gradescope "$RESULTS"
 status=$?
 if [ ! -s "$RESULTS" ]; then
     printf '{{"score": 0, "output": "grading failed (exit code %s); the course staff has been told", "tests": []}}\\n' \\
@@ -73,14 +74,16 @@ exit 0
 """
 
 
-def write(assignment: Path | str, out: Path | str, suite: str | None = None, timeout_s: float = 20.0) -> list[Path]:
-    """Write setup.sh, run_autograder and the assignment (as assignment.py) into ``out``."""
+def write(assignment: Path | str, out: Path | str, suite: str | None = None, timeout_s: float = 20.0,
+          memory_mb: int | None = None) -> list[Path]:
+    """Write setup.sh, run_autograder and the assignment (as assignment.py) into ``out``;
+    ``run_autograder`` grades with these limits (``memory_mb`` None: grade's default)."""
     assignment, out = Path(assignment), Path(out)
     read_settings(assignment)  # an assignment that cannot be graded is refused now, not on the platform
     try:
         out.mkdir(parents=True, exist_ok=True)
         files = {out / "setup.sh": setup_sh(suite or f"backprop-conformance=={_version()}"),
-                 out / "run_autograder": run_autograder(timeout_s)}
+                 out / "run_autograder": run_autograder(timeout_s, memory_mb)}
         for path, text in files.items():
             path.write_text(text, encoding="utf-8")
             path.chmod(0o755)

@@ -127,7 +127,8 @@ def command(
     if outputs.junit_xml is not None:
         from conformance.reporting.junit import write_junit
 
-        write_junit(report.results, outputs.junit_xml)
+        not_loaded = [(r.source, r.load_error) for r in results if r.load_error]
+        write_junit(report.results, outputs.junit_xml, not_loaded)
     _print(results, grades, notes, report, folder, feedback_folder, stdout)
     if getattr(report, "interrupted", False):
         raise ReportError("interrupted; the report holds the submissions that finished; --resume continues")

@@ -13,7 +13,6 @@ Grade with:  conformance grade assignment.py students/
 import numpy as np
 
 from conformance import Adapter, Capabilities, Gradients
-from conformance.running.guard import preserved_interpreter_state
 
 # ---- what grading fixes (read by the grader without running this file) ----------------
 API = ("NeuralNetwork", "FullyConnectedLayer", "Sigmoid", "MeanSquaredError")
@@ -36,8 +35,10 @@ class Sheet4(Adapter):
 
     def build(self, spec, params):
         student, sizes = self.submission, spec.sizes
-        with preserved_interpreter_state():  # the constructor draws initial weights at random
-            self.net = student.NeuralNetwork(sizes[0], sizes[-1], list(sizes[1:-1]), student.Sigmoid)
+        # The constructor's random initial weights are overwritten at once. build runs for every
+        # finite-difference evaluation: saving and restoring NumPy's global generator around it
+        # took a third of each student's grading time, and protected nothing graded.
+        self.net = student.NeuralNetwork(sizes[0], sizes[-1], list(sizes[1:-1]), student.Sigmoid)
         for layer, w, b in zip(self.net.layers, params.weights, params.biases):
             layer.weights, layer.bias = w.T.copy(), b.reshape(1, -1).copy()
 
