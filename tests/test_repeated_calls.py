@@ -22,9 +22,9 @@ def contract(adapter, case, checks=CONTRACT_ONLY):
     return [r for r in rows if r.check == "contract"]
 
 
-def test_sums_in_a_random_order_pass_every_case_of_the_grid_in_both_dtypes():
+def test_sums_in_a_random_order_pass_every_mlp_case_of_the_grid_in_both_dtypes():
     noted = 0
-    for case in default_grid():
+    for case in (c for c in default_grid() if isinstance(c.spec, NetworkSpec)):  # an MLP adapter
         rows = contract(state.RandomOrder, case)
         assert [r.verdict for r in rows] == ["pass"], (case.id, [r.detail for r in rows])
         noted += "not bit-for-bit reproducible" in rows[0].detail
