@@ -15,7 +15,7 @@ import numpy as np
 
 from conformance.contract.adapter import Adapter, Capabilities, Gradients
 from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, SequenceSpec
-from conformance.cases.spec import NetworkSpec, Params
+from conformance.cases.spec import LOSSES, NetworkSpec, Params
 from conformance.implementations.reference_layers import Sequential, classification_loss, l2_penalty
 
 
@@ -100,6 +100,18 @@ class ReferenceNumpy(Adapter):
     description = "the project's own NumPy MLP: every activation, bias on/off, every loss, any batch"
     capabilities = Capabilities(losses=frozenset(SEQUENCE_LOSSES), layers=frozenset(LAYER_KINDS),
                                 penalties=frozenset({"l2"}))
+    #: What a subclass that rewrites the MLP's arithmetic (``build``, ``forward``, ``backward``
+    #: or ``loss``) without declaring capabilities of its own is offered: the MLP cases, as
+    #: before layer-sequence networks existed. Such a subclass (a plug-in that starts from
+    #: the reference and changes its backward) computes MLP gradients only, and would fail
+    #: the layer networks for a reason that is not its own.
+    mlp_capabilities = Capabilities(losses=frozenset(LOSSES))
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        rewritten = {"build", "forward", "backward", "loss"} & set(vars(cls))
+        if rewritten and "capabilities" not in vars(cls) and cls.capabilities is ReferenceNumpy.capabilities:
+            cls.capabilities = ReferenceNumpy.mlp_capabilities
 
     def build(self, spec: NetworkSpec | SequenceSpec, params: Params) -> None:
         self.spec, self.params, self.loss_name = spec, params, spec.loss

@@ -45,9 +45,10 @@ def subs(tmp_path) -> Path:
 def test_a_correct_implementation_conforms_with_a_pass_per_check_family_and_exits_0(tmp_path):
     code, out, err = run_check(EXAMPLE, out=tmp_path / "report")
     assert (code, err) == (0, "")
-    assert f"numpy_mlp ({EXAMPLE}): conforms — 392 of 616 cases ran" in out
+    assert f"numpy_mlp ({EXAMPLE}): conforms — 392 of 688 cases ran" in out
     assert "forward pass · gradient pass · loss pass · fd_directional pass · fd_entry pass · contract pass" in out
-    assert "not applicable: 224 of 616 cases — no sse loss (has: mse) (56)" in out
+    assert ("not applicable: 296 of 688 cases — no layer-sequence networks (declares no layer kinds) (72); "
+            "no sse loss (has: mse) (56)") in out
 
 
 def test_a_wrong_gradient_names_the_tensor_worst_element_both_values_and_tolerance_and_exits_1(tmp_path):
@@ -82,7 +83,7 @@ def test_an_implementation_no_case_applies_to_is_not_a_pass(tmp_path):
     (tmp_path / "narrow.py").write_text(NARROW)
     code, out, _ = run_check(tmp_path / "narrow.py", out=tmp_path / "report")
     assert code == 1 and "NOTHING RAN: no case of the grid applies to it" in out
-    assert "not applicable: 616 of 616 cases — depth 2 outside 5..any (112)" in out
+    assert "not applicable: 688 of 688 cases — depth 2 outside 5..any (112)" in out
 
 
 def test_recorded_known_defects_alone_exit_0_and_are_named(tmp_path):

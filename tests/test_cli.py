@@ -251,7 +251,7 @@ def test_new_example_writes_the_example_that_then_conforms(tmp_path, capsys):
     code, _, err = conformance("new", "--example", "numpy_mlp", tmp_path / "x.py", capsys=capsys)
     assert code == 2 and "already exists; not overwriting it" in err
     code, _, err = conformance("new", "--example", "nope", tmp_path / "y.py", capsys=capsys)
-    assert code == 2 and err == "conformance new: error: no example 'nope'; the examples are: numpy_mlp\n"
+    assert code == 2 and err == "conformance new: error: no example 'nope'; the examples are: course_layers, numpy_mlp\n"
 
 
 def _junit(path: Path):
@@ -303,7 +303,8 @@ def test_grid_options_choose_the_cases_and_the_headline_says_how_long_it_all_too
 
 @pytest.mark.parametrize("argv, message", [
     (["--dtype", "float16"], "--dtype: unknown value 'float16'; valid: float64, float32"),
-    (["--loss", "hinge"], "--loss: unknown value 'hinge'; valid: vjp, sse, half_sse, mse, half_mse, softmax_cross_entropy"),
+    (["--loss", "svm"], "--loss: unknown value 'svm'; valid: vjp, sse, half_sse, mse, half_mse, softmax_cross_entropy, "
+                          "binary_cross_entropy, hinge"),
     (["--activation", "gelu"], "--activation: unknown value 'gelu'; valid: identity, relu, tanh, sigmoid"),
     (["--batch", "0"], "--batch: '0' is not a whole number of at least 1"),
     (["--depth", "two"], "--depth: 'two' is not a whole number of at least 1"),

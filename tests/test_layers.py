@@ -117,3 +117,17 @@ def test_a_dropout_mask_is_handed_over_and_kept_units_scale_by_the_inverse_keep_
 def test_an_mlp_case_and_its_id_are_unchanged():
     mlp = [c for c in default_grid() if not isinstance(c.spec, SequenceSpec)]
     assert len(mlp) == 2968 and mlp[0].id == Case(mlp[0].spec, mlp[0].batch, mlp[0].dtype).id
+
+
+def test_a_subclass_of_the_reference_that_rewrites_its_backward_meets_the_mlp_cases_only():
+    from conformance.implementations.reference_numpy import ReferenceNumpy
+
+    class MyBackward(ReferenceNumpy):
+        def backward(self, grad_output):
+            return super().backward(grad_output)
+
+    class Renamed(ReferenceNumpy):
+        name = "renamed"
+
+    assert MyBackward.capabilities.layers == frozenset() and MyBackward.capabilities.mlp
+    assert Renamed.capabilities.layers == ReferenceNumpy.capabilities.layers != frozenset()
