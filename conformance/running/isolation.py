@@ -101,7 +101,7 @@ def _worker_command(view: sandbox.View, fd: int) -> list[str]:
 def _python_path() -> str:
     """The grader's import path for the worker, the current folder included (as ``python -m``
     would have it: ``module:Class`` targets import from there)."""
-    harness = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    harness = str(Path(__file__).resolve().parents[2])  # the folder holding the conformance package
     entries = [harness] + [p or os.getcwd() for p in sys.path] + [os.getcwd()]
     return os.pathsep.join(dict.fromkeys(entries))
 
@@ -145,9 +145,11 @@ class WorkerDriver:
         folder = locator.folder
         own = target.path.resolve() if target.path is not None else None
         hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
-        # The grader's own import path stays readable (its private /tmp would hide a part of it).
+        # The grader's own interpreter and import path stay readable (its private /tmp would
+        # hide them when they live there, as a fresh checkout's virtual environment may).
         readable = locator.readable + tuple(
-            p for p in _python_path().split(os.pathsep) if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
+            p for p in [sys.prefix, *_python_path().split(os.pathsep)]
+            if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
         self.view = sandbox.View(readable=tuple(dict.fromkeys(readable)), hidden=hidden, tmp_mb=limits.tmp_mb,
                                  workdir=folder or "/tmp")
         self._process: subprocess.Popen | None = None
