@@ -46,7 +46,7 @@ def headline(report: Report) -> str:
 
 CELL_LEGEND = ("Each check family's cell counts cases: `pass`; `FAIL n` unexpected failures; "
                "`known n` recorded known defects; `error n` the implementation raised, crashed or "
-               "returned no answer; `—` no case of that family ran.")
+               "hung (gave no answer); `—` no case of that family ran.")
 
 
 def summary_markdown(report: Report) -> str:

@@ -254,7 +254,7 @@ LABELS = {
     "pass": "conforms",
     "known defects": "conforms apart from recorded known defects",
     "fail": "DOES NOT CONFORM",
-    "error": "errors (raised, crashed or no answer)",
+    "error": "errors (raised, crashed or hung)",
     "nothing ran": "nothing ran (no case applies)",
     "incomplete": "INCOMPLETE (required cases did not run)",
 }
