@@ -18,22 +18,12 @@ from conformance.cases import torch_layers
 from conformance.cases.spec import CaseData
 from conformance.contract.adapter import Gradients
 from conformance.oracles.answer import Reference
-
-
-class _ScaleGradient(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, a, factor):
-        ctx.factor = factor
-        return a.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.factor, None
+from conformance.oracles.whatif import ScaleGradient
 
 
 def scale_gradient(a: torch.Tensor, factor: float) -> torch.Tensor:
     """``a`` going up; the gradient reaching it multiplied by ``factor`` coming down."""
-    return a if factor == 1.0 else _ScaleGradient.apply(a, factor)
+    return a if factor == 1.0 else ScaleGradient.apply(a, factor)
 
 
 def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | None = None,

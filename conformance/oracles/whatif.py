@@ -68,7 +68,9 @@ def activation(forward: Elementwise, backward_factor: Elementwise) -> Elementwis
     return lambda z: _Elementwise.apply(z, forward, backward_factor)
 
 
-class _ScaleGradient(torch.autograd.Function):
+class ScaleGradient(torch.autograd.Function):
+    """Identity going up; the gradient coming down multiplied by ``factor``."""
+
     @staticmethod
     def forward(ctx, a, factor):
         ctx.factor = factor
@@ -81,7 +83,7 @@ class _ScaleGradient(torch.autograd.Function):
 
 def scaled_gradient(inner: Elementwise, factor: float) -> Elementwise:
     """``inner`` in the forward; the gradient reaching its output is multiplied by ``factor``."""
-    return lambda z: _ScaleGradient.apply(inner(z), factor)
+    return lambda z: ScaleGradient.apply(inner(z), factor)
 
 
 class _Affine(torch.autograd.Function):
