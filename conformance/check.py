@@ -142,7 +142,7 @@ def command(
     if junit_xml is not None:
         from conformance.reporting.junit import write_junit
 
-        write_junit(report.results, junit_xml)
+        write_junit(report.results, junit_xml, [(r.source, r.load_error) for r in results if r.load_error])
     several = len(results) > 1
     n = len(runnable)
     print(f"conformance check: {n} target{'s' * (n > 1)}, {took(report, time.perf_counter() - started)}\n", file=stdout)

@@ -134,6 +134,18 @@ def test_a_folder_of_submissions_gives_one_row_per_submission_and_goes_on_past_a
     assert set(results["implementation"]) == {str(subs / name) for name in ("alice.py", "bob.py", "carol.py")}
 
 
+def test_a_submission_that_cannot_be_loaded_is_an_errored_test_case_in_the_junit_file(tmp_path, subs):
+    import xml.etree.ElementTree as ET
+
+    code, _, _ = run_check(subs / "[cd]*.py", out=tmp_path / "report", junit_xml=tmp_path / "results.xml")
+    assert code == 2
+    suites = {s.get("name"): s for s in ET.parse(tmp_path / "results.xml").getroot()}
+    dave = suites[str(subs / "dave.py")]
+    assert [c.get("name") for c in dave] == ["load"] and dave.get("errors") == "1"
+    assert "syntax error in" in dave.find("testcase/error").get("message")
+    assert str(subs / "carol.py") in suites
+
+
 def test_a_glob_of_submissions_is_checked_like_the_folder(tmp_path, subs):
     code, out, _ = run_check(subs / "[ab]*.py", out=tmp_path / "report")
     assert code == 1
