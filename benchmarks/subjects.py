@@ -62,6 +62,24 @@ def flat_size(case: Case) -> int:
     return case.spec.n_params + case.batch * case.spec.layers[0].n_in
 
 
+def _checked(case: Case, isolated: bool, clear: tuple) -> tuple[Callable[[], list], Callable[[], None]]:
+    """``run_case`` on the reference, the caches in ``clear`` emptied before each call, and a
+    function that releases what it holds."""
+    driver = WorkerDriver(REFERENCE) if isolated else REFERENCE
+
+    def check() -> list:
+        for cache in clear:
+            cache.cache_clear()
+        rows = run_case(driver, case)
+        bad = [r.detail for r in rows if r.verdict != "pass"]
+        if bad:
+            raise AssertionError(f"the reference does not pass its own check: {bad[:3]}")
+        return rows
+
+    close = driver.close if isolated else (lambda: None)
+    return check, close
+
+
 def suite_check(case: Case, isolated: bool = False) -> tuple[Callable[[], list], Callable[[], None]]:
     """The suite's whole check of the case, and a function that releases what it holds.
 
@@ -69,36 +87,13 @@ def suite_check(case: Case, isolated: bool = False) -> tuple[Callable[[], list],
     PyTorch oracle is recomputed on every call.
     """
     case_data(case)
-    driver = WorkerDriver(REFERENCE) if isolated else REFERENCE
-
-    def check() -> list:
-        oracle.cache_clear()
-        rows = run_case(driver, case)
-        bad = [r.detail for r in rows if r.verdict != "pass"]
-        if bad:
-            raise AssertionError(f"the reference does not pass its own check: {bad[:3]}")
-        return rows
-
-    close = driver.close if isolated else (lambda: None)
-    return check, close
+    return _checked(case, isolated, (oracle,))
 
 
 def suite_check_end_to_end(case: Case, isolated: bool = False) -> tuple[Callable[[], list], Callable[[], None]]:
     """What a user waits for: the suite's whole check of the case from nothing but the case,
     its data generated, the PyTorch oracle computed, every check run (``run_case``)."""
-    driver = WorkerDriver(REFERENCE) if isolated else REFERENCE
-
-    def check() -> list:
-        case_data.cache_clear()
-        oracle.cache_clear()
-        rows = run_case(driver, case)
-        bad = [r.detail for r in rows if r.verdict != "pass"]
-        if bad:
-            raise AssertionError(f"the reference does not pass its own check: {bad[:3]}")
-        return rows
-
-    close = driver.close if isolated else (lambda: None)
-    return check, close
+    return _checked(case, isolated, (case_data, oracle))
 
 
 def torch_inputs(data: CaseData) -> list[torch.Tensor]:
