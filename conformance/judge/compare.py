@@ -87,8 +87,9 @@ class Unusable:
     fault: bool
 
 
-def usable(actual: object, shape: tuple[int, ...]) -> np.ndarray | Unusable:
-    """The one test of a returned tensor: the array as given, or why it cannot be compared."""
+def usable(actual: object, shape: tuple[int, ...], dtype: str | None = None) -> np.ndarray | Unusable:
+    """The one test of a returned tensor: the array as given, or why it cannot be compared
+    (``dtype``, when given, is named as the one due)."""
     if actual is None:
         return Unusable(f"missing (None), expected an array of shape {shape}", True)
     try:
@@ -96,7 +97,7 @@ def usable(actual: object, shape: tuple[int, ...]) -> np.ndarray | Unusable:
     except Exception as error:  # an object NumPy cannot convert
         return Unusable(f"not an array ({type(actual).__name__}: {error})", True)
     if array.dtype.kind not in "fiub":
-        return Unusable(f"not numeric: dtype {array.dtype}", True)
+        return Unusable(f"not numeric: dtype {array.dtype}" + (f", expected {dtype}" if dtype else ""), True)
     if array.shape != shape:
         return Unusable(f"shape {array.shape}, expected {shape}", False)
     # A finite sum means every value is finite: one pass instead of a boolean array.
@@ -146,10 +147,9 @@ def compare(tensor: str, actual: object, expected: np.ndarray, dtype: str, again
         nan = float("nan")
         return Comparison(tensor, False, nan, nan, None, None, None, tol, f"{tensor}: {message}", fault)
 
-    array = usable(actual, expected.shape)
+    array = usable(actual, expected.shape, dtype)
     if isinstance(array, Unusable):
-        return failed(array.what + (f", expected {dtype}" if array.what.startswith("not numeric") else ""),
-                      fault=array.fault)
+        return failed(array.what, fault=array.fault)
     dtype_problem = None
     if array.dtype.kind != "f" or array.dtype.itemsize < np.dtype(dtype).itemsize:
         dtype_problem = f"dtype {array.dtype}, expected {dtype}"
