@@ -25,15 +25,15 @@ from conformance.running.isolation import Limits, driver_for
 from conformance.cases.grids import GRIDS
 from conformance.running.targets import Target, TargetError
 from conformance.runner import run_case
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case, default_grid, smoke_grid
 
 
 
 def grid(name: str, seed: int = 0) -> list[Case]:
-    """The case grid called ``name`` (``full`` or ``quick``)."""
+    """The case grid called ``name`` (``full``, ``quick`` or ``smoke``)."""
     if name not in GRIDS:
         raise ValueError(f"unknown grid {name!r}; the grids are {', '.join(GRIDS)}")
-    return default_grid(seed=seed, quick=name == "quick")
+    return smoke_grid(seed) if name == "smoke" else default_grid(seed=seed, quick=name == "quick")
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ def assert_conforms(
 
     ``adapter`` is an adapter class, or anything ``conformance check`` accepts
     (``path/to/file.py``, ``module:Class``, an entry point's name). The grid is
-    the default one (``quick`` keeps depth ≤ 2 and batch 4) unless ``cases``
+    the default one (``quick``: every network kind and mode on fewer networks) unless ``cases``
     are given; ``expectations`` are recorded known defects (see
     ``conformance.judge.expectations``). The adapter runs in a worker process when it
     is defined at module level (``isolate=False`` runs it in the test's own

@@ -14,7 +14,7 @@ Mutants run in this process, without a worker: they are the suite's own code.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from conformance.running.driver import Driver
@@ -22,7 +22,7 @@ from conformance.audit.mutants import MUTANTS, Mutant
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome
 from conformance.cases.layers import SequenceSpec
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case, NetworkSpec, default_grid
 
 #: The implementations that must pass every case that applies to them: the reference and
 #: the seed ports with no recorded defect (seed 003's port raises on every network deeper
@@ -44,9 +44,18 @@ def audit_grid(seed: int = 0, quick: bool = False) -> list[Case]:
     return cases
 
 
-def false_alarm_grid(seed: int = 0, quick: bool = False) -> list[Case]:
+def smoke_cases(mutants: Sequence[Mutant] = MUTANTS, seed: int = 0) -> list[Case]:
+    """The cases the mutants show in (``Mutant.shows_in``), each once, at ``seed``."""
+    return list(dict.fromkeys(replace(m.shows_in, seed=seed) for m in mutants if m.shows_in is not None))
+
+
+def false_alarm_grid(seed: int = 0, quick: bool = False, smoke: bool = False) -> list[Case]:
     """The audit grid, and in quick form also its networks at batch 1 (where the seed ports
-    that take one sample at a time apply)."""
+    that take one sample at a time apply); ``smoke``: the mutants' own cases, and each MLP
+    case at batch 1 too."""
+    if smoke:
+        cases = smoke_cases(seed=seed)
+        return cases + [replace(c, batch=1) for c in cases if isinstance(c.spec, NetworkSpec)]
     cases = audit_grid(seed, quick)
     if quick:
         cases += [c for c in default_grid(seed=seed) if c.batch == 1 and c.spec.depth == 3]
@@ -115,21 +124,28 @@ def _run(driver: Driver, case: Case):
     return outcome.rows, outcome.diagnosis
 
 
-def audit_mutants(mutants: Sequence[Mutant], cases: Sequence[Case], progress=None) -> list[MutantResult]:
-    """Every mutant on every case, case by case (so the oracle's what-if predictions for a
-    case are computed once for all the mutants that fail on it)."""
+def audit_mutants(mutants: Sequence[Mutant], cases: Sequence[Case] | None, progress=None,
+                  seed: int = 0) -> list[MutantResult]:
+    """Every mutant on every case (``cases`` None: each mutant on the case it shows in), case by
+    case (so the oracle's what-if predictions for a case are computed once for all the mutants
+    that fail on it)."""
+    if cases is None:
+        plan = {case: [i for i, m in enumerate(mutants) if m.shows_in is not None
+                       and replace(m.shows_in, seed=seed) == case] for case in smoke_cases(mutants, seed)}
+    else:
+        plan = {case: list(range(len(mutants))) for case in cases}
     drivers = [Driver(Target(f"mutant:{m.name}", m.adapter(), __name__)) for m in mutants]
     ran, failing, right = ([[] for _ in mutants] for _ in range(3))
     wrong: list[tuple[str, str] | None] = [None] * len(mutants)
-    for case in cases:
-        for i, (mutant, driver) in enumerate(zip(mutants, drivers)):
-            rows, diagnosis = _run(driver, case)
+    for case, chosen in plan.items():
+        for i in chosen:
+            rows, diagnosis = _run(drivers[i], case)
             if any(r.verdict != "not_applicable" for r in rows):
                 ran[i].append(case.id)
             if not any(r.unexpected for r in rows):
                 continue
             failing[i].append(case.id)
-            if mutant.expected.met(None if diagnosis is None else diagnosis.names(), rows, case):
+            if mutants[i].expected.met(None if diagnosis is None else diagnosis.names(), rows, case):
                 right[i].append(case.id)
             elif wrong[i] is None:
                 wrong[i] = (case.id, diagnosis.line() if diagnosis else next(r.message for r in rows if r.unexpected))
@@ -149,15 +165,17 @@ def false_alarms(name: str, cases: Sequence[Case]) -> FalseAlarms:
 
 
 def run_audit(mutants: Sequence[Mutant] = MUTANTS, quick: bool = False, seed: int = 0,
-              correct: Sequence[str] | None = None, progress=None) -> Audit:
-    """Every mutant on the audit grid, then the ``correct`` implementations (default ``CORRECT``);
-    ``progress(case)`` is called as each case is done."""
+              correct: Sequence[str] | None = None, progress=None, smoke: bool = False) -> Audit:
+    """Every mutant on the audit grid (``smoke``: each on the case it shows in), then the
+    ``correct`` implementations (default ``CORRECT``); ``progress(case)`` is called as each
+    case is done."""
     correct = CORRECT if correct is None else correct
     started = time.perf_counter()
-    cases = audit_grid(seed, quick)
-    results = audit_mutants(mutants, cases, progress)
-    checked = tuple(false_alarms(name, false_alarm_grid(seed, quick)) for name in correct)
-    return Audit(tuple(results), checked, len(cases), time.perf_counter() - started)
+    cases = None if smoke else audit_grid(seed, quick)
+    results = audit_mutants(mutants, cases, progress, seed)
+    checked = tuple(false_alarms(name, false_alarm_grid(seed, quick, smoke)) for name in correct)
+    count = len(smoke_cases(mutants, seed)) if cases is None else len(cases)
+    return Audit(tuple(results), checked, count, time.perf_counter() - started)
 
 
 # ---- the printed table ---------------------------------------------------------------------------

@@ -18,12 +18,13 @@ step, kept side by side so that the list of bugs the audit plants reads as one p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
 from conformance.audit import sequence_mutants
+from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.diagnosis.diagnose import Finding, matches
@@ -370,6 +371,8 @@ class Mutant:
     expected: Expected
     #: A layer-sequence mutant's adapter class (``sequence_mutants.adapter``), in place of ``network``.
     built: type[ReferenceNumpy] | None = None
+    #: A case where the bug shows (``audit.showcases``): the smoke audit runs the mutant on it.
+    shows_in: Case | None = None
 
     def adapter(self) -> type[ReferenceNumpy]:
         if self.built is not None:
@@ -492,7 +495,7 @@ SEQUENCE_MUTANTS = (
     _sequence("l2_gradient_keeps_half", "the L2 penalty's gradient keeps the ½: λ·W/2",
               Expected("l2_gradient", lambda s: (), variant="half", where="the penalty"), penalty_factor=0.5),
 )
-MUTANTS = MUTANTS + SEQUENCE_MUTANTS
+MUTANTS = tuple(replace(m, shows_in=SHOWS_IN[m.name]) for m in MUTANTS + SEQUENCE_MUTANTS)
 
 
 def named(names: list[str] | None) -> tuple[Mutant, ...]:
