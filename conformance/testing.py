@@ -125,7 +125,8 @@ class Timing:
         """The case and its layer widths (timing cases differ only by width), e.g.
         ``2layer-tanh-bias-b32-float64-vjp-3x256x2``."""
         layers = self.case.spec.layers
-        return f"{self.case.id}-{'x'.join(str(n) for n in [layers[0].n_in, *(l.n_out for l in layers)])}"
+        widths = [layers[0].n_in, *(layer.n_out for layer in layers)]
+        return f"{self.case.id}-{'x'.join(str(n) for n in widths)}"
 
 
 def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool = False) -> list[Timing]:
@@ -134,7 +135,8 @@ def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool
     its path is loaded here only when ``nothing_judged`` (``--benchmark-only``: no verdict
     is given in this session that its code could change); otherwise only the bundled
     implementations and adapter classes handed over here are timed this way, and
-    ``conformance run`` times the others in their sandboxed workers (``timing.timing_cases``: per depth and dtype, three widths)."""
+    ``conformance run`` times the others in their sandboxed workers (``timing.timing_cases``: per depth
+    and dtype, three widths)."""
     from conformance.running.timing import timing_cases
 
     out, torch_cases = [], {}

@@ -57,3 +57,12 @@ def checked(tmp_path_factory) -> Checked:
     code, out, err = captured(check.command, [str(folder)], out=root / "report", cases=list(PINNED),
                               options=api.Options(timing=False), junit_xml=root / "results.xml")
     return Checked(folder, root / "report", code, out, err)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The per-case suite belongs to the fast tier on the smoke grid only; on a larger grid
+    (``--conformance-grid quick`` or ``full``) it is end-to-end, run with ``-m e2e``."""
+    if config.getoption("conformance_grid") != "smoke":
+        for item in items:
+            if "conformance_case" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.e2e)

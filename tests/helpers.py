@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from conformance.cases.layer_grid import sequence_specs
-from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.spec import Case, NetworkSpec, default_grid, smoke_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
@@ -59,3 +60,10 @@ def captured(command, *args, **kwargs) -> tuple[int, str, str]:
 
 def csv(report: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(report / name, keep_default_na=False)
+
+
+#: A grid-wide test's two sizes: the smoke grid in the fast tier, the whole grid end-to-end.
+GRID_SIZES = (
+    pytest.param(smoke_grid, id="on the smoke grid"),
+    pytest.param(default_grid, id="on the whole grid", marks=pytest.mark.e2e),
+)

@@ -41,3 +41,10 @@ def test_a_misspelled_name_suggests_the_right_one():
 def test_something_that_names_no_implementation_is_a_type_error():
     with pytest.raises(TypeError, match="an implementation is a name, a path, an adapter class or a Target"):
         conformance.run([42], cases=CASES)
+
+
+def test_every_name_the_package_advertises_is_there():
+    assert "run_case" in conformance.__all__
+    for name in conformance.__all__:
+        assert getattr(conformance, name) is not None, name
+    assert all(f"``{name}``" in conformance.__doc__ for name in conformance.__all__)

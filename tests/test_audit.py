@@ -1,6 +1,7 @@
 """The mutation self-audit: the suite catches every mutant of the reference, names the bug of
 at least 95% of them (for a bug outside the hypothesis library, or a wrong loss value, the
-right diagnosis is "unexplained"; for state kept between calls, the contract row), and never fails a correct implementation; ``conformance audit`` says so."""
+right diagnosis is "unexplained"; for state kept between calls, the contract row), and never fails a
+correct implementation; ``conformance audit`` says so."""
 
 from dataclasses import replace
 
@@ -76,7 +77,8 @@ def test_an_audit_with_a_mutant_that_has_no_bug_fails_on_its_kill_rate():
 
 
 def test_conformance_audit_exits_1_when_a_mutant_is_missed(capsys, monkeypatch):
-    harmless = Mutant("no_bug", "the reference itself", Mutable, Expected("scaled_gradient"), shows_in=MUTANTS[0].shows_in)
+    harmless = Mutant("no_bug", "the reference itself", Mutable, Expected("scaled_gradient"),
+                      shows_in=MUTANTS[0].shows_in)
     monkeypatch.setattr(audit, "CORRECT", ())
     monkeypatch.setattr(mutants, "MUTANTS", (harmless,))
     assert main(["audit", "--smoke"]) == 1

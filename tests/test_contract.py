@@ -200,7 +200,7 @@ def test_a_target_that_breaks_the_contract_fails_and_its_first_problem_names_the
     from conformance.check import check_target
     from conformance.reporting.verdicts import render_target
 
-    result = check_target(Target(adapter.__name__, adapter, "test"), [VJP])
+    result = check_target(Target(adapter.__name__, adapter, "test"), [VJP], isolate=False)
     assert result.verdict == "fail"
     lines = render_target(result).splitlines()
     assert "contract FAIL 1" in lines[1]

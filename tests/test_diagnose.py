@@ -174,7 +174,8 @@ def test_seed_004_with_an_upstream_gradient_has_only_the_biases_wrong():
 def test_conformance_check_and_its_summary_show_the_seeds_diagnoses_in_one_line_each(tmp_path, capsys):
     from conformance.cli import main
 
-    main(["check", SEED_002, SEED_004, "--quick", "--no-timing", "--no-isolation", "--out", str(tmp_path)])
+    main(["check", SEED_002, SEED_004, "--quick", "--depth", "2", "--no-timing", "--no-isolation",
+          "--out", str(tmp_path)])
     printed = [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("diagnosis (")]
     summary = [line.removeprefix("- ") for line in (tmp_path / "summary.md").read_text().splitlines()
                if line.startswith("- diagnosis (")]

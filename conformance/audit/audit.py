@@ -5,7 +5,8 @@ suite's own ``runner.case_outcome`` (both oracles, the diagnosis) on the audit g
 mutant is *caught* when some case fails; it is *diagnosed right* when every one of
 its failing cases gets the finding the mutant declares (kind, layers or tensors,
 factor; none at all for a bug no hypothesis describes, which must be "unexplained";
-for a model that keeps state between calls, the contract row saying which). The correct implementations (the reference and the seed ports without
+for a model that keeps state between calls, the contract row saying which). The correct
+implementations (the reference and the seed ports without
 recorded defects) run on the same grid: any failure there is a false alarm.
 
 Mutants run in this process, without a worker: they are the suite's own code.
