@@ -175,16 +175,19 @@ FLOAT32 = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4, dtype="float32")
 @pytest.mark.parametrize("adapter, case, tensor, message", [
     (InputGradientOfWrongShape, VJP, "input",
      "backward returned input: shape (4, 2); the contract expects (batch, n_in) = (4, 3)"),
-    (NoInputGradient, VJP, "input", "backward returned input: None where an array of shape (batch, n_in) = (4, 3) is due"),
+    (NoInputGradient, VJP, "input",
+     "backward returned input: None where an array of shape (batch, n_in) = (4, 3) is due"),
     (NoneForAWeight, VJP, "weight[0]",
      "backward returned weight[0]: None where an array of shape (n_out, n_in) = (4, 3) is due"),
     (Float32Gradients, VJP, "weight[1]", "backward returned weight[1]: dtype float32 in a float64 case; the contract "
                                          "expects float64 (an implementation that computes in float32 only declares "
                                          "Capabilities(dtypes={'float32'}))"),
-    (IntegerOutput, VJP, "output", "forward returned output: dtype int64 in a float64 case; the contract expects float64"),
+    (IntegerOutput, VJP, "output",
+     "forward returned output: dtype int64 in a float64 case; the contract expects float64"),
     (NaNGradient, VJP, "weight[0]",
      "backward returned weight[0]: a non-finite value (nan) at [1, 2]; the contract expects finite numbers"),
-    (InfiniteLoss, LOSS, "loss", "loss returned loss: a non-finite value (inf) at []; the contract expects finite numbers"),
+    (InfiniteLoss, LOSS, "loss",
+     "loss returned loss: a non-finite value (inf) at []; the contract expects finite numbers"),
 ])
 def test_a_returned_value_that_breaks_the_contract_is_a_contract_failure_and_its_comparisons_fail(
         adapter, case, tensor, message):
@@ -239,7 +242,8 @@ def adapter_class(**members) -> type:
     (adapter_class(capabilities=Capabilities(losses={"mse"})),
      "declares losses (mse) but does not implement loss(x, targets)"),
     (adapter_class(capabilities=Capabilities(vjp=False)), "declares vjp=False and no loss, so no case can run"),
-    (adapter_class(capabilities={"activations": {"tanh"}}), "Mine.capabilities must be conformance.Capabilities(...), got dict"),
+    (adapter_class(capabilities={"activations": {"tanh"}}),
+     "Mine.capabilities must be conformance.Capabilities(...), got dict"),
     (adapter_class(name=3), "Mine.name must be a string, got int"),
 ])
 def test_a_mistake_in_the_adapter_class_is_one_line_saying_what_the_contract_expects(cls, words):
@@ -255,7 +259,8 @@ def test_a_complete_adapter_class_has_no_problem():
 def test_a_transposed_square_weight_gradient_has_the_right_shape_but_fails_on_its_values():
     square = Case(NetworkSpec.mlp([3, 4, 4, 2], "tanh"), batch=4)
     rows = rows_of(TransposedWeights, square)
-    assert [(r.check, r.verdict) for r in rows if r.tensor == "weight[1]"] == [("gradient", "fail"), ("fd_entry", "fail")]
+    assert ([(r.check, r.verdict) for r in rows if r.tensor == "weight[1]"]
+            == [("gradient", "fail"), ("fd_entry", "fail")])
     assert "got" in next(r.detail for r in rows if r.tensor == "weight[1]")
 
 

@@ -81,7 +81,8 @@ def test_new_never_overwrites_a_file(tmp_path):
     assert path.read_text() == "my work\n"
 
 
-@pytest.mark.parametrize("name, words", [("adapter.txt", "must end in .py"), ("file.py/adapter.py", "is a file, not a folder")])
+@pytest.mark.parametrize("name, words", [("adapter.txt", "must end in .py"),
+                                         ("file.py/adapter.py", "is a file, not a folder")])
 def test_new_refuses_a_path_it_cannot_use(tmp_path, name, words):
     (tmp_path / "file.py").write_text("")
     with pytest.raises(TemplateError, match=words):
