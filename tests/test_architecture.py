@@ -5,6 +5,7 @@ package, and no chain of imports comes back to where it started."""
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def layer(module: str) -> int:
     raise AssertionError(f"{module} has no place in the package order")
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     files = module_files()
     return {name: imports(path, set(files)) - {name} for name, path in files.items()

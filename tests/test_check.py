@@ -71,12 +71,12 @@ def test_an_implementation_no_case_applies_to_is_not_a_pass(checked):
 
 
 @pytest.mark.parametrize("source, code", [
-    pytest.param(None, 0, id="a correct plug-in exits 0"),
+    pytest.param(None, 0, id="a correct plug-in exits 0", marks=pytest.mark.e2e),
     pytest.param(DOUBLED, 1, id="a wrong gradient exits 1"),
-    pytest.param(RAISES, 1, id="an implementation that raises exits 1"),
+    pytest.param(RAISES, 1, id="an implementation that raises exits 1", marks=pytest.mark.e2e),
     pytest.param("from conformance import Capabilities\nfrom conformance.implementations.reference_numpy import "
                  "ReferenceNumpy\n\n\nclass Narrow(ReferenceNumpy):\n    capabilities = Capabilities(min_depth=5)\n",
-                 1, id="an implementation no case applies to exits 1"),
+                 1, id="an implementation no case applies to exits 1", marks=pytest.mark.e2e),
 ])
 def test_the_exit_code_of_one_target_says_how_it_went(tmp_path, source, code):
     target = tmp_path / "mine.py"
@@ -143,6 +143,7 @@ def test_a_submission_that_cannot_be_loaded_is_an_errored_test_case_in_the_junit
     assert str(checked.folder / "carol.py") in suites
 
 
+@pytest.mark.e2e  # workers of their own
 def test_a_glob_of_submissions_is_checked_like_the_folder(tmp_path):
     folder = tmp_path / "submissions"
     folder.mkdir()
@@ -155,6 +156,7 @@ def test_a_glob_of_submissions_is_checked_like_the_folder(tmp_path):
                                                                        str(folder / "bob.py")]
 
 
+@pytest.mark.e2e  # workers of their own
 def test_submissions_with_one_adapter_name_keep_their_own_rows(tmp_path):
     for student in ("alice", "bob"):
         (tmp_path / student).mkdir()
@@ -165,6 +167,7 @@ def test_submissions_with_one_adapter_name_keep_their_own_rows(tmp_path):
     assert sorted(set(results["implementation"])) == [str(tmp_path / s / "adapter.py") for s in ("alice", "bob")]
 
 
+@pytest.mark.e2e  # workers of their own
 def test_each_submission_runs_with_the_module_next_to_it_in_its_worker(tmp_path):
     for student, factor in (("alice", 1), ("bob", 2)):
         (tmp_path / student).mkdir()

@@ -10,7 +10,7 @@ from conformance.cases.spec import NetworkSpec, default_grid, smoke_grid
 from conformance.check import check_target
 from conformance.reporting.verdicts import problem_lines
 from conformance.running import targets as registry
-from tests.helpers import EXAMPLE, ROOT
+from tests.helpers import EXAMPLE, PINNED, ROOT
 
 
 def the_examples(cases):
@@ -39,7 +39,7 @@ def test_a_one_character_bug_in_the_example_is_caught_and_located(tmp_path):
     source = EXAMPLE.read_text()
     assert "2 * error / error.size" in source
     buggy.write_text(source.replace("2 * error / error.size", "2 * error / len(error)"))  # mean over the batch only
-    cases = smoke_grid()
+    cases = [c for c in smoke_grid() if c.mode in ("vjp", "mse")]
     result = check_target(registry.load(str(buggy)), cases)
     assert result.verdict == "fail"
     assert result.family("forward") == "pass" and result.family("loss") == "pass"
@@ -58,4 +58,4 @@ def test_the_readme_shows_the_example_adapter_as_it_is():
 def test_the_example_runs_in_a_fresh_folder_of_its_own(tmp_path):
     copy = tmp_path / "my_mlp.py"
     shutil.copy(EXAMPLE, copy)
-    assert check_target(registry.load(str(copy)), smoke_grid()).verdict == "pass"
+    assert check_target(registry.load(str(copy)), PINNED).verdict == "pass"
