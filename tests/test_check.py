@@ -17,7 +17,7 @@ from conformance import api, check, cli
 from conformance.cases.layers import SequenceSpec
 from conformance.cases.spec import NetworkSpec, default_grid
 from conformance.judge.expectations import Expectation
-from tests.faulty.sources import DOUBLED, RAISES
+from tests.faulty.sources import DOUBLED, NARROW, RAISES, line_of
 from tests.helpers import EXAMPLE, PINNED, captured, csv, fresh_python
 
 MLP_CASES = [c for c in PINNED if isinstance(c.spec, NetworkSpec)]
@@ -61,7 +61,8 @@ def test_a_layout_mistake_is_listed_once_saying_what_the_contract_expects(checke
 def test_an_implementation_that_raises_is_an_error_naming_its_own_line(checked):
     block = checked.block("carol.py")
     assert "ERRORS" in block and f"case error in {len(MLP_CASES)} cases" in block
-    assert "ValueError: shapes (4,2) and (3,4) not aligned (at carol.py:8 in backward)" in block
+    line = line_of(RAISES, "raise ValueError")
+    assert f"ValueError: shapes (4,2) and (3,4) not aligned (at carol.py:{line} in backward)" in block
 
 
 def test_an_implementation_no_case_applies_to_is_not_a_pass(checked):
@@ -74,9 +75,7 @@ def test_an_implementation_no_case_applies_to_is_not_a_pass(checked):
     pytest.param(None, 0, id="a correct plug-in exits 0", marks=pytest.mark.e2e),
     pytest.param(DOUBLED, 1, id="a wrong gradient exits 1"),
     pytest.param(RAISES, 1, id="an implementation that raises exits 1", marks=pytest.mark.e2e),
-    pytest.param("from conformance import Capabilities\nfrom conformance.implementations.reference_numpy import "
-                 "ReferenceNumpy\n\n\nclass Narrow(ReferenceNumpy):\n    capabilities = Capabilities(min_depth=5)\n",
-                 1, id="an implementation no case applies to exits 1", marks=pytest.mark.e2e),
+    pytest.param(NARROW, 1, id="an implementation no case applies to exits 1", marks=pytest.mark.e2e),
 ])
 def test_the_exit_code_of_one_target_says_how_it_went(tmp_path, source, code):
     target = tmp_path / "mine.py"

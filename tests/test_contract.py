@@ -9,6 +9,7 @@ from conformance.running.targets import Target
 from conformance.runner import run_case
 from conformance.cases.spec import Case, NetworkSpec
 from conformance.implementations.reference_numpy import ReferenceNumpy
+from tests.faulty.adapters import WrongShape
 
 VJP = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4)
 LOSS = Case(NetworkSpec.mlp([3, 4, 2], "tanh", "identity", loss="mse"), batch=4)
@@ -20,12 +21,6 @@ def rows_of(adapter: type, case: Case = VJP):
 
 def details(rows, check: str | None = None) -> list[str]:
     return [r.detail for r in rows if r.verdict in ("fail", "error") and check in (None, r.check)]
-
-
-class TransposedWeights(ReferenceNumpy):
-    def backward(self, grad_output):
-        grads = super().backward(grad_output)
-        return Gradients(grads.input, tuple(w.T for w in grads.weights), grads.biases)
 
 
 class RowBiases(ReferenceNumpy):
@@ -58,9 +53,9 @@ class TransposedInputGradient(ReferenceNumpy):
 
 
 @pytest.mark.parametrize("adapter, tensor, message", [
-    (TransposedWeights, "weight[0]", "backward returned weight[0] of shape (3, 4); "
+    (WrongShape, "weight[0]", "backward returned weight[0] of shape (3, 4); "
                                      "the contract expects (n_out, n_in) = (4, 3): transpose it in your adapter"),
-    (TransposedWeights, "weight[1]", "backward returned weight[1] of shape (4, 2); "
+    (WrongShape, "weight[1]", "backward returned weight[1] of shape (4, 2); "
                                      "the contract expects (n_out, n_in) = (2, 4): transpose it in your adapter"),
     (RowBiases, "bias[0]", "backward returned bias[0] of shape (1, 4); the contract expects (n_out,) = (4,): "
                            "flatten it in your adapter (.reshape(-1))"),
@@ -88,7 +83,7 @@ def test_a_layout_mistake_in_the_loss_gradients_names_the_loss_method():
 
 
 def test_a_layout_mistake_still_fails_the_gradient_itself():
-    gradient_rows = [r for r in rows_of(TransposedWeights) if r.check == "gradient" and r.tensor == "weight[0]"]
+    gradient_rows = [r for r in rows_of(WrongShape) if r.check == "gradient" and r.tensor == "weight[0]"]
     assert [r.verdict for r in gradient_rows] == ["fail"]
 
 
@@ -258,7 +253,7 @@ def test_a_complete_adapter_class_has_no_problem():
 
 def test_a_transposed_square_weight_gradient_has_the_right_shape_but_fails_on_its_values():
     square = Case(NetworkSpec.mlp([3, 4, 4, 2], "tanh"), batch=4)
-    rows = rows_of(TransposedWeights, square)
+    rows = rows_of(WrongShape, square)
     assert ([(r.check, r.verdict) for r in rows if r.tensor == "weight[1]"]
             == [("gradient", "fail"), ("fd_entry", "fail")])
     assert "got" in next(r.detail for r in rows if r.tensor == "weight[1]")
