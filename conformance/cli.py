@@ -532,6 +532,8 @@ def add_audit(verbs: argparse._SubParsersAction) -> None:
     size.add_argument("--smoke", action="store_true",
                       help="each mutant on the one case its bug shows in, and the correct implementations on "
                            "those cases (seconds)")
+    parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N",
+                        help="processes sharing the audit grid's cases (default: one per core, and never more)")
     parser.add_argument("--mutant", action="extend", nargs="+", metavar="NAME", default=[],
                         help="audit only these mutants (repeatable; default: all, listed by --list)")
     parser.add_argument("--list", action="store_true", help="list the mutants and the bug each one has, and exit")
@@ -558,6 +560,7 @@ def audit_command(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=cases, desc=f"auditing {len(chosen)} mutants", unit="case", file=sys.stderr, leave=False)
     result = audit.run_audit(chosen, quick=args.quick, seed=args.seed, smoke=args.smoke,
+                             jobs=bounded_jobs(args.jobs, "audit"),
                              progress=bar and (lambda case: bar.update(1)))
     if bar is not None:
         bar.close()

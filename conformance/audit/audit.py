@@ -166,17 +166,34 @@ def false_alarms(name: str, cases: Sequence[Case]) -> FalseAlarms:
 
 
 def run_audit(mutants: Sequence[Mutant] = MUTANTS, quick: bool = False, seed: int = 0,
-              correct: Sequence[str] | None = None, progress=None, smoke: bool = False) -> Audit:
+              correct: Sequence[str] | None = None, progress=None, smoke: bool = False, jobs: int = 1) -> Audit:
     """Every mutant on the audit grid (``smoke``: each on the case it shows in), then the
     ``correct`` implementations (default ``CORRECT``); ``progress(case)`` is called as each
-    case is done."""
+    case is done. ``jobs`` processes share the grid's cases (``audit.pool``) where every
+    mutant is one of the library's."""
     correct = CORRECT if correct is None else correct
     started = time.perf_counter()
     cases = None if smoke else audit_grid(seed, quick)
-    results = audit_mutants(mutants, cases, progress, seed)
-    checked = tuple(false_alarms(name, false_alarm_grid(seed, quick, smoke)) for name in correct)
+    library = {m.name: m for m in MUTANTS}
+    if jobs > 1 and cases is not None and all(library.get(m.name) is m for m in mutants):
+        results, checked = _in_pool(jobs, mutants, cases, correct, false_alarm_grid(seed, quick), progress)
+    else:
+        results = audit_mutants(mutants, cases, progress, seed)
+        checked = tuple(false_alarms(name, false_alarm_grid(seed, quick, smoke)) for name in correct)
     count = len(smoke_cases(mutants, seed)) if cases is None else len(cases)
     return Audit(tuple(results), checked, count, time.perf_counter() - started)
+
+
+def _in_pool(jobs: int, mutants: Sequence[Mutant], cases: Sequence[Case], correct: Sequence[str],
+             alarm_cases: Sequence[Case], progress) -> tuple[list[MutantResult], tuple[FalseAlarms, ...]]:
+    from conformance.audit.pool import in_pool
+
+    per_mutant, alarms = in_pool(jobs, tuple(m.name for m in mutants), cases, correct, alarm_cases, progress)
+    results = [MutantResult(m, ran, tuple(failing), tuple(right), wrong)
+               for m, (ran, failing, right, wrong) in zip(mutants, per_mutant)]
+    checked = tuple(FalseAlarms(pieces[0].implementation, sum(p.cases_run for p in pieces),
+                                tuple(a for p in pieces for a in p.alarms)) for pieces in alarms.values())
+    return results, checked
 
 
 # ---- the printed table ---------------------------------------------------------------------------
