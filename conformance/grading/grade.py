@@ -20,7 +20,7 @@ from typing import Callable, Sequence, TextIO
 
 from conformance.check import _results, _Seconds, fingerprint
 from conformance.reporting.verdicts import aligned, exit_code, render_target, summary_table
-from conformance.grading import feedback, gradescope, scores, seeds
+from conformance.grading import feedback, gradescope, instructor, scores, seeds
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.grading.summary import class_summary
 from conformance.running.isolation import Limits
@@ -115,6 +115,8 @@ def command(
     runnable = [item for item in loaded if isinstance(item, Target)]
     seeds.record(folder, seed)
     limits = replace(limits, hidden=limits.hidden + (str(folder.resolve()),))
+    if runnable:  # which cases count: the assignment's answer, before any student's code runs
+        runnable = instructor.planned(runnable, instructor.decide(settings, cases, limits), settings)
     timed = _Seconds(progress or api.Progress())
     report = (_run(runnable, cases, seed.value, limits, jobs, settings, folder, resume, timed)
               if runnable else _empty_report(len(cases), ()))

@@ -26,7 +26,7 @@ import sys
 from typing import Any
 
 #: Methods of ``Driver`` a request may name.
-METHODS = ("supports", "observe", "evaluate", "timings")
+METHODS = ("supports", "supports_each", "observe", "evaluate", "timings")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +94,8 @@ def as_data(method: str, result: Any) -> Any:
     """A driver method's result as the plain data the reply carries."""
     if method == "supports":
         return {"reason": None if result is None else str(result)}
+    if method == "supports_each":
+        return {"reasons": [None if reason is None else str(reason)[:300] for reason in result]}
     if method == "observe":
         return _observation(result)
     if method == "evaluate":
