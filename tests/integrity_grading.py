@@ -60,6 +60,7 @@ class Graded:
         """The student's result rows, without the columns that name the run's paths."""
         results = pd.read_csv(self.out / "results.csv", keep_default_na=False)
         mine = results[results["implementation"].map(lambda t: Path(t).stem) == student]
+        assert not mine.empty, f"{student} has no rows"
         return mine.drop(columns=["implementation"]).reset_index(drop=True)
 
     def feedback(self, student: str) -> str:
@@ -76,14 +77,16 @@ def notebook_with(base: str, cells: list[str], before: bool = False) -> nbformat
 
 def grade_class(root: Path, extra: dict[str, nbformat.NotebookNode | str] | None = None, *, seed: int | None = 0,
                 honest: tuple[str, ...] = HONEST, assignment: Path = ASSIGNMENT, grid=pinned) -> Graded:
-    """Grade the honest notebooks and the ``extra`` submissions (name → notebook or .py text)."""
+    """Grade the honest notebooks and the ``extra`` submissions (name → notebook, or the text of
+    a module handed in as a folder of that name)."""
     folder = root / "students"
     folder.mkdir(parents=True)
     for name in honest:
         shutil.copy(EXAMPLE / "students" / f"{name}.ipynb", folder / f"{name}.ipynb")
     for name, content in (extra or {}).items():
-        if isinstance(content, str):
-            (folder / f"{name}.py").write_text(content, encoding="utf-8")
+        if isinstance(content, str):  # a folder holding one module (beside notebooks a .py is a helper)
+            (folder / name).mkdir()
+            (folder / name / f"{name}.py").write_text(content, encoding="utf-8")
         else:
             nbformat.write(content, str(folder / f"{name}.ipynb"))
     stdout, stderr = io.StringIO(), io.StringIO()

@@ -34,7 +34,8 @@ CHUNK = 400
 def alone(settings: Settings) -> Target:
     """The assignment as a target with no submission."""
     path = settings.path
-    locator = Locator("assignment", str(path.resolve()), given=str(path), submission=None)
+    locator = Locator("assignment", str(path.resolve()), given=str(path), submission=None,
+                      forbid=settings.forbid)
     return Target(f"{path} (the assignment alone)", source=str(path), locator=locator)
 
 
@@ -48,8 +49,10 @@ def decide(settings: Settings, cases: Sequence[Case], limits: Limits = Limits())
             driver.start_case()
             reasons += driver.supports_each(cases[start:start + CHUNK])
     except ImplementationFault as fault:
+        hint = (" (FORBID binds the assignment's own imports too: list in FORBID only what no one may use)"
+                if "which this assignment forbids" in str(fault) else "")
         raise AssignmentError(f"{settings.path}: the assignment alone cannot decide which cases apply: "
-                              f"{fault}") from None
+                              f"{fault}{hint}") from None
     finally:
         driver.close()
     plan = Plan(described["name"], described["description"], described["capabilities"],
@@ -73,5 +76,5 @@ def _check_coverage(settings: Settings, plan: Plan, cases: Sequence[Case]) -> No
 
 
 def planned(targets: Sequence[Target], plan: Plan, settings: Settings) -> list[Target]:
-    """Graded targets carrying the plan."""
-    return [replace(t, plan=plan) for t in targets]
+    """Graded targets carrying the plan, their workers told what the assignment forbids."""
+    return [replace(t, plan=plan, locator=replace(t.locator, forbid=settings.forbid)) for t in targets]

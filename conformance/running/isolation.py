@@ -145,6 +145,12 @@ class WorkerDriver:
         folder = locator.folder
         own = target.path.resolve() if target.path is not None else None
         hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
+        if locator.forbid and locator.submission is not None:
+            # Not provided to a submission at all: no import, no reading the files from their paths.
+            # (The assignment alone is the instructor's: its worker checks the refusal can be kept.)
+            from conformance.running.forbid import hidden_paths
+
+            hidden += hidden_paths(locator.forbid)
         # The grader's own interpreter and import path stay readable (its private /tmp would
         # hide them when they live there, as a fresh checkout's virtual environment may).
         readable = locator.readable + tuple(

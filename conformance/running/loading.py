@@ -51,6 +51,8 @@ class Locator:
     given: str | None = None
     submission: str | None = None
     api: tuple[str, ...] = ()
+    #: Modules the worker refuses and does not provide (``running.forbid``; an assignment's FORBID).
+    forbid: tuple[str, ...] = ()
 
     @property
     def folder(self) -> str | None:

@@ -140,9 +140,12 @@ def _send(sock: socket.socket, request_id: int, status: str, body: Any) -> None:
 
 
 def _fault_text(error: BaseException, memory_mb: int) -> str:
+    from conformance.running import forbid
     from conformance.running.driver import ImplementationFault
     from conformance.running.faults import describe_exception
 
+    if refused := forbid.explain(error):
+        return refused
     if isinstance(error, ImplementationFault):
         message = str(error)
         return message + (f" (worker memory limit {memory_mb} MiB)" if message.startswith("MemoryError") else "")
@@ -162,8 +165,38 @@ def _load(request) -> tuple[Any, dict]:
     _, locator, limits, name = request
     apply_limits(limits)
     os.environ.setdefault("MPLBACKEND", "Agg")  # plotting cells and demos need no display
+    refusal = _forbid(locator.forbid)
     loaded = load(locator, cell_seconds=limits.timeout_s)
-    return Driver(Target(name, loaded.cls, locator.where)), describe_loaded(loaded.cls, loaded.notes)
+    notes = loaded.notes + (refusal.notes() if refusal is not None else ())
+    return Driver(Target(name, loaded.cls, locator.where)), describe_loaded(loaded.cls, notes)
+
+
+def _forbid(names: tuple[str, ...]):
+    """Refuse the forbidden modules from here on, once what the worker itself needs (the
+    notebook reader too) is loaded."""
+    from conformance.running import forbid
+    from conformance.running.modules import LoadError
+
+    if not names:
+        return None
+    import nbformat  # noqa: F401 - read every notebook with, whatever the assignment forbids
+
+    import conformance.running.submission  # noqa: F401
+    import conformance.running.notebooks  # noqa: F401
+
+    try:
+        return forbid.install(names)
+    except forbid.CannotForbid as error:
+        raise LoadError(str(error)) from None
+
+
+def _load_failure(error: BaseException, locator) -> str:
+    """A load's one line; a forbidden import names the submission and the module."""
+    from conformance.running import forbid
+
+    if refused := forbid.explain(error):
+        return f"{locator.given or locator.submission or locator.where} {refused}"
+    return str(error)
 
 
 def serve(sock: socket.socket) -> None:
@@ -179,7 +212,7 @@ def serve(sock: socket.socket) -> None:
     except BaseException as error:  # noqa: BLE001 - whatever loading raises is the submission's
         from conformance.running.modules import LoadError
 
-        text = str(error) if isinstance(error, LoadError) else _fault_text(error, memory_mb)
+        text = _load_failure(error, request[1]) if isinstance(error, LoadError) else _fault_text(error, memory_mb)
         _send(sock, 0, "fault", text)
         return
     _send(sock, 0, "ok", description)
