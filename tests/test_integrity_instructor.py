@@ -101,20 +101,29 @@ def test_the_assignment_alone_decides_the_cases_of_the_grid():
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("body, words", [
-    pytest.param("    def supports(self, spec, batch, dtype):\n        return 'never'\n", "cannot meet its REQUIRE",
-                 id="an assignment whose own adapter declines what REQUIRE asks is the instructor's one-line error"),
-    pytest.param("    def supports(self, spec, batch, dtype):\n        return self.submission.anything\n",
-                 "cannot decide which cases apply",
-                 id="supports() reaching for the submission fails at once, naming the assignment"),
-])
-def test_an_assignment_that_cannot_decide_its_cases_is_an_assignment_error(tmp_path, body, words):
+def test_supports_reaching_for_the_submission_is_the_instructors_one_line_error(tmp_path):
+    body = "    def supports(self, spec, batch, dtype):\n        return self.submission.anything\n"
+    with pytest.raises(AssignmentError, match="cannot decide which cases apply.*'NoneType'"):
+        instructor.decide(read_settings(_assignment_with(tmp_path, body)), pinned(0))
+
+
+@pytest.mark.e2e
+def test_an_assignment_whose_own_adapter_cannot_meet_require_is_said_once(tmp_path):
+    body = "    def supports(self, spec, batch, dtype):\n        return 'never'\n"
+    settings = read_settings(_assignment_with(tmp_path, body))
+    said = instructor.shortfall(settings, instructor.decide(settings, pinned(0)), pinned(0))
+    assert "cannot meet its REQUIRE" in said and "every submission will be incomplete" in said
+    honest = read_settings(ASSIGNMENT)
+    assert instructor.shortfall(honest, instructor.decide(honest, pinned(0)), pinned(0)) is None
+
+
+def _assignment_with(folder, body: str):
+    """The worked example's assignment with ``body`` added to its adapter class."""
     source = ASSIGNMENT.read_text(encoding="utf-8").replace("    def build(self, spec, params):",
                                                             body + "\n    def build(self, spec, params):", 1)
-    path = tmp_path / "assignment.py"
+    path = folder / "assignment.py"
     path.write_text(source, encoding="utf-8")
-    with pytest.raises(AssignmentError, match=words):
-        instructor.decide(read_settings(path), pinned(0))
+    return path
 
 
 # ---- a class with attackers ------------------------------------------------------------------

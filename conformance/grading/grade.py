@@ -116,7 +116,10 @@ def command(
     seeds.record(folder, seed)
     limits = replace(limits, hidden=limits.hidden + (str(folder.resolve()),))
     if runnable:  # which cases count: the assignment's answer, before any student's code runs
-        runnable = instructor.planned(runnable, instructor.decide(settings, cases, limits), settings)
+        plan = instructor.decide(settings, cases, limits)
+        if warning := instructor.shortfall(settings, plan, cases):
+            print(f"conformance grade: warning: {warning}", file=stderr)
+        runnable = instructor.planned(runnable, plan, settings)
     timed = _Seconds(progress or api.Progress())
     report = (_run(runnable, cases, seed.value, limits, jobs, settings, folder, resume, timed)
               if runnable else _empty_report(len(cases), ()))

@@ -5,8 +5,9 @@ alone (no submission: its adapter's ``self.submission`` is None there) and says
 what its adapter is called, what it can do, and for every case of the grid
 whether it applies (``supports()``) and why not. That ``Plan`` decides, for every
 student alike, which cases count; the required coverage (``REQUIRE``) is checked
-against it here, so an assignment that cannot meet its own requirement is the
-instructor's one-line error, not every student's ``incomplete``. Each graded
+against it here (``shortfall``), so that an assignment whose own adapter cannot
+meet its requirement on the grid is said once to the instructor, before every
+student comes out ``incomplete``. Each graded
 target then carries the plan (``running.planned``): its worker is asked only to
 run the cases the plan chose, never which ones apply.
 """
@@ -55,24 +56,25 @@ def decide(settings: Settings, cases: Sequence[Case], limits: Limits = Limits())
                               f"{fault}{hint}") from None
     finally:
         driver.close()
-    plan = Plan(described["name"], described["description"], described["capabilities"],
+    return Plan(described["name"], described["description"], described["capabilities"],
                 tuple((case.id, reason) for case, reason in zip(cases, reasons)))
-    _check_coverage(settings, plan, cases)
-    return plan
 
 
-def _check_coverage(settings: Settings, plan: Plan, cases: Sequence[Case]) -> None:
-    """``AssignmentError`` when the assignment's own adapter leaves out a case REQUIRE asks for."""
+def shortfall(settings: Settings, plan: Plan, cases: Sequence[Case]) -> str | None:
+    """Why no submission can meet REQUIRE on these cases, the assignment's own adapter
+    leaving out some required kind of case; None when one can."""
     if settings.require is None:
-        return
+        return None
     if settings.require.input_gradient and not plan.capabilities.input_gradient:
-        raise AssignmentError(f"{settings.path}: REQUIRE asks for the input gradient, which the assignment's "
-                              f"adapter does not compute (capabilities.input_gradient)")
+        return (f"{settings.path}: REQUIRE asks for the input gradient, which the assignment's adapter does "
+                f"not compute (capabilities.input_gradient): every submission will be incomplete")
     decided = [row(plan.name, case, "case", "*", "not_applicable" if reason else "pass", reason or "")
                for case, reason in zip(cases, (plan.reason(c.id) for c in cases))]
     if missing := coverage_rows(plan.name, settings.require, cases, decided):
         detail = missing[0].detail.replace("--require", "REQUIRE", 1)
-        raise AssignmentError(f"{settings.path}: the assignment's own adapter cannot meet its REQUIRE: {detail}")
+        return (f"{settings.path}: the assignment's own adapter cannot meet its REQUIRE on this grid, so every "
+                f"submission will be incomplete: {detail}")
+    return None
 
 
 def planned(targets: Sequence[Target], plan: Plan, settings: Settings) -> list[Target]:
