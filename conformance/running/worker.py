@@ -165,24 +165,25 @@ def _load(request) -> tuple[Any, dict]:
     _, locator, limits, name = request
     apply_limits(limits)
     os.environ.setdefault("MPLBACKEND", "Agg")  # plotting cells and demos need no display
-    refusal = _forbid(locator.forbid)
+    refusal = _forbid(locator.forbid, notebooks=not str(locator.submission).endswith(".py"))
     loaded = load(locator, cell_seconds=limits.timeout_s)
     notes = loaded.notes + (refusal.notes() if refusal is not None else ())
     return Driver(Target(name, loaded.cls, locator.where)), describe_loaded(loaded.cls, notes)
 
 
-def _forbid(names: tuple[str, ...]):
+def _forbid(names: tuple[str, ...], notebooks: bool):
     """Refuse the forbidden modules from here on, once what the worker itself needs (the
-    notebook reader too) is loaded."""
+    notebook reader too, unless the submission is a ``.py`` file) is loaded."""
     from conformance.running import forbid
     from conformance.running.modules import LoadError
 
     if not names:
         return None
-    import nbformat  # noqa: F401 - read every notebook with, whatever the assignment forbids
-
-    import conformance.running.submission  # noqa: F401
     import conformance.running.notebooks  # noqa: F401
+    import conformance.running.submission  # noqa: F401
+
+    if notebooks:
+        import nbformat  # noqa: F401 - what every notebook is read with, whatever the assignment forbids
 
     try:
         return forbid.install(names)
