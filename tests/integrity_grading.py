@@ -11,8 +11,11 @@ over the batch, not summed: a bug only batch 4 shows).
 
 from __future__ import annotations
 
+import atexit
+import functools
 import io
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,3 +98,12 @@ def grade_class(root: Path, extra: dict[str, nbformat.NotebookNode | str] | None
     code = grade.command(assignment, [str(folder)], out=root / "reports", seed=seed, grid=grid,
                          limits=Limits(timeout_s=TIMEOUT_S), jobs=1, stdout=stdout, stderr=stderr)
     return Graded(code, stdout.getvalue(), stderr.getvalue(), root / "reports")
+
+
+@functools.lru_cache(maxsize=None)
+def honest_class(seed: int = 0) -> Graded:
+    """The honest neighbours graded alone at ``seed``: the run every attacked class is compared
+    with, graded once per test session."""
+    root = Path(tempfile.mkdtemp(prefix="honest-class-"))
+    atexit.register(shutil.rmtree, root, True)
+    return grade_class(root, seed=seed)

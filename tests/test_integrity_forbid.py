@@ -11,7 +11,7 @@ import pytest
 
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.running import forbid, sandbox
-from tests.integrity_grading import ASSIGNMENT, HONEST, grade_class, notebook_with
+from tests.integrity_grading import ASSIGNMENT, HONEST, grade_class, honest_class, notebook_with
 
 pytestmark = pytest.mark.skipif(sandbox.bubblewrap()[0] is None,
                                 reason=f"no sandbox: {sandbox.bubblewrap()[1]} (apt-get install bubblewrap)")
@@ -81,8 +81,8 @@ ATTACKERS = {
 
 
 @pytest.fixture(scope="module")
-def without_attackers(tmp_path_factory):
-    return grade_class(tmp_path_factory.mktemp("honest"))
+def without_attackers():
+    return honest_class()
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def nothing_forbidden(tmp_path_factory):
     assignment = root / "assignment.py"
     assignment.write_text(ASSIGNMENT.read_text(encoding="utf-8") + "\nFORBID = []\n", encoding="utf-8")
     chosen = {name: ATTACKERS[name] for name in ("uses_autograd", "tricks")}
-    return grade_class(root, chosen, assignment=assignment)
+    return grade_class(root, chosen, assignment=assignment, honest=("correct",))
 
 
 # ---- the setting and the finder, in this process ------------------------------------------------

@@ -12,7 +12,7 @@ from conformance.grading import instructor
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.running.driver import ImplementationFault
 from conformance.running.planned import NOT_PLANNED, Plan, PlannedDriver
-from tests.integrity_grading import ASSIGNMENT, HONEST, grade_class, notebook_with, pinned
+from tests.integrity_grading import ASSIGNMENT, HONEST, grade_class, honest_class, notebook_with, pinned
 
 #: A cell that wraps the loader: the instructor's supports() then offers batch-1 cases only,
 #: where averaging the bias gradient over the batch changes nothing.
@@ -48,8 +48,8 @@ ATTACKS = {
 
 
 @pytest.fixture(scope="module")
-def without_attackers(tmp_path_factory):
-    return grade_class(tmp_path_factory.mktemp("honest"))
+def without_attackers():
+    return honest_class()
 
 
 @pytest.fixture(scope="module")
