@@ -594,7 +594,10 @@ def add_grade(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N",
                         help="processes grading at once (default: one per core, and never more)")
-    parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S", help="seed of the case grid")
+    parser.add_argument("--seed", type=_count(0, "--seed"), default=None, metavar="S",
+                        help="seed of the cases' data (default: drawn at random, so that no student knows the "
+                             "cases beforehand; the output, the report and the feedback say which, and --seed "
+                             "reproduces the run)")
     add_limit_options(parser, NOTEBOOK_CELLS)
     parser.add_argument("--gradescope", metavar="PATH", help="write Gradescope's results.json (one submission)")
     parser.add_argument("--junit-xml", metavar="PATH", help="write the verdicts as JUnit XML")
