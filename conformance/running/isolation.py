@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.running import sandbox, wire
+from conformance.running import cgroups, handover, sandbox, wire
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.contract.rules import capabilities_problem
 from conformance.running.driver import Driver, ImplementationFault, Observation, Probe
@@ -52,10 +52,9 @@ DEFAULT_MEMORY_MB = 4096
 class Limits:
     """What one worker may spend and see: wall time per case (and for loading), address
     space, CPU seconds over its life, bytes per file it writes, processes, its private
-    ``/tmp``; how many timeouts, or worker deaths in a row, a target may have before it
-    gets no more cases; and the
-    paths no worker may see (the run's submissions, the report folder; a worker still
-    sees its own submission's folder)."""
+    ``/tmp`` and ``/dev/shm``; how many timeouts, or worker deaths in a row, a target may
+    have before it gets no more cases; and the paths no worker may see (the run's
+    submissions, the report folder; a worker still sees its own submission's folder)."""
 
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
@@ -63,6 +62,7 @@ class Limits:
     file_mb: int = 64
     processes: int = 128
     tmp_mb: int = 64
+    shm_mb: int = 64
     max_timeouts: int = 2
     max_crashes: int = 3
     hidden: tuple[str, ...] = ()
@@ -145,17 +145,14 @@ class WorkerDriver:
         folder = locator.folder
         own = target.path.resolve() if target.path is not None else None
         hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
-        # The grader's own interpreter and import path stay readable (its private /tmp would
-        # hide them when they live there, as a fresh checkout's virtual environment may).
-        readable = locator.readable + tuple(
-            p for p in [sys.prefix, *_python_path().split(os.pathsep)]
-            if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
+        # The sandbox shows only what is bound: the worker's import path has to be.
+        readable = locator.readable + tuple(p for p in _python_path().split(os.pathsep) if Path(p).is_dir())
         self.view = sandbox.View(readable=tuple(dict.fromkeys(readable)), hidden=hidden, tmp_mb=limits.tmp_mb,
-                                 workdir=folder or "/tmp")
+                                 shm_mb=limits.shm_mb, workdir=folder or "/tmp")
         self._process: subprocess.Popen | None = None
         self._stderr = None
         self._sock: socket.socket | None = None
-        self._cgroup: sandbox.PidsCgroup | None = None
+        self._groups: cgroups.WorkerGroups | None = None
         self._load_failure = ""
         self._description: dict | None = None
         self._budget = math.inf
@@ -199,19 +196,24 @@ class WorkerDriver:
         if self.crashes >= self.limits.max_crashes:
             raise ImplementationFault(f"skipped after its worker ended {self.crashes} times in a row")
         parent, child = socket.socketpair()
-        self._cgroup = sandbox.PidsCgroup(self.limits.processes)
+        self._hand_over()
+        mib = 1024 * 1024
+        self._groups = cgroups.WorkerGroups((self.limits.memory_mb + self.limits.tmp_mb + self.limits.shm_mb) * mib,
+                                            self.limits.processes)
         env = _worker_environment()
         self._stderr = tempfile.TemporaryFile()  # its size is bounded by the worker's file size limit
         try:
             self._process = subprocess.Popen(
                 _worker_command(self.view, child.fileno()), pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self._stderr, env=env, start_new_session=True,
-                preexec_fn=self._cgroup.join, cwd="/")
+                preexec_fn=self._groups.join, cwd="/")
         finally:
             child.close()
         self._sock, self._sent = parent, {}
-        sandboxed = sandbox.bubblewrap()[0] is not None
-        limits = self.limits if sandboxed or self._cgroup.path is not None else replace(self.limits, processes=0)
+        # RLIMIT_NPROC counts every process of the worker's user: it is the worker's own only in
+        # a user namespace of its own (a grader that is not root, under bubblewrap).
+        own_user = sandbox.bubblewrap()[0] is not None and not sandbox.as_root()
+        limits = self.limits if own_user else replace(self.limits, processes=0)
         wire.write_request(parent, ("load", self.locator, limits, self.name))
         try:
             reply = self._receive(0, time.monotonic() + max(3 * self.limits.timeout_s, 10.0), 1 << 16)
@@ -221,6 +223,15 @@ class WorkerDriver:
             self.close()
             raise
         self._description = description
+
+    def _hand_over(self) -> None:
+        """As root under bubblewrap: copies of the submission's paths the sandbox user cannot read."""
+        if sandbox.bubblewrap()[0] is None or not sandbox.as_root():
+            return
+        user = sandbox.SANDBOX_USER
+        copies = tuple(c for c in (handover.hand_over(p, self.view.hidden, user, user) for p in self.locator.readable)
+                       if c is not None)
+        self.view = replace(self.view, copies=copies)
 
     def _receive(self, request_id: int, deadline: float, max_bytes: int, method: str = "load") -> Any:
         try:
@@ -340,11 +351,14 @@ class WorkerDriver:
                 self._process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=5)
-        if self._cgroup is not None:
-            self._cgroup.remove()
+        if self._groups is not None:
+            self._groups.remove()
+        if self.view.copies:
+            handover.release(self.view.copies)
+            self.view = replace(self.view, copies=())
         if self._stderr is not None:
             self._stderr.close()
-        self._process, self._sock, self._cgroup, self._stderr = None, None, None, None
+        self._process, self._sock, self._groups, self._stderr = None, None, None, None
 
     def __enter__(self) -> WorkerDriver:
         return self
