@@ -46,6 +46,10 @@ from conformance.running.worker import Known, Shared
 
 DEFAULT_TIMEOUT_S = 20.0
 DEFAULT_MEMORY_MB = 4096
+#: A target's default time budget per case, as a share of the timeout: a tenth of it is many
+#: times what an honest submission spends on an average case, slow notebooks included.
+BUDGET_PER_CASE = 0.1
+MIN_CASE_BUDGET_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -66,10 +70,29 @@ class Limits:
     max_timeouts: int = 2
     max_crashes: int = 3
     hidden: tuple[str, ...] = ()
+    #: Seconds a target's worker may spend answering, loading included, over the whole run
+    #: (None: none, until ``for_cases`` gives the default for a grid).
+    target_budget_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.memory_mb <= 0:
             raise ValueError("time and memory limits must be positive")
+        if self.target_budget_s is not None and not self.target_budget_s > 0:
+            raise ValueError("a target's time budget must be positive")
+
+    @property
+    def load_s(self) -> float:
+        """Wall time loading a target may take (a notebook's cells each get ``timeout_s``)."""
+        return max(3 * self.timeout_s, 10.0)
+
+    def for_cases(self, n_cases: int) -> Limits:
+        """These limits with a target budget for ``n_cases``: the one given, else by default
+        loading's time and ``BUDGET_PER_CASE`` of the timeout per case (at least
+        ``MIN_CASE_BUDGET_S``)."""
+        if self.target_budget_s is not None:
+            return self
+        per_case = max(BUDGET_PER_CASE * self.timeout_s, MIN_CASE_BUDGET_S)
+        return replace(self, target_budget_s=round(self.load_s + per_case * n_cases, 1))
 
 
 _TENSOR_NAME = re.compile(r"(output|loss|input|\*|(weight|bias)\[(\d+|\*)\]|\d+\.(weight|bias|mask))")
@@ -156,6 +179,8 @@ class WorkerDriver:
         self._load_failure = ""
         self._description: dict | None = None
         self._budget = math.inf
+        #: What is left of the target's time budget (every request and loading draw on it).
+        self._target_left = limits.target_budget_s if limits.target_budget_s is not None else math.inf
         self._next_id = 1
         self.timeouts = 0
         self.crashes = 0  # in a row
@@ -188,9 +213,14 @@ class WorkerDriver:
         self._budget = self.limits.timeout_s
         self._sent = {}
 
+    def _budget_spent(self) -> ImplementationFault:
+        return ImplementationFault(f"time budget of {self.limits.target_budget_s:g} s spent")
+
     def _start(self) -> None:
         if self._load_failure:
             raise ImplementationFault(self._load_failure)
+        if self._target_left <= 0:
+            raise self._budget_spent()
         if self.timeouts >= self.limits.max_timeouts:
             raise ImplementationFault(f"skipped after {self.timeouts} timeouts")
         if self.crashes >= self.limits.max_crashes:
@@ -215,8 +245,9 @@ class WorkerDriver:
         own_user = sandbox.bubblewrap()[0] is not None and not sandbox.as_root()
         limits = self.limits if own_user else replace(self.limits, processes=0)
         wire.write_request(parent, ("load", self.locator, limits, self.name))
+        asked = time.monotonic()
         try:
-            reply = self._receive(0, time.monotonic() + max(3 * self.limits.timeout_s, 10.0), 1 << 16)
+            reply = self._timed_receive(0, asked, self.limits.load_s, 1 << 16)
             description = _description(reply)
         except ImplementationFault as fault:
             self._load_failure = str(fault)  # loading will not work better next time
@@ -233,11 +264,28 @@ class WorkerDriver:
                        if c is not None)
         self.view = replace(self.view, copies=copies)
 
-    def _receive(self, request_id: int, deadline: float, max_bytes: int, method: str = "load") -> Any:
+    def _timed_receive(self, request_id: int, asked: float, seconds: float, max_bytes: int,
+                       method: str = "load") -> Any:
+        """The reply, within ``seconds`` and what is left of the target's budget; the time
+        it took drawn from that budget. Past the budget, the worker is stopped."""
+        by_budget = self._target_left < seconds
+        try:
+            return self._receive(request_id, asked + min(seconds, self._target_left), max_bytes, method,
+                                 timeout_counts=not by_budget)
+        except ImplementationFault:
+            if by_budget and time.monotonic() - asked >= self._target_left:
+                self._target_left = 0.0
+                raise self._budget_spent() from None
+            raise
+        finally:
+            self._target_left = max(0.0, self._target_left - (time.monotonic() - asked))
+
+    def _receive(self, request_id: int, deadline: float, max_bytes: int, method: str = "load",
+                 timeout_counts: bool = True) -> Any:
         try:
             reply = wire.read_reply(self._sock, deadline, max_bytes)
         except wire.ReplyTimeout:
-            self.timeouts += 1
+            self.timeouts += timeout_counts
             self.close()
             what = " while loading" if method == "load" else ""
             raise ImplementationFault(f"timed out after {self.limits.timeout_s:g} s{what}") from None
@@ -297,6 +345,8 @@ class WorkerDriver:
         return value
 
     def _call(self, method: str, max_bytes: int, *args) -> Any:
+        if self._target_left <= 0:
+            raise self._budget_spent()
         if self._process is None or self._process.poll() is not None:
             self._start()
         new_case = not self._sent
@@ -308,7 +358,7 @@ class WorkerDriver:
         asked = time.monotonic()
         budget = self._budget if self._budget != math.inf else self.limits.timeout_s
         try:
-            return self._receive(request_id, asked + budget, max_bytes, method)
+            return self._timed_receive(request_id, asked, budget, max_bytes, method)
         finally:
             if self._budget != math.inf:
                 self._budget = max(0.0, self._budget - (time.monotonic() - asked))
