@@ -19,7 +19,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance.running import sandbox
 from conformance.running.isolation import Limits
 from tests.test_attacks import rows_of, targets
 
@@ -97,6 +96,7 @@ def test_a_budget_given_is_kept_whatever_the_grid():
     assert Limits(target_budget_s=42.0).for_cases(3106).target_budget_s == 42.0
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("value", [
     pytest.param("0", id="zero"), pytest.param("-3", id="negative"), pytest.param("soon", id="not a number"),
 ])
@@ -106,6 +106,3 @@ def test_a_bad_target_budget_is_a_one_line_usage_error(value, tmp_path):
     assert run.returncode == 2
     assert "--target-budget must be a" in run.stderr and "Traceback" not in run.stderr
 
-
-pytestmark = pytest.mark.skipif(sandbox.bubblewrap()[0] is None,
-                                reason=f"no sandbox: {sandbox.bubblewrap()[1]} (apt-get install bubblewrap)")
