@@ -115,10 +115,10 @@ def _locator(target: Target) -> Locator | None:
     return Locator("file", file, adapter.__qualname__) if file else None
 
 
-def _worker_command(view: sandbox.View, fd: int) -> list[str]:
+def _worker_command(view: sandbox.View, fd: int, filter_fd: int | None = None) -> list[str]:
     # -P: the submission's folder (the working folder) does not come first on the import path
     # while the worker imports its own modules; loading puts it there afterwards.
-    return sandbox.command(view, [sys.executable, "-P", "-m", "conformance.running.worker", str(fd)])
+    return sandbox.command(view, [sys.executable, "-P", "-m", "conformance.running.worker", str(fd)], filter_fd)
 
 
 def _python_path() -> str:
@@ -232,13 +232,17 @@ class WorkerDriver:
                                             self.limits.processes)
         env = _worker_environment()
         self._stderr = tempfile.TemporaryFile()  # its size is bounded by the worker's file size limit
+        filter_fd = sandbox.system_call_filter()
+        passed = (child.fileno(),) + ((filter_fd,) if filter_fd is not None else ())
         try:
             self._process = subprocess.Popen(
-                _worker_command(self.view, child.fileno()), pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
+                _worker_command(self.view, child.fileno(), filter_fd), pass_fds=passed, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self._stderr, env=env, start_new_session=True,
                 preexec_fn=self._groups.join, cwd="/")
         finally:
             child.close()
+            if filter_fd is not None:
+                os.close(filter_fd)
         self._sock, self._sent = parent, {}
         # RLIMIT_NPROC counts every process of the worker's user: it is the worker's own only in
         # a user namespace of its own (a grader that is not root, under bubblewrap).

@@ -30,6 +30,9 @@ used, once, in the output and in ``environment.json``.
 ``CONFORMANCE_SANDBOX=none`` asks for the plain process even where bubblewrap
 works.
 
+Under bubblewrap the worker also cannot make a Unix socket or a memfd
+(``seccomp``).
+
 In both, the worker applies resource limits to itself before it loads any
 submission code (see ``worker``): address space, CPU time, file size,
 processes, no core dumps; and its processes and all the memory it holds are
@@ -46,7 +49,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance.running import cgroups
+from conformance.running import cgroups, seccomp
 from conformance.running.handover import Copy, readable_by
 
 SANDBOX_USER = 65534  # nobody
@@ -110,8 +113,9 @@ def describe() -> str:
         user = "as root" if as_root() else "as the grader's user"
         return f"none ({version}; workers are plain processes {user} with resource limits, killed as a process group; {caps})"
     user = f"as uid {SANDBOX_USER} (dropped from root)" if as_root() else "as the grader's user"
+    calls = "no Unix sockets or memfds of its own" if seccomp.supported() else "no seccomp filter on this machine"
     return (f"{version} (only the interpreter, its import path and the submission read-only, private /tmp and "
-            f"/dev/shm; own pid/network namespaces; {user}; {caps})")
+            f"/dev/shm; own pid/network namespaces; {user}; {calls}; {caps})")
 
 
 def _caps_line(sandboxed: bool) -> str:
@@ -199,23 +203,32 @@ def _hidden(view: View, shown: tuple[str, ...]) -> list[str]:
     return args
 
 
-def bwrap_arguments(view: View) -> list[str]:
-    """bubblewrap's arguments for ``view``, in mount order (later mounts cover earlier ones)."""
+def bwrap_arguments(view: View, filter_fd: int | None = None) -> list[str]:
+    """bubblewrap's arguments for ``view``, in mount order (later mounts cover earlier ones),
+    with the system-call filter read from ``filter_fd`` (``seccomp.pipe()``)."""
     mib = 1024 * 1024
-    args = [*_namespaces(), "--hostname", "sandbox", *_system(), "--proc", "/proc", "--dev", "/dev",
-            "--size", str(view.shm_mb * mib), "--tmpfs", "/dev/shm", "--size", str(view.tmp_mb * mib), "--tmpfs", "/tmp"]
+    args = ["--seccomp", str(filter_fd)] if filter_fd is not None else []
+    args += [*_namespaces(), "--hostname", "sandbox", *_system(), "--proc", "/proc", "--dev", "/dev",
+             "--perms", "1777", "--size", str(view.shm_mb * mib), "--tmpfs", "/dev/shm",
+             "--perms", "1777", "--size", str(view.tmp_mb * mib), "--tmpfs", "/tmp"]
     args += _binds(view)
     args += _hidden(view, (*_interpreter(), *view.readable))
     return args + ["--chdir", view.workdir, "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp"]
 
 
-def command(view: View, worker: list[str]) -> list[str]:
+def command(view: View, worker: list[str], filter_fd: int | None = None) -> list[str]:
     """The command line that starts ``worker`` in the sandbox (or plainly, without one); as
     root, through ``DROP`` to the sandbox user first."""
     path, _ = bubblewrap()
     if path is None:
         return worker
     drop = [sys.executable, "-I", "-S", "-c", DROP] if as_root() else []
-    return [path, *bwrap_arguments(view), *drop, *worker]
+    return [path, *bwrap_arguments(view, filter_fd), *drop, *worker]
+
+
+def system_call_filter() -> int | None:
+    """A file descriptor of the filter for the next worker (to pass on, then close), where
+    bubblewrap runs and the machine has one."""
+    return seccomp.pipe() if bubblewrap()[0] is not None and seccomp.supported() else None
 
 

@@ -24,13 +24,13 @@ def _sockets():
 
 
 def _answered(path):
-    with socket.socket(socket.AF_UNIX) as client:
-        client.settimeout(1)
-        try:
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(1)
             client.connect(path)
             return True
-        except OSError:
-            return False
+    except OSError:
+        return False
 
 
 REACHED = sum(_answered(p) for p in _sockets())
