@@ -9,9 +9,10 @@ machine's own (32-bit or x32 calls on x86-64) are refused, so that neither
 can be reached by another number.
 
 bubblewrap loads the filter (``--seccomp FD``) just before it starts the
-worker. It is a classic BPF program of ten instructions, written out here: a
-library for it (libseccomp's Python binding) is not installable from PyPI, and
-the program is small enough to read. Machines other than x86-64 and AArch64 get
+worker. It is a classic BPF program of ten instructions, written out here:
+libseccomp's own Python binding comes with the system's package
+(``python3-seccomp``), not with pip, and a program this small is easier to read
+than a dependency on a system library is to install everywhere. Machines other than x86-64 and AArch64 get
 no filter, and the run's sandbox line says so.
 """
 
