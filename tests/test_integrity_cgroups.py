@@ -1,10 +1,11 @@
 """A worker's cgroups and the files handed to it: a plain folder is never taken for a cgroup
 (and the run says no limit applies), a group goes with its worker, and a folder only root
-may enter is handed over as a copy without what only root may read."""
+may enter is handed over as a copy without what only root may read (nor sockets)."""
 
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -54,10 +55,12 @@ def test_a_folder_only_root_may_enter_is_handed_over_without_what_only_root_may_
     (folder / "key.txt").write_text("secret\n")
     (folder / "key.txt").chmod(0o600)
     (folder / "other.py").write_text("y = 2\n")
-    folder.chmod(0o700)
-    copy = handover.hand_over(str(folder), (str(folder / "other.py"),), NOBODY, NOBODY)
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(folder / "grader.sock"))
+        folder.chmod(0o700)
+        copy = handover.hand_over(str(folder), (str(folder / "other.py"),), NOBODY, NOBODY)
     try:
-        assert sorted(os.listdir(copy.shown)) == ["mine.py"]  # the hidden file and the key left out
+        assert sorted(os.listdir(copy.shown)) == ["mine.py"]  # the hidden file, the key and the socket left out
         assert handover.readable_by(copy.shown, NOBODY, NOBODY)
         assert handover.readable_by(os.path.join(copy.shown, "mine.py"), NOBODY, NOBODY)
         assert not handover.readable_by(os.path.dirname(copy.shown), 12345, 12345)  # nobody else's

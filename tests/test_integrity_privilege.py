@@ -6,7 +6,7 @@ The attackers of ``tests/faulty/privilege`` are graded in one folder next to an 
 correct submission (alice) and an honest buggy one (bob), by the command a course runs
 (``conformance check subs/``) as the user the tests run as (root on CI, as on autograder
 platforms); a file only root may read lies next to the submissions and one folder up, and
-the grader listens on a Unix socket there. The honest rows must equal a run of alice and
+the grader listens on a Unix socket in both places. The honest rows must equal a run of alice and
 bob alone; each attacker shows in its name what it reached.
 """
 
@@ -67,10 +67,11 @@ def graded(tmp_path_factory):
         key.write_text(KEY)
         key.chmod(0o600)
     baseline, _ = check(root, "base", "base_report")
-    with socket.socket(socket.AF_UNIX) as server:
-        server.bind(str(root / "grader.sock"))
-        os.chmod(root / "grader.sock", 0o777)
-        server.listen(64)
+    with socket.socket(socket.AF_UNIX) as server, socket.socket(socket.AF_UNIX) as beside:
+        for listening, path in ((server, root / "grader.sock"), (beside, root / "subs" / "grader.sock")):
+            listening.bind(str(path))
+            os.chmod(path, 0o777)
+            listening.listen(64)
         run, pid = check(root, "subs", "report")
     return {"root": root, "run": run, "baseline": baseline, "left": groups_of(pid),
             "targets": targets(root / "report")}

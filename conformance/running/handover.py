@@ -41,14 +41,25 @@ def readable_by(path: str, uid: int, gid: int) -> bool:
     return (info.st_mode >> shift) & need == need
 
 
+def _copied(path: str, uid: int, gid: int) -> bool:
+    """Whether the copy holds ``path``: a link, or a file or folder the user could read
+    (a socket, a pipe or a device is never copied)."""
+    if os.path.islink(path):
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) and readable_by(path, uid, gid)
+
+
 def _skipped(hidden: tuple[str, ...], uid: int, gid: int):
     """What the copy leaves out: hidden paths, and what the sandbox user could not read."""
     hidden_paths = {os.path.abspath(p) for p in hidden}
 
     def ignore(folder: str, names: list[str]) -> list[str]:
         paths = {n: os.path.join(os.path.abspath(folder), n) for n in names}
-        return [n for n, p in paths.items()
-                if p in hidden_paths or not os.path.islink(p) and not readable_by(p, uid, gid)]
+        return [n for n, p in paths.items() if p in hidden_paths or not _copied(p, uid, gid)]
 
     return ignore
 

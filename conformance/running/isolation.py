@@ -21,6 +21,7 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -225,8 +226,8 @@ class WorkerDriver:
             raise ImplementationFault(f"skipped after {self.timeouts} timeouts")
         if self.crashes >= self.limits.max_crashes:
             raise ImplementationFault(f"skipped after its worker ended {self.crashes} times in a row")
-        parent, child = socket.socketpair()
         self._hand_over()
+        parent, child = socket.socketpair()
         mib = 1024 * 1024
         self._groups = cgroups.WorkerGroups((self.limits.memory_mb + self.limits.tmp_mb + self.limits.shm_mb) * mib,
                                             self.limits.processes)
@@ -263,10 +264,15 @@ class WorkerDriver:
         """As root under bubblewrap: copies of the submission's paths the sandbox user cannot read."""
         if sandbox.bubblewrap()[0] is None or not sandbox.as_root():
             return
-        user = sandbox.SANDBOX_USER
-        copies = tuple(c for c in (handover.hand_over(p, self.view.hidden, user, user) for p in self.locator.readable)
-                       if c is not None)
-        self.view = replace(self.view, copies=copies)
+        user, copies = sandbox.SANDBOX_USER, []
+        try:
+            for path in self.locator.readable:
+                if (copy := handover.hand_over(path, self.view.hidden, user, user)) is not None:
+                    copies.append(copy)
+        except (OSError, shutil.Error) as error:
+            handover.release(tuple(copies))
+            raise ImplementationFault(f"its files could not be handed to the sandbox user: {error}") from None
+        self.view = replace(self.view, copies=tuple(copies))
 
     def _timed_receive(self, request_id: int, asked: float, seconds: float, max_bytes: int,
                        method: str = "load") -> Any:
