@@ -122,3 +122,18 @@ def test_the_run_says_which_user_and_caps_its_workers_have(graded):
 
 def test_no_cgroup_of_a_worker_is_left_behind(graded):
     assert graded["left"] == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root grader drops its workers to another user")
+def test_a_checkout_in_a_folder_only_root_may_enter_still_runs_its_workers(tmp_path):
+    checkout = tmp_path / "clone"  # as CI clones into a fresh mktemp folder
+    checkout.mkdir(mode=0o700)
+    harness = Path(sandbox.HARNESS)
+    shutil.copytree(harness, checkout / "conformance", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(harness.parent / "implementations", checkout / "implementations",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("from conformance.running import targets\nfrom conformance.running.isolation import WorkerDriver\n"
+            "with WorkerDriver(targets.load('reference_numpy')) as d:\n    print(d.describe()['name'])\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=checkout, env=os.environ | {"PYTHONPATH": str(checkout)},
+                         capture_output=True, text=True, timeout=300)
+    assert run.stdout.strip() == "reference_numpy", run.stderr[-2000:]

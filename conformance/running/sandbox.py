@@ -165,16 +165,33 @@ def _within(path: Path, folders: list[Path]) -> bool:
 MOUNTED = (Path("/"), Path("/tmp"), Path("/dev"), Path("/proc"))
 
 
+def _harness() -> tuple[str, ...]:
+    """The suite's own package, and what its links lead to (its bundled implementations)."""
+    links = (os.path.realpath(entry) for entry in HARNESS.iterdir() if entry.is_symlink())
+    return (str(HARNESS), *(link for link in links if os.path.isdir(link)))
+
+
+def _readable_parts(path: Path) -> list[Path]:
+    """``path`` if the sandbox user may read it; else, for a folder, the entries within it
+    that it may (a fresh checkout in a folder only root may enter), one level down."""
+    if readable_by(str(path), SANDBOX_USER, SANDBOX_USER):
+        return [path]
+    if not path.is_dir() or path.is_symlink():
+        return []
+    return [entry for entry in path.iterdir() if (entry.is_dir() or entry.is_file()) and not entry.is_symlink()
+            and readable_by(str(entry), SANDBOX_USER, SANDBOX_USER)]
+
+
 def _binds(view: View) -> list[str]:
-    """Read-only binds of the interpreter and ``view.readable`` (outermost first), each
-    with the folders above it made, world-readable, in the sandbox's own root. As root,
-    a folder the sandbox user could not enter is left out (shown by its copy, if it has one):
-    bound, it would hide what it holds that the user may read."""
+    """Read-only binds of the interpreter, the suite and ``view.readable`` (outermost first),
+    each with the folders above it made, world-readable, in the sandbox's own root. As
+    root, a folder the sandbox user could not enter is shown by its copy if it has one,
+    else by what within it the user may read (``_readable_parts``)."""
     sources = {Path(c.original): c.shown for c in view.copies}
-    wanted = sorted({Path(os.path.abspath(p)) for p in (*_interpreter(), *view.readable) if os.path.exists(p)},
-                    key=lambda p: (len(p.parts), str(p)))
+    wanted = {Path(os.path.abspath(p)) for p in (*_interpreter(), *_harness(), *view.readable) if os.path.exists(p)}
     if as_root():
-        wanted = [p for p in wanted if p in sources or readable_by(str(p), SANDBOX_USER, SANDBOX_USER)]
+        wanted = {part for p in wanted for part in ([p] if p in sources else _readable_parts(p))}
+    wanted = sorted(wanted, key=lambda p: (len(p.parts), str(p)))
     shown = [Path("/usr"), *map(Path, SYSTEM_FILES)]
     args, made = [], set(MOUNTED)
     for path in wanted:
