@@ -247,7 +247,7 @@ class WorkerDriver:
         self._sock, self._sent = parent, {}
         # RLIMIT_NPROC counts every process of the worker's user: it is the worker's own only in
         # a user namespace of its own (a grader that is not root, under bubblewrap).
-        own_user = sandbox.bubblewrap()[0] is not None and not sandbox.as_root()
+        own_user = sandbox.bubblewrap()[0] is not None and not sandbox.drops()
         limits = self.limits if own_user else replace(self.limits, processes=0)
         wire.write_request(parent, ("load", self.locator, limits, self.name))
         asked = time.monotonic()
@@ -262,7 +262,7 @@ class WorkerDriver:
 
     def _hand_over(self) -> None:
         """As root under bubblewrap: copies of the submission's paths the sandbox user cannot read."""
-        if sandbox.bubblewrap()[0] is None or not sandbox.as_root():
+        if not sandbox.drops():
             return
         user, copies = sandbox.SANDBOX_USER, []
         try:

@@ -21,7 +21,9 @@ mount what the worker needs wherever it lies (an interpreter under ``/root``, a
 checkout under a private ``/tmp`` folder), then the worker drops to ``nobody``
 (uid and gid 65534, no supplementary groups, no capabilities, no new
 privileges, every mount ``nosuid``) before anything else runs: files readable
-only by root stay unreadable.
+only by root stay unreadable. Where bubblewrap cannot mount as root (a container
+without that capability), it runs in a user namespace as for any user, the
+worker stays root outside, and the run's sandbox line says so.
 
 Where bubblewrap is missing or cannot create namespaces (macOS, some
 containers) the worker is an ordinary process in its own process group,
@@ -80,28 +82,42 @@ class View:
 
 
 def as_root() -> bool:
-    """Whether workers drop from root to the sandbox user (the grader runs as root)."""
+    """Whether the grader runs as root."""
     return os.geteuid() == 0
 
 
-@functools.lru_cache(maxsize=1)
+def drops() -> bool:
+    """Whether workers drop from root to the sandbox user (bubblewrap mounts as root here)."""
+    return _probe()[2]
+
+
 def bubblewrap() -> tuple[str | None, str]:
     """(path of bwrap, its version) where it can build a sandbox here, else (None, why not)."""
+    return _probe()[:2]
+
+
+@functools.lru_cache(maxsize=1)
+def _probe() -> tuple[str | None, str, bool]:
+    """(bwrap, its version, whether it mounts as root) or (None, why not, False). As root,
+    bubblewrap without a user namespace first; where it cannot mount that way (a container
+    without the capability), in a user namespace, where the worker stays root outside."""
     if os.environ.get("CONFORMANCE_SANDBOX", "").strip().lower() == "none":
-        return None, "turned off by CONFORMANCE_SANDBOX=none"
+        return None, "turned off by CONFORMANCE_SANDBOX=none", False
     path = shutil.which("bwrap")
     if path is None:
-        return None, "bubblewrap (bwrap) is not installed"
-    try:
-        probe = subprocess.run([path, *_namespaces(), *_system(), "--proc", "/proc", "--dev", "/dev", "true"],
-                               capture_output=True, timeout=20)
-        version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as error:
-        return None, f"bubblewrap could not run ({type(error).__name__})"
-    if probe.returncode != 0:
-        why = probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
-        return None, f"bubblewrap cannot create namespaces here ({why[0]})"
-    return path, version or "bubblewrap"
+        return None, "bubblewrap (bwrap) is not installed", False
+    why = ["no reason given"]
+    for privileged in (True, False) if as_root() else (False,):
+        try:
+            probe = subprocess.run([path, *_namespaces(privileged), *_system(), "--proc", "/proc", "--dev", "/dev",
+                                    "true"], capture_output=True, timeout=20)
+            version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError) as error:
+            return None, f"bubblewrap could not run ({type(error).__name__})", False
+        if probe.returncode == 0:
+            return path, version or "bubblewrap", privileged
+        why = probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or why
+    return None, f"bubblewrap cannot create namespaces here ({why[0]})", False
 
 
 def describe() -> str:
@@ -112,7 +128,8 @@ def describe() -> str:
     if path is None:
         user = "as root" if as_root() else "as the grader's user"
         return f"none ({version}; workers are plain processes {user} with resource limits, killed as a process group; {caps})"
-    user = f"as uid {SANDBOX_USER} (dropped from root)" if as_root() else "as the grader's user"
+    user = (f"as uid {SANDBOX_USER} (dropped from root)" if drops() else
+            "as root outside it (bubblewrap cannot mount as root here)" if as_root() else "as the grader's user")
     calls = "no Unix sockets or memfds of its own" if seccomp.supported() else "no seccomp filter on this machine"
     return (f"{version} (only the interpreter, its import path and the submission read-only, private /tmp and "
             f"/dev/shm; own pid/network namespaces; {user}; {calls}; {caps})")
@@ -124,14 +141,14 @@ def _caps_line(sandboxed: bool) -> str:
         "no memory cgroup here: /dev/shm and /tmp are bounded by size, memfds by the file size limit each"
     if "pids" in have:
         return f"processes capped by a pids cgroup; {memory}"
-    if sandboxed and not as_root():
+    if sandboxed and not drops():
         return f"no pids cgroup here: processes capped by RLIMIT_NPROC in the worker's user namespace; {memory}"
     return f"no pids cgroup here: processes are not capped; {memory}"
 
 
-def _namespaces() -> list[str]:
+def _namespaces(privileged: bool) -> list[str]:
     common = ["--die-with-parent", "--new-session"]
-    if as_root():
+    if privileged:
         return ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", *common]
     return ["--unshare-all", "--uid", str(SANDBOX_USER), "--gid", str(SANDBOX_USER), *common]
@@ -189,7 +206,7 @@ def _binds(view: View) -> list[str]:
     else by what within it the user may read (``_readable_parts``)."""
     sources = {Path(c.original): c.shown for c in view.copies}
     wanted = {Path(os.path.abspath(p)) for p in (*_interpreter(), *_harness(), *view.readable) if os.path.exists(p)}
-    if as_root():
+    if drops():
         wanted = {part for p in wanted for part in ([p] if p in sources else _readable_parts(p))}
     wanted = sorted(wanted, key=lambda p: (len(p.parts), str(p)))
     shown = [Path("/usr"), *map(Path, SYSTEM_FILES)]
@@ -225,7 +242,7 @@ def bwrap_arguments(view: View, filter_fd: int | None = None) -> list[str]:
     with the system-call filter read from ``filter_fd`` (``seccomp.pipe()``)."""
     mib = 1024 * 1024
     args = ["--seccomp", str(filter_fd)] if filter_fd is not None else []
-    args += [*_namespaces(), "--hostname", "sandbox", *_system(), "--proc", "/proc", "--dev", "/dev",
+    args += [*_namespaces(drops()), "--hostname", "sandbox", *_system(), "--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(view.shm_mb * mib), "--tmpfs", "/dev/shm",
              "--perms", "1777", "--size", str(view.tmp_mb * mib), "--tmpfs", "/tmp"]
     args += _binds(view)
@@ -239,7 +256,7 @@ def command(view: View, worker: list[str], filter_fd: int | None = None) -> list
     path, _ = bubblewrap()
     if path is None:
         return worker
-    drop = [sys.executable, "-I", "-S", "-c", DROP] if as_root() else []
+    drop = [sys.executable, "-I", "-S", "-c", DROP] if drops() else []
     return [path, *bwrap_arguments(view, filter_fd), *drop, *worker]
 
 
