@@ -69,3 +69,14 @@ def test_a_folder_only_root_may_enter_is_handed_over_without_what_only_root_may_
     assert not os.path.exists(copy.shown)
     folder.chmod(0o755)
     assert handover.hand_over(str(folder), (), NOBODY, NOBODY) is None  # readable as it is: shown as it is
+
+
+def test_a_copy_covers_its_original_even_within_a_folder_already_shown(tmp_path):
+    tmp_path.chmod(0o755)  # a folder anyone may read, bound as it is
+    original = tmp_path / "sub"
+    original.mkdir()
+    view = sandbox.View(readable=(str(tmp_path), str(original)), copies=(handover.Copy(str(original), "/copied"),))
+    args = sandbox.bwrap_arguments(view)
+    binds = [tuple(args[i + 1:i + 3]) for i, a in enumerate(args) if a == "--ro-bind"]
+    assert ("/copied", str(original)) in binds
+    assert (str(original), str(original)) not in binds

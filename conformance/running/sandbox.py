@@ -212,8 +212,8 @@ def _binds(view: View) -> list[str]:
     shown = [Path("/usr"), *map(Path, SYSTEM_FILES)]
     args, made = [], set(MOUNTED)
     for path in wanted:
-        if _within(path, shown):
-            continue  # already visible
+        if _within(path, shown) and path not in sources:
+            continue  # already visible (a copy still covers its original, where that lies)
         for parent in reversed(path.parents):
             if parent not in made and not _within(parent, shown):
                 args += ["--perms", "0755", "--dir", str(parent)]
