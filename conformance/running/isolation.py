@@ -9,7 +9,8 @@ can get back (structure, tensor names, array sizes, dtypes) under one
 deadline for the whole reply. A reply that breaks any of that, a hang, a
 crash, a hard exit or a runaway allocation becomes an ``ImplementationFault``
 (an ``error`` row), and the worker is started afresh for the next case. After
-``Limits.max_timeouts`` timeouts a target gets no more cases.
+``Limits.max_timeouts`` timeouts a target gets no more cases, nor once the time its
+worker spent answering (loading included) reaches ``Limits.target_budget_s``.
 
 Longer than 300 lines: starting and restarting the worker, the deadlines, and a
 validator per kind of reply, which must all agree on one protocol.
