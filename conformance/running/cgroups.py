@@ -121,7 +121,7 @@ def available() -> tuple[str, ...]:
 
 
 class WorkerGroups:
-    """One worker's groups: ``join`` in the child before it runs anything, ``remove`` once it is gone."""
+    """One worker's groups: its command ``wrap``-ped to start in them, ``remove`` once it is gone."""
 
     def __init__(self, memory_bytes: int, processes: int, tag: str = "worker"):
         name = f"conformance-{tag}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -131,11 +131,15 @@ class WorkerGroups:
             if made is not None:
                 self.paths[controller] = made
 
-    def join(self) -> None:
-        """In the child before exec: move into every group (a pids cap only binds from there)."""
-        for path in self.paths.values():
-            with contextlib.suppress(OSError):
-                (path / "cgroup.procs").write_text(str(os.getpid()))
+    def wrap(self, command: list[str]) -> list[str]:
+        """``command`` started inside every group: a shell moves itself in, then becomes the
+        command, so that everything it starts is counted from its first fork. (Not a Python
+        ``preexec_fn``: Python code between fork and exec can take a pending Ctrl-C there.)"""
+        if not self.paths:
+            return command
+        procs = [str(path / "cgroup.procs") for path in self.paths.values()]
+        script = 'while [ "$1" != -- ]; do echo $$ 2>/dev/null > "$1"; shift; done; shift; exec "$@"'
+        return ["/bin/sh", "-c", script, "sh", *procs, "--", *command]
 
     def remove(self) -> None:
         """Kill what is left in the groups, wait for them to empty, remove them."""

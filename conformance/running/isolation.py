@@ -238,9 +238,9 @@ class WorkerDriver:
         passed = (child.fileno(),) + ((filter_fd,) if filter_fd is not None else ())
         try:
             self._process = subprocess.Popen(
-                _worker_command(self.view, child.fileno(), filter_fd), pass_fds=passed, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=self._stderr, env=env, start_new_session=True,
-                preexec_fn=self._groups.join, cwd="/")
+                self._groups.wrap(_worker_command(self.view, child.fileno(), filter_fd)), pass_fds=passed,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
+                start_new_session=True, cwd="/")
         finally:
             child.close()
             if filter_fd is not None:
