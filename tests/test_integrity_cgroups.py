@@ -80,3 +80,19 @@ def test_a_copy_covers_its_original_even_within_a_folder_already_shown(tmp_path)
     binds = [tuple(args[i + 1:i + 3]) for i, a in enumerate(args) if a == "--ro-bind"]
     assert ("/copied", str(original)) in binds
     assert (str(original), str(original)) not in binds
+
+
+@pytest.mark.skipif("pids" not in cgroups.available(), reason="no pids cgroup can be made here")
+def test_groups_a_killed_grader_left_are_removed_by_the_next_and_live_ones_kept(monkeypatch):
+    hierarchy = cgroups.hierarchies()["pids"]
+    never_a_pid = int(open("/proc/sys/kernel/pid_max").read()) + 1
+    left = cgroups._make(hierarchy, f"conformance-worker-{never_a_pid}-left", {"pids.max": "8"})
+    mine = cgroups.WorkerGroups(1 << 30, 8)  # this process lives: its group stays
+    monkeypatch.setattr(cgroups, "STALE_AFTER_S", -1.0)
+    try:
+        assert cgroups.sweep.__wrapped__() >= 1
+        assert not left.exists() and mine.paths["pids"].exists()
+    finally:
+        mine.remove()
+        if left.exists():
+            left.rmdir()

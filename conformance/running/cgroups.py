@@ -12,7 +12,9 @@ mounted ``cgroup`` (v1, the controller named in its options) or ``cgroup2``
 hierarchy (the controller listed in the new group's ``cgroup.controllers``), and a
 folder in which the kernel created no ``cgroup.procs`` (a plain folder on a tmpfs
 ``/sys/fs/cgroup``) is removed again and never taken for a limit. ``available()``
-says which controllers this machine gives, for the run's sandbox line.
+says which controllers this machine gives, for the run's sandbox line. A grader
+killed outside (SIGKILL) cannot remove its workers' groups: the next grader does,
+once they are empty and their grader's process is gone (``sweep``).
 """
 
 from __future__ import annotations
@@ -120,10 +122,37 @@ def available() -> tuple[str, ...]:
         probe.remove()
 
 
+#: A group older than this, empty, whose grader is gone, was left by a grader that was killed.
+STALE_AFTER_S = 60.0
+
+
+def _stale(path: Path) -> bool:
+    pid = path.name.split("-")[2] if path.name.count("-") >= 3 else ""
+    try:
+        return (pid.isdigit() and not os.path.exists(f"/proc/{pid}") and time.time() - path.stat().st_mtime > STALE_AFTER_S
+                and not (path / "cgroup.procs").read_text().split())
+    except OSError:
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def sweep() -> int:
+    """Remove the groups graders killed before they could (once per process); how many."""
+    removed = 0
+    for hierarchy in hierarchies().values():
+        for path in hierarchy.own.glob("conformance-worker-*"):
+            if _stale(path):
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+                    removed += 1
+    return removed
+
+
 class WorkerGroups:
     """One worker's groups: its command ``wrap``-ped to start in them, ``remove`` once it is gone."""
 
     def __init__(self, memory_bytes: int, processes: int, tag: str = "worker"):
+        sweep()
         name = f"conformance-{tag}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.paths: dict[str, Path] = {}
         for controller, hierarchy in hierarchies().items():
