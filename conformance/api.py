@@ -403,7 +403,7 @@ def run_suite(
     env = environment(seed, grid, command) | {"sandbox": sandbox.describe() if options.isolate
                                                      else "none (--no-isolation: the code runs in this process)"}
     hidden = tuple(sorted(set(options.limits.hidden) | set(registry.private_paths(targets, None))))
-    options = replace(options, limits=replace(options.limits, hidden=hidden))
+    options = replace(options, limits=replace(options.limits, hidden=hidden).for_cases(len(cases)))
     run = _Run(targets, cases, expectations, options, progress, journal)
     interrupted, timings = False, []
     started = time.perf_counter()
