@@ -370,6 +370,13 @@ def kink_margin_note(checks: Checks) -> str:
     return text
 
 
+def grid_name(cases: Sequence[Case], seed: int) -> str:
+    """What the report calls the cases: ``full`` or ``quick`` when they are that grid, however
+    they were chosen (``--quick``, ``--grid quick``, a list), ``custom`` otherwise."""
+    grids = {"full": default_grid(seed=seed), "quick": default_grid(seed=seed, quick=True)}
+    return next((name for name, grid in grids.items() if list(cases) == grid), "custom")
+
+
 def run_suite(
     impls: Sequence[str | Target] | str | None = None,
     *,
@@ -399,7 +406,7 @@ def run_suite(
     targets = targets_named(impls)
     cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
     expectations = known.load() if expectations is None else tuple(expectations)
-    grid = "custom" if cases and cases != default_grid(seed=seed, quick=quick) else "quick" if quick else "full"
+    grid = grid_name(cases, seed)
     env = environment(seed, grid, command) | {"sandbox": sandbox.describe() if options.isolate
                                                      else "none (--no-isolation: the code runs in this process)"}
     hidden = tuple(sorted(set(options.limits.hidden) | set(registry.private_paths(targets, None))))

@@ -361,13 +361,13 @@ def print_outcome(report, stdout: TextIO) -> None:
     from conformance.reporting.tables import findings, verdict_table
 
     if report.results.empty:
-        print("no case finished", file=sys.stdout)
+        print("no case finished", file=stdout)
         return
-    print(aligned(verdict_table(report.results)), file=sys.stdout)
+    print(aligned(verdict_table(report.results)), file=stdout)
     for name, label, lines in findings(report.results, limit=3):
-        print(f"\n{name}: {label}", file=sys.stdout)
+        print(f"\n{name}: {label}", file=stdout)
         for line in lines:
-            print(f"  {line}", file=sys.stdout)
+            print(f"  {line}", file=stdout)
 
 
 def run_command(args: argparse.Namespace) -> int:
