@@ -23,7 +23,8 @@ from conformance.judge.results import ResultRow
 from conformance.reporting.verdicts import (TargetResult, aligned, display_name, exit_code, render_target,
                                             summary_table, target_results)
 from conformance.running.isolation import Limits
-from conformance.running.targets import Target, Unloadable, load_all
+from conformance.running.survey import ignored_line
+from conformance.running.targets import Target, Unloadable, ignored, load_all
 
 
 def check_target(
@@ -112,6 +113,7 @@ def command(
     for item in loaded:
         if isinstance(item, Unloadable):
             print(f"conformance check: error: {item.reason}", file=stderr)
+    announce(loaded, ignored(list(targets)), "conformance check", stderr)
     runnable = [item for item in loaded if isinstance(item, Target)]
     if not runnable:
         return 2
@@ -159,6 +161,15 @@ def command(
               "--resume continues", file=stderr)
         return 130
     return exit_code(results)
+
+
+def announce(loaded: Sequence[Target | Unloadable], ignored_entries: list[str], prog: str, stderr: TextIO) -> None:
+    """Once per run: what the folders named hold that is no one's, and targets that are one file."""
+    if ignored_entries:
+        print(f"{prog}: {ignored_line(ignored_entries)}", file=stderr)
+    for item in loaded:
+        for flag in getattr(item, "flags", ()):
+            print(f"{prog}: flagged: {flag}", file=stderr)
 
 
 def loading_error(item: Unloadable, targets: Sequence[Target]) -> str:

@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from conformance.check import _results, _Seconds, fingerprint
+from conformance.check import _results, _Seconds, announce, fingerprint
 from conformance.reporting.verdicts import aligned, exit_code, render_target, summary_table
 from conformance.grading import feedback, gradescope, scores
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.grading.summary import class_summary
 from conformance.running.isolation import Limits
-from conformance.running.targets import Target, Unloadable, submissions
+from conformance.running.targets import Target, Unloadable, ignored, submissions
 from conformance.cases.spec import default_grid
 
 
@@ -106,6 +106,7 @@ def command(
     for item in loaded:
         if isinstance(item, Unloadable):
             print(f"conformance grade: error: {item.reason}", file=stderr)
+    announce(loaded, ignored(list(named), assignment=True, single=single), "conformance grade", stderr)
     runnable = [item for item in loaded if isinstance(item, Target)]
     folder = check_writable(out)
     limits = replace(limits, hidden=limits.hidden + (str(folder.resolve()),))
@@ -115,6 +116,9 @@ def command(
     results = _results(loaded, report, timed.seconds, len(cases))
     grades = {r.source: scores.grade(settings, r.rows, cases, loaded=not r.load_error) for r in results}
     notes = dict(report.load_notes) if hasattr(report, "load_notes") else {}
+    for item in runnable:  # what the grader noticed about the path comes first
+        if item.flags:
+            notes[item.name] = item.flags + tuple(notes.get(item.name, ()))
     for item in report.not_loaded:
         print(f"conformance grade: error: {item.reason}", file=stderr)
     report = replace(report, class_summary=class_summary(results))

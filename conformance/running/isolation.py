@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.running import sandbox, wire
+from conformance.running import copies, sandbox, wire
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.contract.rules import capabilities_problem
 from conformance.running.driver import Driver, ImplementationFault, Observation, Probe
@@ -93,17 +93,21 @@ def _locator(target: Target) -> Locator | None:
 
 
 def _worker_command(view: sandbox.View, fd: int) -> list[str]:
-    # -P: the submission's folder (the working folder) does not come first on the import path
-    # while the worker imports its own modules; loading puts it there afterwards.
-    return sandbox.command(view, [sys.executable, "-P", "-m", "conformance.running.worker", str(fd)])
+    # -I: isolated mode (no current folder, no PYTHONPATH, no user site-packages on the import
+    # path); -B: no bytecode written. The suite comes from HARNESS (see worker.BOOTSTRAP).
+    from conformance.running.worker import BOOTSTRAP
+
+    return sandbox.command(view, [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(HARNESS), str(fd)])
 
 
-def _python_path() -> str:
-    """The grader's import path for the worker, the current folder included (as ``python -m``
-    would have it: ``module:Class`` targets import from there)."""
-    harness = str(Path(__file__).resolve().parents[2])  # the folder holding the conformance package
-    entries = [harness] + [p or os.getcwd() for p in sys.path] + [os.getcwd()]
-    return os.pathsep.join(dict.fromkeys(entries))
+#: The folder holding the grader's ``conformance`` package: the worker imports the same suite.
+HARNESS = Path(__file__).resolve().parents[2]
+
+
+def _python_path() -> list[str]:
+    """The folders the worker's interpreter imports from: the suite's and the grader's
+    installation (never its current folder: empty entries are left out)."""
+    return list(dict.fromkeys([str(HARNESS)] + [p for p in sys.path if p]))
 
 
 #: What a worker inherits of the grader's environment: nothing else (tokens, keys and
@@ -115,7 +119,7 @@ PASSED_ON = ("PATH", "LANG", "LANGUAGE", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_
 def _worker_environment() -> dict[str, str]:
     kept = {k: v for k, v in os.environ.items()
             if k in PASSED_ON or k.startswith(("LC_", "CONFORMANCE_"))}
-    return kept | {"PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", "TMPDIR": "/tmp"}
+    return kept | {"HOME": "/tmp", "TMPDIR": "/tmp"}
 
 
 def _exit_description(code: int | None) -> str:
@@ -142,16 +146,14 @@ class WorkerDriver:
             raise ValueError(f"{target.name}: adapter class {target.adapter.__qualname__} cannot be isolated "
                              "(define it at module level)")
         self.target, self.name, self.limits, self.locator = target, target.name, limits, locator
-        folder = locator.folder
-        own = target.path.resolve() if target.path is not None else None
-        hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
-        # The grader's own interpreter and import path stay readable (its private /tmp would
-        # hide them when they live there, as a fresh checkout's virtual environment may).
-        readable = locator.readable + tuple(
-            p for p in [sys.prefix, *_python_path().split(os.pathsep)]
-            if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
-        self.view = sandbox.View(readable=tuple(dict.fromkeys(readable)), hidden=hidden, tmp_mb=limits.tmp_mb,
-                                 workdir=folder or "/tmp")
+        # Every submission's own files are hidden, this one's too: its worker reads its private
+        # copy (``copies``). The grader's own interpreter and import path stay readable (the
+        # private /tmp would hide them when they live there, as a fresh checkout's virtual
+        # environment may).
+        self._readable = tuple(p for p in [sys.prefix, *_python_path()]
+                               if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
+        self.view = sandbox.View(readable=self._readable, hidden=limits.hidden, tmp_mb=limits.tmp_mb)
+        self._copy: copies.PrivateCopy | None = None
         self._process: subprocess.Popen | None = None
         self._stderr = None
         self._sock: socket.socket | None = None
@@ -198,6 +200,13 @@ class WorkerDriver:
             raise ImplementationFault(f"skipped after {self.timeouts} timeouts")
         if self.crashes >= self.limits.max_crashes:
             raise ImplementationFault(f"skipped after its worker ended {self.crashes} times in a row")
+        try:
+            self._copy = copies.private_copy(self.locator)
+        except copies.CopyError as error:
+            self._load_failure = str(error)
+            raise ImplementationFault(self._load_failure) from None
+        self.view = replace(self.view, readable=tuple(dict.fromkeys(self._copy.readable + self._readable)),
+                            workdir=self._copy.workdir)
         parent, child = socket.socketpair()
         self._cgroup = sandbox.PidsCgroup(self.limits.processes)
         env = _worker_environment()
@@ -212,7 +221,7 @@ class WorkerDriver:
         self._sock, self._sent = parent, {}
         sandboxed = sandbox.bubblewrap()[0] is not None
         limits = self.limits if sandboxed or self._cgroup.path is not None else replace(self.limits, processes=0)
-        wire.write_request(parent, ("load", self.locator, limits, self.name))
+        wire.write_request(parent, ("load", self._copy.locator, limits, self.name))
         try:
             reply = self._receive(0, time.monotonic() + max(3 * self.limits.timeout_s, 10.0), 1 << 16)
             description = _description(reply)
@@ -220,7 +229,7 @@ class WorkerDriver:
             self._load_failure = str(fault)  # loading will not work better next time
             self.close()
             raise
-        self._description = description
+        self._description = description | {"notes": self._copy.notes + description["notes"]}
 
     def _receive(self, request_id: int, deadline: float, max_bytes: int, method: str = "load") -> Any:
         try:
@@ -344,7 +353,9 @@ class WorkerDriver:
             self._cgroup.remove()
         if self._stderr is not None:
             self._stderr.close()
-        self._process, self._sock, self._cgroup, self._stderr = None, None, None, None
+        if self._copy is not None:
+            self._copy.remove()
+        self._process, self._sock, self._cgroup, self._stderr, self._copy = None, None, None, None, None
 
     def __enter__(self) -> WorkerDriver:
         return self
