@@ -132,15 +132,21 @@ def command(
     journal = Journal(folder, fingerprint(cases, options, expectations))
     report = api.run_suite(runnable, cases=cases, seed=seed, expectations=expectations, options=options,
                            progress=timed, command=command_line, journal=journal, resume=resume)
+    for line in journal.rejected:
+        print(f"conformance check: --resume: {line}", file=stderr)
     for item in report.not_loaded:
         print(f"conformance check: error: {loading_error(item, runnable)}", file=stderr)
     if len(report.not_loaded) == len(runnable) and not report.interrupted:
         if not existed and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # nothing could be loaded: no report, as when nothing could be named
         return 2
-    written = report.write(folder)
     results = _results(loaded, report, timed.seconds, len(cases))
-    written.append(write_targets(results, folder))
+    sheet = write_targets(results, folder)  # the grade sheet first: a failing report file cannot lose it
+    failed = ""
+    try:
+        report.write(folder)
+    except ReportError as error:
+        failed = str(error)
     if junit_xml is not None:
         from conformance.reporting.junit import write_junit
 
@@ -155,7 +161,9 @@ def command(
     if several:
         print(aligned(summary_table(results)), file=stdout)
     print(f"sandbox: {report.environment.get('sandbox', 'none')}", file=stdout)
-    print(f"report: {folder / 'summary.md'} · {folder / 'report.html'} · {written[-1]}", file=stdout)
+    print(f"report: {folder / 'summary.md'} · {folder / 'report.html'} · {sheet}", file=stdout)
+    if failed:
+        raise ReportError(failed)
     if report.interrupted:
         print("conformance check: interrupted; the report holds the targets that finished (marked partial); "
               "--resume continues", file=stderr)
@@ -184,8 +192,9 @@ def fingerprint(cases: Sequence[Case], options, expectations) -> str:
     """What must match for a journaled target's rows to stand in a resumed run."""
     import hashlib
 
+    limits = replace(options.limits, hidden=())  # what a worker may spend changes rows; the paths do not
     text = repr(([c.id for c in cases], [c.seed for c in cases[:1]], options.checks, options.require,
-                 options.isolate, expectations))
+                 options.isolate, limits, expectations))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

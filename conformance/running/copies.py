@@ -230,3 +230,42 @@ def private_copy(locator: Locator) -> PrivateCopy:
         raise CopyError(f"{locator.given or locator.where} cannot be copied: {error.strerror or error}") from None
     notes = tuple(f"not copied: {item}" for item in budget.skipped[:20])
     return PrivateCopy(moved, root, notes)
+
+
+# ---- what a copy holds, as a digest (the journal's check that a submission is unchanged) ------
+
+def _feed(digest, path: Path, name: str, boundary: Path, budget: _Budget) -> None:
+    real = _inside(path, boundary)
+    if real is None:
+        return
+    info = os.stat(real)
+    if stat.S_ISREG(info.st_mode):
+        budget.spend(info.st_size, name)
+        digest.update(f"file {name} {info.st_size}\n".encode())
+        with open(real, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    elif stat.S_ISDIR(info.st_mode) and budget.files < MAX_FILES:
+        digest.update(f"folder {name}\n".encode())
+        for entry in sorted(os.listdir(real)):
+            _feed(digest, real / entry, f"{name}/{entry}", boundary, budget)
+
+
+def digests(locator: Locator | None) -> tuple[str, str]:
+    """(the submission's, the assignment's) content digests: what a private copy of the target
+    holds (a checked file with the neighbours it takes along); '' where there is no file."""
+    import hashlib
+
+    if locator is None or locator.kind not in ("file", "assignment"):
+        return "", ""
+    source = Path(locator.where if locator.kind == "file" else locator.submission).resolve()
+    digest, budget = hashlib.sha256(), _Budget()
+    try:
+        _feed(digest, source, source.name, source if source.is_dir() else source.parent, budget)
+        if locator.kind == "file":
+            for helper in neighbours(source):
+                _feed(digest, helper, helper.name, source.parent, budget)
+            return digest.hexdigest(), ""
+        return digest.hexdigest(), hashlib.sha256(Path(locator.where).read_bytes()).hexdigest()
+    except (OSError, CopyError):
+        return "unreadable", "unreadable"
