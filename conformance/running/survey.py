@@ -42,8 +42,9 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def same_files(paths: Sequence[Path]) -> dict[int, str]:
-    """For each position whose path is one file with another's, the flag it carries."""
+def same_files(paths: Sequence[Path], names: Sequence[str]) -> dict[int, str]:
+    """For each position whose path is one file with another's, the flag it carries (in the
+    targets' ``names``)."""
     groups: dict[tuple[int, int], list[int]] = {}
     for number, path in enumerate(paths):
         if (key := _identity(path)) is not None:
@@ -53,10 +54,9 @@ def same_files(paths: Sequence[Path]) -> dict[int, str]:
         if len(members) < 2:
             continue
         for number in members:
-            others = ", ".join(clean_text(paths[m], 200) for m in members if m != number)
-            how = (f"a symbolic link to {clean_text(paths[number].resolve(), 200)}" if paths[number].is_symlink()
-                   else "the same file")
-            flags[number] = f"{clean_text(paths[number], 200)} is {how}, also named {others}: each is graded"
+            others = ", ".join(names[m] for m in members if m != number)
+            how = "a symbolic link to the same file as" if paths[number].is_symlink() else "the same file as"
+            flags[number] = f"{names[number]} is {how} {others}: each is graded"
     return flags
 
 

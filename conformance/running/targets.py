@@ -255,7 +255,7 @@ def _distinct(loaded: list[Target | Unloadable]) -> list[Target | Unloadable]:
             unique.append(item)
     files = [(number, item.path) for number, item in enumerate(unique)
              if isinstance(item, Target) and item.path is not None]
-    flags = same_files([path for _, path in files])
+    flags = same_files([path for _, path in files], [unique[number].name for number, _ in files])
     for position, (number, _) in enumerate(files):
         if position in flags:
             unique[number] = replace(unique[number], flags=unique[number].flags + (flags[position],))
