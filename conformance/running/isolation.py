@@ -2,8 +2,9 @@
 
 ``WorkerDriver`` serves the same requests as ``Driver`` (supports, observe,
 evaluate, timings) from a worker process (``conformance.running.worker``) started in
-the sandbox (``conformance.running.sandbox``). The worker loads the submission; this
-process never imports it. Requests go out pickled; every reply comes back in
+the sandbox (``conformance.running.sandbox``), on a private copy of the submission
+made for that worker and removed with it (``conformance.running.copies``). The worker
+loads the submission; this process never imports it. Requests go out pickled; every reply comes back in
 the data-only format of ``wire`` and is checked here against what the request
 can get back (structure, tensor names, array sizes, dtypes) under one
 deadline for the whole reply. A reply that breaks any of that, a hang, a
@@ -54,8 +55,8 @@ class Limits:
     space, CPU seconds over its life, bytes per file it writes, processes, its private
     ``/tmp``; how many timeouts, or worker deaths in a row, a target may have before it
     gets no more cases; and the
-    paths no worker may see (the run's submissions, the report folder; a worker still
-    sees its own submission's folder)."""
+    paths no worker may see (the run's submissions, its own too: a worker reads its
+    private copy, see ``copies``; the report folder; the journal's key)."""
 
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
