@@ -40,9 +40,11 @@ BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); from conformance.runn
 
 #: What the worker relies on, imported before any folder of the submission is on the path
 #: (a submission's ``numpy.py`` or ``resource.py`` then shadows nothing the worker uses).
-WORKER_MODULES = ("numpy", "nbformat", "conformance.running.wire", "conformance.running.driver",
+WORKER_MODULES = ("numpy", "conformance.running.wire", "conformance.running.driver",
                   "conformance.running.loading", "conformance.running.submission",
                   "conformance.running.notebooks", "conformance.contract.adapter", "conformance.cases.spec")
+#: What loading a graded submission relies on besides (a notebook is read with nbformat).
+GRADING_MODULES = ("nbformat",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,14 +169,14 @@ def _fault_text(error: BaseException, memory_mb: int) -> str:
     return describe_exception(error)
 
 
-def prepare_imports(roots: tuple[str, ...] = ()) -> None:
+def prepare_imports(locator) -> None:
     """Import what the worker relies on, then append a ``module`` target's folders to the path."""
     import importlib
 
-    for name in WORKER_MODULES:
+    for name in WORKER_MODULES + (GRADING_MODULES if locator.kind == "assignment" else ()):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    sys.path.extend(root for root in roots if root not in sys.path)
+    sys.path.extend(root for root in locator.roots if root not in sys.path)
 
 
 def _load(request) -> tuple[Any, dict]:
@@ -185,7 +187,7 @@ def _load(request) -> tuple[Any, dict]:
 
     _, locator, limits, name = request
     apply_limits(limits)
-    prepare_imports(locator.roots)
+    prepare_imports(locator)
     os.environ.setdefault("MPLBACKEND", "Agg")  # plotting cells and demos need no display
     loaded = load(locator, cell_seconds=limits.timeout_s)
     return Driver(Target(name, loaded.cls, locator.where)), describe_loaded(loaded.cls, loaded.notes)
