@@ -148,8 +148,8 @@ def test_a_class_resumed_unchanged_reuses_every_line(course, tmp_path):
     pytest.param(lambda root: (root / "assignment.py").write_text((root / "assignment.py").read_text() + "\n# v2\n"),
                  (), "state", ("buggy", "correct"), "the assignment changed since it was journaled",
                  id="the assignment changed after the run"),
-    pytest.param(None, ("--timeout", "30"), "state", ("buggy", "correct"), "other cases, seed or options",
-                 id="another time limit"),
+    pytest.param(None, ("--timeout", "30"), "state", ("buggy", "correct"),
+                 "other cases, seed, options or limits", id="another time limit"),
     pytest.param(None, (), "another_state", ("buggy", "correct"), "was not written by this grader",
                  id="another grader's journal"),
 ])

@@ -104,7 +104,8 @@ def _copy(source: Path, target: Path, boundary: Path, budget: _Budget, shown: st
             return
         target.mkdir(mode=0o755)
         for entry in sorted(os.listdir(real)):
-            _copy(real / entry, target / entry, boundary, budget, f"{shown}/{entry}", seen | {(info.st_dev, info.st_ino)})
+            _copy(real / entry, target / entry, boundary, budget, f"{shown}/{entry}",
+                  seen | {(info.st_dev, info.st_ino)})
     else:
         budget.skipped.append(f"{shown} (not a regular file or folder)")
 

@@ -155,7 +155,7 @@ class Journal:
         if entry["suite"] != suite_version():
             raise Rejected(f"it was journaled by another version of the suite ({clean_text(entry['suite'], 40)})")
         if entry["fingerprint"] != self.fingerprint:
-            raise Rejected("it was journaled with other cases, seed or options")
+            raise Rejected("it was journaled with other cases, seed, options or limits")
         submission, assignment = self._digests[entry["target"]]
         if entry["submission"] != submission:
             raise Rejected("the submission changed since it was journaled")
