@@ -206,8 +206,8 @@ def targets(results: pd.DataFrame, rest: pd.DataFrame) -> str:
             {"all": float(overhead["overhead_per_case_s"].iloc[0]) * 1e3} if len(overhead) else {}, 2.0, "ms"),
         "peak memory ≤ 4 × parameters and activations": (memory, 4.0, "×"),
     }
-    lines = ["## Targets (the check at 10^6 parameters; the harness's time on the default grid)", "", "| target | measured (tanh / relu) | met? | why not |",
-             "|---|---|---|---|"]
+    lines = ["## Targets (the check at 10^6 parameters; the harness's time on the default grid)", "",
+             "| target | measured (tanh / relu) | met? | why not |", "|---|---|---|---|"]
     for name, (found, limit, unit) in measured.items():
         if not found:
             continue
@@ -238,7 +238,8 @@ def markdown(results: pd.DataFrame) -> str:
              "is also timed on its own row.", ""] + headline(results)
     for size, group in results.groupby("size", sort=False):
         first = group.iloc[0]
-        lines += [f"## {size}: {first['params']:,} weights and biases ({first['flat_entries']:,} entries with the input)",
+        lines += [f"## {size}: {first['params']:,} weights and biases "
+                  f"({first['flat_entries']:,} entries with the input)",
                   "", "| method | activation | time | × floor | × impl | how |", "|---|---|---|---|---|---|"]
         for _, r in group.sort_values(["method", "activation"], key=lambda c: c.map(
                 {m: i for i, m in enumerate(METHODS)}) if c.name == "method" else c).iterrows():
@@ -274,7 +275,8 @@ def extrapolation_markdown(check: pd.DataFrame) -> str:
         return ""
     lines = ["## How far the extrapolations hold", "",
              "Where a per-entry method also ran whole, its extrapolation from the samples against that run:", "",
-             "| method | size | activation | extrapolated | measured | extrapolated ÷ measured |", "|---|---|---|---|---|---|"]
+             "| method | size | activation | extrapolated | measured | extrapolated ÷ measured |",
+             "|---|---|---|---|---|---|"]
     lines += [f"| {LABELS[r['method']]} | {r['size']} | {r['activation']} | {_seconds(r['extrapolated_s'])} | "
               f"{_seconds(r['measured_s'])} | {r['ratio']:.2f} |" for _, r in check.iterrows()]
     return "\n".join(lines) + "\n"
@@ -282,9 +284,9 @@ def extrapolation_markdown(check: pd.DataFrame) -> str:
 
 def other(raw: pd.DataFrame) -> pd.DataFrame:
     """The harness's overhead per case, the parallel runs and the memory peaks, one row each."""
-    keep = ["method", "earlier", "size", "activation", "isolated", "median_s", "q1_s", "q3_s", "rounds", "cases", "per_case_s",
-            "implementation_per_case_s", "overhead_per_case_s", "jobs", "cpu_s", "load_before", "cores", "summary", "params", "network_bytes",
-            "peak_increase_bytes", "ratio_median"]
+    keep = ["method", "earlier", "size", "activation", "isolated", "median_s", "q1_s", "q3_s", "rounds", "cases",
+            "per_case_s", "implementation_per_case_s", "overhead_per_case_s", "jobs", "cpu_s", "load_before", "cores",
+            "summary", "params", "network_bytes", "peak_increase_bytes", "ratio_median"]
     rows = raw[~raw["method"].isin(METHODS)]
     return rows.reindex(columns=keep).reset_index(drop=True)
 
@@ -301,7 +303,8 @@ def other_markdown(rows: pd.DataFrame) -> str:
         lines += [f"| {r['size']} | {'in a worker process' if r['isolated'] else 'in-process'} | "
                   f"{int(r['cases'])} | {_seconds(r['per_case_s'])} | "
                   f"{_seconds(r['implementation_per_case_s'])} | {_seconds(r['overhead_per_case_s'])} | "
-                  f"{_seconds(r['median_s'])} [{_seconds(r['q1_s'])}, {_seconds(r['q3_s'])}], {int(r['rounds'])} rounds |"
+                  f"{_seconds(r['median_s'])} [{_seconds(r['q1_s'])}, {_seconds(r['q3_s'])}], "
+                  f"{int(r['rounds'])} rounds |"
                   for _, r in overhead.iterrows()]
         lines.append("")
     for method, title in (("conformance_run", "`conformance run` (default grid, every built-in, report written)"),
@@ -334,7 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", type=Path, help="an earlier run's pytest-benchmark JSON")
     parser.add_argument("--out", type=Path, default=HERE, help="folder for results.csv and results.md")
-    parser.add_argument("--earlier", type=Path, help="an earlier run's JSON to take the methods this run leaves out from")
+    parser.add_argument("--earlier", type=Path,
+                        help="an earlier run's JSON to take the methods this run leaves out from")
     args, extra = parser.parse_known_args(argv)
     source = args.source or args.out / "benchmark.json"
     if args.source is None:

@@ -17,8 +17,8 @@ def test_peak_memory_of_a_million_parameter_check(benchmark, activation):
     peaks = []
 
     def measure():
-        out = subprocess.run([sys.executable, "-m", "benchmarks.memory", "1e6", activation], env=os.environ | ONE_THREAD,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-m", "benchmarks.memory", "1e6", activation],
+                             env=os.environ | ONE_THREAD, capture_output=True, text=True, check=True)
         peaks.append(json.loads(out.stdout))
 
     benchmark.pedantic(measure, rounds=3, warmup_rounds=0)

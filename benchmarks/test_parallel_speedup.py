@@ -57,7 +57,8 @@ def test_default_run(benchmark, jobs, tmp_path):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_pytest(benchmark, workers):
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *(["-n", str(workers)] if workers else [])]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               *(["-n", str(workers)] if workers else [])]
     run = Recorded(command)
     done = benchmark.pedantic(run, rounds=1)
     assert done.returncode == 0, done.stdout[-2000:]

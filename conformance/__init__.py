@@ -18,11 +18,12 @@ import importlib
 from importlib import metadata
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from conformance.contract.adapter import Adapter, Capabilities, Gradients
-    from conformance.api import run, run_suite
-    from conformance.cases.spec import Case, Layer, NetworkSpec, Params
-    from conformance.testing import assert_conforms
+if TYPE_CHECKING:  # for type checkers and editors; "X as X" marks a name as re-exported
+    from conformance.api import run as run, run_suite as run_suite
+    from conformance.cases.spec import Case as Case, Layer as Layer, NetworkSpec as NetworkSpec, Params as Params
+    from conformance.contract.adapter import Adapter as Adapter, Capabilities as Capabilities, Gradients as Gradients
+    from conformance.runner import run_case as run_case
+    from conformance.testing import assert_conforms as assert_conforms
 
 try:
     __version__ = metadata.version("backprop-conformance")
@@ -31,10 +32,10 @@ except metadata.PackageNotFoundError:  # a source checkout that was never instal
 
 #: Where each public name lives.
 _HOMES = {
-    "Adapter": "conformance.contract.adapter", "Capabilities": "conformance.contract.adapter", "Gradients": "conformance.contract.adapter",
-    "Case": "conformance.cases.spec", "Layer": "conformance.cases.spec", "NetworkSpec": "conformance.cases.spec",
-    "Params": "conformance.cases.spec", "assert_conforms": "conformance.testing", "run": "conformance.api",
-    "run_suite": "conformance.api",
+    "Adapter": "conformance.contract.adapter", "Capabilities": "conformance.contract.adapter",
+    "Gradients": "conformance.contract.adapter", "Case": "conformance.cases.spec", "Layer": "conformance.cases.spec",
+    "NetworkSpec": "conformance.cases.spec", "Params": "conformance.cases.spec", "run_case": "conformance.runner",
+    "assert_conforms": "conformance.testing", "run": "conformance.api", "run_suite": "conformance.api",
 }
 
 __all__ = sorted(_HOMES)

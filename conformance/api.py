@@ -348,15 +348,17 @@ def _ran_cases(rows: list[ResultRow], target: Target, cases: list[Case]) -> list
 
 
 def fd_accuracy(cases: Sequence[Case]) -> pd.DataFrame | None:
-    """The finite-difference oracle's own accuracy, measured on the smooth VJP cases of
-    the grid (float64 data), where that oracle measures it; None otherwise."""
+    """The finite-difference oracle's own accuracy, measured on up to ``ACCURACY_CASES``
+    smooth VJP cases of the grid (float64 data, evenly spread over them), where that oracle
+    measures it; None otherwise."""
     try:
-        from conformance.oracles.finite_difference import accuracy
+        from conformance.oracles.finite_difference import ACCURACY_CASES, accuracy
     except ImportError:
         return None
     smooth = [c for c in cases if isinstance(c.spec, NetworkSpec) and c.spec.loss is None and c.dtype == "float64"
               and not any(layer.activation in KINKED_ACTIVATIONS for layer in c.spec.layers)]
-    return accuracy(smooth) if smooth else None
+    spread = smooth[::max(1, -(-len(smooth) // ACCURACY_CASES))]
+    return accuracy(spread) if spread else None
 
 
 def kink_margin_note(checks: Checks) -> str:
@@ -386,7 +388,7 @@ def run_suite(
     ``impls`` is one implementation or a list of them: a built-in name,
     ``path/to/file.py[:Class]`` (a ``str`` or a ``Path``), ``module:Class``, an
     adapter class or a ``Target`` (default: every built-in). ``cases`` default to the
-    grid (``quick``: depth ≤ 2, batch 4). ``expectations`` default to the
+    grid (``quick``: every network kind and mode on fewer networks). ``expectations`` default to the
     recorded known defects of the bundled implementations. Each target runs in
     a sandboxed worker that loads it; one that cannot be loaded is listed in
     ``Report.not_loaded``. With a ``journal`` each target's rows are recorded
@@ -432,7 +434,8 @@ def run_suite(
                            "timing_threads": "1 for NumPy's BLAS and for PyTorch, in a worker process",
                            "relu_kink_margin": kink_margin_note(options.checks)},
         expectations=expectations,
-        fd_accuracy=None if interrupted or not options.checks.finite_differences else fd_accuracy(cases),
+        fd_accuracy=None if interrupted or not options.checks.finite_differences or len(run.not_loaded) == len(targets)
+        else fd_accuracy(cases),
         interrupted=interrupted,
         not_loaded=tuple(run.not_loaded),
         labels=dict(run.labels),

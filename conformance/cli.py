@@ -72,8 +72,8 @@ def bounded_jobs(jobs: int | None, verb: str) -> int:
 def add_grid(parser: argparse.ArgumentParser) -> None:
     """``--grid full|quick`` (the words of pytest's ``--conformance-grid``) and ``--quick`` for ``--grid quick``."""
     parser.add_argument("--grid", choices=("full", "quick"), default="full",
-                        help="the case grid: full (default) or quick (depth ≤ 2, batch 4, quick timing); "
-                             "pytest's --conformance-grid takes the same words")
+                        help="the case grid: full (default) or quick (every network kind and mode on fewer "
+                             "networks, quick timing); pytest's --conformance-grid takes the same words")
     parser.add_argument("--quick", dest="grid", action="store_const", const="quick", help="the same as --grid quick")
 
 
@@ -529,9 +529,14 @@ def add_audit(verbs: argparse._SubParsersAction) -> None:
                     "the false alarms. Exit code 0 when every mutant is caught, at least 95% are diagnosed "
                     "right and no correct implementation fails; 1 otherwise; 2 for bad arguments.",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="the quick audit grid (the depth-3 networks at batch 4; about a minute) instead of "
-                             "the whole grid")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="the quick audit grid (the depth-3 networks at batch 4) instead of the whole grid")
+    size.add_argument("--smoke", action="store_true",
+                      help="each mutant on the one case its bug shows in, and the correct implementations on "
+                           "those cases (seconds)")
+    parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N",
+                        help="processes sharing the audit grid's cases (default: one per core, and never more)")
     parser.add_argument("--mutant", action="extend", nargs="+", metavar="NAME", default=[],
                         help="audit only these mutants (repeatable; default: all, listed by --list)")
     parser.add_argument("--list", action="store_true", help="list the mutants and the bug each one has, and exit")
@@ -551,13 +556,15 @@ def audit_command(args: argparse.Namespace) -> int:
         for mutant in chosen:
             print(f"{mutant.name}: {mutant.bug} (expected diagnosis: {mutant.expected})", file=sys.stdout)
         return 0
-    cases = len(audit.audit_grid(args.seed, args.quick))
+    cases = len(audit.smoke_cases(chosen, args.seed) if args.smoke else audit.audit_grid(args.seed, args.quick))
     bar = None
     if sys.stderr.isatty() and not under_ci():
         from tqdm import tqdm
 
         bar = tqdm(total=cases, desc=f"auditing {len(chosen)} mutants", unit="case", file=sys.stderr, leave=False)
-    result = audit.run_audit(chosen, quick=args.quick, seed=args.seed, progress=bar and (lambda case: bar.update(1)))
+    result = audit.run_audit(chosen, quick=args.quick, seed=args.seed, smoke=args.smoke,
+                             jobs=bounded_jobs(args.jobs, "audit"),
+                             progress=bar and (lambda case: bar.update(1)))
     if bar is not None:
         bar.close()
     print(audit.render(result), file=sys.stdout)
@@ -590,7 +597,10 @@ def add_grade(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="reports", metavar="DIR", help="folder for the report (default: reports)")
     parser.add_argument("--jobs", type=_count(0, "--jobs"), default=0, metavar="N",
                         help="processes grading at once (default: one per core, and never more)")
-    parser.add_argument("--seed", type=_count(0, "--seed"), default=0, metavar="S", help="seed of the case grid")
+    parser.add_argument("--seed", type=_count(0, "--seed"), default=None, metavar="S",
+                        help="seed of the cases' data (default: drawn at random, so that no student knows the "
+                             "cases beforehand; the output, the report and the feedback say which, and --seed "
+                             "reproduces the run)")
     add_limit_options(parser, NOTEBOOK_CELLS)
     parser.add_argument("--gradescope", metavar="PATH", help="write Gradescope's results.json (one submission)")
     parser.add_argument("--junit-xml", metavar="PATH", help="write the verdicts as JUnit XML")

@@ -56,7 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "of such files, module:Class or an installed entry point's name "
                          "(repeatable; default: every built-in)")
     group.addoption("--conformance-grid", choices=GRIDS, default="full", dest="conformance_grid",
-                    help="case grid: full (default) or quick (depth ≤ 2, batch 4), as `conformance run --grid`")
+                    help="case grid: full (default), quick (as `conformance run --quick`: every network "
+                         "kind and mode on fewer networks) or smoke (one network per kind and mode, a third of "
+                         "the layer networks: the project's own fast tests)")
     group.addoption("--conformance-seed", type=_seed, default=0, metavar="S", dest="conformance_seed",
                     help="seed of the generated case data (default 0)")
     group.addoption("--conformance-no-isolation", action="store_true", dest="conformance_no_isolation",

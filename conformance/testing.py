@@ -25,15 +25,15 @@ from conformance.running.isolation import Limits, driver_for
 from conformance.cases.grids import GRIDS
 from conformance.running.targets import Target, TargetError
 from conformance.runner import run_case
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case, default_grid, smoke_grid
 
 
 
 def grid(name: str, seed: int = 0) -> list[Case]:
-    """The case grid called ``name`` (``full`` or ``quick``)."""
+    """The case grid called ``name`` (``full``, ``quick`` or ``smoke``)."""
     if name not in GRIDS:
         raise ValueError(f"unknown grid {name!r}; the grids are {', '.join(GRIDS)}")
-    return default_grid(seed=seed, quick=name == "quick")
+    return smoke_grid(seed) if name == "smoke" else default_grid(seed=seed, quick=name == "quick")
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,8 @@ class Timing:
         """The case and its layer widths (timing cases differ only by width), e.g.
         ``2layer-tanh-bias-b32-float64-vjp-3x256x2``."""
         layers = self.case.spec.layers
-        return f"{self.case.id}-{'x'.join(str(n) for n in [layers[0].n_in, *(l.n_out for l in layers)])}"
+        widths = [layers[0].n_in, *(layer.n_out for layer in layers)]
+        return f"{self.case.id}-{'x'.join(str(n) for n in widths)}"
 
 
 def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool = False) -> list[Timing]:
@@ -134,7 +135,8 @@ def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool
     its path is loaded here only when ``nothing_judged`` (``--benchmark-only``: no verdict
     is given in this session that its code could change); otherwise only the bundled
     implementations and adapter classes handed over here are timed this way, and
-    ``conformance run`` times the others in their sandboxed workers (``timing.timing_cases``: per depth and dtype, three widths)."""
+    ``conformance run`` times the others in their sandboxed workers (``timing.timing_cases``: per depth
+    and dtype, three widths)."""
     from conformance.running.timing import timing_cases
 
     out, torch_cases = [], {}
@@ -201,7 +203,7 @@ def assert_conforms(
 
     ``adapter`` is an adapter class, or anything ``conformance check`` accepts
     (``path/to/file.py``, ``module:Class``, an entry point's name). The grid is
-    the default one (``quick`` keeps depth ≤ 2 and batch 4) unless ``cases``
+    the default one (``quick``: every network kind and mode on fewer networks) unless ``cases``
     are given; ``expectations`` are recorded known defects (see
     ``conformance.judge.expectations``). The adapter runs in a worker process when it
     is defined at module level (``isolate=False`` runs it in the test's own

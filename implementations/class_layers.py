@@ -96,7 +96,8 @@ class Layer:
             raise Exception("Softmax is not supported as an activation function, use it after the output")
 
         if weights is None:
-            self.weights = 0.1 * np.random.randn(n_neurons, n_inputs) # multiplying with 0.1 to keep the range within (-1, 0, 1)
+            self.weights = 0.1 * np.random.randn(
+                n_neurons, n_inputs) # multiplying with 0.1 to keep the range within (-1, 0, 1)
         else:
             self.weights = weights # used to test the correction of my code
 

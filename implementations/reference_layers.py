@@ -240,7 +240,8 @@ class Sequential:
     """The layers of a ``SequenceSpec``, applied in order; backward in reverse."""
 
     def __init__(self, spec: SequenceSpec, params: NamedParams):
-        self.layers = [make_layer(layer, params, i, shape) for i, (layer, shape) in enumerate(zip(spec.layers, spec.shapes))]
+        self.layers = [make_layer(layer, params, i, shape)
+                       for i, (layer, shape) in enumerate(zip(spec.layers, spec.shapes))]
 
     def forward(self, x):
         for layer in self.layers:

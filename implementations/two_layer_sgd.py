@@ -83,7 +83,8 @@ class TwoLayerSgd(Adapter):
     """
 
     name = "two_layer_sgd"
-    description = "seed 002: backprop(x, y, Wh, Wo, lr), two layers, no bias, in-place SGD step; gradients from the update"
+    description = ("seed 002: backprop(x, y, Wh, Wo, lr), two layers, no bias, in-place SGD step; "
+                   "gradients from the update")
     capabilities = Capabilities(
         activations=frozenset({"relu"}),
         output_activations=frozenset({"relu"}),

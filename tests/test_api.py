@@ -20,15 +20,16 @@ EXAMPLE = str(ROOT / "examples" / "numpy_mlp.py")
 CLASS = f"{NumpyMLPAdapter.__module__}:{NumpyMLPAdapter.__qualname__}"
 
 
-@pytest.mark.parametrize("impls, names", [  # each result row names its target as it was given
-    ("class_layers", {"class_layers"}),
-    (NumpyMLPAdapter, {CLASS}),
-    ([NumpyMLPAdapter], {CLASS}),
-    (ROOT / "examples" / "numpy_mlp.py", {EXAMPLE}),
-    ([EXAMPLE, "reference_numpy"], {EXAMPLE, "reference_numpy"}),
+@pytest.mark.parametrize("impls, names, isolate", [  # each result row names its target as it was given
+    pytest.param("class_layers", {"class_layers"}, False, id="a built-in's name"),
+    pytest.param(NumpyMLPAdapter, {CLASS}, False, id="an adapter class"),
+    pytest.param([NumpyMLPAdapter], {CLASS}, False, id="a list of one class"),
+    pytest.param(ROOT / "examples" / "numpy_mlp.py", {EXAMPLE}, False, id="a path"),
+    pytest.param([EXAMPLE, "reference_numpy"], {EXAMPLE, "reference_numpy"}, True,
+                 id="a path and a name, each in its worker"),
 ])
-def test_run_takes_a_name_a_path_a_class_or_a_list_of_them(impls, names):
-    results = conformance.run(impls, cases=CASES)
+def test_run_takes_a_name_a_path_a_class_or_a_list_of_them(impls, names, isolate):
+    results = conformance.run(impls, cases=CASES, options=conformance.api.Options(isolate=isolate))
     assert isinstance(results, pd.DataFrame) and list(results.columns) == list(COLUMNS)
     assert set(results["implementation"]) == names and set(results["verdict"]) == {"pass"}
 
@@ -41,3 +42,10 @@ def test_a_misspelled_name_suggests_the_right_one():
 def test_something_that_names_no_implementation_is_a_type_error():
     with pytest.raises(TypeError, match="an implementation is a name, a path, an adapter class or a Target"):
         conformance.run([42], cases=CASES)
+
+
+def test_every_name_the_package_advertises_is_there():
+    assert "run_case" in conformance.__all__
+    for name in conformance.__all__:
+        assert getattr(conformance, name) is not None, name
+    assert all(f"``{name}``" in conformance.__doc__ for name in conformance.__all__)

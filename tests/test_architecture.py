@@ -5,6 +5,7 @@ package, and no chain of imports comes back to where it started."""
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def layer(module: str) -> int:
     raise AssertionError(f"{module} has no place in the package order")
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     files = module_files()
     return {name: imports(path, set(files)) - {name} for name, path in files.items()
@@ -137,7 +139,8 @@ def test_a_long_module_says_why(name):
     doc = ast.get_docstring(ast.parse(text)) or ""
     assert doc, f"{name} has no docstring saying what it is for"
     if len(text.splitlines()) > MAX_LINES:
-        assert "longer than" in doc or "lines" in doc, f"{name} is over {MAX_LINES} lines and its docstring does not say why"
+        assert "longer than" in doc or "lines" in doc, (
+            f"{name} is over {MAX_LINES} lines and its docstring does not say why")
 
 
 def test_the_bundled_implementations_are_part_of_the_package():
@@ -156,7 +159,8 @@ def test_a_users_own_folder_named_implementations_does_not_shadow_the_builtins(t
     (tmp_path / "implementations").mkdir()
     (tmp_path / "implementations" / "__init__.py").write_text("raise ImportError('the user’s own package')\n")
     env = os.environ | {"PYTHONPATH": str(PACKAGE.parent)}
-    code = "from conformance.running.targets import builtin; print(type(builtin('reference_numpy').loaded_here().new()).__name__)"
+    code = ("from conformance.running.targets import builtin; "
+            "print(type(builtin('reference_numpy').loaded_here().new()).__name__)")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

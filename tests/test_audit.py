@@ -1,6 +1,9 @@
 """The mutation self-audit: the suite catches every mutant of the reference, names the bug of
 at least 95% of them (for a bug outside the hypothesis library, or a wrong loss value, the
-right diagnosis is "unexplained"; for state kept between calls, the contract row), and never fails a correct implementation; ``conformance audit`` says so."""
+right diagnosis is "unexplained"; for state kept between calls, the contract row), and never fails a
+correct implementation; ``conformance audit`` says so."""
+
+from dataclasses import replace
 
 import pytest
 
@@ -9,72 +12,82 @@ from conformance.cli import main
 from conformance.audit.mutants import MUTANTS, Expected, Mutable, Mutant
 
 
-@pytest.fixture(scope="module")
-def quick_audit() -> audit.Audit:
-    return audit.run_audit(quick=True)
+@pytest.fixture(scope="module", params=[
+    pytest.param("smoke", id="the smoke audit"),
+    pytest.param("quick", id="the quick audit", marks=pytest.mark.e2e),
+])
+def an_audit(request) -> audit.Audit:
+    """The smoke audit (each mutant on the case it shows in) in the fast tier; the quick audit
+    (every mutant on the quick audit grid) in the end-to-end tier."""
+    return audit.run_audit(quick=request.param == "quick", smoke=request.param == "smoke")
 
 
-def test_the_quick_audit_catches_every_mutant(quick_audit):
-    missed = [m.mutant.name for m in quick_audit.mutants if not m.caught]
-    assert quick_audit.kill_rate == 1.0, f"missed: {missed}"
-    assert len(quick_audit.mutants) == len(MUTANTS) >= 15
+def test_the_audit_catches_every_mutant(an_audit):
+    missed = [m.mutant.name for m in an_audit.mutants if not m.caught]
+    assert an_audit.kill_rate == 1.0, f"missed: {missed}"
+    assert len(an_audit.mutants) == len(MUTANTS) >= 15
 
 
-def test_the_quick_audit_names_the_bug_of_at_least_19_mutants_in_20(quick_audit):
-    wrong = {m.mutant.name: m.wrong_example for m in quick_audit.mutants if not m.diagnosed_right}
-    assert quick_audit.accuracy >= 0.95, wrong
+def test_the_audit_names_the_bug_of_at_least_19_mutants_in_20(an_audit):
+    wrong = {m.mutant.name: m.wrong_example for m in an_audit.mutants if not m.diagnosed_right}
+    assert an_audit.accuracy >= 0.95, wrong
 
 
-def test_the_quick_audit_raises_no_false_alarm_on_the_correct_implementations(quick_audit):
-    alarms = [a for c in quick_audit.correct for a in c.alarms]
-    assert quick_audit.false_alarms == 0, alarms[:3]
-    assert {c.implementation for c in quick_audit.correct} == {"reference_numpy", "class_layers", "single_layer_relu"}
-    assert all(c.cases_run > 0 for c in quick_audit.correct)
+def test_the_audit_raises_no_false_alarm_on_the_correct_implementations(an_audit):
+    alarms = [a for c in an_audit.correct for a in c.alarms]
+    assert an_audit.false_alarms == 0, alarms[:3]
+    assert {c.implementation for c in an_audit.correct} == {"reference_numpy", "class_layers", "single_layer_relu"}
+    assert all(c.cases_run > 0 for c in an_audit.correct)
     assert {c.dtype for c in audit.false_alarm_grid(quick=True)} == {"float32", "float64"}
+    assert {c.dtype for c in audit.false_alarm_grid(smoke=True)} == {"float32", "float64"}
 
 
-def test_the_quick_audit_passes_and_prints_its_figures(quick_audit):
-    text = audit.render(quick_audit)
-    assert quick_audit.passed
+def test_the_audit_passes_and_prints_its_figures(an_audit):
+    text = audit.render(an_audit)
+    assert an_audit.passed
     assert f"kill rate: 100% ({len(MUTANTS)} of {len(MUTANTS)} mutants caught)" in text
-    assert f"diagnosis accuracy: {quick_audit.accuracy:.0%}" in text
+    assert f"diagnosis accuracy: {an_audit.accuracy:.0%}" in text
     assert "false alarms: 0" in text and text.rstrip().endswith("no false alarm)")
 
 
-@pytest.mark.parametrize("name", ["last_weight_gradient_from_preactivation", "loss_plus_constant",
-                                  "cross_entropy_is_sum_of_squared_gradients"])
-def test_a_bug_no_hypothesis_describes_is_right_only_when_unexplained(quick_audit, name):
-    (outside,) = [m for m in quick_audit.mutants if m.mutant.name == name]
+@pytest.mark.parametrize("name", [
+    pytest.param("last_weight_gradient_from_preactivation", id="a bug outside the hypothesis library"),
+    pytest.param("loss_plus_constant", id="a constant added to the loss"),
+    pytest.param("cross_entropy_is_sum_of_squared_gradients", id="a cross-entropy with a wrong value"),
+])
+def test_a_bug_no_hypothesis_describes_is_right_only_when_unexplained(an_audit, name):
+    (outside,) = [m for m in an_audit.mutants if m.mutant.name == name]
     assert outside.caught and outside.diagnosed_right, outside.wrong_example
     named = Expected(mutants.UNEXPLAINED).met_by((mutants.Finding("scaled_gradient", "×2"),), audit.audit_grid()[0])
     assert not named  # naming any cause would have counted wrong
 
 
-def test_state_kept_between_calls_is_caught_by_the_contract_and_named(quick_audit):
+def test_state_kept_between_calls_is_caught_by_the_contract_and_named(an_audit):
     for name in ("accumulates_gradients", "stale_input_cache"):
-        (m,) = [m for m in quick_audit.mutants if m.mutant.name == name]
+        (m,) = [m for m in an_audit.mutants if m.mutant.name == name]
         assert m.caught and m.diagnosed_right, m.wrong_example
 
 
 def test_an_audit_with_a_mutant_that_has_no_bug_fails_on_its_kill_rate():
     harmless = Mutant("no_bug", "the reference itself", Mutable, Expected("scaled_gradient"))
-    result = audit.run_audit([harmless], quick=True, correct=())
+    result = audit.run_audit([replace(harmless, shows_in=MUTANTS[0].shows_in)], smoke=True, correct=())
     assert result.kill_rate == 0.0 and not result.passed
     assert "no_bug  MISSED" in audit.render(result)
     assert "audit: FAIL" in audit.render(result)
 
 
 def test_conformance_audit_exits_1_when_a_mutant_is_missed(capsys, monkeypatch):
-    harmless = Mutant("no_bug", "the reference itself", Mutable, Expected("scaled_gradient"))
+    harmless = Mutant("no_bug", "the reference itself", Mutable, Expected("scaled_gradient"),
+                      shows_in=MUTANTS[0].shows_in)
     monkeypatch.setattr(audit, "CORRECT", ())
     monkeypatch.setattr(mutants, "MUTANTS", (harmless,))
-    assert main(["audit", "--quick"]) == 1
+    assert main(["audit", "--smoke"]) == 1
     assert "kill rate: 0% (0 of 1 mutants caught)" in capsys.readouterr().out
 
 
 def test_conformance_audit_exits_0_when_the_audit_passes(capsys, monkeypatch):
     monkeypatch.setattr(audit, "CORRECT", ("single_layer_relu",))
-    assert main(["audit", "--quick", "--mutant", "last_bias_not_summed"]) == 0
+    assert main(["audit", "--smoke", "--mutant", "last_bias_not_summed"]) == 0
     out = capsys.readouterr().out
     assert "last_bias_not_summed" in out and "kill rate: 100%" in out and "audit: PASS" in out
     assert "single_layer_relu: no false alarm" in out

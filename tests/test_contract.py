@@ -9,6 +9,7 @@ from conformance.running.targets import Target
 from conformance.runner import run_case
 from conformance.cases.spec import Case, NetworkSpec
 from conformance.implementations.reference_numpy import ReferenceNumpy
+from tests.faulty.adapters import WrongShape
 
 VJP = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4)
 LOSS = Case(NetworkSpec.mlp([3, 4, 2], "tanh", "identity", loss="mse"), batch=4)
@@ -20,12 +21,6 @@ def rows_of(adapter: type, case: Case = VJP):
 
 def details(rows, check: str | None = None) -> list[str]:
     return [r.detail for r in rows if r.verdict in ("fail", "error") and check in (None, r.check)]
-
-
-class TransposedWeights(ReferenceNumpy):
-    def backward(self, grad_output):
-        grads = super().backward(grad_output)
-        return Gradients(grads.input, tuple(w.T for w in grads.weights), grads.biases)
 
 
 class RowBiases(ReferenceNumpy):
@@ -58,9 +53,9 @@ class TransposedInputGradient(ReferenceNumpy):
 
 
 @pytest.mark.parametrize("adapter, tensor, message", [
-    (TransposedWeights, "weight[0]", "backward returned weight[0] of shape (3, 4); "
+    (WrongShape, "weight[0]", "backward returned weight[0] of shape (3, 4); "
                                      "the contract expects (n_out, n_in) = (4, 3): transpose it in your adapter"),
-    (TransposedWeights, "weight[1]", "backward returned weight[1] of shape (4, 2); "
+    (WrongShape, "weight[1]", "backward returned weight[1] of shape (4, 2); "
                                      "the contract expects (n_out, n_in) = (2, 4): transpose it in your adapter"),
     (RowBiases, "bias[0]", "backward returned bias[0] of shape (1, 4); the contract expects (n_out,) = (4,): "
                            "flatten it in your adapter (.reshape(-1))"),
@@ -88,7 +83,7 @@ def test_a_layout_mistake_in_the_loss_gradients_names_the_loss_method():
 
 
 def test_a_layout_mistake_still_fails_the_gradient_itself():
-    gradient_rows = [r for r in rows_of(TransposedWeights) if r.check == "gradient" and r.tensor == "weight[0]"]
+    gradient_rows = [r for r in rows_of(WrongShape) if r.check == "gradient" and r.tensor == "weight[0]"]
     assert [r.verdict for r in gradient_rows] == ["fail"]
 
 
@@ -175,16 +170,19 @@ FLOAT32 = Case(NetworkSpec.mlp([3, 4, 2], "tanh"), batch=4, dtype="float32")
 @pytest.mark.parametrize("adapter, case, tensor, message", [
     (InputGradientOfWrongShape, VJP, "input",
      "backward returned input: shape (4, 2); the contract expects (batch, n_in) = (4, 3)"),
-    (NoInputGradient, VJP, "input", "backward returned input: None where an array of shape (batch, n_in) = (4, 3) is due"),
+    (NoInputGradient, VJP, "input",
+     "backward returned input: None where an array of shape (batch, n_in) = (4, 3) is due"),
     (NoneForAWeight, VJP, "weight[0]",
      "backward returned weight[0]: None where an array of shape (n_out, n_in) = (4, 3) is due"),
     (Float32Gradients, VJP, "weight[1]", "backward returned weight[1]: dtype float32 in a float64 case; the contract "
                                          "expects float64 (an implementation that computes in float32 only declares "
                                          "Capabilities(dtypes={'float32'}))"),
-    (IntegerOutput, VJP, "output", "forward returned output: dtype int64 in a float64 case; the contract expects float64"),
+    (IntegerOutput, VJP, "output",
+     "forward returned output: dtype int64 in a float64 case; the contract expects float64"),
     (NaNGradient, VJP, "weight[0]",
      "backward returned weight[0]: a non-finite value (nan) at [1, 2]; the contract expects finite numbers"),
-    (InfiniteLoss, LOSS, "loss", "loss returned loss: a non-finite value (inf) at []; the contract expects finite numbers"),
+    (InfiniteLoss, LOSS, "loss",
+     "loss returned loss: a non-finite value (inf) at []; the contract expects finite numbers"),
 ])
 def test_a_returned_value_that_breaks_the_contract_is_a_contract_failure_and_its_comparisons_fail(
         adapter, case, tensor, message):
@@ -200,7 +198,7 @@ def test_a_target_that_breaks_the_contract_fails_and_its_first_problem_names_the
     from conformance.check import check_target
     from conformance.reporting.verdicts import render_target
 
-    result = check_target(Target(adapter.__name__, adapter, "test"), [VJP])
+    result = check_target(Target(adapter.__name__, adapter, "test"), [VJP], isolate=False)
     assert result.verdict == "fail"
     lines = render_target(result).splitlines()
     assert "contract FAIL 1" in lines[1]
@@ -239,7 +237,8 @@ def adapter_class(**members) -> type:
     (adapter_class(capabilities=Capabilities(losses={"mse"})),
      "declares losses (mse) but does not implement loss(x, targets)"),
     (adapter_class(capabilities=Capabilities(vjp=False)), "declares vjp=False and no loss, so no case can run"),
-    (adapter_class(capabilities={"activations": {"tanh"}}), "Mine.capabilities must be conformance.Capabilities(...), got dict"),
+    (adapter_class(capabilities={"activations": {"tanh"}}),
+     "Mine.capabilities must be conformance.Capabilities(...), got dict"),
     (adapter_class(name=3), "Mine.name must be a string, got int"),
 ])
 def test_a_mistake_in_the_adapter_class_is_one_line_saying_what_the_contract_expects(cls, words):
@@ -254,8 +253,9 @@ def test_a_complete_adapter_class_has_no_problem():
 
 def test_a_transposed_square_weight_gradient_has_the_right_shape_but_fails_on_its_values():
     square = Case(NetworkSpec.mlp([3, 4, 4, 2], "tanh"), batch=4)
-    rows = rows_of(TransposedWeights, square)
-    assert [(r.check, r.verdict) for r in rows if r.tensor == "weight[1]"] == [("gradient", "fail"), ("fd_entry", "fail")]
+    rows = rows_of(WrongShape, square)
+    assert ([(r.check, r.verdict) for r in rows if r.tensor == "weight[1]"]
+            == [("gradient", "fail"), ("fd_entry", "fail")])
     assert "got" in next(r.detail for r in rows if r.tensor == "weight[1]")
 
 

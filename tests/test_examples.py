@@ -3,23 +3,29 @@ one-character bug in it; the README shows it as it is."""
 
 import re
 import shutil
-from pathlib import Path
 
-from conformance.running import targets as registry
+import pytest
+
+from conformance.cases.spec import NetworkSpec, default_grid, smoke_grid
 from conformance.check import check_target
 from conformance.reporting.verdicts import problem_lines
-from conformance.cases.spec import NetworkSpec, default_grid
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
+from conformance.running import targets as registry
+from tests.helpers import EXAMPLE, PINNED, ROOT
 
 
+def the_examples(cases):
+    """The cases the example takes: MLPs, the upstream gradient and MSE."""
+    return [c for c in cases if isinstance(c.spec, NetworkSpec) and c.mode in ("vjp", "mse")]
+
+
+@pytest.mark.e2e
 def test_the_example_conforms_on_every_case_it_supports_in_both_dtypes():
-    result = check_target(registry.load(str(EXAMPLE)), default_grid())
+    grid = default_grid()
+    result = check_target(registry.load(str(EXAMPLE)), grid)
     assert result.verdict == "pass", problem_lines(result.rows, 5)
     assert {r.dtype for r in result.ran} == {"float32", "float64"}
     assert {r.loss for r in result.ran} == {"", "mse"}
-    assert len({r.case for r in result.ran}) == 1848  # the VJP and MSE cases of the grid
+    assert len({r.case for r in result.ran}) == len(the_examples(grid))
 
 
 def test_the_example_adapter_is_under_40_lines():
@@ -33,13 +39,13 @@ def test_a_one_character_bug_in_the_example_is_caught_and_located(tmp_path):
     source = EXAMPLE.read_text()
     assert "2 * error / error.size" in source
     buggy.write_text(source.replace("2 * error / error.size", "2 * error / len(error)"))  # mean over the batch only
-    cases = default_grid(quick=True)
+    cases = [c for c in smoke_grid() if c.mode in ("vjp", "mse")]
     result = check_target(registry.load(str(buggy)), cases)
     assert result.verdict == "fail"
     assert result.family("forward") == "pass" and result.family("loss") == "pass"
     # every MSE case whose network has more than one output (with one, the batch is every element); no VJP case
     wrong = sum(c.mode == "mse" and isinstance(c.spec, NetworkSpec) and c.spec.sizes[-1] > 1 for c in cases)
-    assert wrong == 36 and result.family("gradient") == f"FAIL {wrong}"
+    assert wrong > 0 and result.family("gradient") == f"FAIL {wrong}"
     assert {r.loss for r in result.rows if r.verdict == "fail"} == {"mse"}
 
 
@@ -52,4 +58,4 @@ def test_the_readme_shows_the_example_adapter_as_it_is():
 def test_the_example_runs_in_a_fresh_folder_of_its_own(tmp_path):
     copy = tmp_path / "my_mlp.py"
     shutil.copy(EXAMPLE, copy)
-    assert check_target(registry.load(str(copy)), default_grid(quick=True)).verdict == "pass"
+    assert check_target(registry.load(str(copy)), PINNED).verdict == "pass"

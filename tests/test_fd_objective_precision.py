@@ -20,7 +20,8 @@ def fd_rows(adapter, case):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_a_float32_loss_with_right_gradients_is_never_a_false_failure(case):
     rows = fd_rows(state.Float32Loss, case)
-    assert rows and all(r.verdict in ("pass", "not_applicable") for r in rows), [r.detail for r in rows if r.verdict == "fail"]
+    assert rows and all(r.verdict in ("pass", "not_applicable") for r in rows), (
+        [r.detail for r in rows if r.verdict == "fail"])
     assert all("the objective's values are float32 numbers" in r.detail for r in rows if r.verdict == "pass")
 
 
@@ -33,5 +34,6 @@ def test_a_wrong_gradient_with_a_float32_loss_still_fails(case):
 
 def test_a_float64_objective_keeps_its_float64_bound():
     from conformance.implementations.reference_numpy import ReferenceNumpy
-    rows = [r for r in run_case(Target("ref", ReferenceNumpy, "test"), CASES[0], (), FD_ONLY) if r.check.startswith("fd_")]
+    rows = [r for r in run_case(Target("ref", ReferenceNumpy, "test"), CASES[0], (), FD_ONLY)
+            if r.check.startswith("fd_")]
     assert rows and all(r.verdict == "pass" and "float32 numbers" not in r.detail for r in rows)

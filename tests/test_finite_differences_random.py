@@ -202,7 +202,8 @@ def test_a_wrong_backward_fails_the_finite_difference_checks_on_every_random_cas
     for case in cases:
         rows = run_case(driver, case, expectations=(), checks=Checks(torch=False))
         if not any(r.verdict == "fail" for r in rows if r.check.startswith("fd_")):
-            missed.append(f"{case.id} (seed {case.seed}): " + "; ".join(r.detail for r in rows if r.check == "fd_directional"))
+            missed.append(f"{case.id} (seed {case.seed}): "
+                          + "; ".join(r.detail for r in rows if r.check == "fd_directional"))
     print(f"\n{adapter.name}: {len(cases)} random cases where the fault shows, {len(missed)} missed")
     assert len(cases) >= 200
     if "float32" in adapter.capabilities.dtypes - {"float64"}:

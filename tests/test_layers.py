@@ -14,6 +14,7 @@ from conformance.examples import course_layers
 from conformance.running.driver import Driver
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome, run_case
+from tests.helpers import GRID_SIZES
 
 SEQUENCE_CASES = [c for c in default_grid() if isinstance(c.spec, SequenceSpec)]
 
@@ -41,11 +42,12 @@ def test_parameters_are_named_and_shaped_as_torch_sequential_names_them():
     assert spec.param_shapes == {"0.weight": (4, 3, 3, 3), "0.bias": (4,), "4.weight": (5, 36), "4.bias": (5,)}
 
 
+@pytest.mark.parametrize("grid", GRID_SIZES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_reference_passes_every_layer_case_with_no_false_alarm(dtype):
+def test_the_reference_passes_every_layer_case_with_no_false_alarm(dtype, grid):
     driver = Driver(load("reference_numpy"))
-    bad = [f"{c.id}: {r.check} {r.tensor}: {r.message}" for c in SEQUENCE_CASES if c.dtype == dtype
-           for r in run_case(driver, c) if r.verdict != "pass"]
+    bad = [f"{c.id}: {r.check} {r.tensor}: {r.message}" for c in grid() if c.dtype == dtype
+           and isinstance(c.spec, SequenceSpec) for r in run_case(driver, c) if r.verdict != "pass"]
     assert bad == []
 
 
@@ -62,13 +64,12 @@ def test_a_kind_an_adapter_does_not_declare_is_not_applicable_with_that_reason()
     assert capabilities.why_not(spec, 3, "float64") == "no batchnorm layer"
 
 
-COURSE = [c for c in SEQUENCE_CASES if c.batch == 2 or "batchnorm" in c.spec.kinds]
-
-
-def test_the_course_style_example_passes_every_case_it_supports():
+@pytest.mark.parametrize("grid", GRID_SIZES)
+def test_the_course_style_example_passes_every_case_it_supports(grid):
     driver = Driver(Target("course_layers", course_layers.CourseLayersAdapter, "test"))
-    rows = [r for c in COURSE for r in run_case(driver, c)]
-    assert sum(r.verdict == "pass" for r in rows) > 100
+    cases = [c for c in grid() if isinstance(c.spec, SequenceSpec) and (c.batch == 2 or "batchnorm" in c.spec.kinds)]
+    rows = [r for c in cases for r in run_case(driver, c)]
+    assert sum(r.verdict == "pass" for r in rows) > 2 * len(cases)
     assert [r.message for r in rows if r.verdict not in ("pass", "not_applicable")] == []
 
 

@@ -1,6 +1,7 @@
 """`conformance run --jobs 2` gives the rows of a serial run, in the same order."""
 
 import pandas as pd
+import pytest
 
 from conformance import api
 from conformance.cases.spec import default_grid
@@ -9,6 +10,8 @@ from conformance.cases.spec import default_grid
 #: path (each parallel process's worker loads it again).
 IMPLEMENTATIONS = ["reference_numpy", "cached_input", "tests/faulty/adapters.py:WrongShape"]
 CASES = default_grid(quick=True)[::5]
+
+pytestmark = pytest.mark.e2e  # two pools of processes, each with its workers
 
 
 def results(jobs: int) -> pd.DataFrame:

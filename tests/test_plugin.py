@@ -17,12 +17,13 @@ import conformance
 from conformance import Adapter, Gradients
 from conformance.pytest_plugin import assert_conforms
 from conformance.running.targets import TargetError
-from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.spec import Case, NetworkSpec, smoke_grid
 from examples.numpy_mlp import NumpyMLPAdapter
 from tests.faulty.sources import DOUBLED
+from tests.helpers import EXAMPLE, PINNED, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
+#: The example's cases of the smoke grid: its MLPs, upstream gradient and MSE.
+EXAMPLE_CASES = [c for c in smoke_grid() if isinstance(c.spec, NetworkSpec) and c.mode in ("vjp", "mse")]
 INSTALLED = any(ep.value == "conformance.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
 
 
@@ -34,31 +35,39 @@ def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
 
+e2e = pytest.mark.e2e  # each test runs pytest in a process of its own
+
+
+@e2e
 def test_pytest_impl_runs_only_the_applicable_cases_and_says_how_many_it_left_out(tmp_path):
     shutil.copy(EXAMPLE, tmp_path / "my_mlp.py")
-    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "quick")
+    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "smoke")
     assert run.returncode == 0, run.stdout[-3000:]
-    assert "392 passed" in run.stdout and "skipped" not in run.stdout
-    assert "conformance: 296 cases not collected, their implementation does not support them (my_mlp.py 296" \
-        in run.stdout
+    left_out = len(smoke_grid()) - len(EXAMPLE_CASES)
+    assert f"{len(EXAMPLE_CASES)} passed" in run.stdout and "skipped" not in run.stdout
+    assert (f"conformance: {left_out} cases not collected, their implementation does not support them "
+            f"(my_mlp.py {left_out}") in run.stdout
 
 
+@e2e
 def test_pytest_impl_fails_a_wrong_plug_in_naming_the_tensor_and_both_values(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
-    run = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "quick", "-x")
+    run = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "smoke", "-x")
     assert run.returncode == 1
     assert "gradient fail: weight[0][" in run.stdout and ", PyTorch " in run.stdout and "tolerance" in run.stdout
 
 
+@e2e
 def test_a_failing_test_id_pasted_back_into_pytest_runs_that_test(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
-    first = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "quick", "-x", "-rf")
+    first = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "smoke", "-x", "-rf")
     failed = next(line.split()[1] for line in first.stdout.splitlines() if line.startswith("FAILED "))
-    again = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "quick", failed)
+    again = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "smoke", failed)
     assert again.returncode == 1, again.stdout[-2000:] + again.stderr[-2000:]
     assert "1 failed" in again.stdout and "passed" not in again.stdout
 
 
+@e2e
 def test_a_project_with_its_own_seed_option_runs_unchanged_and_imports_nothing_heavy(tmp_path):
     (tmp_path / "conftest.py").write_text(
         "import sys\n\n\ndef pytest_addoption(parser):\n"
@@ -72,13 +81,14 @@ def test_a_project_with_its_own_seed_option_runs_unchanged_and_imports_nothing_h
     assert "conformance" not in run.stdout.replace("conformance-", "")
 
 
+@e2e
 def test_benchmarks_time_each_implementation_next_to_pytorch_in_pytest_benchmark_json(tmp_path):
     shutil.copy(EXAMPLE, tmp_path / "my_mlp.py")
-    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "quick", "--benchmark-only",
+    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "smoke", "--benchmark-only",
                     "--benchmark-json", "timings.json", "--benchmark-min-rounds", "1", "--benchmark-max-time", "0",
                     "--benchmark-warmup", "off")
     assert run.returncode == 0, run.stdout[-2000:]
-    assert "392 deselected" in run.stdout
+    assert f"{len(EXAMPLE_CASES)} deselected" in run.stdout
     benchmarks = json.loads((tmp_path / "timings.json").read_text())["benchmarks"]
     groups: dict[str, set] = {}
     for b in benchmarks:
@@ -86,18 +96,21 @@ def test_benchmarks_time_each_implementation_next_to_pytorch_in_pytest_benchmark
     assert len(groups) >= 6 and all(names == {"my_mlp.py", "pytorch"} for names in groups.values())
 
 
+@e2e
 def test_the_default_run_collects_no_timing_test(tmp_path):
     shutil.copy(EXAMPLE, tmp_path / "my_mlp.py")
-    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "quick", "--collect-only")
+    run = pytest_in(tmp_path, "--conformance-impl", "my_mlp.py", "--conformance-grid", "smoke", "--collect-only")
     assert "test_speed" not in run.stdout and "test_conforms[my_mlp.py-" in run.stdout
 
 
+@e2e
 def test_pytest_impl_with_a_bad_target_is_a_usage_error_of_one_line(tmp_path):
     run = pytest_in(tmp_path, "--conformance-impl", "missing.py")
     assert run.returncode == 4
     assert "ERROR: no such file: missing.py" in run.stderr and "Traceback" not in run.stderr
 
 
+@e2e
 def test_assert_conforms_in_a_users_own_test_reports_the_wrong_tensor_without_the_harness_traceback(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
     (tmp_path / "test_mine.py").write_text(
@@ -112,7 +125,7 @@ def test_assert_conforms_in_a_users_own_test_reports_the_wrong_tensor_without_th
 
 
 def test_assert_conforms_passes_a_correct_adapter_and_returns_its_rows():
-    result = assert_conforms(NumpyMLPAdapter, quick=True)
+    result = assert_conforms(NumpyMLPAdapter, cases=PINNED)
     assert result.verdict == "pass"
     assert {r.check for r in result.rows} >= {"forward", "gradient", "loss", "contract"}
 
@@ -146,11 +159,11 @@ def test_assert_conforms_fails_when_no_case_applies():
             return "only convolutional networks"
 
     with pytest.raises(AssertionError, match="(?s)NOTHING RAN.*only convolutional networks"):
-        assert_conforms(SupportsNothing, quick=True)
+        assert_conforms(SupportsNothing, cases=PINNED)
 
 
 def test_assert_conforms_takes_what_conformance_check_takes():
-    assert assert_conforms(str(EXAMPLE), quick=True).name == "numpy_mlp"
+    assert assert_conforms(str(EXAMPLE), cases=PINNED[:2]).name == "numpy_mlp"
 
 
 def test_assert_conforms_is_exported_from_the_package():

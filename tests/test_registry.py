@@ -59,7 +59,8 @@ def test_naming_a_file_does_not_run_it(tmp_path):
 
 
 def test_file_colon_class_picks_one_of_several_adapters(tmp_path):
-    path = write(tmp_path / "two.py", ADAPTER.format(cls="First", name="first") + "\n\nclass Second(First):\n    name = 'second'\n")
+    path = write(tmp_path / "two.py",
+                 ADAPTER.format(cls="First", name="first") + "\n\nclass Second(First):\n    name = 'second'\n")
     assert loaded(f"{path}:Second")["name"] == "second"
     assert registry.load(f"{path}:Second").name == f"{path}:Second"
 

@@ -5,7 +5,8 @@ import pytest
 
 from conformance.running.targets import Target
 from conformance.runner import run_case
-from conformance.cases.spec import Case, NetworkSpec, default_grid
+from conformance.cases.spec import Case, NetworkSpec
+from tests.helpers import GRID_SIZES
 from conformance.implementations.reference_numpy import MLP, ReferenceNumpy, activation_derivative
 
 
@@ -42,9 +43,10 @@ class DoubledWeightGradient(ReferenceNumpy):
 REFERENCE = Target("reference_numpy", ReferenceNumpy, "test")
 
 
+@pytest.mark.parametrize("grid", GRID_SIZES)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_reference_passes_every_case_of_the_grid(dtype):
-    rows = [r for case in default_grid() if case.dtype == dtype for r in run_case(REFERENCE, case)]
+def test_reference_passes_every_case_of_the_grid(grid, dtype):
+    rows = [r for case in grid() if case.dtype == dtype for r in run_case(REFERENCE, case)]
     assert rows and all(r.verdict == "pass" for r in rows), [r.detail for r in rows if r.verdict != "pass"][:5]
 
 

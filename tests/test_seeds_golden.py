@@ -34,7 +34,8 @@ def assert_as_printed_scientific(actual, printed, mantissa_decimals):
     half_unit = 0.5 * 10.0 ** (exponents - mantissa_decimals) * (1 + 1e-9)
     excess = np.abs(np.asarray(actual, dtype=np.float64) - printed) - half_unit
     worst = np.unravel_index(np.argmax(excess), printed.shape)
-    assert excess[worst] <= 0, f"element {[int(i) for i in worst]}: got {np.asarray(actual)[worst]!r}, printed {printed[worst]!r}"
+    assert excess[worst] <= 0, (f"element {[int(i) for i in worst]}: got {np.asarray(actual)[worst]!r}, "
+                                f"printed {printed[worst]!r}")
 
 
 @pytest.fixture
@@ -102,7 +103,8 @@ class TestSeed001SingleLayerRelu:
         assert_as_printed(dense.dinputs, [[0.44, -0.38, -0.07, 1.37],
                                           [-0.12, 1.06, -0.66, 3.74],
                                           [1.32, -1.14, -0.21, 4.11]], 8)
-        assert_as_printed(dense.dweights, [[0.5, -3.5, 0.5], [20.1, 10.1, 20.1], [10.9, 12.9, 10.9], [4.1, 0.1, 4.1]], 8)
+        assert_as_printed(dense.dweights, [[0.5, -3.5, 0.5], [20.1, 10.1, 20.1],
+                                           [10.9, 12.9, 10.9], [4.1, 0.1, 4.1]], 8)
         assert_as_printed(dense.dbiases, [[6., 4., 6.]], 8)
 
     def test_the_spiral_data_network_gives_the_printed_loss_and_gradients(self):

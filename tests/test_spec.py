@@ -7,13 +7,14 @@ import pytest
 
 from conformance.contract import profiles
 from conformance.cases.spec import (
-    ACTIVATIONS, DTYPES, KINK_MARGIN, LOSSES, Case, GridChoice, Layer, NetworkSpec, default_grid, generate, grid,
-    kink_margin, network_kinds, preactivations, random_cases,
+    ACTIVATIONS, BATCHES, DTYPES, KINK_MARGIN, LOSSES, SHAPES, Case, GridChoice, Layer, NetworkSpec, default_grid,
+    generate, grid, kink_margin, network_kinds, preactivations, random_cases, smoke_grid,
 )
 
 
 def arrays(data):
-    return [data.x, data.upstream, data.targets, *data.params.weights, *(b for b in data.params.biases if b is not None)]
+    biases = [b for b in data.params.biases if b is not None]
+    return [data.x, data.upstream, data.targets, *data.params.weights, *biases]
 
 
 def test_same_seed_gives_the_same_bytes():
@@ -193,3 +194,20 @@ def test_a_batch_larger_than_a_layer_can_separate_records_the_margin_it_kept():
     case = Case(NetworkSpec.mlp([3, 40, 40, 2], "relu"), batch=64, seed=1)
     data = generate(case)
     assert 0 < data.kink_margin == kink_margin(case.spec, data.params, data.x)
+
+
+def test_the_smoke_grid_is_part_of_the_quick_one_and_keeps_every_kind_mode_depth_and_layer():
+    quick, smoke = default_grid(quick=True), smoke_grid()
+    assert {c.id for c in smoke} <= {c.id for c in quick} and len(smoke) < len(quick) / 2
+    def mlp(cases):
+        return {(c.spec.hidden_activation, c.spec.output_activation, c.spec.bias, c.mode)
+                for c in cases if isinstance(c.spec, NetworkSpec)}
+
+    def kinds(cases):
+        return {layer.kind for c in cases if not isinstance(c.spec, NetworkSpec) for layer in c.spec.layers}
+
+    assert mlp(smoke) == mlp(quick)
+    assert {c.spec.depth for c in smoke if isinstance(c.spec, NetworkSpec)} == set(SHAPES)
+    assert {(c.batch, c.dtype) for c in smoke if isinstance(c.spec, NetworkSpec)} == \
+        {(b, d) for b in BATCHES for d in DTYPES}
+    assert kinds(smoke) == kinds(quick)

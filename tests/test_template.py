@@ -8,7 +8,7 @@ from conformance.contract import template
 from conformance.running.isolation import describe
 from conformance.check import check_target
 from conformance.running.targets import TargetError
-from conformance.cases.spec import default_grid
+from conformance.cases.spec import smoke_grid
 from conformance.contract.template import TemplateError
 
 #: A course-style network the template's marked lines fit as written: weights (n_in, n_out),
@@ -56,7 +56,7 @@ def test_new_writes_an_adapter_named_after_its_file(tmp_path):
 def test_the_template_conforms_once_its_marked_lines_fit_the_implementation(tmp_path):
     path = template.write(tmp_path / "mine.py")
     (tmp_path / "my_network.py").write_text(MY_NETWORK)
-    result = check_target(registry.load(str(path)), default_grid(quick=True))
+    result = check_target(registry.load(str(path)), smoke_grid())
     assert result.verdict == "pass"
     assert {r.check for r in result.ran} >= {"forward", "gradient", "contract"}
 
@@ -81,7 +81,8 @@ def test_new_never_overwrites_a_file(tmp_path):
     assert path.read_text() == "my work\n"
 
 
-@pytest.mark.parametrize("name, words", [("adapter.txt", "must end in .py"), ("file.py/adapter.py", "is a file, not a folder")])
+@pytest.mark.parametrize("name, words", [("adapter.txt", "must end in .py"),
+                                         ("file.py/adapter.py", "is a file, not a folder")])
 def test_new_refuses_a_path_it_cannot_use(tmp_path, name, words):
     (tmp_path / "file.py").write_text("")
     with pytest.raises(TemplateError, match=words):

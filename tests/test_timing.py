@@ -3,7 +3,8 @@
 import pytest
 
 from conformance.cases.spec import Case, NetworkSpec
-from conformance.running.timing import (CASE_OVERHEAD_S, Measured, Measurement, Rules, Timed, estimate_s, fits, scaled, shares, timing_cases)
+from conformance.running.timing import (CASE_OVERHEAD_S, Measured, Measurement, Rules, Timed, estimate_s, fits, scaled,
+                                        shares, timing_cases)
 
 SMALL = Case(NetworkSpec.mlp([4, 4, 4], "tanh"), 32)
 LARGE = scaled(SMALL, 256)

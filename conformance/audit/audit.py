@@ -5,7 +5,8 @@ suite's own ``runner.case_outcome`` (both oracles, the diagnosis) on the audit g
 mutant is *caught* when some case fails; it is *diagnosed right* when every one of
 its failing cases gets the finding the mutant declares (kind, layers or tensors,
 factor; none at all for a bug no hypothesis describes, which must be "unexplained";
-for a model that keeps state between calls, the contract row saying which). The correct implementations (the reference and the seed ports without
+for a model that keeps state between calls, the contract row saying which). The correct
+implementations (the reference and the seed ports without
 recorded defects) run on the same grid: any failure there is a false alarm.
 
 Mutants run in this process, without a worker: they are the suite's own code.
@@ -14,7 +15,7 @@ Mutants run in this process, without a worker: they are the suite's own code.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from conformance.running.driver import Driver
@@ -22,7 +23,7 @@ from conformance.audit.mutants import MUTANTS, Mutant
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome
 from conformance.cases.layers import SequenceSpec
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case, NetworkSpec, default_grid
 
 #: The implementations that must pass every case that applies to them: the reference and
 #: the seed ports with no recorded defect (seed 003's port raises on every network deeper
@@ -44,9 +45,18 @@ def audit_grid(seed: int = 0, quick: bool = False) -> list[Case]:
     return cases
 
 
-def false_alarm_grid(seed: int = 0, quick: bool = False) -> list[Case]:
+def smoke_cases(mutants: Sequence[Mutant] = MUTANTS, seed: int = 0) -> list[Case]:
+    """The cases the mutants show in (``Mutant.shows_in``), each once, at ``seed``."""
+    return list(dict.fromkeys(replace(m.shows_in, seed=seed) for m in mutants if m.shows_in is not None))
+
+
+def false_alarm_grid(seed: int = 0, quick: bool = False, smoke: bool = False) -> list[Case]:
     """The audit grid, and in quick form also its networks at batch 1 (where the seed ports
-    that take one sample at a time apply)."""
+    that take one sample at a time apply); ``smoke``: the mutants' own cases, and each MLP
+    case at batch 1 too."""
+    if smoke:
+        cases = smoke_cases(seed=seed)
+        return cases + [replace(c, batch=1) for c in cases if isinstance(c.spec, NetworkSpec)]
     cases = audit_grid(seed, quick)
     if quick:
         cases += [c for c in default_grid(seed=seed) if c.batch == 1 and c.spec.depth == 3]
@@ -115,21 +125,28 @@ def _run(driver: Driver, case: Case):
     return outcome.rows, outcome.diagnosis
 
 
-def audit_mutants(mutants: Sequence[Mutant], cases: Sequence[Case], progress=None) -> list[MutantResult]:
-    """Every mutant on every case, case by case (so the oracle's what-if predictions for a
-    case are computed once for all the mutants that fail on it)."""
+def audit_mutants(mutants: Sequence[Mutant], cases: Sequence[Case] | None, progress=None,
+                  seed: int = 0) -> list[MutantResult]:
+    """Every mutant on every case (``cases`` None: each mutant on the case it shows in), case by
+    case (so the oracle's what-if predictions for a case are computed once for all the mutants
+    that fail on it)."""
+    if cases is None:
+        plan = {case: [i for i, m in enumerate(mutants) if m.shows_in is not None
+                       and replace(m.shows_in, seed=seed) == case] for case in smoke_cases(mutants, seed)}
+    else:
+        plan = {case: list(range(len(mutants))) for case in cases}
     drivers = [Driver(Target(f"mutant:{m.name}", m.adapter(), __name__)) for m in mutants]
     ran, failing, right = ([[] for _ in mutants] for _ in range(3))
     wrong: list[tuple[str, str] | None] = [None] * len(mutants)
-    for case in cases:
-        for i, (mutant, driver) in enumerate(zip(mutants, drivers)):
-            rows, diagnosis = _run(driver, case)
+    for case, chosen in plan.items():
+        for i in chosen:
+            rows, diagnosis = _run(drivers[i], case)
             if any(r.verdict != "not_applicable" for r in rows):
                 ran[i].append(case.id)
             if not any(r.unexpected for r in rows):
                 continue
             failing[i].append(case.id)
-            if mutant.expected.met(None if diagnosis is None else diagnosis.names(), rows, case):
+            if mutants[i].expected.met(None if diagnosis is None else diagnosis.names(), rows, case):
                 right[i].append(case.id)
             elif wrong[i] is None:
                 wrong[i] = (case.id, diagnosis.line() if diagnosis else next(r.message for r in rows if r.unexpected))
@@ -149,15 +166,34 @@ def false_alarms(name: str, cases: Sequence[Case]) -> FalseAlarms:
 
 
 def run_audit(mutants: Sequence[Mutant] = MUTANTS, quick: bool = False, seed: int = 0,
-              correct: Sequence[str] | None = None, progress=None) -> Audit:
-    """Every mutant on the audit grid, then the ``correct`` implementations (default ``CORRECT``);
-    ``progress(case)`` is called as each case is done."""
+              correct: Sequence[str] | None = None, progress=None, smoke: bool = False, jobs: int = 1) -> Audit:
+    """Every mutant on the audit grid (``smoke``: each on the case it shows in), then the
+    ``correct`` implementations (default ``CORRECT``); ``progress(case)`` is called as each
+    case is done. ``jobs`` processes share the grid's cases (``audit.pool``) where every
+    mutant is one of the library's."""
     correct = CORRECT if correct is None else correct
     started = time.perf_counter()
-    cases = audit_grid(seed, quick)
-    results = audit_mutants(mutants, cases, progress)
-    checked = tuple(false_alarms(name, false_alarm_grid(seed, quick)) for name in correct)
-    return Audit(tuple(results), checked, len(cases), time.perf_counter() - started)
+    cases = None if smoke else audit_grid(seed, quick)
+    library = {m.name: m for m in MUTANTS}
+    if jobs > 1 and cases is not None and all(library.get(m.name) is m for m in mutants):
+        results, checked = _in_pool(jobs, mutants, cases, correct, false_alarm_grid(seed, quick), progress)
+    else:
+        results = audit_mutants(mutants, cases, progress, seed)
+        checked = tuple(false_alarms(name, false_alarm_grid(seed, quick, smoke)) for name in correct)
+    count = len(smoke_cases(mutants, seed)) if cases is None else len(cases)
+    return Audit(tuple(results), checked, count, time.perf_counter() - started)
+
+
+def _in_pool(jobs: int, mutants: Sequence[Mutant], cases: Sequence[Case], correct: Sequence[str],
+             alarm_cases: Sequence[Case], progress) -> tuple[list[MutantResult], tuple[FalseAlarms, ...]]:
+    from conformance.audit.pool import in_pool
+
+    per_mutant, alarms = in_pool(jobs, tuple(m.name for m in mutants), cases, correct, alarm_cases, progress)
+    results = [MutantResult(m, ran, tuple(failing), tuple(right), wrong)
+               for m, (ran, failing, right, wrong) in zip(mutants, per_mutant)]
+    checked = tuple(FalseAlarms(pieces[0].implementation, sum(p.cases_run for p in pieces),
+                                tuple(a for p in pieces for a in p.alarms)) for pieces in alarms.values())
+    return results, checked
 
 
 # ---- the printed table ---------------------------------------------------------------------------

@@ -18,17 +18,19 @@ step, kept side by side so that the list of bugs the audit plants reads as one p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 
 from conformance.audit import sequence_mutants
+from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.diagnosis.diagnose import Finding, matches
 from conformance.cases.spec import LOSSES, Case, NetworkSpec, Params
-from conformance.implementations.reference_numpy import MLP, ReferenceNumpy, activate, activation_derivative, loss_and_gradient
+from conformance.implementations.reference_numpy import (MLP, ReferenceNumpy, activate, activation_derivative,
+                                                          loss_and_gradient)
 
 
 class Mutable(MLP):
@@ -370,6 +372,8 @@ class Mutant:
     expected: Expected
     #: A layer-sequence mutant's adapter class (``sequence_mutants.adapter``), in place of ``network``.
     built: type[ReferenceNumpy] | None = None
+    #: A case where the bug shows (``audit.showcases``): the smoke audit runs the mutant on it.
+    shows_in: Case | None = None
 
     def adapter(self) -> type[ReferenceNumpy]:
         if self.built is not None:
@@ -385,7 +389,8 @@ def _outputs(case: Case) -> int:
 
 MUTANTS = (
     Mutant("loss_gradient_misses_mean", "MSE gradients without the mean's 1/(batch·outputs)", LossGradientMissesMean,
-           Expected("scaled_gradient", _last, factor=lambda c: c.batch * _outputs(c), where="loss gradient ×batch·outputs")),
+           Expected("scaled_gradient", _last, factor=lambda c: c.batch * _outputs(c),
+                    where="loss gradient ×batch·outputs")),
     Mutant("loss_gradient_misses_outputs", "MSE gradients divided by the batch only", LossGradientMissesOutputs,
            Expected("scaled_gradient", _last, factor=_outputs, where="loss gradient ×outputs")),
     Mutant("loss_gradient_sign", "loss gradient target − output", LossGradientSign,
@@ -393,23 +398,28 @@ MUTANTS = (
     Mutant("half_loss_gradient_doubled", "half losses' gradient keeps the square's 2", HalfLossGradientDoubled,
            Expected("scaled_gradient", _last, factor=lambda c: 2.0, where="loss gradient ×2")),
     Mutant("cross_entropy_misses_batch_mean", "softmax cross-entropy gradient not divided by the batch",
-           CrossEntropyMissesBatchMean, Expected("scaled_gradient", _last, factor=lambda c: float(c.batch), where="loss gradient ×batch")),
+           CrossEntropyMissesBatchMean,
+           Expected("scaled_gradient", _last, factor=lambda c: float(c.batch), where="loss gradient ×batch")),
     Mutant("last_bias_not_summed", "last layer's bias gradient is delta itself, (batch, n)", LastBiasNotSummed,
            Expected("not_reduced_over_batch", tensors=lambda s: (f"bias[{s.depth - 1}]",), where="last bias")),
     Mutant("first_bias_averaged", "first layer's bias gradient is the batch mean, not the sum", FirstBiasAveraged,
-           Expected("tensor_factor", tensors=lambda s: ("bias[0]",), factor=lambda c: 1 / c.batch, where="bias[0] ×1/batch")),
+           Expected("tensor_factor", tensors=lambda s: ("bias[0]",), factor=lambda c: 1 / c.batch,
+                    where="bias[0] ×1/batch")),
     Mutant("first_weight_gradient_transposed", "first layer's weight gradient is inputᵀ·delta, (n_in, n_out)",
-           FirstWeightGradientTransposed, Expected("transposed_gradient", tensors=lambda s: ("weight[0]",), where="weight[0]")),
+           FirstWeightGradientTransposed,
+           Expected("transposed_gradient", tensors=lambda s: ("weight[0]",), where="weight[0]")),
     Mutant("last_weight_gradient_averaged", "last layer's weight gradient divided by the batch",
            LastWeightGradientAveraged,
            Expected("tensor_factor", tensors=lambda s: (f"weight[{s.depth - 1}]",), factor=lambda c: 1 / c.batch,
                     where="last weight ×1/batch")),
     Mutant("middle_transposed_weight_in_backward", "layer 1 (square, hidden) passes the gradient down through Wᵀ",
-           MiddleTransposedWeightInBackward, Expected("transposed_weight_in_backward", lambda s: (1,), where="layer 1")),
+           MiddleTransposedWeightInBackward,
+           Expected("transposed_weight_in_backward", lambda s: (1,), where="layer 1")),
     Mutant("derivative_at_output", "tanh/sigmoid derivative evaluated at the output instead of the pre-activation",
            DerivativeAtOutput, Expected("derivative_at_output", _smooth_layers, where="tanh/sigmoid layers")),
     Mutant("first_derivative_formula_at_preactivation", "first layer: 1 − z² (tanh) / z(1 − z) (sigmoid)",
-           FirstDerivativeFormulaAtPreactivation, Expected("derivative_formula_at_preactivation", lambda s: (0,), where="layer 0")),
+           FirstDerivativeFormulaAtPreactivation,
+           Expected("derivative_formula_at_preactivation", lambda s: (0,), where="layer 0")),
     Mutant("last_derivative_missing", "last layer's activation derivative left out", LastDerivativeMissing,
            Expected("missing_derivative", _last, where="last layer")),
     Mutant("sigmoid_uses_tanh_derivative", "sigmoid layers multiply by 1 − tanh(z)²", SigmoidUsesTanhDerivative,
@@ -492,7 +502,7 @@ SEQUENCE_MUTANTS = (
     _sequence("l2_gradient_keeps_half", "the L2 penalty's gradient keeps the ½: λ·W/2",
               Expected("l2_gradient", lambda s: (), variant="half", where="the penalty"), penalty_factor=0.5),
 )
-MUTANTS = MUTANTS + SEQUENCE_MUTANTS
+MUTANTS = tuple(replace(m, shows_in=SHOWS_IN[m.name]) for m in MUTANTS + SEQUENCE_MUTANTS)
 
 
 def named(names: list[str] | None) -> tuple[Mutant, ...]:

@@ -3,4 +3,4 @@
 Imports nothing: the pytest plugin reads it in every project of the environment."""
 
 #: The grids by name.
-GRIDS = ("full", "quick")
+GRIDS = ("full", "quick", "smoke")

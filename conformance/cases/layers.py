@@ -93,7 +93,8 @@ class Activation(LayerKind):
     name: str
 
     def __post_init__(self) -> None:
-        _expect(self.name in ACTIVATION_KINDS, f"unknown activation {self.name!r}; known: {', '.join(ACTIVATION_KINDS)}")
+        _expect(self.name in ACTIVATION_KINDS,
+                f"unknown activation {self.name!r}; known: {', '.join(ACTIVATION_KINDS)}")
 
     @property
     def kind(self) -> str:  # type: ignore[override]
@@ -196,7 +197,8 @@ class Pool2d(LayerKind):
 
     @property
     def label(self) -> str:
-        return self.kind + (f".k{self.kernel}" if self.kernel != 2 else "") + (f".s{self.step}" if self.step != self.kernel else "")
+        return (self.kind + (f".k{self.kernel}" if self.kernel != 2 else "")
+                + (f".s{self.step}" if self.step != self.kernel else ""))
 
 
 @dataclass(frozen=True)

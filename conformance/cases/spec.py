@@ -609,6 +609,29 @@ def default_grid(seed: int = 0, quick: bool = False) -> list[Case]:
     return grid(GridChoice(), seed, quick)
 
 
+def smoke_grid(seed: int = 0) -> list[Case]:
+    """A small part of the quick grid for a test suite's inner loop: for every network kind
+    and mode one network (the kind's networks taken in turn, so every depth and both batch
+    sizes appear), and every third layer-sequence network plus those a layer kind needs
+    to appear; each in both dtypes."""
+    groups: dict[tuple, list[tuple]] = {}
+    for case in default_grid(seed, quick=True):
+        spec = case.spec
+        key = ((spec.hidden_activation, spec.output_activation, spec.bias, case.mode)
+               if isinstance(spec, NetworkSpec) else ("sequence",))
+        networks = groups.setdefault(key, [])
+        if (spec, case.batch) not in networks:
+            networks.append((spec, case.batch))
+    sequences = groups.pop(("sequence",), [])
+    kept = {networks[number % len(networks)] for number, networks in enumerate(groups.values())}
+    kinds: set[str] = set()
+    for number, (spec, batch) in enumerate(sequences):  # every layer kind, and a third of the networks
+        if number % 3 == 0 or not {layer.kind for layer in spec.layers} <= kinds:
+            kept.add((spec, batch))
+            kinds |= {layer.kind for layer in spec.layers}
+    return [case for case in default_grid(seed, quick=True) if (case.spec, case.batch) in kept]
+
+
 def random_cases(count: int, seed: int = 0) -> list[Case]:
     """``count`` cases drawn from ``seed``, far off the grid's fixed shapes: depth 1 to 4,
     widths 1 to 8 (output 2 to 6), every hidden activation with a random output one

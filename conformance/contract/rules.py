@@ -81,7 +81,8 @@ def _method_problem(cls: type[Adapter], source: str) -> str | None:
     for method, parameters in REQUIRED_METHODS.items() | OPTIONAL_METHODS.items():
         function = getattr(cls, method, None)
         if not callable(function):
-            return f"{source}: {cls.__name__}.{method} is not a method; the contract expects {signature(method, parameters)}"
+            return (f"{source}: {cls.__name__}.{method} is not a method; "
+                    f"the contract expects {signature(method, parameters)}")
         try:
             inspect.signature(function).bind(None, *parameters)
         except TypeError:
@@ -261,7 +262,8 @@ def _value_problem(value: object, shape: tuple[int, ...], layout: str, dtype: st
     with np.errstate(invalid="ignore", over="ignore"):
         if not np.isfinite(array.sum()) and not np.isfinite(array).all():
             where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-            return f"a non-finite value ({array[where] if where else array}) at {list(where)}; the contract expects finite numbers"
+            return (f"a non-finite value ({array[where] if where else array}) at {list(where)}; "
+                    "the contract expects finite numbers")
     return None
 
 

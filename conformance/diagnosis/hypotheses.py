@@ -221,7 +221,8 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
             if other in (act, "identity"):
                 continue
             add("other_derivative", layers,
-                f"{_layer_words(layers, depth)}: backward uses the {other} derivative where the {act} derivative is due",
+                f"{_layer_words(layers, depth)}: backward uses the {other} derivative "
+                f"where the {act} derivative is due",
                 lambda name, other=other: whatif.derivative(other), variant=other)
     return found
 
@@ -273,7 +274,8 @@ def forward_changes(data: CaseData) -> list[WhatIf]:
             found.append(WhatIf(
                 "forward_other_activation", layers,
                 f"{_layer_words(layers, depth)}: the forward applies {other} where {act} belongs",
-                lambda layers=layers, other=other: _overrides(depth, {i: whatif.function(other) for i in layers}), variant=other))
+                lambda layers=layers, other=other: _overrides(depth, {i: whatif.function(other) for i in layers}),
+                variant=other))
     for i, layer in enumerate(spec.layers):
         if layer.bias:
             found.append(WhatIf(

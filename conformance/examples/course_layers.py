@@ -192,7 +192,8 @@ class CourseLayersAdapter(Adapter):
             out, cache = self.dropout_forward(x, {"p": 1 - layer.p, "mode": "train", "mask": get("mask")})
             return out, lambda d: (self.dropout_backward(d, cache), {})
         if layer.kind == "conv2d":
-            out, cache = self.conv_forward(x, get("weight"), get("bias"), {"stride": layer.stride, "pad": layer.padding})
+            out, cache = self.conv_forward(x, get("weight"), get("bias"),
+                                           {"stride": layer.stride, "pad": layer.padding})
             return out, lambda d: self._named(i, self.conv_backward(d, cache))
         if layer.kind == "maxpool2d":
             out, cache = self.pool_forward(x, {"pool_height": layer.kernel, "pool_width": layer.kernel,

@@ -10,7 +10,10 @@ level, plain literals the grading process reads with ``ast.literal_eval``:
 ``POINTS``   points per check family (``forward``, ``gradient``, ``loss``,
              ``fd_directional``, ``fd_entry``, ``contract``) or per required group
              (a requirement text such as ``"bias,depth>=2"``);
-``GRID``     ``"full"`` (the default) or ``"quick"``.
+``GRID``     ``"full"`` (the default) or ``"quick"``;
+``FORBID``   modules a submission may not use (a list of dotted names; default:
+             ``running.forbid.DEFAULT``, autograd libraries and the suite's own
+             reference implementations and oracles; ``[]`` forbids nothing).
 
 Nothing a student hands in can change these: they are read here, in the grader,
 from the instructor's file; only the sandboxed worker imports it.
@@ -24,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.judge.coverage import Requirement, RequirementError
+from conformance.running.forbid import DEFAULT as DEFAULT_FORBID
 
 FAMILIES = ("forward", "gradient", "loss", "fd_directional", "fd_entry", "contract")
-SETTINGS = ("API", "REQUIRE", "POINTS", "GRID")
+SETTINGS = ("API", "REQUIRE", "POINTS", "GRID", "FORBID")
 DEFAULT_POINTS = {"forward": 1, "gradient": 1}
 
 
@@ -43,6 +47,7 @@ class Settings:
     require: Requirement | None = None
     points: tuple[tuple[str, float], ...] = tuple(DEFAULT_POINTS.items())
     grid: str = "full"
+    forbid: tuple[str, ...] = DEFAULT_FORBID
 
     @property
     def max_score(self) -> float:
@@ -69,6 +74,14 @@ def _api(value: object, path: Path) -> tuple[str, ...]:
     if not (isinstance(names, (tuple, list)) and all(isinstance(n, str) and n.isidentifier() for n in names)):
         raise AssignmentError(f"{path}: API must be a tuple of names, e.g. ('NeuralNetwork', 'Sigmoid')")
     return tuple(names)
+
+
+def _forbid(value: object, path: Path) -> tuple[str, ...]:
+    names = value if isinstance(value, (list, tuple)) else None
+    if names is None or not all(isinstance(n, str) and n and all(p.isidentifier() for p in n.split("."))
+                                for n in names):
+        raise AssignmentError(f"{path}: FORBID must be a list of module names, e.g. ['torch', 'jax']")
+    return tuple(dict.fromkeys(names))
 
 
 def _points(value: object, path: Path) -> tuple[tuple[str, float], ...]:
@@ -116,4 +129,5 @@ def read_settings(path: Path | str) -> Settings:
     if grid not in ("full", "quick"):
         raise AssignmentError(f"{path}: GRID must be 'full' or 'quick'")
     return Settings(path, _api(found.get("API", ()), path), require,
-                    _points(found["POINTS"], path) if "POINTS" in found else tuple(DEFAULT_POINTS.items()), grid)
+                    _points(found["POINTS"], path) if "POINTS" in found else tuple(DEFAULT_POINTS.items()), grid,
+                    _forbid(found["FORBID"], path) if "FORBID" in found else DEFAULT_FORBID)

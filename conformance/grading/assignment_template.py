@@ -26,12 +26,16 @@ REQUIRE = "bias,float64,depth>=2"  # FILL IN
 # share of its cases that pass.
 POINTS = {"forward": 2, "gradient": 5, "bias,depth>=2": 3}  # FILL IN
 # GRID = "quick"  # the quick grid instead of the full one
+# Modules no submission may use: not provided at all (this is the default; [] forbids nothing).
+# FORBID = ["torch", "jax", "tensorflow", "autograd", "conformance.implementations", "conformance.oracles"]
 
 
 class Assignment(Adapter):
     name = "assignment"  # FILL IN: shown in the report
     description = "FILL IN: the exercise, in one line"
     # What your exercise asks for: the cases outside it are "not applicable" for every student.
+    # It is read, with supports(), from this file alone before any student's code runs
+    # (self.submission is None then), so it cannot depend on the submission.
     capabilities = Capabilities(
         activations=frozenset({"sigmoid"}),  # FILL IN: the hidden activations the exercise has
         output_activations=frozenset({"identity"}),

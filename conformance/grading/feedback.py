@@ -94,7 +94,9 @@ def markdown(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Se
     """The feedback file's text."""
     verdict = HEADINGS.get(result.verdict, result.verdict)
     lines = [f"# Feedback: {md(result.source)}", "",
-             f"**Verdict:** {verdict}  ", f"**Score:** {grade.score:g} / {grade.max_score:g}", ""]
+             f"**Verdict:** {verdict}  ", f"**Score:** {grade.score:g} / {grade.max_score:g}  ",
+             f"**Seed:** {_seed(cases)} (the cases' data were drawn from it; `--seed {_seed(cases)}` reproduces them)",
+             ""]
     if result.load_error:
         lines += ["Your submission could not be loaded, so nothing could be checked:", "",
                   f"> {md(result.load_error)}", ""]
@@ -112,6 +114,10 @@ def markdown(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Se
                   "Run your network on this and compare with the expected values:", "",
                   "```python", case_code(case), "```", ""]
     return "\n".join(lines)
+
+
+def _seed(cases: Sequence[Case]) -> str:
+    return str(cases[0].seed) if cases else "none"
 
 
 def file_name(source: str) -> str:

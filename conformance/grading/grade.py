@@ -16,16 +16,16 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 from conformance.check import _results, _Seconds, announce, fingerprint
 from conformance.reporting.verdicts import aligned, exit_code, render_target, summary_table
-from conformance.grading import feedback, gradescope, scores
+from conformance.grading import feedback, gradescope, instructor, scores, seeds
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.grading.summary import class_summary
 from conformance.running.isolation import Limits
 from conformance.running.targets import Target, Unloadable, ignored, submissions
-from conformance.cases.spec import default_grid
+from conformance.cases.spec import Case, default_grid
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def command(
     *,
     out: Path | str = "reports",
     quick: bool = False,
-    seed: int = 0,
+    seed: int | None = None,
     limits: Limits = Limits(),
     jobs: int = 1,
     single: bool = False,
@@ -133,14 +133,20 @@ def command(
     progress=None,
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
+    grid: Callable[[int], Sequence[Case]] | None = None,
 ) -> int:
-    """Grade every named submission; the exit code is ``conformance check``'s."""
+    """Grade every named submission; the exit code is ``conformance check``'s. ``seed`` None
+    draws one at random (``seeds``); ``grid`` gives the cases for a seed instead of the
+    assignment's grid (a test pins a few)."""
     from conformance import api
     from conformance.judge.coverage import RequirementError, check_grid
     from conformance.reporting.files import ReportError, check_writable
 
     settings = read_settings(assignment)
-    cases = default_grid(seed=seed, quick=quick or settings.grid == "quick")
+    folder = check_writable(out)
+    seed = seeds.choose(seed, folder, resume)
+    cases = (list(grid(seed.value)) if grid is not None
+             else default_grid(seed=seed.value, quick=quick or settings.grid == "quick"))
     if settings.require is not None:
         try:
             check_grid(settings.require, cases)
@@ -154,10 +160,15 @@ def command(
             print(f"conformance grade: error: {item.reason}", file=stderr)
     announce(loaded, ignored(list(named), assignment=True, single=single), "conformance grade", stderr)
     runnable = [item for item in loaded if isinstance(item, Target)]
-    folder = check_writable(out)
+    seeds.record(folder, seed)
     limits = replace(limits, hidden=limits.hidden + (str(folder.resolve()),))
+    if runnable:  # which cases count: the assignment's answer, before any student's code runs
+        plan = instructor.decide(settings, cases, limits)
+        if warning := instructor.shortfall(settings, plan, cases):
+            print(f"conformance grade: warning: {warning}", file=stderr)
+        runnable = instructor.planned(runnable, plan, settings)
     timed = _Seconds(progress or api.Progress())
-    report, rerun = (_run(runnable, cases, seed, limits, jobs, settings, folder, resume, timed)
+    report, rerun = (_run(runnable, cases, seed.value, limits, jobs, settings, folder, resume, timed)
                      if runnable else (_empty_report(len(cases), ()), []))
     for line in rerun:
         print(f"conformance grade: --resume: {line}", file=stderr)
@@ -172,6 +183,7 @@ def command(
     report = replace(report, class_summary=class_summary(results))
     failed = _write_parts(folder, report, results, grades, notes, cases, outputs)
     _print(results, grades, notes, report, folder, folder / "feedback", stdout)
+    print(seed.line(), file=stdout)
     if failed:
         raise ReportError("; ".join(failed))
     if getattr(report, "interrupted", False):

@@ -116,7 +116,8 @@ def mismatch_message(label: str, got: float, against: str, expected: float, erro
     """The one way a comparison reads, at its worst element: both values, the error and what was
     allowed there, the rule; and, when it fails, how many elements fail (as torch.testing says it)."""
     verdict = "within" if error <= allowed else "exceeds"
-    text = f"{label} {got:.8g}, {against} {expected:.8g} (|error| {error:.3g} {verdict} tolerance {allowed:.3g}; {tolerance})"
+    text = (f"{label} {got:.8g}, {against} {expected:.8g} "
+            f"(|error| {error:.3g} {verdict} tolerance {allowed:.3g}; {tolerance})")
     if mismatched:
         text += f"; mismatched elements: {mismatched} / {total} ({100 * mismatched / total:.1f}%)"
     return text

@@ -207,7 +207,8 @@ def _probed_together(fd: FiniteDifferences, judged: Judged, picks: dict[str, lis
         where = tuple(int(k) for k in np.unravel_index(index, grad.shape))
         comparison = Comparison(tensor, True, diff, diff / max(abs(estimate.derivative), tol.floor), where,
                                 float(grad.ravel()[index]), None, fd_tol,
-                                f"{tensor}{list(where)}: got {float(grad.ravel()[index]):.8g}, coefficient {c:.3g}; {together}")
+                                f"{tensor}{list(where)}: got {float(grad.ravel()[index]):.8g}, "
+                                f"coefficient {c:.3g}; {together}")
         rows.append(comparison_row(name, case, "fd_entry", comparison))
     return True, rows
 

@@ -18,7 +18,8 @@ the change between the estimates at the last two step sizes (which
 over-states the error of the final, higher-order estimate) plus a floor for
 the rounding of the objective's values, ``(ROUNDING_FACTOR * max|f| +
 TERMS_FACTOR * terms) * eps / h_min``, where ``terms`` is the size of what the
-value is computed from (``value_terms``: cancellation leaves it far above |f|). The objective is evaluated in float64 wherever the implementation
+value is computed from (``value_terms``: cancellation leaves it far above |f|).
+The objective is evaluated in float64 wherever the implementation
 accepts it (a float32 case is differentiated at its own, rounded numbers);
 otherwise in float32, with steps chosen for float32.
 
@@ -261,7 +262,8 @@ class Estimates:
     def describe(self) -> str:
         """How the estimates were taken and what margin from the kinks they kept."""
         steps = sorted({e.step for e in self.estimates if not e.unreliable})
-        step = f"step {steps[0]:.2g}" if len(steps) == 1 else f"steps {steps[0]:.2g}..{steps[-1]:.2g}" if steps else "no step"
+        step = (f"step {steps[0]:.2g}" if len(steps) == 1
+                else f"steps {steps[0]:.2g}..{steps[-1]:.2g}" if steps else "no step")
         text = f"{self.scheme}, {step}, in {self.dtype}, {self.evaluations} evaluations"
         if self.objective_dtype and self.objective_dtype != self.dtype:
             text += (f"; the objective's values are {self.objective_dtype} numbers, so steps and error bound "
@@ -444,6 +446,12 @@ class FiniteDifferences:
         return df, error, largest
 
 
+#: Smooth cases a run measures the oracle's accuracy on, at most (``api.fd_accuracy``): spread
+#: over the grid's, they give its figures in a few seconds; all 564 of the full grid took 15 s
+#: in every run, whatever was checked.
+ACCURACY_CASES = 48
+
+
 def accuracy(cases, dtypes: Sequence[str] = ("float64", "float32"), settings: Settings = Settings(),
              target=None) -> pd.DataFrame:
     """The oracle's own error, measured: for each case and evaluation dtype, the
@@ -473,7 +481,8 @@ def accuracy(cases, dtypes: Sequence[str] = ("float64", "float32"), settings: Se
             along = fd.along(vectors)
             offsets, entries, scales = flat_offsets(data), [], []
             for name, tensor in data.tensors().items():
-                picks = rng_for(case, f"fd_accuracy/{name}").choice(tensor.size, min(settings.entries_per_tensor, tensor.size), replace=False)
+                picks = rng_for(case, f"fd_accuracy/{name}").choice(
+                    tensor.size, min(settings.entries_per_tensor, tensor.size), replace=False)
                 entries += [offsets[name] + int(p) for p in picks]
                 scales += [float(np.abs(truth[name]).max())] * len(picks)
             at = fd.at_entries(entries)

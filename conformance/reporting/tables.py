@@ -9,6 +9,7 @@ import pandas as pd
 
 from conformance.judge import expectations as known
 from conformance.judge.results import CHECKS, VERDICTS
+from conformance.oracles.finite_difference import ACCURACY_CASES
 from conformance.reporting import verdicts
 from conformance.reporting.verdicts import LABELS, MARKS, target_results
 
@@ -116,7 +117,8 @@ def timing_summary(timings: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-FD_NOTE = ("The finite-difference oracle measured against float64 autograd on the smooth cases of the grid: "
+FD_NOTE = ("The finite-difference oracle measured against float64 autograd on smooth cases of the grid (up to "
+           f"{ACCURACY_CASES}, spread over its networks): "
            "relative error of its estimates, next to the scheme's theoretical floor (every row in "
            "`fd_accuracy.csv`). `dtype` is the arithmetic the objective is evaluated in: float64 for every "
            "implementation that accepts float64 (float32 cases included), float32 for a float32-only one.")

@@ -215,14 +215,17 @@ def private_copy(locator: Locator) -> PrivateCopy:
             for helper in neighbours(source.resolve()):  # as ``python file.py`` finds them
                 _copy(helper, root / "submission" / helper.name, source.resolve().parent, budget, helper.name)
             moved = replace(locator, where=str(copied))
-        else:
-            source = Path(locator.submission)
-            copied = _copy_one(source, root / "submission", budget, locator.given or str(source))
+        else:  # a graded submission, or the assignment alone (the instructor's worker)
+            copied = None
+            if locator.submission is not None:
+                source = Path(locator.submission)
+                copied = _copy_one(source, root / "submission", budget, locator.given or str(source))
             assignment = Path(locator.where)
             (root / "assignment").mkdir(mode=0o755)
             shutil.copyfile(assignment, root / "assignment" / assignment.name)
             os.chmod(root / "assignment" / assignment.name, 0o644)
-            moved = replace(locator, where=str(root / "assignment" / assignment.name), submission=str(copied))
+            moved = replace(locator, where=str(root / "assignment" / assignment.name),
+                            submission=None if copied is None else str(copied))
     except CopyError:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -259,6 +262,8 @@ def digests(locator: Locator | None) -> tuple[str, str]:
 
     if locator is None or locator.kind not in ("file", "assignment"):
         return "", ""
+    if locator.kind == "assignment" and locator.submission is None:
+        return "", hashlib.sha256(Path(locator.where).read_bytes()).hexdigest()
     source = Path(locator.where if locator.kind == "file" else locator.submission).resolve()
     digest, budget = hashlib.sha256(), _Budget()
     try:

@@ -273,6 +273,10 @@ class Driver:
         except Exception as error:
             raise ImplementationFault(f"supports() failed: {describe_exception(error)}") from error
 
+    def supports_each(self, cases: Sequence[Case]) -> list[str | None]:
+        """``supports`` for each case, in one request (the instructor's side decides a grid)."""
+        return [self.supports(case) for case in cases]
+
     def observe(self, data: CaseData) -> Observation:
         """Run the case twice on fresh models, then the second model three times more
         (``reuse``), and report what the first run produced, with any contract violation:

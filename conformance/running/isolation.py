@@ -151,9 +151,16 @@ class WorkerDriver:
         # copy (``copies``). The grader's own interpreter and import path stay readable (the
         # private /tmp would hide them when they live there, as a fresh checkout's virtual
         # environment may).
+        hidden = limits.hidden
+        if locator.forbid and locator.submission is not None:
+            # Not provided to a submission at all: no import, no reading the files from their paths.
+            # (The assignment alone is the instructor's: its worker checks the refusal can be kept.)
+            from conformance.running.forbid import hidden_paths
+
+            hidden += hidden_paths(locator.forbid)
         self._readable = tuple(p for p in [sys.prefix, *_python_path()]
                                if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
-        self.view = sandbox.View(readable=self._readable, hidden=limits.hidden, tmp_mb=limits.tmp_mb)
+        self.view = sandbox.View(readable=self._readable, hidden=hidden, tmp_mb=limits.tmp_mb)
         self._copy: copies.PrivateCopy | None = None
         self._process: subprocess.Popen | None = None
         self._stderr = None
@@ -319,6 +326,15 @@ class WorkerDriver:
         if not (isinstance(body, dict) and set(body) == {"reason"} and isinstance(body["reason"], (str, type(None)))):
             raise _malformed("supports() must answer with a reason or none")
         return None if body["reason"] is None else wire.clean_text(body["reason"], 300) or "not supported"
+
+    def supports_each(self, cases) -> list[str | None]:
+        """``supports`` for every case, in one request (the assignment's worker answers it)."""
+        body = self._call("supports_each", 1024, list(cases))  # text only: no arrays
+        reasons = body.get("reasons") if isinstance(body, dict) and set(body) == {"reasons"} else None
+        if not (isinstance(reasons, list) and len(reasons) == len(cases)
+                and all(isinstance(r, (str, type(None))) for r in reasons)):
+            raise _malformed(f"supports_each must answer with {len(cases)} reasons or none")
+        return [None if r is None else wire.clean_text(r, 300) or "not supported" for r in reasons]
 
     def observe(self, data: CaseData) -> Observation:
         return _observation(self._call("observe", _observation_bytes(data), data), data)
@@ -498,6 +514,10 @@ def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) 
     """A sandboxed worker's driver; an in-process one only for a class handed over in this
     process that cannot be found from another (or when ``isolate`` is off and the caller
     trusts the code)."""
+    if target.plan is not None:  # a graded submission: the instructor's side is decided already
+        from conformance.running.planned import PlannedDriver
+
+        return PlannedDriver(driver_for(replace(target, plan=None), isolate, limits), target.plan)
     if target.adapter is None:
         return WorkerDriver(target, limits) if isolate else Driver(target)  # Driver loads it here
     if isolate and _locator(target) is not None:

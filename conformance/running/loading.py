@@ -12,7 +12,9 @@ adapter class) and a student's submission (a ``.py`` file, a package or a
 folder holding one notebook or module, or an ``.ipynb`` notebook). The
 submission is loaded first, then the assignment, and the student's module is
 set on the adapter class as ``submission``; what loading noticed on the way
-(skipped notebook lines, cells that raised) comes back as notes.
+(skipped notebook lines, cells that raised) comes back as notes. Without a
+submission the assignment is loaded alone (``submission`` is None): that worker
+decides the instructor's side (``grading.instructor``) with no student code in it.
 
 Every way a load can fail is a ``LoadError`` with one line for the user.
 """
@@ -39,8 +41,8 @@ class Locator:
     """How a worker finds an adapter class: ``kind`` is ``file`` (``where`` a path),
     ``module`` (``where`` is ``package.module:Class``), ``entry_point`` (``where``
     is the entry point's name) or ``assignment`` (``where`` the assignment's path,
-    ``submission`` the student's, ``api`` the names the submission must define).
-    Plain data: the grader never follows it itself."""
+    ``submission`` the student's or None for the assignment alone, ``api`` the names the
+    submission must define). Plain data: the grader never follows it itself."""
 
     kind: str
     where: str
@@ -49,6 +51,8 @@ class Locator:
     given: str | None = None
     submission: str | None = None
     api: tuple[str, ...] = ()
+    #: Modules the worker refuses and does not provide (``running.forbid``; an assignment's FORBID).
+    forbid: tuple[str, ...] = ()
     #: Folders a ``module`` target's top-level package is found in: appended to the worker's
     #: import path, after site-packages.
     roots: tuple[str, ...] = ()
@@ -57,6 +61,8 @@ class Locator:
     def folder(self) -> str | None:
         """The folder a file's neighbouring modules import from (a submission's own, for an
         assignment: the folder itself when the submission is one)."""
+        if self.kind == "assignment" and self.submission is None:
+            return None
         if self.kind == "assignment":
             path = Path(self.submission).resolve()
             return str(path if path.is_dir() else path.parent)
@@ -108,8 +114,13 @@ def _from_assignment(locator: Locator, cell_seconds: float) -> tuple[type, tuple
     path), then the submission, handed to the adapter as its module."""
     from conformance.running.submission import load_submission
 
-    shown = locator.given or locator.submission
     assignment = Path(locator.where)
+    if locator.submission is None:
+        shown = locator.given or assignment.name
+        cls = adapter_class(module_from_file(assignment, shown), shown, locator.class_name)
+        cls.submission = None
+        return cls, (), shown
+    shown = locator.given or locator.submission
     cls = adapter_class(module_from_file(assignment, assignment.name), assignment.name, locator.class_name)
     module, notes = load_submission(Path(locator.submission), shown, cell_seconds)
     if missing := [name for name in locator.api if not hasattr(module, name)]:

@@ -65,6 +65,9 @@ class Target:
     source: str = ""
     locator: Locator | None = None
     builtin: bool = False
+    #: What the instructor's side decided for a graded submission (``running.planned``):
+    #: which cases count, and the adapter's capabilities; its worker is asked nothing else.
+    plan: object | None = None
     #: What the grader noticed about the target's path (one file under two names), one line each.
     flags: tuple[str, ...] = ()
 
@@ -75,7 +78,7 @@ class Target:
     def path(self) -> Path | None:
         """The submission's file (or folder), for a target named by one."""
         if self.locator is not None and self.locator.kind == "assignment":
-            return Path(self.locator.submission)
+            return Path(self.locator.submission) if self.locator.submission is not None else None
         return Path(self.locator.where) if self.locator is not None and self.locator.kind == "file" else None
 
     def loaded_here(self) -> Target:

@@ -31,7 +31,7 @@ import sys
 from typing import Any
 
 #: Methods of ``Driver`` a request may name.
-METHODS = ("supports", "observe", "evaluate", "timings")
+METHODS = ("supports", "supports_each", "observe", "evaluate", "timings")
 
 #: ``python -I -B -c BOOTSTRAP HARNESS FD``: the suite from HARNESS (the folder holding the
 #: grader's ``conformance``), which is then taken off the import path again.
@@ -43,7 +43,7 @@ BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); from conformance.runn
 WORKER_MODULES = ("numpy", "conformance.running.wire", "conformance.running.driver",
                   "conformance.running.loading", "conformance.running.submission",
                   "conformance.running.notebooks", "conformance.contract.adapter", "conformance.cases.spec")
-#: What loading a graded submission relies on besides (a notebook is read with nbformat).
+#: What loading a graded notebook or folder relies on besides (a notebook is read with nbformat).
 GRADING_MODULES = ("nbformat",)
 
 
@@ -112,6 +112,8 @@ def as_data(method: str, result: Any) -> Any:
     """A driver method's result as the plain data the reply carries."""
     if method == "supports":
         return {"reason": None if result is None else str(result)}
+    if method == "supports_each":
+        return {"reasons": [None if reason is None else str(reason)[:300] for reason in result]}
     if method == "observe":
         return _observation(result)
     if method == "evaluate":
@@ -156,9 +158,12 @@ def _send(sock: socket.socket, request_id: int, status: str, body: Any) -> None:
 
 
 def _fault_text(error: BaseException, memory_mb: int) -> str:
+    from conformance.running import forbid
     from conformance.running.driver import ImplementationFault
     from conformance.running.faults import describe_exception
 
+    if refused := forbid.explain(error):
+        return refused
     if isinstance(error, ImplementationFault):
         message = str(error)
         return message + (f" (worker memory limit {memory_mb} MiB)" if message.startswith("MemoryError") else "")
@@ -173,7 +178,8 @@ def prepare_imports(locator) -> None:
     """Import what the worker relies on, then append a ``module`` target's folders to the path."""
     import importlib
 
-    for name in WORKER_MODULES + (GRADING_MODULES if locator.kind == "assignment" else ()):
+    notebook = locator.kind == "assignment" and not str(locator.submission).endswith(".py")
+    for name in WORKER_MODULES + (GRADING_MODULES if notebook else ()):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     sys.path.extend(root for root in locator.roots if root not in sys.path)
@@ -189,8 +195,39 @@ def _load(request) -> tuple[Any, dict]:
     apply_limits(limits)
     prepare_imports(locator)
     os.environ.setdefault("MPLBACKEND", "Agg")  # plotting cells and demos need no display
+    refusal = _forbid(locator.forbid, notebooks=not str(locator.submission).endswith(".py"))
     loaded = load(locator, cell_seconds=limits.timeout_s)
-    return Driver(Target(name, loaded.cls, locator.where)), describe_loaded(loaded.cls, loaded.notes)
+    notes = loaded.notes + (refusal.notes() if refusal is not None else ())
+    return Driver(Target(name, loaded.cls, locator.where)), describe_loaded(loaded.cls, notes)
+
+
+def _forbid(names: tuple[str, ...], notebooks: bool):
+    """Refuse the forbidden modules from here on, once what the worker itself needs (the
+    notebook reader too, unless the submission is a ``.py`` file) is loaded."""
+    from conformance.running import forbid
+    from conformance.running.modules import LoadError
+
+    if not names:
+        return None
+    import conformance.running.notebooks  # noqa: F401
+    import conformance.running.submission  # noqa: F401
+
+    if notebooks:
+        import nbformat  # noqa: F401 - what every notebook is read with, whatever the assignment forbids
+
+    try:
+        return forbid.install(names)
+    except forbid.CannotForbid as error:
+        raise LoadError(str(error)) from None
+
+
+def _load_failure(error: BaseException, locator) -> str:
+    """A load's one line; a forbidden import names the submission and the module."""
+    from conformance.running import forbid
+
+    if refused := forbid.explain(error):
+        return f"{locator.given or locator.submission or locator.where} {refused}"
+    return str(error)
 
 
 def serve(sock: socket.socket) -> None:
@@ -206,7 +243,7 @@ def serve(sock: socket.socket) -> None:
     except BaseException as error:  # noqa: BLE001 - whatever loading raises is the submission's
         from conformance.running.modules import LoadError
 
-        text = str(error) if isinstance(error, LoadError) else _fault_text(error, memory_mb)
+        text = _load_failure(error, request[1]) if isinstance(error, LoadError) else _fault_text(error, memory_mb)
         _send(sock, 0, "fault", text)
         return
     _send(sock, 0, "ok", description)

@@ -1,6 +1,6 @@
-"""Deliberately broken adapters, one fault each, built on the reference implementation.
-
-They live at module level so that a worker process can load them again.
+"""Deliberately broken adapters, one fault each, built on the reference implementation:
+the tests' one library of faults, addressed as ``tests/faulty/adapters.py:Class`` (a worker
+process loads them again) or written out as a user's plug-in file (``faulty.sources``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,21 @@ import time
 
 import numpy as np
 
-from conformance.contract.adapter import Gradients
+from conformance.contract.adapter import Capabilities, Gradients
 from conformance.implementations.reference_numpy import ReferenceNumpy
+
+
+class Doubled(ReferenceNumpy):
+    name = "doubled"
+
+    def backward(self, grad_output):
+        grads = super().backward(grad_output)
+        return Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
+
+
+class Narrow(ReferenceNumpy):
+    name = "narrow"
+    capabilities = Capabilities(min_depth=5)  # the grid's networks have 1 to 4 layers
 
 
 class Raises(ReferenceNumpy):

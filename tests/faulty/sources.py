@@ -1,49 +1,31 @@
-"""Plug-in files as a user writes them, as source text the tests write to disk and check by path."""
+"""Plug-in files as a user writes them: faulty adapters of ``faulty.adapters`` written out as
+the one file a user would hand in, for the tests that write them to disk and check them by path."""
 
-#: An adapter whose first weight gradient is doubled: one wrong tensor, everything else right.
-DOUBLED = """\
-from conformance import Gradients
+import inspect
+
+from tests.faulty import adapters
+
+HEADER = """\
+from conformance import Capabilities, Gradients
 from conformance.implementations.reference_numpy import ReferenceNumpy
-
-
-class Doubled(ReferenceNumpy):
-    name = "doubled"
-
-    def backward(self, grad_output):
-        grads = super().backward(grad_output)
-        return Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
 """
 
-TRANSPOSED = """\
-from conformance import Gradients
-from conformance.implementations.reference_numpy import ReferenceNumpy
+
+def plug_in(adapter: type) -> str:
+    """The source of one file holding ``adapter`` and the imports it needs."""
+    return f"{HEADER}\n\n{inspect.getsource(adapter)}"
 
 
-class Transposed(ReferenceNumpy):
-    name = "transposed"
-
-    def backward(self, grad_output):
-        grads = super().backward(grad_output)
-        return Gradients(grads.input, tuple(w.T for w in grads.weights), grads.biases)
-"""
-
-RAISES = """\
-from conformance.implementations.reference_numpy import ReferenceNumpy
+def line_of(source: str, text: str) -> int:
+    """The number of the first line of ``source`` holding ``text``."""
+    return next(number for number, line in enumerate(source.splitlines(), 1) if text in line)
 
 
-class Raises(ReferenceNumpy):
-    name = "raises"
-
-    def backward(self, grad_output):
-        raise ValueError("shapes (4,2) and (3,4) not aligned")
-"""
-
-NARROW = """\
-from conformance import Capabilities
-from conformance.implementations.reference_numpy import ReferenceNumpy
-
-
-class Narrow(ReferenceNumpy):
-    name = "narrow"
-    capabilities = Capabilities(min_depth=5)  # the grid's networks have 1 to 4 layers
-"""
+#: The first weight gradient doubled: one wrong tensor, everything else right.
+DOUBLED = plug_in(adapters.Doubled)
+#: Every weight gradient transposed (a square layer's has the right shape).
+TRANSPOSED = plug_in(adapters.WrongShape)
+#: Raises in backward.
+RAISES = plug_in(adapters.Raises)
+#: Supports no case of the grid.
+NARROW = plug_in(adapters.Narrow)

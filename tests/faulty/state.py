@@ -153,7 +153,8 @@ class Float32Loss(ReferenceNumpy):
 
     def loss(self, x, targets):
         y = self.forward(x)
-        value, _ = loss_and_gradient(self.loss_name, y.astype(np.float32), targets.astype(targets.dtype.kind == "i" and targets.dtype or np.float32))
+        value, _ = loss_and_gradient(self.loss_name, y.astype(np.float32),
+                                     targets.astype(targets.dtype.kind == "i" and targets.dtype or np.float32))
         _, grad_output = loss_and_gradient(self.loss_name, y, targets)
         return np.float32(value), self.backward(grad_output)
 

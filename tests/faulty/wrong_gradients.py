@@ -9,7 +9,8 @@ from conformance.implementations.reference_numpy import ReferenceNumpy
 
 
 def doubled(g: Gradients) -> Gradients:
-    return Gradients(2 * g.input, tuple(2 * w for w in g.weights), tuple(None if b is None else 2 * b for b in g.biases))
+    return Gradients(2 * g.input, tuple(2 * w for w in g.weights),
+                     tuple(None if b is None else 2 * b for b in g.biases))
 
 
 def first_square(weights) -> int | None:

@@ -1,0 +1,67 @@
+"""Where each mutant's bug shows: one case of the grid's kind per mutant of the audit.
+
+A mutant carries its case (``Mutant.shows_in``), so the smoke audit (``conformance audit
+--smoke``) can run every mutant on the one case that proves its hypothesis in seconds,
+and the diagnosis tests read the same cases instead of keeping a table of their own.
+"""
+
+from __future__ import annotations
+
+from conformance.cases.layer_grid import sequence_specs
+from conformance.cases.spec import Case, NetworkSpec
+
+
+def mlp_case(activation: str, loss: str | None = None, dtype: str = "float64", output: str = "identity",
+             depth: int = 3, bias: bool = True, batch: int = 4) -> Case:
+    """An MLP case 3-4-…-4-2 of ``depth`` layers (a first, middle and last layer at depth 3)."""
+    sizes = [3] + [4] * (depth - 1) + [2]
+    return Case(NetworkSpec.mlp(sizes, activation, output, bias, loss), batch, dtype)
+
+
+def layer_case(name: str, batch: int = 3, dtype: str = "float64", loss: str | None = None) -> Case:
+    """A layer-sequence case of the grid, by its network's name and loss."""
+    (spec,) = [s for s in sequence_specs() if s.name == name and s.loss == loss]
+    return Case(spec, batch, dtype)
+
+
+#: For each mutant by name, a case where its bug shows (and its diagnosis can be judged).
+SHOWS_IN = {
+    "loss_gradient_misses_mean": mlp_case("tanh", "half_mse"),
+    "loss_gradient_misses_outputs": mlp_case("sigmoid", "mse", "float32"),
+    "loss_gradient_sign": mlp_case("relu", "sse"),
+    "half_loss_gradient_doubled": mlp_case("tanh", "half_sse"),
+    "cross_entropy_misses_batch_mean": mlp_case("tanh", "softmax_cross_entropy"),
+    "last_bias_not_summed": mlp_case("tanh"),
+    "first_bias_averaged": mlp_case("sigmoid", dtype="float32"),
+    "first_weight_gradient_transposed": mlp_case("relu"),
+    "last_weight_gradient_averaged": mlp_case("tanh", dtype="float32"),
+    "middle_transposed_weight_in_backward": mlp_case("tanh"),
+    "derivative_at_output": mlp_case("sigmoid", output="sigmoid"),
+    "first_derivative_formula_at_preactivation": mlp_case("tanh", dtype="float32"),
+    "last_derivative_missing": mlp_case("tanh", output="tanh"),
+    "sigmoid_uses_tanh_derivative": mlp_case("sigmoid"),
+    "first_forward_uses_derivative": mlp_case("relu"),
+    "first_forward_without_bias": mlp_case("tanh", "half_sse"),
+    "last_passes_down_negated": mlp_case("relu", dtype="float32"),
+    "last_updated_before_passing_down": mlp_case("tanh", "mse"),
+    "derivative_one_layer_off": mlp_case("sigmoid", depth=4),
+    "tanh_derivative_not_squared": mlp_case("tanh", output="tanh"),
+    "all_updated_before_passing_down": mlp_case("sigmoid", "half_mse", depth=4),
+    "input_gradient_skips_first_derivative": mlp_case("relu", dtype="float32"),
+    "loss_plus_constant": mlp_case("tanh", "mse"),
+    "cross_entropy_is_sum_of_squared_gradients": mlp_case("sigmoid", "softmax_cross_entropy"),
+    "last_weight_gradient_from_preactivation": mlp_case("tanh"),
+    "accumulates_gradients": mlp_case("tanh"),
+    "stale_input_cache": mlp_case("sigmoid", "mse"),
+    "batchnorm_constant_statistics": layer_case("dense.nobias-batchnorm-relu-dense"),
+    "layernorm_constant_statistics": layer_case("layernorm", dtype="float32"),
+    "softmax_diagonal_jacobian": layer_case("dense-leaky_relu-dense-softmax"),
+    "dropout_backward_missing_scale": layer_case("dropout"),
+    "dropout_backward_missing_mask": layer_case("dense-relu-dropout-dense", dtype="float32"),
+    "conv_backward_kernel_flipped": layer_case("conv2d.s2"),
+    "conv_backward_padding_ignored": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense", batch=2),
+    "maxpool_gradient_to_every_element": layer_case("maxpool2d", dtype="float32"),
+    "l2_gradient_without_lambda": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
+    "l2_gradient_keeps_half": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense-l2.0.1", batch=2,
+                                         loss="softmax_cross_entropy"),
+}

@@ -1,0 +1,68 @@
+"""Shared fixtures: one checked folder of plug-ins, run once per session over the pinned
+cases, that the tests of ``check``, the examples, the plug-in and the command line read."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conformance import api, check
+from tests.faulty.sources import DOUBLED, NARROW, RAISES, TRANSPOSED
+from tests.helpers import EXAMPLE, PINNED, captured
+
+#: The checked folder's submissions, by file name: what each is there to show.
+SUBMISSIONS = {
+    "alice.py": None,  # the example plug-in: correct
+    "bob.py": DOUBLED,  # the first weight gradient doubled
+    "carol.py": RAISES,  # raises in backward
+    "dave.py": "from conformance import Adapter\n\nclass Dave(Adapter)\n    pass\n",  # a syntax error
+    "erin.py": TRANSPOSED,  # every weight gradient transposed (a square layer has the right shape)
+    "frank.py": NARROW,  # supports no case of the grid
+}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """``conformance check`` of a folder: what it printed, returned and wrote."""
+
+    folder: Path
+    report: Path
+    code: int
+    out: str
+    err: str
+
+    def block(self, name: str) -> str:
+        """The lines printed for one submission, from its heading to the next one's."""
+        path = str(self.folder / name)
+        lines = self.out.splitlines()
+        start = next(i for i, line in enumerate(lines) if f"({path}): " in line and not line.startswith(" "))
+        end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")), len(lines))
+        return "\n".join(lines[start:end])
+
+
+@pytest.fixture(scope="session")
+def checked(tmp_path_factory) -> Checked:
+    """The submissions of ``SUBMISSIONS`` checked once, each in its worker, on ``PINNED``."""
+    root = tmp_path_factory.mktemp("checked")
+    folder = root / "submissions"
+    folder.mkdir()
+    for name, source in SUBMISSIONS.items():
+        if source is None:
+            shutil.copy(EXAMPLE, folder / name)
+        else:
+            (folder / name).write_text(source)
+    code, out, err = captured(check.command, [str(folder)], out=root / "report", cases=list(PINNED),
+                              options=api.Options(timing=False), junit_xml=root / "results.xml")
+    return Checked(folder, root / "report", code, out, err)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The per-case suite belongs to the fast tier on the smoke grid only; on a larger grid
+    (``--conformance-grid quick`` or ``full``) it is end-to-end, run with ``-m e2e``."""
+    if config.getoption("conformance_grid") != "smoke":
+        for item in items:
+            if "conformance_case" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.e2e)
