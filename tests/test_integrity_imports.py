@@ -103,7 +103,7 @@ def _runs(root: Path, attack: bool) -> dict:
     path = (root / "evil_path",) if attack else ()
     checked = conformance(root, "check", "subs", "--out", "check_report", *CHECK_GRID, python_path=path)
     graded = conformance(root, "grade", "assignment.py", "students", "--out", "grade_report", "--quick",
-                         "--timeout", "60", "--jobs", "1", python_path=path)
+                         "--seed", "0", "--timeout", "60", "--jobs", "1", python_path=path)
     return {"root": root, "check": checked, "grade": graded}
 
 

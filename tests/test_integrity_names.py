@@ -120,8 +120,8 @@ def _class(root: Path, hostile: bool) -> dict:
         (root / "outside").mkdir()
         (root / "outside" / "solution.ipynb").write_text(correct_notebook())
         (students / "z_out.ipynb").symlink_to(root / "outside" / "solution.ipynb")
-    run = conformance(root, "grade", "assignment.py", "students", "--out", "report", "--quick", "--timeout", "60",
-                      "--jobs", "1")
+    run = conformance(root, "grade", "assignment.py", "students", "--out", "report", "--quick", "--seed", "0",
+                      "--timeout", "60", "--jobs", "1")
     return {"root": root, "run": run}
 
 
