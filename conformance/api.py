@@ -370,6 +370,13 @@ def kink_margin_note(checks: Checks) -> str:
     return text
 
 
+def grid_name(cases: Sequence[Case], seed: int) -> str:
+    """What the report calls the cases: ``full`` or ``quick`` when they are that grid, however
+    they were chosen (``--quick``, ``--grid quick``, a list), ``custom`` otherwise."""
+    grids = {"full": default_grid(seed=seed), "quick": default_grid(seed=seed, quick=True)}
+    return next((name for name, grid in grids.items() if list(cases) == grid), "custom")
+
+
 def run_suite(
     impls: Sequence[str | Target] | str | None = None,
     *,
@@ -399,14 +406,14 @@ def run_suite(
     targets = targets_named(impls)
     cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
     expectations = known.load() if expectations is None else tuple(expectations)
-    grid = "custom" if cases and cases != default_grid(seed=seed, quick=quick) else "quick" if quick else "full"
+    grid = grid_name(cases, seed)
     env = environment(seed, grid, command) | {"sandbox": sandbox.describe() if options.isolate
                                                      else "none (--no-isolation: the code runs in this process)"}
     done = journal.start(resume, targets, cases) if journal is not None else {}
     # The journal's key is no worker's to read (nor are the submissions' own files: see copies).
     key = (str(journal_key_path().parent),) if journal is not None else ()
     hidden = tuple(sorted(set(options.limits.hidden) | set(registry.private_paths(targets, None)) | set(key)))
-    options = replace(options, limits=replace(options.limits, hidden=hidden))
+    options = replace(options, limits=replace(options.limits, hidden=hidden).for_cases(len(cases)))
     run = _Run(targets, cases, expectations, options, progress, journal)
     interrupted, timings = False, []
     started = time.perf_counter()

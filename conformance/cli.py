@@ -179,16 +179,31 @@ def _timeout(text: str) -> float:
     return value
 
 
+def _budget(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--target-budget must be a number of seconds, got {text!r}") from None
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"--target-budget must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def add_limit_options(parser: argparse.ArgumentParser, timeout_help: str = "") -> None:
-    """``--timeout`` and ``--memory``, the sandboxed workers' limits, for every verb that
-    starts workers (``timeout_help``: what else the timeout bounds, e.g. notebook cells)."""
-    from conformance.running.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+    """``--timeout``, ``--memory`` and ``--target-budget``, the sandboxed workers' limits, for
+    every verb that starts workers (``timeout_help``: what else the timeout bounds, e.g.
+    notebook cells)."""
+    from conformance.running.isolation import BUDGET_PER_CASE, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, MIN_CASE_BUDGET_S
 
     parser.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"wall-time limit per case{timeout_help}, in seconds (default "
                              f"{DEFAULT_TIMEOUT_S:g}); a target that times out twice gets no more cases")
     parser.add_argument("--memory", type=_count(64, "--memory"), default=DEFAULT_MEMORY_MB, metavar="MB",
                         help=f"address-space limit of each worker, in MiB (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--target-budget", type=_budget, default=None, metavar="S",
+                        help=f"seconds each target may spend answering over the whole run, loading and "
+                             f"supports() included; past it its remaining cases are errors (default: loading's "
+                             f"time plus {BUDGET_PER_CASE:g} x --timeout per case, at least {MIN_CASE_BUDGET_S:g} s)")
 
 
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
@@ -236,7 +251,8 @@ def options_from(args: argparse.Namespace, cases) -> tuple:
     options = api.Options(isolate=not args.no_isolation, jobs=bounded_jobs(args.jobs, args.argv[0]),
                           timing=not args.no_timing, rules=QUICK if args.grid == "quick" else Rules(),
                           timing_budget_s=args.timing_budget, require=require,
-                          limits=Limits(timeout_s=args.timeout, memory_mb=args.memory))
+                          limits=Limits(timeout_s=args.timeout, memory_mb=args.memory,
+                                        target_budget_s=args.target_budget))
     return options, expectations
 
 
@@ -345,13 +361,13 @@ def print_outcome(report, stdout: TextIO) -> None:
     from conformance.reporting.tables import findings, verdict_table
 
     if report.results.empty:
-        print("no case finished", file=sys.stdout)
+        print("no case finished", file=stdout)
         return
-    print(aligned(verdict_table(report.results)), file=sys.stdout)
+    print(aligned(verdict_table(report.results)), file=stdout)
     for name, label, lines in findings(report.results, limit=3):
-        print(f"\n{name}: {label}", file=sys.stdout)
+        print(f"\n{name}: {label}", file=stdout)
         for line in lines:
-            print(f"  {line}", file=sys.stdout)
+            print(f"  {line}", file=stdout)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -621,7 +637,8 @@ def grade_command(args: argparse.Namespace) -> int:
                             _junit_path(args) if args.junit_xml else None)
     try:
         return grade.command(args.assignment, args.submissions, out=args.out, quick=args.grid == "quick",
-                             seed=args.seed, limits=Limits(timeout_s=args.timeout, memory_mb=args.memory),
+                             seed=args.seed, limits=Limits(timeout_s=args.timeout, memory_mb=args.memory,
+                                                           target_budget_s=args.target_budget),
                              jobs=bounded_jobs(args.jobs, "grade"), single=args.single, outputs=outputs,
                              resume=args.resume, progress=progress_for(sys.stderr), stdout=sys.stdout,
                              stderr=sys.stderr)
@@ -651,7 +668,7 @@ def autograder_command(args: argparse.Namespace) -> int:
 
     try:
         written = autograder.write(args.assignment, args.out, suite=args.suite, timeout_s=args.timeout,
-                                   memory_mb=args.memory)
+                                   memory_mb=args.memory, target_budget_s=args.target_budget)
     except (AssignmentError, autograder.BundleError) as error:
         raise UsageError(str(error)) from None
     print(f"wrote {', '.join(str(p) for p in written)}; zip the files of {args.out} and upload them "

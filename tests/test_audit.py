@@ -105,3 +105,15 @@ def test_conformance_audit_lists_the_mutants_with_their_expected_diagnosis(capsy
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(MUTANTS)
     assert lines[0].startswith("loss_gradient_misses_mean: ") and "expected diagnosis: scaled_gradient" in lines[0]
+
+
+@pytest.mark.e2e
+def test_an_audit_on_two_processes_prints_the_table_of_a_serial_run():
+    chosen = [m for m in MUTANTS if m.name in ("first_bias_averaged", "derivative_at_output", "stale_input_cache")]
+    cases = audit.audit_grid(quick=True)[::12]
+    serial = audit.audit_mutants(chosen, cases)
+    pooled, checked = audit._in_pool(2, chosen, cases, ("class_layers",), cases, None)
+    assert [(r.cases_run, r.failing, r.right, r.wrong_example) for r in pooled] == \
+        [(r.cases_run, r.failing, r.right, r.wrong_example) for r in serial]
+    assert any(r.failing for r in serial)
+    assert checked == (audit.false_alarms("class_layers", cases),) and checked[0].cases_run > 0

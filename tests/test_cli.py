@@ -382,3 +382,22 @@ def test_a_timing_budget_leaves_out_the_cases_that_would_not_fit_and_says_so():
     timings = report.timings
     assert len(timings) == 2 * 9 and timings["median_s"].isna().all()
     assert set(timings["detail"]) == {"not timed: the timing budget (1e-09 s for the run) would be exceeded"}
+
+
+@pytest.mark.parametrize("quick, label", [
+    pytest.param(True, "quick", id="the quick grid is called quick however it was asked for"),
+    pytest.param(False, "full", id="the full grid is called full"),
+])
+def test_a_grid_is_labelled_by_its_cases(monkeypatch, quick, label):
+    monkeypatch.undo()  # the real grids, not this module's small one
+    assert api.grid_name(spec.default_grid(seed=3, quick=quick), 3) == label
+    assert api.grid_name(spec.default_grid(seed=3, quick=quick)[1:], 3) == "custom"
+
+
+def test_the_outcome_is_printed_where_it_is_asked_for(capsys):
+    class Empty:
+        results = pd.DataFrame()
+
+    written = io.StringIO()
+    cli.print_outcome(Empty(), written)
+    assert written.getvalue() == "no case finished\n" and capsys.readouterr().out == ""

@@ -30,7 +30,10 @@ INSTALLED = any(ep.value == "conformance.pytest_plugin" for ep in importlib.meta
 def pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
     """pytest run in a plug-in author's folder, the project importable as if installed."""
     plugin = [] if INSTALLED else ["-p", "conformance.pytest_plugin"]
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    # a plug-in author's own run: nothing of this run's pytest-xdist worker (pytest-benchmark
+    # would take the child for an xdist run and turn itself off)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-m", "pytest", *plugin, "-p", "no:cacheprovider", "-q", *args],
                           cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 

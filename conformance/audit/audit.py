@@ -20,6 +20,7 @@ from typing import Sequence
 
 from conformance.running.driver import Driver
 from conformance.audit.mutants import MUTANTS, Mutant
+from conformance.audit.pool import in_pool
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome
 from conformance.cases.layers import SequenceSpec
@@ -186,14 +187,20 @@ def run_audit(mutants: Sequence[Mutant] = MUTANTS, quick: bool = False, seed: in
 
 def _in_pool(jobs: int, mutants: Sequence[Mutant], cases: Sequence[Case], correct: Sequence[str],
              alarm_cases: Sequence[Case], progress) -> tuple[list[MutantResult], tuple[FalseAlarms, ...]]:
-    from conformance.audit.pool import in_pool
-
-    per_mutant, alarms = in_pool(jobs, tuple(m.name for m in mutants), cases, correct, alarm_cases, progress)
+    per_mutant, alarms = in_pool(jobs, _mutant_piece, false_alarms, tuple(m.name for m in mutants), cases, correct,
+                                 alarm_cases, progress)
     results = [MutantResult(m, ran, tuple(failing), tuple(right), wrong)
                for m, (ran, failing, right, wrong) in zip(mutants, per_mutant)]
     checked = tuple(FalseAlarms(pieces[0].implementation, sum(p.cases_run for p in pieces),
                                 tuple(a for p in pieces for a in p.alarms)) for pieces in alarms.values())
     return results, checked
+
+
+def _mutant_piece(names: tuple[str, ...], cases: list[Case]) -> list[tuple]:
+    """The library's mutants named, on ``cases``, as plain tuples (a pool process's answer)."""
+    from conformance.audit.mutants import named
+
+    return [(r.cases_run, r.failing, r.right, r.wrong_example) for r in audit_mutants(named(list(names)), cases)]
 
 
 # ---- the printed table ---------------------------------------------------------------------------

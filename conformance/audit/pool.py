@@ -38,28 +38,17 @@ def _start() -> None:
     torch.set_num_threads(1)
 
 
-def _mutant_piece(names: tuple[str, ...], cases: list[Case]) -> list[tuple]:
-    from conformance.audit import audit, mutants
-
-    return [(r.cases_run, r.failing, r.right, r.wrong_example)
-            for r in audit.audit_mutants(mutants.named(list(names)), cases)]
-
-
-def _false_alarm_piece(name: str, cases: list[Case]):
-    from conformance.audit import audit
-
-    return audit.false_alarms(name, cases)
-
-
-def in_pool(jobs: int, names: tuple[str, ...], cases: Sequence[Case], correct: Sequence[str],
-            false_alarm_cases: Sequence[Case], progress: Callable | None = None):
-    """The mutants named on ``cases`` and the ``correct`` implementations on
-    ``false_alarm_cases``, on ``jobs`` processes: per mutant (cases run, failing, right,
-    first wrong example), and per implementation its ``FalseAlarms`` pieces."""
+def in_pool(jobs: int, mutant_piece: Callable, alarm_piece: Callable, names: tuple[str, ...],
+            cases: Sequence[Case], correct: Sequence[str], false_alarm_cases: Sequence[Case],
+            progress: Callable | None = None):
+    """The mutants named on ``cases`` (``mutant_piece(names, cases)``: per mutant, cases run,
+    failing, right, first wrong example) and the ``correct`` implementations on
+    ``false_alarm_cases`` (``alarm_piece(name, cases)``), on ``jobs`` processes; both pieces
+    are module-level functions, which a pool process finds again by name."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start) as pool:
-        mutant_runs = [(piece, pool.submit(_mutant_piece, names, piece)) for piece in pieces(cases, jobs)]
-        alarm_runs = {name: [pool.submit(_false_alarm_piece, name, piece)
+        mutant_runs = [(piece, pool.submit(mutant_piece, names, piece)) for piece in pieces(cases, jobs)]
+        alarm_runs = {name: [pool.submit(alarm_piece, name, piece)
                              for piece in pieces(false_alarm_cases, jobs)] for name in correct}
         per_mutant = [[0, [], [], None] for _ in names]
         for piece, future in mutant_runs:

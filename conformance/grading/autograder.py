@@ -50,8 +50,9 @@ python3 -m pip install {shlex.quote(suite)}
 """
 
 
-def run_autograder(timeout_s: float, memory_mb: int | None = None) -> str:
+def run_autograder(timeout_s: float, memory_mb: int | None = None, target_budget_s: float | None = None) -> str:
     memory = f" --memory {memory_mb}" if memory_mb is not None else ""
+    memory += f" --target-budget {target_budget_s:g}" if target_budget_s is not None else ""
     return f"""#!/usr/bin/env bash
 # Gradescope runs this once per submission; it must write the results file.
 set -uo pipefail
@@ -75,15 +76,15 @@ exit 0
 
 
 def write(assignment: Path | str, out: Path | str, suite: str | None = None, timeout_s: float = 20.0,
-          memory_mb: int | None = None) -> list[Path]:
+          memory_mb: int | None = None, target_budget_s: float | None = None) -> list[Path]:
     """Write setup.sh, run_autograder and the assignment (as assignment.py) into ``out``;
-    ``run_autograder`` grades with these limits (``memory_mb`` None: grade's default)."""
+    ``run_autograder`` grades with these limits (None: grade's default)."""
     assignment, out = Path(assignment), Path(out)
     read_settings(assignment)  # an assignment that cannot be graded is refused now, not on the platform
     try:
         out.mkdir(parents=True, exist_ok=True)
         files = {out / "setup.sh": setup_sh(suite or f"backprop-conformance=={_version()}"),
-                 out / "run_autograder": run_autograder(timeout_s, memory_mb)}
+                 out / "run_autograder": run_autograder(timeout_s, memory_mb, target_budget_s)}
         for path, text in files.items():
             path.write_text(text, encoding="utf-8")
             path.chmod(0o755)

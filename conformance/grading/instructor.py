@@ -15,7 +15,6 @@ run the cases the plan chose, never which ones apply.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Sequence
 
 from conformance.cases.spec import Case

@@ -10,7 +10,8 @@ can get back (structure, tensor names, array sizes, dtypes) under one
 deadline for the whole reply. A reply that breaks any of that, a hang, a
 crash, a hard exit or a runaway allocation becomes an ``ImplementationFault``
 (an ``error`` row), and the worker is started afresh for the next case. After
-``Limits.max_timeouts`` timeouts a target gets no more cases.
+``Limits.max_timeouts`` timeouts a target gets no more cases, nor once the time its
+worker spent answering (loading included) reaches ``Limits.target_budget_s``.
 
 Longer than 300 lines: starting and restarting the worker, the deadlines, and a
 validator per kind of reply, which must all agree on one protocol.
@@ -22,6 +23,7 @@ import contextlib
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.running import copies, sandbox, wire
+from conformance.running import cgroups, copies, handover, sandbox, wire
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.contract.rules import capabilities_problem
 from conformance.running.driver import Driver, ImplementationFault, Observation, Probe
@@ -47,16 +49,20 @@ from conformance.running.worker import Known, Shared
 
 DEFAULT_TIMEOUT_S = 20.0
 DEFAULT_MEMORY_MB = 4096
+#: A target's default time budget per case, as a share of the timeout: a tenth of it is many
+#: times what an honest submission spends on an average case, slow notebooks included.
+BUDGET_PER_CASE = 0.1
+MIN_CASE_BUDGET_S = 1.0
 
 
 @dataclass(frozen=True)
 class Limits:
     """What one worker may spend and see: wall time per case (and for loading), address
     space, CPU seconds over its life, bytes per file it writes, processes, its private
-    ``/tmp``; how many timeouts, or worker deaths in a row, a target may have before it
-    gets no more cases; and the
-    paths no worker may see (the run's submissions, its own too: a worker reads its
-    private copy, see ``copies``; the report folder; the journal's key)."""
+    ``/tmp`` and ``/dev/shm``; how many timeouts, or worker deaths in a row, a target may
+    have before it gets no more cases; and the paths no worker may see (the run's
+    submissions, its own too: a worker reads its private copy, see ``copies``; the report
+    folder; the journal's key)."""
 
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
@@ -64,13 +70,33 @@ class Limits:
     file_mb: int = 64
     processes: int = 128
     tmp_mb: int = 64
+    shm_mb: int = 64
     max_timeouts: int = 2
     max_crashes: int = 3
     hidden: tuple[str, ...] = ()
+    #: Seconds a target's worker may spend answering, loading included, over the whole run
+    #: (None: none, until ``for_cases`` gives the default for a grid).
+    target_budget_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.timeout_s <= 0 or self.memory_mb <= 0:
             raise ValueError("time and memory limits must be positive")
+        if self.target_budget_s is not None and not self.target_budget_s > 0:
+            raise ValueError("a target's time budget must be positive")
+
+    @property
+    def load_s(self) -> float:
+        """Wall time loading a target may take (a notebook's cells each get ``timeout_s``)."""
+        return max(3 * self.timeout_s, 10.0)
+
+    def for_cases(self, n_cases: int) -> Limits:
+        """These limits with a target budget for ``n_cases``: the one given, else by default
+        loading's time and ``BUDGET_PER_CASE`` of the timeout per case (at least
+        ``MIN_CASE_BUDGET_S``)."""
+        if self.target_budget_s is not None:
+            return self
+        per_case = max(BUDGET_PER_CASE * self.timeout_s, MIN_CASE_BUDGET_S)
+        return replace(self, target_budget_s=round(self.load_s + per_case * n_cases, 1))
 
 
 _TENSOR_NAME = re.compile(r"(output|loss|input|\*|(weight|bias)\[(\d+|\*)\]|\d+\.(weight|bias|mask))")
@@ -93,12 +119,12 @@ def _locator(target: Target) -> Locator | None:
     return Locator("file", file, adapter.__qualname__) if file else None
 
 
-def _worker_command(view: sandbox.View, fd: int) -> list[str]:
+def _worker_command(view: sandbox.View, fd: int, filter_fd: int | None = None) -> list[str]:
     # -I: isolated mode (no current folder, no PYTHONPATH, no user site-packages on the import
     # path); -B: no bytecode written. The suite comes from HARNESS (see worker.BOOTSTRAP).
     from conformance.running.worker import BOOTSTRAP
 
-    return sandbox.command(view, [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(HARNESS), str(fd)])
+    return sandbox.command(view, [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(HARNESS), str(fd)], filter_fd)
 
 
 #: The folder holding the grader's ``conformance`` package: the worker imports the same suite.
@@ -158,17 +184,20 @@ class WorkerDriver:
             from conformance.running.forbid import hidden_paths
 
             hidden += hidden_paths(locator.forbid)
-        self._readable = tuple(p for p in [sys.prefix, *_python_path()]
-                               if Path(p).is_relative_to("/tmp") and Path(p).is_dir())
-        self.view = sandbox.View(readable=self._readable, hidden=hidden, tmp_mb=limits.tmp_mb)
+        # The sandbox shows only what is bound: the worker's import path has to be, and its
+        # private copy, bound when it is made (``_start``).
+        self._readable = tuple(p for p in _python_path() if Path(p).is_dir())
+        self.view = sandbox.View(readable=self._readable, hidden=hidden, tmp_mb=limits.tmp_mb, shm_mb=limits.shm_mb)
         self._copy: copies.PrivateCopy | None = None
         self._process: subprocess.Popen | None = None
         self._stderr = None
         self._sock: socket.socket | None = None
-        self._cgroup: sandbox.PidsCgroup | None = None
+        self._groups: cgroups.WorkerGroups | None = None
         self._load_failure = ""
         self._description: dict | None = None
         self._budget = math.inf
+        #: What is left of the target's time budget (every request and loading draw on it).
+        self._target_left = limits.target_budget_s if limits.target_budget_s is not None else math.inf
         self._next_id = 1
         self.timeouts = 0
         self.crashes = 0  # in a row
@@ -201,9 +230,14 @@ class WorkerDriver:
         self._budget = self.limits.timeout_s
         self._sent = {}
 
+    def _budget_spent(self) -> ImplementationFault:
+        return ImplementationFault(f"time budget of {self.limits.target_budget_s:g} s spent")
+
     def _start(self) -> None:
         if self._load_failure:
             raise ImplementationFault(self._load_failure)
+        if self._target_left <= 0:
+            raise self._budget_spent()
         if self.timeouts >= self.limits.max_timeouts:
             raise ImplementationFault(f"skipped after {self.timeouts} timeouts")
         if self.crashes >= self.limits.max_crashes:
@@ -215,23 +249,33 @@ class WorkerDriver:
             raise ImplementationFault(self._load_failure) from None
         self.view = replace(self.view, readable=tuple(dict.fromkeys(self._copy.readable + self._readable)),
                             workdir=self._copy.workdir)
+        self._hand_over()
         parent, child = socket.socketpair()
-        self._cgroup = sandbox.PidsCgroup(self.limits.processes)
+        mib = 1024 * 1024
+        self._groups = cgroups.WorkerGroups((self.limits.memory_mb + self.limits.tmp_mb + self.limits.shm_mb) * mib,
+                                            self.limits.processes)
         env = _worker_environment()
         self._stderr = tempfile.TemporaryFile()  # its size is bounded by the worker's file size limit
+        filter_fd = sandbox.system_call_filter()
+        passed = (child.fileno(),) + ((filter_fd,) if filter_fd is not None else ())
         try:
             self._process = subprocess.Popen(
-                _worker_command(self.view, child.fileno()), pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=self._stderr, env=env, start_new_session=True,
-                preexec_fn=self._cgroup.join, cwd="/")
+                self._groups.wrap(_worker_command(self.view, child.fileno(), filter_fd)), pass_fds=passed,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
+                start_new_session=True, cwd="/")
         finally:
             child.close()
+            if filter_fd is not None:
+                os.close(filter_fd)
         self._sock, self._sent = parent, {}
-        sandboxed = sandbox.bubblewrap()[0] is not None
-        limits = self.limits if sandboxed or self._cgroup.path is not None else replace(self.limits, processes=0)
+        # RLIMIT_NPROC counts every process of the worker's user: it is the worker's own only in
+        # a user namespace of its own (a grader that is not root, under bubblewrap).
+        own_user = sandbox.bubblewrap()[0] is not None and not sandbox.drops()
+        limits = self.limits if own_user else replace(self.limits, processes=0)
         wire.write_request(parent, ("load", self._copy.locator, limits, self.name))
+        asked = time.monotonic()
         try:
-            reply = self._receive(0, time.monotonic() + max(3 * self.limits.timeout_s, 10.0), 1 << 16)
+            reply = self._timed_receive(0, asked, self.limits.load_s, 1 << 16)
             description = _description(reply)
         except ImplementationFault as fault:
             self._load_failure = str(fault)  # loading will not work better next time
@@ -239,11 +283,42 @@ class WorkerDriver:
             raise
         self._description = description | {"notes": self._copy.notes + description["notes"]}
 
-    def _receive(self, request_id: int, deadline: float, max_bytes: int, method: str = "load") -> Any:
+    def _hand_over(self) -> None:
+        """As root under bubblewrap: copies of the submission's paths the sandbox user cannot read."""
+        if not sandbox.drops():
+            return
+        user, copies = sandbox.SANDBOX_USER, []
+        try:
+            for path in (self._copy.readable if self._copy is not None else self.locator.readable):
+                if (copy := handover.hand_over(path, self.view.hidden, user, user)) is not None:
+                    copies.append(copy)
+        except (OSError, shutil.Error) as error:
+            handover.release(tuple(copies))
+            raise ImplementationFault(f"its files could not be handed to the sandbox user: {error}") from None
+        self.view = replace(self.view, copies=tuple(copies))
+
+    def _timed_receive(self, request_id: int, asked: float, seconds: float, max_bytes: int,
+                       method: str = "load") -> Any:
+        """The reply, within ``seconds`` and what is left of the target's budget; the time
+        it took drawn from that budget. Past the budget, the worker is stopped."""
+        by_budget = self._target_left < seconds
+        try:
+            return self._receive(request_id, asked + min(seconds, self._target_left), max_bytes, method,
+                                 timeout_counts=not by_budget)
+        except ImplementationFault:
+            if by_budget and time.monotonic() - asked >= self._target_left:
+                self._target_left = 0.0
+                raise self._budget_spent() from None
+            raise
+        finally:
+            self._target_left = max(0.0, self._target_left - (time.monotonic() - asked))
+
+    def _receive(self, request_id: int, deadline: float, max_bytes: int, method: str = "load",
+                 timeout_counts: bool = True) -> Any:
         try:
             reply = wire.read_reply(self._sock, deadline, max_bytes)
         except wire.ReplyTimeout:
-            self.timeouts += 1
+            self.timeouts += timeout_counts
             self.close()
             what = " while loading" if method == "load" else ""
             raise ImplementationFault(f"timed out after {self.limits.timeout_s:g} s{what}") from None
@@ -303,6 +378,8 @@ class WorkerDriver:
         return value
 
     def _call(self, method: str, max_bytes: int, *args) -> Any:
+        if self._target_left <= 0:
+            raise self._budget_spent()
         if self._process is None or self._process.poll() is not None:
             self._start()
         new_case = not self._sent
@@ -314,7 +391,7 @@ class WorkerDriver:
         asked = time.monotonic()
         budget = self._budget if self._budget != math.inf else self.limits.timeout_s
         try:
-            return self._receive(request_id, asked + budget, max_bytes, method)
+            return self._timed_receive(request_id, asked, budget, max_bytes, method)
         finally:
             if self._budget != math.inf:
                 self._budget = max(0.0, self._budget - (time.monotonic() - asked))
@@ -366,13 +443,16 @@ class WorkerDriver:
                 self._process.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(timeout=5)
-        if self._cgroup is not None:
-            self._cgroup.remove()
+        if self._groups is not None:
+            self._groups.remove()
+        if self.view.copies:
+            handover.release(self.view.copies)
+            self.view = replace(self.view, copies=())
         if self._stderr is not None:
             self._stderr.close()
         if self._copy is not None:
             self._copy.remove()
-        self._process, self._sock, self._cgroup, self._stderr, self._copy = None, None, None, None, None
+        self._process, self._sock, self._groups, self._stderr, self._copy = None, None, None, None, None
 
     def __enter__(self) -> WorkerDriver:
         return self
