@@ -33,7 +33,7 @@ from conformance.running.driver import ImplementationFault
 from conformance.running.protocol import ImplementationDriver
 from conformance.running.isolation import Limits, driver_for
 from conformance.running.naming import explained
-from conformance.running.journal import Journal
+from conformance.running.journal import Journal, key_path as journal_key_path
 from conformance.running.targets import Target
 from conformance.reporting.tables import TIMING_COLUMNS
 from conformance.reporting.files import Report
@@ -409,14 +409,17 @@ def run_suite(
     grid = grid_name(cases, seed)
     env = environment(seed, grid, command) | {"sandbox": sandbox.describe() if options.isolate
                                                      else "none (--no-isolation: the code runs in this process)"}
-    hidden = tuple(sorted(set(options.limits.hidden) | set(registry.private_paths(targets, None))))
+    done = journal.start(resume, targets, cases) if journal is not None else {}
+    # The journal's key is no worker's to read (nor are the submissions' own files: see copies).
+    key = (str(journal_key_path().parent),) if journal is not None else ()
+    hidden = tuple(sorted(set(options.limits.hidden) | set(registry.private_paths(targets, None)) | set(key)))
     options = replace(options, limits=replace(options.limits, hidden=hidden).for_cases(len(cases)))
     run = _Run(targets, cases, expectations, options, progress, journal)
     interrupted, timings = False, []
     started = time.perf_counter()
     seconds = {"checking": 0.0, "timing": 0.0}
     try:
-        ready = _result_rows(run, run.pending(journal.start(resume) if journal is not None else {}))
+        ready = _result_rows(run, run.pending(done))
         seconds["checking"] = time.perf_counter() - started
         if has_timing(options) and ready:
             timings = time_targets(ready, run.rows(), cases, options, progress)

@@ -23,7 +23,8 @@ from conformance.judge.results import ResultRow
 from conformance.reporting.verdicts import (TargetResult, aligned, display_name, exit_code, render_target,
                                             summary_table, target_results)
 from conformance.running.isolation import Limits
-from conformance.running.targets import Target, Unloadable, load_all
+from conformance.running.survey import ignored_line
+from conformance.running.targets import Target, Unloadable, ignored, load_all
 
 
 def check_target(
@@ -112,6 +113,7 @@ def command(
     for item in loaded:
         if isinstance(item, Unloadable):
             print(f"conformance check: error: {item.reason}", file=stderr)
+    announce(loaded, ignored(list(targets)), "conformance check", stderr)
     runnable = [item for item in loaded if isinstance(item, Target)]
     if not runnable:
         return 2
@@ -130,15 +132,21 @@ def command(
     journal = Journal(folder, fingerprint(cases, options, expectations))
     report = api.run_suite(runnable, cases=cases, seed=seed, expectations=expectations, options=options,
                            progress=timed, command=command_line, journal=journal, resume=resume)
+    for line in journal.rejected:
+        print(f"conformance check: --resume: {line}", file=stderr)
     for item in report.not_loaded:
         print(f"conformance check: error: {loading_error(item, runnable)}", file=stderr)
     if len(report.not_loaded) == len(runnable) and not report.interrupted:
         if not existed and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # nothing could be loaded: no report, as when nothing could be named
         return 2
-    written = report.write(folder)
     results = _results(loaded, report, timed.seconds, len(cases))
-    written.append(write_targets(results, folder))
+    sheet = write_targets(results, folder)  # the grade sheet first: a failing report file cannot lose it
+    failed = ""
+    try:
+        report.write(folder)
+    except ReportError as error:
+        failed = str(error)
     if junit_xml is not None:
         from conformance.reporting.junit import write_junit
 
@@ -153,12 +161,23 @@ def command(
     if several:
         print(aligned(summary_table(results)), file=stdout)
     print(f"sandbox: {report.environment.get('sandbox', 'none')}", file=stdout)
-    print(f"report: {folder / 'summary.md'} · {folder / 'report.html'} · {written[-1]}", file=stdout)
+    print(f"report: {folder / 'summary.md'} · {folder / 'report.html'} · {sheet}", file=stdout)
+    if failed:
+        raise ReportError(failed)
     if report.interrupted:
         print("conformance check: interrupted; the report holds the targets that finished (marked partial); "
               "--resume continues", file=stderr)
         return 130
     return exit_code(results)
+
+
+def announce(loaded: Sequence[Target | Unloadable], ignored_entries: list[str], prog: str, stderr: TextIO) -> None:
+    """Once per run: what the folders named hold that is no one's, and targets that are one file."""
+    if ignored_entries:
+        print(f"{prog}: {ignored_line(ignored_entries)}", file=stderr)
+    for item in loaded:
+        for flag in getattr(item, "flags", ()):
+            print(f"{prog}: flagged: {flag}", file=stderr)
 
 
 def loading_error(item: Unloadable, targets: Sequence[Target]) -> str:
@@ -173,8 +192,9 @@ def fingerprint(cases: Sequence[Case], options, expectations) -> str:
     """What must match for a journaled target's rows to stand in a resumed run."""
     import hashlib
 
+    limits = replace(options.limits, hidden=())  # what a worker may spend changes rows; the paths do not
     text = repr(([c.id for c in cases], [c.seed for c in cases[:1]], options.checks, options.require,
-                 options.isolate, expectations))
+                 options.isolate, limits, expectations))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

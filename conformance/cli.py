@@ -385,9 +385,12 @@ def run_command(args: argparse.Namespace) -> int:
     options, expectations = options_from(args, cases)
     out = check_writable(args.out)
     options = replace(options, limits=replace(options.limits, hidden=(str(out.resolve()),)))
+    journal = Journal(out, fingerprint(cases, options, expectations))
     report = api.run_suite(targets, cases=cases, seed=args.seed, options=options, progress=progress_for(sys.stderr),
                            command=" ".join([PROG, *args.argv]), expectations=expectations,
-                           journal=Journal(out, fingerprint(cases, options, expectations)), resume=args.resume)
+                           journal=journal, resume=args.resume)
+    for line in journal.rejected:
+        print(f"{PROG} run: --resume: {line}", file=sys.stderr)
     for item in report.not_loaded:
         print(f"{PROG} run: error: {item.source}: {item.reason}", file=sys.stderr)
     written = report.write(out)

@@ -246,8 +246,10 @@ def _wait_for_journal(root: Path, entries: int, process: subprocess.Popen) -> No
 def test_a_run_killed_from_outside_keeps_every_finished_target_and_resumes(tmp_path):
     _folder_with_a_hang(tmp_path)
     marker = uuid.uuid4().hex
-    process = start_grading(tmp_path, "subs", "--out", "report", *SMALL, "--no-timing", "--timeout", "60",
-                            "--jobs", "1", marker=marker)  # one target after another
+    # One target after another; the resumed run must use the same limits (they change rows), so
+    # hangs gets 5 s per case: its two timeouts leave ample time to kill the run while it hangs.
+    process = start_grading(tmp_path, "subs", "--out", "report", *SMALL, "--no-timing", "--timeout", "5",
+                            "--jobs", "1", marker=marker)
     _wait_for_journal(tmp_path, 2, process)  # alice and bob are done, hangs is running
     process.kill()
     process.wait()
@@ -255,7 +257,7 @@ def test_a_run_killed_from_outside_keeps_every_finished_target_and_resumes(tmp_p
     assert processes_marked(marker) == []  # the worker died with the grader
     finished = rows_of(tmp_path / "report", "subs/alice.py") if (tmp_path / "report" / "results.csv").exists() else None
     assert finished is None  # killed before any report: only the journal holds the rows
-    resumed = grade(tmp_path, "subs", "--out", "report", *SMALL, "--no-timing", "--timeout", "1", "--resume",
+    resumed = grade(tmp_path, "subs", "--out", "report", *SMALL, "--no-timing", "--timeout", "5", "--resume",
                     "--jobs", "1", marker=uuid.uuid4().hex)
     assert resumed.returncode == 1, resumed.stderr[-2000:]
     assert "running 1 implementation" in resumed.stderr  # alice and bob came from the journal

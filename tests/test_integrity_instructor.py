@@ -25,6 +25,15 @@ def _batch_one_only(*args, **kwargs):
     cls.supports = lambda self, spec, batch, dtype: "batch 1 only" if batch != 1 else honest(self, spec, batch, dtype)
     return cls
 _loading.adapter_class = _batch_one_only
+# The assignment is loaded before the notebook runs: its class is patched where it already is.
+import sys as _sys
+from conformance import Adapter as _Adapter
+for _module in [m for m in list(_sys.modules.values()) if getattr(m, "__name__", "").startswith("submission_")]:
+    for _value in list(vars(_module).values()):
+        if isinstance(_value, type) and issubclass(_value, _Adapter) and _value.__module__ == _module.__name__:
+            _honest_supports = _value.supports
+            _value.supports = (lambda honest: lambda self, spec, batch, dtype:
+                               "batch 1 only" if batch != 1 else honest(self, spec, batch, dtype))(_honest_supports)
 '''
 
 #: A cell that rewrites the adapter's capabilities (no loss cases) and its name once it is loaded.

@@ -15,6 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
+from conformance.reporting import escape
+from conformance.reporting.escape import markdown as md
+from conformance.reporting.markdown import cell
 from conformance.reporting.verdicts import HEADINGS, TargetResult, diagnosis_line, problems
 from conformance.grading.scores import Grade
 from conformance.cases.spec import Case, generate
@@ -73,7 +76,7 @@ def case_code(case: Case) -> str:
 
 def _scores(grade: Grade) -> list[str]:
     lines = ["| part | points | of | cases passing |", "|---|---|---|---|"]
-    lines += [f"| {e.name} | {e.score:g} | {e.max_score:g} | {e.output} |" for e in grade.entries]
+    lines += [f"| {cell(e.name)} | {e.score:g} | {e.max_score:g} | {cell(e.output)} |" for e in grade.entries]
     return lines
 
 
@@ -82,29 +85,30 @@ def _wrong(result: TargetResult) -> list[str]:
     for problem in problems(result.rows)[:8]:
         word = "wrong" if problem.worst.verdict == "fail" else "an error"
         lines.append(f"- **{problem.check}**: {word} in {problem.cases} case{'s' * (problem.cases > 1)} — "
-                     f"where: {where(problem.tensor)} (`{problem.tensor}`); e.g. `{problem.worst.case}`: {problem.worst.detail}")
+                     f"where: {md(where(problem.tensor))} (`{problem.tensor}`); e.g. `{problem.worst.case}`: "
+                     f"{md(problem.worst.detail)}")
     return lines
 
 
 def markdown(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Sequence[Case]) -> str:
     """The feedback file's text."""
     verdict = HEADINGS.get(result.verdict, result.verdict)
-    lines = [f"# Feedback: {result.source}", "",
+    lines = [f"# Feedback: {md(result.source)}", "",
              f"**Verdict:** {verdict}  ", f"**Score:** {grade.score:g} / {grade.max_score:g}  ",
              f"**Seed:** {_seed(cases)} (the cases' data were drawn from it; `--seed {_seed(cases)}` reproduces them)",
              ""]
     if result.load_error:
         lines += ["Your submission could not be loaded, so nothing could be checked:", "",
-                  f"> {result.load_error}", ""]
+                  f"> {md(result.load_error)}", ""]
     lines += ["## Points", "", *_scores(grade), ""]
     if notes:
-        lines += ["## While running your notebook", "", *[f"- {note}" for note in notes], ""]
+        lines += ["## While running your notebook", "", *[f"- {md(note)}" for note in notes], ""]
     if result.load_error:
         return "\n".join(lines)
     wrong = _wrong(result)
     lines += ["## What is wrong", ""] + (wrong or ["Nothing: every case that was checked passes."]) + [""]
     if diagnosed := diagnosis_line(result.rows):
-        lines += ["## Why", "", diagnosed.split("): ", 1)[-1], ""]
+        lines += ["## Why", "", md(diagnosed.split("): ", 1)[-1]), ""]
     if (case := smallest_failing(result, cases)) is not None:
         lines += ["## The smallest failing case", "",
                   "Run your network on this and compare with the expected values:", "",
@@ -116,11 +120,6 @@ def _seed(cases: Sequence[Case]) -> str:
     return str(cases[0].seed) if cases else "none"
 
 
-def file_name(source: str, taken: set[str]) -> str:
-    """A file name for the student's feedback: their path, made safe and distinct."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source.strip("/")).strip("._") or "submission"
-    name, n = f"{stem}.md", 2
-    while name in taken:
-        name, n = f"{stem}-{n}.md", n + 1
-    taken.add(name)
-    return name
+def file_name(source: str) -> str:
+    """The student's feedback file: derived from their path, one per path (``escape``)."""
+    return escape.feedback_file(source)

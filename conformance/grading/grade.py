@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
-from conformance.check import _results, _Seconds, fingerprint
+from conformance.check import _results, _Seconds, announce, fingerprint
 from conformance.reporting.verdicts import aligned, exit_code, render_target, summary_table
 from conformance.grading import feedback, gradescope, instructor, scores, seeds
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.grading.summary import class_summary
 from conformance.running.isolation import Limits
-from conformance.running.targets import Target, Unloadable, submissions
+from conformance.running.targets import Target, Unloadable, ignored, submissions
 from conformance.cases.spec import Case, default_grid
 
 
@@ -51,8 +51,9 @@ def _run(runnable, cases, seed, limits, jobs, settings, folder, resume, progress
 
     options = api.Options(limits=limits, jobs=jobs, timing=False, require=settings.require)
     journal = Journal(folder, fingerprint(cases, options, ()))
-    return api.run_suite(runnable, cases=cases, seed=seed, expectations=(), options=options, progress=progress,
-                         journal=journal, resume=resume)
+    report = api.run_suite(runnable, cases=cases, seed=seed, expectations=(), options=options, progress=progress,
+                           journal=journal, resume=resume)
+    return report, journal.rejected
 
 
 def score_table(results, grades: dict[str, scores.Grade]):
@@ -62,14 +63,59 @@ def score_table(results, grades: dict[str, scores.Grade]):
     return table
 
 
-def _write_feedback(folder: Path, results, grades, notes, cases) -> Path:
-    out = folder / "feedback"
+def _write_feedback(folder: Path, results, grades, notes, cases) -> list[str]:
+    """One file per student; one that cannot be written costs only itself. What failed."""
+    from conformance.reporting.files import write_atomically
+    from conformance.running.faults import describe_exception
+
+    out, failed = folder / "feedback", []
     out.mkdir(exist_ok=True)
-    taken: set[str] = set()
     for result in results:
-        text = feedback.markdown(result, grades[result.source], notes.get(result.source, ()), cases)
-        (out / feedback.file_name(result.source, taken)).write_text(text + "\n", encoding="utf-8")
-    return out
+        try:
+            text = feedback.markdown(result, grades[result.source], notes.get(result.source, ()), cases)
+            write_atomically(out / feedback.file_name(result.source), text + "\n")
+        except Exception as error:  # noqa: BLE001 - the other students' feedback still goes out
+            failed.append(f"the feedback of {result.source} could not be written ({describe_exception(error)})")
+    return failed
+
+
+def _write_parts(folder: Path, report, results, grades, notes, cases, outputs: Outputs) -> list[str]:
+    """Every output, grades first (targets.csv, feedback, Gradescope), then the report and
+    JUnit XML; a part that fails is named and the others are written. What failed."""
+    from conformance.reporting.files import ReportError, write_atomically
+    from conformance.running.faults import describe_exception
+
+    def sheet():
+        write_atomically(folder / "targets.csv", score_table(results, grades).to_csv(index=False, lineterminator="\n"))
+
+    def gradescope_file():
+        if outputs.gradescope is not None:
+            gradescope.write(outputs.gradescope, results[0], grades[results[0].source],
+                             notes.get(results[0].source, ()))
+
+    def report_files():
+        if not report.results.empty:
+            report.write(folder)
+
+    def junit():
+        if outputs.junit_xml is not None:
+            from conformance.reporting.junit import write_junit
+
+            write_junit(report.results, outputs.junit_xml, [(r.source, r.load_error) for r in results if r.load_error])
+
+    failed = []
+    for name, part in (("targets.csv", sheet), ("feedback", None), ("the Gradescope file", gradescope_file),
+                       ("the report", report_files), ("the JUnit file", junit)):
+        if part is None:
+            failed += _write_feedback(folder, results, grades, notes, cases)
+            continue
+        try:
+            part()
+        except ReportError as error:
+            failed.append(str(error))
+        except Exception as error:  # noqa: BLE001 - one part never takes the others with it
+            failed.append(f"{name} could not be written ({describe_exception(error)})")
+    return failed
 
 
 def command(
@@ -94,7 +140,7 @@ def command(
     assignment's grid (a test pins a few)."""
     from conformance import api
     from conformance.judge.coverage import RequirementError, check_grid
-    from conformance.reporting.files import ReportError, write_atomically as _write_atomically, check_writable
+    from conformance.reporting.files import ReportError, check_writable
 
     settings = read_settings(assignment)
     folder = check_writable(out)
@@ -112,6 +158,7 @@ def command(
     for item in loaded:
         if isinstance(item, Unloadable):
             print(f"conformance grade: error: {item.reason}", file=stderr)
+    announce(loaded, ignored(list(named), assignment=True, single=single), "conformance grade", stderr)
     runnable = [item for item in loaded if isinstance(item, Target)]
     seeds.record(folder, seed)
     limits = replace(limits, hidden=limits.hidden + (str(folder.resolve()),))
@@ -121,27 +168,24 @@ def command(
             print(f"conformance grade: warning: {warning}", file=stderr)
         runnable = instructor.planned(runnable, plan, settings)
     timed = _Seconds(progress or api.Progress())
-    report = (_run(runnable, cases, seed.value, limits, jobs, settings, folder, resume, timed)
-              if runnable else _empty_report(len(cases), ()))
+    report, rerun = (_run(runnable, cases, seed.value, limits, jobs, settings, folder, resume, timed)
+                     if runnable else (_empty_report(len(cases), ()), []))
+    for line in rerun:
+        print(f"conformance grade: --resume: {line}", file=stderr)
     results = _results(loaded, report, timed.seconds, len(cases))
     grades = {r.source: scores.grade(settings, r.rows, cases, loaded=not r.load_error) for r in results}
     notes = dict(report.load_notes) if hasattr(report, "load_notes") else {}
+    for item in runnable:  # what the grader noticed about the path comes first
+        if item.flags:
+            notes[item.name] = item.flags + tuple(notes.get(item.name, ()))
     for item in report.not_loaded:
         print(f"conformance grade: error: {item.reason}", file=stderr)
     report = replace(report, class_summary=class_summary(results))
-    if not report.results.empty:
-        report.write(folder)
-    _write_atomically(folder / "targets.csv", score_table(results, grades).to_csv(index=False, lineterminator="\n"))
-    feedback_folder = _write_feedback(folder, results, grades, notes, cases)
-    if outputs.gradescope is not None:
-        gradescope.write(outputs.gradescope, results[0], grades[results[0].source], notes.get(results[0].source, ()))
-    if outputs.junit_xml is not None:
-        from conformance.reporting.junit import write_junit
-
-        not_loaded = [(r.source, r.load_error) for r in results if r.load_error]
-        write_junit(report.results, outputs.junit_xml, not_loaded)
-    _print(results, grades, notes, report, folder, feedback_folder, stdout)
+    failed = _write_parts(folder, report, results, grades, notes, cases, outputs)
+    _print(results, grades, notes, report, folder, folder / "feedback", stdout)
     print(seed.line(), file=stdout)
+    if failed:
+        raise ReportError("; ".join(failed))
     if getattr(report, "interrupted", False):
         raise ReportError("interrupted; the report holds the submissions that finished; --resume continues")
     return exit_code(results)

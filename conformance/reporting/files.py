@@ -131,22 +131,36 @@ def _csv(table: pd.DataFrame) -> str:
     return table.to_csv(index=False, lineterminator="\n")
 
 
-def write(report: Report, out: Path | str) -> list[Path]:
-    """Every file of the report into ``out``; returns their paths. Each file is written to a
-    temporary name and moved into place, so a reader never sees half a file."""
-    out = check_writable(out)
-    contents = {
-        "results.csv": _csv(report.results.reindex(columns=list(COLUMNS))),
-        "timings.csv": _csv(report.timings.reindex(columns=list(TIMING_COLUMNS))),
+def _parts(report: Report) -> dict:
+    """Each file of the report, by name, as a function that makes its content."""
+    parts = {
+        "results.csv": lambda: _csv(report.results.reindex(columns=list(COLUMNS))),
+        "timings.csv": lambda: _csv(report.timings.reindex(columns=list(TIMING_COLUMNS))),
     }
     if report.fd_accuracy is not None:
-        contents["fd_accuracy.csv"] = _csv(report.fd_accuracy)
-    contents["environment.json"] = json.dumps(report.environment | {"interrupted": report.interrupted},
-                                              indent=2, default=str) + "\n"
-    contents["summary.md"] = summary_markdown(report)
-    contents["report.html"] = report_html(report)
-    written = []
-    for name, content in contents.items():
-        write_atomically(out / name, content)
+        parts["fd_accuracy.csv"] = lambda: _csv(report.fd_accuracy)
+    parts["environment.json"] = lambda: json.dumps(report.environment | {"interrupted": report.interrupted},
+                                                   indent=2, default=str) + "\n"
+    parts["summary.md"] = lambda: summary_markdown(report)
+    parts["report.html"] = lambda: report_html(report)
+    return parts
+
+
+def write(report: Report, out: Path | str) -> list[Path]:
+    """Every file of the report into ``out``; returns their paths. Each file is written to a
+    temporary name and moved into place, so a reader never sees half a file. A file that
+    cannot be made costs only itself: the others are written, then ``ReportError`` names it."""
+    from conformance.running.faults import describe_exception
+
+    out = check_writable(out)
+    written, failed = [], []
+    for name, make in _parts(report).items():
+        try:
+            write_atomically(out / name, make())
+        except Exception as error:  # noqa: BLE001 - one part never takes the others with it
+            failed.append(f"{name} could not be written ({describe_exception(error)})")
+            continue
         written.append(out / name)
+    if failed:
+        raise ReportError("; ".join(failed) + f"; the other files are in {out}")
     return written

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from conformance.reporting.environment import GENERATOR
-from conformance.reporting.markdown import CELL_LEGEND, cell, headline
+from conformance.reporting.markdown import CELL_LEGEND, headline, plain as cell
 from conformance.reporting.tables import (FD_NOTE, MORE_IN_FILES, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
                                           defect_table, duration, fd_accuracy_summary, findings,
                                           not_applicable_table, timing_summary, verdict_table, worst_errors)
@@ -67,7 +67,14 @@ def html_table(table: pd.DataFrame, coloured: bool = False) -> str:
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
-def _figure(png: str | None, alt: str) -> str:
+def _figure(draw, data, alt: str) -> str:
+    """A picture, or a note saying why it could not be drawn (the page stands without it)."""
+    from conformance.running.faults import describe_exception
+
+    try:
+        png = draw(data)
+    except Exception as error:  # noqa: BLE001 - a picture is never worth the report
+        return _note(f"The picture ({alt}) could not be drawn: {describe_exception(error)}")
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{png}"></p>' if png else ""
 
 
@@ -129,7 +136,7 @@ def report_html(report: Report) -> str:
     ratio, _ = plots.where_wrong_table(results)
     drawn = {name for name in ratio.index if ratio.loc[name].notna().any()}
     parts += ["<h2>Where it is wrong</h2>", _note(WHERE_NOTE),
-              _figure(plots.where_wrong(results), "worst error ÷ tolerance per implementation and tensor")]
+              _figure(plots.where_wrong, results, "worst error ÷ tolerance per implementation and tensor")]
     parts += [_note(line) for line in missing_notes(results, drawn, "not in the picture — no case of the grid "
                                                                    "applies to it, so nothing was compared")]
     defects = defect_table(results, report.expectations)
@@ -143,7 +150,7 @@ def report_html(report: Report) -> str:
     parts += ["<h2>Result rows by check</h2>", html_table(count_matrix(results))]
     if not report.timings.empty:
         parts += ["<h2>Timings</h2>", _note(SPEED_NOTE),
-                  _figure(plots.speed(report.timings), "time as a multiple of PyTorch's against network size")]
+                  _figure(plots.speed, report.timings, "time as a multiple of PyTorch's against network size")]
         parts += [_note(line) for line in _timing_gaps(report)]
         parts += [_note(TIMING_NOTE), html_table(timing_summary(report.timings)),
                   "<details><summary>Every measurement</summary>" + html_table(_timing_detail(report.timings))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from conformance.reporting import escape
 from conformance.reporting.tables import (MORE_IN_FILES, FD_NOTE, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
                                           defect_table, fd_accuracy_summary, findings, not_applicable_table,
                                           timing_summary, verdict_table, worst_errors)
@@ -15,10 +16,16 @@ if TYPE_CHECKING:
     from conformance.reporting.files import Report
 
 
-def cell(value) -> str:
+def plain(value) -> str:
+    """A value as a table shows it, as plain text on one line."""
     if isinstance(value, float):
         return "" if value != value else f"{value:.3g}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return str(value).replace("\n", " ")
+
+
+def cell(value) -> str:
+    """A value as a Markdown table cell: escaped (``escape``), its ``|`` too."""
+    return escape.markdown(plain(value)).replace("|", "\\|")
 
 
 def as_text(table: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +67,7 @@ def summary_markdown(report: Report) -> str:
     if not found:
         out += ["Nothing: every implementation conforms on every case that applies to it.", ""]
     for name, label, lines in found:
-        out += [f"**{name}** — {label}", ""] + [f"- {line}" for line in lines] + [""]
+        out += [f"**{escape.markdown(name)}** — {label}", ""] + [f"- {escape.markdown(line)}" for line in lines] + [""]
     out += _details_markdown(report)
     return "\n".join(out).rstrip() + "\n"
 

@@ -8,11 +8,14 @@
   cases, against the network's size, one line per implementation.
 
 Both return a PNG as base64 text (or None when there is nothing to draw).
+Labels are target names, which submitters choose: they are drawn as plain
+text, mathtext off (``x$\\frac$.ipynb`` is a name, not a formula).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 import re
@@ -58,6 +61,17 @@ def where_wrong_table(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     return ratio.reindex(index=names, columns=tensors), failing.reindex(index=names, columns=tensors)
 
 
+def plain_text(draw):
+    """Run a drawing function with every label taken as plain text (no mathtext)."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+    return drawn
+
+
 def png(figure) -> str:
     import matplotlib.pyplot as plt
 
@@ -80,6 +94,7 @@ def _label(ratio: float) -> str:
     return "shape" if ratio == math.inf else f"×{ratio:.0e}".replace("e+0", "e").replace("e+", "e")
 
 
+@plain_text
 def where_wrong(results: pd.DataFrame) -> str | None:
     """The implementations × tensors picture (see the module's doc)."""
     ratio, failing = where_wrong_table(results)
@@ -126,6 +141,7 @@ def speed_table(timings: pd.DataFrame) -> pd.DataFrame:
             .reset_index().sort_values(["implementation", "phase", "n_params"], kind="stable"))
 
 
+@plain_text
 def speed(timings: pd.DataFrame) -> str | None:
     """Time as a multiple of PyTorch's against parameters, one line per implementation,
     forward and backward side by side."""

@@ -2,8 +2,9 @@
 
 ``WorkerDriver`` serves the same requests as ``Driver`` (supports, observe,
 evaluate, timings) from a worker process (``conformance.running.worker``) started in
-the sandbox (``conformance.running.sandbox``). The worker loads the submission; this
-process never imports it. Requests go out pickled; every reply comes back in
+the sandbox (``conformance.running.sandbox``), on a private copy of the submission
+made for that worker and removed with it (``conformance.running.copies``). The worker
+loads the submission; this process never imports it. Requests go out pickled; every reply comes back in
 the data-only format of ``wire`` and is checked here against what the request
 can get back (structure, tensor names, array sizes, dtypes) under one
 deadline for the whole reply. A reply that breaks any of that, a hang, a
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.running import cgroups, handover, sandbox, wire
+from conformance.running import cgroups, copies, handover, sandbox, wire
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.contract.rules import capabilities_problem
 from conformance.running.driver import Driver, ImplementationFault, Observation, Probe
@@ -60,7 +61,8 @@ class Limits:
     space, CPU seconds over its life, bytes per file it writes, processes, its private
     ``/tmp`` and ``/dev/shm``; how many timeouts, or worker deaths in a row, a target may
     have before it gets no more cases; and the paths no worker may see (the run's
-    submissions, the report folder; a worker still sees its own submission's folder)."""
+    submissions, its own too: a worker reads its private copy, see ``copies``; the report
+    folder; the journal's key)."""
 
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB
@@ -118,17 +120,21 @@ def _locator(target: Target) -> Locator | None:
 
 
 def _worker_command(view: sandbox.View, fd: int, filter_fd: int | None = None) -> list[str]:
-    # -P: the submission's folder (the working folder) does not come first on the import path
-    # while the worker imports its own modules; loading puts it there afterwards.
-    return sandbox.command(view, [sys.executable, "-P", "-m", "conformance.running.worker", str(fd)], filter_fd)
+    # -I: isolated mode (no current folder, no PYTHONPATH, no user site-packages on the import
+    # path); -B: no bytecode written. The suite comes from HARNESS (see worker.BOOTSTRAP).
+    from conformance.running.worker import BOOTSTRAP
+
+    return sandbox.command(view, [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(HARNESS), str(fd)], filter_fd)
 
 
-def _python_path() -> str:
-    """The grader's import path for the worker, the current folder included (as ``python -m``
-    would have it: ``module:Class`` targets import from there)."""
-    harness = str(Path(__file__).resolve().parents[2])  # the folder holding the conformance package
-    entries = [harness] + [p or os.getcwd() for p in sys.path] + [os.getcwd()]
-    return os.pathsep.join(dict.fromkeys(entries))
+#: The folder holding the grader's ``conformance`` package: the worker imports the same suite.
+HARNESS = Path(__file__).resolve().parents[2]
+
+
+def _python_path() -> list[str]:
+    """The folders the worker's interpreter imports from: the suite's and the grader's
+    installation (never its current folder: empty entries are left out)."""
+    return list(dict.fromkeys([str(HARNESS)] + [p for p in sys.path if p]))
 
 
 #: What a worker inherits of the grader's environment: nothing else (tokens, keys and
@@ -140,7 +146,7 @@ PASSED_ON = ("PATH", "LANG", "LANGUAGE", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_
 def _worker_environment() -> dict[str, str]:
     kept = {k: v for k, v in os.environ.items()
             if k in PASSED_ON or k.startswith(("LC_", "CONFORMANCE_"))}
-    return kept | {"PYTHONPATH": _python_path(), "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", "TMPDIR": "/tmp"}
+    return kept | {"HOME": "/tmp", "TMPDIR": "/tmp"}
 
 
 def _exit_description(code: int | None) -> str:
@@ -167,19 +173,22 @@ class WorkerDriver:
             raise ValueError(f"{target.name}: adapter class {target.adapter.__qualname__} cannot be isolated "
                              "(define it at module level)")
         self.target, self.name, self.limits, self.locator = target, target.name, limits, locator
-        folder = locator.folder
-        own = target.path.resolve() if target.path is not None else None
-        hidden = tuple(p for p in limits.hidden if own is None or Path(p) != own)
+        # Every submission's own files are hidden, this one's too: its worker reads its private
+        # copy (``copies``). The grader's own interpreter and import path stay readable (the
+        # private /tmp would hide them when they live there, as a fresh checkout's virtual
+        # environment may).
+        hidden = limits.hidden
         if locator.forbid and locator.submission is not None:
             # Not provided to a submission at all: no import, no reading the files from their paths.
             # (The assignment alone is the instructor's: its worker checks the refusal can be kept.)
             from conformance.running.forbid import hidden_paths
 
             hidden += hidden_paths(locator.forbid)
-        # The sandbox shows only what is bound: the worker's import path has to be.
-        readable = locator.readable + tuple(p for p in _python_path().split(os.pathsep) if Path(p).is_dir())
-        self.view = sandbox.View(readable=tuple(dict.fromkeys(readable)), hidden=hidden, tmp_mb=limits.tmp_mb,
-                                 shm_mb=limits.shm_mb, workdir=folder or "/tmp")
+        # The sandbox shows only what is bound: the worker's import path has to be, and its
+        # private copy, bound when it is made (``_start``).
+        self._readable = tuple(p for p in _python_path() if Path(p).is_dir())
+        self.view = sandbox.View(readable=self._readable, hidden=hidden, tmp_mb=limits.tmp_mb, shm_mb=limits.shm_mb)
+        self._copy: copies.PrivateCopy | None = None
         self._process: subprocess.Popen | None = None
         self._stderr = None
         self._sock: socket.socket | None = None
@@ -233,6 +242,13 @@ class WorkerDriver:
             raise ImplementationFault(f"skipped after {self.timeouts} timeouts")
         if self.crashes >= self.limits.max_crashes:
             raise ImplementationFault(f"skipped after its worker ended {self.crashes} times in a row")
+        try:
+            self._copy = copies.private_copy(self.locator)
+        except copies.CopyError as error:
+            self._load_failure = str(error)
+            raise ImplementationFault(self._load_failure) from None
+        self.view = replace(self.view, readable=tuple(dict.fromkeys(self._copy.readable + self._readable)),
+                            workdir=self._copy.workdir)
         self._hand_over()
         parent, child = socket.socketpair()
         mib = 1024 * 1024
@@ -256,7 +272,7 @@ class WorkerDriver:
         # a user namespace of its own (a grader that is not root, under bubblewrap).
         own_user = sandbox.bubblewrap()[0] is not None and not sandbox.drops()
         limits = self.limits if own_user else replace(self.limits, processes=0)
-        wire.write_request(parent, ("load", self.locator, limits, self.name))
+        wire.write_request(parent, ("load", self._copy.locator, limits, self.name))
         asked = time.monotonic()
         try:
             reply = self._timed_receive(0, asked, self.limits.load_s, 1 << 16)
@@ -265,7 +281,7 @@ class WorkerDriver:
             self._load_failure = str(fault)  # loading will not work better next time
             self.close()
             raise
-        self._description = description
+        self._description = description | {"notes": self._copy.notes + description["notes"]}
 
     def _hand_over(self) -> None:
         """As root under bubblewrap: copies of the submission's paths the sandbox user cannot read."""
@@ -273,7 +289,7 @@ class WorkerDriver:
             return
         user, copies = sandbox.SANDBOX_USER, []
         try:
-            for path in self.locator.readable:
+            for path in (self._copy.readable if self._copy is not None else self.locator.readable):
                 if (copy := handover.hand_over(path, self.view.hidden, user, user)) is not None:
                     copies.append(copy)
         except (OSError, shutil.Error) as error:
@@ -434,7 +450,9 @@ class WorkerDriver:
             self.view = replace(self.view, copies=())
         if self._stderr is not None:
             self._stderr.close()
-        self._process, self._sock, self._groups, self._stderr = None, None, None, None
+        if self._copy is not None:
+            self._copy.remove()
+        self._process, self._sock, self._groups, self._stderr, self._copy = None, None, None, None, None
 
     def __enter__(self) -> WorkerDriver:
         return self

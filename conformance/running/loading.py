@@ -53,6 +53,9 @@ class Locator:
     api: tuple[str, ...] = ()
     #: Modules the worker refuses and does not provide (``running.forbid``; an assignment's FORBID).
     forbid: tuple[str, ...] = ()
+    #: Folders a ``module`` target's top-level package is found in: appended to the worker's
+    #: import path, after site-packages.
+    roots: tuple[str, ...] = ()
 
     @property
     def folder(self) -> str | None:
@@ -106,22 +109,25 @@ def load(locator: Locator, cell_seconds: float = 20.0) -> Loaded:
 
 
 def _from_assignment(locator: Locator, cell_seconds: float) -> tuple[type, tuple[str, ...], str]:
-    """Submission first, then the assignment's adapter, handed the submission's module."""
+    """The assignment's adapter first (what it imports at module level comes from the
+    standard library and site-packages, before the submission's folder is on the import
+    path), then the submission, handed to the adapter as its module."""
     from conformance.running.submission import load_submission
 
     assignment = Path(locator.where)
     if locator.submission is None:
-        cls = adapter_class(module_from_file(assignment, str(assignment)), assignment, locator.class_name)
+        shown = locator.given or assignment.name
+        cls = adapter_class(module_from_file(assignment, shown), shown, locator.class_name)
         cls.submission = None
-        return cls, (), str(assignment)
+        return cls, (), shown
     shown = locator.given or locator.submission
+    cls = adapter_class(module_from_file(assignment, assignment.name), assignment.name, locator.class_name)
     module, notes = load_submission(Path(locator.submission), shown, cell_seconds)
     if missing := [name for name in locator.api if not hasattr(module, name)]:
         why = f" ({'; '.join(notes)})" if notes else ""
         raise LoadError(f"{shown} does not define {', '.join(missing)}, which the assignment asks for{why}")
-    cls = adapter_class(module_from_file(assignment, str(assignment)), assignment, locator.class_name)
     cls.submission = module
-    return cls, notes, str(assignment)
+    return cls, notes, assignment.name
 
 
 def _from_import_path(spec: str) -> type:

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import ast
 import glob
+import os
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from conformance.running.loading import ENTRY_POINT_GROUP, Locator
+from conformance.running.survey import helpers_of, ignored_entries, outside, same_files
 from conformance.running.wire import clean_text
 
 #: The implementations bundled with the suite, in report order.
@@ -66,6 +68,8 @@ class Target:
     #: What the instructor's side decided for a graded submission (``running.planned``):
     #: which cases count, and the adapter's capabilities; its worker is asked nothing else.
     plan: object | None = None
+    #: What the grader noticed about the target's path (one file under two names), one line each.
+    flags: tuple[str, ...] = ()
 
     def new(self):
         return self.adapter()
@@ -148,8 +152,9 @@ def _file_target(name: str, path: Path, class_name: str | None) -> Target:
     if path.suffix != ".py":
         raise TargetError(f"{path} is not a Python file (.py)")
     # A file's name is the submitter's choice: shown and written only as clean text.
+    # Known by its path as given (a link is not followed here: see ``copies``).
     return Target(clean_text(name, 300), source=str(path),
-                  locator=Locator("file", str(path.resolve()), class_name, given=clean_text(path, 300)))
+                  locator=Locator("file", os.path.abspath(path), class_name, given=clean_text(path, 300)))
 
 
 def load_all(specs: list[str] | tuple[str, ...]) -> list[Target | Unloadable]:
@@ -220,8 +225,16 @@ def submissions_in(files: list[Path]) -> list[Path]:
                                 and any(isinstance(node, ast.ClassDef) for node in ast.walk(tree)))]
 
 
+def _listed(path: Path, folder: Path, make) -> Target | Unloadable:
+    """An entry found by listing a folder: a target, unless it is a link out of the folder."""
+    if why := outside(path, folder):
+        return Unloadable(clean_text(path, 300), why)
+    return make(path)
+
+
 def _load_folder(folder: Path) -> list[Target | Unloadable]:
-    found = [_file_target(str(path), path, None) for path in submissions_in(_candidate_files(folder))]
+    found = [_listed(path, folder, lambda p: _file_target(str(p), p, None))
+             for path in submissions_in(_candidate_files(folder))]
     if not found:
         return [Unloadable(str(folder), f"no .py file in {folder} defines an adapter (a subclass of conformance.Adapter)")]
     return found
@@ -236,12 +249,36 @@ def _identity(item: Target | Unloadable) -> tuple:
 
 
 def _distinct(loaded: list[Target | Unloadable]) -> list[Target | Unloadable]:
+    """Each path named once (two spellings of one path are one target); two paths to one
+    file are two targets, both flagged (``survey.same_files``), never merged."""
     unique, seen = [], set()
     for item in loaded:
         if (key := _identity(item)) not in seen:
             seen.add(key)
             unique.append(item)
+    files = [(number, item.path) for number, item in enumerate(unique)
+             if isinstance(item, Target) and item.path is not None]
+    flags = same_files([path for _, path in files], [unique[number].name for number, _ in files])
+    for position, (number, _) in enumerate(files):
+        if position in flags:
+            unique[number] = replace(unique[number], flags=unique[number].flags + (flags[position],))
     return unique
+
+
+def ignored(specs: list[str] | tuple[str, ...], assignment: bool = False, single: bool = False) -> list[str]:
+    """What the folders of submissions named hold that is no one's (see ``survey``)."""
+    entries: list[str] = []
+    for spec in specs:
+        folder = Path(spec)
+        if not folder.is_dir() or assignment and (single or is_one_submission(folder)):
+            continue
+        if assignment:
+            notebooks, modules, folders = _entries(folder)
+            entries += ignored_entries(folder, (notebooks or modules) + folders)
+        else:
+            chosen = submissions_in(_candidate_files(folder))
+            entries += ignored_entries(folder, chosen, helpers_of(chosen))
+    return list(dict.fromkeys(entries))
 
 
 def private_paths(targets: list[Target], out: Path | str | None) -> tuple[str, ...]:
@@ -278,7 +315,7 @@ def is_one_submission(folder: Path) -> bool:
 def submission_target(assignment: Path, path: Path, api: tuple[str, ...] = ()) -> Target:
     """One student's submission, known by its path as given."""
     name = clean_text(path, 300)
-    locator = Locator("assignment", str(assignment.resolve()), given=name, submission=str(path.resolve()), api=api)
+    locator = Locator("assignment", str(assignment.resolve()), given=name, submission=os.path.abspath(path), api=api)
     return Target(name, source=str(path), locator=locator)
 
 
@@ -289,7 +326,7 @@ def _submissions_from(assignment: Path, spec: str, api: tuple[str, ...], single:
         usable = [m for m in matches if m.is_dir() or m.suffix in SUBMISSION_SUFFIXES]
         if not usable:
             return [Unloadable(spec, f"no notebook, .py file or folder matches {spec}")]
-        return [submission_target(assignment, m, api) for m in usable]
+        return [_listed(m, m.parent, lambda p: submission_target(assignment, p, api)) for m in usable]
     if not path.exists():
         return [Unloadable(spec, f"no such file or folder: {spec}")]
     if path.is_dir() and not single and not is_one_submission(path):
@@ -297,7 +334,7 @@ def _submissions_from(assignment: Path, spec: str, api: tuple[str, ...], single:
         found = (notebooks or modules) + folders
         if not found:
             return [Unloadable(spec, f"{spec} holds no notebook, .py file or folder to grade")]
-        return [submission_target(assignment, item, api) for item in found]
+        return [_listed(item, path, lambda p: submission_target(assignment, p, api)) for item in found]
     if path.is_file() and path.suffix not in SUBMISSION_SUFFIXES:
         return [Unloadable(spec, f"{spec} is not a notebook (.ipynb), a Python file (.py) or a folder")]
     return [submission_target(assignment, path, api)]

@@ -1,10 +1,15 @@
 """The sandboxed worker: loads one submission's adapter and answers the grader's requests.
 
-Started as ``python -m conformance.running.worker FD`` (inside the sandbox, see
+Started in Python's isolated mode by ``BOOTSTRAP`` (inside the sandbox, see
 ``sandbox``), it reads requests from the socket FD and writes every reply in
-the data-only format of ``wire``. The first request says what to load and the
-limits to apply; the worker applies them to itself *before* any submission
-code runs, then loads the adapter (``loading``) and replies with its name,
+the data-only format of ``wire``. Its import path is the standard library and
+site-packages only: the grader's current folder and ``PYTHONPATH`` never reach
+it, and the suite itself is imported from the grader's copy, whose folder then
+leaves the path again. The first request says what to load and the limits to
+apply; the worker applies them to itself and imports the modules it relies on
+(``WORKER_MODULES``) *before* any submission code runs or the submission's
+folder (its private copy, see ``copies``) is on the path, then loads the
+adapter (``loading``) and replies with its name,
 description, capabilities and the notes loading took (a notebook's skipped
 lines and failed cells) as plain data. After that each request is one
 ``Driver`` method (supports, observe, evaluate, timings); an exception, a
@@ -27,6 +32,19 @@ from typing import Any
 
 #: Methods of ``Driver`` a request may name.
 METHODS = ("supports", "supports_each", "observe", "evaluate", "timings")
+
+#: ``python -I -B -c BOOTSTRAP HARNESS FD``: the suite from HARNESS (the folder holding the
+#: grader's ``conformance``), which is then taken off the import path again.
+BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); from conformance.running import worker; "
+             "sys.path.remove(sys.argv[1]); worker.main(sys.argv[1:])")
+
+#: What the worker relies on, imported before any folder of the submission is on the path
+#: (a submission's ``numpy.py`` or ``resource.py`` then shadows nothing the worker uses).
+WORKER_MODULES = ("numpy", "conformance.running.wire", "conformance.running.driver",
+                  "conformance.running.loading", "conformance.running.submission",
+                  "conformance.running.notebooks", "conformance.contract.adapter", "conformance.cases.spec")
+#: What loading a graded notebook or folder relies on besides (a notebook is read with nbformat).
+GRADING_MODULES = ("nbformat",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +174,17 @@ def _fault_text(error: BaseException, memory_mb: int) -> str:
     return describe_exception(error)
 
 
+def prepare_imports(locator) -> None:
+    """Import what the worker relies on, then append a ``module`` target's folders to the path."""
+    import importlib
+
+    notebook = locator.kind == "assignment" and not str(locator.submission).endswith(".py")
+    for name in WORKER_MODULES + (GRADING_MODULES if notebook else ()):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    sys.path.extend(root for root in locator.roots if root not in sys.path)
+
+
 def _load(request) -> tuple[Any, dict]:
     """Apply the limits, then load the adapter; (driver, its description)."""
     from conformance.running.driver import Driver
@@ -164,6 +193,7 @@ def _load(request) -> tuple[Any, dict]:
 
     _, locator, limits, name = request
     apply_limits(limits)
+    prepare_imports(locator)
     os.environ.setdefault("MPLBACKEND", "Agg")  # plotting cells and demos need no display
     refusal = _forbid(locator.forbid, notebooks=not str(locator.submission).endswith(".py"))
     loaded = load(locator, cell_seconds=limits.timeout_s)

@@ -1,0 +1,170 @@
+"""A journal that cannot be forged: ``--resume`` reuses a line only where it may stand.
+
+A graded class (a correct and a buggy notebook) is resumed after each of: nothing
+changed; a hand-edited line (fail turned into pass); a submission replaced by another;
+the assignment changed; another ``--timeout``; a journal written under another grader's
+key. Each line that may not stand is run again and the run says why; the rows are then
+those of a fresh run. Lines whose MAC holds are still checked like a worker's reply
+(unit tests below, without a worker).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conformance.cases.spec import default_grid
+from conformance.judge.results import COLUMNS, row
+from conformance.running import sandbox
+from conformance.running.journal import Journal, Rejected
+from conformance.running.loading import Locator
+from conformance.running.targets import Target
+from integrity_course import buggy_notebook, conformance, correct_notebook, rows_of, targets, write_course
+
+#: A few cases of the quick grid, for the unit tests.
+CASES = default_grid(quick=True)[:3]
+#: The seed is pinned: a run and its resumption are compared with a run of their own.
+GRADE = ("grade", "assignment.py", "students", "--out", "report", "--quick", "--seed", "0", "--jobs", "1")
+
+
+def e2e(test):
+    sandboxed = pytest.mark.skipif(sandbox.bubblewrap()[0] is None, reason=f"no sandbox: {sandbox.bubblewrap()[1]}")
+    return pytest.mark.e2e(sandboxed(test))
+
+
+# ---- lines checked like a worker's reply ------------------------------------------------------
+
+def _journal(tmp_path: Path, monkeypatch) -> tuple[Journal, Target]:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    (tmp_path / "a.py").write_text("class A: pass\n")
+    target = Target("a.py", locator=Locator("file", str(tmp_path / "a.py")))
+    journal = Journal(tmp_path, "fingerprint")
+    journal.start(False, [target], CASES)
+    return journal, target
+
+
+def _rows(name: str) -> list:
+    return [row(name, case, "gradient", "bias[0]", "pass", "|error| 0 within tolerance 1") for case in CASES]
+
+
+def _rewrite(tmp_path: Path, journal: Journal, change) -> None:
+    """Change the journaled line and sign it again with the grader's key (as a bug would)."""
+    from conformance.running.journal import _mac
+
+    entry = json.loads((tmp_path / "journal.jsonl").read_text())
+    change(entry)
+    entry["mac"] = _mac(journal._key, entry)
+    (tmp_path / "journal.jsonl").write_text(json.dumps(entry) + "\n")
+
+
+def test_an_unchanged_line_is_reused(tmp_path, monkeypatch):
+    journal, target = _journal(tmp_path, monkeypatch)
+    journal.record(target.name, _rows(target.name))
+    done = Journal(tmp_path, "fingerprint").start(True, [target], CASES)
+    frame = lambda rows: pd.DataFrame([r.as_dict() for r in rows])  # noqa: E731 - NaN equals NaN here
+    pd.testing.assert_frame_equal(frame(done[target.name]), frame(_rows(target.name)))
+
+
+def _set(column: str, value):
+    index = COLUMNS.index(column)
+    def change(entry):
+        entry["rows"][0][index] = value
+    return change
+
+
+@pytest.mark.parametrize("change, words", [
+    pytest.param(_set("verdict", "excellent"), "a verdict or check the suite does not give", id="an unknown verdict"),
+    pytest.param(_set("implementation", "someone_else.py"), "rows of another target", id="another target's row"),
+    pytest.param(_set("case", "1layer-made-up"), "a case this run does not have", id="a case the run lacks"),
+    pytest.param(_set("batch", 99), "a case this run does not have", id="a case's field changed"),
+    pytest.param(_set("max_abs_error", "0.0"), "an unusable max_abs_error", id="text where a number goes"),
+    pytest.param(lambda entry: entry["rows"].pop(), "lacks 1 of the run's cases", id="a case left out"),
+    pytest.param(lambda entry: entry.update(extra=1), "not one this suite writes", id="an unknown field"),
+])
+def test_a_signed_line_that_a_reply_could_not_be_is_run_again(tmp_path, monkeypatch, change, words):
+    journal, target = _journal(tmp_path, monkeypatch)
+    journal.record(target.name, _rows(target.name))
+    _rewrite(tmp_path, journal, change)
+    resumed = Journal(tmp_path, "fingerprint")
+    assert resumed.start(True, [target], CASES) == {}
+    assert len(resumed.rejected) == 1 and resumed.rejected[0].startswith("a.py runs again: its journal line")
+    assert words in resumed.rejected[0]
+
+
+def test_a_line_under_another_key_or_edited_by_hand_is_run_again(tmp_path, monkeypatch):
+    journal, target = _journal(tmp_path, monkeypatch)
+    journal.record(target.name, _rows(target.name))
+    line = (tmp_path / "journal.jsonl").read_text()
+    (tmp_path / "journal.jsonl").write_text(line.replace('"pass"', '"fail"', 1))
+    resumed = Journal(tmp_path, "fingerprint")
+    assert resumed.start(True, [target], CASES) == {}
+    assert "was not written by this grader, or was changed since" in resumed.rejected[0]
+    with pytest.raises(Rejected):
+        resumed._checked(json.loads(line) | {"mac": "0" * 64})
+
+
+# ---- a class resumed ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A class graded once; each test resumes a copy of it."""
+    root = tmp_path_factory.mktemp("journaled")
+    write_course(root, {"correct.ipynb": correct_notebook(), "buggy.ipynb": buggy_notebook()})
+    run = conformance(root, *GRADE, "--timeout", "60", state=root / "state")
+    assert run.returncode == 1, run.stderr[-2000:]
+    return root
+
+
+def _resume(course: Path, tmp_path: Path, change=None, *extra: str, state: str = "state"):
+    root = tmp_path / "course"
+    shutil.copytree(course, root, symlinks=True)
+    if change is not None:
+        change(root)
+    return root, conformance(root, *GRADE, "--timeout", "60", *extra, "--resume", state=root / state)
+
+
+def _fail_to_pass(root: Path) -> None:
+    journal = root / "report" / "journal.jsonl"
+    journal.write_text(journal.read_text().replace('"fail"', '"pass"'))
+
+
+@e2e
+def test_a_class_resumed_unchanged_reuses_every_line(course, tmp_path):
+    root, run = _resume(course, tmp_path)
+    assert "runs again" not in run.stderr and "running" not in run.stderr, run.stderr[-2000:]
+    assert list(targets(root / "report")["verdict"]) == list(targets(course / "report")["verdict"])
+
+
+@e2e
+@pytest.mark.parametrize("change, extra, state, again, words", [
+    pytest.param(_fail_to_pass, (), "state", ("buggy",), "was not written by this grader, or was changed since",
+                 id="a line edited by hand to turn a fail into a pass"),
+    pytest.param(lambda root: shutil.copy(root / "students" / "buggy.ipynb", root / "students" / "correct.ipynb"),
+                 (), "state", ("correct",), "the submission changed since it was journaled",
+                 id="a submission replaced after the run"),
+    pytest.param(lambda root: (root / "assignment.py").write_text((root / "assignment.py").read_text() + "\n# v2\n"),
+                 (), "state", ("buggy", "correct"), "the assignment changed since it was journaled",
+                 id="the assignment changed after the run"),
+    pytest.param(None, ("--timeout", "30"), "state", ("buggy", "correct"),
+                 "other cases, seed, options or limits", id="another time limit"),
+    pytest.param(None, (), "another_state", ("buggy", "correct"), "was not written by this grader",
+                 id="another grader's journal"),
+])
+def test_a_line_that_may_not_stand_is_run_again_and_said_so(course, tmp_path, change, extra, state, again, words):
+    root, run = _resume(course, tmp_path, change, *extra, state=state)
+    said = sorted(line for line in run.stderr.splitlines() if "runs again" in line)
+    assert len(said) == len(again), run.stderr[-2000:]
+    for line, name in zip(said, sorted(again)):
+        assert line.startswith(f"conformance grade: --resume: students/{name}.ipynb runs again: ") and words in line
+    expected = {"correct": "pass", "buggy": "fail"}
+    if change is not None and "correct" in again and len(again) == 1:
+        expected["correct"] = "fail"  # it is the buggy notebook now
+    sheet = targets(root / "report")
+    assert {name: sheet.loc[f"students/{name}.ipynb", "verdict"] for name in expected} == expected
+    if "buggy" in again:
+        pd.testing.assert_frame_equal(rows_of(root / "report", "students/buggy.ipynb"),
+                                      rows_of(course / "report", "students/buggy.ipynb"))
