@@ -276,8 +276,8 @@ def time_target(target: Target, ran: list[Case], options: Options, progress: Pro
                 _start(driver, cases[0])
             for case in cases:
                 if not fits(case, last, seconds - (time.perf_counter() - started), options.rules):
-                    out += timing_rows(target, case, None, f"not timed: the timing budget ({options.timing_budget_s:g} s "
-                                                           f"for the run) would be exceeded")
+                    why = f"not timed: the timing budget ({options.timing_budget_s:g} s for the run) would be exceeded"
+                    out += timing_rows(target, case, None, why)
                     left_out += 1
                 else:
                     rows, timed = _timed_case(driver, target, case, options)
@@ -301,7 +301,8 @@ def _start(driver: ImplementationDriver, case: Case) -> None:
         pass
 
 
-def _timed_case(driver: ImplementationDriver, target: Target, case: Case, options: Options) -> tuple[list[dict], timing.Measured | None]:
+def _timed_case(driver: ImplementationDriver, target: Target, case: Case,
+                options: Options) -> tuple[list[dict], timing.Measured | None]:
     """The timing rows of one case, and what it measured (None when it was not measured)."""
     driver.start_case()
     try:
@@ -463,7 +464,8 @@ def run(
     with the columns ``conformance.judge.results.COLUMNS``: ``implementation``, ``case`` and the
     case's fields (``layers``, ``activation``, ``bias``, ``loss``, ``batch``, ``dtype``,
     ``seed``), ``check`` and ``tensor`` compared, ``max_abs_error`` and ``max_rel_error`` at
-    the worst element ``worst_index``, the ``tolerance`` applied, ``verdict`` and ``detail``; arguments as for ``run_suite``. No timing::
+    the worst element ``worst_index``, the ``tolerance`` applied, ``verdict`` and ``detail``; arguments as
+    for ``run_suite``. No timing::
 
         conformance.run("class_layers", quick=True)
         conformance.run([MyAdapter, "path/to/other.py"])

@@ -59,7 +59,8 @@ class _Seconds:
         self.progress.target_done(target, rows, seconds)
 
 
-def _results(loaded: Sequence[Target | Unloadable], report, seconds: dict[str, float], cases: int) -> list[TargetResult]:
+def _results(loaded: Sequence[Target | Unloadable], report, seconds: dict[str, float],
+             cases: int) -> list[TargetResult]:
     """One ``TargetResult`` per named target, in the order they were named: what it calls
     itself is display text next to its identity (the name it was given by)."""
     ran = {result.source: result for result in target_results(report.results)}
@@ -123,8 +124,10 @@ def command(
 
     existed = Path(out).exists()
     folder = check_writable(out)
-    if (folder / "targets.csv").exists() and not (folder / "targets.csv").read_text(errors="replace").startswith("target,"):
-        raise ReportError(f"{folder} already holds targets.csv not written by this suite; choose another folder with --out")
+    targets_csv = folder / "targets.csv"
+    if targets_csv.exists() and not targets_csv.read_text(errors="replace").startswith("target,"):
+        raise ReportError(f"{folder} already holds targets.csv not written by this suite; "
+                          "choose another folder with --out")
     options = options or api.Options()
     options = replace(options, limits=replace(options.limits, hidden=options.limits.hidden + (str(folder.resolve()),)))
     cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)

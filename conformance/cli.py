@@ -129,7 +129,8 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--dtype", metavar="NAME,..", help="keep these dtypes: float64, float32")
     grid.add_argument("--loss", metavar="NAME,..", help=f"keep these modes: {', '.join(MODES)} (vjp: backward "
                                                           f"from an upstream gradient)")
-    grid.add_argument("--activation", metavar="NAME,..", help=f"keep these hidden activations: {', '.join(ACTIVATIONS)}")
+    grid.add_argument("--activation", metavar="NAME,..",
+                      help=f"keep these hidden activations: {', '.join(ACTIVATIONS)}")
     timing = parser.add_argument_group("timing", "after the checks, each implementation is timed next to PyTorch")
     timing.add_argument("--timing-budget", type=_seconds, default=DEFAULT_BUDGET_S, metavar="S",
                         help=f"seconds the timing phase may take for every implementation together "

@@ -3,8 +3,8 @@
 For each case: generate its data, ask the adapter whether it applies, get the
 PyTorch oracle's answer, observe what the implementation produces (through
 its adapter, on copies of the data), compare tensor by tensor, say which bug
-explains a failure (``conformance.diagnosis.diagnose``), then mark recorded known defects. The oracle and the implementation never see each
-other; only the comparison does.
+explains a failure (``conformance.diagnosis.diagnose``), then mark recorded known defects. The
+oracle and the implementation never see each other; only the comparison does.
 """
 
 from __future__ import annotations
@@ -60,13 +60,15 @@ def compare_with_oracle(
     dtype = case.dtype
     rows = [comparison_row(name, case, "forward", compare("output", seen.output, ref.output, dtype, "PyTorch"))]
     if case.spec.loss is not None:
-        rows.append(comparison_row(name, case, "loss", compare("loss", seen.loss, np.asarray(ref.loss), dtype, "PyTorch")))
+        loss = compare("loss", seen.loss, np.asarray(ref.loss), dtype, "PyTorch")
+        rows.append(comparison_row(name, case, "loss", loss))
     got = seen.gradients.tensors()
     for tensor, want in ref.gradients.tensors().items():
         if want is None:
             continue
         if tensor == "input" and not input_gradient:
-            rows.append(row(name, case, "gradient", "input", "not_applicable", "implementation computes no input gradient"))
+            rows.append(row(name, case, "gradient", "input", "not_applicable",
+                            "implementation computes no input gradient"))
             continue
         rows.append(comparison_row(name, case, "gradient", compare(tensor, got.get(tensor), want, dtype, "PyTorch")))
     return rows

@@ -120,6 +120,7 @@ def graded(tmp_path_factory):
     junit = out / "junit.xml"
     result = subprocess.run([sys.executable, "-m", "conformance", "grade", str(ASSIGNMENT), str(EXAMPLE / "students"),
                              "--out", str(out / "reports"), "--timeout", str(CELL_TIMEOUT), "--jobs", "1",
+                             "--seed", "0",
                              "--junit-xml", str(junit)], capture_output=True, text=True, cwd=HARNESS, timeout=600)
     return out, result
 

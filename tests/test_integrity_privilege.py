@@ -31,7 +31,8 @@ PRIVILEGE = Path(__file__).parent / "faulty" / "privilege"
 HONEST = ("alice.py", "bob.py", "_honest.py")
 ATTACKERS = ("reads_root_only.py", "unix_socket.py", "fills_shm.py")
 #: One small network's cases; --memory leaves the honest workers room and bounds the attacker's.
-ARGS = ("--widths", "3-4-2", "--activation", "tanh", "--batch", "4", "--dtype", "float64", "--no-timing", "--jobs", "1", "--memory", "1024")
+ARGS = ("--widths", "3-4-2", "--activation", "tanh", "--batch", "4", "--dtype", "float64", "--no-timing", "--jobs", "1",
+        "--memory", "1024")
 KEY = "instructor's solution: the answer is 42\n"
 
 pytestmark = [pytest.mark.e2e,

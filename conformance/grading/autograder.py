@@ -67,8 +67,8 @@ rm -f "$RESULTS"
     --timeout {timeout_s:g}{memory} --jobs 1 --out "$REPORT" --gradescope "$RESULTS"
 status=$?
 if [ ! -s "$RESULTS" ]; then
-    printf '{{"score": 0, "output": "grading failed (exit code %s); the course staff has been told", "tests": []}}\\n' \\
-        "$status" > "$RESULTS"
+    message='grading failed (exit code %s); the course staff has been told'
+    printf '{{"score": 0, "output": "'"$message"'", "tests": []}}\\n' "$status" > "$RESULTS"
 fi
 cat "$REPORT"/feedback/*.md 2>/dev/null || true
 exit 0

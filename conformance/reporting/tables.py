@@ -146,7 +146,8 @@ def duration(seconds: float) -> str:
 MORE_IN_FILES = "each failing row is in results.csv: verdict fail or error, column detail"
 
 
-def findings(results: pd.DataFrame, limit: int = 4, more_in: str = verdicts.MORE_IN) -> list[tuple[str, str, list[str]]]:
+def findings(results: pd.DataFrame, limit: int = 4,
+             more_in: str = verdicts.MORE_IN) -> list[tuple[str, str, list[str]]]:
     """For every implementation that is not a clean pass: (name, verdict label, lines)."""
     out = []
     for result in target_results(results):

@@ -112,7 +112,8 @@ class Problem:
         """The check, how many cases, and the worst case's detail (tensor, worst element,
         both values, tolerance, and the diagnosis where there is one)."""
         word = "FAIL" if self.worst.verdict == "fail" else "error"
-        return f"{self.check} {word} in {self.cases} case{'s' * (self.cases > 1)}, e.g. {self.worst.case}: {self.worst.message}"
+        cases = f"{self.cases} case{'s' * (self.cases > 1)}"
+        return f"{self.check} {word} in {cases}, e.g. {self.worst.case}: {self.worst.message}"
 
 
 def _badness(r: ResultRow) -> float:

@@ -129,7 +129,8 @@ STALE_AFTER_S = 60.0
 def _stale(path: Path) -> bool:
     pid = path.name.split("-")[2] if path.name.count("-") >= 3 else ""
     try:
-        return (pid.isdigit() and not os.path.exists(f"/proc/{pid}") and time.time() - path.stat().st_mtime > STALE_AFTER_S
+        return (pid.isdigit() and not os.path.exists(f"/proc/{pid}")
+                and time.time() - path.stat().st_mtime > STALE_AFTER_S
                 and not (path / "cgroup.procs").read_text().split())
     except OSError:
         return False

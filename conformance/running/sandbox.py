@@ -127,7 +127,8 @@ def describe() -> str:
     caps = _caps_line(path is not None)
     if path is None:
         user = "as root" if as_root() else "as the grader's user"
-        return f"none ({version}; workers are plain processes {user} with resource limits, killed as a process group; {caps})"
+        return (f"none ({version}; workers are plain processes {user} with resource limits, killed as a process "
+                f"group; {caps})")
     user = (f"as uid {SANDBOX_USER} (dropped from root)" if drops() else
             "as root outside it (bubblewrap cannot mount as root here)" if as_root() else "as the grader's user")
     calls = "no Unix sockets or memfds of its own" if seccomp.supported() else "no seccomp filter on this machine"

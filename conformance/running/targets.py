@@ -236,7 +236,8 @@ def _load_folder(folder: Path) -> list[Target | Unloadable]:
     found = [_listed(path, folder, lambda p: _file_target(str(p), p, None))
              for path in submissions_in(_candidate_files(folder))]
     if not found:
-        return [Unloadable(str(folder), f"no .py file in {folder} defines an adapter (a subclass of conformance.Adapter)")]
+        return [Unloadable(str(folder),
+                           f"no .py file in {folder} defines an adapter (a subclass of conformance.Adapter)")]
     return found
 
 
