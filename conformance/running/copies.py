@@ -38,7 +38,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from conformance.running.loading import Locator
+from conformance.running.loading import ENTRY_POINT_GROUP, Locator
 
 MAX_BYTES = 256 << 20
 MAX_FILES = 4000
@@ -155,7 +155,8 @@ class PrivateCopy:
 
     @property
     def readable(self) -> tuple[str, ...]:
-        return (str(self.root),) if self.root is not None else ()
+        """The copy, and where a ``module:Class`` target's package is found (it is not copied)."""
+        return ((str(self.root),) if self.root is not None else ()) + self.locator.roots
 
     @property
     def workdir(self) -> str:
@@ -186,6 +187,19 @@ def _module_roots(spec: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(Path(p).parent) for p in places if p and os.path.isabs(p)))
 
 
+def _entry_point_roots(name: str) -> tuple[str, ...]:
+    """Where an installed entry point's distribution and module are found (its metadata is
+    read there in the worker); nothing for a name no distribution installs."""
+    from importlib.metadata import entry_points
+
+    found = [entry for entry in entry_points(group=ENTRY_POINT_GROUP) if entry.name == name]
+    if not found:
+        return ()
+    entry = found[0]
+    site = (str(Path(str(entry.dist.locate_file(""))).resolve()),) if entry.dist is not None else ()
+    return tuple(dict.fromkeys(site + _module_roots(entry.value)))
+
+
 def _copy_one(source: Path, into: Path, budget: _Budget, shown: str) -> Path:
     """Copy the file or folder a target names (a link named directly is followed: the
     naming stage refused links out of a folder of submissions); a folder is the boundary
@@ -203,7 +217,8 @@ def _copy_one(source: Path, into: Path, budget: _Budget, shown: str) -> Path:
 def private_copy(locator: Locator) -> PrivateCopy:
     """The target copied into a fresh folder of its own (``CopyError`` when it cannot be)."""
     if locator.kind not in ("file", "assignment"):
-        roots = _module_roots(locator.where) if locator.kind == "module" else ()
+        roots = (_module_roots(locator.where) if locator.kind == "module"
+                 else _entry_point_roots(locator.where) if locator.kind == "entry_point" else ())
         return PrivateCopy(replace(locator, roots=roots))
     root = Path(tempfile.mkdtemp(prefix="conformance-copy-"))
     os.chmod(root, 0o755)  # a worker running as another user reads it
