@@ -72,7 +72,8 @@ def load_line(json_path: Path) -> str:
     if not load_path(json_path).exists():
         return ""
     load = json.loads(load_path(json_path).read_text())
-    show = lambda triple: " / ".join(f"{v:.1f}" for v in triple)  # noqa: E731
+    def show(triple):
+        return " / ".join(f"{v:.1f}" for v in triple)
     chosen = f" Benchmarks selected with `{load['selection']}`." if load.get("selection") else ""
     return (f"Load average (1 / 5 / 15 min) on the {load['cores']} cores: {show(load['before'])} before the run, "
             f"{show(load['after'])} after it.{chosen}\n\n")
@@ -84,7 +85,8 @@ def measured(json_path: Path, earlier: Path | None = None) -> pd.DataFrame:
     ``earlier`` (True)."""
     rows = _rows(json_path)
     if earlier is not None:
-        key = lambda row: (row["method"], row.get("size"), row.get("activation"))  # noqa: E731
+        def key(row):
+            return (row["method"], row.get("size"), row.get("activation"))
         done = {key(row) for row in rows}
         rows += [row | {"earlier": True} for row in _rows(earlier) if key(row) not in done]
     return pd.DataFrame(rows).assign(earlier=lambda t: t.get("earlier", False)).fillna({"earlier": False})
@@ -101,7 +103,8 @@ def _extrapolated(samples: pd.DataFrame, total: int) -> dict:
     small, large = samples.sort_values("sample").iloc[0], samples.sort_values("sample").iloc[-1]
     n = int(small["sample"])
     per_entry = (large["median_s"] - small["median_s"]) / (large["sample"] - n)
-    estimate = lambda t: t + (total - n) * per_entry  # noqa: E731
+    def estimate(t):
+        return t + (total - n) * per_entry
     return dict(median_s=estimate(small["median_s"]), q1_s=estimate(small["q1_s"]), q3_s=estimate(small["q3_s"]),
                 rounds=int(small["rounds"]),
                 how=f"extrapolated from samples of {n} and {int(large['sample'])} entries "
@@ -154,7 +157,9 @@ def growth(results: pd.DataFrame, method: str = "check_end_to_end") -> pd.DataFr
 def headline(results: pd.DataFrame) -> list[str]:
     """The end-to-end comparison at every size: the suite's check against gradcheck's fast mode,
     and the steady-state check against the floor."""
-    pick = lambda group, method: group[group["method"] == method].iloc[0]  # noqa: E731
+    def pick(group, method):
+        return group[group["method"] == method].iloc[0]
+
     lines = ["## End to end: the suite's check against gradcheck(fast_mode=True)", "",
              "| size | activation | suite check, end to end | gradcheck fast, end to end | suite ÷ gradcheck | "
              "steady-state suite check × floor | gradcheck fast × floor |", "|---|---|---|---|---|---|---|"]
@@ -190,13 +195,15 @@ WHY_MISSED = {
 def targets(results: pd.DataFrame, rest: pd.DataFrame) -> str:
     """Each target, its measured value at 10^6 parameters (tanh / relu), met or by how much missed."""
     big = results[results["size"] == "1e6"]
-    value = lambda method, column: {a: float(g[g["method"] == method][column].iloc[0])  # noqa: E731
-                                    for a, g in big.groupby("activation") if method in set(g["method"])}
+    def value(method, column):
+        return {a: float(g[g["method"] == method][column].iloc[0])
+                for a, g in big.groupby("activation") if method in set(g["method"])}
+
     suite, torch_ = value("check_end_to_end", "median_s"), value("gradcheck_fast_end_to_end", "median_s")
     steady = value("check", "x_floor")
     slopes = growth(results)
     slope = {r["activation"]: r["slope"] for _, r in slopes[slopes["sizes"] == "1e5 → 1e6"].iterrows()}
-    overhead = rest[(rest["method"] == "harness_overhead") & (rest["size"] == "default") & (rest["isolated"] == False)]  # noqa: E712
+    overhead = rest[(rest["method"] == "harness_overhead") & (rest["size"] == "default") & rest["isolated"].eq(False)]
     memory = {r["activation"]: r["ratio_median"] for _, r in rest[rest["method"] == "memory"].iterrows()}
     measured = {
         "end to end ≤ gradcheck fast end to end": ({a: suite[a] / torch_[a] for a in suite if a in torch_}, 1.0, "×"),

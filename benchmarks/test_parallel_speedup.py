@@ -37,7 +37,8 @@ class Recorded:
         return done
 
     def info(self) -> dict:
-        median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+        def median(values):
+            return sorted(values)[len(values) // 2]
         return dict(cpu_s=median(self.cpu_s), load_before=median(self.load), cores=os.cpu_count())
 
 

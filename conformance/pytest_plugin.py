@@ -151,7 +151,8 @@ def _suite_module(session: pytest.Session) -> pytest.Module:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """With ``--conformance-impl`` and no test of the session running the suite, run the
     shipped one; timing tests go unless benchmarks were asked for."""
-    uses = lambda item, name: name in getattr(item, "fixturenames", ())  # noqa: E731
+    def uses(item, name):
+        return name in getattr(item, "fixturenames", ())
     if config.getoption("conformance_impl") and not any(uses(i, "conformance_case") for i in items):
         items.extend(session.genitems(_suite_module(session)))
     # the kind of test this run does not ask for is deselected rather than skipped case by case

@@ -212,7 +212,8 @@ class FlattenLayer:
 
 def make_layer(layer, params: NamedParams, i: int, entering: tuple[int, ...]):
     """The NumPy layer for one spec layer, with its parameters (``"{i}.weight"`` …)."""
-    get = lambda name: params.get(f"{i}.{name}")  # noqa: E731
+    def get(name):
+        return params.get(f"{i}.{name}")
     if isinstance(layer, Dense):
         return DenseLayer(get("weight"), get("bias"))
     if isinstance(layer, Activation):

@@ -99,7 +99,8 @@ def cases_for(port: Port, target: Target) -> list[Case]:
     why), topped up with supported ones from a longer stream up to ``AT_LEAST`` that run."""
     cases = [c for c in random_cases(RANDOM_CASES, SEED) if port.correct(c)]
     adapter = target.new()
-    runs = lambda c: port.correct(c) and adapter.supports(c.spec, c.batch, c.dtype) is None  # noqa: E731
+    def runs(c):
+        return port.correct(c) and adapter.supports(c.spec, c.batch, c.dtype) is None
     missing = AT_LEAST - sum(map(runs, cases))
     extra = [c for c in random_cases(40 * RANDOM_CASES, SEED + 1) if runs(c)][:max(missing, 0)]
     return cases + extra

@@ -86,7 +86,8 @@ def test_a_planned_driver_never_asks_the_student_which_cases_apply():
     plan = Plan("sheet4", "", Capabilities(losses=frozenset({"half_mse"})), (("a", None), ("b", "no tanh")))
     inner = _Recording()
     driver = PlannedDriver(inner, plan)
-    case = lambda case_id: type("C", (), {"id": case_id})()  # noqa: E731
+    def case(case_id):
+        return type("C", (), {"id": case_id})()
     answers = [driver.supports(case("a")), driver.supports(case("b")), driver.supports(case("zzz"))]
     described = driver.describe()
     assert answers == [None, "no tanh", NOT_PLANNED]

@@ -65,7 +65,9 @@ def test_an_unchanged_line_is_reused(tmp_path, monkeypatch):
     journal, target = _journal(tmp_path, monkeypatch)
     journal.record(target.name, _rows(target.name))
     done = Journal(tmp_path, "fingerprint").start(True, [target], CASES)
-    frame = lambda rows: pd.DataFrame([r.as_dict() for r in rows])  # noqa: E731 - NaN equals NaN here
+    # NaN equals NaN here
+    def frame(rows):
+        return pd.DataFrame([r.as_dict() for r in rows])
     pd.testing.assert_frame_equal(frame(done[target.name]), frame(_rows(target.name)))
 
 

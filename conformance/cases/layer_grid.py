@@ -60,7 +60,8 @@ def networks() -> list[SequenceSpec]:
 
 def loss_networks() -> list[SequenceSpec]:
     """Networks under each loss (the two new ones among them) and the L2 penalty."""
-    mlp = lambda act, loss, l2=0.0: SequenceSpec((4,), (Dense(4, 5), _act(act), Dense(5, 3)), loss, l2)  # noqa: E731
+    def mlp(act, loss, l2=0.0):
+        return SequenceSpec((4,), (Dense(4, 5), _act(act), Dense(5, 3)), loss, l2)
     return [
         mlp("relu", "softmax_cross_entropy"),
         mlp("relu", "hinge"),

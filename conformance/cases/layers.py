@@ -247,7 +247,7 @@ class SequenceSpec:
         _expect(self.loss is None or self.loss in SEQUENCE_LOSSES,
                 f"unknown loss {self.loss!r}; known: {', '.join(SEQUENCE_LOSSES)}")
         _expect(self.l2 >= 0 and (self.l2 == 0 or self.loss is not None), "an L2 penalty belongs to a loss")
-        self.shapes  # noqa: B018 - validates that the layers chain
+        self.shapes  # validates that the layers chain
 
     @functools.cached_property
     def shapes(self) -> tuple[Shape, ...]:

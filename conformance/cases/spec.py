@@ -182,7 +182,8 @@ class Params:
         return named | {f"bias[{i}]": b for i, b in enumerate(self.biases) if b is not None}
 
     def astype(self, dtype) -> Params:
-        cast = lambda a: None if a is None else np.asarray(a, dtype=dtype)  # noqa: E731
+        def cast(a):
+            return None if a is None else np.asarray(a, dtype=dtype)
         return Params(tuple(map(cast, self.weights)), tuple(map(cast, self.biases)))
 
     def rebuilt(self, named: dict[str, np.ndarray]) -> Params:
@@ -252,7 +253,8 @@ class CaseData:
 
     def astype(self, dtype: str) -> CaseData:
         """The same numbers in another dtype (targets keep integer labels)."""
-        cast = lambda a: None if a is None else np.asarray(a, dtype=dtype)  # noqa: E731
+        def cast(a):
+            return None if a is None else np.asarray(a, dtype=dtype)
         targets = self.targets if self.targets.dtype.kind == "i" else cast(self.targets)
         return CaseData(self.case, self.params.astype(dtype), cast(self.x), cast(self.upstream), targets,
                         self.kink_margin)

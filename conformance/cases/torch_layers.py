@@ -131,7 +131,8 @@ def penalty(spec: SequenceSpec, tensors: Tensors, factor: float = 0.5) -> torch.
 
 def kinks_at(spec: SequenceSpec, x, tensors: Mapping, targets=None) -> Kinks:
     """The kink quantities of the intended network at these numbers (float64)."""
-    as64 = lambda a: torch.as_tensor(a).to(torch.float64)  # noqa: E731
+    def as64(a):
+        return torch.as_tensor(a).to(torch.float64)
     found = Kinks()
     with torch.no_grad():
         y = forward(spec, as64(x), {k: as64(v) for k, v in tensors.items()}, kinks=found)

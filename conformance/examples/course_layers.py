@@ -178,7 +178,8 @@ class CourseLayersAdapter(Adapter):
 
     def _step(self, i, layer, x):
         """Layer i forward: its output, and how to take its backward (dout -> dx, grads by name)."""
-        get = lambda name: self.params.get(f"{i}.{name}")  # noqa: E731
+        def get(name):
+            return self.params.get(f"{i}.{name}")
         if layer.kind == "dense":
             out, cache = self.affine_forward(x, get("weight").T, get("bias"))
             return out, lambda d: self._named(i, self.affine_backward(d, cache), transpose=True)

@@ -74,7 +74,7 @@ def _write_feedback(folder: Path, results, grades, notes, cases) -> list[str]:
         try:
             text = feedback.markdown(result, grades[result.source], notes.get(result.source, ()), cases)
             write_atomically(out / feedback.file_name(result.source), text + "\n")
-        except Exception as error:  # noqa: BLE001 - the other students' feedback still goes out
+        except Exception as error:  # the other students' feedback still goes out
             failed.append(f"the feedback of {result.source} could not be written ({describe_exception(error)})")
     return failed
 
@@ -113,7 +113,7 @@ def _write_parts(folder: Path, report, results, grades, notes, cases, outputs: O
             part()
         except ReportError as error:
             failed.append(str(error))
-        except Exception as error:  # noqa: BLE001 - one part never takes the others with it
+        except Exception as error:  # one part never takes the others with it
             failed.append(f"{name} could not be written ({describe_exception(error)})")
     return failed
 

@@ -158,7 +158,8 @@ def _entry_rows(fd: FiniteDifferences, judged: Judged, reference: Gradients | No
         found = np.array([e.derivative for e in mine.estimates])
         scale = max(float(np.abs(grad).max()), float(np.nanmax(np.abs(found), initial=0.0)))
         rounding = tol.allowed(np.abs(np.nan_to_num(found)), scale)
-        position = lambda i, c=chosen, g=grad: tuple(int(k) for k in np.unravel_index(c[i], g.shape))  # noqa: E731
+        def position(i, c=chosen, g=grad):
+            return tuple(int(k) for k in np.unravel_index(c[i], g.shape))
         comparison = _worst(
             tensor, grad.ravel()[chosen], mine, rounding, tol,
             label=lambda i, t=tensor, p=position: f"{t}{list(p(i))}: got",

@@ -30,7 +30,8 @@ def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | No
              loss_factor: float = 1.0, penalty_factor: float = 1.0) -> Reference:
     """Forward and backward of the case's network in float64 (a what-if one with the changes given)."""
     spec = data.case.spec
-    leaf = lambda a: torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)  # noqa: E731
+    def leaf(a):
+        return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
     x = leaf(data.x)
     tensors = {name: leaf(t) for name, t in data.params.tensors.items()}
     buffers = {name: torch.as_tensor(np.asarray(b, dtype=np.float64)) for name, b in data.params.buffers.items()}

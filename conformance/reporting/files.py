@@ -157,7 +157,7 @@ def write(report: Report, out: Path | str) -> list[Path]:
     for name, make in _parts(report).items():
         try:
             write_atomically(out / name, make())
-        except Exception as error:  # noqa: BLE001 - one part never takes the others with it
+        except Exception as error:  # one part never takes the others with it
             failed.append(f"{name} could not be written ({describe_exception(error)})")
             continue
         written.append(out / name)

@@ -73,7 +73,7 @@ def _figure(draw, data, alt: str) -> str:
 
     try:
         png = draw(data)
-    except Exception as error:  # noqa: BLE001 - a picture is never worth the report
+    except Exception as error:  # a picture is never worth the report
         return _note(f"The picture ({alt}) could not be drawn: {describe_exception(error)}")
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{png}"></p>' if png else ""
 

@@ -49,7 +49,9 @@ def _case_element(implementation: str, case: str, rows: list) -> ET.Element:
     """One test case from its rows (tuples with ``check``, ``tensor``, ``verdict``, ``detail``,
     ``known_defect``, ``diagnosis``)."""
     element = ET.Element("testcase", classname=implementation, name=case)
-    rows_of = lambda verdict: [r for r in rows if r.verdict == verdict]  # noqa: E731
+    def rows_of(verdict):
+        return [r for r in rows if r.verdict == verdict]
+
     verdicts = {r.verdict for r in rows}
     if "fail" in verdicts:
         failing = rows_of("fail")

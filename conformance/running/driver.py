@@ -78,7 +78,8 @@ def _snapshot(value: object) -> object:
 def _snapshot_gradients(grads: Gradients) -> Gradients:
     """Copies of the returned gradient arrays: a model that adds into its stored gradients
     would otherwise change what an earlier call returned."""
-    copy = lambda tensors: tuple(_snapshot(t) for t in tensors) if isinstance(tensors, (tuple, list)) else tensors  # noqa: E731
+    def copy(tensors):
+        return tuple(_snapshot(t) for t in tensors) if isinstance(tensors, (tuple, list)) else tensors
     named = {k: _snapshot(v) for k, v in grads.named.items()} if isinstance(grads.named, dict) else grads.named
     return Gradients(_snapshot(grads.input), copy(grads.weights), copy(grads.biases), named)
 
@@ -98,7 +99,8 @@ def _same_bits(before: np.ndarray, after: np.ndarray) -> bool:
     """Bit for bit equal (as ``tobytes()`` would say, without copying either array)."""
     if before.shape != after.shape or before.dtype != after.dtype:
         return False
-    as_bytes = lambda a: np.ascontiguousarray(a).reshape(-1).view(np.uint8)  # noqa: E731
+    def as_bytes(a):
+        return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
     return bool(np.array_equal(as_bytes(before), as_bytes(after)))
 
 

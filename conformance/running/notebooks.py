@@ -81,7 +81,7 @@ def _read(path: Path, shown: str):
 
     try:
         return nbformat.read(str(path), as_version=4)
-    except Exception as error:  # noqa: BLE001 - any way the file is not a notebook
+    except Exception as error:  # any way the file is not a notebook
         raise LoadError(f"{shown} is not a readable notebook: {describe_exception(error)}") from None
 
 
@@ -94,7 +94,7 @@ def _close_figures() -> None:
     if pyplot is not None:
         try:
             pyplot.close("all")
-        except Exception:  # noqa: BLE001 - the student's matplotlib state is theirs
+        except Exception:  # the student's matplotlib state is theirs
             pass
 
 
@@ -102,7 +102,7 @@ def _run_cell(code, namespace: dict, seconds: float) -> None:
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)  # and again each second, should it be caught
     try:
-        exec(code, namespace)  # noqa: S102 - the point: the student's cell, in the sandbox
+        exec(code, namespace)  # the point: the student's cell, in the sandbox
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -126,7 +126,7 @@ def run_cell(number: int, source: str, namespace: dict, seconds: float) -> list[
         _run_cell(code, namespace, seconds)
     except CellTimeout:
         notes.append(f"cell {number} was stopped after {seconds:g} s (still running: an endless loop?)")
-    except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's exception, noted
+    except (Exception, SystemExit) as error:  # the student's exception, noted
         notes.append(f"cell {number} raised {describe_exception(error)}")
     return notes
 

@@ -34,7 +34,8 @@ Violations = tuple[tuple[str, str], ...]
 
 def reversed_batch(data: CaseData) -> CaseData:
     """The case's data with the batch in reverse order (upstream gradient and targets too)."""
-    flip = lambda a: np.ascontiguousarray(a[::-1])  # noqa: E731
+    def flip(a):
+        return np.ascontiguousarray(a[::-1])
     return replace(data.copy(), x=flip(data.x), upstream=flip(data.upstream), targets=flip(data.targets))
 
 

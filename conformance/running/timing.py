@@ -171,7 +171,8 @@ def torch_tasks(data: CaseData) -> dict[str, Task]:
     from conformance.cases.torch_ops import ACTIVATION_FNS, loss_value
 
     spec, dtype = data.case.spec, getattr(torch, data.case.dtype)
-    tensor = lambda a: torch.tensor(np.asarray(a), dtype=dtype)  # noqa: E731
+    def tensor(a):
+        return torch.tensor(np.asarray(a), dtype=dtype)
     weights = [tensor(w).requires_grad_() for w in data.params.weights]
     biases = [None if b is None else tensor(b).requires_grad_() for b in data.params.biases]
     x, upstream = tensor(data.x).requires_grad_(), tensor(data.upstream)

@@ -66,7 +66,7 @@ class NotAnArray:
 
     description: str
 
-    def __array__(self, dtype=None, copy=None):  # noqa: D105 - what the comparison's np.asarray sees
+    def __array__(self, dtype=None, copy=None):  # what the comparison's np.asarray sees
         return np.array(self.description, dtype=object)
 
 

@@ -209,11 +209,12 @@ def _forbid(names: tuple[str, ...], notebooks: bool):
 
     if not names:
         return None
-    import conformance.running.notebooks  # noqa: F401
-    import conformance.running.submission  # noqa: F401
+    import importlib
 
-    if notebooks:
-        import nbformat  # noqa: F401 - what every notebook is read with, whatever the assignment forbids
+    # loaded now, before anything is refused: the worker's own reading of submissions, and
+    # nbformat, what every notebook is read with, whatever the assignment forbids
+    for name in ("conformance.running.notebooks", "conformance.running.submission") + ("nbformat",) * notebooks:
+        importlib.import_module(name)
 
     try:
         return forbid.install(names)
@@ -240,7 +241,7 @@ def serve(sock: socket.socket) -> None:
     memory_mb = request[2].memory_mb
     try:
         driver, description = _load(request)
-    except BaseException as error:  # noqa: BLE001 - whatever loading raises is the submission's
+    except BaseException as error:  # whatever loading raises is the submission's
         from conformance.running.modules import LoadError
 
         text = _load_failure(error, request[1]) if isinstance(error, LoadError) else _fault_text(error, memory_mb)
@@ -257,7 +258,7 @@ def serve(sock: socket.socket) -> None:
                 raise ValueError(f"unknown request {method!r}")
             result = getattr(driver, method)(*(resolve(a, kept) for a in args))
             _send(sock, request_id, "ok", as_data(method, result))
-        except BaseException as error:  # noqa: BLE001 - reported, the worker goes on
+        except BaseException as error:  # reported, the worker goes on
             _send(sock, request_id, "fault", _fault_text(error, memory_mb))
 
 
