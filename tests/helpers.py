@@ -62,8 +62,10 @@ def csv(report: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(report / name, keep_default_na=False)
 
 
-#: A grid-wide test's two sizes: the smoke grid in the fast tier, the whole grid end-to-end.
+#: A grid-wide test's sizes: the smoke grid in the fast tier, the quick grid end-to-end, the
+#: whole grid with the long checks (``-m slow``).
 GRID_SIZES = (
     pytest.param(smoke_grid, id="on the smoke grid"),
-    pytest.param(default_grid, id="on the whole grid", marks=pytest.mark.e2e),
+    pytest.param(lambda: default_grid(quick=True), id="on the quick grid", marks=pytest.mark.e2e),
+    pytest.param(default_grid, id="on the whole grid", marks=pytest.mark.slow),
 )

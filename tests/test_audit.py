@@ -19,7 +19,8 @@ from conformance.audit.mutants import MUTANTS, Expected, Mutable, Mutant
 def an_audit(request) -> audit.Audit:
     """The smoke audit (each mutant on the case it shows in) in the fast tier; the quick audit
     (every mutant on the quick audit grid) in the end-to-end tier."""
-    return audit.run_audit(quick=request.param == "quick", smoke=request.param == "smoke")
+    return audit.run_audit(quick=request.param == "quick", smoke=request.param == "smoke",
+                           jobs=2 if request.param == "quick" else 1)
 
 
 def test_the_audit_catches_every_mutant(an_audit):

@@ -18,9 +18,12 @@ def the_examples(cases):
     return [c for c in cases if isinstance(c.spec, NetworkSpec) and c.mode in ("vjp", "mse")]
 
 
-@pytest.mark.e2e
-def test_the_example_conforms_on_every_case_it_supports_in_both_dtypes():
-    grid = default_grid()
+@pytest.mark.parametrize("quick", [
+    pytest.param(True, id="on the quick grid", marks=pytest.mark.e2e),
+    pytest.param(False, id="on the whole grid", marks=pytest.mark.slow),
+])
+def test_the_example_conforms_on_every_case_it_supports_in_both_dtypes(quick):
+    grid = default_grid(quick=quick)
     result = check_target(registry.load(str(EXAMPLE)), grid)
     assert result.verdict == "pass", problem_lines(result.rows, 5)
     assert {r.dtype for r in result.ran} == {"float32", "float64"}

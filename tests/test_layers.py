@@ -42,7 +42,7 @@ def test_parameters_are_named_and_shaped_as_torch_sequential_names_them():
     assert spec.param_shapes == {"0.weight": (4, 3, 3, 3), "0.bias": (4,), "4.weight": (5, 36), "4.bias": (5,)}
 
 
-@pytest.mark.e2e  # on the smoke grid, the per-case suite (test_conformance) is this test
+@pytest.mark.slow  # on the smoke and quick grids, the per-case suite (test_conformance) is this test
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_reference_passes_every_layer_case_with_no_false_alarm(dtype):
     driver = Driver(load("reference_numpy"))

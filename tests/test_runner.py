@@ -42,7 +42,7 @@ class DoubledWeightGradient(ReferenceNumpy):
 REFERENCE = Target("reference_numpy", ReferenceNumpy, "test")
 
 
-@pytest.mark.e2e  # on the smoke grid, the per-case suite (test_conformance) is this test
+@pytest.mark.slow  # on the smoke and quick grids, the per-case suite (test_conformance) is this test
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_reference_passes_every_case_of_the_grid(dtype):
     rows = [r for case in default_grid() if case.dtype == dtype for r in run_case(REFERENCE, case)]
