@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conformance.running import copies
@@ -78,3 +79,52 @@ def test_a_module_target_is_found_where_it_lives_and_not_copied():
     copy = private_copy(load("tests.faulty.wrong_gradients:DoubledBackward").locator)
     assert copy.root is None and copy.locator.roots == (str(Path(__file__).resolve().parents[1]),)
     assert private_copy(load("reference_numpy").locator).locator.roots == ()
+
+
+CLASSMATE = ("from conformance.implementations.reference_numpy import ReferenceNumpy\n\n\n"
+             "class {name}(ReferenceNumpy):\n    pass\n")
+
+
+def test_importing_a_classmate_neither_removes_them_nor_copies_their_file(folder):
+    from conformance.running.targets import load_all
+
+    subs = folder / "subs"
+    (subs / "bob.py").write_text(CLASSMATE.format(name="Bob"))
+    (subs / "mallory.py").write_text("from bob import Bob\n\n\nclass Mallory(Bob):\n    pass\n")
+    (subs / "_util.py").write_text("SCALE = 1\n")  # a helper module, no adapter: nobody's submission
+    listed = load_all([str(subs)])
+    assert sorted(Path(t.locator.where).name for t in listed) == ["bob.py", "mallory.py"]
+    mallory = next(t for t in listed if t.locator.where.endswith("mallory.py"))
+    copy = private_copy(mallory.locator)
+    try:
+        assert _names(copy.root) == {"submission", "submission/mallory.py"}
+    finally:
+        copy.remove()
+
+
+@pytest.mark.e2e
+def test_a_submission_importing_a_classmate_gets_nothing_of_theirs_and_their_rows_stand(folder):
+    from conformance import api, check
+    from tests.faulty.sources import DOUBLED
+    from tests.helpers import PINNED, captured, csv
+
+    subs = folder / "subs"
+    (subs / "bob.py").write_text(DOUBLED)  # an honest, buggy classmate
+    (subs / "alice.py").write_text(CLASSMATE.format(name="Alice"))  # an honest, correct one
+    rows = {}
+    borrows = "from alice import Alice\n\n\nclass Mallory(Alice):\n    pass\n"  # the correct classmate's class
+    for run, attacker in (("without", None), ("with", borrows)):
+        if attacker:
+            (subs / "mallory.py").write_text(attacker)
+        captured(check.command, [str(subs)], out=folder / run, cases=list(PINNED[:3]),
+                 options=api.Options(timing=False))
+        rows[run] = csv(folder / run, "results.csv")
+    targets = csv(folder / "with", "targets.csv").set_index("target")
+    assert targets.loc[str(subs / "mallory.py"), "verdict"] in ("not loaded", "error")
+    mallory = rows["with"][rows["with"]["implementation"] == str(subs / "mallory.py")]
+    assert not (mallory["verdict"] == "pass").any()
+    for honest in ("alice.py", "bob.py"):
+        mine = [r[r["implementation"] == str(subs / honest)].drop(columns="detail").reset_index(drop=True)
+                for r in (rows["without"], rows["with"])]
+        assert not mine[0].empty
+        pd.testing.assert_frame_equal(*mine)

@@ -125,10 +125,12 @@ def _imported(path: Path) -> set[str]:
     return names
 
 
-def neighbours(file: Path) -> list[Path]:
+def neighbours(file: Path, apart: tuple[str, ...] = ()) -> list[Path]:
     """The modules and packages of a file's folder it imports, directly or through one
-    another, that may be copied with it (none named like a reserved module)."""
+    another, that may be copied with it (none named like a reserved module, none of the
+    other submissions ``apart``)."""
     folder, found, todo = file.parent, [], [file]
+    others = set(apart)
     while todo:
         current = todo.pop()
         sources = [current] if current.is_file() else sorted(current.rglob("*.py"))[:MAX_FILES]
@@ -136,7 +138,8 @@ def neighbours(file: Path) -> list[Path]:
             if reserved_because(name):
                 continue
             for candidate in (folder / f"{name}.py", folder / name):
-                if candidate not in found and candidate != file and candidate.exists():
+                if (candidate not in found and candidate != file and candidate.exists()
+                        and str(candidate.resolve()) not in others):
                     found.append(candidate)
                     todo.append(candidate)
                     break
@@ -227,7 +230,7 @@ def private_copy(locator: Locator) -> PrivateCopy:
         if locator.kind == "file":
             source = Path(locator.where)
             copied = _copy_one(source, root / "submission", budget, locator.given or str(source))
-            for helper in neighbours(source.resolve()):  # as ``python file.py`` finds them
+            for helper in neighbours(source.resolve(), locator.apart):  # as ``python file.py`` finds them
                 _copy(helper, root / "submission" / helper.name, source.resolve().parent, budget, helper.name)
             moved = replace(locator, where=str(copied))
         else:  # a graded submission, or the assignment alone (the instructor's worker)
@@ -284,7 +287,7 @@ def digests(locator: Locator | None) -> tuple[str, str]:
     try:
         _feed(digest, source, source.name, source if source.is_dir() else source.parent, budget)
         if locator.kind == "file":
-            for helper in neighbours(source):
+            for helper in neighbours(source, locator.apart):
                 _feed(digest, helper, helper.name, source.parent, budget)
             return digest.hexdigest(), ""
         return digest.hexdigest(), hashlib.sha256(Path(locator.where).read_bytes()).hexdigest()

@@ -56,6 +56,9 @@ class Locator:
     #: Folders a ``module`` target's top-level package is found in: appended to the worker's
     #: import path, after site-packages.
     roots: tuple[str, ...] = ()
+    #: The other submissions of the folder this one was listed from: never copied with it,
+    #: even when it imports them (a submission reaches its own files only).
+    apart: tuple[str, ...] = ()
 
     @property
     def folder(self) -> str | None:

@@ -214,15 +214,39 @@ def _imported_names(tree: ast.Module) -> set[str]:
     return names
 
 
+def _defines_an_adapter(tree: ast.Module) -> bool:
+    """Whether a class of the file derives from a name it takes from the suite
+    (``conformance.Adapter``, a bundled implementation): read, never run."""
+    suite_names = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                   and (node.module or "").partition(".")[0] == "conformance" for alias in node.names}
+    suite_names |= {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names if alias.name.partition(".")[0] == "conformance"}
+
+    def from_suite(base: ast.expr) -> bool:
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        return isinstance(base, ast.Name) and base.id in suite_names
+
+    return any(isinstance(node, ast.ClassDef) and any(from_suite(b) for b in node.bases) for node in ast.walk(tree))
+
+
 def submissions_in(files: list[Path]) -> list[Path]:
     """Which files of a folder are submissions rather than helper modules: a helper is a
     module another file of the folder imports, or a file that defines no class; a file
-    that cannot be parsed is a submission (its syntax error is then reported)."""
+    that defines an adapter is a submission even when another imports it (importing a
+    classmate's file never removes the classmate), and so is a file that cannot be parsed
+    (its syntax error is then reported)."""
     trees = {path: _syntax_tree(path) for path in files}
     imported = set().union(*(_imported_names(tree) for tree in trees.values() if tree is not None))
     return [path for path, tree in trees.items()
-            if tree is None or (path.stem not in imported
-                                and any(isinstance(node, ast.ClassDef) for node in ast.walk(tree)))]
+            if tree is None or _defines_an_adapter(tree) or (
+                path.stem not in imported and any(isinstance(node, ast.ClassDef) for node in ast.walk(tree)))]
+
+
+def _apart(target: Target, everyone: tuple[str, ...]) -> Target:
+    """A submission listed with others: their files are never copied with its own."""
+    own = str(Path(target.locator.where).resolve())
+    return replace(target, locator=replace(target.locator, apart=tuple(p for p in everyone if p != own)))
 
 
 def _listed(path: Path, folder: Path, make) -> Target | Unloadable:
@@ -233,8 +257,10 @@ def _listed(path: Path, folder: Path, make) -> Target | Unloadable:
 
 
 def _load_folder(folder: Path) -> list[Target | Unloadable]:
-    found = [_listed(path, folder, lambda p: _file_target(str(p), p, None))
-             for path in submissions_in(_candidate_files(folder))]
+    paths = submissions_in(_candidate_files(folder))
+    everyone = tuple(str(p.resolve()) for p in paths)
+    found = [_listed(path, folder, lambda p: _apart(_file_target(str(p), p, None), everyone))
+             for path in paths]
     if not found:
         return [Unloadable(str(folder),
                            f"no .py file in {folder} defines an adapter (a subclass of conformance.Adapter)")]
