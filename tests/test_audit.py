@@ -14,11 +14,11 @@ from conformance.audit.mutants import MUTANTS, Expected, Mutable, Mutant
 
 @pytest.fixture(scope="module", params=[
     pytest.param("smoke", id="the smoke audit"),
-    pytest.param("quick", id="the quick audit", marks=pytest.mark.e2e),
+    pytest.param("quick", id="the quick audit", marks=pytest.mark.slow),
 ])
 def an_audit(request) -> audit.Audit:
     """The smoke audit (each mutant on the case it shows in) in the fast tier; the quick audit
-    (every mutant on the quick audit grid) in the end-to-end tier."""
+    (every mutant on the quick audit grid, minutes) with the long checks."""
     return audit.run_audit(quick=request.param == "quick", smoke=request.param == "smoke",
                            jobs=2 if request.param == "quick" else 1)
 

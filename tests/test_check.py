@@ -189,14 +189,12 @@ def test_the_whole_quick_grid_counts_what_ran_and_what_did_not_apply_and_why(tmp
     ran = [c for c in grid if isinstance(c.spec, NetworkSpec) and c.mode in ("vjp", "mse")]
     layers = sum(not isinstance(c.spec, NetworkSpec) for c in grid)
     sse = sum(isinstance(c.spec, NetworkSpec) and c.mode == "sse" for c in grid)
-    (tmp_path / "doubled.py").write_text(DOUBLED)
-    code, out, err = captured(check.command, [str(EXAMPLE), str(tmp_path / "doubled.py")], quick=True,
-                              out=tmp_path / "report", options=api.Options(timing=False))
-    assert (code, err) == (1, "")
+    code, out, err = captured(check.command, [str(EXAMPLE)], quick=True, out=tmp_path / "report",
+                              options=api.Options(timing=False))
+    assert (code, err) == (0, "")
     assert f"numpy_mlp ({EXAMPLE}): conforms — {len(ran)} of {len(grid)} cases ran" in out
     assert (f"not applicable: {len(grid) - len(ran)} of {len(grid)} cases — no layer-sequence networks "
             f"(declares no layer kinds) ({layers}); no sse loss (has: mse) ({sse})") in out
-    assert f"gradient FAIL {sum(isinstance(c.spec, NetworkSpec) for c in grid)}" in out
 
 
 # ---- through the command line ------------------------------------------------------------
