@@ -119,10 +119,13 @@ def honest_py(folder: Path) -> None:
 
 
 def conformance(cwd: Path, *args: str, python_path: tuple[Path, ...] = (), state: Path | None = None,
-                timeout: float = 900) -> subprocess.CompletedProcess:
+                timeout: float = 900, tmp: Path | None = None) -> subprocess.CompletedProcess:
     """``python -m conformance ARGS`` as a course runs it, started in ``cwd``; ``PYTHONPATH``
-    holds the suite's folder after ``python_path`` (which the grader itself then imports from)."""
+    holds the suite's folder after ``python_path`` (which the grader itself then imports from);
+    ``tmp``, when given, is the grader's temporary folder (its private copies go there)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
     env["PYTHONPATH"] = os.pathsep.join([*map(str, python_path), str(HARNESS)])
     if state is not None:
         env["XDG_STATE_HOME"] = str(state)

@@ -101,10 +101,14 @@ def _course(root: Path, attack: bool) -> None:
 def _runs(root: Path, attack: bool) -> dict:
     _course(root, attack)
     path = (root / "evil_path",) if attack else ()
-    checked = conformance(root, "check", "subs", "--out", "check_report", *CHECK_GRID, python_path=path)
+    # the runs' own temporary folder (other tests of a parallel run make copies too), one a
+    # worker running as another user can reach
+    tmp = Path(tempfile.mkdtemp(prefix="course-tmp-"))
+    tmp.chmod(0o755)
+    checked = conformance(root, "check", "subs", "--out", "check_report", *CHECK_GRID, python_path=path, tmp=tmp)
     graded = conformance(root, "grade", "assignment.py", "students", "--out", "grade_report", "--quick",
-                         "--seed", "0", "--timeout", "60", "--jobs", "1", python_path=path)
-    return {"root": root, "check": checked, "grade": graded}
+                         "--seed", "0", "--timeout", "60", "--jobs", "1", python_path=path, tmp=tmp)
+    return {"root": root, "check": checked, "grade": graded, "tmp": tmp}
 
 
 @pytest.fixture(scope="module")
@@ -153,5 +157,4 @@ def test_a_helper_a_submission_imports_by_its_own_name_goes_with_it_and_with_no_
 
 
 def test_no_private_copy_outlives_its_worker(attacked):
-    started = attacked["root"].stat().st_mtime
-    assert not [p for p in Path(tempfile.gettempdir()).glob("conformance-copy-*") if p.stat().st_mtime > started]
+    assert not list(attacked["tmp"].glob("conformance-copy-*"))

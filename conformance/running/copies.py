@@ -113,9 +113,13 @@ def _copy(source: Path, target: Path, boundary: Path, budget: _Budget, shown: st
 def _imported(path: Path) -> set[str]:
     """Top-level names a Python file imports (absolute imports), from its syntax tree."""
     try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        return imported_names(ast.parse(path.read_bytes(), filename=str(path)))
     except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
         return set()
+
+
+def imported_names(tree: ast.Module) -> set[str]:
+    """Top-level names a syntax tree imports (absolute imports)."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from conformance.running.copies import imported_names
 from conformance.running.loading import ENTRY_POINT_GROUP, Locator
 from conformance.running.survey import helpers_of, ignored_entries, outside, same_files
 from conformance.running.wire import clean_text
@@ -204,16 +205,6 @@ def _syntax_tree(path: Path) -> ast.Module | None:
         return None
 
 
-def _imported_names(tree: ast.Module) -> set[str]:
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name.partition(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.partition(".")[0])
-    return names
-
-
 def _defines_an_adapter(tree: ast.Module) -> bool:
     """Whether a class of the file derives from a name it takes from the suite
     (``conformance.Adapter``, a bundled implementation): read, never run."""
@@ -237,7 +228,7 @@ def submissions_in(files: list[Path]) -> list[Path]:
     classmate's file never removes the classmate), and so is a file that cannot be parsed
     (its syntax error is then reported)."""
     trees = {path: _syntax_tree(path) for path in files}
-    imported = set().union(*(_imported_names(tree) for tree in trees.values() if tree is not None))
+    imported = set().union(*(imported_names(tree) for tree in trees.values() if tree is not None))
     return [path for path, tree in trees.items()
             if tree is None or _defines_an_adapter(tree) or (
                 path.stem not in imported and any(isinstance(node, ast.ClassDef) for node in ast.walk(tree)))]
