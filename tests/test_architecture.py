@@ -24,6 +24,7 @@ ORDER = (
     "conformance.examples",
     "conformance.oracles",
     "conformance.diagnosis",
+    "conformance.functions",
     "conformance.reporting",
     "conformance.runner",
     "conformance.audit",

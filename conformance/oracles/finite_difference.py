@@ -412,38 +412,44 @@ class FiniteDifferences:
                          self.objective_dtype)
 
     def _derivatives(self, probes: list, steps: np.ndarray, scheme: Scheme):
-        """The derivative of ``t -> f(theta + t * probe)`` at 0 for every probe at once, with
-        the change from the previous iteration as its error estimate (``Scheme``), one
-        driver call per iteration; also the largest |f| each probe met."""
-        largest = np.full(len(probes), abs(self.centre()))
-        terms, weights = scheme.order // 2, scheme.weights()
-        plus, minus = [], []  # f at +-h/c^j, one column per j, each row a probe
-        df = error = np.full(len(probes), np.nan)
-        active = np.arange(len(probes))
-        for iteration in range(scheme.iterations):
-            offsets = scheme.offsets(iteration)
-            values = self._evaluate([Probe(probes[i], steps[i] * offsets) for i in active])
-            found = np.full((len(probes), len(offsets)), np.nan)
-            found[active] = values
-            largest[active] = np.maximum(largest[active], np.max(np.abs(found[active]), axis=1))
-            minus += list(found[:, :len(offsets) // 2][:, ::-1].T)
-            plus += list(found[:, len(offsets) // 2:].T)
-            h = steps / scheme.step_factor ** iteration
-            newest = slice(iteration, iteration + terms)
-            estimate = weights @ (np.array(plus[newest]) - np.array(minus[newest])) / h
-            change = np.abs(estimate - df)
-            if not (np.all(np.isfinite(estimate[active])) and np.all(np.isfinite(largest))):
-                raise ImplementationFault("the objective is not finite at points within "
-                                          f"{float(np.max(steps)):.2g} of the case's point")
-            # As scipy: past the second iteration, a probe whose error estimate grew
-            # tenfold stops (rounding has taken over), keeping that iteration's estimate.
-            grew = change[active] > 10 * error[active] if iteration >= 2 else np.zeros(len(active), bool)
-            df, error = df.copy(), error.copy()
-            df[active], error[active] = estimate[active], change[active]
-            active = active[~grew]
-            if not active.size:
-                break
-        return df, error, largest
+        return nested(lambda asked: self._evaluate([Probe(p, s) for p, s in asked]), probes, steps, scheme,
+                      self.centre())
+
+
+def nested(evaluate, probes: list, steps: np.ndarray, scheme: Scheme, centre: float):
+    """The derivative of ``t -> f(theta + t * probe)`` at 0 for every probe at once, with
+    the change from the previous iteration as its error estimate (``Scheme``), one
+    ``evaluate`` call per iteration (it takes ``(probe, steps)`` pairs and returns each
+    pair's values); also the largest |f| each probe met. ``centre`` is f(theta)."""
+    largest = np.full(len(probes), abs(centre))
+    terms, weights = scheme.order // 2, scheme.weights()
+    plus, minus = [], []  # f at +-h/c^j, one column per j, each row a probe
+    df = error = np.full(len(probes), np.nan)
+    active = np.arange(len(probes))
+    for iteration in range(scheme.iterations):
+        offsets = scheme.offsets(iteration)
+        values = evaluate([(probes[i], steps[i] * offsets) for i in active])
+        found = np.full((len(probes), len(offsets)), np.nan)
+        found[active] = values
+        largest[active] = np.maximum(largest[active], np.max(np.abs(found[active]), axis=1))
+        minus += list(found[:, :len(offsets) // 2][:, ::-1].T)
+        plus += list(found[:, len(offsets) // 2:].T)
+        h = steps / scheme.step_factor ** iteration
+        newest = slice(iteration, iteration + terms)
+        estimate = weights @ (np.array(plus[newest]) - np.array(minus[newest])) / h
+        change = np.abs(estimate - df)
+        if not (np.all(np.isfinite(estimate[active])) and np.all(np.isfinite(largest))):
+            raise ImplementationFault("the objective is not finite at points within "
+                                      f"{float(np.max(steps)):.2g} of the case's point")
+        # As scipy: past the second iteration, a probe whose error estimate grew
+        # tenfold stops (rounding has taken over), keeping that iteration's estimate.
+        grew = change[active] > 10 * error[active] if iteration >= 2 else np.zeros(len(active), bool)
+        df, error = df.copy(), error.copy()
+        df[active], error[active] = estimate[active], change[active]
+        active = active[~grew]
+        if not active.size:
+            break
+    return df, error, largest
 
 
 #: Smooth cases a run measures the oracle's accuracy on, at most (``api.fd_accuracy``): spread
