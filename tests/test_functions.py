@@ -34,7 +34,7 @@ def test_a_correct_float32_function_passes_where_gradcheck_at_its_defaults_fails
     report = check_function(LinearGelu, x, w, b)
     assert report.passed, report.message
     assert {r.dtype for r in report.rows} == {"float32"}
-    assert {r.check for r in report.rows} >= {"fd_directional", "fd_entry", "contract"}
+    assert {r.check for r in report.rows} == {"fd_directional", "contract"}  # given inputs: gradcheck's cost
 
 
 def test_generated_inputs_cover_two_shapes_in_both_dtypes_with_the_reference():

@@ -13,18 +13,19 @@ where the forward shows a kink near them (``KINK_REDRAWS``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from conformance.judge.results import COLUMNS, ResultRow
+from conformance.running.faults import describe_exception
 from conformance.running.subjects import NumpySubject, TorchSubject, layer_params, parameter_names
 from conformance.functions.finite import KINK
 from conformance.functions.inputs import (InputSpec, as_numpy, draw, from_description, from_examples, variants)
 from conformance.functions.rows import Run
-from conformance.functions.run import Failed, Options, check_run
+from conformance.functions.run import Options, check_run
 
 DTYPES = ("float64", "float32")
 #: Draws of a run's inputs, at most, to keep its points off the forward's kinks.
@@ -110,7 +111,8 @@ def check_function(fn: Any, *examples: Any, inputs: Mapping[str, Any] | None = N
         specs = from_examples(values, _names(fn, len(values), layer_names), constant)
         floats = {str(v.dtype) for v in values if v.dtype.kind == "f"}
         dtype = floats.pop() if len(floats) == 1 else "float64"
-        return FunctionReport(label, tuple(_one(subject, Run(label, specs, dtype, seed), values, ref, options,
+        given = replace(options, history=False, entries=False) if options == Options() else options
+        return FunctionReport(label, tuple(_one(subject, Run(label, specs, dtype, seed), values, ref, given,
                                                 generated=False)))
     if inputs is None:
         raise ValueError("give example inputs, or describe them: inputs={'x': (4, 8), 'w': (8, 3)}")
@@ -155,23 +157,29 @@ def _evaluation_dtype(subject, values: list[np.ndarray], diff: list[bool], dtype
 def _one(subject, run: Run, values, ref, options: Options, generated: bool) -> list[ResultRow]:
     diff = [s.differentiable for s in run.specs]
     try:
-        first = subject.run(values, diff)
+        ran = subject.run(values, diff, run.seed)
     except Exception as error:
-        from conformance.running.faults import describe_exception
-
-        reason = describe_exception(error)
-        if generated:
-            return [run.row("case", "*", "not_applicable", f"the function does not run on these inputs: {reason}")]
-        return [run.row("case", "*", "error", f"the function raised: {reason}")]
-    if not any(o.dtype.kind == "f" for o in first.outputs):
+        return [_refused(subject, run, values, diff, error, generated)]
+    if not any(o.dtype.kind == "f" for o in ran.outputs):
         return [run.row("case", "*", "error", "the function returned no floating output to differentiate")]
-    if generated and any(o.dtype.kind == "f" and o.dtype != np.dtype(run.dtype) for o in first.outputs):
+    if generated and any(o.dtype.kind == "f" and o.dtype != np.dtype(run.dtype) for o in ran.outputs):
         return [run.row("case", "*", "not_applicable", f"the function computes in "
-                        f"{next(o.dtype for o in first.outputs if o.dtype.kind == 'f')}, not {run.dtype}")]
+                        f"{next(o.dtype for o in ran.outputs if o.dtype.kind == 'f')}, not {run.dtype}")]
+    return check_run(subject, run, values, _evaluation_dtype(subject, values, diff, run.dtype), ran, ref, options)
+
+
+def _refused(subject, run: Run, values, diff, error: Exception, generated: bool) -> ResultRow:
+    """The row of a run whose first call raised: not applicable when the forward itself does not
+    take generated inputs of these shapes or dtype, else an error."""
+    reason = describe_exception(error)
     try:
-        return check_run(subject, run, values, _evaluation_dtype(subject, values, diff, run.dtype), ref, options)
-    except Failed as error:
-        return [run.row("case", "*", "error", f"the function raised: {error}")]
+        subject.run(values, diff)
+    except Exception as forward_error:
+        if generated:
+            return run.row("case", "*", "not_applicable",
+                           f"the function does not run on these inputs: {describe_exception(forward_error)}")
+        return run.row("case", "*", "error", f"the function raised: {describe_exception(forward_error)}")
+    return run.row("case", "*", "error", f"the backward raised: {reason}")
 
 
 def assert_gradients(fn: Any, *examples: Any, **options: Any) -> FunctionReport:

@@ -35,8 +35,11 @@ class Options:
     entry's finite difference when their gradient is wrong (the diagnosis's expected tensor)."""
 
     directions: int = 1
+    #: The largest entry of each input probed together even when the directions agree.
     entries: bool = True
     repeat: bool = True
+    #: The repeated call comes after a call at another point (a cache of the last call shows).
+    history: bool = True
     full_entries: int = 256
     settings: Settings = field(default_factory=lambda: Settings(directions=1))
 
@@ -52,28 +55,29 @@ def _call(subject, *args):
         raise Failed(describe_exception(error)) from None
 
 
-def check_run(subject, run: Run, values: list[np.ndarray], eval_dtype: str, reference=None,
+def check_run(subject, run: Run, values: list[np.ndarray], eval_dtype: str, ran, reference=None,
               options: Options = Options()) -> list[ResultRow]:
-    """Every row of one run; an error row when the function raises."""
+    """Every row of one run (``ran``: the function's outputs and gradients there, from upstream
+    gradients drawn from the run's seed); an error row when the function raises."""
     try:
-        return _rows(subject, run, values, eval_dtype, reference, options)
+        return _rows(subject, run, values, eval_dtype, ran, reference, options)
     except Failed as error:
         return [run.row("case", "*", "error", f"the function raised: {error}")]
 
 
-def _rows(subject, run: Run, values, eval_dtype: str, reference, options: Options) -> list[ResultRow]:
-    specs, rng = run.specs, np.random.default_rng([run.seed, 7])
+def _rows(subject, run: Run, values, eval_dtype: str, ran, reference, options: Options) -> list[ResultRow]:
+    specs, rng = run.specs, np.random.default_rng([run.seed, 8])
     diff = [s.differentiable for s in specs]
     names = [s.name for s in specs if s.differentiable]
-    first = _call(subject, values, diff)
-    upstream = [rng.standard_normal(o.shape) if o.dtype.kind == "f" else np.zeros(o.shape) for o in first.outputs]
-    ran = _call(subject, values, diff, upstream)
+    upstream = list(ran.upstream)
     rows, grads = _gradients(run, names, [s for s in specs if s.differentiable], ran)
     if reference is not None:
         rows += _reference_rows(run, reference, values, diff, upstream, ran, names)
     if options.repeat:
-        rows += _repeat_rows(subject, run, values, diff, upstream, grads, rng)
-    fd = FunctionDifferences(subject, Point(tuple(values), tuple(diff), tuple(upstream), eval_dtype), options.settings)
+        rows += _repeat_rows(subject, run, values, diff, upstream, grads, rng if options.history else None)
+    same = all(o.dtype == np.dtype(eval_dtype) for o in ran.outputs if o.dtype.kind == "f")
+    fd = FunctionDifferences(subject, Point(tuple(values), tuple(diff), tuple(upstream), eval_dtype), options.settings,
+                             outputs=ran.outputs if same else None)
     fd.terms = float(sum(np.sum(np.abs(u * o)) for u, o in zip(upstream, ran.outputs) if o.dtype.kind == "f"))
     probe = _Prober(fd, run, names, grads, rng)
     found = probe.directional(options.directions)
@@ -123,8 +127,10 @@ def _reference_rows(run: Run, reference, values, diff, upstream, ran, names) -> 
 
 
 def _repeat_rows(subject, run: Run, values, diff, upstream, grads, rng) -> list[ResultRow]:
-    """The gradients again at the same point, after a call at another point."""
-    _call(subject, draw(run.specs, run.dtype, rng), diff, upstream)
+    """The gradients again at the same point, after a call at another point (``rng``: drawn
+    from it; None: right after the first)."""
+    if rng is not None:
+        _call(subject, draw(run.specs, run.dtype, rng), diff, upstream)
     again = _call(subject, values, diff, upstream)
     rows = []
     names = [s.name for s in run.specs if s.differentiable]

@@ -34,6 +34,19 @@ class Ran:
 
     outputs: tuple[np.ndarray, ...]
     gradients: tuple[np.ndarray | None, ...] = ()
+    #: The upstream gradients the backward was given (drawn here when a seed was).
+    upstream: tuple[np.ndarray, ...] = ()
+
+
+def upstream_for(outputs: Sequence[np.ndarray], upstream: Sequence[np.ndarray] | int) -> list[np.ndarray]:
+    """The upstream gradients as given, or drawn from the seed given: uniform in [-1, 1) for
+    every floating output (drawn in float32, a fifth of a normal draw's time, exact in float64),
+    zeros for the others."""
+    if not isinstance(upstream, (int, np.integer)):
+        return [np.asarray(u, dtype=np.float64) for u in upstream]
+    rng = np.random.default_rng([int(upstream), 7])
+    return [(2.0 * rng.random(o.shape, dtype=np.float32) - 1.0).astype(np.float64) if o.dtype.kind == "f"
+            else np.zeros(o.shape) for o in outputs]
 
 
 def _outputs(value: object, what: str) -> tuple:
@@ -72,7 +85,9 @@ class TorchSubject:
         return tensor.detach().cpu().numpy()
 
     def run(self, inputs: Sequence[np.ndarray], differentiable: Sequence[bool],
-            upstream: Sequence[np.ndarray] | None = None) -> Ran:
+            upstream: Sequence[np.ndarray] | int | None = None) -> Ran:
+        """The outputs, and given ``upstream`` (arrays, or a seed to draw them from:
+        ``upstream_for``) the gradients of the differentiable inputs."""
         torch = self.torch
         tensors = [self._tensor(x).requires_grad_(bool(d and upstream is not None))
                    for x, d in zip(inputs, differentiable)]
@@ -81,14 +96,15 @@ class TorchSubject:
             arrays = tuple(self._numpy(o) for o in outs)
             if upstream is None:
                 return Ran(arrays)
+            upstream = upstream_for(arrays, upstream)
             wanted = [t for t, d in zip(tensors, differentiable) if d]
             used = [k for k in _float_outputs(arrays) if outs[k].requires_grad]
             if not used:
-                return Ran(arrays, tuple(None for _ in wanted))
+                return Ran(arrays, tuple(None for _ in wanted), tuple(upstream))
             grads = torch.autograd.grad([outs[k] for k in used], wanted,
                                         [self._tensor(upstream[k]).to(outs[k].dtype) for k in used],
                                         allow_unused=True)
-        return Ran(arrays, tuple(None if g is None else self._numpy(g) for g in grads))
+        return Ran(arrays, tuple(None if g is None else self._numpy(g) for g in grads), tuple(upstream))
 
     def at(self, inputs: Sequence[np.ndarray], differentiable: Sequence[bool], upstream: Sequence[np.ndarray],
            dtype: str) -> None:
@@ -99,12 +115,12 @@ class TorchSubject:
     def values(self, probes: Sequence[tuple[np.ndarray | int, np.ndarray]]) -> list[np.ndarray]:
         torch = self.torch
         theta, differentiable, upstream = self._point
-        sizes = [t.numel() for t, d in zip(theta, differentiable) if d]
+        moving = [t for t, d in zip(theta, differentiable) if d]
         found = []
         with torch.no_grad():
             for direction, steps in probes:
                 parts = _split(self._tensor(direction, "float64") if not isinstance(direction, int) else direction,
-                               sizes, torch)
+                               moving, torch)
                 row = []
                 for s in np.asarray(steps, dtype=np.float64):
                     args, k = [], 0
@@ -112,34 +128,37 @@ class TorchSubject:
                         args.append(_moved(t, parts[k], float(s), torch) if d else t)
                         k += d
                     outs = _outputs(self.call(*args), "the function")
-                    row.append(sum(float((o.to(torch.float64) * u).sum()) for o, u in zip(outs, upstream)
-                                   if o.is_floating_point()))
+                    row.append(sum(float(torch.vdot(o.reshape(-1).to(torch.float64), u.reshape(-1)))
+                                   for o, u in zip(outs, upstream) if o.is_floating_point()))
                 found.append(np.array(row))
         return found
 
 
-def _split(direction, sizes: list[int], torch) -> list:
-    """A flat direction cut into one piece per differentiable input (an int: that entry alone)."""
+def _split(direction, moving: list, torch) -> list:
+    """A flat direction cut into one piece per differentiable input, shaped and typed as it (an
+    int: that entry alone, as an index into the one input it falls in)."""
+    sizes = [int(np.prod(t.shape, dtype=np.int64)) for t in moving]
     if isinstance(direction, int):
         pieces, start = [], 0
         for size in sizes:
             pieces.append(direction - start if 0 <= direction - start < size else None)
             start += size
         return pieces
-    return list(torch.split(direction, sizes)) if torch is not None else np.split(direction, np.cumsum(sizes)[:-1])
+    if torch is not None:
+        return [p.reshape(t.shape).to(t.dtype) for p, t in zip(torch.split(direction, sizes), moving)]
+    return [p.reshape(t.shape).astype(t.dtype) for p, t in zip(np.split(direction, np.cumsum(sizes)[:-1]), moving)]
 
 
 def _moved(theta, piece, step: float, torch):
-    """``theta + step * piece`` (piece: a flat dense piece, an entry's index, or None)."""
+    """``theta + step * piece`` (piece: a dense piece of theta's shape and dtype, an entry's
+    index, or None)."""
     if piece is None:
         return theta
     if isinstance(piece, (int, np.integer)):
         moved = theta.clone() if torch is not None else theta.copy()
         (moved.view(-1) if torch is not None else moved.reshape(-1))[int(piece)] += step
         return moved
-    if torch is not None:
-        return theta + step * piece.reshape(theta.shape).to(theta.dtype)
-    return theta + (step * piece.reshape(theta.shape)).astype(theta.dtype)
+    return theta.add(piece, alpha=step) if torch is not None else theta + piece * theta.dtype.type(step)
 
 
 class NumpySubject:
@@ -173,11 +192,12 @@ class NumpySubject:
         return outputs, cached
 
     def run(self, inputs: Sequence[np.ndarray], differentiable: Sequence[bool],
-            upstream: Sequence[np.ndarray] | None = None) -> Ran:
+            upstream: Sequence[np.ndarray] | int | None = None) -> Ran:
         inputs = [np.array(x) for x in inputs]  # the function's own copies: it may write into them
         outputs, cached = self._forward(inputs)
         if upstream is None:
             return Ran(outputs)
+        upstream = upstream_for(outputs, upstream)
         grad_out = upstream[0] if len(outputs) == 1 else tuple(upstream)
         if self.layer is not None:
             given = self.backward(grad_out)
@@ -194,7 +214,7 @@ class NumpySubject:
             raise CallFault(f"backward returned {len(given)} gradients; due: one per input ({n}) "
                             f"or one per differentiable input ({len(wanted)})")
         given += [_param_gradient(self.layer, name) for name, d in zip(self.params, differentiable[n:]) if d]
-        return Ran(outputs, tuple(None if g is None else np.asarray(g) for g in given))
+        return Ran(outputs, tuple(None if g is None else np.asarray(g) for g in given), tuple(upstream))
 
     def at(self, inputs: Sequence[np.ndarray], differentiable: Sequence[bool], upstream: Sequence[np.ndarray],
            dtype: str) -> None:
@@ -203,11 +223,10 @@ class NumpySubject:
 
     def values(self, probes: Sequence[tuple[np.ndarray | int, np.ndarray]]) -> list[np.ndarray]:
         theta, differentiable, upstream = self._point
-        sizes = [t.size for t, d in zip(theta, differentiable) if d]
         found = []
         for direction, steps in probes:
             parts = _split(direction if isinstance(direction, int) else np.asarray(direction, dtype=np.float64),
-                           sizes, None)
+                           [t for t, d in zip(theta, differentiable) if d], None)
             row = []
             for s in np.asarray(steps, dtype=np.float64):
                 args, k = [], 0
@@ -215,8 +234,8 @@ class NumpySubject:
                     args.append(_moved(t, parts[k], float(s), None) if d else t.copy())
                     k += d
                 outputs, _ = self._forward(args)
-                row.append(sum(float(np.sum(o.astype(np.float64) * u)) for o, u in zip(outputs, upstream)
-                               if o.dtype.kind == "f"))
+                row.append(sum(float(np.vdot(o.astype(np.float64).ravel(), u.ravel()))
+                               for o, u in zip(outputs, upstream) if o.dtype.kind == "f"))
             found.append(np.array(row))
         return found
 
