@@ -478,13 +478,28 @@ def add_check(verbs: argparse._SubParsersAction) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     from conformance import check
+    from conformance.functions.declared import declares_functions
 
+    declaring = [declares_functions(target) for target in args.targets]
+    if any(declaring):
+        if not all(declaring):
+            raise UsageError("check files of declared functions (FUNCTIONS = {...}) apart from adapters")
+        return _check_functions(args)
     cases = grid_cases(args)
     options, expectations = options_from(args, cases)
     return check.command(args.targets, quick=args.grid == "quick", seed=args.seed, out=args.out, options=options,
                          cases=cases, expectations=expectations, progress=progress_for(sys.stderr),
                          command_line=" ".join([PROG, *args.argv]), resume=args.resume,
                          stdout=sys.stdout, stderr=sys.stderr, junit_xml=_junit_path(args))
+
+
+def _check_functions(args: argparse.Namespace) -> int:
+    from conformance.functions.command import command
+    from conformance.running.isolation import Limits
+
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory, hidden=(os.path.abspath(args.out),))
+    return command(args.targets, out=args.out, isolate=not args.no_isolation, limits=limits, stdout=sys.stdout,
+                   stderr=sys.stderr)
 
 
 # ---- new -------------------------------------------------------------------------------------
@@ -499,6 +514,9 @@ def add_new(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--assignment", action="store_true",
                         help="write a commented assignment template instead (an adapter reaching the student's "
                              "code as self.submission, and the grading settings), for `conformance grade`")
+    parser.add_argument("--function", action="store_true",
+                        help="write a commented file of functions with a hand-written backward and their "
+                             "declared inputs instead, for `conformance check`")
     parser.add_argument("--example", metavar="NAME",
                         help="write the complete example plug-in NAME instead of the template "
                              "(numpy_mlp: a hand-written NumPy MLP and its adapter)")
@@ -518,6 +536,15 @@ def new_command(args: argparse.Namespace) -> int:
             raise UsageError(str(error)) from None
         print(f"wrote {path}: fill in the lines marked FILL IN, then run: {PROG} grade {path} SUBMISSIONS…",
               file=sys.stdout)
+        return 0
+    if args.function:
+        from conformance.functions import template as function_template
+
+        try:
+            path = function_template.write(args.path)
+        except function_template.TemplateError as error:
+            raise UsageError(str(error)) from None
+        print(f"wrote {path}: fill in the lines marked FILL IN, then run: {PROG} check {path}", file=sys.stdout)
         return 0
     if args.example:
         try:

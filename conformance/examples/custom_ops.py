@@ -2,13 +2,19 @@
 
 ``LinearGelu`` is a fused linear + GELU ``torch.autograd.Function``; ``affine_relu_forward`` /
 ``affine_relu_backward`` a NumPy layer pair in CS231n's style (the forward returns a cache).
-Run this file to check both: ``python custom_ops.py``.
+``conformance check custom_ops.py`` checks both as ``FUNCTIONS`` declares them (read from the
+file's text, run in a sandboxed worker); ``python custom_ops.py`` does the same in this process.
 """
 
 import math
 
 import numpy as np
 import torch
+
+FUNCTIONS = {
+    "LinearGelu": {"inputs": {"x": (4, 8), "w": (3, 8), "b": (3,)}, "reference": "linear_gelu_reference"},
+    "affine_relu_forward": {"inputs": {"x": (5, 4), "w": (4, 3), "b": (3,)}, "backward": "affine_relu_backward"},
+}
 
 
 class LinearGelu(torch.autograd.Function):

@@ -54,7 +54,16 @@ class FunctionReport:
         bad = [r for r in self.rows if r.unexpected]
         head = (f"{self.function}: {'gradients agree' if self.passed else 'GRADIENTS WRONG'} — "
                 f"{runs} run{'s' * (runs != 1)}, {len(self.rows)} checks")
-        lines = [head] + [f"  {r.check} {r.verdict.upper()} {r.tensor} in {r.case}: {r.message}" for r in bad]
+        lines = [head]
+        diagnoses = list(dict.fromkeys(r.diagnosis for r in bad if r.diagnosis))
+        lines += [f"  diagnosis: {d}" for d in diagnoses[:3]]
+        groups: dict[tuple[str, str, str], list[ResultRow]] = {}
+        for r in bad:
+            groups.setdefault((r.check, r.verdict, r.tensor), []).append(r)
+        for (check, verdict, tensor), found in groups.items():
+            first = found[0]
+            lines.append(f"  {check} {verdict.upper()} {tensor} in {len(found)} of {runs} runs, e.g. {first.case}: "
+                         f"{first.detail}")
         skipped = [r for r in self.rows if r.verdict == "not_applicable"]
         if skipped:
             lines.append(f"  not applicable: {len(skipped)} — e.g. {skipped[0].case}: {skipped[0].detail}")
@@ -120,11 +129,16 @@ def check_function(fn: Any, *examples: Any, inputs: Mapping[str, Any] | None = N
     if layer_names:
         own = layer_params(fn)
         specs += tuple(InputSpec(p, own[p].shape) for p in layer_names if p not in inputs)
+    return check_generated(subject, label, specs, ref, dtypes or DTYPES, shapes, seed, options)
+
+
+def check_generated(subject, label: str, specs: tuple[InputSpec, ...], ref=None, dtypes: Sequence[str] = DTYPES,
+                    shapes: int = 2, seed: int = 0, options: Options = Options()) -> FunctionReport:
+    """A subject on drawn inputs: ``shapes`` variants of ``specs`` in each of ``dtypes``."""
     rows: list[ResultRow] = []
     for k, variant in enumerate(variants(specs, shapes)):
-        for dtype in dtypes or DTYPES:
-            run = Run(label, variant, dtype, seed + 1000 * k)
-            rows += _generated(subject, run, ref, options)
+        for dtype in dtypes:
+            rows += _generated(subject, Run(label, variant, dtype, seed + 1000 * k), ref, options)
     return FunctionReport(label, tuple(rows))
 
 

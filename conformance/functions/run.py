@@ -63,6 +63,8 @@ def check_run(subject, run: Run, values: list[np.ndarray], eval_dtype: str, ran,
         return _rows(subject, run, values, eval_dtype, ran, reference, options)
     except Failed as error:
         return [run.row("case", "*", "error", f"the function raised: {error}")]
+    except Exception as error:  # raised by the function at a perturbed point, or a worker's fault
+        return [run.row("case", "*", "error", f"while taking finite differences: {describe_exception(error)}")]
 
 
 def _rows(subject, run: Run, values, eval_dtype: str, ran, reference, options: Options) -> list[ResultRow]:
