@@ -5,7 +5,9 @@ both values, the tolerance and its cause."""
 from __future__ import annotations
 
 import math
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from conformance.examples.custom_ops import (LinearGelu, affine_relu_backward, a
                                              linear_gelu_reference)
 from tests.faulty import functions as faulty
 
+ROOT = Path(__file__).resolve().parent.parent
 GELU_INPUTS = {"x": (4, 8), "w": (3, 8), "b": (3,)}
 AFFINE_INPUTS = {"x": (5, 4), "w": (4, 3), "b": (3,)}
 
@@ -164,3 +167,23 @@ def test_bad_input_descriptions_are_one_line_errors():
         check_function(torch.relu, inputs={"a": (0, 3)})
     with pytest.raises(ValueError, match="describe them"):
         check_function(torch.relu)
+
+
+def test_a_file_declares_its_functions_in_a_literal_read_without_running_it(tmp_path):
+    from conformance.functions import template
+    from conformance.functions.declared import DeclarationError, declares_functions, read_declarations
+
+    path = template.write(tmp_path / "ops.py")
+    assert declares_functions(path) and not declares_functions(ROOT / "conformance/examples/numpy_mlp.py")
+    declared = {d.name: d for d in read_declarations(path)}
+    assert declared["affine_forward"].backward == "affine_backward"
+    assert [s.name for s in declared["Square"].specs] == ["x"]
+    for text, words in [
+        ("FUNCTIONS = {'f': {'inputs': {'x': (3,)}, 'colour': 1}}", "unknown keys ['colour']"),
+        ("FUNCTIONS = {'f': {'inputs': {'i': ('index', (3,))}}}", "('index', shape, high)"),
+        ("FUNCTIONS = {'f': {'inputs': {'x': (3,)}, 'dtypes': ['float16']}}", "dtypes are float64"),
+        ("FUNCTIONS = dict(f=1)", "must be a plain literal"),
+    ]:
+        (tmp_path / "bad.py").write_text(text + "\n")
+        with pytest.raises(DeclarationError, match=re.escape(words)):
+            read_declarations(tmp_path / "bad.py")

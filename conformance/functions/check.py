@@ -21,6 +21,7 @@ import pandas as pd
 
 from conformance.judge.results import COLUMNS, ResultRow
 from conformance.running.faults import describe_exception
+from conformance.running.function_worker import worker_fault
 from conformance.running.subjects import NumpySubject, TorchSubject, layer_params, parameter_names
 from conformance.functions.finite import KINK
 from conformance.functions.inputs import (InputSpec, as_numpy, draw, from_description, from_examples, variants)
@@ -41,7 +42,8 @@ class FunctionReport:
 
     @property
     def passed(self) -> bool:
-        return bool(self.rows) and not any(r.unexpected for r in self.rows)
+        """No failure and no error, and at least one check that passed (all not applicable is no pass)."""
+        return any(r.verdict == "pass" for r in self.rows) and not any(r.unexpected for r in self.rows)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -52,7 +54,8 @@ class FunctionReport:
         """The verdict and one line per failing or errored row (element, values, tolerance, cause)."""
         runs = len({r.case for r in self.rows})
         bad = [r for r in self.rows if r.unexpected]
-        head = (f"{self.function}: {'gradients agree' if self.passed else 'GRADIENTS WRONG'} — "
+        verdict = "gradients agree" if self.passed else "GRADIENTS WRONG" if bad else "NOTHING CHECKED (no run applied)"
+        head = (f"{self.function}: {verdict} — "
                 f"{runs} run{'s' * (runs != 1)}, {len(self.rows)} checks")
         lines = [head]
         diagnoses = list(dict.fromkeys(r.diagnosis for r in bad if r.diagnosis))
@@ -189,7 +192,7 @@ def _refused(subject, run: Run, values, diff, error: Exception, generated: bool)
     try:
         subject.run(values, diff)
     except Exception as forward_error:
-        if generated:
+        if generated and not worker_fault(forward_error):
             return run.row("case", "*", "not_applicable",
                            f"the function does not run on these inputs: {describe_exception(forward_error)}")
         return run.row("case", "*", "error", f"the function raised: {describe_exception(forward_error)}")

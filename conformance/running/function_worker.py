@@ -23,6 +23,17 @@ from conformance.running.targets import Target
 REPLY_FACTOR, MIN_REPLY_BYTES = 64, 1 << 24
 
 
+#: How a fault that is the worker's (a reply refused, a hang, a crash), not an exception the
+#: function raised, begins (``isolation``'s words).
+WORKER_FAULTS = ("the worker sent a malformed reply", "timed out", "the implementation crashed",
+                 "the worker process exited", "skipped after", "time budget of")
+
+
+def worker_fault(error: BaseException) -> bool:
+    """Whether ``error`` is the worker's failure rather than the function's own exception."""
+    return str(error).startswith(WORKER_FAULTS)
+
+
 def worker_for(path: str, shown: str, limits: Limits = Limits()) -> WorkerDriver:
     """A sandboxed worker that loads the file at ``path`` as declared functions."""
     locator = Locator("file", str(Path(path).resolve()), given=shown, functions=True)
