@@ -187,3 +187,14 @@ def test_a_file_declares_its_functions_in_a_literal_read_without_running_it(tmp_
         (tmp_path / "bad.py").write_text(text + "\n")
         with pytest.raises(DeclarationError, match=re.escape(words)):
             read_declarations(tmp_path / "bad.py")
+
+
+def test_a_torch_function_runs_on_the_device_it_is_given():
+    seen = set()
+
+    def on_device(x):
+        seen.add(x.device.type)
+        return torch.tanh(x)
+
+    assert check_function(on_device, inputs={"x": (3, 4)}, device="cpu", shapes=1).passed
+    assert seen == {"cpu"}

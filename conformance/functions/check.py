@@ -110,11 +110,15 @@ def _device(examples: Sequence[Any]) -> str | None:
 def check_function(fn: Any, *examples: Any, inputs: Mapping[str, Any] | None = None, backward=None,
                    cache: bool | None = None, reference=None, params: Sequence[str] | None = None,
                    constant: Sequence[str] = (), dtypes: Sequence[str] | None = None, shapes: int = 2,
-                   seed: int = 0, name: str | None = None, options: Options = Options()) -> FunctionReport:
-    """Check ``fn``'s hand-written backward; the report's ``passed``, ``message`` and ``table``."""
+                   seed: int = 0, name: str | None = None, device: str | None = None,
+                   options: Options = Options()) -> FunctionReport:
+    """Check ``fn``'s hand-written backward; the report's ``passed``, ``message`` and ``table``.
+    A torch function runs on ``device`` (default: the examples' device, else the CPU), and so do
+    its reference and its finite differences (in float64 where the device has it)."""
     layer_names = list(params if params is not None else layer_params(fn)) if _is_layer(fn) else []
-    subject = subject_for(fn, backward, cache, layer_names, _device(examples))
-    ref = None if reference is None else TorchSubject(reference, _device(examples) or "cpu")
+    device = device or _device(examples)
+    subject = subject_for(fn, backward, cache, layer_names, device)
+    ref = None if reference is None else TorchSubject(reference, device or "cpu")
     label = name or getattr(fn, "__name__", type(fn).__name__)
     if examples and inputs is not None:
         raise ValueError("give inputs as examples or as a description (inputs=), not both")
