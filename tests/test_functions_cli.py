@@ -5,6 +5,7 @@ replies validated (a lie is an error row, never a pass)."""
 from __future__ import annotations
 
 import builtins
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from conformance.judge.results import COLUMNS
 from tests.faulty import function_files
 
 pytestmark = pytest.mark.e2e  # a worker per file
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def conformance(*argv, capsys) -> tuple[int, str, str]:
@@ -59,3 +61,10 @@ def test_declarations_that_cannot_be_read_are_one_line_and_exit_2(tmp_path, caps
     path.write_text("FUNCTIONS = {'f': {'inputs': {'x': ('index', (3,))}}}\n")
     code, _, err = conformance("check", path, capsys=capsys)
     assert code == 2 and err.count("\n") == 1 and "('index', shape, high)" in err
+
+
+def test_functions_written_from_the_documentation_agree_from_their_file(tmp_path, capsys):
+    path = ROOT / "tests" / "outside" / "custom_functions.py"
+    code, out, err = conformance("check", path, "--out", tmp_path, capsys=capsys)
+    assert code == 0, out + err
+    assert out.count(": gradients agree") == 4

@@ -45,7 +45,7 @@ def upstream_for(outputs: Sequence[np.ndarray], upstream: Sequence[np.ndarray] |
     if not isinstance(upstream, (int, np.integer)):
         return [np.asarray(u, dtype=np.float64) for u in upstream]
     rng = np.random.default_rng([int(upstream), 7])
-    return [(2.0 * rng.random(o.shape, dtype=np.float32) - 1.0).astype(np.float64) if o.dtype.kind == "f"
+    return [np.asarray(2.0 * rng.random(o.shape, dtype=np.float32) - 1.0, dtype=np.float64) if o.dtype.kind == "f"
             else np.zeros(o.shape) for o in outputs]
 
 
@@ -76,7 +76,8 @@ class TorchSubject:
         self._point: tuple | None = None
 
     def _tensor(self, array: np.ndarray, dtype: str | None = None):
-        tensor = self.torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        array = np.asarray(array)
+        tensor = self.torch.from_numpy(np.ascontiguousarray(array).reshape(array.shape)).to(self.device)
         return tensor.to(getattr(self.torch, dtype)) if dtype and array.dtype.kind == "f" else tensor
 
     def _numpy(self, tensor) -> np.ndarray:
