@@ -32,6 +32,15 @@ REPEATS = 5
 HERE = Path(__file__).resolve().parent
 
 
+class WrongInputGradient(LinearGelu):
+    """The input's gradient halved: what localising a wrong element costs."""
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        dx, dw, db = LinearGelu.backward(ctx, grad_out)
+        return dx / 2, dw, db
+
+
 def inputs(n: int) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator().manual_seed(0)
     rows = max(n // 64, 1)
@@ -55,11 +64,15 @@ def rows() -> list[dict]:
         methods = {
             "check_function": lambda: check_function(LinearGelu, *args),
             "gradcheck fast_mode=True": lambda: torch.autograd.gradcheck(LinearGelu.apply, args, fast_mode=True),
+            "check_function, input gradient halved (located by bisection)":
+                lambda: check_function(WrongInputGradient, *args),
         }
         if n <= FULL_MAX:
             methods["gradcheck full (fast_mode=False)"] = lambda: torch.autograd.gradcheck(LinearGelu.apply, args)
         report = check_function(LinearGelu, *args)
         assert report.passed, report.message
+        wrong = check_function(WrongInputGradient, *args)
+        assert any(r.check == "fd_entry" and r.tensor == "x" and r.verdict == "fail" for r in wrong.rows)
         base = None
         for method, call in methods.items():
             seconds = timed(call, 1 if method.startswith("gradcheck full") and n > 1000 else REPEATS)
@@ -90,7 +103,9 @@ def main() -> None:
              "`ratio` is the method's time over check_function's (above 1: check_function is faster). "
              f"gradcheck's full mode is timed up to {FULL_MAX} input elements (once above 10^3). "
              "check_function checks the given float64 inputs: the function's own forward and backward, "
-             "one random direction with its error bound, the backward called twice.", "",
+             "one random direction with its error bound, the backward called twice; with the input's gradient "
+             "halved, it also bisects to the wrong element and names it (gradcheck's full mode is what "
+             "localises as far).", "",
              "| elements | method | seconds | ratio |", "|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(f"| {r.elements} | {r.method} | {r.seconds:.4f} | {r.ratio_to_check_function:.2f} |")
