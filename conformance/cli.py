@@ -542,7 +542,7 @@ def new_command(args: argparse.Namespace) -> int:
 
         try:
             path = function_template.write(args.path)
-        except function_template.TemplateError as error:
+        except examples.ExampleError as error:
             raise UsageError(str(error)) from None
         print(f"wrote {path}: fill in the lines marked FILL IN, then run: {PROG} check {path}", file=sys.stdout)
         return 0

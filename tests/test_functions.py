@@ -198,3 +198,11 @@ def test_a_torch_function_runs_on_the_device_it_is_given():
 
     assert check_function(on_device, inputs={"x": (3, 4)}, device="cpu", shapes=1).passed
     assert seen == {"cpu"}
+
+
+def test_a_description_may_give_one_example_per_input_and_gets_other_shapes_and_dtypes():
+    example = {"x": torch.randn(4, 6), "idx": torch.tensor([0, 5, 2, 1]), "mask": torch.rand(4, 6) < 0.5}
+    report = check_function(gather_scale, inputs=example)
+    assert report.passed, report.message
+    assert {r.layers for r in report.rows} == {"x4x6 idx4(index) mask4x6(mask)", "x5x7 idx5(index) mask5x7(mask)"}
+    assert {r.dtype for r in report.rows} == {"float64", "float32"}

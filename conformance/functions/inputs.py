@@ -2,8 +2,9 @@
 indices, a mask, a float constant), read from a short description or from examples, the
 shapes to try, and values drawn from a seed.
 
-A description maps names to shapes, ``{"x": (4, 8), "w": (8, 3)}``, or to a marker for an
-input that is not differentiated: ``Index((4,), high=8)``, ``Mask((4, 8))``,
+A description maps names to shapes, ``{"x": (4, 8), "w": (8, 3)}``, to one example array or
+tensor (its shape, and its kind: floating, integer indices, a boolean mask), or to a marker for
+an input that is not differentiated: ``Index((4,), high=8)``, ``Mask((4, 8))``,
 ``Constant((4, 8))``. Examples (arrays or tensors) give the same: floating ones are
 differentiated, integer and boolean ones are not. Equal sizes are taken to be tied (the
 8 of ``x`` and of ``w``), so the second shape variant maps every size to another one,
@@ -88,6 +89,8 @@ def from_description(description: Mapping[str, Any]) -> tuple[InputSpec, ...]:
             specs.append(InputSpec(str(name), _shape(value.shape, name), MASK))
         elif isinstance(value, Constant):
             specs.append(InputSpec(str(name), _shape(value.shape, name), CONSTANT))
+        elif hasattr(value, "shape") and hasattr(value, "dtype"):  # one example: its shape and kind
+            specs += from_examples([as_numpy(value)], [str(name)])
         else:
             specs.append(InputSpec(str(name), _shape(value, name)))
     return tuple(specs)

@@ -56,21 +56,9 @@ def affine_backward(dout, cache):
 '''
 
 
-class TemplateError(Exception):
-    """The template cannot be written there; one line for the user."""
-
-
 def write(path: Path | str) -> Path:
-    """Write the template to ``path``, a new ``.py`` file (never overwritten)."""
-    path = Path(path)
-    if path.suffix != ".py":
-        raise TemplateError(f"{path}: the file must end in .py")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as file:
-            file.write(TEXT)
-    except FileExistsError:
-        raise TemplateError(f"{path} already exists; not overwriting it (choose another name)") from None
-    except OSError as error:
-        raise TemplateError(f"cannot write {path}: {error.strerror or error}") from None
-    return path
+    """Write the template to ``path``, a new ``.py`` file (never overwritten; ``ExampleError``
+    with one line when it cannot be written)."""
+    from conformance.examples import write_text
+
+    return write_text(TEXT, path)
