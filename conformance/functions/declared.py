@@ -20,6 +20,7 @@ forward returns ``(output, cache)``), ``reference`` (the same function in plain 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,12 @@ def declares_functions(path: str | Path) -> bool:
         return False
     try:
         return _literal(path) is not None
-    except DeclarationError:
-        return True  # it means to declare: reading it again gives the error
+    except DeclarationError:  # a file that cannot be parsed declares when a line begins "FUNCTIONS ="
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return re.search(rf"^{DECLARATION}\s*=", text, re.MULTILINE) is not None
 
 
 def _input(name: str, value: Any, where: str) -> Any:
