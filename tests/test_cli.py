@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance import api, cli
+from conformance import api, cli, execution
+from conformance.cli import progress, suite
 from conformance.cases import spec
 from conformance.judge.results import COLUMNS
 from conformance.cases.spec import KINK_MARGIN, Case, NetworkSpec
@@ -160,13 +161,13 @@ class Terminal(io.StringIO):
 
 def test_a_terminal_gets_a_progress_bar_except_under_ci(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
-    assert isinstance(cli.progress_for(Terminal()), cli.BarProgress)
-    assert isinstance(cli.progress_for(io.StringIO()), cli.LineProgress)
+    assert isinstance(progress.progress_for(Terminal()), progress.BarProgress)
+    assert isinstance(progress.progress_for(io.StringIO()), progress.LineProgress)
     monkeypatch.setenv("CI", "true")
-    assert isinstance(cli.progress_for(Terminal()), cli.LineProgress)
+    assert isinstance(progress.progress_for(Terminal()), progress.LineProgress)
 
 
-class CountedBar(cli.BarProgress):
+class CountedBar(progress.BarProgress):
     def finish(self):
         self.counted = (self.bar.desc, self.bar.n, self.bar.total)
         super().finish()
@@ -184,7 +185,7 @@ def test_the_progress_bar_counts_every_case_then_every_timed_case():
 @pytest.mark.e2e
 def test_an_interrupted_run_writes_a_partial_report_of_the_finished_cases_and_exits_130(tmp_path, capsys,
                                                                                         monkeypatch):
-    real = api.run_each
+    real = execution.run_each
 
     def interrupted_after_two_cases(*args, **kwargs):
         for number, item in enumerate(real(*args, **kwargs)):
@@ -192,7 +193,7 @@ def test_an_interrupted_run_writes_a_partial_report_of_the_finished_cases_and_ex
                 raise KeyboardInterrupt
             yield item
 
-    monkeypatch.setattr(api, "run_each", interrupted_after_two_cases)
+    monkeypatch.setattr(execution, "run_each", interrupted_after_two_cases)
     code, _, err = conformance("run", "--impl", "reference_numpy", "--jobs", "1", "--out", tmp_path, capsys=capsys)
     assert code == 130
     assert "interrupted; the report holds the cases that finished (marked partial)" in err
@@ -399,5 +400,5 @@ def test_the_outcome_is_printed_where_it_is_asked_for(capsys):
         results = pd.DataFrame()
 
     written = io.StringIO()
-    cli.print_outcome(Empty(), written)
+    suite.print_outcome(Empty(), written)
     assert written.getvalue() == "no case finished\n" and capsys.readouterr().out == ""
