@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conformance import api, cli, execution
-from conformance.cli import progress, suite
+from conformance.cli import options, progress, suite
 from conformance.cases import spec
 from conformance.judge.results import COLUMNS
 from conformance.cases.spec import KINK_MARGIN, Case, NetworkSpec
@@ -230,7 +230,7 @@ def test_version_prints_the_installed_version(capsys):
 
 @pytest.mark.e2e
 def test_jobs_above_the_cores_warns_and_runs_as_many_as_there_are_cores(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(cli, "cores", lambda: 2)
+    monkeypatch.setattr(options, "cores", lambda: 2)
     seen = {}
 
     def noted(*args, options, **kwargs):  # stops the run once its options are known
