@@ -232,3 +232,29 @@ def test_both_drivers_serve_every_request_of_the_driver_protocol_with_the_same_p
             assert callable(served), f"{driver.__name__} has no {member}"
             assert list(inspect.signature(served).parameters) == list(inspect.signature(due).parameters), \
                 f"{driver.__name__}.{member} takes other parameters than the protocol's"
+
+
+def test_every_results_column_the_documents_name_is_a_column():
+    """The words that send a reader to a column of results.csv name a real one (the README once
+    said the diagnosis ends the row's ``detail``; it has its own column)."""
+    import re
+
+    from conformance.judge.results import COLUMNS
+
+    pages = [PACKAGE.parent / "README.md", *sorted((PACKAGE.parent / "docs").glob("*.md"))]
+    pattern = r"row.s `(\w+)`|`(\w+)` column (?:in|of) `?results|column `?(\w+)`? (?:in|of) `?results"
+    named = {(page.name, name) for page in pages for names in re.findall(pattern, page.read_text())
+             for name in names if name}
+    assert named, "no page names a column: the pattern no longer matches the documents"
+    assert [f"{page}: {name}" for page, name in sorted(named) if name not in COLUMNS] == []
+
+
+def test_the_diagnosis_page_sends_the_reader_to_the_diagnosis_column(checked):
+    """A failing row's diagnosis is its own column, not the end of ``detail``; the page says so."""
+    import pandas as pd
+
+    rows = pd.read_csv(checked.report / "results.csv", keep_default_na=False)
+    diagnosed = rows[(rows["verdict"] == "fail") & (rows["diagnosis"] != "")]
+    assert len(diagnosed) and not any(str(d) in str(t) for d, t in zip(diagnosed["diagnosis"], diagnosed["detail"]))
+    page = (PACKAGE.parent / "docs" / "diagnosis.md").read_text()
+    assert "`diagnosis` column" in page and "ends the failing row's `detail`" not in page
