@@ -219,34 +219,32 @@ class CaseData:
         Built once per data and shared, hence read-only: on a large network every
         probe asking for a fresh copy would cost as much as the forward it serves.
         """
-        cached = self.__dict__.get("_flat")
-        if cached is None:
-            cached = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in self.tensors().values()])
-            cached.flags.writeable = False
-            object.__setattr__(self, "_flat", cached)
-        return cached
+        return self._flat
+
+    @functools.cached_property
+    def _flat(self) -> np.ndarray:
+        flat = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in self.tensors().values()])
+        flat.flags.writeable = False
+        return flat
 
     def __getstate__(self) -> dict:
         """Pickled without the cached flat vector (a worker builds its own when it needs it)."""
-        return {key: value for key, value in self.__dict__.items() if key not in ("_flat", "_layout_cache")}
+        return {key: value for key, value in self.__dict__.items() if key not in ("_flat", "_layout")}
 
+    @functools.cached_property
     def _layout(self) -> tuple[tuple[str, int, int, tuple[int, ...]], ...]:
         """(name, start, stop, shape) of every tensor in ``flat``, computed once per data."""
-        cached = self.__dict__.get("_layout_cache")
-        if cached is None:
-            cached, offset = [], 0
-            for name, tensor in self.tensors().items():
-                cached.append((name, offset, offset + tensor.size, tensor.shape))
-                offset += tensor.size
-            cached = tuple(cached)
-            object.__setattr__(self, "_layout_cache", cached)
-        return cached
+        layout, offset = [], 0
+        for name, tensor in self.tensors().items():
+            layout.append((name, offset, offset + tensor.size, tensor.shape))
+            offset += tensor.size
+        return tuple(layout)
 
     def with_flat(self, theta: np.ndarray) -> CaseData:
         """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""
         dtype = self.x.dtype
         pieces = {name: np.asarray(theta[start:stop], dtype=dtype).reshape(shape)
-                  for name, start, stop, shape in self._layout()}
+                  for name, start, stop, shape in self._layout}
         x = pieces.pop("input")
         return CaseData(self.case, self.params.rebuilt(pieces), x,
                         self.upstream.copy(), self.targets.copy(), self.kink_margin)
