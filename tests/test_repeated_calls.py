@@ -7,7 +7,7 @@ import pytest
 import numpy as np
 
 from conformance.judge import rounding
-from conformance.running.driver import Rounding
+from conformance.judge.rounding import Rounding
 from conformance.running.targets import Target, load
 from conformance.runner import Checks, run_case
 from conformance.cases.spec import Case, NetworkSpec, generate
