@@ -139,7 +139,7 @@ def student_phases(folder: Path, kinds=("correct", "seed", "pip_and_plot")) -> l
     from conformance.grading.assignment import read_settings
     from conformance.running.targets import submissions
     from conformance.runner import Checks, oracle, run_case
-    from conformance.cases.spec import default_grid
+    from conformance.cases.grid import default_grid
 
     settings, cases = read_settings(ASSIGNMENT), default_grid(seed=0)
     [bare] = submissions(ASSIGNMENT, [str(_api_only(folder))], settings.api, False)

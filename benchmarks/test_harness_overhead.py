@@ -19,7 +19,7 @@ import pytest
 from conformance.runner import case_data, oracle, run_each
 from conformance.settings import CaseSettings
 from conformance.running.targets import Target
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.implementations.reference_numpy import ReferenceNumpy
 
 

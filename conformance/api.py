@@ -25,7 +25,8 @@ from typing import Sequence, Union
 
 import pandas as pd
 
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case
+from conformance.cases.grid import default_grid
 from conformance.execution import Progress, Run, rows_for
 from conformance.judge import expectations as known
 from conformance.judge.results import COLUMNS

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from conformance import pipeline
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case
+from conformance.cases.grid import default_grid
 from conformance.judge import expectations as known
 from conformance.reporting.files import ReportError
 from conformance.reporting.verdicts import TargetResult, aligned, exit_code, render_target, summary_table

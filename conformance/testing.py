@@ -25,7 +25,8 @@ from conformance.running.isolation import Limits, driver_for
 from conformance.cases.grids import GRIDS
 from conformance.running.targets import Target, TargetError
 from conformance.runner import run_case
-from conformance.cases.spec import Case, default_grid, smoke_grid
+from conformance.cases.spec import Case
+from conformance.cases.grid import default_grid, smoke_grid
 
 
 
@@ -152,7 +153,7 @@ def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool
 def step(timing: Timing):
     """One forward and backward (or loss and gradients) of the target, or of PyTorch, as a
     callable: the same tasks ``conformance run`` times (``timing.adapter_tasks``)."""
-    from conformance.cases.spec import generate
+    from conformance.cases.mlp_data import generate
     from conformance.running.timing import adapter_tasks, torch_tasks
 
     data = generate(timing.case)

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.examples.assignment_004 import students
 from conformance.grading import grade
 

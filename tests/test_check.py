@@ -15,7 +15,8 @@ import pytest
 
 from conformance import api, check, cli
 from conformance.cases.layers import SequenceSpec
-from conformance.cases.spec import NetworkSpec, default_grid
+from conformance.cases.spec import NetworkSpec
+from conformance.cases.grid import default_grid
 from conformance.judge.expectations import Expectation
 from tests.faulty.sources import DOUBLED, NARROW, RAISES, line_of
 from tests.helpers import EXAMPLE, PINNED, captured, csv, fresh_python

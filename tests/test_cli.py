@@ -12,9 +12,9 @@ import pytest
 
 from conformance import api, cli, execution
 from conformance.cli import options, progress, suite
-from conformance.cases import spec
+from conformance.cases import grid as spec_grid
 from conformance.judge.results import COLUMNS
-from conformance.cases.spec import KINK_MARGIN, Case, NetworkSpec
+from conformance.cases.spec import Case, KINK_MARGIN, NetworkSpec
 from tests.faulty.sources import DOUBLED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +33,8 @@ def small_grid(monkeypatch):
         return [Case(c.spec, c.batch, c.dtype, seed) for c in SMALL_GRID]
 
     monkeypatch.setattr(api, "default_grid", small)
-    real = spec.grid
-    monkeypatch.setattr(spec, "grid", lambda choice=spec.GridChoice(), seed=0, quick=False:
+    real = spec_grid.grid
+    monkeypatch.setattr(spec_grid, "grid", lambda choice=spec_grid.GridChoice(), seed=0, quick=False:
                         small(seed) if choice.default else real(choice, seed, quick))
 
 
@@ -296,7 +296,7 @@ def test_run_junit_xml_has_one_test_case_per_implementation_and_case_with_failur
 
 @pytest.mark.e2e
 def test_check_junit_xml_skips_the_cases_that_do_not_apply(tmp_path, capsys):
-    from conformance.cases.spec import default_grid
+    from conformance.cases.grid import default_grid
 
     target = ROOT / "examples" / "numpy_mlp.py"
     code, _, _ = conformance("check", target, "--quick", "--no-timing", "--out", tmp_path,
@@ -391,8 +391,8 @@ def test_a_timing_budget_leaves_out_the_cases_that_would_not_fit_and_says_so():
 ])
 def test_a_grid_is_labelled_by_its_cases(monkeypatch, quick, label):
     monkeypatch.undo()  # the real grids, not this module's small one
-    assert api.grid_name(spec.default_grid(seed=3, quick=quick), 3) == label
-    assert api.grid_name(spec.default_grid(seed=3, quick=quick)[1:], 3) == "custom"
+    assert api.grid_name(spec_grid.default_grid(seed=3, quick=quick), 3) == label
+    assert api.grid_name(spec_grid.default_grid(seed=3, quick=quick)[1:], 3) == "custom"
 
 
 def test_the_outcome_is_printed_where_it_is_asked_for(capsys):

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from conformance.cases.spec import NetworkSpec, default_grid, smoke_grid
+from conformance.cases.spec import NetworkSpec
+from conformance.cases.grid import default_grid, smoke_grid
 from conformance.check import check_target
 from conformance.reporting.verdicts import problem_lines
 from conformance.running import targets as registry

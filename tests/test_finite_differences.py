@@ -12,7 +12,8 @@ from conformance.oracles.kinks import KinkGuard
 from conformance.oracles.finite_difference import FiniteDifferences, Settings, flat_offsets
 from conformance.running.targets import Target
 from conformance.runner import Checks, run_case
-from conformance.cases.spec import Case, NetworkSpec, generate
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.mlp_data import generate
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from tests.faulty.wrong_gradients import DoubledBackward, TransposedSquareWeight, float32_only
 from tests.near_kink import placed_near_kink

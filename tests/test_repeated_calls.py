@@ -10,7 +10,8 @@ from conformance.judge import rounding
 from conformance.judge.rounding import Rounding
 from conformance.running.targets import Target, load
 from conformance.runner import Checks, run_case
-from conformance.cases.spec import Case, NetworkSpec, generate
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.mlp_data import generate
 from tests.helpers import GRID_SIZES
 from tests.faulty import state
 

@@ -28,7 +28,7 @@ from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.diagnosis.diagnose import Finding, matches
-from conformance.cases.spec import LOSSES, Case, NetworkSpec, Params
+from conformance.cases.spec import Case, LOSSES, NetworkSpec, Params
 from conformance.implementations.reference_numpy import (MLP, ReferenceNumpy, activate, activation_derivative,
                                                           loss_and_gradient)
 

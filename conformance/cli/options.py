@@ -123,7 +123,8 @@ def junit_path(args: argparse.Namespace):
 
 def add_grid_options(parser: argparse.ArgumentParser) -> None:
     """The options that choose the grid and the timing phase (``run`` and ``check``)."""
-    from conformance.cases.spec import ACTIVATIONS, MODES
+    from conformance.cases.spec import ACTIVATIONS
+    from conformance.cases.grid import MODES
     from conformance.running.timing import DEFAULT_BUDGET_S
 
     grid = parser.add_argument_group(
@@ -149,7 +150,7 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
 def grid_cases(args: argparse.Namespace):
     """The cases the grid options (and ./pyproject.toml) choose, or a ``UsageError``."""
     from conformance.cases import grid_options
-    from conformance.cases.spec import grid
+    from conformance.cases.grid import grid
 
     try:
         choice = grid_options.choose({option: getattr(args, option) for option in grid_options.FIELDS})

@@ -26,7 +26,8 @@ from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.grading.summary import class_summary
 from conformance.running.isolation import Limits
 from conformance.running.targets import Target, Unloadable, ignored, submissions
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case
+from conformance.cases.grid import default_grid
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from conformance.cases.activations import apply
-from conformance.cases.spec import CaseData, NetworkSpec, preactivations
+from conformance.cases.spec import CaseData, NetworkSpec
+from conformance.cases.mlp_data import preactivations
 
 if TYPE_CHECKING:  # only its fields are read: an observation of the running stage
     from conformance.running.driver import Observation

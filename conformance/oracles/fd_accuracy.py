@@ -10,7 +10,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from conformance.cases.spec import KINKED_ACTIVATIONS, Case, NetworkSpec, generate, rng_for
+from conformance.cases.spec import Case, KINKED_ACTIVATIONS, NetworkSpec, rng_for
+from conformance.cases.mlp_data import generate
 from conformance.oracles.finite_difference import Estimates, FiniteDifferences, Settings, directions, flat_offsets
 from conformance.running.driver import Driver
 

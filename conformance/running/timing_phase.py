@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Sequence
 
-from conformance.cases.spec import Case, generate
+from conformance.cases.spec import Case
+from conformance.cases.mlp_data import generate
 from conformance.judge.results import ResultRow, case_fields
 from conformance.running import timing
 from conformance.running.driver import ImplementationFault
