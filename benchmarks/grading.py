@@ -125,7 +125,8 @@ def _api_only(folder: Path) -> Path:
 
 
 def _loaded_in(target) -> tuple[object, float]:
-    from conformance.running.isolation import Limits, driver_for
+    from conformance.running.isolation import driver_for
+    from conformance.running.limits import Limits
 
     started = time.perf_counter()
     driver = driver_for(target, True, Limits(timeout_s=TIMEOUT_S))

@@ -23,7 +23,7 @@ from conformance.cases.grid import default_grid
 from conformance.judge import expectations as known
 from conformance.reporting.files import ReportError
 from conformance.reporting.verdicts import TargetResult, aligned, exit_code, render_target, summary_table
-from conformance.running.isolation import Limits
+from conformance.running.limits import Limits
 from conformance.running.survey import ignored_line
 from conformance.running.targets import Target, Unloadable, ignored, load_all
 from conformance.settings import Options

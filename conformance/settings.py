@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from conformance.judge import expectations as known
 from conformance.judge.coverage import Requirement
 from conformance.oracles.finite_difference import Settings as FiniteDifferenceSettings
-from conformance.running.isolation import Limits
+from conformance.running.limits import Limits
 from conformance.running.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules
 
 

@@ -21,7 +21,8 @@ from conformance.reporting.verdicts import VERDICTS, TargetResult, render_target
 from conformance.check import check_target
 from conformance.running.driver import ImplementationFault
 from conformance.running.protocol import ImplementationDriver
-from conformance.running.isolation import Limits, driver_for
+from conformance.running.isolation import driver_for
+from conformance.running.limits import Limits
 from conformance.cases.grids import GRIDS
 from conformance.running.targets import Target, TargetError
 from conformance.runner import run_case

@@ -93,7 +93,7 @@ def grade_class(root: Path, extra: dict[str, nbformat.NotebookNode | str] | None
         else:
             nbformat.write(content, str(folder / f"{name}.ipynb"))
     stdout, stderr = io.StringIO(), io.StringIO()
-    from conformance.running.isolation import Limits
+    from conformance.running.limits import Limits
 
     code = grade.command(assignment, [str(folder)], out=root / "reports", seed=seed, grid=grid,
                          limits=Limits(timeout_s=TIMEOUT_S), jobs=1, stdout=stdout, stderr=stderr)

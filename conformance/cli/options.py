@@ -166,7 +166,7 @@ def add_limit_options(parser: argparse.ArgumentParser, timeout_help: str = "") -
     """``--timeout``, ``--memory`` and ``--target-budget``, the sandboxed workers' limits, for
     every verb that starts workers (``timeout_help``: what else the timeout bounds, e.g.
     notebook cells)."""
-    from conformance.running.isolation import BUDGET_PER_CASE, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, MIN_CASE_BUDGET_S
+    from conformance.running.limits import BUDGET_PER_CASE, DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, MIN_CASE_BUDGET_S
 
     parser.add_argument("--timeout", type=seconds("--timeout", below=1e6), default=DEFAULT_TIMEOUT_S, metavar="S",
                         help=f"wall-time limit per case{timeout_help}, in seconds (default "
@@ -181,7 +181,7 @@ def add_limit_options(parser: argparse.ArgumentParser, timeout_help: str = "") -
 
 def limits_from(args: argparse.Namespace):
     """The workers' ``Limits`` from ``add_limit_options``'s options."""
-    from conformance.running.isolation import Limits
+    from conformance.running.limits import Limits
 
     return Limits(timeout_s=args.timeout, memory_mb=args.memory, target_budget_s=args.target_budget)
 

@@ -24,7 +24,7 @@ from conformance.reporting.verdicts import aligned, exit_code, render_target, su
 from conformance.grading import feedback, gradescope, instructor, scores, seeds
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.grading.summary import class_summary
-from conformance.running.isolation import Limits
+from conformance.running.limits import Limits
 from conformance.running.targets import Target, Unloadable, ignored, submissions
 from conformance.cases.spec import Case
 from conformance.cases.grid import default_grid
