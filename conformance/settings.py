@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from conformance.judge import expectations as known
 from conformance.judge.coverage import Requirement
-from conformance.oracles.finite_difference import Settings as FiniteDifferenceSettings
+from conformance.oracles.fd_scheme import Settings as FiniteDifferenceSettings
 from conformance.running.limits import Limits
 from conformance.running.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules
 

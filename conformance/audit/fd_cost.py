@@ -25,7 +25,7 @@ import pandas as pd
 
 from conformance.running.driver import Driver
 from conformance.oracles.fd_checks import finite_difference_rows
-from conformance.oracles.finite_difference import Settings
+from conformance.oracles.fd_scheme import Settings
 from conformance.running.targets import Target, load
 from conformance.cases.spec import Case, CaseData
 from conformance.cases.grid import default_grid

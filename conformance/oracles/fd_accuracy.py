@@ -12,7 +12,8 @@ import pandas as pd
 
 from conformance.cases.spec import Case, KINKED_ACTIVATIONS, NetworkSpec, rng_for
 from conformance.cases.mlp_data import generate
-from conformance.oracles.finite_difference import Estimates, FiniteDifferences, Settings, directions, flat_offsets
+from conformance.oracles.fd_scheme import Estimates, Settings
+from conformance.oracles.finite_difference import FiniteDifferences, directions, flat_offsets
 from conformance.running.driver import Driver
 
 
