@@ -151,6 +151,12 @@ def test_a_long_module_says_why(name):
             f"(a paragraph starting {LONGER_BECAUSE!r} and giving the reason)")
 
 
+@pytest.mark.parametrize("name", sorted(module_files()))
+def test_no_module_is_over_the_hard_limit(name):
+    lines = len(module_files()[name].read_text(encoding="utf-8").splitlines())
+    assert lines <= HARD_MAX_LINES, f"{name} has {lines} lines: split it (no module is over {HARD_MAX_LINES})"
+
+
 def test_a_stated_reason_is_a_sentence_not_a_word():
     import re
 

@@ -9,7 +9,8 @@ import pytest
 from conformance.judge import expectations as known
 from conformance.contract.adapter import Gradients
 from conformance.diagnosis.diagnose import Diagnosis
-from conformance.audit.mutants import MUTANTS, Mutable, MutantAdapter
+from conformance.audit.mlp_mutants import Mutable, MutantAdapter
+from conformance.audit.mutants import MUTANTS
 from conformance.audit.showcases import SHOWS_IN, mlp_case
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome, run_case
