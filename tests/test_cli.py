@@ -402,3 +402,35 @@ def test_the_outcome_is_printed_where_it_is_asked_for(capsys):
     written = io.StringIO()
     suite.print_outcome(Empty(), written)
     assert written.getvalue() == "no case finished\n" and capsys.readouterr().out == ""
+
+
+def test_what_the_help_says_of_a_quick_grid_is_true_of_it(capsys, monkeypatch):
+    """The help once called the quick grid "depth ≤ 2, batch 4" in four places while it has
+    depths 1–4 and batches 1 and 4: any depth or batch figure the help gives holds (the
+    audit's help speaks of the audit's quick grid; depths and batches are the MLPs')."""
+    import re
+
+    from conformance.cases.spec import NetworkSpec
+
+    monkeypatch.undo()  # the real grids, not this module's small one
+
+    from conformance.audit.audit import audit_grid
+    from conformance.cases.grid import default_grid
+
+    def help_of(verb: str) -> str:
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args([verb, "--help"])
+        return " ".join(capsys.readouterr().out.split())
+
+    verbs = cli.build_parser()._subparsers._group_actions[0].choices
+    plugin = (Path(__file__).resolve().parent.parent / "conformance" / "pytest_plugin.py").read_text()
+    said = {verb: help_of(verb) for verb in verbs} | {"pytest": " ".join(plugin.split())}
+    for verb, text in said.items():
+        quick = [c for c in (audit_grid(0, True) if verb == "audit" else default_grid(quick=True))
+                 if isinstance(c.spec, NetworkSpec)]
+        depths, batches = {len(c.spec.layers) for c in quick}, {c.batch for c in quick}
+        for bound in re.findall(r"depth\s*(?:≤|<=)\s*(\d+)", text):
+            assert max(depths) <= int(bound), f"{verb}: the help says depth ≤ {bound}; its grid goes to {max(depths)}"
+        for stated in re.findall(r"\bbatch (\d+)\b", text):
+            assert batches == {int(stated)}, f"{verb}: the help says batch {stated}; its grid has {sorted(batches)}"
+    assert any("batch" in text for text in said.values()), "no help states a batch: the test would not fail"
