@@ -13,7 +13,7 @@ from typing import Sequence, TextIO
 import pandas as pd
 
 from conformance.judge.results import COLUMNS
-from conformance.running.isolation import Limits
+from conformance.running.limits import Limits
 from conformance.functions.check import FunctionReport, check_generated
 from conformance.functions.declared import Declared, DeclarationError, read_declarations
 from conformance.functions.inputs import InputSpec

@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from conformance.oracles.finite_difference import (ROUNDING_FACTOR, SHRINK, SHRINKS, TERMS_FACTOR, Estimate,
-                                                   Estimates, Scheme, Settings, nested)
+from conformance.oracles.fd_scheme import Estimate, Estimates, Scheme, Settings
+from conformance.oracles.finite_difference import ROUNDING_FACTOR, SHRINK, SHRINKS, TERMS_FACTOR, nested
 
 #: A probe whose second differences miss the fourfold shrink by more than this share is kinked.
 CURVATURE_SLACK = 0.1

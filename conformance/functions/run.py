@@ -20,7 +20,7 @@ import numpy as np
 from conformance.judge.compare import Unusable, compare, tolerance_for, usable
 from conformance.judge.results import ResultRow
 from conformance.oracles.fd_checks import worst_estimate
-from conformance.oracles.finite_difference import Settings
+from conformance.oracles.fd_scheme import Settings
 from conformance.running.faults import describe_exception
 from conformance.functions import diagnosis as why
 from conformance.functions.finite import FunctionDifferences, Point, unit_direction

@@ -35,8 +35,8 @@ from conformance.judge.compare import (Comparison, Tolerance, Unusable, mismatch
                                        worst_index)
 from conformance.running.driver import ImplementationFault
 from conformance.running.protocol import ImplementationDriver
-from conformance.oracles.finite_difference import (Estimates, FiniteDifferences, Settings, directions,
-                                                   flat_offsets)
+from conformance.oracles.fd_scheme import Estimates, Settings
+from conformance.oracles.finite_difference import FiniteDifferences, directions, flat_offsets
 from conformance.judge.results import ResultRow, comparison_row, row
 from conformance.cases.spec import CaseData, rng_for
 

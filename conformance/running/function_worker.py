@@ -13,7 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from conformance.running.isolation import Limits, WorkerDriver, _malformed
+from conformance.running.isolation import WorkerDriver
+from conformance.running.limits import Limits
+from conformance.running.replies import malformed
 from conformance.running.loading import Locator
 from conformance.running.subjects import Ran
 from conformance.running.targets import Target
@@ -42,10 +44,10 @@ def worker_for(path: str, shown: str, limits: Limits = Limits()) -> WorkerDriver
 
 def _arrays(value: Any, what: str, count: int | None = None, allow_none: bool = False) -> list:
     if not (isinstance(value, list) and (count is None or len(value) == count)):
-        raise _malformed(f"{what} must be a list" + (f" of {count}" if count is not None else ""))
+        raise malformed(f"{what} must be a list" + (f" of {count}" if count is not None else ""))
     for item in value:
         if not (isinstance(item, np.ndarray) or (allow_none and item is None)):
-            raise _malformed(f"{what} must hold arrays{' or none' if allow_none else ''}")
+            raise malformed(f"{what} must hold arrays{' or none' if allow_none else ''}")
     return value
 
 
@@ -64,29 +66,29 @@ class RemoteSubject:
         body = self.worker._call("function_run", self._bytes(inputs), self.key, list(inputs), list(differentiable),
                                  upstream if upstream is None or isinstance(upstream, int) else list(upstream))
         if not (isinstance(body, dict) and set(body) == {"outputs", "gradients", "upstream"}):
-            raise _malformed("a function's run must answer with outputs, gradients and upstream")
+            raise malformed("a function's run must answer with outputs, gradients and upstream")
         outputs = _arrays(body["outputs"], "outputs")
         if not 0 < len(outputs) <= 64:
-            raise _malformed("a function returns between 1 and 64 outputs")
+            raise malformed("a function returns between 1 and 64 outputs")
         if upstream is None:
             return Ran(tuple(outputs))
         grads = _arrays(body["gradients"], "gradients", wanted, allow_none=True)
         given = _arrays(body["upstream"], "upstream", len(outputs))
         for o, u in zip(outputs, given):
             if u.shape != o.shape or u.dtype != np.float64:
-                raise _malformed("upstream gradients must be float64 arrays of the outputs' shapes")
+                raise malformed("upstream gradients must be float64 arrays of the outputs' shapes")
         if isinstance(upstream, int):  # drawn in the worker: drawn again here, and must agree
             from conformance.running.subjects import upstream_for
 
             if any(not np.array_equal(a, b) for a, b in zip(upstream_for(outputs, upstream), given)):
-                raise _malformed("the upstream gradients are not the ones drawn from the run's seed")
+                raise malformed("the upstream gradients are not the ones drawn from the run's seed")
         return Ran(tuple(outputs), tuple(grads), tuple(given))
 
     def at(self, inputs, differentiable, upstream, dtype: str) -> None:
         body = self.worker._call("function_at", 1 << 10, self.key, list(inputs), list(differentiable),
                                  list(upstream), dtype)
         if body != {}:
-            raise _malformed("fixing the point answers with nothing")
+            raise malformed("fixing the point answers with nothing")
 
     def values(self, probes) -> list[np.ndarray]:
         shapes = [np.shape(steps) for _, steps in probes]
@@ -95,13 +97,13 @@ class RemoteSubject:
         values = _arrays(body, "objective values", len(shapes))
         for found, shape in zip(values, shapes):
             if found.dtype != np.float64 or found.shape != shape:
-                raise _malformed(f"objective values must be float64 arrays of shape {shape}")
+                raise malformed(f"objective values must be float64 arrays of shape {shape}")
         return values
 
     def layer_params(self) -> dict[str, np.ndarray]:
         body = self.worker._call("layer_params", 1 << 26, self.key)
         if not (isinstance(body, dict) and set(body) == set(self.key[3])
                 and all(isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.ndim <= 8 for v in body.values())):
-            raise _malformed("a layer's parameters must be float arrays, one per declared name")
+            raise malformed("a layer's parameters must be float arrays, one per declared name")
         return body
 
