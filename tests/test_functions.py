@@ -115,8 +115,12 @@ class CS231nAffine:
         return da @ self.params["W"].T
 
 
-def test_a_layer_object_has_its_parameters_differentiated_too():
-    assert check_function(CS231nAffine(), inputs={"x": (5, 4)}).passed
+def test_a_layer_object_has_its_parameters_differentiated_too_and_keeps_its_own():
+    layer = CS231nAffine()
+    own = {name: value.copy() for name, value in layer.params.items()}
+    for seed in range(2):  # twice: the second check starts from the layer as it was
+        assert check_function(layer, inputs={"x": (5, 4)}, seed=seed).passed
+    assert all(np.array_equal(layer.params[name], value) for name, value in own.items())
     report = check_function(CS231nAffine(bug=0.5), inputs={"x": (5, 4)}, shapes=1, dtypes=["float64"])
     assert "b's gradient is ×1/2" in next(r for r in failing(report) if r.check == "fd_entry").diagnosis
 

@@ -13,6 +13,7 @@ where the forward shows a kink near them (``KINK_REDRAWS``).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
@@ -22,7 +23,7 @@ import pandas as pd
 from conformance.judge.results import COLUMNS, ResultRow
 from conformance.running.faults import describe_exception
 from conformance.running.function_worker import worker_fault
-from conformance.running.subjects import NumpySubject, TorchSubject, layer_params, parameter_names
+from conformance.running.subjects import NumpySubject, TorchSubject, layer_params, parameter_names, set_param
 from conformance.functions.finite import KINK
 from conformance.functions.inputs import (InputSpec, as_numpy, draw, from_description, from_examples, variants)
 from conformance.functions.rows import Run
@@ -115,6 +116,26 @@ def check_function(fn: Any, *examples: Any, inputs: Mapping[str, Any] | None = N
     """Check ``fn``'s hand-written backward; the report's ``passed``, ``message`` and ``table``.
     A torch function runs on ``device`` (default: the examples' device, else the CPU), and so do
     its reference and its finite differences (in float64 where the device has it)."""
+    with _parameters_kept(fn, params):
+        return _check_function(fn, examples, inputs, backward, cache, reference, params, constant, dtypes, shapes,
+                               seed, name, device, options)
+
+
+@contextmanager
+def _parameters_kept(fn: Any, params: Sequence[str] | None):
+    """A layer object keeps its own parameters: the check sets drawn ones on it."""
+    own = layer_params(fn) if _is_layer(fn) else {}
+    names = list(params if params is not None else own)
+    saved = {p: own[p] if p in own else getattr(fn, p, None) for p in names} if _is_layer(fn) else {}
+    try:
+        yield
+    finally:
+        for p, value in saved.items():
+            set_param(fn, p, value)
+
+
+def _check_function(fn: Any, examples: tuple, inputs, backward, cache, reference, params, constant, dtypes, shapes,
+                    seed: int, name, device, options: Options) -> FunctionReport:
     layer_names = list(params if params is not None else layer_params(fn)) if _is_layer(fn) else []
     device = device or _device(examples)
     subject = subject_for(fn, backward, cache, layer_names, device)

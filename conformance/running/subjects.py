@@ -181,7 +181,7 @@ class NumpySubject:
     def _forward(self, inputs: Sequence[np.ndarray]) -> tuple[tuple[np.ndarray, ...], object]:
         n = len(inputs) - len(self.params)
         for name, value in zip(self.params, inputs[n:]):
-            _set_param(self.layer, name, value)
+            set_param(self.layer, name, value)
         value = self.forward(*inputs[:n])
         cached = None
         if self.layer is None and isinstance(value, tuple) and len(value) == 2 and (
@@ -241,7 +241,7 @@ class NumpySubject:
         return found
 
 
-def _set_param(layer: Any, name: str, value: np.ndarray) -> None:
+def set_param(layer: Any, name: str, value: np.ndarray) -> None:
     store = getattr(layer, "params", None)
     if isinstance(store, dict) and name in store:
         store[name] = value
