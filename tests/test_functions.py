@@ -210,3 +210,9 @@ def test_a_description_may_give_one_example_per_input_and_gets_other_shapes_and_
     assert report.passed, report.message
     assert {r.layers for r in report.rows} == {"x4x6 idx4(index) mask4x6(mask)", "x5x7 idx5(index) mask5x7(mask)"}
     assert {r.dtype for r in report.rows} == {"float64", "float32"}
+
+
+def test_a_backward_with_noise_beyond_rounding_is_named_non_deterministic():
+    report = check_function(faulty.Noisy, inputs={"x": (20,)}, shapes=1, dtypes=["float64"])
+    row = next(r for r in failing(report) if r.check == "contract")
+    assert row.tensor == "x (called again)" and "non-deterministic beyond rounding" in row.diagnosis

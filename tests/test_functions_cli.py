@@ -68,3 +68,13 @@ def test_functions_written_from_the_documentation_agree_from_their_file(tmp_path
     code, out, err = conformance("check", path, "--out", tmp_path, capsys=capsys)
     assert code == 0, out + err
     assert out.count(": gradients agree") == 4
+
+
+def test_a_function_that_hangs_costs_its_timeout_and_is_an_error(tmp_path):
+    from conformance.running.limits import Limits
+
+    path = tmp_path / "hangs.py"
+    path.write_text(function_files.HANGS)
+    (report,) = check_files([str(path)], limits=Limits(timeout_s=1.0))
+    assert {r.verdict for r in report.rows} == {"error"}
+    assert any("timed out" in r.detail for r in report.rows)

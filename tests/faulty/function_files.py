@@ -42,3 +42,19 @@ def lie(self, key, inputs, differentiable, upstream):
 
 function_host.FunctionHost.function_run = lie
 '''
+
+#: A forward that never returns.
+HANGS = '''
+import time
+
+FUNCTIONS = {"stuck": {"inputs": {"x": (3,)}, "backward": "stuck_backward", "shapes": 1}}
+
+
+def stuck(x):
+    while True:
+        time.sleep(1)
+
+
+def stuck_backward(dout, x):
+    return dout
+'''
