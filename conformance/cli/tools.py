@@ -72,7 +72,8 @@ def add_new(verbs: argparse._SubParsersAction) -> None:
                              "declared inputs instead, for `conformance check`")
     parser.add_argument("--example", metavar="NAME",
                         help="write the complete example plug-in NAME instead of the template "
-                             "(numpy_mlp: a hand-written NumPy MLP and its adapter)")
+                             "(numpy_mlp: a hand-written NumPy MLP and its adapter; custom_ops: a custom autograd "
+                             "Function and a NumPy layer pair, declared for `conformance check`)")
     parser.set_defaults(handler=new_command)
 
 
