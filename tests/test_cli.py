@@ -134,6 +134,7 @@ def test_every_verb_has_help(capsys):
         assert capsys.readouterr().out.startswith(f"usage: conformance {verb}")
 
 
+@pytest.mark.e2e  # loads every built-in in its worker
 def test_list_shows_capabilities_and_known_defects_of_each_built_in(capsys):
     from conformance.running import targets as registry
 
