@@ -37,6 +37,7 @@ from conformance.judge import expectations as known
 from conformance.running.driver import ImplementationFault
 from conformance.running.isolation import driver_for
 from conformance.running.targets import Target, TargetError
+from conformance.running.threads import one_thread_per_process
 from conformance.judge.results import ResultRow
 from conformance.runner import run_case
 from conformance.settings import CaseSettings
@@ -96,6 +97,7 @@ _RUNNER: ChunkRunner | None = None  # a pool process's own
 def _start_pool_process(targets: Sequence[Target], settings: CaseSettings) -> None:
     global _RUNNER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    one_thread_per_process()
     _RUNNER = ChunkRunner(targets, settings)
     multiprocessing.util.Finalize(None, _RUNNER.close, exitpriority=10)
 
@@ -219,6 +221,7 @@ _WORK: tuple[list[Target], list[Case], CaseSettings] | None = None  # a pool pro
 def _start_target_process(targets: Sequence[Target], cases: Sequence[Case], settings: CaseSettings) -> None:
     global _WORK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    one_thread_per_process()
     _WORK = (list(targets), list(cases), settings)
 
 

@@ -11,12 +11,12 @@ otherwise spin on each other's core.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Sequence
 
 from conformance.cases.spec import Case
+from conformance.running.threads import one_thread_per_process
 
 #: Pieces per process: small enough that the last one does not leave a core idle for long.
 PIECES_PER_JOB = 8
@@ -31,11 +31,7 @@ def pieces(cases: Sequence[Case], jobs: int) -> list[list[Case]]:
 
 def _start() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = "1"
-    import torch
-
-    torch.set_num_threads(1)
+    one_thread_per_process()
 
 
 def in_pool(jobs: int, mutant_piece: Callable, alarm_piece: Callable, names: tuple[str, ...],

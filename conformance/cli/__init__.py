@@ -22,6 +22,7 @@ from typing import NoReturn, Sequence
 from conformance.cli.options import PROG, Parser, UsageError
 from conformance.cli.suite import add_check, add_grade, add_run
 from conformance.cli.tools import add_audit, add_autograder, add_list, add_new
+from conformance.running.threads import one_thread_per_process
 
 __all__ = ["PROG", "VERBS", "build_parser", "main", "version"]
 
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:
         return int(stop.code or 0)
     args.argv = argv
+    one_thread_per_process()  # before a verb loads NumPy or PyTorch
     verb = f"{PROG} {argv[0]}" if argv else PROG
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill from outside ends like Ctrl-C: report kept
     try:

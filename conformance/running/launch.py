@@ -11,6 +11,7 @@ from pathlib import Path
 from conformance.running import sandbox
 from conformance.running.loading import Locator
 from conformance.running.targets import Target
+from conformance.running.threads import unset_thread_variables
 
 
 def locator(target: Target) -> Locator | None:
@@ -55,6 +56,7 @@ PASSED_ON = ("PATH", "LANG", "LANGUAGE", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_
 def worker_environment() -> dict[str, str]:
     kept = {k: v for k, v in os.environ.items()
             if k in PASSED_ON or k.startswith(("LC_", "CONFORMANCE_"))}
+    unset_thread_variables(kept)  # one thread per worker unless the user chose
     return kept | {"HOME": "/tmp", "TMPDIR": "/tmp"}
 
 

@@ -38,10 +38,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from conformance.cases.spec import Case, CaseData, NetworkSpec
+from conformance.running.threads import THREAD_VARIABLES
 
 PHASES = ("forward", "backward")
-#: Read by OpenBLAS, MKL and PyTorch's OpenMP pool when a process starts.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @contextlib.contextmanager
