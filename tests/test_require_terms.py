@@ -1,0 +1,48 @@
+"""``--require`` names every capability, layer kind and loss; ``NamedParams`` reads as a mapping."""
+
+import numpy as np
+import pytest
+
+from conformance.cases.grid import default_grid
+from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, NamedParams
+from conformance.judge.coverage import Requirement, RequirementError, check_grid
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return default_grid(0, quick=True)
+
+
+@pytest.mark.parametrize("term", [pytest.param(t, id=f"--require {t} is a known term")
+                                  for t in ("l2", "nol2", *LAYER_KINDS, *SEQUENCE_LOSSES)])
+def test_every_capability_layer_kind_and_loss_is_a_requirement_term(term):
+    assert Requirement.parse(term).text == term
+
+
+def test_an_unknown_term_lists_the_layer_kinds_losses_and_penalty():
+    with pytest.raises(RequirementError) as error:
+        Requirement.parse("layernrom")
+    for name in ("l2", "layernorm", "conv2d", "hinge", "binary_cross_entropy"):
+        assert name in str(error.value)
+
+
+def test_l2_layernorm_hinge_names_cases_of_each_and_the_grid_has_them(cases):
+    requirement = Requirement.parse("l2,layernorm,hinge")
+    check_grid(requirement, cases)
+    matched = [c for c in cases if requirement.matches(c)]
+    assert matched and all(c.spec.l2 > 0 and "layernorm" in c.spec.kinds and c.spec.loss == "hinge"
+                           for c in matched)
+
+
+def test_a_layer_kind_term_excludes_networks_without_that_layer(cases):
+    requirement = Requirement.parse("conv2d")
+    assert any(requirement.matches(c) for c in cases)
+    assert not any(requirement.matches(c) for c in cases if "conv2d" not in getattr(c.spec, "kinds", ()))
+
+
+def test_named_params_is_a_mapping_over_tensors_then_buffers():
+    params = NamedParams({"0.weight": np.ones((2, 2)), "0.bias": np.zeros(2)}, {"1.mask": np.ones((3, 2))})
+    assert "0.bias" in params and "1.mask" in params and "2.weight" not in params and 0 not in params
+    assert list(params) == list(params.keys()) == ["0.weight", "0.bias", "1.mask"]
+    assert len(params) == 3 and dict(params.items())["1.mask"].shape == (3, 2)
+    assert [v.shape for v in params.values()] == [(2, 2), (2,), (3, 2)]
