@@ -46,3 +46,20 @@ def test_named_params_is_a_mapping_over_tensors_then_buffers():
     assert list(params) == list(params.keys()) == ["0.weight", "0.bias", "1.mask"]
     assert len(params) == 3 and dict(params.items())["1.mask"].shape == (3, 2)
     assert [v.shape for v in params.values()] == [(2, 2), (2,), (3, 2)]
+
+
+def test_every_loss_meets_the_l2_penalty_with_one_and_several_outputs(cases):
+    from conformance.cases.layer_grid import _NEED_SEVERAL_OUTPUTS
+    penalised = [c.spec for c in cases if getattr(c.spec, "l2", 0)]
+    for loss in SEQUENCE_LOSSES:
+        widths = {s.shapes[-1][-1] for s in penalised if s.loss == loss}
+        assert any(w > 1 for w in widths), loss
+        assert loss in _NEED_SEVERAL_OUTPUTS or 1 in widths, loss
+
+
+def test_a_dense_relu_classifier_declaring_l2_meets_penalised_softmax_cross_entropy(cases):
+    from conformance.contract.adapter import Capabilities
+    caps = Capabilities(mlp=False, vjp=False, layers=frozenset({"dense", "relu"}),
+                        losses=frozenset({"softmax_cross_entropy"}), penalties=frozenset({"l2"}))
+    ran = [c for c in cases if caps.why_not(c.spec, c.batch, c.dtype) is None]
+    assert any(c.spec.l2 and c.spec.loss == "softmax_cross_entropy" for c in ran)
