@@ -63,3 +63,23 @@ def test_a_dense_relu_classifier_declaring_l2_meets_penalised_softmax_cross_entr
                         losses=frozenset({"softmax_cross_entropy"}), penalties=frozenset({"l2"}))
     ran = [c for c in cases if caps.why_not(c.spec, c.batch, c.dtype) is None]
     assert any(c.spec.l2 and c.spec.loss == "softmax_cross_entropy" for c in ran)
+
+
+@pytest.mark.parametrize("where", [pytest.param("template", id="the adapter template lists every loss"),
+                                   pytest.param("fields", id="the capability field docs list every loss"),
+                                   pytest.param("help", id="--loss help lists every loss")])
+def test_every_loss_is_listed_where_a_user_looks(where):
+    from pathlib import Path
+    if where == "template":
+        from conformance.contract.template import render
+        text = render(Path("my_net_adapter.py"))
+    elif where == "fields":
+        from conformance.contract.adapter import FIELD_DOCS
+        text = FIELD_DOCS["losses"]
+    else:
+        import argparse
+        from conformance.cli.options import add_grid_options
+        parser = argparse.ArgumentParser()
+        add_grid_options(parser)
+        text = parser.format_help()
+    assert all(loss in text for loss in SEQUENCE_LOSSES)
