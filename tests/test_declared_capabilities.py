@@ -1,4 +1,6 @@
-"""``--require`` names every capability, layer kind and loss; ``NamedParams`` reads as a mapping."""
+"""Declared capabilities are exercised and asked for by name: ``--require`` names every capability, layer kind
+and loss; every loss meets the L2 penalty; every loss is listed; supports() sees only specs the declaration
+allows; ``NamedParams`` reads as a mapping."""
 
 import numpy as np
 import pytest
@@ -83,3 +85,31 @@ def test_every_loss_is_listed_where_a_user_looks(where):
         add_grid_options(parser)
         text = parser.format_help()
     assert all(loss in text for loss in SEQUENCE_LOSSES)
+
+
+class _ReadsKinds(__import__("conformance").Adapter):
+    """A first-draft layer adapter: its supports() reads layer-network fields before anything else."""
+
+    capabilities = __import__("conformance").Capabilities(mlp=False, layers=frozenset({"dense", "relu"}))
+
+    def supports(self, spec, batch, dtype):
+        return "no relu after dense" if spec.kinds[:2] == ("dense", "relu") and spec.layers[-1].kind == "x" \
+            else super().supports(spec, batch, dtype)
+
+    def build(self, spec, params):
+        raise NotImplementedError
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, grad_output):
+        raise NotImplementedError
+
+
+def test_supports_is_asked_only_about_specs_the_declared_capabilities_allow(cases):
+    from conformance.running.driver import Driver
+    from conformance.running.targets import Target
+    driver = Driver(Target("reads_kinds", _ReadsKinds, "test"))
+    reasons = [driver.supports(c) for c in cases[::7]]
+    assert "no MLP networks (layer-sequence networks only)" in reasons
+    assert all(r is None or r.startswith("no ") for r in reasons), {r for r in reasons}
