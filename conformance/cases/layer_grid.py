@@ -11,8 +11,8 @@ has no variance there, and 2 and 3 are no factor the diagnosis names otherwise (
 
 from __future__ import annotations
 
-from conformance.cases.layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten,
-                                      LayerNorm, MaxPool2d, SequenceSpec)
+from conformance.cases.layers import (SEQUENCE_LOSSES, Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout,
+                                      Flatten, LayerNorm, MaxPool2d, SequenceSpec)
 
 #: The batch sizes of the layer-sequence cases.
 SEQUENCE_BATCHES = (2, 3)
@@ -74,6 +74,26 @@ def loss_networks() -> list[SequenceSpec]:
     ]
 
 
+#: Losses that are constant over a single output (softmax over one class; a hinge with no other class).
+_NEED_SEVERAL_OUTPUTS = frozenset({"softmax_cross_entropy", "hinge"})
+
+
+def penalised_networks() -> list[SequenceSpec]:
+    """The L2 penalty under every loss, so that a declared penalty is exercised whatever the
+    adapter's loss: dense networks with several outputs and (where the loss means something
+    there) one, a single dense layer (a linear or logistic model), and a layer norm network."""
+    acts = ("relu", "tanh", "sigmoid", "elu", "softplus", "leaky_relu", "tanh")
+    out = []
+    for number, loss in enumerate(SEQUENCE_LOSSES):
+        # names do not show widths: the one-output network takes another activation, so ids stay distinct
+        out.append(SequenceSpec((4,), (Dense(4, 5), _act(acts[number]), Dense(5, 3)), loss, L2))
+        if loss not in _NEED_SEVERAL_OUTPUTS:
+            out.append(SequenceSpec((4,), (Dense(4, 5), _act(acts[(number + 2) % 7]), Dense(5, 1)), loss, L2))
+    out.append(SequenceSpec((4,), (Dense(4, 3),), "softmax_cross_entropy", L2))
+    out.append(SequenceSpec((4,), (Dense(4, 5), LayerNorm(5), _act("tanh"), Dense(5, 3)), "hinge", L2))
+    return out
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
-    return single_layers() + networks() + loss_networks()
+    return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()))

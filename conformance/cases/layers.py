@@ -353,6 +353,25 @@ class NamedParams:
     def get(self, name: str, default=None):
         return self.tensors.get(name, self.buffers.get(name, default))
 
+    # A read-only mapping over tensors then buffers: ``in``, iteration, len, keys/values/items.
+    def __contains__(self, name: object) -> bool:
+        return name in self.tensors or name in self.buffers
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.tensors) + len(self.buffers)
+
+    def keys(self) -> list[str]:
+        return [*self.tensors, *self.buffers]
+
+    def values(self) -> list[np.ndarray]:
+        return [self[name] for name in self.keys()]
+
+    def items(self) -> list[tuple[str, np.ndarray]]:
+        return [(name, self[name]) for name in self.keys()]
+
     def named(self) -> dict[str, np.ndarray]:
         """The differentiable tensors by name (what finite differences perturb)."""
         return dict(self.tensors)

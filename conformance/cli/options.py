@@ -124,7 +124,7 @@ def junit_path(args: argparse.Namespace):
 def add_grid_options(parser: argparse.ArgumentParser) -> None:
     """The options that choose the grid and the timing phase (``run`` and ``check``)."""
     from conformance.cases.spec import ACTIVATIONS
-    from conformance.cases.grid import MODES
+    from conformance.cases.grid import ALL_MODES
     from conformance.running.timing import DEFAULT_BUDGET_S
 
     grid = parser.add_argument_group(
@@ -135,7 +135,7 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("--batch", metavar="N,..", help="batch sizes instead of the grid's 1,4")
     grid.add_argument("--depth", metavar="N,..", help="keep networks of these depths (layers), e.g. 2,3")
     grid.add_argument("--dtype", metavar="NAME,..", help="keep these dtypes: float64, float32")
-    grid.add_argument("--loss", metavar="NAME,..", help=f"keep these modes: {', '.join(MODES)} (vjp: backward "
+    grid.add_argument("--loss", metavar="NAME,..", help=f"keep these modes: {', '.join(ALL_MODES)} (vjp: backward "
                                                           f"from an upstream gradient)")
     grid.add_argument("--activation", metavar="NAME,..",
                       help=f"keep these hidden activations: {', '.join(ACTIVATIONS)}")

@@ -37,7 +37,7 @@ from typing import ClassVar, Mapping
 
 import numpy as np
 
-from conformance.cases.layers import LAYER_KINDS, Conv2d, Dense, SequenceSpec
+from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, Conv2d, Dense, SequenceSpec
 from conformance.cases.spec import ACTIVATIONS, DTYPES, NetworkSpec, Params
 
 ALL_ACTIVATIONS = frozenset(ACTIVATIONS)
@@ -80,8 +80,8 @@ FIELD_DOCS = {
                    "has no hidden layer",
     "output_activations": "activations it allows on the output layer",
     "bias": "{True}: every layer has a bias; {False}: no layer has one; {True, False}: either",
-    "losses": "losses it computes itself through loss(x, targets): sse, half_sse, mse, half_mse, "
-              "softmax_cross_entropy",
+    "losses": "losses it computes itself through loss(x, targets): " + ", ".join(SEQUENCE_LOSSES)
+              + " (the last two on layer-sequence networks only)",
     "vjp": "backward(grad_output) accepts any upstream gradient (False: loss cases only, and backward may be left out)",
     "min_depth": "fewest layers it builds",
     "max_depth": "most layers it builds (None: any)",

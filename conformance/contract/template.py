@@ -13,6 +13,8 @@ import keyword
 import re
 from pathlib import Path
 
+from conformance.cases.layers import SEQUENCE_LOSSES
+
 TEMPLATE = '''\
 """Adapter that plugs {title} into the backprop conformance suite.
 
@@ -81,7 +83,8 @@ class {class_name}(Adapter):
         )
 
     # Only when capabilities.losses names a loss your code computes itself
-    # ("sse", "half_sse", "mse", "half_mse" or "softmax_cross_entropy"):
+    # ({losses};
+    # the last two on layer-sequence networks only):
     #
     # def loss(self, x, targets):
     #     """targets: (batch, n_out) floats, or (batch,) integer labels for softmax_cross_entropy.
@@ -107,7 +110,8 @@ def identifiers(path: Path) -> dict[str, str]:
 
 
 def render(path: Path) -> str:
-    return TEMPLATE.format(path=path, **identifiers(path))
+    losses = ", ".join(f'"{name}"' for name in SEQUENCE_LOSSES)
+    return TEMPLATE.format(path=path, losses=losses, **identifiers(path))
 
 
 def write(path: Path | str) -> Path:

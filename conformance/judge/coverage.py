@@ -8,7 +8,11 @@ A requirement is a comma-separated list of terms, each naming a kind of case:
 ``relu`` ``tanh`` …    the hidden layers' activation
 ``out=identity`` …     the output layer's activation
 ``float32`` ``float64``  the dtype
-``vjp`` ``mse`` …      backward from an upstream gradient, or that loss
+``vjp`` ``mse`` …      backward from an upstream gradient, or that loss (any of
+                       the seven, ``binary_cross_entropy`` and ``hinge`` included)
+``l2`` ``nol2``        a loss with an L2 penalty / without
+``layernorm`` …        a layer-sequence network with a layer of that kind (each
+                       kind named is required on its own, not as an alternative)
 ``depth>=3`` …         the depth (``=``, ``>=``, ``<=``), likewise ``batch``
 ``input_gradient``     the gradient with respect to the input is computed
 =====================  ==========================================================
@@ -30,7 +34,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from conformance.judge.results import ResultRow, row
-from conformance.cases.spec import ACTIVATIONS, Case, DTYPES, LOSSES
+from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES
+from conformance.cases.spec import ACTIVATIONS, Case, DTYPES
 
 _COMPARISON = re.compile(r"(depth|batch)(>=|<=|=)(\d+)")
 _OPERATORS: dict[str, Callable[[int, int], bool]] = {
@@ -43,12 +48,15 @@ class RequirementError(ValueError):
 
 def _dimensions(case: Case) -> dict[str, object]:
     spec = case.spec
+    kinds = set(getattr(spec, "kinds", ()))
     return {"bias": spec.bias, "activation": spec.hidden_activation, "output": spec.output_activation,
-            "dtype": case.dtype, "mode": case.mode, "depth": spec.depth, "batch": case.batch}
+            "dtype": case.dtype, "mode": case.mode, "depth": spec.depth, "batch": case.batch,
+            "l2": bool(getattr(spec, "l2", 0.0)), **{f"layer {kind}": kind in kinds for kind in LAYER_KINDS}}
 
 
 VALID_TERMS = ("bias, nobias, " + ", ".join(ACTIVATIONS) + ", out=" + "|".join(ACTIVATIONS) + ", "
-               + ", ".join(DTYPES) + ", vjp, " + ", ".join(LOSSES) + ", depth>=N, depth<=N, depth=N, "
+               + ", ".join(DTYPES) + ", vjp, " + ", ".join(SEQUENCE_LOSSES) + ", l2, nol2, "
+               + ", ".join(k for k in LAYER_KINDS if k not in ACTIVATIONS) + ", depth>=N, depth<=N, depth=N, "
                "batch>=N, batch<=N, batch=N, input_gradient")
 
 
@@ -112,14 +120,20 @@ def _term(term: str) -> tuple[str, object] | None:
         return "output", term[4:]
     if term in DTYPES:
         return "dtype", term
-    if term == "vjp" or term in LOSSES:
+    if term == "vjp" or term in SEQUENCE_LOSSES:
         return "mode", term
+    if term in ("l2", "nol2"):
+        return "l2", term == "l2"
+    if term in LAYER_KINDS:
+        return f"layer {term}", True
     return None
 
 
 def _describe(combination: tuple) -> str:
-    words = {("bias", True): "bias", ("bias", False): "no bias"}
-    return ", ".join(words.get((name, value), f"{name} {value}") for name, value in combination)
+    words = {("bias", True): "bias", ("bias", False): "no bias", ("l2", True): "an L2 penalty",
+             ("l2", False): "no L2 penalty"}
+    return ", ".join(words.get((name, value), f"a {name[6:]} layer" if name.startswith("layer ") else f"{name} {value}")
+                     for name, value in combination)
 
 
 def check_grid(requirement: Requirement, cases: Sequence[Case]) -> None:

@@ -167,8 +167,12 @@ class Driver:
         """Nothing to release in-process (a worker driver stops its process here)."""
 
     def supports(self, case: Case) -> str | None:
+        """The declared capabilities' reason first: an adapter's own ``supports()`` only sees
+        specs they allow (code reading ``spec.kinds`` never meets an MLP it did not ask for)."""
+        adapter = self._adapter()
         with _faults("supports() failed"):
-            return self._adapter().supports(case.spec, case.batch, case.dtype)
+            declared = adapter.capabilities.why_not(case.spec, case.batch, case.dtype)
+            return declared or adapter.supports(case.spec, case.batch, case.dtype)
 
     def supports_each(self, cases: Sequence[Case]) -> list[str | None]:
         """``supports`` for each case, in one request (the instructor's side decides a grid)."""
