@@ -26,8 +26,14 @@ DRAWS = 24
 
 
 def generate_case(case: Case) -> CaseData:
-    """Any case's data: an MLP's as ``spec.generate`` makes it, a layer sequence's here."""
-    return generate_sequence(case) if isinstance(case.spec, SequenceSpec) else generate(case)
+    """Any case's data: an MLP's as ``spec.generate`` makes it, a layer sequence's here; a case
+    of the large family scaled (``cases.magnitude``)."""
+    data = generate_sequence(case) if isinstance(case.spec, SequenceSpec) else generate(case)
+    if case.large:
+        from conformance.cases.magnitude import enlarged
+
+        return enlarged(data)
+    return data
 
 
 def kink_distance(kinks: torch_layers.Kinks) -> float:

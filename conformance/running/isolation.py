@@ -99,7 +99,7 @@ class Limits:
         return replace(self, target_budget_s=round(self.load_s + per_case * n_cases, 1))
 
 
-_TENSOR_NAME = re.compile(r"(output|loss|input|\*|(weight|bias)\[(\d+|\*)\]|\d+\.(weight|bias|mask))")
+_TENSOR_NAME = re.compile(r"(output|loss|input|warning|\*|(weight|bias)\[(\d+|\*)\]|\d+\.(weight|bias|mask))")
 #: A name a worker may give a gradient by (an unknown one still reaches the contract's rules).
 _GRADIENT_NAME = re.compile(r"[A-Za-z0-9_.\[\]]{1,64}")
 
