@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.runner import case_outcome
 from conformance.running.driver import Driver
 from conformance.running.targets import Target

@@ -20,7 +20,8 @@ import torch
 from conformance.cases import torch_layers
 from conformance.cases.layer_data import kink_distance
 from conformance.cases.layers import Conv2d, Dense, NamedParams, SequenceSpec
-from conformance.cases.spec import CaseData, Params, kink_margin, preactivations
+from conformance.cases.mlp_data import kink_margin, preactivations
+from conformance.cases.spec import CaseData, Params
 
 #: The largest |value| of a large case's last layer, by dtype.
 LARGE = {"float32": 100.0, "float64": 1000.0}

@@ -21,7 +21,8 @@ from typing import Callable
 import numpy as np
 
 from conformance.cases.layers import SequenceSpec
-from conformance.cases.spec import CaseData, preactivations
+from conformance.cases.mlp_data import preactivations
+from conformance.cases.spec import CaseData
 from conformance.judge.compare import TOLERANCES
 
 #: Where ``exp`` overflows, by dtype (the log of the largest finite number).

@@ -34,8 +34,51 @@ if TYPE_CHECKING:
 FAMILIES = tuple(check for check in CHECKS if check != "case")
 
 
-#: Verdicts that make ``conformance check`` exit with 1 (``not loaded`` makes it exit with 2).
-UNEXPECTED = ("fail", "error", "nothing ran", "incomplete", "not run")
+@dataclass(frozen=True)
+class Verdict:
+    """A target's verdict: its words everywhere it is shown, and what it means for the exit
+    code and for pytest. Every door (the command line, ``Report.exit_code``, pytest) reads
+    this table."""
+
+    word: str
+    #: The heading of ``render_target``'s block (``conformance check``, feedback).
+    heading: str
+    #: The verdict column of the report's table and the progress lines.
+    label: str
+    #: Its mark in Markdown, where a code host shows it in colour.
+    mark: str
+    #: 0: conforms; 1: something unexpected; 2: could not be loaded.
+    exit: int
+    #: What pytest makes of one case with this verdict: passed, xfail, skip or fail.
+    pytest: str
+
+
+VERDICTS = {v.word: v for v in (
+    Verdict("pass", "conforms", "conforms", "✅", 0, "passed"),
+    Verdict("known defects", "conforms apart from its recorded known defects",
+            "conforms apart from recorded known defects", "☑️", 0, "xfail"),
+    Verdict("fail", "DOES NOT CONFORM", "DOES NOT CONFORM", "❌", 1, "fail"),
+    Verdict("error", "ERRORS (the implementation raised, crashed or hung)", "errors (raised, crashed or hung)",
+            "💥", 1, "fail"),
+    Verdict("nothing ran", "NOTHING RAN: no case of the grid applies to it", "nothing ran (no case applies)",
+            "➖", 1, "skip"),
+    Verdict("incomplete", "INCOMPLETE: required cases did not run", "INCOMPLETE (required cases did not run)",
+            "⚠️", 1, "fail"),
+    Verdict("not loaded", "NOT LOADED", "not loaded", "🚫", 2, "fail"),
+    Verdict("not run", "NOT RUN (the run was stopped first)", "not run (the run was stopped first)", "⏹️", 1,
+            "skip"),
+)}
+#: The verdicts a target that ran can have (the report's table and legend show these).
+RAN = ("pass", "known defects", "fail", "error", "nothing ran", "incomplete")
+HEADINGS = {word: v.heading for word, v in VERDICTS.items()}
+LABELS = {word: VERDICTS[word].label for word in RAN}
+MARKS = {word: VERDICTS[word].mark for word in RAN}
+
+
+def exit_code_of(verdicts: Iterable[str]) -> int:
+    """The exit code of a run whose targets have these verdicts: the worst of theirs
+    (2 when one could not be loaded, else 1 when one did not conform, else 0)."""
+    return max((VERDICTS[word].exit for word in verdicts), default=0)
 
 
 @dataclass(frozen=True)
@@ -74,7 +117,7 @@ class TargetResult:
 
     @property
     def conforms(self) -> bool:
-        return self.verdict in ("pass", "known defects")
+        return VERDICTS[self.verdict].exit == 0
 
     def cases_with(self, verdict: str, check: str | None = None) -> set[str]:
         return {r.case for r in self.rows if r.verdict == verdict and check in (None, r.check)}
@@ -176,18 +219,6 @@ def not_applicable_line(result: TargetResult) -> str | None:
     return f"not applicable: {total} of {result.cases} cases — {shown}{more}"
 
 
-HEADINGS = {
-    "pass": "conforms",
-    "known defects": "conforms apart from its recorded known defects",
-    "fail": "DOES NOT CONFORM",
-    "error": "ERRORS (the implementation raised, crashed or hung)",
-    "nothing ran": "NOTHING RAN: no case of the grid applies to it",
-    "not loaded": "NOT LOADED",
-    "incomplete": "INCOMPLETE: required cases did not run",
-    "not run": "NOT RUN (the run was stopped first)",
-}
-
-
 def render_target(result: TargetResult, max_problems: int = 8) -> str:
     """The block ``conformance check`` prints for one target."""
     title = result.name if result.source in result.name else f"{result.name} ({result.source})"
@@ -240,29 +271,13 @@ def aligned(table) -> str:
 
 
 def exit_code(results: Sequence[TargetResult]) -> int:
-    """2 when a target could not be loaded, else 1 when one did not conform, else 0."""
-    if any(r.verdict == "not loaded" for r in results):
-        return 2
-    return 1 if any(r.verdict in UNEXPECTED for r in results) else 0
+    """The exit code of a run with these results (``exit_code_of`` their verdicts)."""
+    return exit_code_of(r.verdict for r in results)
 
 
 def display_name(label: str, target: Target) -> str:
     """What a target is shown as: its adapter's own name (sanitized by the worker), else its identity."""
     return label or (target.path.stem if target.path is not None else target.name)
-
-
-LABELS = {
-    "pass": "conforms",
-    "known defects": "conforms apart from recorded known defects",
-    "fail": "DOES NOT CONFORM",
-    "error": "errors (raised, crashed or hung)",
-    "nothing ran": "nothing ran (no case applies)",
-    "incomplete": "INCOMPLETE (required cases did not run)",
-}
-
-
-#: The verdict's mark in Markdown, where a code host shows it in colour.
-MARKS = {"pass": "✅", "known defects": "☑️", "fail": "❌", "error": "💥", "nothing ran": "➖", "incomplete": "⚠️"}
 
 
 def _as_rows(results: pd.DataFrame) -> list[ResultRow]:
