@@ -7,7 +7,8 @@ float32's ``exp`` overflow at 88.7 (so a float32-only implementation meets it to
 float64, past 709.8: the logits spread over that range with large gaps
 between them, sigmoid and tanh saturate, and the cross-entropies meet probabilities near 0
 and 1. A network without such a layer (an activation alone) has its input scaled instead.
-Scaling the last layer moves no ReLU of the layers below; the kink margin is measured again.
+Scaling the last layer moves no ReLU of the layers below; the kink margin is measured again
+(an MLP's here, a layer sequence's by ``layer_data.generate_case``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import numpy as np
 import torch
 
 from conformance.cases import torch_layers
-from conformance.cases.layer_data import kink_distance
 from conformance.cases.layers import Conv2d, Dense, NamedParams, SequenceSpec
 from conformance.cases.mlp_data import kink_margin, preactivations
 from conformance.cases.spec import CaseData, Params
@@ -70,8 +70,7 @@ def _enlarged_sequence(data: CaseData) -> CaseData:
         factor = _factor(z, target)
         params = NamedParams({name: _scaled(t, factor) if name.startswith(f"{last}.") else t
                               for name, t in data.params.tensors.items()}, data.params.buffers)
-    kinks = torch_layers.kinks_at(spec, x, params.tensors | params.buffers, data.targets)
-    return replace(data, x=x, params=params, kink_margin=kink_distance(kinks))
+    return replace(data, x=x, params=params)  # its kink margin measured again by ``layer_data``
 
 
 def _values_after(spec: SequenceSpec, last: int, x: np.ndarray, params: NamedParams) -> np.ndarray:
