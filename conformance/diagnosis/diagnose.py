@@ -317,8 +317,7 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
 def _stability_findings(data: CaseData, seen: Observation, ref: Reference) -> tuple[Finding, ...]:
     """The naive formulas (``diagnosis.stability``) that reproduce a broken output or loss."""
     stable = {"output": ref.output, "loss": np.asarray(np.nan if ref.loss is None else ref.loss)}
-    return tuple(Finding(kind, text, layers) for kind, layers, text in
-                 stability.findings(data, seen.output, seen.loss, stable))
+    return tuple(Finding(k, text, at) for k, at, text in stability.findings(data, seen.output, seen.loss, stable))
 
 
 def _dtype_findings(seen: Observation, data: CaseData) -> tuple[Finding, ...]:
