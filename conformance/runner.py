@@ -20,7 +20,7 @@ from conformance.judge import expectations as known
 from conformance.judge.compare import compare
 from conformance.contract.rules import contract_fault, value_notes, value_violations
 from conformance.diagnosis.diagnose import Diagnosis, diagnose
-from conformance.running.driver import Driver, ImplementationFault, Observation
+from conformance.running.driver import WARNING, Driver, ImplementationFault, Observation
 from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.fd_checks import finite_difference_rows
 from conformance.running.isolation import driver_for
@@ -109,12 +109,14 @@ def contract_rows(name: str, case: Case, seen: Observation, input_gradient: bool
     found += [(tensor, message) for tensor, message in
               value_violations(seen.output, seen.loss, seen.gradients, data, method, input_gradient)
               if tensor not in named]
+    warned = "".join(f"; {text}" for text in seen.warnings)
     if not found:
-        agree = "; ".join(note for _, note in seen.notes) if seen.notes else "two runs agree bit for bit"
+        agreeing = [note for tensor, note in seen.notes if tensor != WARNING]
+        agree = "; ".join(agreeing) if agreeing else "two runs agree bit for bit"
         notes = "".join(f"; {note}" for note in value_notes(seen.output, seen.loss, seen.gradients, data))
         return [row(name, case, "contract", "*", "pass", f"arguments left untouched; {agree}; one model called "
-                                                         f"again answers as a fresh one{notes}")]
-    return [row(name, case, "contract", tensor, "fail", message) for tensor, message in found]
+                                                         f"again answers as a fresh one{notes}{warned}")]
+    return [row(name, case, "contract", tensor, "fail", message + warned) for tensor, message in found]
 
 
 def contract_first(rows: list[ResultRow]) -> list[ResultRow]:

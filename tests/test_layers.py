@@ -117,7 +117,7 @@ def test_a_dropout_mask_is_handed_over_and_kept_units_scale_by_the_inverse_keep_
 
 
 def test_an_mlp_case_and_its_id_are_unchanged():
-    mlp = [c for c in default_grid() if not isinstance(c.spec, SequenceSpec)]
+    mlp = [c for c in default_grid() if not isinstance(c.spec, SequenceSpec) and not c.large]
     assert len(mlp) == 2968 and mlp[0].id == Case(mlp[0].spec, mlp[0].batch, mlp[0].dtype).id
 
 

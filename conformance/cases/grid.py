@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.cases.large_grid import LARGE_MLP_BATCH, large_dtypes, large_mlps, large_sequences
 from conformance.cases.layer_grid import SEQUENCE_BATCHES, sequence_specs
 from conformance.cases.layers import SEQUENCE_LOSSES
 from conformance.cases.spec import ACTIVATIONS, Case, DTYPES, LOSSES, NetworkSpec
@@ -132,7 +133,19 @@ def grid(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) 
             chosen = _mode_shapes(shapes, mode, number, quick, explicit=choice.widths is not None)
             for sizes, batch, dtype in itertools.product(chosen, choice.batches or BATCHES, DTYPES):
                 cases.append(Case(NetworkSpec.mlp(sizes, hidden, output, bias, loss), batch, dtype, seed))
-    return [case for case in dict.fromkeys(cases + sequence_cases(choice, seed, quick)) if _kept(case, choice)]
+    cases += sequence_cases(choice, seed, quick) + large_cases(choice, seed)
+    return [case for case in dict.fromkeys(cases) if _kept(case, choice)]
+
+
+def large_cases(choice: GridChoice = GridChoice(), seed: int = 0) -> list[Case]:
+    """The large-magnitude family (``cases.large_grid``), quick grid and full alike; none when
+    the choice replaces the grid's widths or batches."""
+    if choice.widths is not None or choice.batches is not None:
+        return []
+    batched = [(NetworkSpec.mlp(sizes, hidden, output, True, loss), LARGE_MLP_BATCH)
+               for sizes, hidden, output, loss in large_mlps()]
+    batched += [(spec, SEQUENCE_BATCHES[-1]) for spec in large_sequences()]
+    return [Case(spec, batch, dtype, seed, large=True) for spec, batch in batched for dtype in large_dtypes(spec)]
 
 
 def sequence_cases(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) -> list[Case]:

@@ -13,10 +13,13 @@ kept, or marks an estimate unreliable, and the margin stays far above rounding.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
 from conformance.cases import torch_layers
+from conformance.cases.magnitude import enlarged
 from conformance.cases.layers import (LABEL_LOSSES, BatchNorm, Conv2d, Dense, LayerNorm,
                                       NamedParams, SequenceSpec)
 from conformance.cases.spec import Case, CaseData, KINK_MARGIN, rng_for
@@ -27,8 +30,17 @@ DRAWS = 24
 
 
 def generate_case(case: Case) -> CaseData:
-    """Any case's data: an MLP's as ``spec.generate`` makes it, a layer sequence's here."""
-    return generate_sequence(case) if isinstance(case.spec, SequenceSpec) else generate(case)
+    """Any case's data: an MLP's as ``spec.generate`` makes it, a layer sequence's here; a case
+    of the large family scaled (``cases.magnitude``)."""
+    data = generate_sequence(case) if isinstance(case.spec, SequenceSpec) else generate(case)
+    if not case.large:
+        return data
+    data = enlarged(data)
+    if isinstance(case.spec, SequenceSpec):
+        params = data.params
+        kinks = torch_layers.kinks_at(case.spec, data.x, params.tensors | params.buffers, data.targets)
+        data = replace(data, kink_margin=kink_distance(kinks))
+    return data
 
 
 def kink_distance(kinks: torch_layers.Kinks) -> float:

@@ -140,6 +140,9 @@ class Case:
     batch: int
     dtype: str = "float64"
     seed: int = 0
+    #: The large-magnitude family (``cases.magnitude``): the last layer's values pushed to
+    #: where naive formulas overflow (±100 in float32, ±1000 in float64).
+    large: bool = False
 
     def __post_init__(self) -> None:
         if self.batch < getattr(self.spec, "min_batch", 1):
@@ -154,7 +157,7 @@ class Case:
 
     @functools.cached_property
     def id(self) -> str:
-        return f"{self.spec.name}-b{self.batch}-{self.dtype}-{self.mode}"
+        return f"{self.spec.name}{'-large' if self.large else ''}-b{self.batch}-{self.dtype}-{self.mode}"
 
 
 @dataclass(frozen=True, eq=False)

@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from conformance.diagnosis import hypotheses as h
-from conformance.diagnosis import sequence_hypotheses
+from conformance.diagnosis import sequence_hypotheses, stability
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
@@ -308,9 +308,16 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
     forward_wrong = "output" in wrong
     affected = tuple(t for t in wrong if t not in ("output", "loss")) or tuple(wrong)
     best, alternatives = _best(data, ref, observed, due, start, forward_wrong, wrong)
-    findings = (_findings(best, observed, due) if best is not None else ()) + _dtype_findings(seen, data)
+    findings = (_stability_findings(data, seen, ref) + (_findings(best, observed, due) if best is not None else ())
+                + _dtype_findings(seen, data))
     named_alternatives = tuple(f for other in alternatives for f in _findings(other, observed, due)[:1])
     return Diagnosis(start, forward_wrong, affected, findings, named_alternatives, loss_wrong="loss" in wrong)
+
+
+def _stability_findings(data: CaseData, seen: Observation, ref: Reference) -> tuple[Finding, ...]:
+    """The naive formulas (``diagnosis.stability``) that reproduce a broken output or loss."""
+    stable = {"output": ref.output, "loss": np.asarray(np.nan if ref.loss is None else ref.loss)}
+    return tuple(Finding(k, text, at) for k, at, text in stability.findings(data, seen.output, seen.loss, stable))
 
 
 def _dtype_findings(seen: Observation, data: CaseData) -> tuple[Finding, ...]:

@@ -20,8 +20,8 @@ from conformance.reporting.escape import markdown as md
 from conformance.reporting.markdown import cell
 from conformance.reporting.verdicts import HEADINGS, TargetResult, diagnosis_line, problems
 from conformance.grading.scores import Grade
+from conformance.cases.layer_data import generate_case
 from conformance.cases.spec import Case
-from conformance.cases.mlp_data import generate
 
 #: Where a tensor lives, in words.
 _TENSOR = re.compile(r"(weight|bias)\[(\d+)\]")
@@ -50,7 +50,7 @@ def case_code(case: Case) -> str:
     """The case written out as Python: network, parameters, input, and PyTorch's answer."""
     from conformance.oracles.torch import reference
 
-    data, spec = generate(case), case.spec
+    data, spec = generate_case(case), case.spec
     ref = reference(data)
     lines = [f"# case {case.id}",
              f"# layer sizes {list(spec.sizes)}, hidden activation {spec.hidden_activation}, "

@@ -16,7 +16,7 @@ what the adapter returned, each a short function.
 from __future__ import annotations
 
 import contextlib
-
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -46,8 +46,26 @@ class Observation:
     gradients: Gradients
     #: Contract rules broken along the way, as (tensor, one-line message) pairs.
     violations: tuple[tuple[str, str], ...] = ()
-    #: What is worth saying on a passing contract row (two runs that differ within rounding).
+    #: What is worth saying on a passing contract row (two runs that differ within rounding),
+    #: and the numerical warnings the implementation raised (tensor ``WARNING``).
     notes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The overflow, invalid-value and division warnings the implementation raised."""
+        return tuple(note for tensor, note in self.notes if tensor == WARNING)
+
+
+#: The tensor name of a note that carries a warning the implementation raised.
+WARNING = "warning"
+#: The most warnings one observation reports (each once).
+MAX_WARNINGS = 4
+
+
+def _warning_notes(caught: list) -> tuple[tuple[str, str], ...]:
+    """The implementation's own runtime warnings (``overflow encountered in exp``), each once."""
+    texts = dict.fromkeys(str(w.message)[:200] for w in caught if issubclass(w.category, RuntimeWarning))
+    return tuple((WARNING, f"the implementation warned: {text}") for text in list(texts)[:MAX_WARNINGS])
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,7 +202,9 @@ class Driver:
         arguments modified in place, a second run that disagrees with the first beyond
         rounding (within it: a note), or a model that keeps state between calls."""
         given = data.copy()
-        first = self._observe_once(self._adapter(), given)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            first = self._observe_once(self._adapter(), given)
         modified = _modified_arguments(data, given)
         del given  # before the second copy: one copy of a large case's data at a time
         adapter = self._adapter()
@@ -197,7 +217,7 @@ class Driver:
             lambda given: rounding.observed_arrays(self._observe_once(adapter, given, build=False, keep=False)),
             data, allowance.difference)
         violations = modified + differ + kept + layout_violations(first.output, first.gradients, data, method)
-        return Observation(first.output, first.loss, first.gradients, violations, notes)
+        return Observation(first.output, first.loss, first.gradients, violations, notes + _warning_notes(caught))
 
     def _observe_once(self, adapter: Adapter, data: CaseData, build: bool = True, keep: bool = True) -> Observation:
         """Build (unless the model is being reused), run forward, then backward (VJP case) or
