@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from conformance.cases.layers import (ELU_ALPHA, GELU_APPROXIMATION, LEAKY_SLOPE, NORM_EPS, Activation,
-                                      AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm, MaxPool2d,
-                                      SequenceSpec)
+                                      AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm,
+                                      MaxPool2d, SequenceSpec)
 
 Tensors = Mapping[str, torch.Tensor]
 #: A replacement for layer i: (layer, its input, its parameters by short name) → output.
