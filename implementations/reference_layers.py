@@ -11,6 +11,8 @@ over a window written out once, rather than four nested loops or an im2col.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from conformance.cases.layers import (ELU_ALPHA, LEAKY_SLOPE, NORM_EPS, Activation, AvgPool2d, BatchNorm,
@@ -38,6 +40,14 @@ def _sigmoid(z):
 def _softmax(z):
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+_GELU_C = math.sqrt(2 / math.pi)
+
+
+def _normal_cdf(z):
+    """Φ(z) elementwise, in z's dtype (``math.erf`` per element: NumPy has no erf)."""
+    return (0.5 * (1 + np.vectorize(math.erf, otypes=[np.float64])(z / math.sqrt(2)))).astype(z.dtype)
 
 
 class ActivationLayer:
@@ -68,6 +78,10 @@ class ActivationLayer:
         elif name == "log_softmax":
             shifted = z - z.max(axis=-1, keepdims=True)
             self.a = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        elif name == "gelu":
+            self.a = z * _normal_cdf(z)
+        elif name == "gelu_tanh":
+            self.a = 0.5 * z * (1 + np.tanh(_GELU_C * (z + 0.044715 * z ** 3)))
         else:
             raise ValueError(f"unknown activation {name!r}")
         return self.a
@@ -97,6 +111,11 @@ class ActivationLayer:
             return _sigmoid(z)
         if name == "elu":
             return np.where(z > 0, 1.0, a + ELU_ALPHA).astype(z.dtype)
+        if name == "gelu":  # Φ(z) + z·φ(z)
+            return _normal_cdf(z) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        if name == "gelu_tanh":
+            t = np.tanh(_GELU_C * (z + 0.044715 * z ** 3))
+            return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * z * z)
         raise ValueError(f"unknown activation {name!r}")
 
 

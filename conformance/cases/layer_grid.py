@@ -94,6 +94,15 @@ def penalised_networks() -> list[SequenceSpec]:
     return out
 
 
+def gelu_networks() -> list[SequenceSpec]:
+    """GELU in both conventions, alone and in a small transformer-style network (listed last, so the
+    smoke grid's choice among the networks before them stays as it was)."""
+    return [SequenceSpec((5,), (_act("gelu"),)), SequenceSpec((5,), (_act("gelu_tanh"),)),
+            SequenceSpec((4,), (Dense(4, 5), LayerNorm(5), _act("gelu"), Dense(5, 3))),
+            SequenceSpec((4,), (Dense(4, 5), _act("gelu_tanh"), Dense(5, 3)))]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
-    return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()))
+    return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
+                             + gelu_networks()))

@@ -26,7 +26,7 @@ import numpy as np
 
 #: Elementwise (or last-axis) activations as layers.
 ACTIVATION_KINDS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "softplus", "elu", "softmax",
-                    "log_softmax")
+                    "log_softmax", "gelu", "gelu_tanh")
 #: Every layer kind, in the order listings show them.
 LAYER_KINDS = ("dense",) + ACTIVATION_KINDS + ("dropout", "batchnorm", "layernorm", "conv2d", "maxpool2d",
                                                "avgpool2d", "flatten")
@@ -34,6 +34,9 @@ LAYER_KINDS = ("dense",) + ACTIVATION_KINDS + ("dropout", "batchnorm", "layernor
 KINKED_KINDS = frozenset({"relu", "leaky_relu"})
 LEAKY_SLOPE = 0.01
 ELU_ALPHA = 1.0
+#: GELU's two conventions: ``gelu`` is x·Φ(x) (PyTorch's ``approximate="none"``), ``gelu_tanh`` is
+#: ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (``approximate="tanh"``, GPT-2's).
+GELU_APPROXIMATION = {"gelu": "none", "gelu_tanh": "tanh"}
 NORM_EPS = 1e-5
 #: The losses a layer-sequence network may carry: the MLPs' five and two more.
 SEQUENCE_LOSSES = ("sse", "half_sse", "mse", "half_mse", "softmax_cross_entropy", "binary_cross_entropy", "hinge")

@@ -17,9 +17,9 @@ from typing import Callable, Mapping
 import torch
 import torch.nn.functional as F
 
-from conformance.cases.layers import (ELU_ALPHA, LEAKY_SLOPE, NORM_EPS, Activation, AvgPool2d, BatchNorm,
-                                      Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm, MaxPool2d,
-                                      SequenceSpec)
+from conformance.cases.layers import (ELU_ALPHA, GELU_APPROXIMATION, LEAKY_SLOPE, NORM_EPS, Activation,
+                                      AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm,
+                                      MaxPool2d, SequenceSpec)
 
 Tensors = Mapping[str, torch.Tensor]
 #: A replacement for layer i: (layer, its input, its parameters by short name) → output.
@@ -35,6 +35,8 @@ ACTIVATION_FNS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "elu": lambda z: F.elu(z, ELU_ALPHA),
     "softmax": lambda z: torch.softmax(z, dim=-1),
     "log_softmax": lambda z: torch.log_softmax(z, dim=-1),
+    "gelu": lambda z: F.gelu(z, approximate=GELU_APPROXIMATION["gelu"]),
+    "gelu_tanh": lambda z: F.gelu(z, approximate=GELU_APPROXIMATION["gelu_tanh"]),
 }
 
 

@@ -91,8 +91,9 @@ FIELD_DOCS = {
     "input_gradient": "it returns the gradient with respect to the input (False: Gradients.input is None, and "
                       "that row is not applicable)",
     "layers": "layer kinds it implements in a layer-sequence network (dense, relu, leaky_relu, tanh, sigmoid, "
-              "softplus, elu, softmax, log_softmax, identity, dropout, batchnorm, layernorm, conv2d, maxpool2d, "
-              "avgpool2d, flatten); a network is offered when it declares every kind in it (empty: none is)",
+              "softplus, elu, softmax, log_softmax, gelu, gelu_tanh, identity, dropout, batchnorm, layernorm, "
+              "conv2d, maxpool2d, avgpool2d, flatten); a network is offered when it declares every kind in it "
+              "(empty: none is)",
     "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights",
     "mlp": "it runs the MLPs of the grid (False: layer-sequence networks only)",
     "notes": "free text shown by conformance list",
