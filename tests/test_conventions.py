@@ -13,7 +13,7 @@ from conformance.cases.grid import default_grid
 from conformance.contract.adapter import Capabilities
 from conformance.contract.rules import capabilities_problem
 from conformance.judge import expectations as known
-from conformance.reporting.verdicts import VERDICTS, TargetResult, convention_line, exit_code_of
+from conformance.reporting.verdicts import VERDICTS, TargetResult, convention_line, exit_code_of, two_questions
 from conformance.runner import case_outcome
 from conformance.running.driver import Driver
 from conformance.running.modules import import_hint
@@ -56,6 +56,9 @@ def test_correct_code_under_another_convention_gets_the_convention_verdict_with_
     line = convention_line(result)
     assert f"its forward differs from PyTorch's: {named} reproduces it" in line, line
     assert VERDICTS[result.verdict].exit == 0
+    fitted = len(result.conventions_fitted() and {r.case for r in result.rows if r.fitted})
+    assert two_questions(result) == ("backward consistent with its own forward: yes · matches PyTorch's meaning: "
+                                     f"under another convention ({fitted} case{'s' * (fitted != 1)})")
 
 
 @pytest.mark.parametrize("adapter, uses, declared", [
@@ -75,6 +78,7 @@ def test_declaring_the_convention_makes_the_same_code_conform_and_the_report_sho
 def test_a_wrong_backward_under_another_convention_still_fails_with_the_bug_named():
     result = _result(outside.WrongNormBackward, "layernorm")
     assert result.verdict == "fail"
+    assert "backward consistent with its own forward: NO (" in two_questions(result)
     failing = [r for r in result.rows if r.verdict == "fail" and r.check == "gradient" and "layernorm" in r.case]
     assert failing, "the layer norm's wrong backward passed"
     for r in failing:

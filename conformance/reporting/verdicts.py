@@ -240,6 +240,35 @@ def not_applicable_line(result: TargetResult) -> str | None:
     return f"not applicable: {total} of {result.cases} cases — {shown}{more}"
 
 
+#: The checks that answer each question: is the backward consistent with the implementation's
+#: own forward (finite differences), and do forward and backward mean what PyTorch means.
+OWN_FORWARD = ("fd_directional", "fd_entry")
+PYTORCH_MEANING = ("forward", "gradient", "loss")
+
+
+def two_questions(result: TargetResult) -> str | None:
+    """Both questions answered apart, with the cases each answer rests on: "backward consistent
+    with its own forward: yes" and "matches PyTorch's meaning: yes / under another convention
+    (n cases) / NO (n cases)"; None when neither was asked."""
+    def cases(n):
+        return f"{n} case{'s' * (n != 1)}"
+
+    def wrong(checks):
+        return {r.case for r in result.rows if r.check in checks and r.verdict in ("fail", "expected_fail")}
+    asked = {r.check for r in result.ran}
+    parts = []
+    if asked & set(OWN_FORWARD):
+        bad = wrong(OWN_FORWARD)
+        parts.append("backward consistent with its own forward: " + (f"NO ({cases(len(bad))})" if bad else "yes"))
+    if asked & set(PYTORCH_MEANING):
+        bad = wrong(PYTORCH_MEANING)
+        other = sum(result.conventions_fitted().values())
+        answer = (f"NO ({cases(len(bad))})" if bad else f"under another convention ({cases(other)})" if other
+                  else "yes")
+        parts.append(f"matches PyTorch's meaning: {answer}")
+    return " · ".join(parts) or None
+
+
 def convention_line(result: TargetResult) -> str | None:
     """The conventions fitted to the target's forward where it passed under them (the answer to
     "is the backward right?" and to "is the forward PyTorch's?", apart), and the conventions
@@ -268,6 +297,8 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
         lines.append("  " + " · ".join(words))
     if note := not_applicable_line(result):
         lines.append("  " + note)
+    if answers := two_questions(result):
+        lines.append("  " + answers)
     if line := convention_line(result):
         lines.append("  " + line)
     if known_cases := result.cases_with("expected_fail"):
