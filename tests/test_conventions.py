@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cases.conventions import PYTORCH, Conventions, used_by
+from conformance.cases.conventions import OWN_REDUCTIONS, PYTORCH, Conventions, used_by
 from conformance.cases.grid import default_grid
 from conformance.contract.adapter import Capabilities
 from conformance.contract.rules import capabilities_problem
@@ -48,6 +48,7 @@ def _unexpected(result: TargetResult) -> list[str]:
                  id="an mse summed over everything"),
     pytest.param(outside.LogEpsSoftmax, "log", "log(p + 1e-8) in the cross-entropy",
                  id="a cross-entropy of log(p + 1e-8)"),
+    pytest.param(outside.FullL2Penalty, "l2", "L2 penalty 1·λ·Σ‖W‖²", id="an L2 penalty without the half"),
 ])
 def test_correct_code_under_another_convention_gets_the_convention_verdict_with_it_named(adapter, uses, named):
     result = _result(adapter, uses)
@@ -142,3 +143,35 @@ def test_a_target_importing_its_folder_as_a_package_is_told_why_it_cannot():
     assert "a file target runs from a private copy of its own folder" in hint
     assert "adapters.derived:Class" in hint
     assert import_hint(ModuleNotFoundError("x", name="numpyy"), "adapters/derived.py") == ""
+
+
+@pytest.mark.parametrize("loss", [pytest.param(name, id=name) for name in OWN_REDUCTIONS])
+def test_each_loss_written_as_terms_and_its_own_reductions_is_pytorchs_loss(loss):
+    torch = pytest.importorskip("torch")
+    from conformance.cases.torch_layers import loss_value
+    from conformance.cases.torch_ops import conventional_loss
+
+    generator = torch.Generator().manual_seed(3)
+    y = torch.randn(4, 3, generator=generator, dtype=torch.float64)
+    targets = (torch.randint(0, 3, (4,), generator=generator) if loss in ("softmax_cross_entropy", "hinge")
+               else torch.rand(4, 3, generator=generator, dtype=torch.float64))
+    outputs, batch = OWN_REDUCTIONS[loss]
+    spelled = conventional_loss(loss, y, targets, Conventions(output_reduction=outputs, batch_reduction=batch))
+    assert float(spelled) == pytest.approx(float(loss_value(loss, y, targets)), rel=1e-12)
+
+
+def test_the_oracle_follows_a_declared_l2_scale_and_reduction():
+    from dataclasses import replace
+
+    from conformance.cases.layer_grid import penalised_networks
+    from conformance.cases.spec import Case
+    from conformance.runner import case_data, oracle
+
+    spec = next(s for s in penalised_networks() if s.loss == "mse" and s.l2)
+    case = Case(spec, 4)
+    penalty = spec.l2 * sum(float((case_data(case).params[name] ** 2).sum()) for name in spec.penalised())
+    ours = oracle(case).loss
+    assert oracle(replace(case, conventions=Conventions(l2_scale=1.0))).loss == pytest.approx(ours + penalty / 2)
+    summed = oracle(replace(case, conventions=Conventions(output_reduction="sum"))).loss
+    outputs = case_data(case).targets.shape[1]
+    assert summed - penalty / 2 == pytest.approx(outputs * (ours - penalty / 2))

@@ -120,6 +120,24 @@ class BatchNormEps3Declared(BatchNormEps3):
                                 conventions=Conventions(batchnorm_eps=1e-3))
 
 
+class FullL2Penalty(NormNetAdapter):
+    """Its mse carries the penalty λ·Σ‖W‖² (no ½), and its gradient 2λ·W: the exact derivative."""
+
+    name = "l2_penalty_without_half"
+    capabilities = Capabilities(layers={"dense", "layernorm", "batchnorm", "tanh", "relu"}, mlp=False,
+                                losses={"mse"}, penalties={"l2"})
+
+    def loss(self, x, targets):
+        r = self.forward(x) - targets
+        grads = self.backward(2 * r / r.size)
+        named = dict(grads.named)
+        penalty = 0.0
+        for weight in self.spec.penalised():
+            penalty += self.spec.l2 * (self.params[weight] ** 2).sum()
+            named[weight] = named[weight] + 2 * self.spec.l2 * self.params[weight]
+        return (r ** 2).mean() + penalty, Gradients(grads.input, named=named)
+
+
 # ---- a NumPy MLP whose "mse" sums ------------------------------------------------------------
 
 class SummedMSE(Adapter):
