@@ -175,3 +175,16 @@ def test_the_oracle_follows_a_declared_l2_scale_and_reduction():
     summed = oracle(replace(case, conventions=Conventions(output_reduction="sum"))).loss
     outputs = case_data(case).targets.shape[1]
     assert summed - penalty / 2 == pytest.approx(outputs * (ours - penalty / 2))
+
+
+def test_the_report_names_the_fitted_convention_and_both_answers():
+    import pandas as pd
+
+    from conformance.reporting.tables import findings
+
+    result = _result(outside.LayerNormEps8, "layernorm")
+    table = pd.DataFrame([r.as_dict() for r in result.rows])
+    ((name, label, lines),) = findings(table)
+    assert label == VERDICTS["other convention"].label
+    assert lines[0].startswith("backward consistent with its own forward: yes · matches PyTorch's meaning: under")
+    assert "layer-norm eps 1e-8 reproduces it" in lines[1]
