@@ -1,7 +1,7 @@
 """A gradient-verification conformance suite for hand-written backpropagation.
 
 Public interface: the adapter contract (``Adapter``, ``Capabilities``,
-``Gradients``), the case model (``NetworkSpec``, ``Layer``, ``Case``,
+``Gradients``, ``Conventions``), the case model (``NetworkSpec``, ``Layer``, ``Case``,
 ``Params``) and running (``run_case``); ``assert_conforms`` checks an
 adapter from a test of one's own; ``run`` returns the suite's results as a
 pandas DataFrame and ``run_suite`` the whole report (results, timings,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # for type checkers and editors; "X as X" marks a name as re-
     from conformance.api import run as run, run_suite as run_suite
     from conformance.cases.spec import Case as Case, Layer as Layer, NetworkSpec as NetworkSpec, Params as Params
     from conformance.contract.adapter import Adapter as Adapter, Capabilities as Capabilities, Gradients as Gradients
+    from conformance.cases.conventions import Conventions as Conventions
     from conformance.runner import run_case as run_case
     from conformance.testing import assert_conforms as assert_conforms
     from conformance.functions.check import assert_gradients as assert_gradients, check_function as check_function
@@ -42,7 +43,7 @@ _HOMES = {
     "assert_conforms": "conformance.testing", "run": "conformance.api", "run_suite": "conformance.api",
     "check_function": "conformance.functions.check", "assert_gradients": "conformance.functions.check",
     "Index": "conformance.functions.inputs", "Mask": "conformance.functions.inputs",
-    "Constant": "conformance.functions.inputs",
+    "Constant": "conformance.functions.inputs", "Conventions": "conformance.cases.conventions",
 }
 
 __all__ = sorted(_HOMES)

@@ -28,13 +28,18 @@ from conformance.oracles.torch import Reference, reference
 from conformance.running.targets import Target
 from conformance.judge.results import ResultRow, comparison_row, row
 from conformance.cases.layer_data import generate_case
+from conformance.cases.conventions import PYTORCH
 from conformance.cases.spec import Case, CaseData
+from conformance.diagnosis.conventions import Fit, fitted
 from conformance.settings import CaseSettings, Checks
 
 
 @functools.lru_cache(maxsize=4096)
 def case_data(case: Case) -> CaseData:
-    """Generated once per case and shared by every implementation (never handed out: copies are)."""
+    """Generated once per case and shared by every implementation (never handed out: copies are);
+    the same numbers under any conventions."""
+    if case.conventions != PYTORCH:
+        return replace(case_data(replace(case, conventions=PYTORCH)), case=case)
     return generate_case(case)
 
 
@@ -46,11 +51,21 @@ def oracle(case: Case) -> Reference:
 def compare_with_oracle(
     name: str, case: Case, seen: Observation, ref: Reference, input_gradient: bool = True
 ) -> list[ResultRow]:
-    """Rows for the output, the loss and every gradient tensor, against PyTorch."""
+    """Rows for the output, the loss and every gradient tensor, against PyTorch (under the case's
+    conventions, named in the rows where they are not PyTorch's own)."""
+    rows = _oracle_rows(name, case, seen, ref, input_gradient)
+    if words := case.conventions.differences(case.spec):
+        rows = [replace(r, convention="; ".join(words)) for r in rows]
+    return rows
+
+
+def _oracle_rows(name: str, case: Case, seen: Observation, ref: Reference, input_gradient: bool) -> list[ResultRow]:
     dtype = case.dtype
-    rows = [comparison_row(name, case, "forward", compare("output", seen.output, ref.output, dtype, "PyTorch"))]
+    words = case.conventions.differences(case.spec)
+    against = f"PyTorch under {'; '.join(words)}" if words else "PyTorch"
+    rows = [comparison_row(name, case, "forward", compare("output", seen.output, ref.output, dtype, against))]
     if case.spec.loss is not None:
-        loss = compare("loss", seen.loss, np.asarray(ref.loss), dtype, "PyTorch")
+        loss = compare("loss", seen.loss, np.asarray(ref.loss), dtype, against)
         rows.append(comparison_row(name, case, "loss", loss))
     got = seen.gradients.tensors()
     for tensor, want in ref.gradients.tensors().items():
@@ -60,7 +75,7 @@ def compare_with_oracle(
             rows.append(row(name, case, "gradient", "input", "not_applicable",
                             "implementation computes no input gradient"))
             continue
-        rows.append(comparison_row(name, case, "gradient", compare(tensor, got.get(tensor), want, dtype, "PyTorch")))
+        rows.append(comparison_row(name, case, "gradient", compare(tensor, got.get(tensor), want, dtype, against)))
     return rows
 
 
@@ -81,10 +96,11 @@ class CaseOutcome:
     diagnosis: Diagnosis | None = None
 
 
-def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation) -> CaseOutcome:
+def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation, fit: Fit | None = None) -> CaseOutcome:
     """The rows, each failing one carrying the case's diagnosis (computed once, only when a
-    comparison with PyTorch failed). An exception inside the diagnosis is the suite's own
-    error: logged, and the rows say so."""
+    comparison with PyTorch failed), made under the conventions the case is judged under
+    (``fit``'s, where its forward follows a convention not declared: said first). An exception
+    inside the diagnosis is the suite's own error: logged, and the rows say so."""
     if not any(r.verdict == "fail" and r.check in ("forward", "gradient", "loss") for r in rows):
         return CaseOutcome(rows)
     try:
@@ -94,6 +110,11 @@ def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation) -> Case
         diagnosis, line = None, DIAGNOSIS_FAILED
     else:
         line = diagnosis.line()
+    if fit is not None and fit.declared_backward:
+        line = (f"its forward follows {fit.words} but its backward ignores it: the gradients are those of the "
+                f"forward without it, inconsistent with its own forward")
+    elif fit is not None:
+        line = f"its forward follows {fit.words}, not the conventions declared; {line}"
     return CaseOutcome([replace(r, diagnosis=line) if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS else r
                         for r in rows], diagnosis)
 
@@ -152,21 +173,43 @@ def case_outcome(
         reason = driver.supports(case)
         if reason:
             return CaseOutcome([row(name, case, "case", "*", "not_applicable", reason)])
+        case = replace(case, conventions=driver.capabilities.conventions)
         seen = driver.observe(case_data(case))
     except ImplementationFault as fault:  # no answer (an error), or an answer of the wrong type (the contract)
         rows = [row(name, case, "contract", "*", "fail", str(fault)) if contract_fault(str(fault))
                 else row(name, case, "case", "*", "error", str(fault))]
         return CaseOutcome(known.apply(rows, case, expectations))
-    rows = []
+    rows, fit = [], None
     if checks.torch:
-        rows += compare_with_oracle(name, case, seen, oracle(case), driver.capabilities.input_gradient)
+        rows, fit = judged_rows(name, case, seen, driver.capabilities.input_gradient)
     if checks.finite_differences:
         ref = oracle(case).gradients if checks.torch else None
         rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings,
                                        output=seen.output)
     rows = contract_first(rows + contract_rows(name, case, seen, driver.capabilities.input_gradient))
-    outcome = with_diagnosis(rows, case, seen) if checks.torch else CaseOutcome(rows)
+    outcome = with_diagnosis(rows, fit.case if fit else case, seen, fit) if checks.torch else CaseOutcome(rows)
     return replace(outcome, rows=known.apply(outcome.rows, case, expectations))
+
+
+#: The checks that compare with the oracle (``compare_with_oracle``'s rows).
+ORACLE_CHECKS = ("forward", "gradient", "loss")
+
+
+def judged_rows(name: str, case: Case, seen: Observation, input_gradient: bool) -> tuple[list[ResultRow], Fit | None]:
+    """The oracle's rows under the declared conventions; where the output or the loss differs
+    there, conventions first (``diagnosis.conventions``): under a common convention that
+    reproduces them, the rows of that convention (marked ``fitted``) and the fit."""
+    rows = compare_with_oracle(name, case, seen, oracle(case), input_gradient)
+    if not any(r.verdict == "fail" and r.check in ("forward", "loss") for r in rows):
+        return rows, None
+    fit = fitted(case_data(case), seen)
+    if fit is None:
+        return rows, None
+    # a backward that agrees with the declared conventions where its forward follows others ignores them
+    declared_backward = all(r.verdict == "pass" for r in rows if r.check == "gradient")
+    fit = replace(fit, declared_backward=declared_backward)
+    return [replace(r, fitted=True)
+            for r in compare_with_oracle(name, fit.case, seen, oracle(fit.case), input_gradient)], fit
 
 
 def run_each(

@@ -17,6 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
+from conformance.cases.conventions import PYTORCH, Conventions
 from conformance.cases.layers import SequenceSpec
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
@@ -143,6 +144,9 @@ class Case:
     #: The large-magnitude family (``cases.magnitude``): the last layer's values pushed to
     #: where naive formulas overflow (±100 in float32, ±1000 in float64).
     large: bool = False
+    #: The conventions the oracle follows (PyTorch's unless an adapter declares, or the
+    #: diagnosis fits, others); the case's data and id do not depend on them.
+    conventions: Conventions = PYTORCH
 
     def __post_init__(self) -> None:
         if self.batch < getattr(self.spec, "min_batch", 1):

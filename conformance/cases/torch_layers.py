@@ -11,17 +11,40 @@ for every max-pool window the lead of its maximum over the other elements.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 
-from conformance.cases.layers import (ELU_ALPHA, GELU_APPROXIMATION, LEAKY_SLOPE, NORM_EPS, Activation,
+from conformance.cases import torch_ops
+from conformance.cases.conventions import PYTORCH, Conventions
+from conformance.cases.layers import (ELU_ALPHA, GELU_APPROXIMATION, LEAKY_SLOPE, Activation,
                                       AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm,
                                       MaxPool2d, SequenceSpec)
 
 Tensors = Mapping[str, torch.Tensor]
+
+#: The conventions the layers and losses follow where a call names none (``following``).
+_FOLLOWED: ContextVar[Conventions] = ContextVar("conventions", default=PYTORCH)
+
+
+@contextmanager
+def following(conventions: Conventions):
+    """Within the block, every layer and loss not given conventions follows these: the oracle
+    sets them once per evaluation, so what-if layers (``overrides``) follow them too."""
+    token = _FOLLOWED.set(conventions)
+    try:
+        yield
+    finally:
+        _FOLLOWED.reset(token)
+
+
+def followed() -> Conventions:
+    """The conventions in force (PyTorch's outside ``following``)."""
+    return _FOLLOWED.get()
 #: A replacement for layer i: (layer, its input, its parameters by short name) → output.
 Override = Callable[[LayerKind, torch.Tensor, dict], torch.Tensor]
 
@@ -64,8 +87,10 @@ def windows(a: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
     return F.unfold(a, kernel, stride=stride).reshape(n, c, kernel * kernel, -1)
 
 
-def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None = None) -> torch.Tensor:
-    """One layer of the intended network."""
+def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None = None,
+                conventions: Conventions | None = None) -> torch.Tensor:
+    """One layer of the intended network (its norms' eps as ``conventions``, else ``followed()``, say)."""
+    conventions = followed() if conventions is None else conventions
     if isinstance(layer, Dense):
         return F.linear(a, p["weight"], p.get("bias"))
     if isinstance(layer, Activation):
@@ -75,9 +100,12 @@ def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None 
     if isinstance(layer, Dropout):
         return a * p["mask"] / (1 - layer.p)
     if isinstance(layer, BatchNorm):
-        return F.batch_norm(a, None, None, p["weight"], p["bias"], training=True, eps=NORM_EPS)
+        if conventions.batchnorm_eps == 0:  # F.batch_norm refuses eps 0 in training
+            return _batch_norm_without_eps(a, p["weight"], p["bias"])
+        return F.batch_norm(a, None, None, p["weight"], p["bias"], training=True,
+                            eps=conventions.batchnorm_eps)
     if isinstance(layer, LayerNorm):
-        return F.layer_norm(a, (layer.features,), p["weight"], p["bias"], eps=NORM_EPS)
+        return F.layer_norm(a, (layer.features,), p["weight"], p["bias"], eps=conventions.layernorm_eps)
     if isinstance(layer, Conv2d):
         return F.conv2d(a, p["weight"], p.get("bias"), stride=layer.stride, padding=layer.padding)
     if isinstance(layer, MaxPool2d):
@@ -92,13 +120,20 @@ def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None 
     raise ValueError(f"unknown layer {layer!r}")
 
 
+def _batch_norm_without_eps(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    axes, shape = ((0,), (1, -1)) if a.dim() == 2 else ((0, 2, 3), (1, -1, 1, 1))
+    centred = a - a.mean(dim=axes, keepdim=True)
+    xhat = centred / torch.sqrt((centred ** 2).mean(dim=axes, keepdim=True))
+    return weight.reshape(shape) * xhat + bias.reshape(shape)
+
+
 def forward(spec: SequenceSpec, x: torch.Tensor, tensors: Tensors, overrides: Mapping[int, Override] | None = None,
-            kinks: Kinks | None = None) -> torch.Tensor:
+            kinks: Kinks | None = None, conventions: Conventions | None = None) -> torch.Tensor:
     """The network's output for ``x``; layer ``i`` replaced by ``overrides[i]`` where given."""
     a = x
     for i, layer in enumerate(spec.layers):
         p = layer_params(tensors, i)
-        a = overrides[i](layer, a, p) if overrides and i in overrides else apply_layer(layer, a, p, kinks)
+        a = overrides[i](layer, a, p) if overrides and i in overrides else apply_layer(layer, a, p, kinks, conventions)
     return a
 
 
@@ -109,8 +144,13 @@ def hinge_margins(y: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return margins.scatter(1, labels.long()[:, None], -1.0)
 
 
-def loss_value(name: str, y: torch.Tensor, targets: torch.Tensor, kinks: Kinks | None = None) -> torch.Tensor:
-    """The loss the suite means by ``name`` (README, "Names"), without the penalty."""
+def loss_value(name: str, y: torch.Tensor, targets: torch.Tensor, kinks: Kinks | None = None,
+               conventions: Conventions | None = None) -> torch.Tensor:
+    """The loss the suite means by ``name`` (README, "Names"), without the penalty, under ``conventions``
+    (else ``followed()``)."""
+    conventions = followed() if conventions is None else conventions
+    if not torch_ops.follows_pytorch(name, conventions):
+        return torch_ops.conventional_loss(name, y, targets, conventions)
     if name == "softmax_cross_entropy":
         return F.cross_entropy(y, targets.long())
     if name == "binary_cross_entropy":
@@ -126,8 +166,9 @@ def loss_value(name: str, y: torch.Tensor, targets: torch.Tensor, kinks: Kinks |
             "half_mse": lambda: 0.5 * squared.mean()}[name]()
 
 
-def penalty(spec: SequenceSpec, tensors: Tensors, factor: float = 0.5) -> torch.Tensor:
-    """``l2 · factor · Σ‖W‖²`` over the penalised weights (``factor`` ½ as intended)."""
+def penalty(spec: SequenceSpec, tensors: Tensors, factor: float | None = None) -> torch.Tensor:
+    """``l2 · factor · Σ‖W‖²`` over the penalised weights (``factor`` the conventions' scale, ½ as PyTorch's)."""
+    factor = followed().l2_scale if factor is None else factor
     return spec.l2 * factor * sum((tensors[name] ** 2).sum() for name in spec.penalised())
 
 

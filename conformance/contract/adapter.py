@@ -37,6 +37,7 @@ from typing import ClassVar, Mapping
 
 import numpy as np
 
+from conformance.cases.conventions import PYTORCH, Conventions
 from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, Conv2d, Dense, SequenceSpec
 from conformance.cases.spec import ACTIVATIONS, DTYPES, NetworkSpec, Params
 
@@ -96,6 +97,9 @@ FIELD_DOCS = {
               "(empty: none is)",
     "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights",
     "mlp": "it runs the MLPs of the grid (False: layer-sequence networks only)",
+    "conventions": "the conventions it follows where correct implementations differ, as Conventions(...) "
+                   "(norm eps, each loss's reductions over outputs and batch, the L2 scale, eps or clip inside "
+                   "the cross-entropies' log); the oracle follows them (default: PyTorch's)",
     "notes": "free text shown by conformance list",
 }
 
@@ -121,6 +125,7 @@ class Capabilities:
     layers: frozenset[str] = frozenset()
     penalties: frozenset[str] = frozenset()
     mlp: bool = True
+    conventions: Conventions = PYTORCH
     notes: str = field(default="", compare=False)
 
     def why_not(self, spec: NetworkSpec | SequenceSpec, batch: int, dtype: str) -> str | None:
@@ -180,7 +185,9 @@ class Capabilities:
         shown = {}
         for name in FIELD_DOCS:
             value = getattr(self, name)
-            if isinstance(value, frozenset):
+            if isinstance(value, Conventions):
+                shown[name] = value.declaration()
+            elif isinstance(value, frozenset):
                 order = (ACTIVATIONS if name.endswith("activations") else DTYPES if name == "dtypes"
                          else LAYER_KINDS if name == "layers" else None)
                 items = [v for v in order if v in value] if order else sorted(value, key=str, reverse=name == "bias")
@@ -206,6 +213,8 @@ class Capabilities:
         if self.layers:
             parts.append("layers " + ",".join(k for k in LAYER_KINDS if k in self.layers)
                          + ("" if self.mlp else " (no MLPs)") + (" +l2" if "l2" in self.penalties else ""))
+        if self.conventions != PYTORCH:
+            parts.append("conventions: " + self.conventions.words())
         return "; ".join(parts)
 
 

@@ -28,6 +28,7 @@ from collections.abc import Set
 
 import numpy as np
 
+from conformance.cases.conventions import Conventions
 from conformance.contract.adapter import Adapter, Capabilities, Gradients
 from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, SequenceSpec
 from conformance.cases.spec import ACTIVATIONS, CaseData, DTYPES
@@ -121,6 +122,9 @@ def capabilities_problem(capabilities: Capabilities) -> str | None:
         if unknown := sorted(map(str, set(value) - set(known))):
             return (f"capabilities.{field} names unknown {', '.join(map(repr, unknown))}; "
                     f"known: {', '.join(known)}")
+    if not isinstance(capabilities.conventions, Conventions):
+        return (f"capabilities.conventions must be conformance.Conventions(...), "
+                f"got {type(capabilities.conventions).__name__}")
     if not isinstance(capabilities.bias, Set) or not set(capabilities.bias) <= {True, False}:
         return f"capabilities.bias must be a set of True/False, got {capabilities.bias!r}"
     return None

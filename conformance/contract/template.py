@@ -27,7 +27,7 @@ short: the suite gives you parameters in PyTorch's layout (weights[l] is
 that same layout. Translate (transpose, reshape) here, never in your own code.
 """
 
-from conformance import Adapter, Capabilities, Gradients
+from conformance import Adapter, Capabilities, Conventions, Gradients
 
 from my_network import Network  # FILL IN: import your implementation (or paste it above this class)
 
@@ -53,6 +53,7 @@ class {class_name}(Adapter):
         layers=set(),  # layer kinds of layer-sequence networks it implements, e.g. {{"dense", "relu", "conv2d"}}
         penalties=set(),  # {{"l2"}} when its loss carries the L2 penalty l2/2·Σ‖W‖²
         mlp=True,  # False when it runs layer-sequence networks only
+        conventions=Conventions(),  # where its constants differ from PyTorch's, e.g. Conventions(layernorm_eps=1e-8)
         notes="",  # shown by `conformance list`
     )
     # For anything the fields cannot say, refine which cases apply (None: it runs; else the

@@ -107,10 +107,12 @@ class WhatIf:
     def predict(self, data: CaseData) -> dict[str, np.ndarray]:
         activations, linears = self.build()
         changed = predicted(evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets,
-                                     layer_activations=activations, linears=linears), data)
+                                     layer_activations=activations, linears=linears,
+                                     conventions=data.case.conventions), data)
         if not self.only:
             return changed
-        intended = predicted(evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets), data)
+        intended = predicted(evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets,
+                                      conventions=data.case.conventions), data)
         return intended | {t: changed[t] for t in self.only if t in changed}
 
 

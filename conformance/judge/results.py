@@ -45,6 +45,12 @@ class ResultRow:
     known_defect: str = ""
     #: What the case's diagnosis says (failing rows of a case whose values differ from PyTorch's).
     diagnosis: str = ""
+    #: The conventions the row was judged under where they are not PyTorch's, in words
+    #: (``cases.conventions``): the adapter's declared ones, or the ones fitted to its forward.
+    convention: str = ""
+    #: The convention was not declared but fitted: the implementation's forward differs from
+    #: PyTorch's and follows it (``diagnosis.conventions``).
+    fitted: bool = False
 
     @property
     def unexpected(self) -> bool:
@@ -64,7 +70,7 @@ class ResultRow:
 COLUMNS = tuple(f.name for f in fields(ResultRow))
 #: The columns holding text (the rest are numbers and flags).
 TEXT_COLUMNS = ("implementation", "case", "layers", "activation", "loss", "dtype", "check", "tensor",
-                "worst_index", "tolerance", "verdict", "detail", "known_defect", "diagnosis")
+                "worst_index", "tolerance", "verdict", "detail", "known_defect", "diagnosis", "convention")
 
 
 def message(detail: str, known_defect: str = "", diagnosis: str = "") -> str:

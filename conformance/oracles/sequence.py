@@ -28,24 +28,26 @@ def scale_gradient(a: torch.Tensor, factor: float) -> torch.Tensor:
 
 def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | None = None,
              loss_factor: float = 1.0, penalty_factor: float = 1.0) -> Reference:
-    """Forward and backward of the case's network in float64 (a what-if one with the changes given)."""
+    """Forward and backward of the case's network in float64 (a what-if one with the changes given),
+    under the case's conventions."""
     spec = data.case.spec
     def leaf(a):
         return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
     x = leaf(data.x)
     tensors = {name: leaf(t) for name, t in data.params.tensors.items()}
     buffers = {name: torch.as_tensor(np.asarray(b, dtype=np.float64)) for name, b in data.params.buffers.items()}
-    output = torch_layers.forward(spec, x, tensors | buffers, overrides)
-    loss = None
-    if spec.loss is not None:
-        targets = torch.as_tensor(np.asarray(data.targets))
-        value = torch_layers.loss_value(spec.loss, scale_gradient(output, loss_factor), targets)
-        if spec.l2:
-            value = value + scale_gradient(torch_layers.penalty(spec, tensors), penalty_factor)
-        loss = value
-        loss.backward()
-    else:
-        output.backward(torch.as_tensor(np.asarray(data.upstream, dtype=np.float64)) * loss_factor)
+    with torch_layers.following(data.case.conventions):
+        output = torch_layers.forward(spec, x, tensors | buffers, overrides)
+        loss = None
+        if spec.loss is not None:
+            targets = torch.as_tensor(np.asarray(data.targets))
+            value = torch_layers.loss_value(spec.loss, scale_gradient(output, loss_factor), targets)
+            if spec.l2:
+                value = value + scale_gradient(torch_layers.penalty(spec, tensors), penalty_factor)
+            loss = value
+            loss.backward()
+        else:
+            output.backward(torch.as_tensor(np.asarray(data.upstream, dtype=np.float64)) * loss_factor)
     grads = {name: (t.grad if t.grad is not None else torch.zeros_like(t)).numpy() for name, t in tensors.items()}
     gradients = Gradients(x.grad.numpy() if x.grad is not None else np.zeros(x.shape), named=grads)
     return Reference(output.detach().numpy(), None if loss is None else float(loss.detach()), gradients)

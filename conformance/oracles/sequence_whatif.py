@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from conformance.cases.layers import NORM_EPS, Conv2d, LayerKind
-from conformance.cases.torch_layers import ACTIVATION_FNS, apply_layer
+from conformance.cases.layers import Conv2d, LayerKind
+from conformance.cases.torch_layers import ACTIVATION_FNS, apply_layer, followed
 
 
 # ---- normalisation: statistics treated as constants ----------------------------------------------
@@ -20,6 +20,7 @@ from conformance.cases.torch_layers import ACTIVATION_FNS, apply_layer
 def norm_constant_statistics(layer: LayerKind, a: torch.Tensor, p: dict) -> torch.Tensor:
     """Batch or layer norm whose backward treats the mean and variance as constants:
     ``dx = dx̂ / std`` (the weight's and bias's gradients are the intended ones)."""
+    eps = followed().batchnorm_eps if layer.kind == "batchnorm" else followed().layernorm_eps
     if layer.kind == "batchnorm":
         axes = (0,) if a.dim() == 2 else (0, 2, 3)
         shape = (1, -1) if a.dim() == 2 else (1, -1, 1, 1)
@@ -27,7 +28,7 @@ def norm_constant_statistics(layer: LayerKind, a: torch.Tensor, p: dict) -> torc
         axes, shape = (-1,), (1,) * (a.dim() - 1) + (-1,)
     mean = a.mean(dim=axes, keepdim=True).detach()
     var = a.var(dim=axes, keepdim=True, unbiased=False).detach()
-    xhat = (a - mean) / torch.sqrt(var + NORM_EPS)
+    xhat = (a - mean) / torch.sqrt(var + eps)
     return p["weight"].reshape(shape) * xhat + p["bias"].reshape(shape)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from conformance.contract.adapter import Gradients
+from conformance.cases.conventions import PYTORCH, Conventions
 from conformance.cases.spec import CaseData, NetworkSpec, Params
 from conformance.cases.torch_ops import ACTIVATION_FNS, ActivationFn, loss_value
 from conformance.oracles.answer import Reference
@@ -36,6 +37,7 @@ def evaluate(
     activations: dict[str, ActivationFn] | None = None,
     layer_activations: Sequence[ActivationFn | None] | None = None,
     linears: Sequence[LinearFn | None] | None = None,
+    conventions: Conventions = PYTORCH,
 ) -> Reference:
     """Forward and backward of ``spec`` in float64.
 
@@ -43,7 +45,8 @@ def evaluate(
     otherwise ``upstream`` is pulled back as a vector-Jacobian product.
     ``activations`` may replace the activation functions by name, and
     ``layer_activations`` / ``linears`` layer by layer (None keeps a layer's
-    own): the diagnosis evaluates "what if" variants of the network that way.
+    own): the diagnosis evaluates "what if" variants of the network that way. The loss
+    follows ``conventions``.
     """
     fns = ACTIVATION_FNS | (activations or {})
     layer_activations = layer_activations or [None] * spec.depth
@@ -57,7 +60,7 @@ def evaluate(
     output = a
     loss = None
     if spec.loss is not None:
-        loss = loss_value(spec.loss, output, torch.as_tensor(np.asarray(targets)))
+        loss = loss_value(spec.loss, output, torch.as_tensor(np.asarray(targets)), conventions)
         loss.backward()
     else:
         output.backward(torch.as_tensor(np.asarray(upstream, dtype=np.float64)))
@@ -80,4 +83,5 @@ def reference(data: CaseData) -> Reference:
         from conformance.oracles import sequence
 
         return sequence.evaluate(data)
-    return evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets)
+    return evaluate(data.case.spec, data.params, data.x, data.upstream, data.targets,
+                    conventions=data.case.conventions)

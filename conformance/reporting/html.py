@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from conformance.reporting.files import Report
 
 
-_CSS = {"pass": "pass", "known defects": "known", "fail": "fail", "error": "error", "nothing ran": "",
-        "incomplete": "fail"}
+_CSS = {"pass": "pass", "known defects": "known", "other convention": "known", "fail": "fail", "error": "error",
+        "nothing ran": "", "incomplete": "fail"}
 
 
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "expected_fail": "#ef6c00", "error": "#6a1b9a"}

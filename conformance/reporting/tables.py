@@ -154,6 +154,10 @@ def findings(results: pd.DataFrame, limit: int = 4,
         if result.verdict == "pass":
             continue
         lines = verdicts.problem_lines(result.rows, limit, more_in)
+        if conventions := verdicts.convention_line(result):
+            lines.insert(0, conventions)
+        if answers := verdicts.two_questions(result):
+            lines.insert(0, answers)
         if diagnosed := verdicts.diagnosis_line(result.rows):
             lines.insert(0, diagnosed)
         if result.cases_with("expected_fail"):

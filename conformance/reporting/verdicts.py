@@ -1,9 +1,18 @@
 """The verdict model: one target's rows and what they add up to, and that in words.
 
+Longer than 300 lines: the one verdict table, a target's verdict and each of its lines in
+words (problems, diagnosis, conventions) belong together, so the terminal and the report
+cannot drift apart.
+
 A target's verdict:
 
 * ``pass``: every case that applies passed;
 * ``known defects``: the only failures are recorded known defects;
+* ``other convention``: nothing is wrong, but in some cases the forward differs from
+  PyTorch's and follows a common convention the adapter did not declare (layer-norm eps
+  1e-8, say): under it, the gradients agree with the oracle and with finite differences of
+  the implementation's own forward. Exit code 0 (the gradients are right); the verdict
+  line names the convention and how to declare it, after which the target conforms;
 * ``fail``: some result is wrong (a wrong value, shape, dtype, or a broken contract rule);
 * ``error``: the implementation raised, crashed or hung (gave no answer), and nothing was wrong otherwise;
 * ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
@@ -57,6 +66,9 @@ VERDICTS = {v.word: v for v in (
     Verdict("pass", "conforms", "conforms", "✅", 0, "passed"),
     Verdict("known defects", "conforms apart from its recorded known defects",
             "conforms apart from recorded known defects", "☑️", 0, "xfail"),
+    Verdict("other convention",
+            "CONFORMS UNDER ANOTHER CONVENTION: gradients consistent with its own forward; its forward differs "
+            "from PyTorch's", "conforms under another convention (named)", "🔀", 0, "passed"),
     Verdict("fail", "DOES NOT CONFORM", "DOES NOT CONFORM", "❌", 1, "fail"),
     Verdict("error", "ERRORS (the implementation raised, crashed or hung)", "errors (raised, crashed or hung)",
             "💥", 1, "fail"),
@@ -69,7 +81,7 @@ VERDICTS = {v.word: v for v in (
             "skip"),
 )}
 #: The verdicts a target that ran can have (the report's table and legend show these).
-RAN = ("pass", "known defects", "fail", "error", "nothing ran", "incomplete")
+RAN = ("pass", "known defects", "other convention", "fail", "error", "nothing ran", "incomplete")
 HEADINGS = {word: v.heading for word, v in VERDICTS.items()}
 LABELS = {word: VERDICTS[word].label for word in RAN}
 MARKS = {word: VERDICTS[word].mark for word in RAN}
@@ -113,7 +125,16 @@ class TargetResult:
             return "error"
         if not self.ran:
             return "nothing ran"
-        return "known defects" if "expected_fail" in verdicts else "pass"
+        if "expected_fail" in verdicts:
+            return "known defects"
+        return "other convention" if self.conventions_fitted() else "pass"
+
+    def conventions_fitted(self) -> Counter:
+        """The conventions fitted to this target's forward, each with the number of cases it
+        explains: cases that pass under a convention it did not declare."""
+        failed = {r.case for r in self.rows if r.verdict in ("fail", "expected_fail", "error")}
+        cases = {(r.case, r.convention) for r in self.rows if r.fitted and r.case not in failed}
+        return Counter(convention for _, convention in cases)
 
     @property
     def conforms(self) -> bool:
@@ -219,6 +240,51 @@ def not_applicable_line(result: TargetResult) -> str | None:
     return f"not applicable: {total} of {result.cases} cases — {shown}{more}"
 
 
+#: The checks that answer each question: is the backward consistent with the implementation's
+#: own forward (finite differences), and do forward and backward mean what PyTorch means.
+OWN_FORWARD = ("fd_directional", "fd_entry")
+PYTORCH_MEANING = ("forward", "gradient", "loss")
+
+
+def two_questions(result: TargetResult) -> str | None:
+    """Both questions answered apart, with the cases each answer rests on: "backward consistent
+    with its own forward: yes" and "matches PyTorch's meaning: yes / under another convention
+    (n cases) / NO (n cases)"; None when neither was asked."""
+    def cases(n):
+        return f"{n} case{'s' * (n != 1)}"
+
+    def wrong(checks):
+        return {r.case for r in result.rows if r.check in checks and r.verdict in ("fail", "expected_fail")}
+    asked = {r.check for r in result.ran}
+    parts = []
+    if asked & set(OWN_FORWARD):
+        bad = wrong(OWN_FORWARD)
+        parts.append("backward consistent with its own forward: " + (f"NO ({cases(len(bad))})" if bad else "yes"))
+    if asked & set(PYTORCH_MEANING):
+        bad = wrong(PYTORCH_MEANING)
+        other = sum(result.conventions_fitted().values())
+        answer = (f"NO ({cases(len(bad))})" if bad else f"under another convention ({cases(other)})" if other
+                  else "yes")
+        parts.append(f"matches PyTorch's meaning: {answer}")
+    return " · ".join(parts) or None
+
+
+def convention_line(result: TargetResult) -> str | None:
+    """The conventions fitted to the target's forward where it passed under them (the answer to
+    "is the backward right?" and to "is the forward PyTorch's?", apart), and the conventions
+    declared; None when neither."""
+    parts = []
+    if fitted := result.conventions_fitted():
+        named = "; ".join(f"{words} reproduces it ({count} case{'s' * (count > 1)})"
+                          for words, count in fitted.most_common(3))
+        more = f"; {len(fitted) - 3} more" if len(fitted) > 3 else ""
+        parts.append("gradients consistent with its own forward; its forward differs from PyTorch's: "
+                     f"{named}{more} (declare it in Capabilities(conventions=Conventions(...)) to conform)")
+    if declared := sorted({r.convention for r in result.ran if r.convention and not r.fitted}):
+        parts.append(f"conventions declared: {' | '.join(declared[:3])}" + ("; …" if len(declared) > 3 else ""))
+    return " · ".join(parts) or None
+
+
 def render_target(result: TargetResult, max_problems: int = 8) -> str:
     """The block ``conformance check`` prints for one target."""
     title = result.name if result.source in result.name else f"{result.name} ({result.source})"
@@ -231,6 +297,10 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
         lines.append("  " + " · ".join(words))
     if note := not_applicable_line(result):
         lines.append("  " + note)
+    if answers := two_questions(result):
+        lines.append("  " + answers)
+    if line := convention_line(result):
+        lines.append("  " + line)
     if known_cases := result.cases_with("expected_fail"):
         reasons = sorted({r.known_defect for r in result.rows if r.verdict == "expected_fail"})
         lines.append(f"  known defects in {len(known_cases)} cases: {'; '.join(reasons)}")

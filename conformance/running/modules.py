@@ -35,5 +35,20 @@ def module_from_file(path: Path, shown: str | None = None):
     except SyntaxError as error:
         raise LoadError(f"syntax error in {shown}, line {error.lineno}: {error.msg}") from None
     except (Exception, SystemExit) as error:  # whatever the user's module raises, even exit()
-        raise LoadError(f"{shown} failed to import: {describe_exception(error)}") from None
+        raise LoadError(f"{shown} failed to import: {describe_exception(error)}{import_hint(error, shown)}") from None
     return module
+
+
+def import_hint(error: BaseException, shown: str) -> str:
+    """Why a module beside a file target cannot be imported as part of a package: a file runs
+    from a private copy of its own folder, so the folder itself is no package there."""
+    missing = (getattr(error, "name", None) or "").partition(".")[0]
+    folders = Path(shown).parts[:-1]
+    if not isinstance(error, ModuleNotFoundError) or not missing or missing not in folders:
+        return ""
+    module = ".".join(folders[folders.index(missing):] + (Path(shown).stem,))
+    return (f" ({missing!r} is a folder on the file's path, not a package on its import path: a file target "
+            f"runs from a private copy of its own folder, where the files beside it import as top-level "
+            f"modules (`from {missing}.x import …` is `from x import …` there); import its neighbours that way, "
+            f"or name the target as a module path, {module}:Class, from the folder that holds {missing!r}, "
+            f"where the current folder is importable)")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from conformance.cases.spec import CaseData
+from conformance.cases.conventions import Conventions
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.contract.rules import capabilities_problem
 from conformance.running import wire
@@ -57,7 +58,9 @@ def capabilities_reply(raw: Any) -> Capabilities:
     values = {}
     for field in fields(Capabilities):
         default, value = getattr(defaults, field.name), raw[field.name]
-        if isinstance(default, frozenset):
+        if isinstance(default, Conventions):
+            value = conventions_reply(value)
+        elif isinstance(default, frozenset):
             if not (isinstance(value, list) and all(isinstance(v, (str, bool)) for v in value) and len(value) < 64):
                 raise malformed(f"capabilities.{field.name} must be a list of names")
             value = frozenset(value)
@@ -76,6 +79,18 @@ def capabilities_reply(raw: Any) -> Capabilities:
     if problem := capabilities_problem(capabilities):
         raise malformed(problem)
     return capabilities
+
+
+def conventions_reply(raw: Any) -> Conventions:
+    """``Conventions`` rebuilt from plain data: its fields, each a number or a reduction's name."""
+    names = {f.name for f in fields(Conventions)}
+    if not (isinstance(raw, dict) and set(raw) == names
+            and all(v is None or isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in raw.values())):
+        raise malformed("capabilities.conventions must give exactly Conventions' fields, as numbers or names")
+    try:
+        return Conventions(**raw)
+    except ValueError as problem:
+        raise malformed(str(problem)) from None
 
 
 def observation_bytes(data: CaseData) -> int:

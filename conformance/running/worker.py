@@ -138,7 +138,8 @@ def describe_loaded(cls, notes: tuple[str, ...] = ()) -> dict:
     fields = {}
     for field in dataclasses.fields(capabilities):
         value = getattr(capabilities, field.name)
-        fields[field.name] = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        fields[field.name] = (sorted(value, key=str) if isinstance(value, (set, frozenset))
+                              else dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
     return {"name": str(cls.name or ""), "class": cls.__qualname__, "description": str(cls.description or ""),
             "capabilities": fields, "notes": _bounded(notes)}
 
