@@ -39,7 +39,7 @@ from conformance.running.isolation import driver_for
 from conformance.running.targets import Target, TargetError
 from conformance.running.threads import one_thread_per_process
 from conformance.judge.results import ResultRow
-from conformance.runner import run_case
+from conformance.runner import expect, run_case
 from conformance.settings import CaseSettings
 from conformance.cases.spec import Case
 
@@ -82,6 +82,7 @@ class ChunkRunner:
             if number not in self.drivers:
                 self.drivers[number] = driver_for(target, self.settings.isolate, self.settings.limits)
             expectations = known.for_target(self.settings.expectations, target)
+            expect(self.drivers[number], cases)
             out.append([run_case(self.drivers[number], case, expectations, self.settings.checks) for case in cases])
         return out
 
@@ -209,6 +210,7 @@ def run_target(target: Target, cases: Sequence[Case], settings: CaseSettings) ->
         return TargetRun(None, str(fault), seconds=time.perf_counter() - started)
     expectations = known.for_target(settings.expectations, target)
     try:
+        expect(driver, cases)
         rows = tuple(tuple(run_case(driver, case, expectations, settings.checks)) for case in cases)
     finally:
         driver.close()
