@@ -108,8 +108,8 @@ def run_suite(
     a sandboxed worker that loads it; one that cannot be loaded is listed in
     ``Report.not_loaded``. With a ``journal`` each target's rows are recorded
     as it finishes, and ``resume`` takes the targets a killed run finished from
-    it. On Ctrl-C (or SIGTERM) the report holds the targets that finished and
-    says it is partial.
+    it. On Ctrl-C (or SIGTERM) the report holds the cases that finished and
+    says it is partial, and how much finished (``environment["finished"]``).
     """
     targets = targets_named(impls)
     cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
@@ -139,8 +139,10 @@ def run_suite(
         interrupted = True
     finally:
         progress.finish()
+    so_far = {"finished": f"{run.finished_cases()} of {len(targets) * len(cases)} implementation × case pairs"}
     return Report(
-        results=pd.DataFrame([r.as_dict() for r in run.rows()], columns=list(COLUMNS)),
+        results=pd.DataFrame([r.as_dict() for r in (run.rows_so_far() if interrupted else run.rows())],
+                             columns=list(COLUMNS)),
         timings=pd.DataFrame.from_records(timings, columns=list(TIMING_COLUMNS)),
         environment=env | {"implementations": ", ".join(t.name for t in targets), "cases": len(cases),
                            "jobs": options.jobs, "isolated": options.isolate,
@@ -150,7 +152,7 @@ def run_suite(
                            "seconds_checking": round(seconds["checking"], 2),
                            "seconds_timing": round(seconds["timing"], 2),
                            "timing_threads": "1 for NumPy's BLAS and for PyTorch, in a worker process",
-                           "relu_kink_margin": kink_margin_note(options.checks)},
+                           "relu_kink_margin": kink_margin_note(options.checks)} | (so_far if interrupted else {}),
         expectations=expectations,
         fd_accuracy=None if interrupted or not options.checks.finite_differences or len(run.not_loaded) == len(targets)
         else grid_accuracy(cases),

@@ -1,6 +1,7 @@
 """Running targets over cases, serially or over processes, into rows as targets finish:
 what ``api.run_suite`` hands its work to. A run keeps what loading told of each target
-and its rows (journaled as each target finishes); ``rows_for`` chooses how the work is
+and its rows (journaled as each target finishes; an interrupted run's report also holds
+the cases that finished of the others); ``rows_for`` chooses how the work is
 dealt: serially, by case over ``parallel``'s pool (few targets), or by target (a class).
 """
 
@@ -59,6 +60,9 @@ class Run:
     load_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     not_loaded: list[registry.Unloadable] = field(default_factory=list)
     finished: dict[str, list[ResultRow]] = field(default_factory=dict)
+    #: Rows of the cases that finished, of targets not finished yet (kept for an interrupted run).
+    partial: dict[str, list[ResultRow]] = field(default_factory=dict)
+    partial_cases: dict[str, int] = field(default_factory=dict)
 
     def pending(self, done: dict[str, list[ResultRow]]) -> list[Target]:
         """The targets still to run: those a journal already holds are taken from it."""
@@ -82,7 +86,24 @@ class Run:
         self.labels[target.name] = description["name"]
         self.load_notes[target.name] = tuple(description.get("notes", ()))
 
+    def case_finished(self, target: Target, case: Case, rows: list[ResultRow]) -> None:
+        """One case of a target is done: its rows kept until the target is, then shown."""
+        self.partial.setdefault(target.name, []).extend(rows)
+        self.partial_cases[target.name] = self.partial_cases.get(target.name, 0) + 1
+        self.progress.case_done(target, case, rows)
+
+    def finished_cases(self) -> int:
+        """Target × case pairs done: every case of a finished target, and the finished cases of the others."""
+        return len(self.finished) * len(self.cases) + sum(self.partial_cases.values())
+
+    def rows_so_far(self) -> list[ResultRow]:
+        """The finished targets' rows, then those of the cases that finished of the others."""
+        return self.rows() + [r for t in self.targets if t.name not in self.finished
+                              for r in self.partial.get(t.name, ())]
+
     def target_finished(self, target: Target, rows: list[ResultRow], seconds: float) -> None:
+        self.partial.pop(target.name, None)
+        self.partial_cases.pop(target.name, None)
         if self.options.require is not None:
             rows = rows + coverage_rows(target.name, self.options.require, self.cases, rows)
         self.finished[target.name] = rows
@@ -111,11 +132,10 @@ def rows_for(run: Run, targets: list[Target]) -> list[Target]:
         if not ready:  # said once something runs: a run whose one target cannot be loaded is one line
             run.progress.start(targets[number:], len(run.cases))
         ready.append(target)
-        started, mine = time.perf_counter(), []
+        started = time.perf_counter()
         for _, case, case_rows in run_each([target], run.cases, run.settings, drivers={target.name: driver}):
-            mine += case_rows
-            run.progress.case_done(target, case, case_rows)
-        run.target_finished(target, mine, time.perf_counter() - started)
+            run.case_finished(target, case, case_rows)
+        run.target_finished(target, list(run.partial.get(target.name, ())), time.perf_counter() - started)
     return ready
 
 
@@ -140,7 +160,7 @@ def _parallel_result_rows(run: Run, targets: list[Target]) -> list[Target]:
     left = [len(cases)] * len(targets)
     for number, index, case_rows in run_indexed_parallel(targets, cases, run.options.jobs, run.settings):
         found[number, index] = case_rows
-        run.progress.case_done(targets[number], cases[index], case_rows)
+        run.case_finished(targets[number], cases[index], case_rows)
         left[number] -= 1
         if not left[number]:
             mine = [r for i in range(len(cases)) for r in found[number, i]]

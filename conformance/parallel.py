@@ -23,10 +23,12 @@ process, in parallel.
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import multiprocessing.util
 import os
 import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -39,7 +41,7 @@ from conformance.running.isolation import driver_for
 from conformance.running.targets import Target, TargetError
 from conformance.running.threads import one_thread_per_process
 from conformance.judge.results import ResultRow
-from conformance.runner import run_case
+from conformance.runner import expect, run_case
 from conformance.settings import CaseSettings
 from conformance.cases.spec import Case
 
@@ -50,6 +52,24 @@ TARGETS_PER_JOB = 4
 #: Chunks per process: enough to even out cases of unequal cost, few enough that
 #: handing them out costs nothing next to running them.
 CHUNKS_PER_JOB = 8
+#: The most cases in a chunk: a chunk's rows reach the parent when it is done, so Ctrl-C keeps
+#: the work of all but the last few seconds of each process.
+CASES_PER_CHUNK = 16
+
+
+@contextlib.contextmanager
+def _spawning():
+    """Pool processes started with Ctrl-C ignored: a spawned interpreter keeps an ignored SIGINT,
+    so Ctrl-C while it imports (before ``_start_pool_process``) prints no traceback from it; the
+    parent takes Ctrl-C again at once (``submit`` starts processes as they are needed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def usable_jobs(jobs: int | None) -> int:
@@ -82,6 +102,7 @@ class ChunkRunner:
             if number not in self.drivers:
                 self.drivers[number] = driver_for(target, self.settings.isolate, self.settings.limits)
             expectations = known.for_target(self.settings.expectations, target)
+            expect(self.drivers[number], cases)
             out.append([run_case(self.drivers[number], case, expectations, self.settings.checks) for case in cases])
         return out
 
@@ -117,7 +138,7 @@ def _run_indexed(
     are shared out as they are asked for.
     """
     jobs = usable_jobs(jobs)
-    queue = collections.deque(chunks(len(cases), jobs * CHUNKS_PER_JOB))
+    queue = collections.deque(chunks(len(cases), max(jobs * CHUNKS_PER_JOB, -(-len(cases) // CASES_PER_CHUNK))))
     here = ChunkRunner(targets, settings)
     helpers = min(jobs - 1, len(queue) - 1)
     pool = None if helpers < 1 else ProcessPoolExecutor(
@@ -135,7 +156,8 @@ def _run_indexed(
         while queue or in_flight:
             while pool is not None and queue and len(in_flight) < helpers:
                 chunk = queue.popleft()
-                in_flight[pool.submit(_run_chunk, [cases[i] for i in chunk])] = chunk
+                with _spawning():
+                    in_flight[pool.submit(_run_chunk, [cases[i] for i in chunk])] = chunk
             done, _ = wait(in_flight, timeout=0 if queue else None, return_when=FIRST_COMPLETED)
             for future in done:
                 yield from results(in_flight.pop(future), future.result())
@@ -209,6 +231,7 @@ def run_target(target: Target, cases: Sequence[Case], settings: CaseSettings) ->
         return TargetRun(None, str(fault), seconds=time.perf_counter() - started)
     expectations = known.for_target(settings.expectations, target)
     try:
+        expect(driver, cases)
         rows = tuple(tuple(run_case(driver, case, expectations, settings.checks)) for case in cases)
     finally:
         driver.close()
@@ -248,7 +271,8 @@ def run_targets_parallel(
                                initializer=_start_target_process, initargs=(targets, cases, settings))
     finished = False
     try:
-        pending = {pool.submit(_run_target_number, number): number for number in range(len(targets))}
+        with _spawning():
+            pending = {pool.submit(_run_target_number, number): number for number in range(len(targets))}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

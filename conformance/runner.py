@@ -212,6 +212,13 @@ def judged_rows(name: str, case: Case, seen: Observation, input_gradient: bool) 
             for r in compare_with_oracle(name, fit.case, seen, oracle(fit.case), input_gradient)], fit
 
 
+def expect(driver: ImplementationDriver, cases: Iterable[Case]) -> None:
+    """Tell the driver the cases about to run (a worker then asks ``supports`` once for all);
+    a driver without ``expect`` is asked case by case."""
+    if (ahead := getattr(driver, "expect", None)) is not None:
+        ahead(list(cases))
+
+
 def run_each(
     targets: Iterable[Target],
     cases: Iterable[Case],
@@ -228,6 +235,7 @@ def run_each(
         driver = (drivers or {}).get(target.name) or driver_for(target, settings.isolate, settings.limits)
         expectations = known.for_target(settings.expectations, target)
         try:
+            expect(driver, cases)
             for case in cases:
                 yield target, case, run_case(driver, case, expectations, settings.checks)
         finally:

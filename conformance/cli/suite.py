@@ -64,7 +64,9 @@ def run_command(args: argparse.Namespace) -> int:
     if failed:
         raise ReportError("; ".join(failed))
     if report.interrupted:
-        print(f"{PROG} run: interrupted; the report holds the cases that finished (marked partial)", file=sys.stderr)
+        finished = report.environment.get("finished")
+        print(f"{PROG} run: interrupted; the report holds the cases that finished"
+              f"{f' ({finished})' if finished else ''}, marked partial", file=sys.stderr)
         return 130
     return report.exit_code
 

@@ -220,8 +220,27 @@ class FiniteDifferences:
                          self.objective_dtype)
 
     def _derivatives(self, probes: list, steps: np.ndarray, scheme: Scheme):
-        return nested(lambda asked: self._evaluate([Probe(p, s) for p, s in asked]), probes, steps, scheme,
-                      self.centre())
+        """``nested`` over values asked for in one request: every iteration's points of every
+        probe depend only on the steps, so they are evaluated together (a probe that ``nested``
+        stops early leaves its later points unused; with the default two iterations none does)."""
+        centre = self.centre()
+        grids = [np.concatenate([s * scheme.offsets(k) for k in range(scheme.iterations)]) for s in steps]
+        found = self._evaluate([Probe(p, g) for p, g in zip(probes, grids)])
+        known = {_key(p): dict(zip(g.tolist(), v.ravel().tolist())) for p, g, v in zip(probes, grids, found)}
+
+        def evaluate(asked):
+            values = [[known.get(_key(p), {}).get(step) for step in s.tolist()] for p, s in asked]
+            if all(None not in v for v in values):
+                return [np.asarray(v, dtype=np.float64) for v in values]
+            return self._evaluate([Probe(p, s) for p, s in asked])  # not planned: asked as before
+
+        return nested(evaluate, probes, steps, scheme, centre)
+
+
+def _key(probe: np.ndarray | int) -> int | tuple[str, int]:
+    """A probe's identity while its values are looked up: an entry's index, or the direction
+    itself (the caller holds every direction until ``nested`` returns)."""
+    return int(probe) if isinstance(probe, (int, np.integer)) else ("direction", id(probe))
 
 
 def nested(evaluate, probes: list, steps: np.ndarray, scheme: Scheme, centre: float):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from conformance.reporting.environment import GENERATOR
-from conformance.reporting.markdown import CELL_LEGEND, headline, plain as cell
+from conformance.reporting.markdown import CELL_LEGEND, headline, how_much, plain as cell
 from conformance.reporting.tables import (FD_NOTE, MORE_IN_FILES, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
                                           defect_table, duration, fd_accuracy_summary, findings,
                                           not_applicable_table, timing_summary, verdict_table, worst_errors)
@@ -120,7 +120,7 @@ def report_html(report: Report) -> str:
     parts = [f"<h1>Conformance report</h1><p class='muted'>{esc(headline(report))}</p>"]
     if report.interrupted:
         parts.append("<p class='partial'><b>PARTIAL REPORT</b>: the run was interrupted; these tables hold "
-                     "only the cases that finished.</p>")
+                     f"only the cases that finished{esc(how_much(report))}.</p>")
     parts += [html_table(verdict_table(results), coloured=True), _note(CELL_LEGEND)]
     if report.class_summary is not None and not report.class_summary.empty:
         parts += ["<h2>Mistakes in the class</h2>", _note(CLASS_NOTE), html_table(report.class_summary)]

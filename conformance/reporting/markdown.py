@@ -56,11 +56,18 @@ CELL_LEGEND = ("Each check family's cell counts cases: `pass`; `FAIL n` unexpect
                "hung (gave no answer); `—` no case of that family ran.")
 
 
+def how_much(report: Report) -> str:
+    """How much of an interrupted run finished, as the end of a sentence ('' when not known)."""
+    finished = report.environment.get("finished")
+    return f" ({finished})" if finished else ""
+
+
 def summary_markdown(report: Report) -> str:
     results = report.results
     out = ["# Conformance report", "", headline(report), ""]
     if report.interrupted:
-        out += ["> **PARTIAL REPORT**: the run was interrupted; these tables hold only the cases that finished.", ""]
+        out += ["> **PARTIAL REPORT**: the run was interrupted; these tables hold only the cases that finished"
+                f"{how_much(report)}.", ""]
     out += [markdown_table(verdict_table(results, marks=True)), "", CELL_LEGEND, ""]
     out += ["## What is wrong", ""]
     found = findings(results, more_in=MORE_IN_FILES)

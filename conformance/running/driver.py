@@ -192,6 +192,9 @@ class Driver:
             declared = adapter.capabilities.why_not(case.spec, case.batch, case.dtype)
             return declared or adapter.supports(case.spec, case.batch, case.dtype)
 
+    def expect(self, cases: Sequence[Case]) -> None:
+        """Nothing to ask ahead in-process (a worker driver asks ``supports`` for all at once)."""
+
     def supports_each(self, cases: Sequence[Case]) -> list[str | None]:
         """``supports`` for each case, in one request (the instructor's side decides a grid)."""
         return [self.supports(case) for case in cases]

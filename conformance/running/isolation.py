@@ -84,6 +84,8 @@ class WorkerDriver:
         self.crashes = 0  # in a row
         #: What this case's requests have sent the worker, by id (held, so no id is reused).
         self._sent: dict[int, Any] = {}
+        #: ``supports``' answers asked ahead (``expect``), by case.
+        self._reasons: dict[Any, str | None] = {}
 
     # ---- what loading told ----
 
@@ -279,7 +281,21 @@ class WorkerDriver:
 
     # ---- the requests ----
 
+    def expect(self, cases) -> None:
+        """``supports`` for every case about to run, 400 a request (validated as ``supports_each``'s);
+        a batch the worker cannot answer (a timeout not counted) leaves its cases to be asked one by one."""
+        cases = list(dict.fromkeys(cases))
+        for start in range(0, len(cases), 400):  # a reply far below the wire format's header bound
+            chunk, timeouts = cases[start:start + 400], self.timeouts
+            self.start_case()
+            try:
+                self._reasons.update(zip(chunk, self.supports_each(chunk)))
+            except ImplementationFault:
+                self.timeouts = timeouts
+
     def supports(self, case) -> str | None:
+        if case in self._reasons:
+            return self._reasons[case]
         body = self._call("supports", 1 << 10, case)
         if not (isinstance(body, dict) and set(body) == {"reason"} and isinstance(body["reason"], (str, type(None)))):
             raise replies.malformed("supports() must answer with a reason or none")

@@ -64,6 +64,9 @@ class PlannedDriver:
     def start_case(self) -> None:
         self.inner.start_case()
 
+    def expect(self, cases) -> None:
+        """Nothing to ask ahead: the plan answers ``supports``."""
+
     def supports(self, case) -> str | None:
         return self.plan.reason(case.id)
 

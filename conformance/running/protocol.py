@@ -32,6 +32,9 @@ class ImplementationDriver(Protocol):
     def start_case(self) -> None:
         """A new case begins (a worker starts its wall-time budget here)."""
 
+    def expect(self, cases: Sequence[Case]) -> None:
+        """The cases about to run (a worker asks ``supports`` for all of them in one request)."""
+
     def supports(self, case: Case) -> str | None:
         """None when the case applies, else the adapter's reason."""
 
