@@ -172,7 +172,8 @@ MUTANTS = (
            mlp.AccumulatesGradients, Expected("contract", contract="gradients accumulate between calls",
                                           where="the contract's repeated calls: accumulation")),
     Mutant("stale_input_cache", "the first layer differentiated with the first forward's input ever after",
-           mlp.StaleInputCache, Expected("contract", contract="stale state", where="the contract's repeated calls")),
+           mlp.StaleInputCache, Expected("contract", contract="does not follow the latest forward",
+                                         where="the contract's repeated calls")),
     # Outside the library, the right diagnosis is none: "unexplained", not a wrong cause.
     Mutant("last_weight_gradient_from_preactivation", "last layer's weight gradient uses the pre-activation below "
            "instead of its input (outside the hypothesis library)", mlp.LastWeightGradientFromPreactivation,
