@@ -37,3 +37,29 @@ def test_a_wrong_top_layer_of_a_network_with_a_loss_may_be_the_loss_gradient():
 
 def test_nothing_wrong_has_no_span():
     assert span(LEAKY_AFTER_DENSE, [], input_wrong=False) is None
+
+
+def test_an_average_pool_dividing_by_k_is_named_at_the_pool_not_at_the_batch_norm_below():
+    from conformance.audit.mutants import MUTANTS
+    from conformance.running.targets import Target
+    from conformance.runner import case_outcome
+
+    (mutant,) = [m for m in MUTANTS if m.name == "avgpool_divides_by_kernel"]
+    found = case_outcome(Target(mutant.name, mutant.adapter(), "test"), mutant.shows_in).diagnosis
+    line = found.line()
+    assert "the error enters at layer 3 (avgpool2d)" in line and "×3" in line, line
+    assert "layer 1 (batchnorm)" not in line.split(" (the error enters")[-1], line
+
+
+def test_a_max_pool_that_overwrites_conforms_on_windows_that_do_not_overlap_and_fails_where_they_do():
+    from conformance.audit.mutants import MUTANTS
+    from conformance.audit.showcases import layer_case
+    from conformance.running.targets import Target
+    from conformance.runner import case_outcome
+
+    (mutant,) = [m for m in MUTANTS if m.name == "maxpool_overwrites"]
+    target = Target(mutant.name, mutant.adapter(), "test")
+    apart = case_outcome(target, layer_case("maxpool2d"))
+    assert not [r.detail for r in apart.rows if r.unexpected]
+    overlapping = case_outcome(target, layer_case("maxpool2d.s1"))
+    assert "writes each window's gradient to its maximum where it must add" in overlapping.diagnosis.line()
