@@ -435,3 +435,21 @@ def test_what_the_help_says_of_a_quick_grid_is_true_of_it(capsys, monkeypatch):
         for stated in re.findall(r"\bbatch (\d+)\b", text):
             assert batches == {int(stated)}, f"{verb}: the help says batch {stated}; its grid has {sorted(batches)}"
     assert any("batch" in text for text in said.values()), "no help states a batch: the test would not fail"
+
+
+@pytest.mark.parametrize("argv", [["--widths", "3-4-2"], ["--depth", "2"], ["--batch", "4"]],
+                         ids=["widths", "depth", "batch"])
+def test_an_mlp_only_grid_option_says_how_many_layer_network_cases_it_leaves_out(argv, capsys):
+    args = cli.build_parser().parse_args(["run", "--quick", *argv])
+    cases = options.grid_cases(args)
+    assert not [c.id for c in cases if not isinstance(c.spec, NetworkSpec)]
+    dropped = len(spec_grid.sequence_cases(spec_grid.GridChoice(), args.seed, quick=True))
+    if argv[0] != "--depth":  # the large family is kept under --depth (its networks have depths)
+        dropped += len(spec_grid.large_cases(spec_grid.GridChoice(), args.seed))
+    assert dropped > 0
+    assert f"{dropped} layer-network and large-magnitude cases are left out" in capsys.readouterr().err
+
+
+def test_the_whole_grid_leaves_nothing_out_and_says_nothing(capsys):
+    options.grid_cases(cli.build_parser().parse_args(["run", "--quick"]))
+    assert "left out" not in capsys.readouterr().err

@@ -83,7 +83,8 @@ def test_a_bug_outside_the_library_is_said_to_be_unexplained():
     found, _ = diagnosis(Target("m", MUTANT["last_weight_gradient_from_preactivation"].adapter(), "test"), case("tanh"))
     assert not found.explained and found.findings == ()
     assert found.line().startswith("unexplained: no bug hypothesis reproduces these results")
-    assert "wrong gradients start at layer 2; wrong: weight[2]" in found.line()
+    assert ("the error enters at layer 2 (dense+identity): layer 2's gradients are wrong; wrong: weight[2]"
+            in found.line())
 
 
 class NoisyFirstWeight(ReferenceNumpy):
@@ -97,8 +98,9 @@ class NoisyFirstWeight(ReferenceNumpy):
 
 def test_noise_on_a_gradient_is_unexplained_and_located():
     found, _ = diagnosis(Target("noisy", NoisyFirstWeight, "test"), case("sigmoid"))
-    assert found.line() == "unexplained: no bug hypothesis reproduces these results (wrong gradients start at " \
-                           "layer 0; wrong: weight[0])"
+    assert found.line() == ("unexplained: no bug hypothesis reproduces these results (the error enters in the "
+                            "backward of one of layers 0–1 (dense+sigmoid, dense+sigmoid): layer 0's gradients are "
+                            "wrong, layer 1's right; wrong: weight[0])")
 
 
 def test_a_correct_implementation_is_never_diagnosed():
@@ -170,7 +172,8 @@ def test_seed_004_is_diagnosed_as_a_missing_mean_and_biases_not_summed_over_the_
 def test_seed_004_with_an_upstream_gradient_has_only_the_biases_wrong():
     found, _ = diagnosis(load(SEED_004), case("sigmoid", depth=3))
     assert found.line() == ("bias[0], bias[1], bias[2] not summed over the batch: shape (4, 4) where (4,) is due, "
-                            "and summed over the batch it is right (wrong gradients start at layer 2; wrong: "
+                            "and summed over the batch it is right (the error enters at layer 2 (dense+identity); "
+                            "wrong: "
                             "bias[0], bias[1], bias[2])")
 
 
@@ -224,7 +227,7 @@ class SigmoidForwardInTanhLayers(MutantAdapter):
 def test_a_forward_with_another_activation_is_named_with_both_activations():
     found, _ = diagnosis(Target("m", SigmoidForwardInTanhLayers, "test"), case("tanh", depth=2))
     assert found.line().startswith("layer 0: the forward applies sigmoid where tanh belongs (the forward output is "
-                                   "wrong; wrong gradients start at layer 1")
+                                   "wrong; the error enters at layer 0 (dense+tanh)")
     assert [(f.kind, f.layers, f.variant) for f in found.findings] == [("forward_other_activation", (0,), "sigmoid")]
 
 
@@ -238,7 +241,8 @@ class ZeroInputGradient(ReferenceNumpy):
 
 def test_an_all_zero_gradient_is_said_to_be_all_zeros():
     found, _ = diagnosis(Target("zero_input", ZeroInputGradient, "test"), case("relu", dtype="float32"))
-    assert found.line() == "input all zeros (wrong: input)"
+    assert found.line() == ("input all zeros (the error enters at layer 0 (dense+relu): the input gradient is "
+                            "wrong, layer 0's right; wrong: input)")
 
 
 def test_an_error_inside_the_diagnosis_is_the_suites_own_and_is_logged(monkeypatch, caplog):

@@ -172,7 +172,8 @@ MUTANTS = (
            mlp.AccumulatesGradients, Expected("contract", contract="gradients accumulate between calls",
                                           where="the contract's repeated calls: accumulation")),
     Mutant("stale_input_cache", "the first layer differentiated with the first forward's input ever after",
-           mlp.StaleInputCache, Expected("contract", contract="stale state", where="the contract's repeated calls")),
+           mlp.StaleInputCache, Expected("contract", contract="does not follow the latest forward",
+                                         where="the contract's repeated calls")),
     # Outside the library, the right diagnosis is none: "unexplained", not a wrong cause.
     Mutant("last_weight_gradient_from_preactivation", "last layer's weight gradient uses the pre-activation below "
            "instead of its input (outside the hypothesis library)", mlp.LastWeightGradientFromPreactivation,
@@ -215,6 +216,12 @@ SEQUENCE_MUTANTS = (
     _sequence("maxpool_gradient_to_every_element", "max-pool backward sends the gradient to every window element",
               Expected("maxpool_gradient_to_every_element", _at_kind("maxpool2d"), where="every maxpool2d"),
               kind="maxpool2d", layer=sequence_mutants.MaxPoolEveryElement),
+    _sequence("maxpool_overwrites", "max-pool backward assigns each window's gradient to its maximum (= for +=)",
+              Expected("maxpool_overwrites", _at_kind("maxpool2d"), where="overlapping maxpool2d windows"),
+              kind="maxpool2d", layer=sequence_mutants.MaxPoolOverwrites),
+    _sequence("avgpool_divides_by_kernel", "average-pool backward divides by k where k² is due",
+              Expected("avgpool_divisor", _at_kind("avgpool2d"), variant="divisor_k", where="every avgpool2d"),
+              kind="avgpool2d", layer=sequence_mutants.AvgPoolDividesByKernel),
     _sequence("l2_gradient_without_lambda", "the L2 penalty's gradient is W, λ left out",
               Expected("l2_gradient", lambda s: (), variant="without_lambda", where="the penalty"),
               penalty_factor=1 / L2),

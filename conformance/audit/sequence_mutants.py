@@ -84,6 +84,40 @@ class MaxPoolEveryElement(PoolLayer):
         return dx
 
 
+class MaxPoolOverwrites(PoolLayer):
+    """Written window by window, as in a course's loops: each window's gradient assigned to
+    its maximum with ``=``, so overlapping windows sharing a maximum keep only the last one's."""
+
+    def backward(self, grad):
+        if self.kind != "maxpool2d":
+            return super().backward(grad)
+        self.grads = {}
+        k, s = self.kernel, self.stride
+        n, c = grad.shape[:2]
+        batch, channel = np.ogrid[:n, :c]
+        dx = np.zeros(self.shape, dtype=grad.dtype)
+        for r in range(grad.shape[2]):
+            for q in range(grad.shape[3]):
+                pick = self.winner[:, :, r, q]
+                dx[batch, channel, r * s + pick // k, q * s + pick % k] = grad[:, :, r, q]
+        return dx
+
+
+class AvgPoolDividesByKernel(PoolLayer):
+    """Average pool whose backward spreads each window's gradient divided by k, not k²."""
+
+    def backward(self, grad):
+        if self.kind != "avgpool2d":
+            return super().backward(grad)
+        self.grads = {}
+        dx = np.zeros(self.shape, dtype=grad.dtype)
+        k, s = self.kernel, self.stride
+        for r in range(grad.shape[2]):
+            for q in range(grad.shape[3]):
+                dx[:, :, r * s:r * s + k, q * s:q * s + k] += grad[:, :, r:r + 1, q:q + 1] / k
+        return dx
+
+
 class SequenceMutantAdapter(ReferenceNumpy):
     """The reference on layer-sequence networks only, every layer of kind ``kind`` given the
     class ``layer``; ``penalty_factor`` scales the L2 penalty's gradient (1: intended)."""

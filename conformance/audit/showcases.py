@@ -61,6 +61,8 @@ SHOWS_IN = {
     "conv_backward_kernel_flipped": layer_case("conv2d.s2"),
     "conv_backward_padding_ignored": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense", batch=2),
     "maxpool_gradient_to_every_element": layer_case("maxpool2d", dtype="float32"),
+    "maxpool_overwrites": layer_case("maxpool2d.k3.s2"),
+    "avgpool_divides_by_kernel": layer_case("conv2d.p1.nobias-batchnorm2d-relu-avgpool2d.k3.s2-flatten-dense"),
     "l2_gradient_without_lambda": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
     "l2_gradient_keeps_half": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense-l2.0.1", batch=2,
                                          loss="softmax_cross_entropy"),

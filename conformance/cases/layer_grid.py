@@ -102,7 +102,23 @@ def gelu_networks() -> list[SequenceSpec]:
             SequenceSpec((4,), (Dense(4, 5), _act("gelu_tanh"), Dense(5, 3)))]
 
 
+def window_networks() -> list[SequenceSpec]:
+    """Overlapping pooling windows (stride < kernel: a max-pool backward that writes where it
+    must add, or an average pool dividing by the wrong count, shows only there), a stride-2
+    convolution inside a network, and non-square samples at every depth (a height and width
+    swapped shows only there). Listed last, so the smoke grid's choice before them stays."""
+    return [SequenceSpec((3, 7, 5), (MaxPool2d(3, stride=2),)),
+            SequenceSpec((2, 5, 6), (AvgPool2d(3, stride=1),)),
+            SequenceSpec((2, 5, 4), (MaxPool2d(2, stride=1),)),
+            SequenceSpec((3, 7, 5), (Conv2d(3, 4, stride=2, padding=1), _act("relu"), MaxPool2d(2, stride=1),
+                                     Flatten(), Dense(24, 5))),
+            SequenceSpec((3, 7, 5), (Conv2d(3, 4, padding=1, bias=False), BatchNorm(4), _act("relu"),
+                                     AvgPool2d(3, stride=2), Flatten(), Dense(24, 3))),
+            SequenceSpec((2, 6, 5), (Conv2d(2, 3, padding=1), _act("tanh"), MaxPool2d(3, stride=1), Flatten(),
+                                     Dense(36, 4)), "softmax_cross_entropy")]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
     return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
-                             + gelu_networks()))
+                             + gelu_networks() + window_networks()))

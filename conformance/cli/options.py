@@ -129,7 +129,9 @@ def add_grid_options(parser: argparse.ArgumentParser) -> None:
 
     grid = parser.add_argument_group(
         "grid", "narrow or change the case grid (comma-separated lists; the same keys in a [tool.conformance] "
-                "table of ./pyproject.toml apply when an option is not given)")
+                "table of ./pyproject.toml apply when an option is not given). --widths, --batch, --depth and "
+                "--activation describe MLPs: given, they leave out the layer-sequence networks (and --widths "
+                "and --batch the large-magnitude family), and the run says how many cases that drops")
     grid.add_argument("--widths", metavar="W-W-..", help="networks to run instead of the grid's, as layer widths "
                                                           "input first, e.g. 3-5-5-1,4-8-2")
     grid.add_argument("--batch", metavar="N,..", help="batch sizes instead of the grid's 1,4")
@@ -159,7 +161,22 @@ def grid_cases(args: argparse.Namespace):
     cases = grid(choice, seed=args.seed, quick=args.grid == "quick")
     if not cases:
         raise UsageError(f"the grid options leave no case ({grid_options.describe(choice)})")
+    _say_what_is_left_out(choice, args)
     return cases
+
+
+def _say_what_is_left_out(choice, args: argparse.Namespace) -> None:
+    """One line on stderr when MLP-only options drop the layer-sequence (and large) cases."""
+    import sys
+
+    from conformance.cases.grid import GridChoice, large_cases, sequence_cases
+
+    quick = args.grid == "quick"
+    dropped = ((len(sequence_cases(GridChoice(), args.seed, quick)) if not sequence_cases(choice, args.seed, quick)
+                else 0) + (len(large_cases(GridChoice(), args.seed)) if not large_cases(choice, args.seed) else 0))
+    if dropped:
+        print(f"conformance: the grid options describe MLPs; {dropped} layer-network and large-magnitude cases "
+              f"are left out", file=sys.stderr)
 
 
 def add_limit_options(parser: argparse.ArgumentParser, timeout_help: str = "") -> None:

@@ -1,8 +1,8 @@
-"""Diagnosis of a failing case: where the wrong gradients start, and which bug explains them.
+"""Diagnosis of a failing case: where the error enters, and which bug explains them.
 
-Localisation: errors flow backward, so the layer nearest the output whose weight or
-bias gradient mismatches is where the error starts; every mismatching tensor is
-listed.
+Localisation (``diagnosis.localise``): the span of layers the error enters in, between the
+highest layer with wrong parameter gradients and the lowest right one above it, kinds
+named; one layer where a named bug pins it. Every mismatching tensor is listed.
 
 Explanation: every hypothesis of ``conformance.diagnosis.hypotheses`` predicts, through the
 PyTorch oracle, what an implementation with that one bug would return. A
@@ -20,8 +20,7 @@ It runs in the harness's process, only for failing cases, on what the
 implementation already returned: a few small float64 autograd evaluations.
 
 Longer than 300 lines: the ranking of explanations (fitting, the what-if trials, the
-tie-breaking by distance, the words for each) is one algorithm, split into short
-functions.
+tie-breaking by distance, the words for each) is one algorithm, in short functions.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from conformance.diagnosis import hypotheses as h
-from conformance.diagnosis import sequence_hypotheses, stability
+from conformance.diagnosis import localise, sequence_hypotheses, stability
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
@@ -72,10 +71,9 @@ class Diagnosis:
     alternatives: tuple[Finding, ...] = ()
     #: The loss value disagrees with PyTorch (with a right output: the loss alone is wrong).
     loss_wrong: bool = False
+    span: localise.Span | None = None
 
-    @property
-    def explained(self) -> bool:
-        return bool(self.findings)
+    explained = property(lambda self: bool(self.findings))
 
     def line(self) -> str:
         where = []
@@ -83,8 +81,8 @@ class Diagnosis:
             where.append("the forward output is wrong")
         elif self.loss_wrong:
             where.append("the loss value is wrong (the output is right)")
-        if self.start_layer is not None:
-            where.append(f"wrong gradients start at layer {self.start_layer}")
+        if self.span is not None:
+            where.append(self.span.text(tuple(x for f in self.findings for x in f.layers), self.forward_wrong))
         if self.affected:
             where.append("wrong: " + ", ".join(self.affected))
         located = "; ".join(where) or "every value agrees with PyTorch"
@@ -311,7 +309,8 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
     findings = (_stability_findings(data, seen, ref) + (_findings(best, observed, due) if best is not None else ())
                 + _dtype_findings(seen, data))
     named_alternatives = tuple(f for other in alternatives for f in _findings(other, observed, due)[:1])
-    return Diagnosis(start, forward_wrong, affected, findings, named_alternatives, loss_wrong="loss" in wrong)
+    return Diagnosis(start, forward_wrong, affected, findings, named_alternatives, loss_wrong="loss" in wrong,
+                     span=localise.span(data.case.spec, layers, "input" in wrong))
 
 
 def _stability_findings(data: CaseData, seen: Observation, ref: Reference) -> tuple[Finding, ...]:

@@ -64,8 +64,27 @@ LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
                ("conv_kernel_flipped", True, bugs.conv_kernel_flipped,
                 "the forward flips the kernel (a true convolution where PyTorch's cross-correlation is due)")],
     "maxpool2d": [("maxpool_gradient_to_every_element", False, bugs.maxpool_every_element,
-                   "backward sends each window's gradient to every element of the window instead of its maximum")],
+                   "backward sends each window's gradient to every element of the window instead of its maximum"),
+                  ("maxpool_overwrites", False, bugs.maxpool_overwrites,
+                   "backward writes each window's gradient to its maximum where it must add: an element that is "
+                   "the maximum of several overlapping windows keeps only the last one's")],
 }
+
+
+def pool_divisor_changes(data: CaseData) -> list[SequenceWhatIf]:
+    """Average pools whose backward divides by k (the kernel's side) or by nothing, where k² is due."""
+    spec, found = data.case.spec, []
+    for i, layer in enumerate(spec.layers):
+        if layer.kind != "avgpool2d":
+            continue
+        k = layer.kernel
+        for divisor, words in ((k, f"k = {k}"), (1, "nothing")):
+            found.append(SequenceWhatIf("avgpool_divisor", (i,), f"{_words(spec, i)}: backward divides each "
+                                        f"window's gradient by {words} where k² = {k * k} is due (×{k * k // divisor})",
+                                        lambda i=i, d=divisor: {"overrides": {i: bugs.avgpool_divisor(d)}},
+                                        factor=Factor(k * k / divisor, f"k²/{divisor}"), reach=i,
+                                        variant="divisor_k" if divisor == k else "divisor_1"))
+    return found
 
 
 def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
@@ -126,6 +145,7 @@ def what_ifs(data: CaseData, forward_wrong: bool, factors: list[Factor]) -> Iter
         yield from layer_changes(data, True)
         return
     named = [f for f in factors if f.named]
+    yield from pool_divisor_changes(data)  # before the plain scalings it ties with: it names the layer
     yield from scaled_changes(data, named)
     yield from layer_changes(data, False)
     yield from penalty_changes(data)

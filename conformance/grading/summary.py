@@ -33,7 +33,7 @@ def causes(result: TargetResult) -> list[str]:
     if result.load_error:
         return ["not loaded"]
     if diagnosed := diagnosis_line(result.rows):
-        text = diagnosed.split("): ", 1)[-1].split(" (wrong gradients start")[0]
+        text = diagnosed.split("): ", 1)[-1].split(" (the error enters")[0]
         return sorted(dict.fromkeys(m for part in text.split(";") if (m := _misconception(part))))
     if found := problems(result.rows):
         first = found[0]

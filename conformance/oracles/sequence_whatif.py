@@ -171,3 +171,35 @@ def maxpool_every_element(layer, a, p):
 
 def intended(layer, a, p):
     return apply_layer(layer, a, p)
+
+
+class _MaxPoolOverwrites(torch.autograd.Function):
+    """Max-pool going up; coming down, each window's gradient written (not added) to its
+    maximum, windows in row-major order: where overlapping windows share a maximum, only the
+    last window's gradient is left."""
+
+    @staticmethod
+    def forward(ctx, a, layer):
+        out, where = F.max_pool2d(a, layer.kernel, layer.step, return_indices=True)
+        ctx.size, ctx.where = a.shape, where.flatten(2)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        n, c, h, w = ctx.size
+        order = torch.arange(ctx.where.shape[2]).expand_as(ctx.where)
+        last = torch.full((n, c, h * w), -1, dtype=order.dtype).scatter_reduce(2, ctx.where, order, "amax")
+        taken = grad.flatten(2).gather(2, last.clamp(min=0))
+        return torch.where(last >= 0, taken, torch.zeros_like(taken)).reshape(n, c, h, w), None
+
+
+def maxpool_overwrites(layer, a, p):
+    return _MaxPoolOverwrites.apply(a, layer)
+
+
+def avgpool_divisor(divisor: float):
+    """Average pool whose backward divides each window's gradient by ``divisor`` (k² is due)."""
+    def override(layer, a, p):
+        from conformance.oracles.sequence import scale_gradient
+        return scale_gradient(apply_layer(layer, a, p), layer.kernel ** 2 / divisor)
+    return override

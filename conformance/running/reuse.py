@@ -14,6 +14,11 @@ determinism run, the same model is called three more times:
    reversing changes nothing, the input negated instead, and not judged);
 3. the first input again: the first run's answer.
 
+A disagreement is worded by what it matches: "stale state" only when the answer is an
+earlier call's; an output that does not follow its sample when the batch is reversed
+depends on the sample's position in the batch; a right output with wrong gradients is a
+backward that does not follow the latest forward.
+
 Every comparison allows the rounding of a different summation order
 (``conformance.judge.rounding``); only the first call that disagrees is reported, each
 wrong tensor with its worst element.
@@ -98,14 +103,37 @@ def violations(first: Arrays, call: Callable[[CaseData], Arrays], data: CaseData
     if data.case.batch == 1 or getattr(data.params, "buffers", None):
         # A dropout keep-mask given at build time belongs to sample positions: reversed, the
         # batch meets another mask, so only a negated input is fed (and not judged).
-        call(negated_input(data))
+        between = call(negated_input(data))
     else:
-        reordered = call(reversed_batch(data))
-        if wrong := _mismatches(_reversed_rows(first), reordered, compare, rows_reversed=True):
-            return tuple((name, f"{name}: stale state: after a forward on another input (the batch reversed) the "
-                                f"model answers as if for an earlier one (a cache from an earlier forward?): "
-                                f"{_describe(d)}") for name, d in wrong)
+        between = call(reversed_batch(data))
+        if wrong := _mismatches(_reversed_rows(first), between, compare, rows_reversed=True):
+            return _after_another_input(first, between, compare, wrong)
     back = call(data.copy())
-    return tuple((name, f"{name}: stale state: the first input again, after another one, disagrees with the first "
-                        f"call's answer (a cache from an earlier forward?): {_describe(d)}")
-                 for name, d in _mismatches(first, back, compare))
+    wrong = _mismatches(first, back, compare)
+    if wrong and _matches_earlier(between, back, compare, wrong):
+        return tuple((name, f"{name}: stale state: the first input again, after another one, gets the answer "
+                            f"to that other input (a cache from an earlier forward): {_describe(d)}")
+                     for name, d in wrong)
+    return tuple((name, f"{name}: state kept between calls: the first input again, after another one, disagrees "
+                        f"with the first call's answer: {_describe(d)}") for name, d in wrong)
+
+
+def _matches_earlier(earlier: Arrays, got: Arrays, compare, wrong: list[tuple[str, object]]) -> bool:
+    """Every wrong tensor of ``got`` is, within rounding, the earlier call's answer."""
+    return not _mismatches({name: earlier.get(name) for name, _ in wrong}, got, compare)
+
+
+def _after_another_input(first: Arrays, reordered: Arrays, compare, wrong: list[tuple[str, object]]) -> Violations:
+    """Name what the evidence shows when the reversed batch is answered wrong: the answer to the
+    earlier input (stale state), an output that moves with its position in the batch, or a
+    right output with a backward that does not follow it."""
+    if _matches_earlier(first, reordered, compare, wrong):
+        why = ("stale state: after a forward on another input (the batch reversed) the model gives the earlier "
+               "input's answer (a cache from an earlier forward)")
+    elif any(name == "output" for name, _ in wrong):
+        why = ("a sample's output depends on its position in the batch: with the batch reversed, the outputs are "
+               "not the first call's rows reversed (something broadcast along the batch axis?)")
+    else:
+        why = ("the backward does not follow the latest forward: with the batch reversed the output is right but "
+               "the gradients disagree (a backward computed from an earlier forward's cache?)")
+    return tuple((name, f"{name}: {why}: {_describe(d)}") for name, d in wrong)

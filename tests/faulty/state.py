@@ -167,3 +167,25 @@ class Float32LossDoubledWeight(Float32Loss):
     def loss(self, x, targets):
         value, grads = super().loss(x, targets)
         return value, Gradients(grads.input, (2 * grads.weights[0],) + grads.weights[1:], grads.biases)
+
+
+class PositionalOutput(ReferenceNumpy):
+    """Adds to each output row a term that grows with the row's position in the batch (a
+    per-sample vector broadcast along the batch axis)."""
+
+    name = "positional_output"
+
+    def forward(self, x):
+        y = super().forward(x)
+        return y + 0.01 * np.arange(len(y), dtype=y.dtype)[:, None]
+
+
+class MemoisedOutput(ReferenceNumpy):
+    """Returns its first forward's output ever after (gradients from the latest forward)."""
+
+    name = "memoised_output"
+
+    def forward(self, x):
+        y = super().forward(x)
+        self.__dict__.setdefault("first_output", y.copy())
+        return self.first_output
