@@ -22,6 +22,7 @@ import numpy as np
 from conformance.cases.layers import ACTIVATION_KINDS, SequenceSpec
 from conformance.cases.spec import CaseData
 from conformance.cases.torch_layers import apply_layer
+from conformance.diagnosis.graph_hypotheses import GRAPH_LAYER_BUGS, applies
 from conformance.diagnosis.hypotheses import Factor, WhatIf, predicted
 from conformance.oracles import sequence, sequence_whatif as bugs
 
@@ -65,6 +66,7 @@ LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
                 "the forward flips the kernel (a true convolution where PyTorch's cross-correlation is due)")],
     "maxpool2d": [("maxpool_gradient_to_every_element", False, bugs.maxpool_every_element,
                    "backward sends each window's gradient to every element of the window instead of its maximum")],
+    **GRAPH_LAYER_BUGS,
 }
 
 
@@ -74,7 +76,8 @@ def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
     spec, found = data.case.spec, []
     for i, layer in enumerate(spec.layers):
         for kind, forward, override, text in LAYER_BUGS.get(layer.kind, ()):
-            if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding):
+            if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding) \
+                    or not applies(kind, layer):
                 continue
             found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)}: {text}",
                                         lambda i=i, o=override: {"overrides": {i: o}}, reach=i))
