@@ -1,12 +1,11 @@
-"""The project's own NumPy layers for layer-sequence networks: the model to copy, clear
-before fast.
+"""The project's own NumPy layers for layer-sequence networks: the model to copy, clear before fast.
 
 Every layer is a small class with ``forward(x)``, which keeps what its backward needs,
 and ``backward(grad)``, which returns the gradient for its input and sets ``grads``, its
 parameters' gradients by short name (``weight``, ``bias``). ``Sequential`` chains them
 and names the parameters as the suite does (``"0.weight"``). Convolution and pooling loop
-over the kernel's offsets, each offset one strided view of the (padded) input: the sum
-over a window written out once, rather than four nested loops or an im2col.
+over the kernel's offsets, each offset one strided view of the (padded) input: the sum over
+a window written out once, not four nested loops or an im2col. Residual, attention: reference_graph.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import numpy as np
 from conformance.cases.layers import (ELU_ALPHA, LEAKY_SLOPE, NORM_EPS, Activation, AvgPool2d, BatchNorm,
                                       Conv2d, Dense, Dropout, Flatten, LayerNorm, MaxPool2d, NamedParams,
                                       SequenceSpec)
+from conformance.implementations.reference_graph import make_graph_layer
 
 
 class DenseLayer:
@@ -28,8 +28,9 @@ class DenseLayer:
         self.x = x
         return x @ self.weight.T if self.bias is None else x @ self.weight.T + self.bias
 
-    def backward(self, grad):
-        self.grads = {"weight": grad.T @ self.x} | ({} if self.bias is None else {"bias": grad.sum(axis=0)})
+    def backward(self, grad):  # over the batch and any axes before the last
+        g, x = grad.reshape(-1, grad.shape[-1]), self.x.reshape(-1, self.x.shape[-1])
+        self.grads = {"weight": g.T @ x} | ({} if self.bias is None else {"bias": g.sum(axis=0)})
         return grad @ self.weight
 
 
@@ -253,7 +254,7 @@ def make_layer(layer, params: NamedParams, i: int, entering: tuple[int, ...]):
         return PoolLayer(layer.kernel, layer.step, layer.kind)
     if isinstance(layer, Flatten):
         return FlattenLayer()
-    raise ValueError(f"unknown layer {layer!r}")
+    return make_graph_layer(layer, params, i, entering, make_layer)  # residual, attention; or unknown
 
 
 class Sequential:

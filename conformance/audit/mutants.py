@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 
-from conformance.audit import mlp_mutants as mlp, sequence_mutants
+from conformance.audit import graph_mutants, mlp_mutants as mlp, sequence_mutants
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
@@ -222,6 +222,19 @@ SEQUENCE_MUTANTS = (
     _sequence("avgpool_divides_by_kernel", "average-pool backward divides by k where k² is due",
               Expected("avgpool_divisor", _at_kind("avgpool2d"), variant="divisor_k", where="every avgpool2d"),
               kind="avgpool2d", layer=sequence_mutants.AvgPoolDividesByKernel),
+    # ---- the graph layers (graph_mutants) ----
+    _sequence("attention_softmax_wrong_axis", "attention's softmax backward summed over the queries' axis",
+              Expected("attention_softmax_wrong_axis", _at_kind("attention"), where="every attention"),
+              kind="attention", layer=graph_mutants.AttentionSoftmaxWrongAxis),
+    _sequence("attention_scale_missing_in_backward", "attention's backward without the 1/√d scale",
+              Expected("attention_scale_missing_in_backward", _at_kind("attention"), where="every attention"),
+              kind="attention", layer=graph_mutants.AttentionScaleMissing),
+    _sequence("attention_mask_leaks_gradient", "causal attention's backward through the unmasked softmax",
+              Expected("attention_mask_leaks_gradient", _at_kind("attention"), where="every causal attention"),
+              kind="attention", layer=graph_mutants.AttentionMaskLeaks),
+    _sequence("residual_branch_not_added", "a residual block's input gets only the skip path's gradient",
+              Expected("residual_branch_not_added", _at_kind("residual"), where="every residual block"),
+              kind="residual", layer=graph_mutants.ResidualBranchNotAdded),
     _sequence("l2_gradient_without_lambda", "the L2 penalty's gradient is W, λ left out",
               Expected("l2_gradient", lambda s: (), variant="without_lambda", where="the penalty"),
               penalty_factor=1 / L2),

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from conformance.cases import torch_layers
+from conformance.cases.graph_layers import layer_named
 from conformance.cases.magnitude import enlarged
 from conformance.cases.layers import (LABEL_LOSSES, BatchNorm, Conv2d, Dense, LayerNorm,
                                       NamedParams, SequenceSpec)
@@ -66,7 +67,7 @@ def _leads(kinks: torch_layers.Kinks) -> list[torch.Tensor]:
 def _draw_params(spec: SequenceSpec, rng: np.random.Generator, dtype, batch: int) -> NamedParams:
     tensors = {}
     for name, shape in spec.param_shapes.items():
-        layer = spec.layers[int(name.split(".")[0])]
+        layer = layer_named(spec, name)
         if isinstance(layer, (Dense, Conv2d)) and name.endswith("weight"):
             fan_in = int(np.prod(shape[1:]))
             value = rng.standard_normal(shape) * (1.2 / np.sqrt(fan_in))

@@ -11,6 +11,7 @@ has no variance there, and 2 and 3 are no factor the diagnosis names otherwise (
 
 from __future__ import annotations
 
+from conformance.cases.graph_layers import Attention, Residual
 from conformance.cases.layers import (SEQUENCE_LOSSES, Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout,
                                       Flatten, LayerNorm, MaxPool2d, SequenceSpec)
 
@@ -118,7 +119,25 @@ def window_networks() -> list[SequenceSpec]:
                                      Dense(36, 4)), "softmax_cross_entropy")]
 
 
+# ---- networks that are a small graph (cases.graph_layers) ----
+
+SEQUENCE = (3, 4)  # (seq, dim) per sample
+
+
+def graph_networks() -> list[SequenceSpec]:
+    """Self-attention alone (plain and causal), residual blocks alone and inside networks (a ReLU
+    in the branch, a loss after it), and a two-block pre-norm transformer (listed last)."""
+    attention = (LayerNorm(4), Attention(causal=True))
+    mlp = (LayerNorm(4), Dense(4, 6), _act("gelu"), Dense(6, 4))
+    return [SequenceSpec(SEQUENCE, (Attention(),)), SequenceSpec(SEQUENCE, (Attention(causal=True),)),
+            SequenceSpec((4,), (Residual((Dense(4, 4), _act("tanh"))),)),
+            SequenceSpec((4,), (Dense(4, 5), Residual((Dense(5, 6), _act("relu"), Dense(6, 5))), Dense(5, 3))),
+            SequenceSpec((4,), (Dense(4, 5), Residual((LayerNorm(5), Dense(5, 5), _act("tanh"))), Dense(5, 3)),
+                         "softmax_cross_entropy"),
+            SequenceSpec(SEQUENCE, (Residual(attention), Residual(mlp)))]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
     return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
-                             + gelu_networks() + window_networks()))
+                             + gelu_networks() + window_networks() + graph_networks()))

@@ -29,7 +29,7 @@ ACTIVATION_KINDS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "softpl
                     "log_softmax", "gelu", "gelu_tanh")
 #: Every layer kind, in the order listings show them.
 LAYER_KINDS = ("dense",) + ACTIVATION_KINDS + ("dropout", "batchnorm", "layernorm", "conv2d", "maxpool2d",
-                                               "avgpool2d", "flatten")
+                                               "avgpool2d", "flatten", "residual", "attention")
 #: Activations whose derivative jumps (the kink sits at zero).
 KINKED_KINDS = frozenset({"relu", "leaky_relu"})
 LEAKY_SLOPE = 0.01
@@ -70,7 +70,7 @@ class LayerKind:
 
 @dataclass(frozen=True)
 class Dense(LayerKind):
-    """``x @ W.T + b``, W of shape (n_out, n_in), on (batch, n_in)."""
+    """``x @ W.T + b``, W of shape (n_out, n_in), on (batch, n_in) or on the last axis of (batch, …, n_in)."""
 
     n_in: int
     n_out: int
@@ -78,8 +78,8 @@ class Dense(LayerKind):
     kind: ClassVar[str] = "dense"
 
     def out_shape(self, shape: Shape) -> Shape:
-        _expect(shape == (self.n_in,), f"dense takes ({self.n_in},) per sample, got {shape}")
-        return (self.n_out,)
+        _expect(shape[-1:] == (self.n_in,), f"dense takes (…, {self.n_in}) per sample, got {shape}")
+        return tuple(shape[:-1]) + (self.n_out,)
 
     def param_shapes(self, shape: Shape) -> dict[str, Shape]:
         return {"weight": (self.n_out, self.n_in)} | ({"bias": (self.n_out,)} if self.bias else {})

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from conformance.cases import torch_ops
 from conformance.cases.conventions import PYTORCH, Conventions
+from conformance.cases.graph_layers import Attention, Residual
 from conformance.cases.layers import (ELU_ALPHA, GELU_APPROXIMATION, LEAKY_SLOPE, Activation,
                                       AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm,
                                       MaxPool2d, SequenceSpec)
@@ -75,7 +76,7 @@ class Kinks:
     leads: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
 
-def layer_params(tensors: Tensors, i: int) -> dict:
+def layer_params(tensors: Tensors, i: int | str) -> dict:
     """Layer ``i``'s parameters and buffers by short name (``weight``, ``bias``, ``mask``)."""
     prefix = f"{i}."
     return {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
@@ -117,6 +118,8 @@ def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None 
         return F.avg_pool2d(a, layer.kernel, layer.step)
     if isinstance(layer, Flatten):
         return torch.flatten(a, 1)
+    if isinstance(layer, (Residual, Attention)):
+        return apply_graph_layer(layer, a, p, kinks)
     raise ValueError(f"unknown layer {layer!r}")
 
 
@@ -182,3 +185,17 @@ def kinks_at(spec: SequenceSpec, x, tensors: Mapping, targets=None) -> Kinks:
         if spec.loss == "hinge":
             loss_value("hinge", y, torch.as_tensor(targets), found)
     return found
+
+
+# ---- the layers that make a network a graph (cases.graph_layers) ----
+
+def apply_graph_layer(layer: Residual | Attention, a: torch.Tensor, p: dict, kinks: Kinks | None = None
+                      ) -> torch.Tensor:
+    """A residual block, ``inner(a) + a`` (inner parameters ``inner.{j}.weight`` …), or
+    self-attention, ``F.scaled_dot_product_attention(a, a, a, is_causal=…)`` (scale 1/√d)."""
+    if isinstance(layer, Attention):
+        return F.scaled_dot_product_attention(a, a, a, is_causal=layer.causal)
+    out = a
+    for j, inner in enumerate(layer.inner):
+        out = apply_layer(inner, out, layer_params(p, f"inner.{j}"), kinks)
+    return out + a

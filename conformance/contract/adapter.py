@@ -38,6 +38,7 @@ from typing import ClassVar, Mapping
 import numpy as np
 
 from conformance.cases.conventions import PYTORCH, Conventions
+from conformance.cases.graph_layers import kinds_within
 from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, Conv2d, Dense, SequenceSpec
 from conformance.cases.spec import ACTIVATIONS, DTYPES, NetworkSpec, Params
 
@@ -93,7 +94,8 @@ FIELD_DOCS = {
                       "that row is not applicable)",
     "layers": "layer kinds it implements in a layer-sequence network (dense, relu, leaky_relu, tanh, sigmoid, "
               "softplus, elu, softmax, log_softmax, gelu, gelu_tanh, identity, dropout, batchnorm, layernorm, "
-              "conv2d, maxpool2d, avgpool2d, flatten); a network is offered when it declares every kind in it "
+              "conv2d, maxpool2d, avgpool2d, flatten, residual, attention; a residual block's inner kinds count "
+              "too); a network is offered when it declares every kind in it "
               "(empty: none is)",
     "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights",
     "mlp": "it runs the MLPs of the grid (False: layer-sequence networks only)",
@@ -163,7 +165,7 @@ class Capabilities:
         """``why_not`` for a layer-sequence network: every kind in it declared in ``layers``."""
         if not self.layers:
             return "no layer-sequence networks (declares no layer kinds)"
-        if missing := [kind for kind in dict.fromkeys(spec.kinds) if kind not in self.layers]:
+        if missing := [kind for kind in kinds_within(spec) if kind not in self.layers]:
             return f"no {', '.join(missing)} layer"
         if spec.loss is None and not self.vjp:
             return "no backward from an arbitrary upstream gradient (loss mode only)"

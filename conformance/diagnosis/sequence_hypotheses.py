@@ -22,6 +22,7 @@ import numpy as np
 from conformance.cases.layers import ACTIVATION_KINDS, SequenceSpec
 from conformance.cases.spec import CaseData
 from conformance.cases.torch_layers import apply_layer
+from conformance.diagnosis.graph_hypotheses import GRAPH_LAYER_BUGS, applies
 from conformance.diagnosis.hypotheses import Factor, WhatIf, predicted
 from conformance.oracles import sequence, sequence_whatif as bugs
 
@@ -68,6 +69,7 @@ LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
                   ("maxpool_overwrites", False, bugs.maxpool_overwrites,
                    "backward writes each window's gradient to its maximum where it must add: an element that is "
                    "the maximum of several overlapping windows keeps only the last one's")],
+    **GRAPH_LAYER_BUGS,
 }
 
 
@@ -93,7 +95,8 @@ def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
     spec, found = data.case.spec, []
     for i, layer in enumerate(spec.layers):
         for kind, forward, override, text in LAYER_BUGS.get(layer.kind, ()):
-            if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding):
+            if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding) \
+                    or not applies(kind, layer):
                 continue
             found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)}: {text}",
                                         lambda i=i, o=override: {"overrides": {i: o}}, reach=i))

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from conformance.judge.results import ResultRow, row
-from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES
+from conformance.cases.graph_layers import kinds_within
+from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, SequenceSpec
 from conformance.cases.spec import ACTIVATIONS, Case, DTYPES
 
 _COMPARISON = re.compile(r"(depth|batch)(>=|<=|=)(\d+)")
@@ -48,7 +49,7 @@ class RequirementError(ValueError):
 
 def _dimensions(case: Case) -> dict[str, object]:
     spec = case.spec
-    kinds = set(getattr(spec, "kinds", ()))
+    kinds = set(kinds_within(spec)) if isinstance(spec, SequenceSpec) else set()
     return {"bias": spec.bias, "activation": spec.hidden_activation, "output": spec.output_activation,
             "dtype": case.dtype, "mode": case.mode, "depth": spec.depth, "batch": case.batch,
             "l2": bool(getattr(spec, "l2", 0.0)), **{f"layer {kind}": kind in kinds for kind in LAYER_KINDS}}

@@ -1,0 +1,94 @@
+"""Layer kinds that make a network more than a chain: ``Residual`` (an inner sequence of
+layers whose output is added to its input, the skip path) and ``Attention`` (scaled
+dot-product self-attention over a (batch, seq, dim) input, optionally causal).
+
+A residual layer at position i names its inner layers' parameters as a PyTorch module
+holding them in ``inner`` (an ``nn.Sequential``) would: ``"{i}.inner.{j}.weight"``. A
+transformer block is the chain ``Residual(LayerNorm, Attention)``, ``Residual(LayerNorm,
+Dense, GELU, Dense)``; a dense layer maps the last axis of any sample shape, as
+``torch.nn.Linear`` does. Imports nothing of the harness but the layer kinds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from conformance.cases.layers import LayerKind, SequenceSpec, Shape, _expect
+
+#: The kinds this module adds (also listed in ``layers.LAYER_KINDS``).
+GRAPH_KINDS = ("residual", "attention")
+
+
+@dataclass(frozen=True)
+class Residual(LayerKind):
+    """``inner(x) + x``: the inner layers in order, their output of the input's shape."""
+
+    inner: tuple[LayerKind, ...]
+    kind: ClassVar[str] = "residual"
+
+    def __post_init__(self) -> None:
+        _expect(bool(self.inner), "a residual block needs at least one inner layer")
+        _expect(not any(isinstance(layer, Residual) for layer in self.inner), "residual blocks do not nest")
+
+    def inner_shapes(self, shape: Shape) -> tuple[Shape, ...]:
+        found = [tuple(shape)]
+        for layer in self.inner:
+            found.append(layer.out_shape(found[-1]))
+        return tuple(found)
+
+    def out_shape(self, shape: Shape) -> Shape:
+        out = self.inner_shapes(shape)[-1]
+        _expect(out == tuple(shape), f"a residual block's inner layers map {shape} to {out}, not to {shape}")
+        return out
+
+    def param_shapes(self, shape: Shape) -> dict[str, Shape]:
+        entering = self.inner_shapes(shape)
+        return {f"inner.{j}.{name}": sub for j, layer in enumerate(self.inner)
+                for name, sub in layer.param_shapes(entering[j]).items()}
+
+    def label_for(self, shape: Shape) -> str:
+        inner = "_".join(layer.label_for(entering) for layer, entering in zip(self.inner, self.inner_shapes(shape)))
+        return f"residual_{inner}"
+
+
+@dataclass(frozen=True)
+class Attention(LayerKind):
+    """Scaled dot-product self-attention, ``softmax(x xᵀ/√d [+ causal mask]) x`` per sample of
+    (seq, d): queries, keys and values are the input itself (``F.scaled_dot_product_attention
+    (x, x, x, is_causal=causal)``); causal: position t attends to positions ≤ t."""
+
+    causal: bool = False
+    kind: ClassVar[str] = "attention"
+
+    def out_shape(self, shape: Shape) -> Shape:
+        _expect(len(shape) == 2, f"attention takes (seq, dim) per sample, got {shape}")
+        return tuple(shape)
+
+    @property
+    def label(self) -> str:
+        return "attention.causal" if self.causal else "attention"
+
+
+def dim_scale(dim: int) -> float:
+    """The 1/√d of scaled dot-product attention."""
+    return 1 / math.sqrt(dim)
+
+
+def kinds_within(spec: SequenceSpec) -> tuple[str, ...]:
+    """Every kind a network uses, the inner layers of its residual blocks included, in order."""
+    found = []
+    for layer in spec.layers:
+        found.append(layer.kind)
+        found += [inner.kind for inner in getattr(layer, "inner", ())]
+    return tuple(dict.fromkeys(found))
+
+
+def layer_named(spec: SequenceSpec, tensor: str) -> LayerKind:
+    """The layer that owns a parameter or buffer name, inside a residual block if it is one."""
+    parts = tensor.split(".")
+    layer = spec.layers[int(parts[0])]
+    if isinstance(layer, Residual) and parts[1] == "inner":
+        return layer.inner[int(parts[2])]
+    return layer

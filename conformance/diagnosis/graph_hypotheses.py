@@ -1,0 +1,32 @@
+"""The bug hypotheses of the layers that make a network a graph (``cases.graph_layers``),
+in the form of ``sequence_hypotheses.LAYER_BUGS`` (finding kind, changes the forward too,
+override, what it says after "layer i (kind): "): attention's softmax backward over the
+wrong axis, its 1/√d forgotten in backward, its causal mask leaking gradient; a residual
+block whose branch's gradient is not added to the skip path.
+"""
+
+from __future__ import annotations
+
+from conformance.oracles import graph_whatif as bugs
+
+#: Hypotheses that only a causal attention can show (a plain one has no mask to leak through).
+CAUSAL_ONLY = frozenset({"attention_mask_leaks_gradient"})
+
+GRAPH_LAYER_BUGS = {
+    "attention": [("attention_softmax_wrong_axis", False, bugs.attention_bug("wrong_axis"),
+                   "softmax backward summed over the wrong axis (the queries', where each row's softmax runs "
+                   "over the keys)"),
+                  ("attention_scale_missing_in_backward", False, bugs.attention_bug("no_scale"),
+                   "the 1/√d scale is left out of the scores' gradient in backward (the forward applies it)"),
+                  ("attention_mask_leaks_gradient", False, bugs.attention_bug("mask_leak"),
+                   "the causal mask leaks gradient: backward goes through the unmasked softmax, so the masked "
+                   "(future) positions receive gradient")],
+    "residual": [("residual_branch_not_added", False, bugs.residual_branch_not_added,
+                  "the inner branch's gradient is not added to the skip path (the block's input gets only the "
+                  "upstream gradient)")],
+}
+
+
+def applies(kind: str, layer) -> bool:
+    """Whether hypothesis ``kind`` can show at this layer."""
+    return kind not in CAUSAL_ONLY or getattr(layer, "causal", False)
