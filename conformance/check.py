@@ -74,7 +74,7 @@ def _results(loaded: Sequence[Target | Unloadable], report, seconds: dict[str, f
         label = display_name(report.labels.get(item.name, ""), item)
         if item.name in ran:
             out.append(replace(ran[item.name], source=item.name, name=label, seconds=seconds.get(item.name, 0.0),
-                               cases=cases))
+                               cases=cases, coverage=report.coverage.get(item.name, ())))
         else:
             out.append(TargetResult(item.name, label, cases=cases, not_run=True))
     return out

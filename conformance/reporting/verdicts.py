@@ -8,7 +8,7 @@ A target's verdict:
 * ``error``: the implementation raised, crashed or hung (gave no answer), and nothing was wrong otherwise;
 * ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
 * ``incomplete``: nothing is wrong, but it ran none of some kind of case the run
-  requires (``--require``);
+  requires (``--require``) or that it declares (``judge.declared``);
 * ``not loaded``: the target could not be loaded (the reason says why);
 * ``not run``: the run was stopped (Ctrl-C) before the target's turn.
 
@@ -28,6 +28,7 @@ import pandas as pd
 from conformance.judge.results import CHECKS, COLUMNS, TEXT_COLUMNS, ResultRow
 
 if TYPE_CHECKING:
+    from conformance.judge.declared import FamilyCoverage
     from conformance.running.targets import Target
 
 
@@ -50,6 +51,8 @@ class TargetResult:
     cases: int = field(default=0)
     #: The run stopped before this target's turn came.
     not_run: bool = False
+    #: Each family the adapter declared, with its cases on the grid and how many ran.
+    coverage: tuple[FamilyCoverage, ...] = ()
 
     @property
     def ran(self) -> list[ResultRow]:
@@ -166,6 +169,31 @@ def problem_lines(rows: Iterable[ResultRow], limit: int, more_in: str = MORE_IN)
     return lines
 
 
+def uniform_error(result: TargetResult) -> str | None:
+    """The one error every case that applied ended in (an adapter that cannot be
+    constructed, say), or None when anything else happened."""
+    errors = {r.detail for r in result.ran if r.check != "coverage"}
+    if result.verdict != "error" or len(errors) != 1 or any(r.verdict != "error" for r in result.ran
+                                                             if r.check != "coverage"):
+        return None
+    return errors.pop()
+
+
+def coverage_statement(coverage: Sequence[FamilyCoverage]) -> str:
+    """Each declared family and how many of its cases ran, in one clause:
+    ``vjp 120, loss half_mse 0 of 28, dtype float64 74``; a family the grid has no case of
+    says so. Empty when nothing was declared (a target that was not loaded)."""
+    words = []
+    for item in coverage:
+        if not item.on_grid:
+            words.append(f"{item.family.name} not on this grid")
+        elif item.missing:
+            words.append(f"{item.family.name} 0 of {item.on_grid}")
+        else:
+            words.append(f"{item.family.name} {item.ran}")
+    return ", ".join(words)
+
+
 def not_applicable_line(result: TargetResult) -> str | None:
     reasons = Counter(r.detail for r in result.rows if r.verdict == "not_applicable" and r.check == "case")
     if not reasons:
@@ -183,7 +211,7 @@ HEADINGS = {
     "error": "ERRORS (the implementation raised, crashed or hung)",
     "nothing ran": "NOTHING RAN: no case of the grid applies to it",
     "not loaded": "NOT LOADED",
-    "incomplete": "INCOMPLETE: required cases did not run",
+    "incomplete": "INCOMPLETE: a declared or required kind of case did not run",
     "not run": "NOT RUN (the run was stopped first)",
 }
 
@@ -193,8 +221,13 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
     title = result.name if result.source in result.name else f"{result.name} ({result.source})"
     if result.load_error:
         return f"{title}: {HEADINGS['not loaded']}: {result.load_error}"
+    if (same := uniform_error(result)) is not None:
+        return (f"{title}: error — every one of the {len({r.case for r in result.ran})} cases it was offered "
+                f"raised the same error, so no case ran: {same}")
     ran = len({r.case for r in result.ran})
-    lines = [f"{title}: {HEADINGS[result.verdict]} — {ran} of {result.cases} cases ran in {result.seconds:.1f} s"]
+    covered = f" ({statement})" if (statement := coverage_statement(result.coverage)) else ""
+    lines = [f"{title}: {HEADINGS[result.verdict]} — {ran} of {result.cases} cases ran in {result.seconds:.1f} s"
+             f"{covered}"]
     present = {r.check for r in result.ran}
     if words := [f"{check} {word}" for check, word in result.families().items() if check in present]:
         lines.append("  " + " · ".join(words))
@@ -257,7 +290,7 @@ LABELS = {
     "fail": "DOES NOT CONFORM",
     "error": "errors (raised, crashed or hung)",
     "nothing ran": "nothing ran (no case applies)",
-    "incomplete": "INCOMPLETE (required cases did not run)",
+    "incomplete": "INCOMPLETE (a declared or required kind of case did not run)",
 }
 
 
