@@ -125,7 +125,8 @@ def _api_only(folder: Path) -> Path:
 
 
 def _loaded_in(target) -> tuple[object, float]:
-    from conformance.running.isolation import Limits, driver_for
+    from conformance.running.isolation import driver_for
+    from conformance.running.limits import Limits
 
     started = time.perf_counter()
     driver = driver_for(target, True, Limits(timeout_s=TIMEOUT_S))
@@ -139,7 +140,7 @@ def student_phases(folder: Path, kinds=("correct", "seed", "pip_and_plot")) -> l
     from conformance.grading.assignment import read_settings
     from conformance.running.targets import submissions
     from conformance.runner import Checks, oracle, run_case
-    from conformance.cases.spec import default_grid
+    from conformance.cases.grid import default_grid
 
     settings, cases = read_settings(ASSIGNMENT), default_grid(seed=0)
     [bare] = submissions(ASSIGNMENT, [str(_api_only(folder))], settings.api, False)

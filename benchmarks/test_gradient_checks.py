@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from benchmarks import subjects
-from conformance.cases.spec import generate
+from conformance.cases.mlp_data import generate
 
 FULL_RUN_LIMIT_S = float(os.environ.get("BENCHMARK_FULL_RUN_LIMIT_S", 120))
 #: Entries the per-entry methods are timed on, to fit a fixed cost and a cost per entry.

@@ -17,8 +17,9 @@ import time
 import pytest
 
 from conformance.runner import case_data, oracle, run_each
+from conformance.settings import CaseSettings
 from conformance.running.targets import Target
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.implementations.reference_numpy import ReferenceNumpy
 
 
@@ -69,7 +70,7 @@ def test_harness_time_per_case(benchmark, grid, isolated):
         case_data.cache_clear()
         oracle.cache_clear()
         TimedReference.spent[0] = 0.0
-        rows = [r for _, _, rows in run_each([target], cases, (), isolate=isolated) for r in rows]
+        rows = [r for _, _, rows in run_each([target], cases, CaseSettings(isolate=isolated)) for r in rows]
         implementation.append(TimedReference.spent[0])
         return rows
 

@@ -5,7 +5,9 @@ Public interface: the adapter contract (``Adapter``, ``Capabilities``,
 ``Params``) and running (``run_case``); ``assert_conforms`` checks an
 adapter from a test of one's own; ``run`` returns the suite's results as a
 pandas DataFrame and ``run_suite`` the whole report (results, timings,
-environment; ``.write(folder)``).
+environment; ``.write(folder)``). ``check_function`` and ``assert_gradients`` check any
+function with a hand-written backward (``Index``, ``Mask``, ``Constant`` describe inputs
+that are not differentiated).
 
 Every name is imported when first asked for: the pytest plugin imports this
 package in every pytest run of the environment, and must not pull in NumPy,
@@ -24,6 +26,8 @@ if TYPE_CHECKING:  # for type checkers and editors; "X as X" marks a name as re-
     from conformance.contract.adapter import Adapter as Adapter, Capabilities as Capabilities, Gradients as Gradients
     from conformance.runner import run_case as run_case
     from conformance.testing import assert_conforms as assert_conforms
+    from conformance.functions.check import assert_gradients as assert_gradients, check_function as check_function
+    from conformance.functions.inputs import Constant as Constant, Index as Index, Mask as Mask
 
 try:
     __version__ = metadata.version("backprop-conformance")
@@ -36,6 +40,9 @@ _HOMES = {
     "Gradients": "conformance.contract.adapter", "Case": "conformance.cases.spec", "Layer": "conformance.cases.spec",
     "NetworkSpec": "conformance.cases.spec", "Params": "conformance.cases.spec", "run_case": "conformance.runner",
     "assert_conforms": "conformance.testing", "run": "conformance.api", "run_suite": "conformance.api",
+    "check_function": "conformance.functions.check", "assert_gradients": "conformance.functions.check",
+    "Index": "conformance.functions.inputs", "Mask": "conformance.functions.inputs",
+    "Constant": "conformance.functions.inputs",
 }
 
 __all__ = sorted(_HOMES)

@@ -35,10 +35,11 @@ from typing import Iterator, Sequence
 
 from conformance.judge import expectations as known
 from conformance.running.driver import ImplementationFault
-from conformance.running.isolation import Limits, driver_for
+from conformance.running.isolation import driver_for
 from conformance.running.targets import Target, TargetError
 from conformance.judge.results import ResultRow
-from conformance.runner import Checks, run_case
+from conformance.runner import run_case
+from conformance.settings import CaseSettings
 from conformance.cases.spec import Case
 
 #: Targets per process from which a run is split by target rather than by case:
@@ -66,20 +67,10 @@ def chunks(n_cases: int, n_chunks: int) -> list[tuple[int, ...]]:
     return [tuple(range(start, n_cases, n_chunks)) for start in range(n_chunks)]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What every pool process needs to run a case the way a serial run would."""
-
-    expectations: tuple[known.Expectation, ...]
-    checks: Checks
-    isolate: bool
-    limits: Limits
-
-
 class ChunkRunner:
     """Runs every target on a chunk of cases, with one driver per target kept across chunks."""
 
-    def __init__(self, targets: Sequence[Target], settings: Settings):
+    def __init__(self, targets: Sequence[Target], settings: CaseSettings):
         self.targets, self.settings = list(targets), settings
         self.drivers: dict[int, object] = {}
 
@@ -102,7 +93,7 @@ class ChunkRunner:
 _RUNNER: ChunkRunner | None = None  # a pool process's own
 
 
-def _start_pool_process(targets: Sequence[Target], settings: Settings) -> None:
+def _start_pool_process(targets: Sequence[Target], settings: CaseSettings) -> None:
     global _RUNNER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _RUNNER = ChunkRunner(targets, settings)
@@ -114,7 +105,7 @@ def _run_chunk(cases: Sequence[Case]) -> list[list[list[ResultRow]]]:
 
 
 def _run_indexed(
-    targets: list[Target], cases: list[Case], jobs: int | None, settings: Settings
+    targets: list[Target], cases: list[Case], jobs: int | None, settings: CaseSettings
 ) -> Iterator[tuple[int, int, list[ResultRow]]]:
     """(target index, case index, rows) as the chunks finish.
 
@@ -173,24 +164,17 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.join()
 
 
-def _settings(expectations, checks: Checks, isolate: bool, limits: Limits) -> Settings:
-    return Settings(known.load() if expectations is None else tuple(expectations), checks, isolate, limits)
-
-
 def run_indexed_parallel(
     targets: Sequence[Target],
     cases: Sequence[Case],
     jobs: int | None,
-    expectations: tuple[known.Expectation, ...] | None = None,
-    checks: Checks = Checks(),
-    isolate: bool = True,
-    limits: Limits = Limits(),
+    settings: CaseSettings,
 ) -> Iterator[tuple[int, int, list[ResultRow]]]:
     """(target's position, case's position, its rows) over ``jobs`` processes, in the
     order the chunks finish (positions tell apart cases that are equal)."""
     targets, cases = list(targets), list(cases)
     if targets and cases:
-        yield from _run_indexed(targets, cases, jobs, _settings(expectations, checks, isolate, limits))
+        yield from _run_indexed(targets, cases, jobs, settings)
 
 
 
@@ -213,7 +197,7 @@ class TargetRun:
     seconds: float = 0.0
 
 
-def run_target(target: Target, cases: Sequence[Case], settings: Settings) -> TargetRun:
+def run_target(target: Target, cases: Sequence[Case], settings: CaseSettings) -> TargetRun:
     """Load the target (its worker started), run it on every case, close its worker."""
     started = time.perf_counter()
     try:
@@ -229,10 +213,10 @@ def run_target(target: Target, cases: Sequence[Case], settings: Settings) -> Tar
     return TargetRun(description, rows=rows, seconds=time.perf_counter() - started)
 
 
-_WORK: tuple[list[Target], list[Case], Settings] | None = None  # a pool process's own
+_WORK: tuple[list[Target], list[Case], CaseSettings] | None = None  # a pool process's own
 
 
-def _start_target_process(targets: Sequence[Target], cases: Sequence[Case], settings: Settings) -> None:
+def _start_target_process(targets: Sequence[Target], cases: Sequence[Case], settings: CaseSettings) -> None:
     global _WORK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _WORK = (list(targets), list(cases), settings)
@@ -247,10 +231,7 @@ def run_targets_parallel(
     targets: Sequence[Target],
     cases: Sequence[Case],
     jobs: int | None,
-    expectations: tuple[known.Expectation, ...] | None = None,
-    checks: Checks = Checks(),
-    isolate: bool = True,
-    limits: Limits = Limits(),
+    settings: CaseSettings,
 ) -> Iterator[tuple[int, TargetRun]]:
     """(target's position, its run) over ``jobs`` pool processes, as targets finish.
 
@@ -259,7 +240,6 @@ def run_targets_parallel(
     targets, cases = list(targets), list(cases)
     if not (targets and cases):
         return
-    settings = _settings(expectations, checks, isolate, limits)
     pool = ProcessPoolExecutor(max_workers=min(usable_jobs(jobs), len(targets)),
                                mp_context=multiprocessing.get_context("spawn"),
                                initializer=_start_target_process, initargs=(targets, cases, settings))

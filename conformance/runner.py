@@ -23,23 +23,13 @@ from conformance.diagnosis.diagnose import Diagnosis, diagnose
 from conformance.running.driver import Driver, ImplementationFault, Observation
 from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.fd_checks import finite_difference_rows
-from conformance.running.isolation import Limits, driver_for
-from conformance.oracles.finite_difference import Settings
+from conformance.running.isolation import driver_for
 from conformance.oracles.torch import Reference, reference
 from conformance.running.targets import Target
 from conformance.judge.results import ResultRow, comparison_row, row
 from conformance.cases.layer_data import generate_case
 from conformance.cases.spec import Case, CaseData
-
-
-@dataclass(frozen=True)
-class Checks:
-    """Which oracles judge the implementation (both by default), and what the
-    finite-difference checks may spend per case."""
-
-    torch: bool = True
-    finite_differences: bool = True
-    fd_settings: Settings = Settings()
+from conformance.settings import CaseSettings, Checks
 
 
 @functools.lru_cache(maxsize=4096)
@@ -180,24 +170,20 @@ def case_outcome(
 def run_each(
     targets: Iterable[Target],
     cases: Iterable[Case],
-    expectations: tuple[known.Expectation, ...] | None = None,
-    checks: Checks = Checks(),
-    isolate: bool = True,
-    limits: Limits = Limits(),
+    settings: CaseSettings = CaseSettings(),
     drivers: dict[str, ImplementationDriver] | None = None,
 ) -> Iterator[tuple[Target, Case, list[ResultRow]]]:
     """Every target on every case, serially, case by case as they finish: each target
     through one driver (its own worker process when isolated), closed when the target
     is done or the iteration stops (``drivers`` may hold ones already started, by target
-    name). ``expectations`` default to the recorded known defects; each applies to the
-    targets it names by identity (``expectations.for_target``)."""
-    expectations = known.load() if expectations is None else expectations
+    name). Each known defect of ``settings`` applies to the targets it names by identity
+    (``expectations.for_target``)."""
     cases = list(cases)
     for target in targets:
-        driver = (drivers or {}).get(target.name) or driver_for(target, isolate, limits)
+        driver = (drivers or {}).get(target.name) or driver_for(target, settings.isolate, settings.limits)
+        expectations = known.for_target(settings.expectations, target)
         try:
             for case in cases:
-                yield target, case, run_case(driver, case, known.for_target(expectations, target), checks)
+                yield target, case, run_case(driver, case, expectations, settings.checks)
         finally:
             driver.close()
-

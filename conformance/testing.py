@@ -17,15 +17,17 @@ import pytest
 from conformance.judge import expectations as known
 from conformance.running import targets as registry
 from conformance.contract.adapter import Adapter
-from conformance.reporting.verdicts import TargetResult, render_target
+from conformance.reporting.verdicts import VERDICTS, TargetResult, render_target
 from conformance.check import check_target
 from conformance.running.driver import ImplementationFault
 from conformance.running.protocol import ImplementationDriver
-from conformance.running.isolation import Limits, driver_for
+from conformance.running.isolation import driver_for
+from conformance.running.limits import Limits
 from conformance.cases.grids import GRIDS
 from conformance.running.targets import Target, TargetError
 from conformance.runner import run_case
-from conformance.cases.spec import Case, default_grid, smoke_grid
+from conformance.cases.spec import Case
+from conformance.cases.grid import default_grid, smoke_grid
 
 
 
@@ -96,14 +98,15 @@ def verify(
         message = f"{target.name}: no case of the grid applies to it (see `conformance list`)"
         pytest.fail(message, pytrace=False) if named else pytest.skip(message)
     rows = run_case(_driver(target, isolate), case, known.for_target(expectations, target))
-    if any(r.verdict == "not_applicable" and r.check == "case" for r in rows):
+    result = TargetResult(target.name, target.name, tuple(rows), cases=1)
+    outcome = VERDICTS[result.verdict].pytest  # the verdict table's word for one case
+    if outcome == "skip":
         pytest.skip(f"not applicable: {rows[0].detail}")
-    unexpected = [r for r in rows if r.unexpected]
-    if unexpected:
-        lines = [f"{r.check} {r.verdict}: {r.message}" for r in unexpected]
+    if outcome == "fail":
+        lines = [f"{r.check} {r.verdict}: {r.message}" for r in rows if r.unexpected]
         pytest.fail(f"{target.name} on {case.id}:\n  " + "\n  ".join(lines), pytrace=False)
-    expected = [r for r in rows if r.verdict == "expected_fail"]
-    if expected:
+    if outcome == "xfail":
+        expected = [r for r in rows if r.verdict == "expected_fail"]
         pytest.xfail("; ".join(sorted({f"known defect: {r.known_defect}" for r in expected})))
 
 
@@ -151,7 +154,7 @@ def timing_params(targets: list[Target], cases: list[Case], nothing_judged: bool
 def step(timing: Timing):
     """One forward and backward (or loss and gradients) of the target, or of PyTorch, as a
     callable: the same tasks ``conformance run`` times (``timing.adapter_tasks``)."""
-    from conformance.cases.spec import generate
+    from conformance.cases.mlp_data import generate
     from conformance.running.timing import adapter_tasks, torch_tasks
 
     data = generate(timing.case)

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from conformance.cases.layer_grid import sequence_specs
-from conformance.cases.spec import Case, NetworkSpec, default_grid, smoke_grid
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.grid import default_grid, smoke_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "numpy_mlp.py"

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.examples.assignment_004 import students
 from conformance.grading import grade
 
@@ -93,7 +93,7 @@ def grade_class(root: Path, extra: dict[str, nbformat.NotebookNode | str] | None
         else:
             nbformat.write(content, str(folder / f"{name}.ipynb"))
     stdout, stderr = io.StringIO(), io.StringIO()
-    from conformance.running.isolation import Limits
+    from conformance.running.limits import Limits
 
     code = grade.command(assignment, [str(folder)], out=root / "reports", seed=seed, grid=grid,
                          limits=Limits(timeout_s=TIMEOUT_S), jobs=1, stdout=stdout, stderr=stderr)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.cases.spec import KINKED_ACTIVATIONS, CaseData, Params, kink_margin, preactivations
+from conformance.cases.spec import CaseData, KINKED_ACTIVATIONS, Params
+from conformance.cases.mlp_data import kink_margin, preactivations
 
 
 def placed_near_kink(data: CaseData, distance: float) -> CaseData:

@@ -26,7 +26,7 @@ CLASS = f"{NumpyMLPAdapter.__module__}:{NumpyMLPAdapter.__qualname__}"
     pytest.param([NumpyMLPAdapter], {CLASS}, False, id="a list of one class"),
     pytest.param(ROOT / "examples" / "numpy_mlp.py", {EXAMPLE}, False, id="a path"),
     pytest.param([EXAMPLE, "reference_numpy"], {EXAMPLE, "reference_numpy"}, True,
-                 id="a path and a name, each in its worker"),
+                 id="a path and a name, each in its worker", marks=pytest.mark.e2e),
 ])
 def test_run_takes_a_name_a_path_a_class_or_a_list_of_them(impls, names, isolate):
     results = conformance.run(impls, cases=CASES, options=conformance.api.Options(isolate=isolate, timing=False))

@@ -9,7 +9,8 @@ import pytest
 
 from conformance.audit import audit, mutants
 from conformance.cli import main
-from conformance.audit.mutants import MUTANTS, Expected, Mutable, Mutant
+from conformance.audit.mlp_mutants import Mutable
+from conformance.audit.mutants import MUTANTS, Expected, Mutant
 
 
 @pytest.fixture(scope="module", params=[

@@ -15,7 +15,8 @@ import pytest
 
 from conformance import api, check, cli
 from conformance.cases.layers import SequenceSpec
-from conformance.cases.spec import NetworkSpec, default_grid
+from conformance.cases.spec import NetworkSpec
+from conformance.cases.grid import default_grid
 from conformance.judge.expectations import Expectation
 from tests.faulty.sources import DOUBLED, NARROW, RAISES, line_of
 from tests.helpers import EXAMPLE, PINNED, captured, csv, fresh_python
@@ -24,10 +25,10 @@ MLP_CASES = [c for c in PINNED if isinstance(c.spec, NetworkSpec)]
 LAYER_CASES = [c for c in PINNED if isinstance(c.spec, SequenceSpec)]
 
 
-def run_check(*targets, out, cases=PINNED, **options) -> tuple[int, str, str]:
+def run_check(*targets, out, cases=PINNED, expectations=None, **options) -> tuple[int, str, str]:
     """``conformance check --no-timing`` on the pinned cases (timing is tested through the command line)."""
     return captured(check.command, [str(t) for t in targets], out=out, cases=list(cases),
-                    options=api.Options(timing=False), **options)
+                    options=api.Options(timing=False, expectations=expectations), **options)
 
 
 def test_a_correct_implementation_conforms_with_a_pass_per_check_family(checked):

@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance import api, cli
-from conformance.cases import spec
+from conformance import api, cli, execution
+from conformance.cli import options, progress, suite
+from conformance.cases import grid as spec_grid
 from conformance.judge.results import COLUMNS
-from conformance.cases.spec import KINK_MARGIN, Case, NetworkSpec
+from conformance.cases.spec import Case, KINK_MARGIN, NetworkSpec
 from tests.faulty.sources import DOUBLED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +33,8 @@ def small_grid(monkeypatch):
         return [Case(c.spec, c.batch, c.dtype, seed) for c in SMALL_GRID]
 
     monkeypatch.setattr(api, "default_grid", small)
-    real = spec.grid
-    monkeypatch.setattr(spec, "grid", lambda choice=spec.GridChoice(), seed=0, quick=False:
+    real = spec_grid.grid
+    monkeypatch.setattr(spec_grid, "grid", lambda choice=spec_grid.GridChoice(), seed=0, quick=False:
                         small(seed) if choice.default else real(choice, seed, quick))
 
 
@@ -133,6 +134,7 @@ def test_every_verb_has_help(capsys):
         assert capsys.readouterr().out.startswith(f"usage: conformance {verb}")
 
 
+@pytest.mark.e2e  # loads every built-in in its worker
 def test_list_shows_capabilities_and_known_defects_of_each_built_in(capsys):
     from conformance.running import targets as registry
 
@@ -160,13 +162,13 @@ class Terminal(io.StringIO):
 
 def test_a_terminal_gets_a_progress_bar_except_under_ci(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
-    assert isinstance(cli.progress_for(Terminal()), cli.BarProgress)
-    assert isinstance(cli.progress_for(io.StringIO()), cli.LineProgress)
+    assert isinstance(progress.progress_for(Terminal()), progress.BarProgress)
+    assert isinstance(progress.progress_for(io.StringIO()), progress.LineProgress)
     monkeypatch.setenv("CI", "true")
-    assert isinstance(cli.progress_for(Terminal()), cli.LineProgress)
+    assert isinstance(progress.progress_for(Terminal()), progress.LineProgress)
 
 
-class CountedBar(cli.BarProgress):
+class CountedBar(progress.BarProgress):
     def finish(self):
         self.counted = (self.bar.desc, self.bar.n, self.bar.total)
         super().finish()
@@ -184,7 +186,7 @@ def test_the_progress_bar_counts_every_case_then_every_timed_case():
 @pytest.mark.e2e
 def test_an_interrupted_run_writes_a_partial_report_of_the_finished_cases_and_exits_130(tmp_path, capsys,
                                                                                         monkeypatch):
-    real = api.run_each
+    real = execution.run_each
 
     def interrupted_after_two_cases(*args, **kwargs):
         for number, item in enumerate(real(*args, **kwargs)):
@@ -192,7 +194,7 @@ def test_an_interrupted_run_writes_a_partial_report_of_the_finished_cases_and_ex
                 raise KeyboardInterrupt
             yield item
 
-    monkeypatch.setattr(api, "run_each", interrupted_after_two_cases)
+    monkeypatch.setattr(execution, "run_each", interrupted_after_two_cases)
     code, _, err = conformance("run", "--impl", "reference_numpy", "--jobs", "1", "--out", tmp_path, capsys=capsys)
     assert code == 130
     assert "interrupted; the report holds the cases that finished (marked partial)" in err
@@ -229,7 +231,7 @@ def test_version_prints_the_installed_version(capsys):
 
 @pytest.mark.e2e
 def test_jobs_above_the_cores_warns_and_runs_as_many_as_there_are_cores(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(cli, "cores", lambda: 2)
+    monkeypatch.setattr(options, "cores", lambda: 2)
     seen = {}
 
     def noted(*args, options, **kwargs):  # stops the run once its options are known
@@ -266,7 +268,7 @@ def test_new_example_writes_the_example_that_then_conforms(tmp_path, capsys):
     assert code == 2 and "already exists; not overwriting it" in err
     code, _, err = conformance("new", "--example", "nope", tmp_path / "y.py", capsys=capsys)
     assert code == 2
-    assert err == "conformance new: error: no example 'nope'; the examples are: course_layers, numpy_mlp\n"
+    assert err == "conformance new: error: no example 'nope'; the examples are: course_layers, custom_ops, numpy_mlp\n"
 
 
 def _junit(path: Path):
@@ -295,7 +297,7 @@ def test_run_junit_xml_has_one_test_case_per_implementation_and_case_with_failur
 
 @pytest.mark.e2e
 def test_check_junit_xml_skips_the_cases_that_do_not_apply(tmp_path, capsys):
-    from conformance.cases.spec import default_grid
+    from conformance.cases.grid import default_grid
 
     target = ROOT / "examples" / "numpy_mlp.py"
     code, _, _ = conformance("check", target, "--quick", "--no-timing", "--out", tmp_path,
@@ -390,8 +392,8 @@ def test_a_timing_budget_leaves_out_the_cases_that_would_not_fit_and_says_so():
 ])
 def test_a_grid_is_labelled_by_its_cases(monkeypatch, quick, label):
     monkeypatch.undo()  # the real grids, not this module's small one
-    assert api.grid_name(spec.default_grid(seed=3, quick=quick), 3) == label
-    assert api.grid_name(spec.default_grid(seed=3, quick=quick)[1:], 3) == "custom"
+    assert api.grid_name(spec_grid.default_grid(seed=3, quick=quick), 3) == label
+    assert api.grid_name(spec_grid.default_grid(seed=3, quick=quick)[1:], 3) == "custom"
 
 
 def test_the_outcome_is_printed_where_it_is_asked_for(capsys):
@@ -399,5 +401,37 @@ def test_the_outcome_is_printed_where_it_is_asked_for(capsys):
         results = pd.DataFrame()
 
     written = io.StringIO()
-    cli.print_outcome(Empty(), written)
+    suite.print_outcome(Empty(), written)
     assert written.getvalue() == "no case finished\n" and capsys.readouterr().out == ""
+
+
+def test_what_the_help_says_of_a_quick_grid_is_true_of_it(capsys, monkeypatch):
+    """The help once called the quick grid "depth ≤ 2, batch 4" in four places while it has
+    depths 1–4 and batches 1 and 4: any depth or batch figure the help gives holds (the
+    audit's help speaks of the audit's quick grid; depths and batches are the MLPs')."""
+    import re
+
+    from conformance.cases.spec import NetworkSpec
+
+    monkeypatch.undo()  # the real grids, not this module's small one
+
+    from conformance.audit.audit import audit_grid
+    from conformance.cases.grid import default_grid
+
+    def help_of(verb: str) -> str:
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args([verb, "--help"])
+        return " ".join(capsys.readouterr().out.split())
+
+    verbs = cli.build_parser()._subparsers._group_actions[0].choices
+    plugin = (Path(__file__).resolve().parent.parent / "conformance" / "pytest_plugin.py").read_text()
+    said = {verb: help_of(verb) for verb in verbs} | {"pytest": " ".join(plugin.split())}
+    for verb, text in said.items():
+        quick = [c for c in (audit_grid(0, True) if verb == "audit" else default_grid(quick=True))
+                 if isinstance(c.spec, NetworkSpec)]
+        depths, batches = {len(c.spec.layers) for c in quick}, {c.batch for c in quick}
+        for bound in re.findall(r"depth\s*(?:≤|<=)\s*(\d+)", text):
+            assert max(depths) <= int(bound), f"{verb}: the help says depth ≤ {bound}; its grid goes to {max(depths)}"
+        for stated in re.findall(r"\bbatch (\d+)\b", text):
+            assert batches == {int(stated)}, f"{verb}: the help says batch {stated}; its grid has {sorted(batches)}"
+    assert any("batch" in text for text in said.values()), "no help states a batch: the test would not fail"

@@ -4,7 +4,7 @@ case ran makes the verdict ``incomplete`` with the reason."""
 import pytest
 
 from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.check import check_target
 from conformance.contract.adapter import Capabilities
 from conformance.implementations.reference_numpy import ReferenceNumpy

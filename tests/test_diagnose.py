@@ -9,7 +9,8 @@ import pytest
 from conformance.judge import expectations as known
 from conformance.contract.adapter import Gradients
 from conformance.diagnosis.diagnose import Diagnosis
-from conformance.audit.mutants import MUTANTS, Mutable, MutantAdapter
+from conformance.audit.mlp_mutants import Mutable, MutantAdapter
+from conformance.audit.mutants import MUTANTS
 from conformance.audit.showcases import SHOWS_IN, mlp_case
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome, run_case
@@ -175,7 +176,7 @@ def test_seed_004_with_an_upstream_gradient_has_only_the_biases_wrong():
 
 def test_conformance_check_and_its_summary_show_the_seeds_diagnoses_in_one_line_each(tmp_path):
     from conformance import api, check
-    from conformance.cases.spec import default_grid
+    from conformance.cases.grid import default_grid
     from tests.helpers import captured
 
     # the quick grid's two-layer networks that either takes: seed 002 takes no other depth

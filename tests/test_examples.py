@@ -1,12 +1,13 @@
 """The example plug-in in ``examples/`` conforms, stays small, and the suite catches a
-one-character bug in it; the README shows it as it is."""
+one-character bug in it; docs/adapter.md shows it as it is."""
 
 import re
 import shutil
 
 import pytest
 
-from conformance.cases.spec import NetworkSpec, default_grid, smoke_grid
+from conformance.cases.spec import NetworkSpec
+from conformance.cases.grid import default_grid, smoke_grid
 from conformance.check import check_target
 from conformance.reporting.verdicts import problem_lines
 from conformance.running import targets as registry
@@ -52,8 +53,8 @@ def test_a_one_character_bug_in_the_example_is_caught_and_located(tmp_path):
     assert {r.loss for r in result.rows if r.verdict == "fail"} == {"mse"}
 
 
-def test_the_readme_shows_the_example_adapter_as_it_is():
-    readme = (ROOT / "README.md").read_text()
+def test_the_contract_page_shows_the_example_adapter_as_it_is():
+    readme = (ROOT / "docs" / "adapter.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     assert EXAMPLE.read_text() in blocks
 

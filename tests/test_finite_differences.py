@@ -9,10 +9,12 @@ import pytest
 from conformance.running.driver import Driver
 from conformance.oracles.fd_checks import finite_difference_rows
 from conformance.oracles.kinks import KinkGuard
-from conformance.oracles.finite_difference import FiniteDifferences, Settings, flat_offsets
+from conformance.oracles.fd_scheme import Settings
+from conformance.oracles.finite_difference import FiniteDifferences, flat_offsets
 from conformance.running.targets import Target
 from conformance.runner import Checks, run_case
-from conformance.cases.spec import Case, NetworkSpec, generate
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.mlp_data import generate
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from tests.faulty.wrong_gradients import DoubledBackward, TransposedSquareWeight, float32_only
 from tests.near_kink import placed_near_kink

@@ -25,7 +25,9 @@ from conformance.running.driver import Driver
 from conformance.oracles.fd_checks import finite_difference_rows
 from conformance.running.targets import Target, load
 from conformance.runner import Checks, run_case
-from conformance.cases.spec import KINKED_ACTIVATIONS, LOSSES, Case, generate, random_cases, rng_for
+from conformance.cases.spec import Case, KINKED_ACTIVATIONS, LOSSES, rng_for
+from conformance.cases.mlp_data import generate
+from conformance.cases.grid import random_cases
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from tests.faulty.wrong_gradients import DoubledBackward, TransposedSquareWeight, float32_only
 from tests.near_kink import placed_near_kink

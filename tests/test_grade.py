@@ -16,7 +16,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from conformance.running import isolation
+from conformance.running import replies
 from conformance.cli import main
 from conformance.running.driver import ImplementationFault
 from conformance.examples.assignment_004 import students
@@ -105,11 +105,11 @@ def _reply(notes):
 
 
 def test_load_notes_are_cleaned_and_bounded():
-    described = isolation._description(_reply(["cell 2 raised \x1b[31mValueError\nx", "=cmd"]))
+    described = replies.load_reply(_reply(["cell 2 raised \x1b[31mValueError\nx", "=cmd"]))
     assert described["notes"] == ("cell 2 raised [31mValueError x", "'=cmd")
-    for bad in ("text", [1], ["x"] * (isolation.MAX_LOAD_NOTES + 1)):
+    for bad in ("text", [1], ["x"] * (replies.MAX_LOAD_NOTES + 1)):
         with pytest.raises(ImplementationFault, match="notes"):
-            isolation._description(_reply(bad))
+            replies.load_reply(_reply(bad))
 
 
 # ---- grading the worked example ------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance.running.isolation import Limits
+from conformance.running.limits import Limits
 from tests.test_attacks import rows_of, targets
 
 HOSTILE = Path(__file__).parent / "faulty" / "hostile"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.contract.adapter import Capabilities
 from conformance.grading import instructor
 from conformance.grading.assignment import AssignmentError, read_settings

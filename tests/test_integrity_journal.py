@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.judge.results import COLUMNS, row
 from conformance.running import sandbox
 from conformance.running.journal import Journal, Rejected

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conformance.cases.spec import generate
+from conformance.cases.mlp_data import generate
 from conformance.grading import seeds
 from tests.integrity_grading import HONEST, grade_class, notebook_with, pinned
 

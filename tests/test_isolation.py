@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conformance.running import targets as registry
-from conformance.running.isolation import Limits, WorkerDriver, describe
+from conformance.running.isolation import WorkerDriver, describe
+from conformance.running.limits import Limits
 from conformance.running.targets import Target
 from conformance.runner import Checks, run_case
 from conformance.cases.spec import Case, NetworkSpec

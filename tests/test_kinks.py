@@ -8,7 +8,9 @@ from conformance.running.driver import Driver
 from conformance.oracles.fd_checks import finite_difference_rows
 from conformance.oracles.kinks import KinkGuard, rounding_bounds
 from conformance.running.targets import Target
-from conformance.cases.spec import (Case, CaseData, Layer, NetworkSpec, Params, generate, preactivations, random_cases)
+from conformance.cases.spec import Case, CaseData, Layer, NetworkSpec, Params
+from conformance.cases.mlp_data import generate, preactivations
+from conformance.cases.grid import random_cases
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from tests.near_kink import placed_near_kink
 

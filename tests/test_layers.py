@@ -7,7 +7,8 @@ import pytest
 
 from conformance.cases.layer_data import generate_case
 from conformance.cases.layers import LAYER_KINDS, Activation, BatchNorm, Dense, SequenceSpec
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case
+from conformance.cases.grid import default_grid
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.diagnosis.diagnose import matches
 from conformance.examples import course_layers

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from conformance import api
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 
 #: A correct implementation, one with recorded known defects and one that fails, named by a
 #: path (each parallel process's worker loads it again).

@@ -17,7 +17,8 @@ import conformance
 from conformance import Adapter, Gradients
 from conformance.pytest_plugin import assert_conforms
 from conformance.running.targets import TargetError
-from conformance.cases.spec import Case, NetworkSpec, smoke_grid
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.grid import smoke_grid
 from examples.numpy_mlp import NumpyMLPAdapter
 from tests.faulty.sources import DOUBLED
 from tests.helpers import EXAMPLE, PINNED, ROOT

@@ -10,10 +10,14 @@ from conformance.running import targets as registry
 from conformance.running.isolation import describe
 from conformance.running.targets import TargetError, Unloadable
 
+#: Loading a target is the worker's job: nearly every test here starts one (end-to-end).
+pytestmark = pytest.mark.e2e
+
 
 def loaded(spec: str) -> dict:
     """What a sandboxed worker reports of the adapter ``spec`` names."""
     return describe(registry.load(spec))
+
 
 ADAPTER = """\
 from conformance.implementations.reference_numpy import ReferenceNumpy

@@ -7,10 +7,11 @@ import pytest
 import numpy as np
 
 from conformance.judge import rounding
-from conformance.running.driver import Rounding
+from conformance.judge.rounding import Rounding
 from conformance.running.targets import Target, load
 from conformance.runner import Checks, run_case
-from conformance.cases.spec import Case, NetworkSpec, generate
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.mlp_data import generate
 from tests.helpers import GRID_SIZES
 from tests.faulty import state
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conformance.api import Options, run_suite
-from conformance.cases.spec import default_grid
+from conformance.cases.grid import default_grid
 from conformance.judge.results import COLUMNS
 from conformance.reporting.files import FILES, ReportError
 from conformance.running.targets import Target, builtin

@@ -5,7 +5,8 @@ import pytest
 
 from conformance.running.targets import Target
 from conformance.runner import run_case
-from conformance.cases.spec import Case, NetworkSpec, default_grid
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.grid import default_grid
 from conformance.implementations.reference_numpy import MLP, ReferenceNumpy, activation_derivative
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from conformance.contract import profiles
-from conformance.cases.spec import (
-    ACTIVATIONS, BATCHES, DTYPES, KINK_MARGIN, LOSSES, SHAPES, Case, GridChoice, Layer, NetworkSpec, default_grid,
-    generate, grid, kink_margin, network_kinds, preactivations, random_cases, smoke_grid,
-)
+from conformance.cases.spec import ACTIVATIONS, Case, DTYPES, KINK_MARGIN, LOSSES, Layer, NetworkSpec
+from conformance.cases.mlp_data import generate, kink_margin, preactivations
+from conformance.cases.grid import (BATCHES, SHAPES, GridChoice, default_grid, grid, network_kinds, random_cases,
+                                    smoke_grid)
 
 
 def arrays(data):

@@ -8,7 +8,7 @@ from conformance.contract import template
 from conformance.running.isolation import describe
 from conformance.check import check_target
 from conformance.running.targets import TargetError
-from conformance.cases.spec import smoke_grid
+from conformance.cases.grid import smoke_grid
 from conformance.contract.template import TemplateError
 
 #: A course-style network the template's marked lines fit as written: weights (n_in, n_out),

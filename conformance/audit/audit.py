@@ -24,7 +24,8 @@ from conformance.audit.pool import in_pool
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome
 from conformance.cases.layers import SequenceSpec
-from conformance.cases.spec import Case, NetworkSpec, default_grid
+from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.grid import default_grid
 
 #: The implementations that must pass every case that applies to them: the reference and
 #: the seed ports with no recorded defect (seed 003's port raises on every network deeper

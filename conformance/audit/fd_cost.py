@@ -25,9 +25,10 @@ import pandas as pd
 
 from conformance.running.driver import Driver
 from conformance.oracles.fd_checks import finite_difference_rows
-from conformance.oracles.finite_difference import Settings
+from conformance.oracles.fd_scheme import Settings
 from conformance.running.targets import Target, load
-from conformance.cases.spec import Case, CaseData, default_grid
+from conformance.cases.spec import Case, CaseData
+from conformance.cases.grid import default_grid
 from conformance.running.timing import timing_cases
 
 #: Forward+backward runs timed per case (the median is kept).

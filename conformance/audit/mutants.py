@@ -1,19 +1,12 @@
 """Mutants of ``reference_numpy`` for the self-audit: each one the reference with exactly one
-bug, and the diagnosis that bug should get.
+bug (``mlp_mutants``, ``sequence_mutants``), and the diagnosis that bug should get
+(``Expected``); ``MUTANTS`` is the list the audit runs, each with the case its bug shows in.
 
 They live in the harness, not in ``implementations/``: they are the audit's
 instruments, not implementations under test. Kept out of that folder, they are
 never picked up by ``conformance check implementations/`` or a folder glob,
 and their expected diagnoses (which name the harness's own finding kinds) sit
 next to the machinery that measures them.
-
-``Mutable`` is the reference network written with one overridable method per
-step of its forward and backward; a mutant overrides one step. Layers are
-chosen by position (first, middle, last) so that each bug sits where its name
-says, on every depth of the grid that has such a layer.
-
-Longer than 300 lines: one short class per mutant (27 of them), each a single overridden
-step, kept side by side so that the list of bugs the audit plants reads as one page.
 """
 
 from __future__ import annotations
@@ -21,288 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-import numpy as np
 
-from conformance.audit import sequence_mutants
+from conformance.audit import mlp_mutants as mlp, sequence_mutants
+from conformance.implementations.reference_numpy import ReferenceNumpy
 from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
-from conformance.contract.adapter import Capabilities, Gradients
 from conformance.diagnosis.diagnose import Finding, matches
-from conformance.cases.spec import LOSSES, Case, NetworkSpec, Params
-from conformance.implementations.reference_numpy import (MLP, ReferenceNumpy, activate, activation_derivative,
-                                                          loss_and_gradient)
-
-
-class Mutable(MLP):
-    """The reference MLP, one method per step; unchanged, it computes exactly what the reference does."""
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.inputs, self.pre, self.post = [], [], []
-        a = x
-        for i, (w, b, name) in enumerate(zip(self.weights, self.biases, self.activations)):
-            self.inputs.append(a)
-            z = self.affine(i, a, w, b)
-            a = self.activate(i, name, z)
-            self.pre.append(z)
-            self.post.append(a)
-        return a
-
-    def backward(self, grad_output: np.ndarray):
-        depth = len(self.weights)
-        grad_w, grad_b = [None] * depth, [None] * depth
-        grad = grad_output
-        for i in reversed(range(depth)):
-            self.reaching = grad  # the gradient at layer i's output, for a mutant to misuse
-            delta = grad * self.derivative(i, self.activations[i], self.pre[i], self.post[i])
-            grad_w[i] = self.weight_gradient(i, delta, self.inputs[i])
-            grad_b[i] = None if self.biases[i] is None else self.bias_gradient(i, delta)
-            grad = self.passed_down(i, delta, self.weights[i], grad_w[i])
-        return grad, grad_w, grad_b
-
-    @property
-    def last(self) -> int:
-        return len(self.weights) - 1
-
-    def affine(self, i, a, w, b):
-        return a @ w.T if b is None else a @ w.T + b
-
-    def activate(self, i, name, z):
-        return activate(name, z)
-
-    def derivative(self, i, name, z, a):
-        return activation_derivative(name, z, a)
-
-    def weight_gradient(self, i, delta, inputs):
-        return delta.T @ inputs
-
-    def bias_gradient(self, i, delta):
-        return delta.sum(axis=0)
-
-    def passed_down(self, i, delta, w, grad_w):
-        return delta @ w
-
-    def loss_gradient(self, name, y, targets):
-        return loss_and_gradient(name, y, targets)
-
-
-class MutantAdapter(ReferenceNumpy):
-    """The reference adapter around a ``Mutable`` network (``network`` names the subclass)."""
-
-    network: type[Mutable] = Mutable
-    #: The MLP bugs run on MLPs only (the layer-sequence mutants are ``sequence_mutants``').
-    capabilities = Capabilities(losses=frozenset(LOSSES))
-
-    def build(self, spec: NetworkSpec, params: Params) -> None:
-        self.loss_name = spec.loss
-        self.net = self.network([w.copy() for w in params.weights], params.biases,
-                                [layer.activation for layer in spec.layers])
-
-    def loss(self, x: np.ndarray, targets: np.ndarray) -> tuple[float, Gradients]:
-        loss, grad_output = self.net.loss_gradient(self.loss_name, self.forward(x), targets)
-        return loss, self.backward(grad_output)
-
-
-# ---- the bugs --------------------------------------------------------------------------------------
-
-def _z_derivative(name, z):
-    return activation_derivative(name, z, activate(name, z))
-
-
-class LossGradientMissesMean(Mutable):
-    def loss_gradient(self, name, y, targets):
-        loss, grad = loss_and_gradient(name, y, targets)
-        return loss, grad * y.size if name in ("mse", "half_mse") else grad
-
-
-class LossGradientMissesOutputs(Mutable):
-    def loss_gradient(self, name, y, targets):
-        loss, grad = loss_and_gradient(name, y, targets)
-        return loss, grad * y.shape[1] if name in ("mse", "half_mse") else grad
-
-
-class LossGradientSign(Mutable):
-    def loss_gradient(self, name, y, targets):
-        loss, grad = loss_and_gradient(name, y, targets)
-        return loss, -grad
-
-
-class HalfLossGradientDoubled(Mutable):
-    def loss_gradient(self, name, y, targets):
-        loss, grad = loss_and_gradient(name, y, targets)
-        return loss, 2 * grad if name in ("half_sse", "half_mse") else grad
-
-
-class CrossEntropyMissesBatchMean(Mutable):
-    def loss_gradient(self, name, y, targets):
-        loss, grad = loss_and_gradient(name, y, targets)
-        return loss, grad * len(y) if name == "softmax_cross_entropy" else grad
-
-
-class LastBiasNotSummed(Mutable):
-    def bias_gradient(self, i, delta):
-        return delta.copy() if i == self.last else delta.sum(axis=0)
-
-
-class FirstBiasAveraged(Mutable):
-    def bias_gradient(self, i, delta):
-        return delta.mean(axis=0) if i == 0 else delta.sum(axis=0)
-
-
-class FirstWeightGradientTransposed(Mutable):
-    def weight_gradient(self, i, delta, inputs):
-        return inputs.T @ delta if i == 0 else delta.T @ inputs
-
-
-class LastWeightGradientAveraged(Mutable):
-    def weight_gradient(self, i, delta, inputs):
-        return delta.T @ inputs / (len(delta) if i == self.last else 1)
-
-
-class MiddleTransposedWeightInBackward(Mutable):
-    """Only where layer 1 is square: elsewhere Wᵀ has the wrong shape and the bug is a crash
-    that no one ships (and the suite reports as an error, not as this bug)."""
-
-    def passed_down(self, i, delta, w, grad_w):
-        square = w.shape[0] == w.shape[1]
-        return delta @ w.T if i == 1 and 0 < i < self.last and square else delta @ w
-
-
-class DerivativeAtOutput(Mutable):
-    def derivative(self, i, name, z, a):
-        return _z_derivative(name, a)
-
-
-class FirstDerivativeFormulaAtPreactivation(Mutable):
-    def derivative(self, i, name, z, a):
-        return activation_derivative(name, z, z) if i == 0 else activation_derivative(name, z, a)
-
-
-class LastDerivativeMissing(Mutable):
-    def derivative(self, i, name, z, a):
-        return np.ones_like(z) if i == self.last else activation_derivative(name, z, a)
-
-
-class SigmoidUsesTanhDerivative(Mutable):
-    def derivative(self, i, name, z, a):
-        return _z_derivative("tanh", z) if name == "sigmoid" else activation_derivative(name, z, a)
-
-
-class FirstForwardUsesDerivative(Mutable):
-    """Seed 002's bug, in the first layer: the forward applies the activation's derivative."""
-
-    def activate(self, i, name, z):
-        return _z_derivative(name, z) if i == 0 else activate(name, z)
-
-    def derivative(self, i, name, z, a):
-        return _z_derivative(name, z)
-
-
-class FirstForwardWithoutBias(Mutable):
-    def affine(self, i, a, w, b):
-        return a @ w.T if i == 0 or b is None else a @ w.T + b
-
-
-class LastPassesDownNegated(Mutable):
-    def passed_down(self, i, delta, w, grad_w):
-        return -(delta @ w) if i == self.last and i > 0 else delta @ w
-
-
-class LastUpdatedBeforePassingDown(Mutable):
-    """Updates its last layer's weights in place (SGD, rate 0.5) before passing the gradient down."""
-
-    RATE = 0.5
-
-    def passed_down(self, i, delta, w, grad_w):
-        if i == self.last:
-            w -= self.RATE * grad_w.astype(w.dtype)
-        return delta @ w
-
-
-class DerivativeOneLayerOff(Mutable):
-    """Seed 003's recursion: a hidden layer's derivative taken at the next layer's
-    pre-activation. Where the two widths differ the seed's shapes clash; here the layer
-    then keeps its own, so the bug shows wherever it can run."""
-
-    def derivative(self, i, name, z, a):
-        above = self.pre[i + 1] if i < self.last else z
-        return _z_derivative(name, above if above.shape == z.shape else z)
-
-
-class TanhDerivativeNotSquared(Mutable):
-    """``1 - a`` written for tanh's derivative instead of ``1 - a**2``."""
-
-    def derivative(self, i, name, z, a):
-        return 1 - a if name == "tanh" else activation_derivative(name, z, a)
-
-
-class AllUpdatedBeforePassingDown(Mutable):
-    """Every layer updates its weights in place (SGD, rate 0.5) before passing the gradient down."""
-
-    RATE = 0.5
-
-    def passed_down(self, i, delta, w, grad_w):
-        w -= self.RATE * grad_w.astype(w.dtype)
-        return delta @ w
-
-
-class InputGradientSkipsFirstDerivative(Mutable):
-    """The input gradient is the gradient at the first layer's output times W, its activation
-    derivative skipped; the first layer's weight and bias gradients are right."""
-
-    def passed_down(self, i, delta, w, grad_w):
-        return (self.reaching if i == 0 else delta) @ w
-
-
-class LossPlusConstant(Mutable):
-    """The loss value reported is the right one plus 0.1 (its gradient is right)."""
-
-    def loss_gradient(self, name, y, targets):
-        loss, grad = loss_and_gradient(name, y, targets)
-        return loss + 0.1, grad
-
-
-class LossIsSumOfSquaredGradients(Mutable):
-    """The softmax cross-entropy reported as the sum of its squared gradient (the gradient is
-    right). Only there: for the squared-error losses that sum is a constant times the loss
-    (4× for sse), which a factor rightly describes."""
-
-    def loss_gradient(self, name, y, targets):
-        loss, grad = loss_and_gradient(name, y, targets)
-        if name != "softmax_cross_entropy":
-            return loss, grad
-        return float(np.sum(grad.astype(np.float64) ** 2)), grad
-
-
-class AccumulatesGradients(Mutable):
-    """Weight and bias gradients added to stored ones on every backward, never zeroed."""
-
-    def weight_gradient(self, i, delta, inputs):
-        stored = self.__dict__.setdefault("stored_w", {})
-        stored[i] = stored.get(i, 0) + delta.T @ inputs
-        return stored[i]
-
-    def bias_gradient(self, i, delta):
-        stored = self.__dict__.setdefault("stored_b", {})
-        stored[i] = stored.get(i, 0) + delta.sum(axis=0)
-        return stored[i]
-
-
-class StaleInputCache(Mutable):
-    """Keeps the first forward's input and differentiates the first layer with it ever after."""
-
-    def forward(self, x):
-        self.__dict__.setdefault("first_input", x.copy())
-        out = super().forward(x)
-        self.inputs[0] = self.first_input
-        return out
-
-
-class LastWeightGradientFromPreactivation(Mutable):
-    """A bug outside the hypothesis library: the last layer's weight gradient takes the layer
-    below's pre-activation where its activation (this layer's input) belongs."""
-
-    def weight_gradient(self, i, delta, inputs):
-        return delta.T @ (self.pre[i - 1] if i == self.last and i > 0 else inputs)
+from conformance.cases.spec import Case, NetworkSpec
 
 
 # ---- expectations ----------------------------------------------------------------------------------
@@ -368,7 +86,7 @@ def _every_layer(spec: NetworkSpec) -> tuple[int, ...]:
 class Mutant:
     name: str
     bug: str
-    network: type[Mutable] | None
+    network: type[mlp.Mutable] | None
     expected: Expected
     #: A layer-sequence mutant's adapter class (``sequence_mutants.adapter``), in place of ``network``.
     built: type[ReferenceNumpy] | None = None
@@ -378,7 +96,7 @@ class Mutant:
     def adapter(self) -> type[ReferenceNumpy]:
         if self.built is not None:
             return self.built
-        return type(f"Mutant_{self.name}", (MutantAdapter,), {
+        return type(f"Mutant_{self.name}", (mlp.MutantAdapter,), {
             "name": f"mutant:{self.name}", "description": self.bug, "network": self.network,
             "__module__": __name__})
 
@@ -388,75 +106,76 @@ def _outputs(case: Case) -> int:
 
 
 MUTANTS = (
-    Mutant("loss_gradient_misses_mean", "MSE gradients without the mean's 1/(batch·outputs)", LossGradientMissesMean,
+    Mutant("loss_gradient_misses_mean", "MSE gradients without the mean's 1/(batch·outputs)",
+           mlp.LossGradientMissesMean,
            Expected("scaled_gradient", _last, factor=lambda c: c.batch * _outputs(c),
                     where="loss gradient ×batch·outputs")),
-    Mutant("loss_gradient_misses_outputs", "MSE gradients divided by the batch only", LossGradientMissesOutputs,
+    Mutant("loss_gradient_misses_outputs", "MSE gradients divided by the batch only", mlp.LossGradientMissesOutputs,
            Expected("scaled_gradient", _last, factor=_outputs, where="loss gradient ×outputs")),
-    Mutant("loss_gradient_sign", "loss gradient target − output", LossGradientSign,
+    Mutant("loss_gradient_sign", "loss gradient target − output", mlp.LossGradientSign,
            Expected("scaled_gradient", _last, factor=lambda c: -1.0, where="loss gradient ×−1")),
-    Mutant("half_loss_gradient_doubled", "half losses' gradient keeps the square's 2", HalfLossGradientDoubled,
+    Mutant("half_loss_gradient_doubled", "half losses' gradient keeps the square's 2", mlp.HalfLossGradientDoubled,
            Expected("scaled_gradient", _last, factor=lambda c: 2.0, where="loss gradient ×2")),
     Mutant("cross_entropy_misses_batch_mean", "softmax cross-entropy gradient not divided by the batch",
-           CrossEntropyMissesBatchMean,
+           mlp.CrossEntropyMissesBatchMean,
            Expected("scaled_gradient", _last, factor=lambda c: float(c.batch), where="loss gradient ×batch")),
-    Mutant("last_bias_not_summed", "last layer's bias gradient is delta itself, (batch, n)", LastBiasNotSummed,
+    Mutant("last_bias_not_summed", "last layer's bias gradient is delta itself, (batch, n)", mlp.LastBiasNotSummed,
            Expected("not_reduced_over_batch", tensors=lambda s: (f"bias[{s.depth - 1}]",), where="last bias")),
-    Mutant("first_bias_averaged", "first layer's bias gradient is the batch mean, not the sum", FirstBiasAveraged,
+    Mutant("first_bias_averaged", "first layer's bias gradient is the batch mean, not the sum", mlp.FirstBiasAveraged,
            Expected("tensor_factor", tensors=lambda s: ("bias[0]",), factor=lambda c: 1 / c.batch,
                     where="bias[0] ×1/batch")),
     Mutant("first_weight_gradient_transposed", "first layer's weight gradient is inputᵀ·delta, (n_in, n_out)",
-           FirstWeightGradientTransposed,
+           mlp.FirstWeightGradientTransposed,
            Expected("transposed_gradient", tensors=lambda s: ("weight[0]",), where="weight[0]")),
     Mutant("last_weight_gradient_averaged", "last layer's weight gradient divided by the batch",
-           LastWeightGradientAveraged,
+           mlp.LastWeightGradientAveraged,
            Expected("tensor_factor", tensors=lambda s: (f"weight[{s.depth - 1}]",), factor=lambda c: 1 / c.batch,
                     where="last weight ×1/batch")),
     Mutant("middle_transposed_weight_in_backward", "layer 1 (square, hidden) passes the gradient down through Wᵀ",
-           MiddleTransposedWeightInBackward,
+           mlp.MiddleTransposedWeightInBackward,
            Expected("transposed_weight_in_backward", lambda s: (1,), where="layer 1")),
     Mutant("derivative_at_output", "tanh/sigmoid derivative evaluated at the output instead of the pre-activation",
-           DerivativeAtOutput, Expected("derivative_at_output", _smooth_layers, where="tanh/sigmoid layers")),
+           mlp.DerivativeAtOutput, Expected("derivative_at_output", _smooth_layers, where="tanh/sigmoid layers")),
     Mutant("first_derivative_formula_at_preactivation", "first layer: 1 − z² (tanh) / z(1 − z) (sigmoid)",
-           FirstDerivativeFormulaAtPreactivation,
+           mlp.FirstDerivativeFormulaAtPreactivation,
            Expected("derivative_formula_at_preactivation", lambda s: (0,), where="layer 0")),
-    Mutant("last_derivative_missing", "last layer's activation derivative left out", LastDerivativeMissing,
+    Mutant("last_derivative_missing", "last layer's activation derivative left out", mlp.LastDerivativeMissing,
            Expected("missing_derivative", _last, where="last layer")),
-    Mutant("sigmoid_uses_tanh_derivative", "sigmoid layers multiply by 1 − tanh(z)²", SigmoidUsesTanhDerivative,
+    Mutant("sigmoid_uses_tanh_derivative", "sigmoid layers multiply by 1 − tanh(z)²", mlp.SigmoidUsesTanhDerivative,
            Expected("other_derivative", _sigmoid_layers, variant="tanh", where="sigmoid layers")),
     Mutant("first_forward_uses_derivative", "first layer's forward applies the activation's derivative (seed 002)",
-           FirstForwardUsesDerivative, Expected("forward_uses_derivative", lambda s: (0,), where="layer 0")),
-    Mutant("first_forward_without_bias", "first layer's forward leaves out the bias", FirstForwardWithoutBias,
+           mlp.FirstForwardUsesDerivative, Expected("forward_uses_derivative", lambda s: (0,), where="layer 0")),
+    Mutant("first_forward_without_bias", "first layer's forward leaves out the bias", mlp.FirstForwardWithoutBias,
            Expected("forward_without_bias", lambda s: (0,), where="layer 0")),
-    Mutant("last_passes_down_negated", "last layer passes −delta·W down", LastPassesDownNegated,
+    Mutant("last_passes_down_negated", "last layer passes −delta·W down", mlp.LastPassesDownNegated,
            Expected("scaled_gradient", lambda s: (s.depth - 2,), factor=lambda c: -1.0,
                     where="from the layer below the last, ×−1")),
     Mutant("last_updated_before_passing_down", "last layer's SGD step (rate 0.5) before it passes the gradient down",
-           LastUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _last, where="last layer")),
+           mlp.LastUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _last, where="last layer")),
     Mutant("derivative_one_layer_off", "hidden layers' derivative at the next layer's pre-activation (seed 003)",
            # Which of those layers show it depends on the data: where two ReLU layers' masks agree, the
            # derivative one layer up is the same, so the kind is what must be named, not the layers.
-           DerivativeOneLayerOff, Expected("derivative_one_layer_off", where="equally wide hidden layers")),
+           mlp.DerivativeOneLayerOff, Expected("derivative_one_layer_off", where="equally wide hidden layers")),
     Mutant("tanh_derivative_not_squared", "tanh layers' derivative written 1 − a instead of 1 − a²",
-           TanhDerivativeNotSquared, Expected("tanh_derivative_not_squared", _tanh_layers, where="tanh layers")),
+           mlp.TanhDerivativeNotSquared, Expected("tanh_derivative_not_squared", _tanh_layers, where="tanh layers")),
     Mutant("all_updated_before_passing_down", "every layer's SGD step (rate 0.5) before it passes the gradient down",
-           AllUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _every_layer, where="every layer")),
+           mlp.AllUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _every_layer, where="every layer")),
     Mutant("input_gradient_skips_first_derivative", "the input gradient skips the first layer's activation "
-           "derivative (weights right)", InputGradientSkipsFirstDerivative,
+           "derivative (weights right)", mlp.InputGradientSkipsFirstDerivative,
            Expected("input_gradient_skips_derivative", lambda s: (0,), where="layer 0, input only")),
-    Mutant("loss_plus_constant", "the loss value reported is the right one + 0.1", LossPlusConstant,
+    Mutant("loss_plus_constant", "the loss value reported is the right one + 0.1", mlp.LossPlusConstant,
            Expected(UNEXPLAINED, where="a wrong loss value: no factor explains it")),
     Mutant("cross_entropy_is_sum_of_squared_gradients", "the cross-entropy reported is Σ(dL/dy)²",
-           LossIsSumOfSquaredGradients,
+           mlp.LossIsSumOfSquaredGradients,
            Expected(UNEXPLAINED, where="a wrong loss value: no factor explains it")),
     Mutant("accumulates_gradients", "weight and bias gradients added to stored ones, never zeroed",
-           AccumulatesGradients, Expected("contract", contract="gradients accumulate between calls",
+           mlp.AccumulatesGradients, Expected("contract", contract="gradients accumulate between calls",
                                           where="the contract's repeated calls: accumulation")),
     Mutant("stale_input_cache", "the first layer differentiated with the first forward's input ever after",
-           StaleInputCache, Expected("contract", contract="stale state", where="the contract's repeated calls")),
+           mlp.StaleInputCache, Expected("contract", contract="stale state", where="the contract's repeated calls")),
     # Outside the library, the right diagnosis is none: "unexplained", not a wrong cause.
     Mutant("last_weight_gradient_from_preactivation", "last layer's weight gradient uses the pre-activation below "
-           "instead of its input (outside the hypothesis library)", LastWeightGradientFromPreactivation,
+           "instead of its input (outside the hypothesis library)", mlp.LastWeightGradientFromPreactivation,
            Expected(UNEXPLAINED, where="outside the hypothesis library")),
 )
 

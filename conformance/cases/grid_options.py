@@ -14,7 +14,8 @@ import tomllib
 from pathlib import Path
 from typing import Callable, Mapping
 
-from conformance.cases.spec import ACTIVATIONS, ALL_MODES, DTYPES, GridChoice
+from conformance.cases.spec import ACTIVATIONS, DTYPES
+from conformance.cases.grid import ALL_MODES, GridChoice
 
 #: Option (and table key) → the ``GridChoice`` field it sets.
 FIELDS = {"widths": "widths", "batch": "batches", "depth": "depths", "dtype": "dtypes", "loss": "modes",

@@ -19,7 +19,8 @@ import torch
 from conformance.cases import torch_layers
 from conformance.cases.layers import (LABEL_LOSSES, BatchNorm, Conv2d, Dense, LayerNorm,
                                       NamedParams, SequenceSpec)
-from conformance.cases.spec import KINK_MARGIN, Case, CaseData, generate, rng_for
+from conformance.cases.spec import Case, CaseData, KINK_MARGIN, rng_for
+from conformance.cases.mlp_data import generate
 
 #: Draws of a kinked network's data before the farthest from its kinks is kept.
 DRAWS = 24

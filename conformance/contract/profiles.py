@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from conformance.contract.adapter import Capabilities
-from conformance.cases.spec import ACTIVATIONS, LOSSES, Case
+from conformance.cases.spec import ACTIVATIONS, Case, LOSSES
 
 FULL_MINIMUM, QUICK_MINIMUM = 100, 20
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from conformance.contract.adapter import Adapter, Capabilities, Gradients
 from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, SequenceSpec
-from conformance.cases.spec import ACTIVATIONS, DTYPES, CaseData
+from conformance.cases.spec import ACTIVATIONS, CaseData, DTYPES
 
 #: The methods every adapter implements, with the parameters the harness passes.
 REQUIRED_METHODS = {"build": ("spec", "params"), "forward": ("x",), "backward": ("grad_output",)}

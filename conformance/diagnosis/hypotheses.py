@@ -27,7 +27,8 @@ import torch
 
 from conformance.oracles import whatif
 from conformance.oracles.torch import Reference, evaluate
-from conformance.cases.spec import CaseData, preactivations
+from conformance.cases.spec import CaseData
+from conformance.cases.mlp_data import preactivations
 
 MEAN_LOSSES = ("mse", "half_mse")
 

@@ -25,9 +25,14 @@ def source(name: str) -> str:
 
 def write(name: str, path: Path | str) -> Path:
     """Write the example called ``name`` to ``path``, a new ``.py`` file (never overwritten)."""
-    text, path = source(name), Path(path)
+    return write_text(source(name), path)
+
+
+def write_text(text: str, path: Path | str) -> Path:
+    """Write ``text`` to ``path``, a new ``.py`` file (never overwritten); ``ExampleError`` if it cannot be."""
+    path = Path(path)
     if path.suffix != ".py":
-        raise ExampleError(f"{path}: the adapter file must end in .py")
+        raise ExampleError(f"{path}: the file must end in .py")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("x", encoding="utf-8") as file:

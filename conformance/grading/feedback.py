@@ -20,7 +20,8 @@ from conformance.reporting.escape import markdown as md
 from conformance.reporting.markdown import cell
 from conformance.reporting.verdicts import HEADINGS, TargetResult, diagnosis_line, problems
 from conformance.grading.scores import Grade
-from conformance.cases.spec import Case, generate
+from conformance.cases.spec import Case
+from conformance.cases.mlp_data import generate
 
 #: Where a tensor lives, in words.
 _TENSOR = re.compile(r"(weight|bias)\[(\d+)\]")

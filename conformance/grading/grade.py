@@ -18,14 +18,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
-from conformance.check import _results, _Seconds, announce, fingerprint
+from conformance import pipeline
+from conformance.check import announce
 from conformance.reporting.verdicts import aligned, exit_code, render_target, summary_table
 from conformance.grading import feedback, gradescope, instructor, scores, seeds
 from conformance.grading.assignment import AssignmentError, read_settings
 from conformance.grading.summary import class_summary
-from conformance.running.isolation import Limits
+from conformance.running.limits import Limits
 from conformance.running.targets import Target, Unloadable, ignored, submissions
-from conformance.cases.spec import Case, default_grid
+from conformance.cases.spec import Case
+from conformance.cases.grid import default_grid
 
 
 @dataclass(frozen=True)
@@ -34,26 +36,6 @@ class Outputs:
 
     gradescope: Path | None = None
     junit_xml: Path | None = None
-
-
-def _empty_report(cases: int, not_loaded) -> object:
-    import pandas as pd
-
-    from conformance.reporting.files import Report
-    from conformance.judge.results import COLUMNS
-
-    return Report(pd.DataFrame(columns=list(COLUMNS)), environment={"cases": cases}, not_loaded=tuple(not_loaded))
-
-
-def _run(runnable, cases, seed, limits, jobs, settings, folder, resume, progress):
-    from conformance import api
-    from conformance.running.journal import Journal
-
-    options = api.Options(limits=limits, jobs=jobs, timing=False, require=settings.require)
-    journal = Journal(folder, fingerprint(cases, options, ()))
-    report = api.run_suite(runnable, cases=cases, seed=seed, expectations=(), options=options, progress=progress,
-                           journal=journal, resume=resume)
-    return report, journal.rejected
 
 
 def score_table(results, grades: dict[str, scores.Grade]):
@@ -79,43 +61,21 @@ def _write_feedback(folder: Path, results, grades, notes, cases) -> list[str]:
     return failed
 
 
-def _write_parts(folder: Path, report, results, grades, notes, cases, outputs: Outputs) -> list[str]:
+def _parts(checked: pipeline.Checked, grades, notes, cases, outputs: Outputs) -> list:
     """Every output, grades first (targets.csv, feedback, Gradescope), then the report and
-    JUnit XML; a part that fails is named and the others are written. What failed."""
-    from conformance.reporting.files import ReportError, write_atomically
-    from conformance.running.faults import describe_exception
-
-    def sheet():
-        write_atomically(folder / "targets.csv", score_table(results, grades).to_csv(index=False, lineterminator="\n"))
+    JUnit XML (``pipeline.write_parts`` writes each on its own)."""
+    folder, results = checked.folder, checked.results
 
     def gradescope_file():
         if outputs.gradescope is not None:
             gradescope.write(outputs.gradescope, results[0], grades[results[0].source],
                              notes.get(results[0].source, ()))
 
-    def report_files():
-        if not report.results.empty:
-            report.write(folder)
-
-    def junit():
-        if outputs.junit_xml is not None:
-            from conformance.reporting.junit import write_junit
-
-            write_junit(report.results, outputs.junit_xml, [(r.source, r.load_error) for r in results if r.load_error])
-
-    failed = []
-    for name, part in (("targets.csv", sheet), ("feedback", None), ("the Gradescope file", gradescope_file),
-                       ("the report", report_files), ("the JUnit file", junit)):
-        if part is None:
-            failed += _write_feedback(folder, results, grades, notes, cases)
-            continue
-        try:
-            part()
-        except ReportError as error:
-            failed.append(str(error))
-        except Exception as error:  # one part never takes the others with it
-            failed.append(f"{name} could not be written ({describe_exception(error)})")
-    return failed
+    return [("targets.csv", pipeline.sheet_part(folder, score_table(results, grades))),
+            ("feedback", lambda: _write_feedback(folder, results, grades, notes, cases)),
+            ("the Gradescope file", gradescope_file),
+            ("the report", pipeline.report_part(checked, when_empty=False)),
+            ("the JUnit file", pipeline.junit_part(checked, outputs.junit_xml))]
 
 
 def command(
@@ -138,12 +98,12 @@ def command(
     """Grade every named submission; the exit code is ``conformance check``'s. ``seed`` None
     draws one at random (``seeds``); ``grid`` gives the cases for a seed instead of the
     assignment's grid (a test pins a few)."""
-    from conformance import api
     from conformance.judge.coverage import RequirementError, check_grid
-    from conformance.reporting.files import ReportError, check_writable
+    from conformance.reporting.files import ReportError
+    from conformance.settings import Options
 
     settings = read_settings(assignment)
-    folder = check_writable(out)
+    folder = pipeline.report_folder(out, sheet=False)
     seed = seeds.choose(seed, folder, resume)
     cases = (list(grid(seed.value)) if grid is not None
              else default_grid(seed=seed.value, quick=quick or settings.grid == "quick"))
@@ -159,34 +119,34 @@ def command(
         if isinstance(item, Unloadable):
             print(f"conformance grade: error: {item.reason}", file=stderr)
     announce(loaded, ignored(list(named), assignment=True, single=single), "conformance grade", stderr)
-    runnable = [item for item in loaded if isinstance(item, Target)]
     seeds.record(folder, seed)
-    limits = replace(limits, hidden=limits.hidden + (str(folder.resolve()),))
+    options = Options(limits=limits, jobs=jobs, timing=False, require=settings.require, expectations=())
+    runnable = [item for item in loaded if isinstance(item, Target)]
     if runnable:  # which cases count: the assignment's answer, before any student's code runs
-        plan = instructor.decide(settings, cases, limits)
+        plan = instructor.decide(settings, cases, replace(limits, hidden=limits.hidden + (str(folder.resolve()),)))
         if warning := instructor.shortfall(settings, plan, cases):
             print(f"conformance grade: warning: {warning}", file=stderr)
-        runnable = instructor.planned(runnable, plan, settings)
-    timed = _Seconds(progress or api.Progress())
-    report, rerun = (_run(runnable, cases, seed.value, limits, jobs, settings, folder, resume, timed)
-                     if runnable else (_empty_report(len(cases), ()), []))
-    for line in rerun:
+        planned = {t.name: t for t in instructor.planned(runnable, plan, settings)}
+        loaded = [planned.get(item.name, item) if isinstance(item, Target) else item for item in loaded]
+    checked = pipeline.check_targets(loaded, cases, options, folder=folder, seed=seed.value, progress=progress,
+                                     resume=resume)
+    for line in checked.rejected:
         print(f"conformance grade: --resume: {line}", file=stderr)
-    results = _results(loaded, report, timed.seconds, len(cases))
+    report, results = checked.report, checked.results
     grades = {r.source: scores.grade(settings, r.rows, cases, loaded=not r.load_error) for r in results}
-    notes = dict(report.load_notes) if hasattr(report, "load_notes") else {}
+    notes = dict(report.load_notes)
     for item in runnable:  # what the grader noticed about the path comes first
         if item.flags:
             notes[item.name] = item.flags + tuple(notes.get(item.name, ()))
     for item in report.not_loaded:
         print(f"conformance grade: error: {item.reason}", file=stderr)
-    report = replace(report, class_summary=class_summary(results))
-    failed = _write_parts(folder, report, results, grades, notes, cases, outputs)
-    _print(results, grades, notes, report, folder, folder / "feedback", stdout)
+    checked = replace(checked, report=replace(report, class_summary=class_summary(results)))
+    failed = pipeline.write_parts(_parts(checked, grades, notes, cases, outputs))
+    _print(results, grades, notes, checked.report, folder, folder / "feedback", stdout)
     print(seed.line(), file=stdout)
     if failed:
         raise ReportError("; ".join(failed))
-    if getattr(report, "interrupted", False):
+    if checked.report.interrupted:
         raise ReportError("interrupted; the report holds the submissions that finished; --resume continues")
     return exit_code(results)
 

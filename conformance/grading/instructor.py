@@ -22,7 +22,8 @@ from conformance.grading.assignment import AssignmentError, Settings
 from conformance.judge.coverage import coverage_rows
 from conformance.judge.results import row
 from conformance.running.driver import ImplementationFault
-from conformance.running.isolation import Limits, WorkerDriver
+from conformance.running.isolation import WorkerDriver
+from conformance.running.limits import Limits
 from conformance.running.loading import Locator
 from conformance.running.planned import Plan
 from conformance.running.targets import Target

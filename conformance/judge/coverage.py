@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from conformance.judge.results import ResultRow, row
-from conformance.cases.spec import ACTIVATIONS, DTYPES, LOSSES, Case
+from conformance.cases.spec import ACTIVATIONS, Case, DTYPES, LOSSES
 
 _COMPARISON = re.compile(r"(depth|batch)(>=|<=|=)(\d+)")
 _OPERATORS: dict[str, Callable[[int, int], bool]] = {

@@ -17,14 +17,25 @@ The bound is a worst case (rounding errors of random sign grow as √n, not n), 
 it stays far below the comparison with PyTorch's tolerance on the grid, so a
 difference within it cannot change a verdict; noise of 1e-6 in float64 (1e-4 in
 float32) exceeds it by orders of magnitude. Computed only when two runs differ.
+
+``differences`` is the judgement of two runs of one case: bit for bit equal, different
+within this bound (a note on the contract row), or beyond it (non-determinism, a
+contract failure).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
 
 from conformance.cases.activations import apply
-from conformance.cases.spec import CaseData, NetworkSpec, preactivations
+from conformance.cases.spec import CaseData, NetworkSpec
+from conformance.cases.mlp_data import preactivations
+
+if TYPE_CHECKING:  # only its fields are read: an observation of the running stage
+    from conformance.running.driver import Observation
 
 
 def _loss_gradient_magnitude(data: CaseData, output: np.ndarray) -> np.ndarray:
@@ -95,3 +106,118 @@ def terms(data: CaseData) -> int:
 def allowance(data: CaseData, dtype: np.dtype) -> float:
     """``2·eps·n``: what multiplies an entry's Σ|terms| in the bound, in ``dtype``."""
     return 2.0 * float(np.finfo(dtype).eps) * terms(data)
+
+
+def observed_arrays(seen: Observation) -> dict[str, object]:
+    return {"output": seen.output, "loss": seen.loss} | seen.gradients.tensors()
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The largest disagreement between two runs' values of one tensor (relative to what
+    rounding allows there), and that allowance."""
+
+    tensor: str
+    index: tuple[int, ...]
+    first: float
+    second: float
+    bound: float
+    dtype: str
+
+    @property
+    def size(self) -> float:
+        return abs(self.first - self.second)
+
+    @property
+    def within_rounding(self) -> bool:
+        return self.size <= self.bound
+
+    def where(self) -> str:
+        return f"{self.tensor}{list(self.index)}" if self.index else self.tensor
+
+    def values(self) -> str:
+        return f"{self.first:.17g} then {self.second:.17g}"
+
+
+def precision(values: Sequence[object], case_dtype: str) -> np.dtype:
+    """The coarsest floating dtype among returned values and the case's."""
+    found = [np.dtype(case_dtype)] + [v.dtype for v in values if isinstance(v, (np.generic, np.ndarray))
+                                      and v.dtype.kind == "f"]
+    return min(found, key=lambda d: d.itemsize)
+
+
+class Rounding:
+    """What summation order may change in one case's results (``allowance`` × ``magnitudes``),
+    computed only when asked: two runs rarely differ."""
+
+    def __init__(self, data: CaseData):
+        self.data = data
+        self._magnitudes: dict[str, np.ndarray] | None = None
+
+    def allowed(self, tensor: str, dtype: np.dtype, shape: tuple[int, ...], rows_reversed: bool = False) -> np.ndarray:
+        """The bound entry by entry (zero for a tensor of a shape the case does not have)."""
+        magnitude = self._due(tensor)
+        if magnitude is None or np.shape(magnitude) not in ((), shape):
+            return np.zeros(shape)  # a shape the contract does not expect: no rounding is excused
+        if rows_reversed and tensor in ("output", "input"):
+            magnitude = magnitude[::-1]
+        return np.broadcast_to(allowance(self.data, dtype) * magnitude, shape)
+
+    def _shape(self, tensor: str) -> tuple[int, ...]:
+        """The shape the case gives ``tensor`` (that of ``_due``'s magnitude, () where it has
+        none), known without computing the magnitudes."""
+        data = self.data
+        if tensor == "output":
+            return data.upstream.shape  # the upstream gradient has the output's shape, for every network
+        return np.shape(data.tensors().get(tensor)) if tensor != "loss" else ()
+
+    def _due(self, tensor: str) -> np.ndarray | None:
+        if self._magnitudes is None:
+            self._magnitudes = magnitudes(self.data)
+        return self._magnitudes.get(tensor)
+
+    def difference(self, tensor: str, a: object, b: object, rows_reversed: bool = False) -> Difference | None | str:
+        """How two runs' values of ``tensor`` differ: None when bit for bit equal, a message
+        when their shapes differ, else the worst element against the rounding bound."""
+        try:
+            a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None  # not numeric: the comparison with the oracle reports it
+        if a_arr.shape != b_arr.shape:
+            return f"shapes {a_arr.shape} and {b_arr.shape}"
+        if rows_reversed and a_arr.shape != self._shape(tensor):
+            return None  # rows of a tensor of the wrong shape mean nothing: its comparison reports it
+        if np.array_equal(a_arr, b_arr, equal_nan=True):
+            return None
+        dtype = precision((a, b), self.data.case.dtype)
+        allowed = self.allowed(tensor, dtype, a_arr.shape, rows_reversed)
+        gap = np.where(np.isnan(a_arr) & np.isnan(b_arr), 0.0, np.nan_to_num(np.abs(a_arr - b_arr), nan=np.inf))
+        excess = gap / np.maximum(allowed, np.finfo(np.float64).tiny)
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape)) if excess.ndim else ()
+        return Difference(tensor, index, float(a_arr[index]), float(b_arr[index]), float(allowed[index]), str(dtype))
+
+
+BOUND = "2·eps·n·Σ|terms|, the rounding of another summation order"
+
+
+def differences(first: Observation, second: Observation, allowance: Rounding
+                 ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """Tensors that came out differently from two runs of the same case: (violations, notes).
+    A difference within the rounding of another summation order is a note, beyond it a violation."""
+    violations, notes = [], []
+    seen = observed_arrays(second)
+    for name, a in observed_arrays(first).items():
+        found = allowance.difference(name, a, seen.get(name))
+        if found is None:
+            continue
+        if isinstance(found, str):
+            violations.append((name, f"{name}: non-deterministic, two runs of the same case differ ({found})"))
+        elif found.within_rounding:
+            notes.append((name, f"{name}: not bit-for-bit reproducible: max difference {found.size:.2g} at "
+                                f"{found.where()}, within {found.dtype} rounding (bound there {found.bound:.2g} "
+                                f"= {BOUND})"))
+        else:
+            violations.append((name, f"{name}: non-deterministic, two runs of the same case differ beyond rounding: "
+                                     f"{found.where()}: {found.values()} (|difference| {found.size:.3g} exceeds "
+                                     f"tolerance {found.bound:.3g} in {found.dtype}, {BOUND})"))
+    return tuple(violations), tuple(notes)

@@ -35,8 +35,8 @@ from conformance.judge.compare import (Comparison, Tolerance, Unusable, mismatch
                                        worst_index)
 from conformance.running.driver import ImplementationFault
 from conformance.running.protocol import ImplementationDriver
-from conformance.oracles.finite_difference import (Estimates, FiniteDifferences, Settings, directions,
-                                                   flat_offsets)
+from conformance.oracles.fd_scheme import Estimates, Settings
+from conformance.oracles.finite_difference import FiniteDifferences, directions, flat_offsets
 from conformance.judge.results import ResultRow, comparison_row, row
 from conformance.cases.spec import CaseData, rng_for
 
@@ -127,7 +127,7 @@ def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
             part = vector[start:start + g.size].astype(np.float64)
             actual[k] += part @ g
             rounding[k] += np.abs(part, out=part) @ allowance
-    comparison = _worst(
+    comparison = worst_estimate(
         "*", actual, estimates, rounding, tol,
         label=lambda i: f"direction {i + 1} of {len(estimates)}: v·grad",
         against="derivative along v",
@@ -160,7 +160,7 @@ def _entry_rows(fd: FiniteDifferences, judged: Judged, reference: Gradients | No
         rounding = tol.allowed(np.abs(np.nan_to_num(found)), scale)
         def position(i, c=chosen, g=grad):
             return tuple(int(k) for k in np.unravel_index(c[i], g.shape))
-        comparison = _worst(
+        comparison = worst_estimate(
             tensor, grad.ravel()[chosen], mine, rounding, tol,
             label=lambda i, t=tensor, p=position: f"{t}{list(p(i))}: got",
             against="finite difference",
@@ -230,7 +230,7 @@ def entries_to_probe(data: CaseData, tensor: str, grad: np.ndarray, reference: G
     return ([first] + drawn)[:count]
 
 
-def _worst(tensor: str, actual, estimates: Estimates, rounding, tol: Tolerance, *, label, against: str,
+def worst_estimate(tensor: str, actual, estimates: Estimates, rounding, tol: Tolerance, *, label, against: str,
            where) -> Comparison | str:
     """The comparison at the worst reliable estimate, or why no estimate is reliable."""
     reliable = [i for i, e in enumerate(estimates.estimates) if not e.unreliable]

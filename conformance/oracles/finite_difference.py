@@ -31,33 +31,22 @@ unreliable (never a failure), as is every estimate of a case whose point
 lies within the case dtype's rounding of a kink. The margin and the largest
 pre-activation change are reported.
 
-``accuracy`` measures the oracle itself: on smooth networks, the estimates'
-error against float64 autograd, next to the theoretical floor of the scheme.
-
-Longer than 300 lines: the stencils, the step sizes, the error estimate and the kink
-handling are one oracle whose parts share their arithmetic.
+The stencil and its estimates are ``fd_scheme``'s.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
 from conformance.contract.adapter import Capabilities
-from conformance.running.driver import Driver, ImplementationFault, Probe
+from conformance.running.driver import ImplementationFault, Probe
 from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.kinks import KinkGuard
-from conformance.cases.spec import CaseData, generate, rng_for
+from conformance.cases.spec import CaseData, rng_for
+from conformance.oracles.fd_scheme import Estimate, Estimates, Scheme, Settings
 
-#: Largest initial step. Kinks do not need a smaller cap: the kink guard shrinks any step
-#: whose stencil would cross one. It binds only float32's order-4 step (2 eps^(1/5) = 0.083);
-#: a cap of 0.01 there cost 8x in rounding error: over the smooth cases of the grid, the
-#: float32 directional error was median 1.6e-5, worst 2.7e-4 at 0.01, and is median 1.9e-6,
-#: worst 1.3e-5 (the scheme's floor: 2.9e-6) at 0.083, every error bound still holding.
-MAX_STEP = 1e-1
 #: A step that would cross a kink is divided by ``SHRINK``, at most ``SHRINKS`` times: float32's
 #: directional step ends at 1.6e-4, float64's at 2.9e-6, where rounding still leaves the
 #: estimates' error bounds well below a factor error (and the bounds say so).
@@ -91,187 +80,6 @@ def value_terms(data: CaseData, output: object) -> float:
         return total / rows.size if loss.endswith("mse") else total
     # cross-entropy and the other classification losses: differences of terms as large as the logits
     return float(np.mean(np.abs(rows).sum(axis=1) + np.abs(rows).max(axis=1)))
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """Nested central differences, the stencil ``scipy.differentiate.derivative`` uses.
-
-    The first iteration evaluates ``theta ± h / c^j`` for ``j < order / 2`` (c the
-    step factor), each later one the pair ``± h / c^(order/2 - 1 + k)``; iteration
-    ``k`` estimates with the ``order / 2`` newest pairs, and the error estimate
-    is the change from the previous iteration's. So ``order + 2 * (iterations - 1)``
-    evaluations give an estimate at the smallest step and an error estimate,
-    vectorised over many probes (one driver call per iteration for all of them).
-
-    Why written here rather than calling scipy: scipy's per-call bookkeeping
-    (array-API dispatch, masks, result objects) cost about 2 ms per case of the
-    default grid (measured: 8.2 ms per case with it, 6.1 ms without, serially on
-    a busy machine), half the harness's own time, for arithmetic that is a dot
-    product with fixed weights
-    (``weights``, solved as scipy solves them; the estimates agree with scipy's to
-    rounding). numdifftools' adaptive Richardson extrapolation tries many more
-    steps per derivative, which a 10^6-parameter network cannot afford.
-    """
-
-    order: int
-    initial_step: float
-    iterations: int = 2
-    step_factor: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.order < 2 or self.order % 2:
-            raise ValueError(f"the order of a central difference is even and at least 2, got {self.order}")
-        if self.iterations < 2:
-            raise ValueError("at least 2 iterations: the error estimate compares the last two")
-
-    @classmethod
-    def for_dtype(cls, order: int, dtype: str, iterations: int = 2) -> Scheme:
-        """The step that balances truncation (h^order) and rounding (eps/h), capped by ``MAX_STEP``."""
-        eps = float(np.finfo(dtype).eps)
-        return cls(order, min(2.0 * eps ** (1.0 / (order + 1)), MAX_STEP), iterations)
-
-    @property
-    def evaluations(self) -> int:
-        """Objective evaluations per estimate (the shared value at the centre not counted)."""
-        return self.order + 2 * (self.iterations - 1)
-
-    def smallest_step(self, initial_step: float) -> float:
-        """The stencil's point nearest the centre in the last iteration."""
-        return initial_step / self.step_factor ** (self.iterations - 2 + self.order // 2)
-
-    def offsets(self, iteration: int) -> np.ndarray:
-        """Multiples of the initial step evaluated in ``iteration`` (0-based), negative side first."""
-        terms, c = self.order // 2, self.step_factor
-        steps = 1.0 / c ** np.arange(terms) if iteration == 0 else np.array([1.0 / c ** (terms - 1 + iteration)])
-        return np.concatenate((-steps[::-1], steps))
-
-    def weights(self) -> np.ndarray:
-        """Weights of ``f(x + h / c^j) - f(x - h / c^j)``, ``j < order / 2``, in ``f'(x) * h``:
-        the central difference of order ``order`` on those nodes (the centre's weight is 0)."""
-        terms = self.order // 2
-        i = np.arange(-terms, terms + 1)
-        nodes = np.sign(i) / self.step_factor ** (np.abs(i) - 1.0)
-        rhs = np.zeros(2 * terms + 1)
-        rhs[1] = 1.0
-        solved = np.linalg.solve(np.vander(nodes, increasing=True).T, rhs)
-        return -solved[:terms][::-1]  # exactly antisymmetric, as scipy enforces
-
-    def floor(self, dtype: str) -> float:
-        """Theoretical best relative error of the scheme: eps^(order/(order+1))."""
-        return float(np.finfo(dtype).eps) ** (self.order / (self.order + 1))
-
-    def __str__(self) -> str:
-        return f"order-{self.order} central differences, {self.iterations} step sizes"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the finite-difference checks spend per case: ``directions`` derivatives
-    along random unit directions (each ``directional_order + 2`` evaluations, in float32
-    ``float32_directional_order + 2``) and
-    ``entries_per_tensor`` per-entry derivatives per tensor (each ``entry_order + 2``),
-    plus one evaluation at the case's point.
-
-    From ``large_case`` flat entries on, ``large_entries_per_tensor`` per tensor: the
-    first entry probed, the one that disagrees most with PyTorch (the largest without
-    PyTorch), is always kept. The others are drawn at random, and a fault confined to a
-    few of 10^5 entries is hit by two random draws with probability about 2·10^-5: on a
-    large network they cost an evaluation of the whole network each and find nothing the
-    kept entry and the directions (which see every entry) do not.
-    """
-
-    directions: int = 2
-    entries_per_tensor: int = 2
-    large_case: int = 100_000
-    large_entries_per_tensor: int = 1
-    #: Order of the directional estimates taken in float64: order 2's error floor,
-    #: eps^(2/3) = 3.7e-11 of the objective's scale, is 2700 times below float64's
-    #: rtol of 1e-7, and each estimate's own error bound is added to the tolerance;
-    #: order 4 cost two more evaluations of the whole network per direction.
-    directional_order: int = 2
-    #: In float32, order 2's floor (eps^(2/3) = 2.4e-5) would take an eighth of the
-    #: rtol of 2e-4; order 4's is 2.9e-6.
-    float32_directional_order: int = 4
-    entry_order: int = 2
-    iterations: int = 2
-
-    def __post_init__(self) -> None:
-        if self.directions < 0 or self.entries_per_tensor < 0 or self.large_entries_per_tensor < 1:
-            raise ValueError("directions and entries per tensor cannot be negative, and a large case "
-                             "keeps at least the entry that disagrees most with PyTorch")
-        for order in (self.directional_order, self.float32_directional_order, self.entry_order):
-            Scheme(order, MAX_STEP, self.iterations)  # validates order and iterations
-
-    def entries_for(self, flat_size: int) -> int:
-        """Per-entry derivatives per tensor on a case with ``flat_size`` flat entries."""
-        if flat_size >= self.large_case:
-            return min(self.entries_per_tensor, self.large_entries_per_tensor)
-        return self.entries_per_tensor
-
-    def scheme(self, kind: str, dtype: str) -> Scheme:
-        if kind == "directional":
-            order = self.directional_order if dtype == "float64" else self.float32_directional_order
-        else:
-            order = self.entry_order
-        return Scheme.for_dtype(order, dtype, self.iterations)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """One derivative of the objective, or why there is no trustworthy one."""
-
-    derivative: float
-    #: Bound on |derivative - exact derivative of the implementation's objective|.
-    error: float
-    #: Initial step actually used (shrunk where the first choice would cross a kink).
-    step: float
-    #: Largest change of a kinked pre-activation at the stencil's extreme points (0 without kinks).
-    shift: float = 0.0
-    #: Why this estimate cannot be trusted; empty when it can.
-    unreliable: str = ""
-
-
-@dataclass(frozen=True)
-class Estimates:
-    """Estimates along several probes, with the scheme and the dtype they were taken in."""
-
-    estimates: tuple[Estimate, ...]
-    scheme: Scheme
-    dtype: str
-    #: Distance of the kinked pre-activations from their kinks at the case's point (inf without).
-    margin: float
-    #: The precision of the objective's values (``FiniteDifferences.objective_dtype``).
-    objective_dtype: str = ""
-
-    def __len__(self) -> int:
-        return len(self.estimates)
-
-    def __getitem__(self, i: int) -> Estimate:
-        return self.estimates[i]
-
-    def part(self, start: int, stop: int) -> Estimates:
-        """The estimates ``start:stop`` (e.g. one tensor's entries)."""
-        return Estimates(self.estimates[start:stop], self.scheme, self.dtype, self.margin, self.objective_dtype)
-
-    @property
-    def evaluations(self) -> int:
-        """Objective evaluations these estimates cost (the shared one at the centre not counted)."""
-        return self.scheme.evaluations * sum(not e.unreliable for e in self.estimates)
-
-    def describe(self) -> str:
-        """How the estimates were taken and what margin from the kinks they kept."""
-        steps = sorted({e.step for e in self.estimates if not e.unreliable})
-        step = (f"step {steps[0]:.2g}" if len(steps) == 1
-                else f"steps {steps[0]:.2g}..{steps[-1]:.2g}" if steps else "no step")
-        text = f"{self.scheme}, {step}, in {self.dtype}, {self.evaluations} evaluations"
-        if self.objective_dtype and self.objective_dtype != self.dtype:
-            text += (f"; the objective's values are {self.objective_dtype} numbers, so steps and error bound "
-                     f"are {self.objective_dtype}'s")
-        if np.isfinite(self.margin):
-            shift = max((e.shift for e in self.estimates if not e.unreliable), default=0.0)
-            text += f"; ReLU margin {self.margin:.3g}, stencil moved pre-activations by ≤ {shift:.2g}"
-        return text
 
 
 def evaluation_dtype(capabilities: Capabilities) -> str:
@@ -412,112 +220,43 @@ class FiniteDifferences:
                          self.objective_dtype)
 
     def _derivatives(self, probes: list, steps: np.ndarray, scheme: Scheme):
-        """The derivative of ``t -> f(theta + t * probe)`` at 0 for every probe at once, with
-        the change from the previous iteration as its error estimate (``Scheme``), one
-        driver call per iteration; also the largest |f| each probe met."""
-        largest = np.full(len(probes), abs(self.centre()))
-        terms, weights = scheme.order // 2, scheme.weights()
-        plus, minus = [], []  # f at +-h/c^j, one column per j, each row a probe
-        df = error = np.full(len(probes), np.nan)
-        active = np.arange(len(probes))
-        for iteration in range(scheme.iterations):
-            offsets = scheme.offsets(iteration)
-            values = self._evaluate([Probe(probes[i], steps[i] * offsets) for i in active])
-            found = np.full((len(probes), len(offsets)), np.nan)
-            found[active] = values
-            largest[active] = np.maximum(largest[active], np.max(np.abs(found[active]), axis=1))
-            minus += list(found[:, :len(offsets) // 2][:, ::-1].T)
-            plus += list(found[:, len(offsets) // 2:].T)
-            h = steps / scheme.step_factor ** iteration
-            newest = slice(iteration, iteration + terms)
-            estimate = weights @ (np.array(plus[newest]) - np.array(minus[newest])) / h
-            change = np.abs(estimate - df)
-            if not (np.all(np.isfinite(estimate[active])) and np.all(np.isfinite(largest))):
-                raise ImplementationFault("the objective is not finite at points within "
-                                          f"{float(np.max(steps)):.2g} of the case's point")
-            # As scipy: past the second iteration, a probe whose error estimate grew
-            # tenfold stops (rounding has taken over), keeping that iteration's estimate.
-            grew = change[active] > 10 * error[active] if iteration >= 2 else np.zeros(len(active), bool)
-            df, error = df.copy(), error.copy()
-            df[active], error[active] = estimate[active], change[active]
-            active = active[~grew]
-            if not active.size:
-                break
-        return df, error, largest
+        return nested(lambda asked: self._evaluate([Probe(p, s) for p, s in asked]), probes, steps, scheme,
+                      self.centre())
 
 
-#: Smooth cases a run measures the oracle's accuracy on, at most (``api.fd_accuracy``): spread
-#: over the grid's, they give its figures in a few seconds; all 564 of the full grid took 15 s
-#: in every run, whatever was checked.
-ACCURACY_CASES = 48
-
-
-def accuracy(cases, dtypes: Sequence[str] = ("float64", "float32"), settings: Settings = Settings(),
-             target=None) -> pd.DataFrame:
-    """The oracle's own error, measured: for each case and evaluation dtype, the
-    directional and per-entry estimates on ``target`` (the reference
-    implementation by default) against float64 autograd at the same numbers.
-
-    Errors are relative to the magnitude of what is differentiated: for a
-    direction, sum |v_i g_i|; for an entry, the largest |g| of its tensor.
-    ``floor`` is the scheme's theoretical best, ``bound_held`` whether every
-    estimate's own error bound covered its actual error.
-    """
-    from conformance.oracles.torch import reference
-    from conformance.running.targets import Target
-
-    if target is None:
-        from conformance.implementations.reference_numpy import ReferenceNumpy
-        target = Target("reference_numpy", ReferenceNumpy, "builtin")
-    driver = Driver(target)
-    rows = []
-    for case in cases:
-        for dtype in dtypes:
-            data = generate(case).astype(dtype)
-            truth = reference(data).gradients.tensors()
-            flat_truth = np.concatenate([np.ravel(truth[name]) for name in data.tensors()])
-            fd = FiniteDifferences(driver, data, settings, dtype)
-            vectors = directions(data, settings.directions)
-            along = fd.along(vectors)
-            offsets, entries, scales = flat_offsets(data), [], []
-            for name, tensor in data.tensors().items():
-                picks = rng_for(case, f"fd_accuracy/{name}").choice(
-                    tensor.size, min(settings.entries_per_tensor, tensor.size), replace=False)
-                entries += [offsets[name] + int(p) for p in picks]
-                scales += [float(np.abs(truth[name]).max())] * len(picks)
-            at = fd.at_entries(entries)
-            for mode, estimates, exact, scale in (
-                ("directional", along, vectors @ flat_truth, np.abs(vectors) @ np.abs(flat_truth)),
-                ("entry", at, flat_truth[entries], np.array(scales)),
-            ):
-                rows.append(_accuracy_row(case, dtype, mode, estimates, exact, scale))
-    return pd.DataFrame(rows)
-
-
-def _accuracy_row(case, dtype: str, mode: str, estimates: Estimates, exact: np.ndarray, scale: np.ndarray) -> dict:
-    got = np.array([e.derivative for e in estimates])
-    bound = np.array([e.error for e in estimates])
-    reliable = ~np.isnan(got)
-    absolute = np.abs(got - exact)[reliable]
-    relative = absolute / np.maximum(scale[reliable], np.finfo(float).tiny)
-    return dict(
-        case=case.id, dtype=dtype, mode=mode, scheme=str(estimates.scheme),
-        step=min((e.step for e in estimates if not e.unreliable), default=np.nan),
-        estimates=int(reliable.sum()),
-        median_relative_error=float(np.median(relative)) if relative.size else np.nan,
-        worst_relative_error=float(relative.max()) if relative.size else np.nan,
-        floor=estimates.scheme.floor(dtype),
-        bound_held=bool(np.all(absolute <= bound[reliable])),
-    )
-
-
-def accuracy_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Median and worst relative error over the cases, by dtype and mode, with the floor."""
-    grouped = table.groupby(["dtype", "mode", "scheme"], sort=False)
-    return grouped.agg(
-        cases=("case", "nunique"),
-        median_relative_error=("median_relative_error", "median"),
-        worst_relative_error=("worst_relative_error", "max"),
-        floor=("floor", "first"),
-        bound_held=("bound_held", "all"),
-    ).reset_index()
+def nested(evaluate, probes: list, steps: np.ndarray, scheme: Scheme, centre: float):
+    """The derivative of ``t -> f(theta + t * probe)`` at 0 for every probe at once, with
+    the change from the previous iteration as its error estimate (``Scheme``), one
+    ``evaluate`` call per iteration (it takes ``(probe, steps)`` pairs and returns each
+    pair's values); also the largest |f| each probe met. ``centre`` is f(theta). The
+    network oracle's evaluations go through its driver; a function's (``functions.finite``)
+    through the function's subject."""
+    largest = np.full(len(probes), abs(centre))
+    terms, weights = scheme.order // 2, scheme.weights()
+    plus, minus = [], []  # f at +-h/c^j, one column per j, each row a probe
+    df = error = np.full(len(probes), np.nan)
+    active = np.arange(len(probes))
+    for iteration in range(scheme.iterations):
+        offsets = scheme.offsets(iteration)
+        values = evaluate([(probes[i], steps[i] * offsets) for i in active])
+        found = np.full((len(probes), len(offsets)), np.nan)
+        found[active] = values
+        largest[active] = np.maximum(largest[active], np.max(np.abs(found[active]), axis=1))
+        minus += list(found[:, :len(offsets) // 2][:, ::-1].T)
+        plus += list(found[:, len(offsets) // 2:].T)
+        h = steps / scheme.step_factor ** iteration
+        newest = slice(iteration, iteration + terms)
+        estimate = weights @ (np.array(plus[newest]) - np.array(minus[newest])) / h
+        change = np.abs(estimate - df)
+        if not (np.all(np.isfinite(estimate[active])) and np.all(np.isfinite(largest))):
+            raise ImplementationFault("the objective is not finite at points within "
+                                      f"{float(np.max(steps)):.2g} of the case's point")
+        # As scipy: past the second iteration, a probe whose error estimate grew
+        # tenfold stops (rounding has taken over), keeping that iteration's estimate.
+        grew = change[active] > 10 * error[active] if iteration >= 2 else np.zeros(len(active), bool)
+        df, error = df.copy(), error.copy()
+        df[active], error[active] = estimate[active], change[active]
+        active = active[~grew]
+        if not active.size:
+            break
+    return df, error, largest

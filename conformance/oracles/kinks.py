@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.cases.activations import apply
-from conformance.cases.spec import KINKED_ACTIVATIONS, CaseData, NetworkSpec, Params, preactivations
+from conformance.cases.spec import CaseData, KINKED_ACTIVATIONS, NetworkSpec, Params
+from conformance.cases.mlp_data import preactivations
 
 #: How many times the worst-case rounding bound a pre-activation must keep from a kink
 #: to count as on one side. The bound already covers any summation order; the factor

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from conformance.cases.spec import KINK_MARGIN
+
 
 GENERATOR = "backprop-conformance"
 
@@ -67,3 +69,11 @@ def environment(seed: int, grid: str, command: str = "") -> dict:
         "torch_threads": torch.get_num_threads(),
     }
 
+
+def kink_margin_note(checks) -> str:
+    """The margin generated data keeps from ReLU kinks, and what the finite-difference rows do about it."""
+    text = f"generated ReLU pre-activations keep {KINK_MARGIN} from 0 (spec.KINK_MARGIN)"
+    if checks.finite_differences:
+        text += ("; each finite-difference row gives the margin its case kept and how far its stencil moved "
+                 "pre-activations; an estimate whose stencil would cross a kink is left out, not failed")
+    return text

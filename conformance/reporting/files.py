@@ -59,8 +59,12 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 when every row is as expected, 1 otherwise (an interrupted run is never 0)."""
-        return 1 if len(self.unexpected) or self.interrupted or self.not_loaded else 0
+        """The exit code of ``reporting.verdicts``'s table for the targets' verdicts, the ones
+        that could not be loaded included (an interrupted run is never 0)."""
+        from conformance.reporting.verdicts import exit_code_of, target_results
+
+        words = [r.verdict for r in target_results(self.results)] + ["not loaded"] * len(self.not_loaded)
+        return exit_code_of(words + ["not run"] * self.interrupted)
 
     def write(self, out: Path | str) -> list[Path]:
         return write(self, out)

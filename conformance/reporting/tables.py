@@ -9,7 +9,7 @@ import pandas as pd
 
 from conformance.judge import expectations as known
 from conformance.judge.results import CHECKS, VERDICTS
-from conformance.oracles.finite_difference import ACCURACY_CASES
+from conformance.oracles.fd_accuracy import ACCURACY_CASES
 from conformance.reporting import verdicts
 from conformance.reporting.verdicts import LABELS, MARKS, target_results
 
@@ -128,7 +128,7 @@ def fd_accuracy_summary(table: pd.DataFrame | None) -> pd.DataFrame | None:
     """The finite-difference oracle's accuracy by dtype and mode, or None without one."""
     if table is None or table.empty:
         return None
-    from conformance.oracles.finite_difference import accuracy_summary
+    from conformance.oracles.fd_accuracy import accuracy_summary
 
     return accuracy_summary(table)
 

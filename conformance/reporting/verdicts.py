@@ -7,8 +7,7 @@ A target's verdict:
 * ``fail``: some result is wrong (a wrong value, shape, dtype, or a broken contract rule);
 * ``error``: the implementation raised, crashed or hung (gave no answer), and nothing was wrong otherwise;
 * ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
-* ``incomplete``: nothing is wrong, but it ran none of some kind of case the run
-  requires (``--require``) or that it declares (``judge.declared``);
+* ``incomplete``: nothing is wrong, but it ran no case of a kind required (``--require``) or declared;
 * ``not loaded``: the target could not be loaded (the reason says why);
 * ``not run``: the run was stopped (Ctrl-C) before the target's turn.
 
@@ -26,17 +25,60 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import pandas as pd
 
 from conformance.judge.results import CHECKS, COLUMNS, TEXT_COLUMNS, ResultRow
+from conformance.reporting.coverage import coverage_statement, uniform_error
 
 if TYPE_CHECKING:
-    from conformance.judge.declared import FamilyCoverage
     from conformance.running.targets import Target
 
 
 FAMILIES = tuple(check for check in CHECKS if check != "case")
 
 
-#: Verdicts that make ``conformance check`` exit with 1 (``not loaded`` makes it exit with 2).
-UNEXPECTED = ("fail", "error", "nothing ran", "incomplete", "not run")
+@dataclass(frozen=True)
+class Verdict:
+    """A target's verdict: its words everywhere it is shown, and what it means for the exit
+    code and for pytest. Every door (the command line, ``Report.exit_code``, pytest) reads
+    this table."""
+
+    word: str
+    #: The heading of ``render_target``'s block (``conformance check``, feedback).
+    heading: str
+    #: The verdict column of the report's table and the progress lines.
+    label: str
+    #: Its mark in Markdown, where a code host shows it in colour.
+    mark: str
+    #: 0: conforms; 1: something unexpected; 2: could not be loaded.
+    exit: int
+    #: What pytest makes of one case with this verdict: passed, xfail, skip or fail.
+    pytest: str
+
+
+VERDICTS = {v.word: v for v in (
+    Verdict("pass", "conforms", "conforms", "✅", 0, "passed"),
+    Verdict("known defects", "conforms apart from its recorded known defects",
+            "conforms apart from recorded known defects", "☑️", 0, "xfail"),
+    Verdict("fail", "DOES NOT CONFORM", "DOES NOT CONFORM", "❌", 1, "fail"),
+    Verdict("error", "ERRORS (the implementation raised, crashed or hung)", "errors (raised, crashed or hung)",
+            "💥", 1, "fail"),
+    Verdict("nothing ran", "NOTHING RAN: no case of the grid applies to it", "nothing ran (no case applies)",
+            "➖", 1, "skip"),
+    Verdict("incomplete", "INCOMPLETE: a declared or required kind of case did not run",
+            "INCOMPLETE (a declared or required kind of case did not run)", "⚠️", 1, "fail"),
+    Verdict("not loaded", "NOT LOADED", "not loaded", "🚫", 2, "fail"),
+    Verdict("not run", "NOT RUN (the run was stopped first)", "not run (the run was stopped first)", "⏹️", 1,
+            "skip"),
+)}
+#: The verdicts a target that ran can have (the report's table and legend show these).
+RAN = ("pass", "known defects", "fail", "error", "nothing ran", "incomplete")
+HEADINGS = {word: v.heading for word, v in VERDICTS.items()}
+LABELS = {word: VERDICTS[word].label for word in RAN}
+MARKS = {word: VERDICTS[word].mark for word in RAN}
+
+
+def exit_code_of(verdicts: Iterable[str]) -> int:
+    """The exit code of a run whose targets have these verdicts: the worst of theirs
+    (2 when one could not be loaded, else 1 when one did not conform, else 0)."""
+    return max((VERDICTS[word].exit for word in verdicts), default=0)
 
 
 @dataclass(frozen=True)
@@ -51,8 +93,7 @@ class TargetResult:
     cases: int = field(default=0)
     #: The run stopped before this target's turn came.
     not_run: bool = False
-    #: Each family the adapter declared, with its cases on the grid and how many ran.
-    coverage: tuple[FamilyCoverage, ...] = ()
+    coverage: tuple = ()  #: each declared family's ``judge.declared.FamilyCoverage``
 
     @property
     def ran(self) -> list[ResultRow]:
@@ -77,7 +118,7 @@ class TargetResult:
 
     @property
     def conforms(self) -> bool:
-        return self.verdict in ("pass", "known defects")
+        return VERDICTS[self.verdict].exit == 0
 
     def cases_with(self, verdict: str, check: str | None = None) -> set[str]:
         return {r.case for r in self.rows if r.verdict == verdict and check in (None, r.check)}
@@ -169,31 +210,6 @@ def problem_lines(rows: Iterable[ResultRow], limit: int, more_in: str = MORE_IN)
     return lines
 
 
-def uniform_error(result: TargetResult) -> str | None:
-    """The one error every case that applied ended in (an adapter that cannot be
-    constructed, say), or None when anything else happened."""
-    errors = {r.detail for r in result.ran if r.check != "coverage"}
-    if result.verdict != "error" or len(errors) != 1 or any(r.verdict != "error" for r in result.ran
-                                                             if r.check != "coverage"):
-        return None
-    return errors.pop()
-
-
-def coverage_statement(coverage: Sequence[FamilyCoverage]) -> str:
-    """Each declared family and how many of its cases ran, in one clause:
-    ``vjp 120, loss half_mse 0 of 28, dtype float64 74``; a family the grid has no case of
-    says so. Empty when nothing was declared (a target that was not loaded)."""
-    words = []
-    for item in coverage:
-        if not item.on_grid:
-            words.append(f"{item.family.name} not on this grid")
-        elif item.missing:
-            words.append(f"{item.family.name} 0 of {item.on_grid}")
-        else:
-            words.append(f"{item.family.name} {item.ran}")
-    return ", ".join(words)
-
-
 def not_applicable_line(result: TargetResult) -> str | None:
     reasons = Counter(r.detail for r in result.rows if r.verdict == "not_applicable" and r.check == "case")
     if not reasons:
@@ -204,30 +220,16 @@ def not_applicable_line(result: TargetResult) -> str | None:
     return f"not applicable: {total} of {result.cases} cases — {shown}{more}"
 
 
-HEADINGS = {
-    "pass": "conforms",
-    "known defects": "conforms apart from its recorded known defects",
-    "fail": "DOES NOT CONFORM",
-    "error": "ERRORS (the implementation raised, crashed or hung)",
-    "nothing ran": "NOTHING RAN: no case of the grid applies to it",
-    "not loaded": "NOT LOADED",
-    "incomplete": "INCOMPLETE: a declared or required kind of case did not run",
-    "not run": "NOT RUN (the run was stopped first)",
-}
-
-
 def render_target(result: TargetResult, max_problems: int = 8) -> str:
     """The block ``conformance check`` prints for one target."""
     title = result.name if result.source in result.name else f"{result.name} ({result.source})"
     if result.load_error:
         return f"{title}: {HEADINGS['not loaded']}: {result.load_error}"
-    if (same := uniform_error(result)) is not None:
-        return (f"{title}: error — every one of the {len({r.case for r in result.ran})} cases it was offered "
-                f"raised the same error, so no case ran: {same}")
+    if same := uniform_error(result):  # an adapter that never constructs: one line
+        return f"{title}: {same}"
     ran = len({r.case for r in result.ran})
-    covered = f" ({statement})" if (statement := coverage_statement(result.coverage)) else ""
     lines = [f"{title}: {HEADINGS[result.verdict]} — {ran} of {result.cases} cases ran in {result.seconds:.1f} s"
-             f"{covered}"]
+             + coverage_statement(result.coverage)]
     present = {r.check for r in result.ran}
     if words := [f"{check} {word}" for check, word in result.families().items() if check in present]:
         lines.append("  " + " · ".join(words))
@@ -273,29 +275,13 @@ def aligned(table) -> str:
 
 
 def exit_code(results: Sequence[TargetResult]) -> int:
-    """2 when a target could not be loaded, else 1 when one did not conform, else 0."""
-    if any(r.verdict == "not loaded" for r in results):
-        return 2
-    return 1 if any(r.verdict in UNEXPECTED for r in results) else 0
+    """The exit code of a run with these results (``exit_code_of`` their verdicts)."""
+    return exit_code_of(r.verdict for r in results)
 
 
 def display_name(label: str, target: Target) -> str:
     """What a target is shown as: its adapter's own name (sanitized by the worker), else its identity."""
     return label or (target.path.stem if target.path is not None else target.name)
-
-
-LABELS = {
-    "pass": "conforms",
-    "known defects": "conforms apart from recorded known defects",
-    "fail": "DOES NOT CONFORM",
-    "error": "errors (raised, crashed or hung)",
-    "nothing ran": "nothing ran (no case applies)",
-    "incomplete": "INCOMPLETE (a declared or required kind of case did not run)",
-}
-
-
-#: The verdict's mark in Markdown, where a code host shows it in colour.
-MARKS = {"pass": "✅", "known defects": "☑️", "fail": "❌", "error": "💥", "nothing ran": "➖", "incomplete": "⚠️"}
 
 
 def _as_rows(results: pd.DataFrame) -> list[ResultRow]:

@@ -15,6 +15,8 @@ what the adapter returned, each a short function.
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -104,121 +106,6 @@ def _same_bits(before: np.ndarray, after: np.ndarray) -> bool:
     return bool(np.array_equal(as_bytes(before), as_bytes(after)))
 
 
-def _observed_arrays(seen: Observation) -> dict[str, object]:
-    return {"output": seen.output, "loss": seen.loss} | seen.gradients.tensors()
-
-
-@dataclass(frozen=True)
-class Difference:
-    """The largest disagreement between two runs' values of one tensor (relative to what
-    rounding allows there), and that allowance."""
-
-    tensor: str
-    index: tuple[int, ...]
-    first: float
-    second: float
-    bound: float
-    dtype: str
-
-    @property
-    def size(self) -> float:
-        return abs(self.first - self.second)
-
-    @property
-    def within_rounding(self) -> bool:
-        return self.size <= self.bound
-
-    def where(self) -> str:
-        return f"{self.tensor}{list(self.index)}" if self.index else self.tensor
-
-    def values(self) -> str:
-        return f"{self.first:.17g} then {self.second:.17g}"
-
-
-def precision(values: Sequence[object], case_dtype: str) -> np.dtype:
-    """The coarsest floating dtype among returned values and the case's."""
-    found = [np.dtype(case_dtype)] + [v.dtype for v in values if isinstance(v, (np.generic, np.ndarray))
-                                      and v.dtype.kind == "f"]
-    return min(found, key=lambda d: d.itemsize)
-
-
-class Rounding:
-    """What summation order may change in one case's results (``conformance.judge.rounding``),
-    computed only when asked: two runs rarely differ."""
-
-    def __init__(self, data: CaseData):
-        self.data = data
-        self._magnitudes: dict[str, np.ndarray] | None = None
-
-    def allowed(self, tensor: str, dtype: np.dtype, shape: tuple[int, ...], rows_reversed: bool = False) -> np.ndarray:
-        """The bound entry by entry (zero for a tensor of a shape the case does not have)."""
-        magnitude = self._due(tensor)
-        if magnitude is None or np.shape(magnitude) not in ((), shape):
-            return np.zeros(shape)  # a shape the contract does not expect: no rounding is excused
-        if rows_reversed and tensor in ("output", "input"):
-            magnitude = magnitude[::-1]
-        return np.broadcast_to(rounding.allowance(self.data, dtype) * magnitude, shape)
-
-    def _shape(self, tensor: str) -> tuple[int, ...]:
-        """The shape the case gives ``tensor`` (that of ``_due``'s magnitude, () where it has
-        none), known without computing the magnitudes."""
-        data = self.data
-        if tensor == "output":
-            return data.upstream.shape  # the upstream gradient has the output's shape, for every network
-        return np.shape(data.tensors().get(tensor)) if tensor != "loss" else ()
-
-    def _due(self, tensor: str) -> np.ndarray | None:
-        if self._magnitudes is None:
-            self._magnitudes = rounding.magnitudes(self.data)
-        return self._magnitudes.get(tensor)
-
-    def difference(self, tensor: str, a: object, b: object, rows_reversed: bool = False) -> Difference | None | str:
-        """How two runs' values of ``tensor`` differ: None when bit for bit equal, a message
-        when their shapes differ, else the worst element against the rounding bound."""
-        try:
-            a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        except (TypeError, ValueError):
-            return None  # not numeric: the comparison with the oracle reports it
-        if a_arr.shape != b_arr.shape:
-            return f"shapes {a_arr.shape} and {b_arr.shape}"
-        if rows_reversed and a_arr.shape != self._shape(tensor):
-            return None  # rows of a tensor of the wrong shape mean nothing: its comparison reports it
-        if np.array_equal(a_arr, b_arr, equal_nan=True):
-            return None
-        dtype = precision((a, b), self.data.case.dtype)
-        allowed = self.allowed(tensor, dtype, a_arr.shape, rows_reversed)
-        gap = np.where(np.isnan(a_arr) & np.isnan(b_arr), 0.0, np.nan_to_num(np.abs(a_arr - b_arr), nan=np.inf))
-        excess = gap / np.maximum(allowed, np.finfo(np.float64).tiny)
-        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape)) if excess.ndim else ()
-        return Difference(tensor, index, float(a_arr[index]), float(b_arr[index]), float(allowed[index]), str(dtype))
-
-
-BOUND = "2·eps·n·Σ|terms|, the rounding of another summation order"
-
-
-def _differences(first: Observation, second: Observation, allowance: Rounding
-                 ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """Tensors that came out differently from two runs of the same case: (violations, notes).
-    A difference within the rounding of another summation order is a note, beyond it a violation."""
-    violations, notes = [], []
-    seen = _observed_arrays(second)
-    for name, a in _observed_arrays(first).items():
-        found = allowance.difference(name, a, seen.get(name))
-        if found is None:
-            continue
-        if isinstance(found, str):
-            violations.append((name, f"{name}: non-deterministic, two runs of the same case differ ({found})"))
-        elif found.within_rounding:
-            notes.append((name, f"{name}: not bit-for-bit reproducible: max difference {found.size:.2g} at "
-                                f"{found.where()}, within {found.dtype} rounding (bound there {found.bound:.2g} "
-                                f"= {BOUND})"))
-        else:
-            violations.append((name, f"{name}: non-deterministic, two runs of the same case differ beyond rounding: "
-                                     f"{found.where()}: {found.values()} (|difference| {found.size:.3g} exceeds "
-                                     f"tolerance {found.bound:.3g} in {found.dtype}, {BOUND})"))
-    return tuple(violations), tuple(notes)
-
-
 def objective_value(adapter: Adapter, data: CaseData) -> float:
     """The scalar finite differences differentiate: ``<upstream, forward(x)>`` for a
     VJP case, the implementation's own loss for a loss case."""
@@ -230,10 +117,24 @@ def objective_value(adapter: Adapter, data: CaseData) -> float:
         value = np.sum(output * data.upstream)
         # An output of less precision than float64 makes an objective of that precision: say so
         # by its value (finite differences read the precision from the values they get).
-        coarse = precision((returned,), "float64")
+        coarse = rounding.precision((returned,), "float64")
         return float(value.astype(coarse)) if coarse.itemsize < 8 else float(value)
     loss, _ = _loss_pair(adapter.loss(data.x, data.targets))
     return float(np.asarray(loss, dtype=np.float64))
+
+
+
+@contextlib.contextmanager
+def _faults(what: str = ""):
+    """An exception the implementation raised, as the ``ImplementationFault`` that says so in
+    one line (``what`` first, e.g. ``supports() failed``); a fault already raised passes."""
+    try:
+        yield
+    except ImplementationFault:
+        raise
+    except Exception as error:
+        raise ImplementationFault(f"{what}: {describe_exception(error)}" if what else describe_exception(error)) \
+            from error
 
 
 class Driver:
@@ -246,10 +147,8 @@ class Driver:
         self.name = target.name
 
     def _adapter(self) -> Adapter:
-        try:
+        with _faults("adapter failed to start"):
             return self.target.new()
-        except Exception as error:
-            raise ImplementationFault(f"adapter failed to start: {describe_exception(error)}") from error
 
     @property
     def capabilities(self) -> Capabilities:
@@ -268,12 +167,8 @@ class Driver:
         """Nothing to release in-process (a worker driver stops its process here)."""
 
     def supports(self, case: Case) -> str | None:
-        try:
+        with _faults("supports() failed"):
             return self._adapter().supports(case.spec, case.batch, case.dtype)
-        except ImplementationFault:
-            raise
-        except Exception as error:
-            raise ImplementationFault(f"supports() failed: {describe_exception(error)}") from error
 
     def supports_each(self, cases: Sequence[Case]) -> list[str | None]:
         """``supports`` for each case, in one request (the instructor's side decides a grid)."""
@@ -291,11 +186,11 @@ class Driver:
         adapter = self._adapter()
         second = self._observe_once(adapter, data.copy(), keep=False)
         method = "backward" if data.case.spec.loss is None else "loss"
-        allowance = Rounding(data)
-        differ, notes = _differences(first, second, allowance)
+        allowance = rounding.Rounding(data)
+        differ, notes = rounding.differences(first, second, allowance)
         kept = () if differ else reuse.violations(
-            _observed_arrays(first),
-            lambda given: _observed_arrays(self._observe_once(adapter, given, build=False, keep=False)),
+            rounding.observed_arrays(first),
+            lambda given: rounding.observed_arrays(self._observe_once(adapter, given, build=False, keep=False)),
             data, allowance.difference)
         violations = modified + differ + kept + layout_violations(first.output, first.gradients, data, method)
         return Observation(first.output, first.loss, first.gradients, violations, notes)
@@ -307,7 +202,7 @@ class Driver:
         cannot change them. Runs compared at once and dropped skip that copy: on a large
         network, a copy of every gradient each."""
         spec = data.case.spec
-        try:
+        with _faults():
             if build:
                 adapter.build(spec, data.params)
             output = _snapshot(adapter.forward(data.x))
@@ -316,10 +211,6 @@ class Driver:
                 return Observation(output, None, _snapshot_gradients(grads) if keep else grads)
             loss, grads = _loss_pair(adapter.loss(data.x, data.targets))
             return Observation(output, _snapshot(loss), _snapshot_gradients(grads) if keep else grads)
-        except ImplementationFault:
-            raise
-        except Exception as error:
-            raise ImplementationFault(describe_exception(error)) from error
 
     def evaluate(self, data: CaseData, probes: Sequence[Probe]) -> list[np.ndarray]:
         """The objective at every probe's points, one array of values per probe."""
@@ -330,7 +221,7 @@ class Driver:
         # point the implementation modifies in place cannot leak into the next one.
         point = np.empty_like(theta)
         values = []
-        try:
+        with _faults():
             for probe in probes:
                 row = []
                 for step in np.asarray(probe.steps, dtype=np.float64).ravel():
@@ -342,17 +233,9 @@ class Driver:
                         point += theta
                     row.append(objective_value(adapter, data.with_flat(point)))
                 values.append(np.asarray(row).reshape(np.shape(probe.steps)))
-        except ImplementationFault:
-            raise
-        except Exception as error:
-            raise ImplementationFault(describe_exception(error)) from error
         return values
 
     def timings(self, data: CaseData, rules: Rules) -> tuple[Timed, ...]:
         """Forward and backward timed side by side with PyTorch, here where the implementation runs."""
-        try:
+        with _faults():
             return side_by_side(self._adapter, data, rules)
-        except ImplementationFault:
-            raise
-        except Exception as error:
-            raise ImplementationFault(describe_exception(error)) from error

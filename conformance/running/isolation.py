@@ -13,8 +13,9 @@ crash, a hard exit or a runaway allocation becomes an ``ImplementationFault``
 ``Limits.max_timeouts`` timeouts a target gets no more cases, nor once the time its
 worker spent answering (loading included) reaches ``Limits.target_budget_s``.
 
-Longer than 300 lines: starting and restarting the worker, the deadlines, and a
-validator per kind of reply, which must all agree on one protocol.
+Longer than 300 lines: starting, restarting and stopping the worker, its deadlines and
+budgets, and one method per request, which must all keep one protocol (what a reply may
+hold is ``replies``; how a worker is started, ``launch``; what it may spend, ``limits``).
 """
 
 from __future__ import annotations
@@ -22,153 +23,33 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from conformance.running import cgroups, copies, handover, sandbox, wire
-from conformance.contract.adapter import Capabilities, Gradients
-from conformance.contract.rules import capabilities_problem
+from conformance.running import cgroups, copies, handover, launch, replies, sandbox, wire
+from conformance.running.limits import Limits
+from conformance.contract.adapter import Capabilities
 from conformance.running.driver import Driver, ImplementationFault, Observation, Probe
 from conformance.running.protocol import ImplementationDriver
-from conformance.running.loading import Locator
 from conformance.running.targets import Target
 from conformance.cases.spec import CaseData
-from conformance.running.timing import PHASES, Measurement, Timed
+from conformance.running.timing import PHASES, Timed
 from conformance.running.worker import Known, Shared
-
-DEFAULT_TIMEOUT_S = 20.0
-DEFAULT_MEMORY_MB = 4096
-#: A target's default time budget per case, as a share of the timeout: a tenth of it is many
-#: times what an honest submission spends on an average case, slow notebooks included.
-BUDGET_PER_CASE = 0.1
-MIN_CASE_BUDGET_S = 1.0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one worker may spend and see: wall time per case (and for loading), address
-    space, CPU seconds over its life, bytes per file it writes, processes, its private
-    ``/tmp`` and ``/dev/shm``; how many timeouts, or worker deaths in a row, a target may
-    have before it gets no more cases; and the paths no worker may see (the run's
-    submissions, its own too: a worker reads its private copy, see ``copies``; the report
-    folder; the journal's key)."""
-
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    memory_mb: int = DEFAULT_MEMORY_MB
-    cpu_s: int = 1800
-    file_mb: int = 64
-    processes: int = 128
-    tmp_mb: int = 64
-    shm_mb: int = 64
-    max_timeouts: int = 2
-    max_crashes: int = 3
-    hidden: tuple[str, ...] = ()
-    #: Seconds a target's worker may spend answering, loading included, over the whole run
-    #: (None: none, until ``for_cases`` gives the default for a grid).
-    target_budget_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.timeout_s <= 0 or self.memory_mb <= 0:
-            raise ValueError("time and memory limits must be positive")
-        if self.target_budget_s is not None and not self.target_budget_s > 0:
-            raise ValueError("a target's time budget must be positive")
-
-    @property
-    def load_s(self) -> float:
-        """Wall time loading a target may take (a notebook's cells each get ``timeout_s``)."""
-        return max(3 * self.timeout_s, 10.0)
-
-    def for_cases(self, n_cases: int) -> Limits:
-        """These limits with a target budget for ``n_cases``: the one given, else by default
-        loading's time and ``BUDGET_PER_CASE`` of the timeout per case (at least
-        ``MIN_CASE_BUDGET_S``)."""
-        if self.target_budget_s is not None:
-            return self
-        per_case = max(BUDGET_PER_CASE * self.timeout_s, MIN_CASE_BUDGET_S)
-        return replace(self, target_budget_s=round(self.load_s + per_case * n_cases, 1))
-
-
-_TENSOR_NAME = re.compile(r"(output|loss|input|\*|(weight|bias)\[(\d+|\*)\]|\d+\.(weight|bias|mask))")
-#: A name a worker may give a gradient by (an unknown one still reaches the contract's rules).
-_GRADIENT_NAME = re.compile(r"[A-Za-z0-9_.\[\]]{1,64}")
-
-
-def _locator(target: Target) -> Locator | None:
-    """How a worker finds the target's adapter: its own locator, or where the class handed
-    over in this process was defined (None for a class defined inside a function)."""
-    if target.locator is not None:
-        return target.locator
-    adapter = target.adapter
-    if adapter is None or "<locals>" in adapter.__qualname__:
-        return None
-    module = sys.modules.get(adapter.__module__)
-    file = getattr(module, "__file__", None)
-    if adapter.__module__ != "__main__" and not adapter.__module__.startswith("submission"):
-        return Locator("module", f"{adapter.__module__}:{adapter.__qualname__}")
-    return Locator("file", file, adapter.__qualname__) if file else None
-
-
-def _worker_command(view: sandbox.View, fd: int, filter_fd: int | None = None) -> list[str]:
-    # -I: isolated mode (no current folder, no PYTHONPATH, no user site-packages on the import
-    # path); -B: no bytecode written. The suite comes from HARNESS (see worker.BOOTSTRAP).
-    from conformance.running.worker import BOOTSTRAP
-
-    return sandbox.command(view, [sys.executable, "-I", "-B", "-c", BOOTSTRAP, str(HARNESS), str(fd)], filter_fd)
-
-
-#: The folder holding the grader's ``conformance`` package: the worker imports the same suite.
-HARNESS = Path(__file__).resolve().parents[2]
-
-
-def _python_path() -> list[str]:
-    """The folders the worker's interpreter imports from: the suite's and the grader's
-    installation (never its current folder: empty entries are left out)."""
-    return list(dict.fromkeys([str(HARNESS)] + [p for p in sys.path if p]))
-
-
-#: What a worker inherits of the grader's environment: nothing else (tokens, keys and
-#: passwords a grading machine keeps there stay out of a submission's reach).
-PASSED_ON = ("PATH", "LANG", "LANGUAGE", "TZ", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "MPLBACKEND")
-
-
-def _worker_environment() -> dict[str, str]:
-    kept = {k: v for k, v in os.environ.items()
-            if k in PASSED_ON or k.startswith(("LC_", "CONFORMANCE_"))}
-    return kept | {"HOME": "/tmp", "TMPDIR": "/tmp"}
-
-
-def _exit_description(code: int | None) -> str:
-    if code is None:
-        return "the worker process stopped answering"
-    if code < 0 or code > 128 and code - 128 in signal.Signals._value2member_map_:
-        number = -code if code < 0 else code - 128
-        try:
-            signame = signal.Signals(number).name
-        except ValueError:
-            signame = f"signal {number}"
-        hint = {"SIGKILL": " (out of memory?)", "SIGXCPU": " (CPU time limit)",
-                "SIGXFSZ": " (file size limit)"}.get(signame, "")
-        return f"the implementation crashed the worker process ({signame}){hint}"
-    return f"the worker process exited with code {code} (the implementation ended the process)"
-
 
 class WorkerDriver:
     """A ``Driver`` in a sandboxed worker: same requests, plus limits, validation, restarts."""
 
     def __init__(self, target: Target, limits: Limits = Limits()):
-        locator = _locator(target)
+        locator = launch.locator(target)
         if locator is None:
             raise ValueError(f"{target.name}: adapter class {target.adapter.__qualname__} cannot be isolated "
                              "(define it at module level)")
@@ -186,7 +67,7 @@ class WorkerDriver:
             hidden += hidden_paths(locator.forbid)
         # The sandbox shows only what is bound: the worker's import path has to be, and its
         # private copy, bound when it is made (``_start``).
-        self._readable = tuple(p for p in _python_path() if Path(p).is_dir())
+        self._readable = tuple(p for p in launch.python_path() if Path(p).is_dir())
         self.view = sandbox.View(readable=self._readable, hidden=hidden, tmp_mb=limits.tmp_mb, shm_mb=limits.shm_mb)
         self._copy: copies.PrivateCopy | None = None
         self._process: subprocess.Popen | None = None
@@ -254,13 +135,13 @@ class WorkerDriver:
         mib = 1024 * 1024
         self._groups = cgroups.WorkerGroups((self.limits.memory_mb + self.limits.tmp_mb + self.limits.shm_mb) * mib,
                                             self.limits.processes)
-        env = _worker_environment()
+        env = launch.worker_environment()
         self._stderr = tempfile.TemporaryFile()  # its size is bounded by the worker's file size limit
         filter_fd = sandbox.system_call_filter()
         passed = (child.fileno(),) + ((filter_fd,) if filter_fd is not None else ())
         try:
             self._process = subprocess.Popen(
-                self._groups.wrap(_worker_command(self.view, child.fileno(), filter_fd)), pass_fds=passed,
+                self._groups.wrap(launch.worker_command(self.view, child.fileno(), filter_fd)), pass_fds=passed,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, env=env,
                 start_new_session=True, cwd="/")
         finally:
@@ -276,7 +157,7 @@ class WorkerDriver:
         asked = time.monotonic()
         try:
             reply = self._timed_receive(0, asked, self.limits.load_s, 1 << 16)
-            description = _description(reply)
+            description = replies.load_reply(reply)
         except ImplementationFault as fault:
             self._load_failure = str(fault)  # loading will not work better next time
             self.close()
@@ -347,7 +228,7 @@ class WorkerDriver:
             code = None
         said = self._last_words()
         self.close()
-        return _exit_description(code) + (f"; it last wrote: {said}" if said else "")
+        return launch.exit_description(code) + (f"; it last wrote: {said}" if said else "")
 
     def _last_words(self) -> str:
         """The end of what the worker wrote on stderr (a traceback's last line), as clean text."""
@@ -401,7 +282,7 @@ class WorkerDriver:
     def supports(self, case) -> str | None:
         body = self._call("supports", 1 << 10, case)
         if not (isinstance(body, dict) and set(body) == {"reason"} and isinstance(body["reason"], (str, type(None)))):
-            raise _malformed("supports() must answer with a reason or none")
+            raise replies.malformed("supports() must answer with a reason or none")
         return None if body["reason"] is None else wire.clean_text(body["reason"], 300) or "not supported"
 
     def supports_each(self, cases) -> list[str | None]:
@@ -410,27 +291,27 @@ class WorkerDriver:
         reasons = body.get("reasons") if isinstance(body, dict) and set(body) == {"reasons"} else None
         if not (isinstance(reasons, list) and len(reasons) == len(cases)
                 and all(isinstance(r, (str, type(None))) for r in reasons)):
-            raise _malformed(f"supports_each must answer with {len(cases)} reasons or none")
+            raise replies.malformed(f"supports_each must answer with {len(cases)} reasons or none")
         return [None if r is None else wire.clean_text(r, 300) or "not supported" for r in reasons]
 
     def observe(self, data: CaseData) -> Observation:
-        return _observation(self._call("observe", _observation_bytes(data), data), data)
+        return replies.observation_reply(self._call("observe", replies.observation_bytes(data), data), data)
 
     def evaluate(self, data: CaseData, probes) -> list[np.ndarray]:
         steps = [np.shape(p.steps) for p in probes]
         body = self._call("evaluate", 8 * sum(math.prod(s) for s in steps) + 1024, data, probes)
         if not (isinstance(body, list) and len(body) == len(steps)):
-            raise _malformed(f"evaluate must answer with {len(steps)} arrays of objective values")
+            raise replies.malformed(f"evaluate must answer with {len(steps)} arrays of objective values")
         for values, shape in zip(body, steps):
             if not (isinstance(values, np.ndarray) and values.dtype == np.float64 and values.shape == shape):
-                raise _malformed(f"objective values must be float64 arrays of shape {shape}")
+                raise replies.malformed(f"objective values must be float64 arrays of shape {shape}")
         return body
 
     def timings(self, data: CaseData, rules) -> tuple[Timed, ...]:
         body = self._call("timings", 1 << 10, data, rules)
         if not (isinstance(body, list) and len(body) == len(PHASES)):
-            raise _malformed("timings must answer with one measurement per phase")
-        return tuple(_timed(entry, phase) for entry, phase in zip(body, PHASES))
+            raise replies.malformed("timings must answer with one measurement per phase")
+        return tuple(replies.timed_reply(entry, phase) for entry, phase in zip(body, PHASES))
 
     def close(self) -> None:
         if self._sock is not None:
@@ -467,129 +348,6 @@ class WorkerDriver:
 
 # ---- validating replies ------------------------------------------------------------------
 
-def _malformed(what: str) -> ImplementationFault:
-    return ImplementationFault(f"the worker sent a malformed reply: {what}")
-
-
-#: The most load notes a reply may carry (the worker sends at most 41).
-MAX_LOAD_NOTES = 48
-
-
-def _description(body: Any) -> dict:
-    if not (isinstance(body, dict) and set(body) == {"name", "class", "description", "capabilities", "notes"}
-            and all(isinstance(body[k], str) for k in ("name", "class", "description"))):
-        raise _malformed("loading must answer with the adapter's name, class, description, capabilities "
-                         "and notes")
-    capabilities = _capabilities(body["capabilities"])
-    return {"name": wire.clean_text(body["name"], 80), "class": wire.clean_text(body["class"], 80),
-            "description": wire.clean_text(body["description"], 200), "capabilities": capabilities,
-            "notes": _load_notes(body["notes"])}
-
-
-def _load_notes(raw: Any) -> tuple[str, ...]:
-    """What loading noticed (a notebook's skipped lines, cells that raised), as clean text."""
-    if not (isinstance(raw, list) and len(raw) <= MAX_LOAD_NOTES and all(isinstance(n, str) for n in raw)):
-        raise _malformed(f"loading's notes must be a list of at most {MAX_LOAD_NOTES} lines of text")
-    return tuple(wire.clean_text(note, 300) for note in raw)
-
-
-def _capabilities(raw: Any) -> Capabilities:
-    """``Capabilities`` rebuilt from plain data, each field of the type it declares."""
-    defaults = Capabilities()
-    if not (isinstance(raw, dict) and set(raw) == {f.name for f in fields(Capabilities)}):
-        raise _malformed("capabilities must give exactly Capabilities' fields")
-    values = {}
-    for field in fields(Capabilities):
-        default, value = getattr(defaults, field.name), raw[field.name]
-        if isinstance(default, frozenset):
-            if not (isinstance(value, list) and all(isinstance(v, (str, bool)) for v in value) and len(value) < 64):
-                raise _malformed(f"capabilities.{field.name} must be a list of names")
-            value = frozenset(value)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise _malformed(f"capabilities.{field.name} must be true or false")
-        elif isinstance(default, str):
-            value = wire.clean_text(value, 300) if isinstance(value, str) else None
-        elif not (value is None and field.name.startswith("max_")
-                  or isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 31):
-            raise _malformed(f"capabilities.{field.name} must be a whole number")
-        if value is None and isinstance(default, str):
-            raise _malformed(f"capabilities.{field.name} must be text")
-        values[field.name] = value
-    capabilities = Capabilities(**values)
-    if problem := capabilities_problem(capabilities):
-        raise _malformed(problem)
-    return capabilities
-
-
-def _observation_bytes(data: CaseData) -> int:
-    """The most bytes an observation of this case can need: every tensor the case has,
-    and an output, in float64, several times over (a wrong shape is reported, not refused)."""
-    largest = max(t.size for t in data.tensors().values())
-    elements = sum(t.size for t in data.tensors().values()) + data.upstream.size
-    return 8 * 8 * (elements + largest) + (1 << 16)
-
-
-def _tensor(value: Any, what: str) -> Any:
-    if value is None or isinstance(value, (np.ndarray, wire.NotAnArray)):
-        return value
-    if isinstance(value, (bool, int, float)):  # a plain number, as the implementation returned it
-        return value
-    raise _malformed(f"{what} must be an array or none")
-
-
-def _observation(body: Any, data: CaseData) -> Observation:
-    if not (isinstance(body, dict) and set(body) == {"output", "loss", "gradients", "violations", "notes"}):
-        raise _malformed("an observation must give output, loss, gradients, violations and notes")
-    grads = body["gradients"]
-    depth = data.case.spec.depth
-    if not (isinstance(grads, dict) and set(grads) == {"input", "weights", "biases", "named"}
-            and isinstance(grads["weights"], list) and isinstance(grads["biases"], list)
-            and len(grads["weights"]) <= 4 * depth + 4 and len(grads["biases"]) <= 4 * depth + 4):
-        raise _malformed("gradients must give input, a list of weights and of biases, and named ones")
-    gradients = Gradients(_tensor(grads["input"], "the input gradient"),
-                          tuple(_tensor(w, "a weight gradient") for w in grads["weights"]),
-                          tuple(_tensor(b, "a bias gradient") for b in grads["biases"]),
-                          _named(grads["named"], len(data.tensors())))
-    return Observation(_tensor(body["output"], "the output"), _tensor(body["loss"], "the loss"), gradients,
-                       _messages(body["violations"], "violations"), _messages(body["notes"], "notes"))
-
-
-def _named(raw: Any, count: int) -> dict | None:
-    """Gradients by parameter name, or None: names checked and bounded, every value an array or none."""
-    if raw is None:
-        return None
-    if not (isinstance(raw, dict) and len(raw) <= 4 * count + 4 and all(_GRADIENT_NAME.fullmatch(k) for k in raw)):
-        raise _malformed("named gradients must be a dict by parameter name")
-    return {name: _tensor(value, f"the gradient of {name}") for name, value in raw.items()}
-
-
-def _messages(raw: Any, what: str) -> tuple[tuple[str, str], ...]:
-    """(tensor, message) pairs the worker observed, tensor names checked, text cleaned."""
-    if not (isinstance(raw, list) and len(raw) <= 64 and all(
-            isinstance(v, list) and len(v) == 2 and all(isinstance(s, str) for s in v)
-            and _TENSOR_NAME.fullmatch(v[0]) for v in raw)):
-        raise _malformed(f"{what} must be a list of (tensor, message)")
-    return tuple((tensor, wire.clean_text(message, 500)) for tensor, message in raw)
-
-
-def _measurement(raw: Any) -> Measurement:
-    names = ("median_s", "q1_s", "q3_s", "repeats", "calls_per_repeat")
-    if not (isinstance(raw, dict) and set(raw) == set(names)):
-        raise _malformed("a measurement must give its median, quartiles, repeats and calls")
-    values = [raw[n] for n in names]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-               for v in values):
-        raise _malformed("a measurement's figures must be finite and not negative")
-    return Measurement(float(values[0]), float(values[1]), float(values[2]), int(values[3]), int(values[4]))
-
-
-def _timed(raw: Any, phase: str) -> Timed:
-    if not (isinstance(raw, dict) and set(raw) == {"phase", "implementation", "torch"} and raw["phase"] == phase):
-        raise _malformed(f"the timing of phase {phase} is missing")
-    return Timed(phase, _measurement(raw["implementation"]), _measurement(raw["torch"]))
-
-
 def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) -> ImplementationDriver:
     """A sandboxed worker's driver; an in-process one only for a class handed over in this
     process that cannot be found from another (or when ``isolate`` is off and the caller
@@ -600,7 +358,7 @@ def driver_for(target: Target, isolate: bool = True, limits: Limits = Limits()) 
         return PlannedDriver(driver_for(replace(target, plan=None), isolate, limits), target.plan)
     if target.adapter is None:
         return WorkerDriver(target, limits) if isolate else Driver(target)  # Driver loads it here
-    if isolate and _locator(target) is not None:
+    if isolate and launch.locator(target) is not None:
         return WorkerDriver(target, limits)
     return Driver(target)
 

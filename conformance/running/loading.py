@@ -59,6 +59,8 @@ class Locator:
     #: The other submissions of the folder this one was listed from: never copied with it,
     #: even when it imports them (a submission reaches its own files only).
     apart: tuple[str, ...] = ()
+    #: A file of declared functions (``function_host``), not an adapter.
+    functions: bool = False
 
     @property
     def folder(self) -> str | None:

@@ -32,6 +32,8 @@ from typing import Any
 
 #: Methods of ``Driver`` a request may name.
 METHODS = ("supports", "supports_each", "observe", "evaluate", "timings")
+#: What a worker serving a file of declared functions (``function_host``) may be asked.
+FUNCTION_METHODS = ("layer_params", "function_run", "function_at", "function_values")
 
 #: ``python -I -B -c BOOTSTRAP HARNESS FD``: the suite from HARNESS (the folder holding the
 #: grader's ``conformance``), which is then taken off the import path again.
@@ -42,7 +44,8 @@ BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv[1]); from conformance.runn
 #: (a submission's ``numpy.py`` or ``resource.py`` then shadows nothing the worker uses).
 WORKER_MODULES = ("numpy", "conformance.running.wire", "conformance.running.driver",
                   "conformance.running.loading", "conformance.running.submission",
-                  "conformance.running.notebooks", "conformance.contract.adapter", "conformance.cases.spec")
+                  "conformance.running.notebooks", "conformance.contract.adapter", "conformance.cases.spec",
+                  "conformance.running.function_host")
 #: What loading a graded notebook or folder relies on besides (a notebook is read with nbformat).
 GRADING_MODULES = ("nbformat",)
 
@@ -118,6 +121,8 @@ def as_data(method: str, result: Any) -> Any:
         return _observation(result)
     if method == "evaluate":
         return [v for v in result]
+    if method in FUNCTION_METHODS:
+        return result
     if method == "timings":
         return [{"phase": t.phase, "implementation": _measurement(t.implementation), "torch": _measurement(t.torch)}
                 for t in result]
@@ -196,6 +201,11 @@ def _load(request) -> tuple[Any, dict]:
     prepare_imports(locator)
     os.environ.setdefault("MPLBACKEND", "Agg")  # plotting cells and demos need no display
     refusal = _forbid(locator.forbid, notebooks=not str(locator.submission).endswith(".py"))
+    if locator.functions:
+        from conformance.running.function_host import FunctionHost
+
+        host = FunctionHost.load(locator.where, locator.given or locator.where)
+        return host, describe_loaded(FunctionHost)
     loaded = load(locator, cell_seconds=limits.timeout_s)
     notes = loaded.notes + (refusal.notes() if refusal is not None else ())
     return Driver(Target(name, loaded.cls, locator.where)), describe_loaded(loaded.cls, notes)
@@ -254,7 +264,7 @@ def serve(sock: socket.socket) -> None:
         if new_case:
             kept.clear()
         try:
-            if method not in METHODS:
+            if method not in (FUNCTION_METHODS if hasattr(driver, "function_run") else METHODS):
                 raise ValueError(f"unknown request {method!r}")
             result = getattr(driver, method)(*(resolve(a, kept) for a in args))
             _send(sock, request_id, "ok", as_data(method, result))

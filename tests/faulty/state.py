@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.contract.adapter import Gradients
-from conformance.audit.mutants import Mutable, MutantAdapter
+from conformance.audit.mlp_mutants import Mutable, MutantAdapter
 from conformance.implementations.reference_numpy import ReferenceNumpy, loss_and_gradient
 
 _shuffle = np.random.default_rng()  # unseeded on purpose: another order on every call
