@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from conformance.cases.spec import Case
+from conformance.contract.adapter import Capabilities
 from conformance.judge.coverage import coverage_rows
+from conformance.judge.declared import FamilyCoverage, declared_rows, family_coverage
 from conformance.judge.results import ResultRow
 from conformance.runner import run_each
 from conformance.running import targets as registry
@@ -59,6 +61,8 @@ class Run:
     load_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     not_loaded: list[registry.Unloadable] = field(default_factory=list)
     finished: dict[str, list[ResultRow]] = field(default_factory=dict)
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)
+    coverage: dict[str, tuple[FamilyCoverage, ...]] = field(default_factory=dict)
 
     def pending(self, done: dict[str, list[ResultRow]]) -> list[Target]:
         """The targets still to run: those a journal already holds are taken from it."""
@@ -81,10 +85,15 @@ class Run:
         """Keep what the target's worker told when it loaded: its name and load notes."""
         self.labels[target.name] = description["name"]
         self.load_notes[target.name] = tuple(description.get("notes", ()))
+        if isinstance(description.get("capabilities"), Capabilities):
+            self.capabilities[target.name] = description["capabilities"]
 
     def target_finished(self, target: Target, rows: list[ResultRow], seconds: float) -> None:
         if self.options.require is not None:
             rows = rows + coverage_rows(target.name, self.options.require, self.cases, rows)
+        if (capabilities := self.capabilities.get(target.name)) is not None:
+            self.coverage[target.name] = family_coverage(capabilities, self.cases, rows)
+            rows = rows + declared_rows(target.name, self.coverage[target.name], self.cases)
         self.finished[target.name] = rows
         if self.journal is not None:
             self.journal.record(target.name, rows)
