@@ -89,8 +89,11 @@ def family_coverage(capabilities: Capabilities, cases: Sequence[Case],
 
 
 def declared_rows(implementation: str, coverage: Sequence[FamilyCoverage], cases: Sequence[Case]) -> list[ResultRow]:
-    """A failing ``coverage`` row per declared family of which no case ran."""
+    """A failing ``coverage`` row per declared family of which no case ran (none when no case
+    ran at all: that verdict, ``nothing ran``, says more)."""
     out = []
+    if all(item.missing for item in coverage):
+        return out
     for item in coverage:
         if not item.missing or not item.on_grid:
             continue

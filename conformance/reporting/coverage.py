@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+from conformance.running.driver import START_FAILURE
+
 if TYPE_CHECKING:
     from conformance.judge.declared import FamilyCoverage
     from conformance.reporting.verdicts import TargetResult
@@ -16,7 +18,8 @@ def uniform_error(result: TargetResult) -> str | None:
     be constructed, say) in one line naming it; None when anything else happened."""
     ran = [r for r in result.ran if r.check != "coverage"]
     errors = {r.detail for r in ran}
-    if result.verdict != "error" or len(errors) != 1 or any(r.verdict != "error" for r in ran):
+    if (result.verdict != "error" or len(errors) != 1 or any(r.verdict != "error" for r in ran)
+            or not next(iter(errors)).startswith(START_FAILURE)):
         return None
     cases = len({r.case for r in ran})
     return (f"error — every one of the {cases} cases it was offered raised the same error, so no case ran: "
