@@ -160,6 +160,7 @@ def run_suite(
         not_loaded=tuple(run.not_loaded),
         labels=dict(run.labels),
         load_notes=dict(run.load_notes),
+        coverage=dict(run.coverage),
     )
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from conformance.cases.spec import Case
+from conformance.contract.adapter import Capabilities
 from conformance.judge.coverage import coverage_rows
+from conformance.judge.declared import FamilyCoverage, declared_rows, family_coverage
 from conformance.judge.results import ResultRow
 from conformance.runner import run_each
 from conformance.running import targets as registry
@@ -63,6 +65,8 @@ class Run:
     #: Rows of the cases that finished, of targets not finished yet (kept for an interrupted run).
     partial: dict[str, list[ResultRow]] = field(default_factory=dict)
     partial_cases: dict[str, int] = field(default_factory=dict)
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)
+    coverage: dict[str, tuple[FamilyCoverage, ...]] = field(default_factory=dict)
 
     def pending(self, done: dict[str, list[ResultRow]]) -> list[Target]:
         """The targets still to run: those a journal already holds are taken from it."""
@@ -85,6 +89,8 @@ class Run:
         """Keep what the target's worker told when it loaded: its name and load notes."""
         self.labels[target.name] = description["name"]
         self.load_notes[target.name] = tuple(description.get("notes", ()))
+        if isinstance(description.get("capabilities"), Capabilities):
+            self.capabilities[target.name] = description["capabilities"]
 
     def case_finished(self, target: Target, case: Case, rows: list[ResultRow]) -> None:
         """One case of a target is done: its rows kept until the target is, then shown."""
@@ -106,6 +112,9 @@ class Run:
         self.partial_cases.pop(target.name, None)
         if self.options.require is not None:
             rows = rows + coverage_rows(target.name, self.options.require, self.cases, rows)
+        if (capabilities := self.capabilities.get(target.name)) is not None:
+            self.coverage[target.name] = family_coverage(capabilities, self.cases, rows)
+            rows = rows + declared_rows(target.name, self.coverage[target.name], self.cases)
         self.finished[target.name] = rows
         if self.journal is not None:
             self.journal.record(target.name, rows)

@@ -109,6 +109,7 @@ def results_of(named: Sequence[Target | Unloadable], report: Report, seconds: di
         label = display_name(report.labels.get(item.name, ""), item)
         if item.name in ran:
             out.append(replace(ran[item.name], source=item.name, name=label, seconds=seconds.get(item.name, 0.0),
+                               coverage=report.coverage.get(item.name, ()),
                                cases=cases))
         else:
             out.append(TargetResult(item.name, label, cases=cases, not_run=True))

@@ -21,7 +21,11 @@ DOUBLED = Target("doubled_backward", DoubledBackward, "tests.faulty.wrong_gradie
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    cases = [c for c in default_grid(quick=True) if c.spec.depth == 2 and c.batch == 4][:40]
+    two_layer = [c for c in default_grid(quick=True) if c.spec.depth == 2 and c.batch == 4]
+    # and two_layer_sgd's kind (a hidden nonlinearity, where its known defect shows), chosen by what
+    # the cases are rather than by where they fall in the grid's order
+    nonlinear = [c for c in two_layer if c.spec.layers[0].activation != "identity"]
+    cases = list({c.id: c for c in two_layer[:40] + nonlinear[:20]}.values())
     report = run_suite([builtin("reference_numpy"), builtin("two_layer_sgd"), DOUBLED], cases=cases,
                        options=Options(isolate=False, timing=False))
     folder = tmp_path_factory.mktemp("report")

@@ -111,9 +111,10 @@ def _loss_shapes(shapes: list[tuple[int, ...]], loss: str, kind: int, quick: boo
     """The networks one loss takes in one network kind: ``LOSS_SHAPES`` of the kind's, a
     different window for every loss and kind. Softmax over one output is constant, so
     cross-entropy takes 3 outputs where a network has 1."""
-    count = QUICK_LOSS_SHAPES if quick else LOSS_SHAPES
     start = 7 * kind + LOSSES.index(loss) * LOSS_SHAPES  # 7: prime to the 31 and 24 networks of a kind
-    window = [shapes[(start + j) % len(shapes)] for j in range(min(count, len(shapes)))]
+    window = [shapes[(start + j) % len(shapes)] for j in range(min(LOSS_SHAPES, len(shapes)))]
+    if quick:  # the first, and a two-layer one (a course exercise's network, often its only depth)
+        window = window[:QUICK_LOSS_SHAPES] + [s for s in window if len(s) == 3][:1]
     if loss == "softmax_cross_entropy":
         window = [s[:-1] + (3,) if s[-1] == 1 else s for s in window]
     return list(dict.fromkeys(window))

@@ -16,8 +16,7 @@ A target's verdict:
 * ``fail``: some result is wrong (a wrong value, shape, dtype, or a broken contract rule);
 * ``error``: the implementation raised, crashed or hung (gave no answer), and nothing was wrong otherwise;
 * ``nothing ran``: no case of the grid applies (its capabilities exclude them all);
-* ``incomplete``: nothing is wrong, but it ran none of some kind of case the run
-  requires (``--require``);
+* ``incomplete``: nothing is wrong, but it ran no case of a kind required (``--require``) or declared;
 * ``not loaded``: the target could not be loaded (the reason says why);
 * ``not run``: the run was stopped (Ctrl-C) before the target's turn.
 
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import pandas as pd
 
 from conformance.judge.results import CHECKS, COLUMNS, TEXT_COLUMNS, ResultRow
+from conformance.reporting.coverage import coverage_statement, uniform_error
 
 if TYPE_CHECKING:
     from conformance.running.targets import Target
@@ -74,8 +74,8 @@ VERDICTS = {v.word: v for v in (
             "💥", 1, "fail"),
     Verdict("nothing ran", "NOTHING RAN: no case of the grid applies to it", "nothing ran (no case applies)",
             "➖", 1, "skip"),
-    Verdict("incomplete", "INCOMPLETE: required cases did not run", "INCOMPLETE (required cases did not run)",
-            "⚠️", 1, "fail"),
+    Verdict("incomplete", "INCOMPLETE: a declared or required kind of case did not run",
+            "INCOMPLETE (a declared or required kind of case did not run)", "⚠️", 1, "fail"),
     Verdict("not loaded", "NOT LOADED", "not loaded", "🚫", 2, "fail"),
     Verdict("not run", "NOT RUN (the run was stopped first)", "not run (the run was stopped first)", "⏹️", 1,
             "skip"),
@@ -105,6 +105,7 @@ class TargetResult:
     cases: int = field(default=0)
     #: The run stopped before this target's turn came.
     not_run: bool = False
+    coverage: tuple = ()  #: each declared family's ``judge.declared.FamilyCoverage``
 
     @property
     def ran(self) -> list[ResultRow]:
@@ -290,8 +291,11 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
     title = result.name if result.source in result.name else f"{result.name} ({result.source})"
     if result.load_error:
         return f"{title}: {HEADINGS['not loaded']}: {result.load_error}"
+    if same := uniform_error(result):  # an adapter that never constructs: one line
+        return f"{title}: {same}"
     ran = len({r.case for r in result.ran})
-    lines = [f"{title}: {HEADINGS[result.verdict]} — {ran} of {result.cases} cases ran in {result.seconds:.1f} s"]
+    lines = [f"{title}: {HEADINGS[result.verdict]} — {ran} of {result.cases} cases ran in {result.seconds:.1f} s"
+             + coverage_statement(result.coverage)]
     present = {r.check for r in result.ran}
     if words := [f"{check} {word}" for check, word in result.families().items() if check in present]:
         lines.append("  " + " · ".join(words))

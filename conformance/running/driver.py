@@ -155,6 +155,10 @@ def _faults(what: str = ""):
             from error
 
 
+#: How an error row begins when the adapter could not even be constructed.
+START_FAILURE = "adapter failed to start"
+
+
 class Driver:
     """One implementation, run in this process. Every call works on copies of the data."""
 
@@ -165,7 +169,7 @@ class Driver:
         self.name = target.name
 
     def _adapter(self) -> Adapter:
-        with _faults("adapter failed to start"):
+        with _faults(START_FAILURE):
             return self.target.new()
 
     @property

@@ -1,0 +1,69 @@
+"""Declared coverage: every declared family is stated with its count, and one of which no
+case ran makes the verdict ``incomplete`` with the reason."""
+
+import pytest
+
+from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES
+from conformance.cases.grid import default_grid
+from conformance.check import check_target
+from conformance.contract.adapter import Capabilities
+from conformance.implementations.reference_numpy import ReferenceNumpy
+from conformance.judge.declared import declared_families
+from conformance.reporting.verdicts import render_target
+from conformance.running import targets as registry
+from helpers import mlp
+
+
+class CrossEntropyOnTanhOnly(ReferenceNumpy):
+    name = "tanh_sce"
+    capabilities = Capabilities(activations={"tanh"}, output_activations={"tanh"},
+                                losses={"softmax_cross_entropy"})
+
+
+def test_a_declared_loss_none_of_whose_cases_ran_makes_the_verdict_incomplete():
+    cases = [mlp((3, 4, 2), "tanh", output="tanh"), mlp((3, 4, 3), "tanh", loss="softmax_cross_entropy")]
+    result = check_target(registry.as_target(CrossEntropyOnTanhOnly), cases, isolate=False)
+    text = render_target(result)
+    assert result.verdict == "incomplete", text
+    first = text.splitlines()[0]
+    assert "vjp 1" in first and "loss softmax_cross_entropy 0 of 1" in first
+    assert "no identity output activation" in text
+
+
+def test_the_same_adapter_is_complete_when_a_case_of_each_family_runs():
+    cases = [mlp((3, 4, 2), "tanh", output="tanh"),
+             mlp((3, 4, 3), "tanh", output="tanh", loss="softmax_cross_entropy"),
+             mlp((3, 4, 2), "tanh", output="tanh", dtype="float32")]
+    result = check_target(registry.as_target(CrossEntropyOnTanhOnly), cases, isolate=False)
+    assert result.verdict == "pass", render_target(result)
+    assert "loss softmax_cross_entropy 1" in render_target(result).splitlines()[0]
+
+
+@pytest.mark.parametrize("quick", [pytest.param(True, id="the quick grid"), pytest.param(False, id="the full grid")])
+def test_the_default_grids_have_a_case_of_every_family_an_adapter_can_declare(quick):
+    every = Capabilities(losses=frozenset(SEQUENCE_LOSSES), layers=frozenset(LAYER_KINDS), penalties=frozenset({"l2"}))
+    grid = default_grid(0, quick)
+    assert [f.name for f in declared_families(every) if not any(f.has(c) for c in grid)] == []
+
+
+def test_every_bundled_implementation_can_run_a_case_of_each_family_it_declares_on_the_quick_grid():
+    grid = default_grid(0, quick=True)
+    for target in registry.builtins():
+        adapter = target.adapter or target.loaded_here().adapter
+        for family in declared_families(adapter.capabilities):
+            assert any(family.has(c) and adapter().supports(c.spec, c.batch, c.dtype) is None for c in grid), \
+                (target.name, family.name)
+
+
+class CannotBeConstructed(ReferenceNumpy):
+    name = "boom"
+
+    def __init__(self):
+        raise RuntimeError("cannot construct me")
+
+
+def test_an_adapter_that_cannot_be_constructed_is_one_error_line_naming_the_exception():
+    result = check_target(registry.as_target(CannotBeConstructed), [mlp((3, 4, 2)), mlp((3, 2))], isolate=False)
+    text = render_target(result)
+    assert result.verdict == "error" and len(text.splitlines()) == 1, text
+    assert "no case ran" in text and "RuntimeError: cannot construct me" in text
