@@ -26,7 +26,7 @@ from conformance.oracles.fd_checks import finite_difference_rows
 from conformance.running.isolation import driver_for
 from conformance.oracles.torch import Reference, reference
 from conformance.running.targets import Target
-from conformance.judge.results import ResultRow, comparison_row, row
+from conformance.judge.results import FD_CHECKS, ORACLE_CHECKS, ResultRow, comparison_row, row
 from conformance.cases.layer_data import generate_case
 from conformance.cases.conventions import PYTORCH
 from conformance.cases.spec import Case, CaseData
@@ -53,16 +53,14 @@ def compare_with_oracle(
 ) -> list[ResultRow]:
     """Rows for the output, the loss and every gradient tensor, against PyTorch (under the case's
     conventions, named in the rows where they are not PyTorch's own)."""
-    rows = _oracle_rows(name, case, seen, ref, input_gradient)
-    if words := case.conventions.differences(case.spec):
-        rows = [replace(r, convention="; ".join(words)) for r in rows]
-    return rows
+    words = "; ".join(case.conventions.differences(case.spec))
+    rows = _oracle_rows(name, case, seen, ref, input_gradient, f"PyTorch under {words}" if words else "PyTorch")
+    return [replace(r, convention=words) for r in rows] if words else rows
 
 
-def _oracle_rows(name: str, case: Case, seen: Observation, ref: Reference, input_gradient: bool) -> list[ResultRow]:
+def _oracle_rows(name: str, case: Case, seen: Observation, ref: Reference, input_gradient: bool,
+                 against: str) -> list[ResultRow]:
     dtype = case.dtype
-    words = case.conventions.differences(case.spec)
-    against = f"PyTorch under {'; '.join(words)}" if words else "PyTorch"
     rows = [comparison_row(name, case, "forward", compare("output", seen.output, ref.output, dtype, against))]
     if case.spec.loss is not None:
         loss = compare("loss", seen.loss, np.asarray(ref.loss), dtype, against)
@@ -80,7 +78,7 @@ def _oracle_rows(name: str, case: Case, seen: Observation, ref: Reference, input
 
 
 #: The checks whose failing rows carry the case's diagnosis.
-DIAGNOSED_CHECKS = ("forward", "gradient", "loss", "fd_directional", "fd_entry")
+DIAGNOSED_CHECKS = ORACLE_CHECKS + FD_CHECKS
 
 
 #: What a failing row says when the suite's own diagnosis raised: a fact about the suite.
@@ -101,7 +99,7 @@ def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation, fit: Fi
     comparison with PyTorch failed), made under the conventions the case is judged under
     (``fit``'s, where its forward follows a convention not declared: said first). An exception
     inside the diagnosis is the suite's own error: logged, and the rows say so."""
-    if not any(r.verdict == "fail" and r.check in ("forward", "gradient", "loss") for r in rows):
+    if not any(r.verdict == "fail" and r.check in ORACLE_CHECKS for r in rows):
         return CaseOutcome(rows)
     try:
         diagnosis = diagnose(case_data(case), seen, oracle(case))
@@ -189,10 +187,6 @@ def case_outcome(
     rows = contract_first(rows + contract_rows(name, case, seen, driver.capabilities.input_gradient))
     outcome = with_diagnosis(rows, fit.case if fit else case, seen, fit) if checks.torch else CaseOutcome(rows)
     return replace(outcome, rows=known.apply(outcome.rows, case, expectations))
-
-
-#: The checks that compare with the oracle (``compare_with_oracle``'s rows).
-ORACLE_CHECKS = ("forward", "gradient", "loss")
 
 
 def judged_rows(name: str, case: Case, seen: Observation, input_gradient: bool) -> tuple[list[ResultRow], Fit | None]:

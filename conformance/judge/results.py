@@ -19,6 +19,9 @@ VERDICTS = ("pass", "fail", "expected_fail", "error", "not_applicable")
 #: must keep; ``coverage`` the cases a run requires (``--require``); ``case`` is a
 #: row for the case as a whole (not applicable, error).
 CHECKS = ("forward", "gradient", "loss", "fd_directional", "fd_entry", "contract", "coverage", "case")
+#: The checks against PyTorch's meaning of the case, and those against the implementation's own forward.
+ORACLE_CHECKS = CHECKS[:3]
+FD_CHECKS = CHECKS[3:5]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import pandas as pd
 
-from conformance.judge.results import CHECKS, COLUMNS, TEXT_COLUMNS, ResultRow
+from conformance.judge.results import CHECKS, COLUMNS, FD_CHECKS, ORACLE_CHECKS, TEXT_COLUMNS, ResultRow
 from conformance.reporting.coverage import coverage_statement, uniform_error
 
 if TYPE_CHECKING:
@@ -243,8 +243,7 @@ def not_applicable_line(result: TargetResult) -> str | None:
 
 #: The checks that answer each question: is the backward consistent with the implementation's
 #: own forward (finite differences), and do forward and backward mean what PyTorch means.
-OWN_FORWARD = ("fd_directional", "fd_entry")
-PYTORCH_MEANING = ("forward", "gradient", "loss")
+OWN_FORWARD, PYTORCH_MEANING = FD_CHECKS, ORACLE_CHECKS
 
 
 def two_questions(result: TargetResult) -> str | None:

@@ -9,6 +9,9 @@ import numpy as np
 
 from conformance import Adapter, Capabilities, Conventions, Gradients
 
+#: The layer kinds every adapter of this file declares.
+LAYERS = {"dense", "layernorm", "batchnorm", "tanh", "relu"}
+
 
 # ---- a small NumPy network of dense, norm and tanh layers ---------------------------------------
 
@@ -40,7 +43,7 @@ class NormNetAdapter(Adapter):
     """dense, layernorm, batchnorm (of (batch, features)) and tanh, from an upstream gradient."""
 
     name = "norm_net"
-    capabilities = Capabilities(layers={"dense", "layernorm", "batchnorm", "tanh", "relu"}, mlp=False)
+    capabilities = Capabilities(layers=LAYERS, mlp=False)
     LAYER_NORM_EPS = 1e-5
     BATCH_NORM_EPS = 1e-5
     EXACT = True
@@ -100,7 +103,7 @@ class LayerNormEps8(NormNetAdapter):
 
 class LayerNormEps8Declared(LayerNormEps8):
     name = "layer_norm_eps_1e-8_declared"
-    capabilities = Capabilities(layers={"dense", "layernorm", "batchnorm", "tanh", "relu"}, mlp=False,
+    capabilities = Capabilities(layers=LAYERS, mlp=False,
                                 conventions=Conventions(layernorm_eps=1e-8))
 
 
@@ -116,7 +119,7 @@ class BatchNormEps3(NormNetAdapter):
 
 class BatchNormEps3Declared(BatchNormEps3):
     name = "batch_norm_eps_1e-3_declared"
-    capabilities = Capabilities(layers={"dense", "layernorm", "batchnorm", "tanh", "relu"}, mlp=False,
+    capabilities = Capabilities(layers=LAYERS, mlp=False,
                                 conventions=Conventions(batchnorm_eps=1e-3))
 
 
@@ -124,7 +127,7 @@ class FullL2Penalty(NormNetAdapter):
     """Its mse carries the penalty λ·Σ‖W‖² (no ½), and its gradient 2λ·W: the exact derivative."""
 
     name = "l2_penalty_without_half"
-    capabilities = Capabilities(layers={"dense", "layernorm", "batchnorm", "tanh", "relu"}, mlp=False,
+    capabilities = Capabilities(layers=LAYERS, mlp=False,
                                 losses={"mse"}, penalties={"l2"})
 
     def loss(self, x, targets):
