@@ -296,19 +296,12 @@ class WorkerDriver:
     def supports(self, case) -> str | None:
         if case in self._reasons:
             return self._reasons[case]
-        body = self._call("supports", 1 << 10, case)
-        if not (isinstance(body, dict) and set(body) == {"reason"} and isinstance(body["reason"], (str, type(None)))):
-            raise replies.malformed("supports() must answer with a reason or none")
-        return None if body["reason"] is None else wire.clean_text(body["reason"], 300) or "not supported"
+        return replies.supports_reply(self._call("supports", 1 << 10, case))
 
     def supports_each(self, cases) -> list[str | None]:
         """``supports`` for every case, in one request (the assignment's worker answers it)."""
-        body = self._call("supports_each", 1024, list(cases))  # text only: no arrays
-        reasons = body.get("reasons") if isinstance(body, dict) and set(body) == {"reasons"} else None
-        if not (isinstance(reasons, list) and len(reasons) == len(cases)
-                and all(isinstance(r, (str, type(None))) for r in reasons)):
-            raise replies.malformed(f"supports_each must answer with {len(cases)} reasons or none")
-        return [None if r is None else wire.clean_text(r, 300) or "not supported" for r in reasons]
+        cases = list(cases)
+        return replies.supports_each_reply(self._call("supports_each", 1024, cases), len(cases))  # text only: no arrays
 
     def observe(self, data: CaseData) -> Observation:
         return replies.observation_reply(self._call("observe", replies.observation_bytes(data), data), data)

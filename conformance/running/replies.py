@@ -93,6 +93,28 @@ def conventions_reply(raw: Any) -> Conventions:
         raise malformed(str(problem)) from None
 
 
+def _is_reason(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _reason(value: str | None) -> str | None:
+    """A ``supports`` answer: none (the case runs), or its reason as clean text of at most 300 characters."""
+    return None if value is None else wire.clean_text(value, 300) or "not supported"
+
+
+def supports_reply(body: Any) -> str | None:
+    if not (isinstance(body, dict) and set(body) == {"reason"} and _is_reason(body["reason"])):
+        raise malformed("supports() must answer with a reason or none")
+    return _reason(body["reason"])
+
+
+def supports_each_reply(body: Any, count: int) -> list[str | None]:
+    reasons = body.get("reasons") if isinstance(body, dict) and set(body) == {"reasons"} else None
+    if not (isinstance(reasons, list) and len(reasons) == count and all(_is_reason(r) for r in reasons)):
+        raise malformed(f"supports_each must answer with {count} reasons or none")
+    return [_reason(r) for r in reasons]
+
+
 def observation_bytes(data: CaseData) -> int:
     """The most bytes an observation of this case can need: every tensor the case has,
     and an output, in float64, several times over (a wrong shape is reported, not refused)."""
