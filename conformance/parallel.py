@@ -55,6 +55,10 @@ CHUNKS_PER_JOB = 8
 #: The most cases in a chunk: a chunk's rows reach the parent when it is done, so Ctrl-C keeps
 #: the work of all but the last few seconds of each process.
 CASES_PER_CHUNK = 16
+#: Case runs (cases × targets) a pool process must have to pay for itself: it costs about two
+#: seconds to start (an interpreter importing PyTorch, then a worker per target), a case a few
+#: tens of milliseconds per target. A smaller run is quicker in this process alone.
+CASE_RUNS_PER_HELPER = 64
 
 
 @contextlib.contextmanager
@@ -133,14 +137,15 @@ def _run_indexed(
     """(target index, case index, rows) as the chunks finish.
 
     This process works on the chunks too, next to ``jobs - 1`` pool processes: it
-    is ready at once, while a pool process takes about a second to start. Each pool
+    is ready at once, while a pool process takes a second or two to start (so a run too
+    small to pay for one has none). Each pool
     process is handed one chunk at a time, so the chunks left when it is ready
     are shared out as they are asked for.
     """
     jobs = usable_jobs(jobs)
     queue = collections.deque(chunks(len(cases), max(jobs * CHUNKS_PER_JOB, -(-len(cases) // CASES_PER_CHUNK))))
     here = ChunkRunner(targets, settings)
-    helpers = min(jobs - 1, len(queue) - 1)
+    helpers = min(jobs - 1, len(queue) - 1, len(cases) * len(targets) // CASE_RUNS_PER_HELPER)
     pool = None if helpers < 1 else ProcessPoolExecutor(
         max_workers=helpers, mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_pool_process, initargs=(targets, settings))
