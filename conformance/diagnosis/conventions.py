@@ -36,6 +36,9 @@ class Fit:
     #: The gradients agree with the oracle under the declared conventions: the backward ignores
     #: the convention its forward follows (set by the runner, which compared them).
     declared_backward: bool = False
+    #: The run accepts no other convention (``settings.Checks.other_convention``): the forward and
+    #: loss fail, ``refusal`` the reason (set by the runner).
+    refused: bool = False
 
     @property
     def words(self) -> str:
@@ -43,6 +46,11 @@ class Fit:
         others = [c.words(self.case.spec) for c in self.alternatives]
         return self.conventions.words(self.case.spec) + (f" (or {' or '.join(others)}: indistinguishable "
                                                            f"on this case)" if others else "")
+
+    @property
+    def refusal(self) -> str:
+        """Why the forward and loss fail where no other convention is accepted."""
+        return f"its forward follows {self.words}, not PyTorch's meaning; no other convention is accepted here"
 
 
 def _closeness(seen: Observation, data: CaseData) -> float | None:
