@@ -30,7 +30,7 @@ from conformance.judge.results import FD_CHECKS, ORACLE_CHECKS, ResultRow, compa
 from conformance.cases.layer_data import generate_case
 from conformance.cases.conventions import PYTORCH
 from conformance.cases.spec import Case, CaseData
-from conformance.diagnosis.conventions import Fit, fitted
+from conformance.diagnosis.conventions import NOT_AS_DECLARED, Fit, fitted
 from conformance.settings import CaseSettings, Checks
 
 
@@ -214,8 +214,8 @@ def judged_rows(name: str, case: Case, seen: Observation, input_gradient: bool,
     fit = replace(fit, declared_backward=declared_backward, refused=not accept)
     failed = {(r.check, r.tensor): r for r in rows if r.verdict == "fail" and r.check in REFUSED_CHECKS}
     under_fit = compare_with_oracle(name, fit.case, seen, oracle(fit.case), input_gradient)
-    return [replace(failed.get((r.check, r.tensor), r) if fit.refused else r, fitted=True, convention=r.convention)
-            for r in under_fit], fit
+    return [replace(failed.get((r.check, r.tensor), r) if fit.refused else r, fitted=True,
+                    convention=r.convention or NOT_AS_DECLARED) for r in under_fit], fit
 
 
 def expect(driver: ImplementationDriver, cases: Iterable[Case]) -> None:

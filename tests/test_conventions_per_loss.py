@@ -175,3 +175,10 @@ def test_every_convention_is_described_and_in_the_adapter_documentation():
     section = text[text.index("## Conventions"):]
     missing = [f.name for f in fields(Conventions) if f"`{f.name}`" not in section]
     assert not missing, f"docs/adapter.md, Conventions, does not show {missing}"
+
+
+def test_code_that_does_not_follow_its_declaration_but_pytorchs_is_told_so_by_name():
+    result = _result(outside.PerLossMLPDeclaredWrongly, "loss")
+    assert not _unexpected(result), _unexpected(result)
+    assert result.verdict == "other convention"
+    assert set(result.conventions_fitted()) == {"PyTorch's own meaning, not the conventions declared,"}

@@ -25,6 +25,11 @@ from conformance.oracles.torch import reference
 from conformance.running.driver import Observation
 
 
+#: How a fitted row names a convention that is PyTorch's own for its case (the adapter declared
+#: another, which its forward does not follow).
+NOT_AS_DECLARED = "PyTorch's own meaning, not the conventions declared,"
+
+
 @dataclass(frozen=True)
 class Fit:
     """A convention that reproduces the implementation's forward, and the case judged under it."""

@@ -279,3 +279,18 @@ class BatchL2PenaltyDeclared(BatchL2Penalty):
 class BatchL2PenaltyGradientBug(BatchL2Penalty):
     name = "l2_penalty_over_2m_gradient_without_1_over_m"
     PER_BATCH_GRADIENT = False
+
+
+class PerLossMLPDeclaredWrongly(PerLossMLP):
+    """Declares its mse summed over the outputs, but computes PyTorch's mean (a wrong declaration)."""
+
+    name = "mse_declared_summed_but_averaged"
+    capabilities = PerLossMLPDeclared.capabilities
+
+    def loss(self, x, targets):
+        value, grads = super().loss(x, targets)
+        if np.ndim(targets) == 1:  # the cross-entropy's labels
+            return value, grads
+        n = targets.shape[1]
+        return value / n, Gradients(grads.input / n, tuple(w / n for w in grads.weights),
+                                    tuple(b / n for b in grads.biases))
