@@ -30,7 +30,7 @@ from conformance.judge.results import FD_CHECKS, ORACLE_CHECKS, ResultRow, compa
 from conformance.cases.layer_data import generate_case
 from conformance.cases.conventions import PYTORCH
 from conformance.cases.spec import Case, CaseData
-from conformance.diagnosis.conventions import Fit, fitted
+from conformance.diagnosis.conventions import NOT_AS_DECLARED, Fit, fitted
 from conformance.settings import CaseSettings, Checks
 
 
@@ -77,6 +77,8 @@ def _oracle_rows(name: str, case: Case, seen: Observation, ref: Reference, input
     return rows
 
 
+#: The checks a forward under another convention fails where no other convention is accepted.
+REFUSED_CHECKS = ("forward", "loss")
 #: The checks whose failing rows carry the case's diagnosis.
 DIAGNOSED_CHECKS = ORACLE_CHECKS + FD_CHECKS
 
@@ -97,10 +99,13 @@ class CaseOutcome:
 def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation, fit: Fit | None = None) -> CaseOutcome:
     """The rows, each failing one carrying the case's diagnosis (computed once, only when a
     comparison with PyTorch failed), made under the conventions the case is judged under
-    (``fit``'s, where its forward follows a convention not declared: said first). An exception
+    (``fit``'s, where its forward follows a convention not declared: said first). A forward and
+    loss refused for following another convention carry the refusal instead. An exception
     inside the diagnosis is the suite's own error: logged, and the rows say so."""
-    if not any(r.verdict == "fail" and r.check in ORACLE_CHECKS for r in rows):
-        return CaseOutcome(rows)
+    def refused(r: ResultRow) -> bool:
+        return fit is not None and fit.refused and r.fitted and r.verdict == "fail" and r.check in REFUSED_CHECKS
+    if not any(r.verdict == "fail" and r.check in ORACLE_CHECKS and not refused(r) for r in rows):
+        return CaseOutcome([replace(r, diagnosis=fit.refusal) if refused(r) else r for r in rows])
     try:
         diagnosis = diagnose(case_data(case), seen, oracle(case))
     except Exception:  # the rows the implementation failed on stand; the suite's bug is reported
@@ -113,7 +118,8 @@ def with_diagnosis(rows: list[ResultRow], case: Case, seen: Observation, fit: Fi
                 f"forward without it, inconsistent with its own forward")
     elif fit is not None:
         line = f"its forward follows {fit.words}, not the conventions declared; {line}"
-    return CaseOutcome([replace(r, diagnosis=line) if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS else r
+    return CaseOutcome([replace(r, diagnosis=fit.refusal) if refused(r)
+                        else replace(r, diagnosis=line) if r.verdict == "fail" and r.check in DIAGNOSED_CHECKS else r
                         for r in rows], diagnosis)
 
 
@@ -179,7 +185,8 @@ def case_outcome(
         return CaseOutcome(known.apply(rows, case, expectations))
     rows, fit = [], None
     if checks.torch:
-        rows, fit = judged_rows(name, case, seen, driver.capabilities.input_gradient)
+        rows, fit = judged_rows(name, case, seen, driver.capabilities.input_gradient,
+                                accept=checks.other_convention == "accept")
     if checks.finite_differences:
         ref = oracle(case).gradients if checks.torch else None
         rows += finite_difference_rows(driver, case_data(case), seen.gradients, ref, checks.fd_settings,
@@ -189,21 +196,26 @@ def case_outcome(
     return replace(outcome, rows=known.apply(outcome.rows, case, expectations))
 
 
-def judged_rows(name: str, case: Case, seen: Observation, input_gradient: bool) -> tuple[list[ResultRow], Fit | None]:
+def judged_rows(name: str, case: Case, seen: Observation, input_gradient: bool,
+                accept: bool = True) -> tuple[list[ResultRow], Fit | None]:
     """The oracle's rows under the declared conventions; where the output or the loss differs
     there, conventions first (``diagnosis.conventions``): under a common convention that
-    reproduces them, the rows of that convention (marked ``fitted``) and the fit."""
+    reproduces them, the rows of that convention (marked ``fitted``) and the fit. Where another
+    convention is not ``accept``-ed, the forward and loss rows that failed under the declared
+    conventions stand (the fit refused), the gradients judged under the fit."""
     rows = compare_with_oracle(name, case, seen, oracle(case), input_gradient)
-    if not any(r.verdict == "fail" and r.check in ("forward", "loss") for r in rows):
+    if not any(r.verdict == "fail" and r.check in REFUSED_CHECKS for r in rows):
         return rows, None
     fit = fitted(case_data(case), seen)
     if fit is None:
         return rows, None
     # a backward that agrees with the declared conventions where its forward follows others ignores them
     declared_backward = all(r.verdict == "pass" for r in rows if r.check == "gradient")
-    fit = replace(fit, declared_backward=declared_backward)
-    return [replace(r, fitted=True)
-            for r in compare_with_oracle(name, fit.case, seen, oracle(fit.case), input_gradient)], fit
+    fit = replace(fit, declared_backward=declared_backward, refused=not accept)
+    failed = {(r.check, r.tensor): r for r in rows if r.verdict == "fail" and r.check in REFUSED_CHECKS}
+    under_fit = compare_with_oracle(name, fit.case, seen, oracle(fit.case), input_gradient)
+    return [replace(failed.get((r.check, r.tensor), r) if fit.refused else r, fitted=True,
+                    convention=r.convention or NOT_AS_DECLARED) for r in under_fit], fit
 
 
 def expect(driver: ImplementationDriver, cases: Iterable[Case]) -> None:

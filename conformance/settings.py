@@ -18,14 +18,27 @@ from conformance.running.limits import Limits
 from conformance.running.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules
 
 
+#: What a forward that follows a common convention other than the declared ones earns
+#: (``Checks.other_convention``; an assignment's ``OTHER_CONVENTION``): "accept", its case is
+#: judged under that convention and may pass; "fail", its forward and loss fail, the convention
+#: named as the reason (its gradients are still judged under it).
+OTHER_CONVENTION = ("accept", "fail")
+
+
 @dataclass(frozen=True)
 class Checks:
-    """Which oracles judge the implementation (both by default), and what the
-    finite-difference checks may spend per case."""
+    """Which oracles judge the implementation (both by default), what the finite-difference
+    checks may spend per case, and what a forward under another convention earns."""
 
     torch: bool = True
     finite_differences: bool = True
     fd_settings: FiniteDifferenceSettings = FiniteDifferenceSettings()
+    other_convention: str = "accept"
+
+    def __post_init__(self) -> None:
+        if self.other_convention not in OTHER_CONVENTION:
+            raise ValueError(f"other_convention must be one of {', '.join(OTHER_CONVENTION)}, "
+                             f"got {self.other_convention!r}")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Conventions: the constants and reductions on which correct implementations legitimately differ.
 
 PyTorch's meaning of a case is one choice among several in common use: normalisation eps
-(batch norm, layer norm), a loss's reduction over the outputs and over the batch, the L2
-penalty's scale, a small constant added inside (or a clip around) the log of a
-cross-entropy. An adapter declares the ones its implementation follows
+(batch norm, layer norm), a loss's reduction over the outputs and over the batch (for every
+loss, or per loss), the L2 penalty's scale (and whether it is divided by the batch size), a
+small constant added inside (or a clip around) the log of a cross-entropy. An adapter
+declares the ones its implementation follows
 (``Capabilities(conventions=Conventions(layernorm_eps=1e-8))``) and the oracle follows the
 declaration; where nothing is declared and the forward differs, the diagnosis tries the
 common ones (``COMMON``) and names the one that reproduces the implementation's forward.
@@ -27,7 +28,12 @@ FIELD_DOCS = {
                         "name says: sse, half_sse and hinge sum, mse, half_mse and binary_cross_entropy average)",
     "batch_reduction": "how every loss reduces over the batch: 'sum' or 'mean' (None: as the loss's name says: "
                        "sse and half_sse sum, the others average)",
+    "loss_reductions": "how one loss reduces, per loss: {'mse': ('sum', 'mean')} sums mse over a sample's outputs "
+                       "and averages it over the batch (a loss named here is not reduced as output_reduction "
+                       "and batch_reduction say; None in a pair: as the loss's name says)",
     "l2_scale": "the penalty is l2_scale·λ·Σ‖W‖² (PyTorch's weight decay, as the suite means it: 0.5)",
+    "l2_per_batch": "the penalty is divided by the batch size too: l2_scale·λ/batch·Σ‖W‖² (with l2_scale 0.5, "
+                    "λ/2m·Σ‖W‖², the convention of Andrew Ng's course)",
     "log_eps": "the cross-entropies take log(p + log_eps) (PyTorch: 0, a log-sum-exp)",
     "log_clip": "the cross-entropies clip p to [log_clip, 1 − log_clip] before the log (PyTorch: 0, no clip)",
 }
@@ -47,7 +53,10 @@ class Conventions:
     layernorm_eps: float = 1e-5
     output_reduction: str | None = None
     batch_reduction: str | None = None
+    #: Per loss, (loss, over the outputs, over the batch), sorted; given as a dict {loss: (outputs, batch)}.
+    loss_reductions: tuple[tuple[str, str, str], ...] = ()
     l2_scale: float = 0.5
+    l2_per_batch: bool = False
     log_eps: float = 0.0
     log_clip: float = 0.0
 
@@ -62,11 +71,27 @@ class Conventions:
         for name in ("output_reduction", "batch_reduction"):
             if getattr(self, name) not in (None, *REDUCTIONS):
                 raise ValueError(f"Conventions.{name} must be None, 'sum' or 'mean', got {getattr(self, name)!r}")
+        if not isinstance(self.l2_per_batch, bool):
+            raise ValueError(f"Conventions.l2_per_batch must be True or False, got {self.l2_per_batch!r}")
+        object.__setattr__(self, "loss_reductions", per_loss(self.loss_reductions))
 
     def reductions(self, loss: str) -> tuple[str, str]:
-        """How ``loss`` reduces over the outputs and over the batch under these conventions."""
+        """How ``loss`` reduces over the outputs and over the batch under these conventions: as
+        declared for it, else as declared for every loss, else as its name says."""
+        for name, outputs, batch in self.loss_reductions:
+            if name == loss:
+                return outputs, batch
         own_outputs, own_batch = OWN_REDUCTIONS[loss]
         return self.output_reduction or own_outputs, self.batch_reduction or own_batch
+
+    def reducing(self, loss: str, outputs: str, batch: str) -> Conventions:
+        """These conventions with ``loss`` (only it) reduced so."""
+        others = {name: (o, b) for name, o, b in self.loss_reductions if name != loss}
+        return replace(self, loss_reductions=others | {loss: (outputs, batch)})
+
+    def l2_factor(self, batch: int) -> float:
+        """What multiplies λ·Σ‖W‖² for a batch of ``batch`` samples."""
+        return self.l2_scale / batch if self.l2_per_batch else self.l2_scale
 
     def differences(self, spec=None) -> list[str]:
         """Each way these conventions differ from PyTorch's, in words (empty for PyTorch's); for a
@@ -83,8 +108,10 @@ class Conventions:
             words += [f"losses {_verb(getattr(self, name))} over the {what}"
                       for name, what in (("output_reduction", "outputs"), ("batch_reduction", "batch"))
                       if getattr(self, name) is not None]
-        if "l2" in uses and self.l2_scale != PYTORCH.l2_scale:
-            words.append(f"L2 penalty {number(self.l2_scale)}·λ·Σ‖W‖²")
+            words += [f"{name} {_verb(outputs)} over the outputs and {_verb(batch)} over the batch"
+                      for name, outputs, batch in self.loss_reductions]
+        if "l2" in uses and (self.l2_scale != PYTORCH.l2_scale or self.l2_per_batch):
+            words.append(f"L2 penalty {number(self.l2_scale)}·λ{'/batch' * self.l2_per_batch}·Σ‖W‖²")
         if "log" in uses and self.log_eps:
             words.append(f"log(p + {number(self.log_eps)}) in the cross-entropy")
         if "log" in uses and self.log_clip:
@@ -98,6 +125,8 @@ class Conventions:
     def declaration(self) -> str:
         """How an adapter declares these conventions (the fields that differ from PyTorch's)."""
         def shown(value):
+            if isinstance(value, tuple):
+                return "{" + ", ".join(f"{name!r}: ({o!r}, {b!r})" for name, o, b in value) + "}"
             return number(value) if isinstance(value, float) else repr(value)
         changed = [f"{f.name}={shown(getattr(self, f.name))}" for f in fields(self)
                    if getattr(self, f.name) != getattr(PYTORCH, f.name)]
@@ -108,6 +137,31 @@ class Conventions:
 USED_BY_ALL = frozenset({"batchnorm", "layernorm", "loss", "l2", "log"})
 #: The losses that take a log of a probability (where ``log_eps`` and ``log_clip`` apply).
 LOG_LOSSES = frozenset({"softmax_cross_entropy", "binary_cross_entropy"})
+
+
+def per_loss(declared) -> tuple[tuple[str, str, str], ...]:
+    """``loss_reductions`` as declared (a dict {loss: (outputs, batch)}, or the triples it is kept
+    as) checked and kept as sorted (loss, outputs, batch) triples, None resolved to the loss's own."""
+    if isinstance(declared, dict):
+        entries = list(declared.items())
+    elif isinstance(declared, (tuple, list)) and all(isinstance(e, (tuple, list)) and len(e) == 3 for e in declared):
+        entries = [(e[0], tuple(e[1:])) for e in declared]
+    else:
+        raise ValueError("Conventions.loss_reductions must be a dict of losses to (over the outputs, over the "
+                         f"batch), e.g. {{'mse': ('sum', 'mean')}}, got {declared!r}")
+    kept: dict[str, tuple[str, str]] = {}
+    for name, pair in entries:
+        if not (isinstance(name, str) and name in OWN_REDUCTIONS):
+            raise ValueError(f"Conventions.loss_reductions: unknown loss {name!r} (the losses: "
+                             f"{', '.join(OWN_REDUCTIONS)})")
+        if name in kept:
+            raise ValueError(f"Conventions.loss_reductions: {name!r} is given twice")
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                and all(r is None or isinstance(r, str) and r in REDUCTIONS for r in pair)):
+            raise ValueError(f"Conventions.loss_reductions[{name!r}] must be a pair (over the outputs, over the "
+                             f"batch) of 'sum', 'mean' or None, got {pair!r}")
+        kept[name] = (pair[0] or OWN_REDUCTIONS[name][0], pair[1] or OWN_REDUCTIONS[name][1])
+    return tuple((name, *kept[name]) for name in sorted(kept))
 
 
 def used_by(spec) -> frozenset[str]:
@@ -135,6 +189,8 @@ PYTORCH = Conventions()
 #: The values the diagnosis tries where nothing is declared and the forward differs.
 COMMON_EPS = (0.0, 1e-8, 1e-6, 1e-5, 1e-3)
 COMMON_L2_SCALES = (1.0, 0.5, 0.25)
+#: Whether the penalty is also divided by the batch size (``l2_per_batch``), as the diagnosis tries it.
+COMMON_L2_PER_BATCH = (False, True)
 COMMON_LOG_EPS = (1e-7, 1e-8, 1e-12)
 
 
@@ -152,9 +208,9 @@ def common(declared: Conventions, spec) -> list[Conventions]:
         own = declared.reductions(spec.loss)
         pairs = sorted(((o, b) for o in REDUCTIONS for b in REDUCTIONS),  # one change before both
                        key=lambda p: (p[0] != own[0]) + (p[1] != own[1]))
-        tries += [replace(declared, output_reduction=o, batch_reduction=b) for o, b in pairs]
+        tries += [declared.reducing(spec.loss, o, b) for o, b in pairs]
     if "l2" in uses:
-        tries += [replace(declared, l2_scale=s) for s in COMMON_L2_SCALES]
+        tries += [replace(declared, l2_scale=s, l2_per_batch=b) for b in COMMON_L2_PER_BATCH for s in COMMON_L2_SCALES]
     if "log" in uses:
         tries += [replace(declared, log_eps=e, log_clip=0.0) for e in COMMON_LOG_EPS]
         tries += [replace(declared, log_clip=c, log_eps=0.0) for c in COMMON_LOG_EPS]

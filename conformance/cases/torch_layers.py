@@ -169,9 +169,10 @@ def loss_value(name: str, y: torch.Tensor, targets: torch.Tensor, kinks: Kinks |
             "half_mse": lambda: 0.5 * squared.mean()}[name]()
 
 
-def penalty(spec: SequenceSpec, tensors: Tensors, factor: float | None = None) -> torch.Tensor:
-    """``l2 · factor · Σ‖W‖²`` over the penalised weights (``factor`` the conventions' scale, ½ as PyTorch's)."""
-    factor = followed().l2_scale if factor is None else factor
+def penalty(spec: SequenceSpec, tensors: Tensors, batch: int, factor: float | None = None) -> torch.Tensor:
+    """``l2 · factor · Σ‖W‖²`` over the penalised weights (``factor`` the conventions' for a batch of
+    ``batch`` samples: ½ as PyTorch's)."""
+    factor = followed().l2_factor(batch) if factor is None else factor
     return spec.l2 * factor * sum((tensors[name] ** 2).sum() for name in spec.penalised())
 
 

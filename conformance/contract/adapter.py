@@ -100,8 +100,9 @@ FIELD_DOCS = {
     "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights",
     "mlp": "it runs the MLPs of the grid (False: layer-sequence networks only)",
     "conventions": "the conventions it follows where correct implementations differ, as Conventions(...) "
-                   "(norm eps, each loss's reductions over outputs and batch, the L2 scale, eps or clip inside "
-                   "the cross-entropies' log); the oracle follows them (default: PyTorch's)",
+                   "(norm eps, the losses' reductions over outputs and batch, for all or per loss, the L2 scale "
+                   "and whether it is divided by the batch, eps or clip inside the cross-entropies' log); the "
+                   "oracle follows them (default: PyTorch's)",
     "notes": "free text shown by conformance list",
 }
 

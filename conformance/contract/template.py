@@ -53,6 +53,8 @@ class {class_name}(Adapter):
         layers=set(),  # layer kinds of layer-sequence networks it implements, e.g. {{"dense", "relu", "conv2d"}}
         penalties=set(),  # {{"l2"}} when its loss carries the L2 penalty l2/2·Σ‖W‖²
         mlp=True,  # False when it runs layer-sequence networks only
+        # an mse summed over the outputs: Conventions(loss_reductions={{"mse": ("sum", "mean")}}); λ/2m·Σ‖W‖²:
+        # Conventions(l2_per_batch=True); the fields: docs/adapter.md, "Conventions"
         conventions=Conventions(),  # where its constants differ from PyTorch's, e.g. Conventions(layernorm_eps=1e-8)
         notes="",  # shown by `conformance list`
     )

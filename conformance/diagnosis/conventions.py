@@ -25,6 +25,11 @@ from conformance.oracles.torch import reference
 from conformance.running.driver import Observation
 
 
+#: How a fitted row names a convention that is PyTorch's own for its case (the adapter declared
+#: another, which its forward does not follow).
+NOT_AS_DECLARED = "PyTorch's own meaning, not the conventions declared,"
+
+
 @dataclass(frozen=True)
 class Fit:
     """A convention that reproduces the implementation's forward, and the case judged under it."""
@@ -36,6 +41,9 @@ class Fit:
     #: The gradients agree with the oracle under the declared conventions: the backward ignores
     #: the convention its forward follows (set by the runner, which compared them).
     declared_backward: bool = False
+    #: The run accepts no other convention (``settings.Checks.other_convention``): the forward and
+    #: loss fail, ``refusal`` the reason (set by the runner).
+    refused: bool = False
 
     @property
     def words(self) -> str:
@@ -43,6 +51,11 @@ class Fit:
         others = [c.words(self.case.spec) for c in self.alternatives]
         return self.conventions.words(self.case.spec) + (f" (or {' or '.join(others)}: indistinguishable "
                                                            f"on this case)" if others else "")
+
+    @property
+    def refusal(self) -> str:
+        """Why the forward and loss fail where no other convention is accepted."""
+        return f"its forward follows {self.words}, not PyTorch's meaning; no other convention is accepted here"
 
 
 def _closeness(seen: Observation, data: CaseData) -> float | None:

@@ -13,7 +13,11 @@ level, plain literals the grading process reads with ``ast.literal_eval``:
 ``GRID``     ``"full"`` (the default) or ``"quick"``;
 ``FORBID``   modules a submission may not use (a list of dotted names; default:
              ``running.forbid.DEFAULT``, autograd libraries and the suite's own
-             reference implementations and oracles; ``[]`` forbids nothing).
+             reference implementations and oracles; ``[]`` forbids nothing);
+``OTHER_CONVENTION``  what a forward following a common convention other than the
+             assignment adapter's declared ones earns (``settings.OTHER_CONVENTION``):
+             ``"accept"`` (the default: judged under it, it may pass) or ``"fail"``
+             (its forward and loss fail, the convention named as the reason).
 
 Nothing a student hands in can change these: they are read here, in the grader,
 from the instructor's file; only the sandboxed worker imports it.
@@ -28,9 +32,10 @@ from pathlib import Path
 
 from conformance.judge.coverage import Requirement, RequirementError
 from conformance.running.forbid import DEFAULT as DEFAULT_FORBID
+from conformance.settings import OTHER_CONVENTION
 
 FAMILIES = ("forward", "gradient", "loss", "fd_directional", "fd_entry", "contract")
-SETTINGS = ("API", "REQUIRE", "POINTS", "GRID", "FORBID")
+SETTINGS = ("API", "REQUIRE", "POINTS", "GRID", "FORBID", "OTHER_CONVENTION")
 DEFAULT_POINTS = {"forward": 1, "gradient": 1}
 
 
@@ -48,6 +53,7 @@ class Settings:
     points: tuple[tuple[str, float], ...] = tuple(DEFAULT_POINTS.items())
     grid: str = "full"
     forbid: tuple[str, ...] = DEFAULT_FORBID
+    other_convention: str = "accept"
 
     @property
     def max_score(self) -> float:
@@ -128,6 +134,10 @@ def read_settings(path: Path | str) -> Settings:
     grid = found.get("GRID", "full")
     if grid not in ("full", "quick"):
         raise AssignmentError(f"{path}: GRID must be 'full' or 'quick'")
+    other = found.get("OTHER_CONVENTION", "accept")
+    if not (isinstance(other, str) and other in OTHER_CONVENTION):
+        raise AssignmentError(f"{path}: OTHER_CONVENTION must be {' or '.join(map(repr, OTHER_CONVENTION))} "
+                              f"(what a forward following another convention than PyTorch's earns), got {other!r}")
     return Settings(path, _api(found.get("API", ()), path), require,
                     _points(found["POINTS"], path) if "POINTS" in found else tuple(DEFAULT_POINTS.items()), grid,
-                    _forbid(found["FORBID"], path) if "FORBID" in found else DEFAULT_FORBID)
+                    _forbid(found["FORBID"], path) if "FORBID" in found else DEFAULT_FORBID, other)

@@ -28,6 +28,10 @@ POINTS = {"forward": 2, "gradient": 5, "bias,depth>=2": 3}  # FILL IN
 # GRID = "quick"  # the quick grid instead of the full one
 # Modules no submission may use: not provided at all (this is the default; [] forbids nothing).
 # FORBID = ["torch", "jax", "tensorflow", "autograd", "conformance.implementations", "conformance.oracles"]
+# A forward following a common convention other than PyTorch's (and the adapter's declared ones,
+# e.g. an mse summed over the outputs): "accept" (the default: judged under it, it may pass) or
+# "fail" (its forward and loss fail, the convention named as the reason).
+# OTHER_CONVENTION = "fail"
 
 
 class Assignment(Adapter):

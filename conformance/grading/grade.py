@@ -100,7 +100,7 @@ def command(
     assignment's grid (a test pins a few)."""
     from conformance.judge.coverage import RequirementError, check_grid
     from conformance.reporting.files import ReportError
-    from conformance.settings import Options
+    from conformance.settings import Checks, Options
 
     settings = read_settings(assignment)
     folder = pipeline.report_folder(out, sheet=False)
@@ -120,7 +120,8 @@ def command(
             print(f"conformance grade: error: {item.reason}", file=stderr)
     announce(loaded, ignored(list(named), assignment=True, single=single), "conformance grade", stderr)
     seeds.record(folder, seed)
-    options = Options(limits=limits, jobs=jobs, timing=False, require=settings.require, expectations=())
+    options = Options(checks=Checks(other_convention=settings.other_convention), limits=limits, jobs=jobs,
+                      timing=False, require=settings.require, expectations=())
     runnable = [item for item in loaded if isinstance(item, Target)]
     if runnable:  # which cases count: the assignment's answer, before any student's code runs
         plan = instructor.decide(settings, cases, replace(limits, hidden=limits.hidden + (str(folder.resolve()),)))

@@ -43,7 +43,7 @@ def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | No
             targets = torch.as_tensor(np.asarray(data.targets))
             value = torch_layers.loss_value(spec.loss, scale_gradient(output, loss_factor), targets)
             if spec.l2:
-                value = value + scale_gradient(torch_layers.penalty(spec, tensors), penalty_factor)
+                value = value + scale_gradient(torch_layers.penalty(spec, tensors, len(x)), penalty_factor)
             loss = value
             loss.backward()
         else:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from conformance.cases.spec import CaseData
-from conformance.cases.conventions import Conventions
+from conformance.cases.conventions import OWN_REDUCTIONS, Conventions
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.contract.rules import capabilities_problem
 from conformance.running import wire
@@ -81,12 +81,24 @@ def capabilities_reply(raw: Any) -> Capabilities:
     return capabilities
 
 
+def _convention_value(name: str, value: Any) -> bool:
+    """Whether ``value`` has the plain type ``Conventions.<name>`` crosses the wire as."""
+    if name == "l2_per_batch":
+        return isinstance(value, bool)
+    if name == "loss_reductions":  # (loss, outputs, batch) triples of names
+        return (isinstance(value, (list, tuple)) and len(value) <= len(OWN_REDUCTIONS)
+                and all(isinstance(e, (list, tuple)) and len(e) == 3 and all(isinstance(n, str) for n in e)
+                        for e in value))
+    return value is None or isinstance(value, (int, float, str)) and not isinstance(value, bool)
+
+
 def conventions_reply(raw: Any) -> Conventions:
-    """``Conventions`` rebuilt from plain data: its fields, each a number or a reduction's name."""
+    """``Conventions`` rebuilt from plain data: its fields, each a number, a reduction's name, a
+    flag or the per-loss reductions' triples."""
     names = {f.name for f in fields(Conventions)}
-    if not (isinstance(raw, dict) and set(raw) == names
-            and all(v is None or isinstance(v, (int, float, str)) and not isinstance(v, bool) for v in raw.values())):
-        raise malformed("capabilities.conventions must give exactly Conventions' fields, as numbers or names")
+    if not (isinstance(raw, dict) and set(raw) == names and all(_convention_value(k, v) for k, v in raw.items())):
+        raise malformed("capabilities.conventions must give exactly Conventions' fields, as numbers, names, "
+                        "a flag and the per-loss reductions")
     try:
         return Conventions(**raw)
     except ValueError as problem:

@@ -209,3 +209,88 @@ class LogEpsSoftmaxDeclared(LogEpsSoftmax):
     capabilities = Capabilities(activations={"tanh"}, output_activations={"identity"},
                                 losses={"softmax_cross_entropy"}, vjp=False, min_depth=2, max_depth=2, bias={True},
                                 conventions=Conventions(log_eps=1e-8))
+
+
+# ---- one declaration per loss: an MSE summed over the outputs beside PyTorch's cross-entropy -------
+
+class PerLossMLP(SummedMSE):
+    """Its "mse" sums over a sample's outputs and averages over the batch (scikit-learn's gradient
+    convention); its softmax cross-entropy is PyTorch's mean of −log p[label]."""
+
+    name = "mse_summed_cross_entropy_mean"
+    capabilities = Capabilities(activations={"tanh"}, output_activations={"identity"},
+                                losses={"mse", "softmax_cross_entropy"}, vjp=False, min_depth=2, max_depth=2,
+                                bias={True})
+    BIAS_MEAN = False  # a bug: the output bias's gradient averaged over the batch once more
+
+    def loss(self, x, targets):
+        z = self.forward(x)
+        if z.shape == np.shape(targets):
+            r = z - targets
+            value, dy = (r ** 2).sum() / len(x), 2 * r / len(x)
+        else:
+            shifted = z - z.max(axis=1, keepdims=True)
+            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            onehot = np.eye(z.shape[1])[targets]
+            value, dy = -log_p[np.arange(len(x)), targets].mean(), (np.exp(log_p) - onehot) / len(x)
+        dh = (dy @ self.W[1]) * (1 - self.h ** 2)
+        db = dy.mean(0) if self.BIAS_MEAN else dy.sum(0)
+        return value, Gradients(dh @ self.W[0], (dh.T @ self.x, dy.T @ self.h), (dh.sum(0), db))
+
+
+class PerLossMLPDeclared(PerLossMLP):
+    name = "mse_summed_cross_entropy_mean_declared"
+    capabilities = Capabilities(activations={"tanh"}, output_activations={"identity"},
+                                losses={"mse", "softmax_cross_entropy"}, vjp=False, min_depth=2, max_depth=2,
+                                bias={True}, conventions=Conventions(loss_reductions={"mse": ("sum", "mean")}))
+
+
+class PerLossMLPBiasBug(PerLossMLP):
+    name = "mse_summed_bias_averaged_twice"
+    BIAS_MEAN = True
+
+
+# ---- an L2 penalty of λ/2m·Σ‖W‖² (m the batch size) --------------------------------------------
+
+class BatchL2Penalty(NormNetAdapter):
+    """Its mse carries λ/(2m)·Σ‖W‖² and its gradient λ/m·W (``PER_BATCH_GRADIENT`` False: λ·W, a bug)."""
+
+    name = "l2_penalty_over_2m"
+    capabilities = Capabilities(layers=LAYERS, mlp=False, losses={"mse"}, penalties={"l2"})
+    PER_BATCH_GRADIENT = True
+
+    def loss(self, x, targets):
+        r = self.forward(x) - targets
+        grads = self.backward(2 * r / r.size)
+        named, m = dict(grads.named), len(x)
+        penalty = 0.0
+        for weight in self.spec.penalised():
+            penalty += self.spec.l2 / (2 * m) * (self.params[weight] ** 2).sum()
+            named[weight] = named[weight] + self.spec.l2 / (m if self.PER_BATCH_GRADIENT else 1) * self.params[weight]
+        return (r ** 2).mean() + penalty, Gradients(grads.input, named=named)
+
+
+class BatchL2PenaltyDeclared(BatchL2Penalty):
+    name = "l2_penalty_over_2m_declared"
+    capabilities = Capabilities(layers=LAYERS, mlp=False, losses={"mse"}, penalties={"l2"},
+                                conventions=Conventions(l2_per_batch=True))
+
+
+class BatchL2PenaltyGradientBug(BatchL2Penalty):
+    name = "l2_penalty_over_2m_gradient_without_1_over_m"
+    PER_BATCH_GRADIENT = False
+
+
+class PerLossMLPDeclaredWrongly(PerLossMLP):
+    """Declares its mse summed over the outputs, but computes PyTorch's mean (a wrong declaration)."""
+
+    name = "mse_declared_summed_but_averaged"
+    capabilities = PerLossMLPDeclared.capabilities
+
+    def loss(self, x, targets):
+        value, grads = super().loss(x, targets)
+        if np.ndim(targets) == 1:  # the cross-entropy's labels
+            return value, grads
+        n = targets.shape[1]
+        return value / n, Gradients(grads.input / n, tuple(w / n for w in grads.weights),
+                                    tuple(b / n for b in grads.biases))
