@@ -150,9 +150,20 @@ def test_list_shows_capabilities_and_known_defects_of_each_built_in(capsys):
 @pytest.mark.e2e
 def test_progress_is_a_line_per_implementation_when_not_on_a_terminal(tmp_path, capsys):
     _, _, err = conformance("run", "--impl", "reference_numpy", "--no-timing", "--out", tmp_path, capsys=capsys)
-    first, *rest = err.splitlines()
+    first, *rest = [line for line in err.splitlines() if " case runs done (" not in line]
     assert first == f"running 1 implementation on {len(SMALL_GRID)} cases"
     assert len(rest) == 1 and rest[0].startswith(f"reference_numpy: conforms — {len(SMALL_GRID)} cases in ")
+
+
+def test_off_a_terminal_a_line_every_few_seconds_says_how_many_case_runs_are_done():
+    stream, now = io.StringIO(), [0.0]
+    lines = progress.LineProgress(stream, clock=lambda: now[0])
+    lines.start(["a", "b"], 10)
+    for step in range(20):
+        now[0] = step * progress.EVERY_S / 4
+        lines.case_done("a", step, [])
+    said = stream.getvalue().splitlines()
+    assert said[1:] == [f"{n} of 20 case runs done ({(n - 1) * progress.EVERY_S / 4:.0f} s)" for n in (5, 9, 13, 17)]
 
 
 class Terminal(io.StringIO):

@@ -10,10 +10,10 @@ budget given here is many times what the honest submissions spend.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -47,10 +47,9 @@ def graded(tmp_path_factory):
             shutil.copy(HOSTILE / name, root / folder / name)
     shutil.copy(PRIVILEGE / "slow_supports.py", root / "subs" / "slow_supports.py")
     baseline = check(root, "base", "base_report")
-    started = time.perf_counter()
     run = check(root, "subs", "report")
     results = pd.read_csv(root / "report" / "results.csv", keep_default_na=False)
-    return {"root": root, "run": run, "baseline": baseline, "seconds": time.perf_counter() - started,
+    return {"root": root, "run": run, "baseline": baseline,
             "targets": targets(root / "report"), "slow": results[results["implementation"] == "subs/slow_supports.py"]}
 
 
@@ -78,7 +77,11 @@ def test_a_slow_supports_spends_its_budget_and_its_remaining_cases_are_errors(gr
 def test_the_slow_submission_costs_the_run_its_budget_not_its_grid(graded):
     cases = graded["slow"]["case"].nunique()
     assert cases * 0.6 * TIMEOUT_S > 2 * BUDGET_S  # without a budget it would hold the run this long
-    assert graded["seconds"] < cases * 0.6 * TIMEOUT_S
+    # its own time, as the progress says it (the whole run's also holds the honest ones' on a
+    # machine however loaded)
+    said = re.search(r"^subs/slow_supports\.py: .+ — \d+ cases in ([\d.]+) s$", graded["run"].stderr, re.M)
+    assert said, graded["run"].stderr[-2000:]
+    assert float(said[1]) < cases * 0.6 * TIMEOUT_S
 
 
 @pytest.mark.parametrize("timeout, cases", [

@@ -4,7 +4,12 @@ per implementation elsewhere (under CI, or when stderr is a file)."""
 from __future__ import annotations
 
 import os
-from typing import TextIO
+import time
+from typing import Callable, TextIO
+
+#: Seconds between two lines saying how far a run is, off a terminal (a log's only sign of life
+#: while the cases of many implementations finish together).
+EVERY_S = 10.0
 
 
 def under_ci() -> bool:
@@ -12,17 +17,27 @@ def under_ci() -> bool:
 
 
 class LineProgress:
-    """Progress as lines (not on a terminal, or under CI): one per implementation."""
+    """Progress as lines (not on a terminal, or under CI): one per implementation, and every
+    ``EVERY_S`` seconds while cases finish, how many of the implementation × case runs are done."""
 
-    def __init__(self, stream: TextIO):
-        self.stream = stream
+    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic):
+        self.stream, self.clock = stream, clock
+        self.runs = self.done = 0
+        self.started = self.said = 0.0
 
     def start(self, targets, cases: int) -> None:
         print(f"running {len(targets)} implementation{'s' * (len(targets) > 1)} on {cases} cases",
               file=self.stream, flush=True)
+        self.runs, self.done = len(targets) * cases, 0
+        self.started = self.said = self.clock()
 
     def case_done(self, target, case, rows) -> None:
-        pass
+        self.done += 1
+        now = self.clock()
+        if now - self.said >= EVERY_S and self.done < self.runs:
+            self.said = now
+            print(f"{self.done} of {self.runs} case runs done ({now - self.started:.0f} s)",
+                  file=self.stream, flush=True)
 
     def target_done(self, target, rows, seconds: float) -> None:
         from conformance.reporting.verdicts import TargetResult
