@@ -30,6 +30,9 @@ ACTIVATION_KINDS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "softpl
 #: Every layer kind, in the order listings show them.
 LAYER_KINDS = ("dense",) + ACTIVATION_KINDS + ("dropout", "batchnorm", "layernorm", "conv2d", "maxpool2d",
                                                "avgpool2d", "flatten")
+# ---- recurrent kinds (cases/recurrent.py) ----
+RECURRENT_KINDS = ("rnn", "lstm", "gru")
+LAYER_KINDS += RECURRENT_KINDS
 #: Activations whose derivative jumps (the kink sits at zero).
 KINKED_KINDS = frozenset({"relu", "leaky_relu"})
 LEAKY_SLOPE = 0.01
@@ -56,6 +59,10 @@ class LayerKind:
 
     def param_shapes(self, shape: Shape) -> dict[str, Shape]:
         """Its parameters' shapes (PyTorch's layout) for a sample of ``shape``."""
+        return {}
+
+    def buffers(self, shape: Shape, batch: int) -> dict[str, Shape]:
+        """Its given, never differentiated tensors at ``batch`` (a keep-mask, an initial state)."""
         return {}
 
     @property
@@ -118,6 +125,9 @@ class Dropout(LayerKind):
 
     def __post_init__(self) -> None:
         _expect(0 < self.p < 1, f"dropout p must lie in (0, 1), got {self.p}")
+
+    def buffers(self, shape: Shape, batch: int) -> dict[str, Shape]:
+        return {"mask": (batch,) + shape}
 
     @property
     def label(self) -> str:
@@ -271,9 +281,9 @@ class SequenceSpec:
                 for name, shape in layer.param_shapes(entering).items()}
 
     def buffer_shapes(self, batch: int) -> dict[str, Shape]:
-        """The dropout keep-masks' names and shapes at ``batch``."""
-        return {f"{i}.mask": (batch,) + self.shapes[i] for i, layer in enumerate(self.layers)
-                if isinstance(layer, Dropout)}
+        """The buffers' names and shapes at ``batch`` (dropout keep-masks, recurrent initial states)."""
+        return {f"{i}.{name}": shape for i, layer in enumerate(self.layers)
+                for name, shape in layer.buffers(self.shapes[i], batch).items()}
 
     def penalised(self) -> tuple[str, ...]:
         """The parameters the L2 penalty covers: the dense and conv2d weights."""
@@ -352,7 +362,6 @@ class NamedParams:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.tensors[name] if name in self.tensors else self.buffers[name]
-
     def get(self, name: str, default=None):
         return self.tensors.get(name, self.buffers.get(name, default))
 
@@ -362,27 +371,21 @@ class NamedParams:
 
     def __iter__(self):
         return iter(self.keys())
-
     def __len__(self) -> int:
         return len(self.tensors) + len(self.buffers)
-
     def keys(self) -> list[str]:
         return [*self.tensors, *self.buffers]
-
     def values(self) -> list[np.ndarray]:
         return [self[name] for name in self.keys()]
-
     def items(self) -> list[tuple[str, np.ndarray]]:
         return [(name, self[name]) for name in self.keys()]
 
     def named(self) -> dict[str, np.ndarray]:
         """The differentiable tensors by name (what finite differences perturb)."""
         return dict(self.tensors)
-
     def copy(self) -> NamedParams:
         return NamedParams({k: v.copy() for k, v in self.tensors.items()},
                            {k: v.copy() for k, v in self.buffers.items()})
-
     def astype(self, dtype) -> NamedParams:
         return NamedParams({k: np.asarray(v, dtype=dtype) for k, v in self.tensors.items()},
                            {k: np.asarray(v, dtype=dtype) for k, v in self.buffers.items()})
