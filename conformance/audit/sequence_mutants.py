@@ -16,6 +16,7 @@ from conformance.contract.adapter import Capabilities, Gradients
 from conformance.implementations.reference_layers import (ActivationLayer, ConvLayer, DropoutLayer, NormLayer,
                                                           PoolLayer, _offsets, _view)
 from conformance.implementations.reference_numpy import ReferenceNumpy, sequence_loss_and_gradient
+from conformance.implementations.reference_recurrent import RecurrentLayer
 
 
 class NormConstantStatistics(NormLayer):
@@ -131,7 +132,8 @@ class SequenceMutantAdapter(ReferenceNumpy):
     def build(self, spec: SequenceSpec, params: NamedParams) -> None:
         super().build(spec, params)
         for kind, layer in zip(spec.kinds, self.net.layers):
-            if kind == self.kind or (self.kind == "activation" and isinstance(layer, ActivationLayer)):
+            if kind == self.kind or (self.kind == "activation" and isinstance(layer, ActivationLayer)) \
+                    or (self.kind == "recurrent" and isinstance(layer, RecurrentLayer)):
                 layer.__class__ = self.layer
 
     def sequence_loss(self, x, targets):

@@ -70,4 +70,8 @@ SHOWS_IN = {
     "l2_gradient_without_lambda": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
     "l2_gradient_keeps_half": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense-l2.0.1", batch=2,
                                          loss="softmax_cross_entropy"),
+    # ---- recurrent kinds ----
+    "no_gradient_through_time": layer_case("rnn.h0"),
+    "lstm_forget_gate_missing": layer_case("lstm.h0-flatten-dense", loss="softmax_cross_entropy"),
+    "gru_update_gate_sign": layer_case("gru", dtype="float32"),
 }

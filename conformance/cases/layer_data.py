@@ -78,6 +78,9 @@ def _draw_params(spec: SequenceSpec, rng: np.random.Generator, dtype, batch: int
         tensors[name] = value.astype(dtype)
     buffers = {}
     for name, shape in spec.buffer_shapes(batch).items():
+        if not name.endswith(".mask"):  # a recurrent layer's initial state
+            buffers[name] = (0.5 * rng.standard_normal(shape)).astype(dtype)
+            continue
         p = spec.layers[int(name.split(".")[0])].p
         mask = rng.random(shape) >= p
         mask.reshape(len(mask), -1)[:, 0] = True  # every sample keeps a unit: a zero checks nothing

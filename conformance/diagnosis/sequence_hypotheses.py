@@ -40,6 +40,9 @@ def _words(spec: SequenceSpec, i: int) -> str:
     return f"layer {i} ({spec.layers[i].kind})"
 
 
+_NO_BPTT = ("no_gradient_through_time", False, bugs.no_gradient_through_time,
+            "no gradient through time: each step's hidden-state gradient is its own output's only, what the "
+            "later steps send back is dropped (the last step's gradients are right, the earlier steps' are not)")
 #: Per layer kind: (finding kind, changes the forward too, override, what it says after "layer i (kind): ").
 LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
     "batchnorm": [("norm_constant_statistics", False, bugs.norm_constant_statistics,
@@ -70,6 +73,14 @@ LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
                    "backward writes each window's gradient to its maximum where it must add: an element that is "
                    "the maximum of several overlapping windows keeps only the last one's")],
     **GRAPH_LAYER_BUGS,
+    # ---- recurrent kinds ----
+    "rnn": [_NO_BPTT],
+    "lstm": [_NO_BPTT, ("lstm_forget_gate_missing", False, bugs.forget_gate_missing_from_cell_gradient,
+                        "backward passes the cell state's gradient to the step before without the forget gate's "
+                        "factor (dc_{t−1} = dc_t where dc_t·f_t is due)")],
+    "gru": [_NO_BPTT, ("gru_update_gate_sign", False, bugs.update_gate_sign_flipped,
+                       "backward flips the update gate's sign: dz = dh·(n − h_{t−1}) where dh·(h_{t−1} − n) is due "
+                       "for h_t = (1 − z)·n + z·h_{t−1}")],
 }
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from conformance.cases.layers import Conv2d, LayerKind
-from conformance.cases.torch_layers import ACTIVATION_FNS, apply_layer, followed
+from conformance.cases.torch_layers import ACTIVATION_FNS, apply_layer, followed, unrolled
 
 
 # ---- normalisation: statistics treated as constants ----------------------------------------------
@@ -167,6 +167,23 @@ class _MaxPoolEveryElement(torch.autograd.Function):
 
 def maxpool_every_element(layer, a, p):
     return _MaxPoolEveryElement.apply(a, layer)
+
+
+# ---- recurrent kinds ------------------------------------------------------------------------------
+
+def no_gradient_through_time(layer, a, p):
+    """Every step reads the previous state as a constant: no gradient goes back across steps."""
+    return unrolled(layer, a, p, carry=lambda lay, h, c: (h.detach(), c.detach()))
+
+
+def forget_gate_missing_from_cell_gradient(layer, a, p):
+    """An LSTM whose c_{t−1} gradient is c_t's, without the forget gate's factor (f's own gradient right)."""
+    return unrolled(layer, a, p, cell_carry=lambda f, c: f * c.detach() + (c - c.detach()))
+
+
+def update_gate_sign_flipped(layer, a, p):
+    """A GRU whose update gate's gradient has the opposite sign (the forward is PyTorch's)."""
+    return unrolled(layer, a, p, update_gate=lambda z: 2 * z.detach() - z)
 
 
 def intended(layer, a, p):
