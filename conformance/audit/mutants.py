@@ -236,6 +236,10 @@ SEQUENCE_MUTANTS = (
     _sequence("residual_branch_not_added", "a residual block's input gets only the skip path's gradient",
               Expected("residual_branch_not_added", _at_kind("residual"), where="every residual block"),
               kind="residual", layer=graph_mutants.ResidualBranchNotAdded),
+    _sequence("embedding_rows_overwritten", "embedding backward assigns each position's gradient to its "
+              "token's row (= for +=)", Expected("embedding_rows_overwritten", _at_kind("embedding"),
+                                                  where="every embedding"),
+              kind="embedding", layer=sequence_mutants.EmbeddingRowsOverwritten),
     _sequence("l2_gradient_without_lambda", "the L2 penalty's gradient is W, λ left out",
               Expected("l2_gradient", lambda s: (), variant="without_lambda", where="the penalty"),
               penalty_factor=1 / L2),

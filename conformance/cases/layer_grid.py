@@ -11,6 +11,7 @@ has no variance there, and 2 and 3 are no factor the diagnosis names otherwise (
 
 from __future__ import annotations
 
+from conformance.cases.embedding import Embedding
 from conformance.cases.graph_layers import Attention, Residual
 from conformance.cases.layers import (SEQUENCE_LOSSES, Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout,
                                       Flatten, LayerNorm, MaxPool2d, SequenceSpec)
@@ -158,8 +159,22 @@ def recurrent_networks() -> list[SequenceSpec]:
     return out
 
 
+# ---- embeddings (cases.embedding) ----
+
+#: Five tokens per sample from a vocabulary of six or seven: tokens repeat within and across samples.
+TOKENS = (5,)
+
+
+def embedding_networks() -> list[SequenceSpec]:
+    """An embedding alone, then into a dense layer, causal attention and a GRU (listed last)."""
+    return [SequenceSpec(TOKENS, (Embedding(6, 4),)), SequenceSpec(TOKENS, (Embedding(6, 4), Dense(4, 3))),
+            SequenceSpec(TOKENS, (Embedding(7, 4), Attention(causal=True), Flatten(), Dense(20, 3)),
+                         "softmax_cross_entropy"),
+            SequenceSpec(TOKENS, (Embedding(6, 3), GRU(3, 2), Flatten(), Dense(10, 2)), "mse")]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
     return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
                              + gelu_networks() + window_networks() + graph_networks()
-                             + recurrent_networks()))
+                             + recurrent_networks() + embedding_networks()))

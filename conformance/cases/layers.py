@@ -30,7 +30,7 @@ ACTIVATION_KINDS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "softpl
 #: Every layer kind, in the order listings show them.
 LAYER_KINDS = ("dense",) + ACTIVATION_KINDS + ("dropout", "batchnorm", "layernorm", "conv2d", "maxpool2d",
                                                "avgpool2d", "flatten", "residual", "attention", "rnn", "lstm",
-                                               "gru")
+                                               "gru", "embedding")
 #: Activations whose derivative jumps (the kink sits at zero).
 KINKED_KINDS = frozenset({"relu", "leaky_relu"})
 LEAKY_SLOPE = 0.01
@@ -51,6 +51,8 @@ class LayerKind:
     """What every layer dataclass provides (a mixin: the dataclasses below are frozen)."""
 
     kind: ClassVar[str]
+    #: It reads integer indices (an embedding): only as a network's first layer, never differentiated.
+    takes_indices: ClassVar[bool] = False
 
     def out_shape(self, shape: Shape) -> Shape:
         return shape
@@ -258,6 +260,8 @@ class SequenceSpec:
         _expect(self.loss is None or self.loss in SEQUENCE_LOSSES,
                 f"unknown loss {self.loss!r}; known: {', '.join(SEQUENCE_LOSSES)}")
         _expect(self.l2 >= 0 and (self.l2 == 0 or self.loss is not None), "an L2 penalty belongs to a loss")
+        _expect(not any(layer.takes_indices for layer in self.layers[1:]),
+                "an embedding reads the network's integer input: it can only be the first layer")
         self.shapes  # validates that the layers chain
 
     @functools.cached_property
@@ -267,6 +271,11 @@ class SequenceSpec:
         for layer in self.layers:
             found.append(layer.out_shape(found[-1]))
         return tuple(found)
+
+    @property
+    def integer_input(self) -> bool:
+        """Its input is integer token indices (it starts with an embedding): never differentiated."""
+        return self.layers[0].takes_indices
 
     @property
     def kinds(self) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from conformance.cases import torch_ops
 from conformance.cases.conventions import PYTORCH, Conventions
+from conformance.cases.embedding import Embedding
 from conformance.cases.graph_layers import Attention, Residual
 from conformance.cases.layers import (ELU_ALPHA, GELU_APPROXIMATION, LEAKY_SLOPE, Activation,
                                       AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm,
@@ -123,6 +124,8 @@ def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None 
         return apply_graph_layer(layer, a, p, kinks)
     if isinstance(layer, Recurrent):
         return unrolled(layer, a, p)
+    if isinstance(layer, Embedding):  # the indices may arrive as floats (the kink search's float64 copy)
+        return F.embedding(a.long(), p["weight"])
     raise ValueError(f"unknown layer {layer!r}")
 
 

@@ -6,10 +6,11 @@ variance as constants; softmax backward with only the Jacobian's diagonal; dropo
 backward without the 1/(1 − p) or without the mask (or no scale at all, forward too); the
 convolution's input gradient through the flipped kernel or cut as if unpadded (or a true
 convolution, forward too); max-pool sending each window's gradient to every element; an
-activation's derivative left out. Around them: the loss (or upstream) gradient, or the
-gradient a layer passes down, off by a named factor; the L2 penalty's gradient missing,
-without λ, or carrying the ½. Reshapings of single tensors (``diagnose.reshaping``) apply
-as for an MLP.
+activation's derivative left out; no gradient through time, the LSTM's forget gate or the
+GRU's update-gate sign; embedding rows overwritten for repeated tokens. Around them: the
+loss (or upstream) gradient, or the gradient a layer passes down, off by a named factor;
+the L2 penalty's gradient missing, without λ, or carrying the ½. Reshapings of single
+tensors (``diagnose.reshaping``) apply as for an MLP.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
     "gru": [_NO_BPTT, ("gru_update_gate_sign", False, bugs.update_gate_sign_flipped,
                        "backward flips the update gate's sign: dz = dh·(n − h_{t−1}) where dh·(h_{t−1} − n) is due "
                        "for h_t = (1 − z)·n + z·h_{t−1}")],
+    "embedding": [("embedding_rows_overwritten", False, bugs.embedding_overwrites,
+                   "backward writes each position's gradient into its token's row where it must add: a token "
+                   "repeated in the batch keeps only its last position's gradient")],
 }
 
 

@@ -186,6 +186,31 @@ def update_gate_sign_flipped(layer, a, p):
     return unrolled(layer, a, p, update_gate=lambda z: 2 * z.detach() - z)
 
 
+# ---- embedding ------------------------------------------------------------------------------------
+
+class _EmbeddingOverwrites(torch.autograd.Function):
+    """The lookup going up; coming down, each row given the gradient of its token's last
+    position in the batch (row-major order) instead of the sum over its positions."""
+
+    @staticmethod
+    def forward(ctx, tokens, weight):
+        ctx.save_for_backward(tokens)
+        ctx.rows = weight.shape[0]
+        return F.embedding(tokens, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        flat, grad = ctx.saved_tensors[0].reshape(-1), grad.reshape(-1, grad.shape[-1])
+        last = torch.full((ctx.rows,), -1, dtype=torch.long).scatter_reduce(0, flat, torch.arange(len(flat)), "amax")
+        rows, used = grad.new_zeros(ctx.rows, grad.shape[1]), last >= 0
+        rows[used] = grad[last[used]]
+        return None, rows
+
+
+def embedding_overwrites(layer, a, p):
+    return _EmbeddingOverwrites.apply(a.long(), p["weight"])
+
+
 def intended(layer, a, p):
     return apply_layer(layer, a, p)
 
