@@ -14,6 +14,7 @@ from conformance.cases.embedding import Embedding
 from conformance.cases.grid import default_grid
 from conformance.cases.layer_data import generate_case
 from conformance.cases.layers import Dense, SequenceSpec
+from conformance.cases.magnitude import enlarged
 from conformance.running.driver import Driver
 from conformance.running.isolation import WorkerDriver
 from conformance.running.targets import Target, load
@@ -61,6 +62,14 @@ def test_the_reference_passes_every_embedding_case_of_the_quick_grid(dtype):
     rows = [(c, r) for c in QUICK if c.dtype == dtype for r in run_case(driver, c)]
     assert [f"{c.id}: {r.check} {r.tensor}: {r.message}" for c, r in rows if r.verdict != "pass"] == []
     assert not any(r.tensor == "input" for _, r in rows), "a row judged the integer input's gradient"
+
+
+def test_a_large_magnitude_embedding_case_scales_the_table_never_the_tokens():
+    case = next(c for c in QUICK if c.spec.kinds == ("embedding",))
+    data = generate_case(case)
+    large = enlarged(data)
+    assert np.array_equal(large.x, data.x) and large.x.dtype == np.int64
+    assert np.abs(large.params["0.weight"]).max() > 10 * np.abs(data.params["0.weight"]).max()
 
 
 def test_an_embedding_reads_the_networks_input_and_only_a_sequence_of_tokens():
