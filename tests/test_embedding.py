@@ -15,8 +15,10 @@ from conformance.cases.grid import default_grid
 from conformance.cases.layer_data import generate_case
 from conformance.cases.layers import Dense, SequenceSpec
 from conformance.cases.magnitude import enlarged
+from conformance.implementations.reference_embedding import EmbeddingLayer
 from conformance.running.driver import Driver
 from conformance.running.isolation import WorkerDriver
+from conformance.running.reuse import negated_input
 from conformance.running.targets import Target, load
 from conformance.runner import case_outcome, run_case
 
@@ -72,6 +74,12 @@ def test_a_large_magnitude_embedding_case_scales_the_table_never_the_tokens():
     assert np.abs(large.params["0.weight"]).max() > 10 * np.abs(data.params["0.weight"]).max()
 
 
+def test_the_other_input_of_a_repeated_call_keeps_valid_token_indices():
+    data = generate_case(next(c for c in QUICK if c.spec.kinds == ("embedding",)))
+    other = negated_input(data).x
+    assert other.dtype == np.int64 and other.min() >= 0 and not np.array_equal(other, data.x), other
+
+
 def test_an_embedding_reads_the_networks_input_and_only_a_sequence_of_tokens():
     with pytest.raises(ValueError, match="can only be the first layer"):
         SequenceSpec((4,), (Dense(4, 4), Embedding(6, 4)))
@@ -79,9 +87,23 @@ def test_an_embedding_reads_the_networks_input_and_only_a_sequence_of_tokens():
         SequenceSpec((2, 3), (Embedding(6, 4),))
 
 
-def test_rows_overwritten_for_repeated_tokens_fail_on_the_embedding_weight_with_the_cause_named():
+class FancyIndexAdd(EmbeddingLayer):
+    """``dW[x] += grad``: NumPy's buffered fancy-index add keeps one position per repeated index."""
+
+    def row_gradients(self, tokens, grad):
+        rows = np.zeros_like(self.weight)
+        rows[tokens] += grad
+        return rows
+
+
+FANCY_INDEX_ADD = adapter("fancy_index_add", "dW[x] += grad", kind="embedding", layer=FancyIndexAdd)
+
+
+@pytest.mark.parametrize("mutant", [pytest.param(OVERWRITES, id="dW[token] = grad position by position"),
+                                    pytest.param(FANCY_INDEX_ADD, id="dW[x] += grad with NumPy fancy indexing")])
+def test_rows_overwritten_for_repeated_tokens_fail_on_the_embedding_weight_with_the_cause_named(mutant):
     case = next(c for c in QUICK if c.spec.kinds == ("embedding", "dense") and c.dtype == "float64")
-    outcome = case_outcome(Driver(Target("overwrites", OVERWRITES, "test")), case)
+    outcome = case_outcome(Driver(Target("overwrites", mutant, "test")), case)
     failing = {(r.check, r.tensor) for r in outcome.rows if r.verdict == "fail"}
     assert ("gradient", "0.weight") in failing
     assert not any(tensor.startswith("1.") for _, tensor in failing), failing

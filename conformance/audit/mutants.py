@@ -258,6 +258,14 @@ RECURRENT_MUTANTS = (
               "hidden-state gradient its own output's only)",
               Expected("no_gradient_through_time", _recurrent, where="every recurrent layer"),
               kind="recurrent", layer=recurrent_mutants.NoGradientThroughTime),
+    _sequence("lstm_hidden_gradient_not_carried", "LSTM backward: the hidden state's gradient not carried to the "
+              "step before (the cell state's is)", Expected("no_gradient_through_hidden_state", _at_kind("lstm"),
+                                                           where="every lstm"),
+              kind="lstm", layer=recurrent_mutants.HiddenGradientNotCarried),
+    _sequence("lstm_cell_gradient_not_carried", "LSTM backward: the cell state's gradient not carried to the step "
+              "before (the hidden state's is)", Expected("no_gradient_through_cell_state", _at_kind("lstm"),
+                                                        where="every lstm"),
+              kind="lstm", layer=recurrent_mutants.CellGradientNotCarried),
     _sequence("lstm_forget_gate_missing", "LSTM backward: the cell state's gradient passed back without ×f",
               Expected("lstm_forget_gate_missing", _at_kind("lstm"), where="every lstm"),
               kind="lstm", layer=recurrent_mutants.ForgetGateMissingFromCellGradient),

@@ -17,6 +17,20 @@ class NoGradientThroughTime(RecurrentLayer):
         return np.zeros_like(dh_next), np.zeros_like(dc_next)
 
 
+class HiddenGradientNotCarried(RecurrentLayer):
+    """An LSTM's ``dh[:, t]`` where ``dh[:, t] + dprev_h`` is due; the cell state's gradient carried."""
+
+    def carried(self, dh_next, dc_next):
+        return np.zeros_like(dh_next), dc_next
+
+
+class CellGradientNotCarried(RecurrentLayer):
+    """An LSTM that starts each step's backward from a zero cell-state gradient; h's carried."""
+
+    def carried(self, dh_next, dc_next):
+        return dh_next, np.zeros_like(dc_next)
+
+
 class ForgetGateMissingFromCellGradient(RecurrentLayer):
     """An LSTM's c_{t−1} gradient taken as c_t's, the forget gate's factor left out."""
 

@@ -73,6 +73,8 @@ SHOWS_IN = {
                                          loss="softmax_cross_entropy"),
     # ---- recurrent kinds ----
     "no_gradient_through_time": layer_case("rnn.h0"),
+    "lstm_hidden_gradient_not_carried": layer_case("lstm.h0"),
+    "lstm_cell_gradient_not_carried": layer_case("lstm", dtype="float32"),
     "lstm_forget_gate_missing": layer_case("lstm.h0-flatten-dense", loss="softmax_cross_entropy"),
     "gru_update_gate_sign": layer_case("gru", dtype="float32"),
 }

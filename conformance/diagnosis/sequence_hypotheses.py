@@ -76,9 +76,16 @@ LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
     **GRAPH_LAYER_BUGS,
     # ---- recurrent kinds ----
     "rnn": [_NO_BPTT],
-    "lstm": [_NO_BPTT, ("lstm_forget_gate_missing", False, bugs.forget_gate_missing_from_cell_gradient,
-                        "backward passes the cell state's gradient to the step before without the forget gate's "
-                        "factor (dc_{t−1} = dc_t where dc_t·f_t is due)")],
+    "lstm": [_NO_BPTT,
+             ("no_gradient_through_hidden_state", False, bugs.no_gradient_through_hidden_state,
+              "backward drops the hidden state's gradient between steps (dh_{t−1} not added to the step "
+              "before's own output gradient) while the cell state's is carried"),
+             ("no_gradient_through_cell_state", False, bugs.no_gradient_through_cell_state,
+              "backward drops the cell state's gradient between steps (dc_{t−1} not passed to the step "
+              "before) while the hidden state's is carried"),
+             ("lstm_forget_gate_missing", False, bugs.forget_gate_missing_from_cell_gradient,
+              "backward passes the cell state's gradient to the step before without the forget gate's "
+              "factor (dc_{t−1} = dc_t where dc_t·f_t is due)")],
     "gru": [_NO_BPTT, ("gru_update_gate_sign", False, bugs.update_gate_sign_flipped,
                        "backward flips the update gate's sign: dz = dh·(n − h_{t−1}) where dh·(h_{t−1} − n) is due "
                        "for h_t = (1 − z)·n + z·h_{t−1}")],

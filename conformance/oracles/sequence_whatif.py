@@ -176,6 +176,16 @@ def no_gradient_through_time(layer, a, p):
     return unrolled(layer, a, p, carry=lambda lay, h, c: (h.detach(), c.detach()))
 
 
+def no_gradient_through_hidden_state(layer, a, p):
+    """An LSTM whose h_{t−1} is read as a constant by the next step, while c_{t−1}'s gradient is carried."""
+    return unrolled(layer, a, p, carry=lambda lay, h, c: (h.detach(), c))
+
+
+def no_gradient_through_cell_state(layer, a, p):
+    """An LSTM whose c_{t−1} is read as a constant by the next step, while h_{t−1}'s gradient is carried."""
+    return unrolled(layer, a, p, carry=lambda lay, h, c: (h, c.detach()))
+
+
 def forget_gate_missing_from_cell_gradient(layer, a, p):
     """An LSTM whose c_{t−1} gradient is c_t's, without the forget gate's factor (f's own gradient right)."""
     return unrolled(layer, a, p, cell_carry=lambda f, c: f * c.detach() + (c - c.detach()))
