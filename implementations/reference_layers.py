@@ -5,7 +5,10 @@ and ``backward(grad)``, which returns the gradient for its input and sets ``grad
 parameters' gradients by short name (``weight``, ``bias``). ``Sequential`` chains them
 and names the parameters as the suite does (``"0.weight"``). Convolution and pooling loop
 over the kernel's offsets, each offset one strided view of the (padded) input: the sum over
-a window written out once, not four nested loops or an im2col. Residual, attention: reference_graph.
+a window written out once, not four nested loops or an im2col. Residual, attention:
+reference_graph; recurrent kinds: reference_recurrent; embedding: reference_embedding.
+
+Longer than 300 lines: one short class per layer kind and the function that makes each.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ import numpy as np
 from conformance.cases.layers import (ELU_ALPHA, LEAKY_SLOPE, NORM_EPS, Activation, AvgPool2d, BatchNorm,
                                       Conv2d, Dense, Dropout, Flatten, LayerNorm, MaxPool2d, NamedParams,
                                       SequenceSpec)
+from conformance.cases.embedding import Embedding
+from conformance.cases.recurrent import Recurrent
+from conformance.implementations.reference_embedding import EmbeddingLayer
 from conformance.implementations.reference_graph import make_graph_layer
+from conformance.implementations.reference_recurrent import RecurrentLayer
 
 
 class DenseLayer:
@@ -254,6 +261,11 @@ def make_layer(layer, params: NamedParams, i: int, entering: tuple[int, ...]):
         return PoolLayer(layer.kernel, layer.step, layer.kind)
     if isinstance(layer, Flatten):
         return FlattenLayer()
+    if isinstance(layer, Embedding):
+        return EmbeddingLayer(get("weight"))
+    if isinstance(layer, Recurrent):  # recurrent kinds: implementations/reference_recurrent.py
+        return RecurrentLayer(layer.kind, *(get(n) for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0",
+                                                              "bias_hh_l0", "h0", "c0")))
     return make_graph_layer(layer, params, i, entering, make_layer)  # residual, attention; or unknown
 
 

@@ -67,7 +67,8 @@ def test_a_kind_an_adapter_does_not_declare_is_not_applicable_with_that_reason()
 def test_the_course_style_example_passes_every_case_it_supports():
     # The whole grid's course cases take about a second, and only they reach every kind it has.
     driver = Driver(Target("course_layers", course_layers.CourseLayersAdapter, "test"))
-    cases = [c for c in SEQUENCE_CASES if (c.batch == 2 or "batchnorm" in c.spec.kinds)]
+    cases = [c for c in SEQUENCE_CASES if (c.batch == 2 or "batchnorm" in c.spec.kinds)
+             and course_layers.CourseLayersAdapter().supports(c.spec, c.batch, c.dtype) is None]
     rows = [r for c in cases for r in run_case(driver, c)]
     assert sum(r.verdict == "pass" for r in rows) > 2 * len(cases)
     assert [r.message for r in rows if r.verdict not in ("pass", "not_applicable")] == []

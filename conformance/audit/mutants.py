@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 
-from conformance.audit import graph_mutants, mlp_mutants as mlp, sequence_mutants
+from conformance.audit import graph_mutants, mlp_mutants as mlp, recurrent_mutants, sequence_mutants
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
+from conformance.cases.recurrent import RECURRENT_KINDS
 from conformance.diagnosis.diagnose import Finding, matches
 from conformance.cases.spec import Case, NetworkSpec
 
@@ -235,13 +236,44 @@ SEQUENCE_MUTANTS = (
     _sequence("residual_branch_not_added", "a residual block's input gets only the skip path's gradient",
               Expected("residual_branch_not_added", _at_kind("residual"), where="every residual block"),
               kind="residual", layer=graph_mutants.ResidualBranchNotAdded),
+    _sequence("embedding_rows_overwritten", "embedding backward assigns each position's gradient to its "
+              "token's row (= for +=)", Expected("embedding_rows_overwritten", _at_kind("embedding"),
+                                                  where="every embedding"),
+              kind="embedding", layer=sequence_mutants.EmbeddingRowsOverwritten),
     _sequence("l2_gradient_without_lambda", "the L2 penalty's gradient is W, λ left out",
               Expected("l2_gradient", lambda s: (), variant="without_lambda", where="the penalty"),
               penalty_factor=1 / L2),
     _sequence("l2_gradient_keeps_half", "the L2 penalty's gradient keeps the ½: λ·W/2",
               Expected("l2_gradient", lambda s: (), variant="half", where="the penalty"), penalty_factor=0.5),
 )
-MUTANTS = tuple(replace(m, shows_in=SHOWS_IN[m.name]) for m in MUTANTS + SEQUENCE_MUTANTS)
+
+
+# ---- recurrent kinds ----
+def _recurrent(spec) -> tuple[int, ...]:
+    return tuple(i for i, k in enumerate(spec.kinds) if k in RECURRENT_KINDS)
+
+
+RECURRENT_MUTANTS = (
+    _sequence("no_gradient_through_time", "recurrent backward without gradient through time (each step's "
+              "hidden-state gradient its own output's only)",
+              Expected("no_gradient_through_time", _recurrent, where="every recurrent layer"),
+              kind="recurrent", layer=recurrent_mutants.NoGradientThroughTime),
+    _sequence("lstm_hidden_gradient_not_carried", "LSTM backward: the hidden state's gradient not carried to the "
+              "step before (the cell state's is)", Expected("no_gradient_through_hidden_state", _at_kind("lstm"),
+                                                           where="every lstm"),
+              kind="lstm", layer=recurrent_mutants.HiddenGradientNotCarried),
+    _sequence("lstm_cell_gradient_not_carried", "LSTM backward: the cell state's gradient not carried to the step "
+              "before (the hidden state's is)", Expected("no_gradient_through_cell_state", _at_kind("lstm"),
+                                                        where="every lstm"),
+              kind="lstm", layer=recurrent_mutants.CellGradientNotCarried),
+    _sequence("lstm_forget_gate_missing", "LSTM backward: the cell state's gradient passed back without ×f",
+              Expected("lstm_forget_gate_missing", _at_kind("lstm"), where="every lstm"),
+              kind="lstm", layer=recurrent_mutants.ForgetGateMissingFromCellGradient),
+    _sequence("gru_update_gate_sign", "GRU backward: the update gate's gradient with its sign flipped",
+              Expected("gru_update_gate_sign", _at_kind("gru"), where="every gru"),
+              kind="gru", layer=recurrent_mutants.UpdateGateSignFlipped),
+)
+MUTANTS = tuple(replace(m, shows_in=SHOWS_IN[m.name]) for m in MUTANTS + SEQUENCE_MUTANTS + RECURRENT_MUTANTS)
 
 
 def named(names: list[str] | None) -> tuple[Mutant, ...]:

@@ -15,7 +15,9 @@ from conformance.cases.layers import LAYER_KINDS, SEQUENCE_LOSSES, NamedParams, 
 from conformance.contract.adapter import Capabilities, Gradients
 from conformance.implementations.reference_layers import (ActivationLayer, ConvLayer, DropoutLayer, NormLayer,
                                                           PoolLayer, _offsets, _view)
+from conformance.implementations.reference_embedding import EmbeddingLayer
 from conformance.implementations.reference_numpy import ReferenceNumpy, sequence_loss_and_gradient
+from conformance.implementations.reference_recurrent import RecurrentLayer
 
 
 class NormConstantStatistics(NormLayer):
@@ -24,6 +26,17 @@ class NormConstantStatistics(NormLayer):
     def backward(self, grad):
         super().backward(grad)
         return grad * self.weight * self.inv_std
+
+
+class EmbeddingRowsOverwritten(EmbeddingLayer):
+    """``dW[token] = grad`` position by position where ``+=`` is due: a repeated token keeps its
+    last position's gradient."""
+
+    def row_gradients(self, tokens, grad):
+        rows = np.zeros_like(self.weight)
+        for token, row in zip(tokens, grad):
+            rows[token] = row
+        return rows
 
 
 class SoftmaxDiagonal(ActivationLayer):
@@ -131,7 +144,8 @@ class SequenceMutantAdapter(ReferenceNumpy):
     def build(self, spec: SequenceSpec, params: NamedParams) -> None:
         super().build(spec, params)
         for kind, layer in zip(spec.kinds, self.net.layers):
-            if kind == self.kind or (self.kind == "activation" and isinstance(layer, ActivationLayer)):
+            if kind == self.kind or (self.kind == "activation" and isinstance(layer, ActivationLayer)) \
+                    or (self.kind == "recurrent" and isinstance(layer, RecurrentLayer)):
                 layer.__class__ = self.layer
 
     def sequence_loss(self, x, targets):

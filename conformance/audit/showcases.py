@@ -67,7 +67,14 @@ SHOWS_IN = {
     "attention_scale_missing_in_backward": layer_case("attention", batch=2, dtype="float32"),
     "attention_mask_leaks_gradient": layer_case("attention.causal", batch=2),
     "residual_branch_not_added": layer_case("residual_dense_tanh", batch=2, dtype="float32"),
+    "embedding_rows_overwritten": layer_case("embedding-dense", dtype="float32"),
     "l2_gradient_without_lambda": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
     "l2_gradient_keeps_half": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense-l2.0.1", batch=2,
                                          loss="softmax_cross_entropy"),
+    # ---- recurrent kinds ----
+    "no_gradient_through_time": layer_case("rnn.h0"),
+    "lstm_hidden_gradient_not_carried": layer_case("lstm.h0"),
+    "lstm_cell_gradient_not_carried": layer_case("lstm", dtype="float32"),
+    "lstm_forget_gate_missing": layer_case("lstm.h0-flatten-dense", loss="softmax_cross_entropy"),
+    "gru_update_gate_sign": layer_case("gru", dtype="float32"),
 }

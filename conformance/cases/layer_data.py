@@ -3,12 +3,13 @@
 ``generate_case`` is the one entry for any case: an MLP's data comes from ``spec.generate``
 unchanged, a layer-sequence network's from ``generate_sequence``. That draws parameters of
 order one (dense and conv weights scaled by 1/√fan-in, norm weights near 1), dropout
-keep-masks, the input, the upstream gradient and the targets from the case's seed; where
-the network has kinks (ReLU, leaky ReLU, max-pool, the hinge) it draws everything again,
-``DRAWS`` times at most, keeping the draw farthest from them, and records the distance
-kept (``CaseData.kink_margin``). Conv nets have hundreds of ReLU units, so the margin is
-rarely ``spec.KINK_MARGIN``; the finite-difference guard shrinks its steps below the margin
-kept, or marks an estimate unreliable, and the margin stays far above rounding.
+keep-masks, the input (an embedding's: token indices with repeats), the upstream gradient
+and the targets from the case's seed; where the network has kinks (ReLU, leaky ReLU,
+max-pool, the hinge) it draws everything again, ``DRAWS`` times at most, keeping the draw
+farthest from them, and records the distance kept (``CaseData.kink_margin``). Conv nets
+have hundreds of ReLU units, so the margin is rarely ``spec.KINK_MARGIN``; the
+finite-difference guard shrinks its steps below the margin kept, or marks an estimate
+unreliable, and the margin stays far above rounding.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def _draw_params(spec: SequenceSpec, rng: np.random.Generator, dtype, batch: int
         tensors[name] = value.astype(dtype)
     buffers = {}
     for name, shape in spec.buffer_shapes(batch).items():
+        if not name.endswith(".mask"):  # a recurrent layer's initial state
+            buffers[name] = (0.5 * rng.standard_normal(shape)).astype(dtype)
+            continue
         p = spec.layers[int(name.split(".")[0])].p
         mask = rng.random(shape) >= p
         mask.reshape(len(mask), -1)[:, 0] = True  # every sample keeps a unit: a zero checks nothing
@@ -94,6 +98,17 @@ def _draw_targets(spec: SequenceSpec, rng: np.random.Generator, dtype, batch: in
     return rng.standard_normal(shape).astype(dtype)
 
 
+def _draw_input(spec: SequenceSpec, rng: np.random.Generator, dtype, batch: int) -> np.ndarray:
+    """The input: real values, or an embedding's token indices (int64), each sample's last token
+    a repeat of its first, so that a repeated token's gradients must add up in its one row."""
+    shape = spec.input_batch_shape(batch)
+    if not spec.integer_input:
+        return rng.standard_normal(shape).astype(dtype)
+    tokens = rng.integers(0, spec.layers[0].num_embeddings, size=shape)
+    tokens[:, -1] = tokens[:, 0]
+    return tokens
+
+
 def generate_sequence(case: Case) -> CaseData:
     """Draw a layer-sequence case's parameters, buffers, input, upstream gradient and targets."""
     spec, dtype, batch = case.spec, np.dtype(case.dtype), case.batch
@@ -101,7 +116,7 @@ def generate_sequence(case: Case) -> CaseData:
     best = None
     for _ in range(DRAWS):
         params = _draw_params(spec, rng, dtype, batch)
-        x = rng.standard_normal(spec.input_batch_shape(batch)).astype(dtype)
+        x = _draw_input(spec, rng, dtype, batch)
         targets = _draw_targets(spec, rng, dtype, batch)
         margin = kink_distance(torch_layers.kinks_at(spec, x, params.tensors | params.buffers, targets))
         if best is None or margin > best[0]:

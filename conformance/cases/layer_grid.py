@@ -11,9 +11,11 @@ has no variance there, and 2 and 3 are no factor the diagnosis names otherwise (
 
 from __future__ import annotations
 
+from conformance.cases.embedding import Embedding
 from conformance.cases.graph_layers import Attention, Residual
 from conformance.cases.layers import (SEQUENCE_LOSSES, Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout,
                                       Flatten, LayerNorm, MaxPool2d, SequenceSpec)
+from conformance.cases.recurrent import GRU, LSTM, RNN
 
 #: The batch sizes of the layer-sequence cases.
 SEQUENCE_BATCHES = (2, 3)
@@ -137,7 +139,42 @@ def graph_networks() -> list[SequenceSpec]:
             SequenceSpec(SEQUENCE, (Residual(attention), Residual(mlp)))]
 
 
+# ---- recurrent kinds ------------------------------------------------------------------------------
+
+#: Sequences of 3 steps of 3 features; hidden states of 4 (an RNN) or 2 (the gated kinds: 8 and 6 rows).
+STEPS, FEATURES = 3, 3
+
+
+def recurrent_networks() -> list[SequenceSpec]:
+    """Each recurrent kind alone (every step's hidden state out) from zeros and from a given state,
+    and followed by flatten and a dense layer under a loss (listed last, so the smoke grid's choice
+    among the networks before them stays as it was)."""
+    sample, out = (STEPS, FEATURES), []
+    for kind, hidden in ((RNN, 4), (LSTM, 2), (GRU, 2)):
+        out += [SequenceSpec(sample, (kind(FEATURES, hidden),)),
+                SequenceSpec(sample, (kind(FEATURES, hidden, initial_state=True),)),
+                SequenceSpec(sample, (kind(FEATURES, hidden, initial_state=True), Flatten(),
+                                      Dense(STEPS * hidden, 3)), "softmax_cross_entropy")]
+    out.append(SequenceSpec(sample, (LSTM(FEATURES, 3), LayerNorm(3), Flatten(), Dense(STEPS * 3, 2)), "mse"))
+    return out
+
+
+# ---- embeddings (cases.embedding) ----
+
+#: Five tokens per sample from a vocabulary of six or seven: tokens repeat within and across samples.
+TOKENS = (5,)
+
+
+def embedding_networks() -> list[SequenceSpec]:
+    """An embedding alone, then into a dense layer, causal attention and a GRU (listed last)."""
+    return [SequenceSpec(TOKENS, (Embedding(6, 4),)), SequenceSpec(TOKENS, (Embedding(6, 4), Dense(4, 3))),
+            SequenceSpec(TOKENS, (Embedding(7, 4), Attention(causal=True), Flatten(), Dense(20, 3)),
+                         "softmax_cross_entropy"),
+            SequenceSpec(TOKENS, (Embedding(6, 3), GRU(3, 2), Flatten(), Dense(10, 2)), "mse")]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
     return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
-                             + gelu_networks() + window_networks() + graph_networks()))
+                             + gelu_networks() + window_networks() + graph_networks()
+                             + recurrent_networks() + embedding_networks()))

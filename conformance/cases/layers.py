@@ -5,7 +5,7 @@ A layer knows the shape it maps a sample to (``out_shape``) and the shapes of it
 parameters in PyTorch's layout (``param_shapes``). A network's parameters are named as
 ``torch.nn.Sequential`` names them: ``"0.weight"``, ``"0.bias"``, ``"3.weight"`` (the
 layer's position, then the parameter); a dropout layer's keep-mask is a buffer named
-``"2.mask"``. ``NamedParams`` holds them; gradients come back by the same names.
+``"2.mask"``. ``NamedParams`` (``cases.named_params``) holds them; gradients come back by the same names.
 
 The MLPs of ``spec.NetworkSpec`` stay as they are: these networks are a second kind of
 spec, offered only to adapters whose ``Capabilities.layers`` name every kind in them.
@@ -22,14 +22,15 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
+from conformance.cases.named_params import NamedParams as NamedParams  # importable from here too
 
 #: Elementwise (or last-axis) activations as layers.
 ACTIVATION_KINDS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "softplus", "elu", "softmax",
                     "log_softmax", "gelu", "gelu_tanh")
 #: Every layer kind, in the order listings show them.
 LAYER_KINDS = ("dense",) + ACTIVATION_KINDS + ("dropout", "batchnorm", "layernorm", "conv2d", "maxpool2d",
-                                               "avgpool2d", "flatten", "residual", "attention")
+                                               "avgpool2d", "flatten", "residual", "attention", "rnn", "lstm",
+                                               "gru", "embedding")
 #: Activations whose derivative jumps (the kink sits at zero).
 KINKED_KINDS = frozenset({"relu", "leaky_relu"})
 LEAKY_SLOPE = 0.01
@@ -50,12 +51,18 @@ class LayerKind:
     """What every layer dataclass provides (a mixin: the dataclasses below are frozen)."""
 
     kind: ClassVar[str]
+    #: It reads integer indices (an embedding): only as a network's first layer, never differentiated.
+    takes_indices: ClassVar[bool] = False
 
     def out_shape(self, shape: Shape) -> Shape:
         return shape
 
     def param_shapes(self, shape: Shape) -> dict[str, Shape]:
         """Its parameters' shapes (PyTorch's layout) for a sample of ``shape``."""
+        return {}
+
+    def buffers(self, shape: Shape, batch: int) -> dict[str, Shape]:
+        """Its given, never differentiated tensors at ``batch`` (a keep-mask, an initial state)."""
         return {}
 
     @property
@@ -118,6 +125,9 @@ class Dropout(LayerKind):
 
     def __post_init__(self) -> None:
         _expect(0 < self.p < 1, f"dropout p must lie in (0, 1), got {self.p}")
+
+    def buffers(self, shape: Shape, batch: int) -> dict[str, Shape]:
+        return {"mask": (batch,) + shape}
 
     @property
     def label(self) -> str:
@@ -250,6 +260,8 @@ class SequenceSpec:
         _expect(self.loss is None or self.loss in SEQUENCE_LOSSES,
                 f"unknown loss {self.loss!r}; known: {', '.join(SEQUENCE_LOSSES)}")
         _expect(self.l2 >= 0 and (self.l2 == 0 or self.loss is not None), "an L2 penalty belongs to a loss")
+        _expect(not any(layer.takes_indices for layer in self.layers[1:]),
+                "an embedding reads the network's integer input: it can only be the first layer")
         self.shapes  # validates that the layers chain
 
     @functools.cached_property
@@ -259,6 +271,11 @@ class SequenceSpec:
         for layer in self.layers:
             found.append(layer.out_shape(found[-1]))
         return tuple(found)
+
+    @property
+    def integer_input(self) -> bool:
+        """Its input is integer token indices (it starts with an embedding): never differentiated."""
+        return self.layers[0].takes_indices
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -271,9 +288,9 @@ class SequenceSpec:
                 for name, shape in layer.param_shapes(entering).items()}
 
     def buffer_shapes(self, batch: int) -> dict[str, Shape]:
-        """The dropout keep-masks' names and shapes at ``batch``."""
-        return {f"{i}.mask": (batch,) + self.shapes[i] for i, layer in enumerate(self.layers)
-                if isinstance(layer, Dropout)}
+        """The buffers' names and shapes at ``batch`` (dropout keep-masks, recurrent initial states)."""
+        return {f"{i}.{name}": shape for i, layer in enumerate(self.layers)
+                for name, shape in layer.buffers(self.shapes[i], batch).items()}
 
     def penalised(self) -> tuple[str, ...]:
         """The parameters the L2 penalty covers: the dense and conv2d weights."""
@@ -340,57 +357,3 @@ def layer_of(tensor: str) -> int | None:
     """The layer a parameter name belongs to (``"3.weight"`` → 3), None for anything else."""
     head, dot, _ = tensor.partition(".")
     return int(head) if dot and head.isdigit() else None
-
-
-@dataclass(frozen=True, eq=False)
-class NamedParams:
-    """A layer-sequence network's parameters by name, in PyTorch's layout and layer order,
-    and its buffers (dropout keep-masks), which are given and never differentiated."""
-
-    tensors: dict[str, np.ndarray]
-    buffers: dict[str, np.ndarray]
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.tensors[name] if name in self.tensors else self.buffers[name]
-
-    def get(self, name: str, default=None):
-        return self.tensors.get(name, self.buffers.get(name, default))
-
-    # A read-only mapping over tensors then buffers: ``in``, iteration, len, keys/values/items.
-    def __contains__(self, name: object) -> bool:
-        return name in self.tensors or name in self.buffers
-
-    def __iter__(self):
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self.tensors) + len(self.buffers)
-
-    def keys(self) -> list[str]:
-        return [*self.tensors, *self.buffers]
-
-    def values(self) -> list[np.ndarray]:
-        return [self[name] for name in self.keys()]
-
-    def items(self) -> list[tuple[str, np.ndarray]]:
-        return [(name, self[name]) for name in self.keys()]
-
-    def named(self) -> dict[str, np.ndarray]:
-        """The differentiable tensors by name (what finite differences perturb)."""
-        return dict(self.tensors)
-
-    def copy(self) -> NamedParams:
-        return NamedParams({k: v.copy() for k, v in self.tensors.items()},
-                           {k: v.copy() for k, v in self.buffers.items()})
-
-    def astype(self, dtype) -> NamedParams:
-        return NamedParams({k: np.asarray(v, dtype=dtype) for k, v in self.tensors.items()},
-                           {k: np.asarray(v, dtype=dtype) for k, v in self.buffers.items()})
-
-    def rebuilt(self, named: dict[str, np.ndarray]) -> NamedParams:
-        """The same buffers with these tensors."""
-        return NamedParams(dict(named), self.buffers)
-
-    #: The MLP fields, empty: code written for MLPs that reads them finds no layer.
-    weights = ()
-    biases = ()

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from conformance.cases import torch_layers
+from conformance.cases.embedding import Embedding
 from conformance.cases.layers import Conv2d, Dense, NamedParams, SequenceSpec
 from conformance.cases.mlp_data import kink_margin, preactivations
 from conformance.cases.spec import CaseData, Params
@@ -54,7 +55,8 @@ def _scaled(a: np.ndarray, factor: float) -> np.ndarray:
 
 
 def _last_parametrised(spec: SequenceSpec) -> int | None:
-    found = [i for i, layer in enumerate(spec.layers) if isinstance(layer, (Dense, Conv2d))]
+    # Layers whose output is linear in their weight; an embedding's token indices are never scaled.
+    found = [i for i, layer in enumerate(spec.layers) if isinstance(layer, (Dense, Conv2d, Embedding))]
     return found[-1] if found else None
 
 

@@ -52,6 +52,9 @@ class NetworkSpec:
     layers: tuple[Layer, ...]
     loss: str | None = None
 
+    #: An MLP's input is real and differentiated (``SequenceSpec.integer_input``).
+    integer_input = False
+
     def __post_init__(self) -> None:
         if not self.layers:
             raise ValueError("a network needs at least one layer")
@@ -210,9 +213,16 @@ class CaseData:
             self.case, self.params.copy(), self.x.copy(), self.upstream.copy(), self.targets.copy(), self.kink_margin
         )
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype the case computes in (its input may be integer token indices)."""
+        return self.upstream.dtype
+
     def tensors(self) -> dict[str, np.ndarray]:
-        """The differentiable tensors by name, in the order of ``flat``: input, weights, biases."""
-        return {"input": self.x} | self.params.named()
+        """The differentiable tensors by name, in the order of ``flat``: input (unless it is
+        integer indices), weights, biases."""
+        tensors = {} if self.case.spec.integer_input else {"input": self.x}
+        return tensors | self.params.named()
 
     def flat(self) -> np.ndarray:
         """Input, weights and biases as one float64 vector (what finite differences perturb).
@@ -243,19 +253,18 @@ class CaseData:
 
     def with_flat(self, theta: np.ndarray) -> CaseData:
         """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""
-        dtype = self.x.dtype
+        dtype = self.dtype
         pieces = {name: np.asarray(theta[start:stop], dtype=dtype).reshape(shape)
                   for name, start, stop, shape in self._layout}
-        x = pieces.pop("input")
+        x = pieces.pop("input", self.x.copy())
         return CaseData(self.case, self.params.rebuilt(pieces), x,
                         self.upstream.copy(), self.targets.copy(), self.kink_margin)
 
     def astype(self, dtype: str) -> CaseData:
-        """The same numbers in another dtype (targets keep integer labels)."""
+        """The same numbers in another dtype (targets keep integer labels, an input its token indices)."""
         def cast(a):
-            return None if a is None else np.asarray(a, dtype=dtype)
-        targets = self.targets if self.targets.dtype.kind == "i" else cast(self.targets)
-        return CaseData(self.case, self.params.astype(dtype), cast(self.x), cast(self.upstream), targets,
+            return None if a is None else a if a.dtype.kind == "i" else np.asarray(a, dtype=dtype)
+        return CaseData(self.case, self.params.astype(dtype), cast(self.x), cast(self.upstream), cast(self.targets),
                         self.kink_margin)
 
 

@@ -21,10 +21,12 @@ import torch.nn.functional as F
 
 from conformance.cases import torch_ops
 from conformance.cases.conventions import PYTORCH, Conventions
+from conformance.cases.embedding import Embedding
 from conformance.cases.graph_layers import Attention, Residual
 from conformance.cases.layers import (ELU_ALPHA, GELU_APPROXIMATION, LEAKY_SLOPE, Activation,
                                       AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm,
                                       MaxPool2d, SequenceSpec)
+from conformance.cases.recurrent import GRU, LSTM, Recurrent
 
 Tensors = Mapping[str, torch.Tensor]
 
@@ -120,6 +122,10 @@ def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None 
         return torch.flatten(a, 1)
     if isinstance(layer, (Residual, Attention)):
         return apply_graph_layer(layer, a, p, kinks)
+    if isinstance(layer, Recurrent):
+        return unrolled(layer, a, p)
+    if isinstance(layer, Embedding):  # the indices may arrive as floats (the kink search's float64 copy)
+        return F.embedding(a.long(), p["weight"])
     raise ValueError(f"unknown layer {layer!r}")
 
 
@@ -200,3 +206,43 @@ def apply_graph_layer(layer: Residual | Attention, a: torch.Tensor, p: dict, kin
     for j, inner in enumerate(layer.inner):
         out = apply_layer(inner, out, layer_params(p, f"inner.{j}"), kinks)
     return out + a
+
+
+# ---- recurrent kinds ------------------------------------------------------------------------------
+
+#: A recurrent step's state passed on: (layer, h_{t−1}, c_{t−1}) → the same as the next step reads them
+#: (the intended one passes them unchanged; a what-if may detach them, cutting the gradient through time).
+Carry = Callable[[LayerKind, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def cell_step(layer: Recurrent, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, p: dict,
+              cell_carry: Callable | None = None, update_gate: Callable | None = None) -> tuple:
+    """One step of ``torch.nn.RNN``/``LSTM``/``GRU`` (PyTorch's gate order): (h_t, c_t).
+    ``cell_carry(f, c)`` replaces f·c_{t−1}; ``update_gate(z)`` replaces the GRU's z (what-ifs)."""
+    gi = F.linear(x, p["weight_ih_l0"], p["bias_ih_l0"])
+    gh = F.linear(h, p["weight_hh_l0"], p["bias_hh_l0"])
+    if isinstance(layer, LSTM):
+        i, f, g, o = (gi + gh).chunk(4, dim=1)
+        f = torch.sigmoid(f)
+        kept = cell_carry(f, c) if cell_carry else f * c
+        c = kept + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+    if isinstance(layer, GRU):
+        (ir, iz, inn), (hr, hz, hn) = gi.chunk(3, dim=1), gh.chunk(3, dim=1)
+        r, z = torch.sigmoid(ir + hr), torch.sigmoid(iz + hz)
+        z = update_gate(z) if update_gate else z
+        n = torch.tanh(inn + r * hn)
+        return (1 - z) * n + z * h, c
+    return torch.tanh(gi + gh), c
+
+
+def unrolled(layer: Recurrent, a: torch.Tensor, p: dict, carry: Carry | None = None, **step) -> torch.Tensor:
+    """The hidden state of every step, (batch, time, hidden), from h0 (and c0) given or zeros."""
+    zeros = a.new_zeros(a.shape[0], layer.hidden_size)
+    h, c, states = p.get("h0", zeros), p.get("c0", zeros), []
+    for t in range(a.shape[1]):
+        if t and carry is not None:
+            h, c = carry(layer, h, c)
+        h, c = cell_step(layer, a[:, t], h, c, p, **step)
+        states.append(h)
+    return torch.stack(states, dim=1)

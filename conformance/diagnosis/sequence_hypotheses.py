@@ -6,10 +6,11 @@ variance as constants; softmax backward with only the Jacobian's diagonal; dropo
 backward without the 1/(1 − p) or without the mask (or no scale at all, forward too); the
 convolution's input gradient through the flipped kernel or cut as if unpadded (or a true
 convolution, forward too); max-pool sending each window's gradient to every element; an
-activation's derivative left out. Around them: the loss (or upstream) gradient, or the
-gradient a layer passes down, off by a named factor; the L2 penalty's gradient missing,
-without λ, or carrying the ½. Reshapings of single tensors (``diagnose.reshaping``) apply
-as for an MLP.
+activation's derivative left out; no gradient through time, the LSTM's forget gate or the
+GRU's update-gate sign; embedding rows overwritten for repeated tokens. Around them: the
+loss (or upstream) gradient, or the gradient a layer passes down, off by a named factor;
+the L2 penalty's gradient missing, without λ, or carrying the ½. Reshapings of single
+tensors (``diagnose.reshaping``) apply as for an MLP.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def _words(spec: SequenceSpec, i: int) -> str:
     return f"layer {i} ({spec.layers[i].kind})"
 
 
+_NO_BPTT = ("no_gradient_through_time", False, bugs.no_gradient_through_time,
+            "no gradient through time: each step's hidden-state gradient is its own output's only, what the "
+            "later steps send back is dropped (the last step's gradients are right, the earlier steps' are not)")
 #: Per layer kind: (finding kind, changes the forward too, override, what it says after "layer i (kind): ").
 LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
     "batchnorm": [("norm_constant_statistics", False, bugs.norm_constant_statistics,
@@ -70,6 +74,24 @@ LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
                    "backward writes each window's gradient to its maximum where it must add: an element that is "
                    "the maximum of several overlapping windows keeps only the last one's")],
     **GRAPH_LAYER_BUGS,
+    # ---- recurrent kinds ----
+    "rnn": [_NO_BPTT],
+    "lstm": [_NO_BPTT,
+             ("no_gradient_through_hidden_state", False, bugs.no_gradient_through_hidden_state,
+              "backward drops the hidden state's gradient between steps (dh_{t−1} not added to the step "
+              "before's own output gradient) while the cell state's is carried"),
+             ("no_gradient_through_cell_state", False, bugs.no_gradient_through_cell_state,
+              "backward drops the cell state's gradient between steps (dc_{t−1} not passed to the step "
+              "before) while the hidden state's is carried"),
+             ("lstm_forget_gate_missing", False, bugs.forget_gate_missing_from_cell_gradient,
+              "backward passes the cell state's gradient to the step before without the forget gate's "
+              "factor (dc_{t−1} = dc_t where dc_t·f_t is due)")],
+    "gru": [_NO_BPTT, ("gru_update_gate_sign", False, bugs.update_gate_sign_flipped,
+                       "backward flips the update gate's sign: dz = dh·(n − h_{t−1}) where dh·(h_{t−1} − n) is due "
+                       "for h_t = (1 − z)·n + z·h_{t−1}")],
+    "embedding": [("embedding_rows_overwritten", False, bugs.embedding_overwrites,
+                   "backward writes each position's gradient into its token's row where it must add: a token "
+                   "repeated in the batch keeps only its last position's gradient")],
 }
 
 

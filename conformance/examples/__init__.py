@@ -1,5 +1,6 @@
 """Example plug-ins shipped with the package: ``conformance new --example NAME PATH`` writes
-one out to start from (``numpy_mlp``: a hand-written NumPy MLP and its adapter)."""
+one out to start from (``numpy_mlp``: a hand-written NumPy MLP and its adapter; ``course_layers`` and
+``course_rnn``: course-style layer functions with caches)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def _sequence_magnitudes(data: CaseData) -> dict[str, np.ndarray]:
     its layers of (1 + the largest row sum of |parameter|) times the largest input and
     upstream gradient (norm layers count 10: their inputs are of order one). Coarse, so a
     difference between two runs is more often excused as rounding than for an MLP."""
-    scale = (1.0 + float(np.abs(data.x).max())) * (1.0 + float(np.abs(data.upstream).max()))
+    largest_input = 0.0 if data.case.spec.integer_input else float(np.abs(data.x).max())  # indices: no magnitude
+    scale = (1.0 + largest_input) * (1.0 + float(np.abs(data.upstream).max()))
     for name, tensor in data.params.tensors.items():
         if name.endswith(".weight"):
             rows = np.abs(np.asarray(tensor, dtype=np.float64)).reshape(len(tensor), -1)

@@ -141,7 +141,7 @@ class FiniteDifferences:
         self.terms = value_terms(data, output)
         self.dtype = dtype or evaluation_dtype(driver.capabilities)
         # The case's own data when already in that dtype: a worker then holds it from observe.
-        self.data = data if str(data.x.dtype) == self.dtype else data.astype(self.dtype)
+        self.data = data if str(data.dtype) == self.dtype else data.astype(self.dtype)
         self.theta = self.data.flat()
         self.guard = KinkGuard.at(self.data)
         self.evaluations = 0

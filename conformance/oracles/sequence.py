@@ -33,7 +33,7 @@ def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | No
     spec = data.case.spec
     def leaf(a):
         return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
-    x = leaf(data.x)
+    x = torch.as_tensor(data.x) if spec.integer_input else leaf(data.x)  # token indices: not differentiated
     tensors = {name: leaf(t) for name, t in data.params.tensors.items()}
     buffers = {name: torch.as_tensor(np.asarray(b, dtype=np.float64)) for name, b in data.params.buffers.items()}
     with torch_layers.following(data.case.conventions):
@@ -49,5 +49,6 @@ def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | No
         else:
             output.backward(torch.as_tensor(np.asarray(data.upstream, dtype=np.float64)) * loss_factor)
     grads = {name: (t.grad if t.grad is not None else torch.zeros_like(t)).numpy() for name, t in tensors.items()}
-    gradients = Gradients(x.grad.numpy() if x.grad is not None else np.zeros(x.shape), named=grads)
+    dx = None if spec.integer_input else x.grad.numpy() if x.grad is not None else np.zeros(x.shape)
+    gradients = Gradients(dx, named=grads)
     return Reference(output.detach().numpy(), None if loss is None else float(loss.detach()), gradients)

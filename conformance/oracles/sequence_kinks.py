@@ -93,7 +93,7 @@ class SequenceKinkGuard:
         else:
             point += np.multiply(direction, t, dtype=np.float64)
         signs, leads = self._quantities(self._kinks(self.data.with_flat(point)), self.tops)
-        bound = self.bound(str(self.data.x.dtype))
+        bound = self.bound(str(self.data.dtype))
         moving = self.signs != 0
         if (np.sign(signs[moving]) != np.sign(self.signs[moving])).any() or (np.abs(signs[moving]) <= bound).any():
             return None

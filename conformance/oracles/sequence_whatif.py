@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from conformance.cases.layers import Conv2d, LayerKind
-from conformance.cases.torch_layers import ACTIVATION_FNS, apply_layer, followed
+from conformance.cases.torch_layers import ACTIVATION_FNS, apply_layer, followed, unrolled
 
 
 # ---- normalisation: statistics treated as constants ----------------------------------------------
@@ -167,6 +167,58 @@ class _MaxPoolEveryElement(torch.autograd.Function):
 
 def maxpool_every_element(layer, a, p):
     return _MaxPoolEveryElement.apply(a, layer)
+
+
+# ---- recurrent kinds ------------------------------------------------------------------------------
+
+def no_gradient_through_time(layer, a, p):
+    """Every step reads the previous state as a constant: no gradient goes back across steps."""
+    return unrolled(layer, a, p, carry=lambda lay, h, c: (h.detach(), c.detach()))
+
+
+def no_gradient_through_hidden_state(layer, a, p):
+    """An LSTM whose h_{t−1} is read as a constant by the next step, while c_{t−1}'s gradient is carried."""
+    return unrolled(layer, a, p, carry=lambda lay, h, c: (h.detach(), c))
+
+
+def no_gradient_through_cell_state(layer, a, p):
+    """An LSTM whose c_{t−1} is read as a constant by the next step, while h_{t−1}'s gradient is carried."""
+    return unrolled(layer, a, p, carry=lambda lay, h, c: (h, c.detach()))
+
+
+def forget_gate_missing_from_cell_gradient(layer, a, p):
+    """An LSTM whose c_{t−1} gradient is c_t's, without the forget gate's factor (f's own gradient right)."""
+    return unrolled(layer, a, p, cell_carry=lambda f, c: f * c.detach() + (c - c.detach()))
+
+
+def update_gate_sign_flipped(layer, a, p):
+    """A GRU whose update gate's gradient has the opposite sign (the forward is PyTorch's)."""
+    return unrolled(layer, a, p, update_gate=lambda z: 2 * z.detach() - z)
+
+
+# ---- embedding ------------------------------------------------------------------------------------
+
+class _EmbeddingOverwrites(torch.autograd.Function):
+    """The lookup going up; coming down, each row given the gradient of its token's last
+    position in the batch (row-major order) instead of the sum over its positions."""
+
+    @staticmethod
+    def forward(ctx, tokens, weight):
+        ctx.save_for_backward(tokens)
+        ctx.rows = weight.shape[0]
+        return F.embedding(tokens, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        flat, grad = ctx.saved_tensors[0].reshape(-1), grad.reshape(-1, grad.shape[-1])
+        last = torch.full((ctx.rows,), -1, dtype=torch.long).scatter_reduce(0, flat, torch.arange(len(flat)), "amax")
+        rows, used = grad.new_zeros(ctx.rows, grad.shape[1]), last >= 0
+        rows[used] = grad[last[used]]
+        return None, rows
+
+
+def embedding_overwrites(layer, a, p):
+    return _EmbeddingOverwrites.apply(a.long(), p["weight"])
 
 
 def intended(layer, a, p):

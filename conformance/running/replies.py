@@ -19,7 +19,7 @@ from conformance.running import wire
 from conformance.running.driver import ImplementationFault, Observation
 from conformance.running.timing import Measurement, Timed
 
-TENSOR_NAME = re.compile(r"(output|loss|input|warning|\*|(weight|bias)\[(\d+|\*)\]|\d+\.(weight|bias|mask))")
+TENSOR_NAME = re.compile(r"(output|loss|input|warning|\*|(weight|bias)\[(\d+|\*)\]|\d+\.[a-z][a-z0-9_]{0,31})")
 #: A name a worker may give a gradient by (an unknown one still reaches the contract's rules).
 GRADIENT_NAME = re.compile(r"[A-Za-z0-9_.\[\]]{1,64}")
 

@@ -45,8 +45,10 @@ def reversed_batch(data: CaseData) -> CaseData:
 
 
 def negated_input(data: CaseData) -> CaseData:
-    """The case's data with the input negated: another input, for a batch of one."""
-    return replace(data.copy(), x=-data.x)
+    """The case's data with the input negated (an embedding's tokens reversed, still valid
+    indices): another input, for a batch of one."""
+    other = np.ascontiguousarray(data.x[..., ::-1]) if data.case.spec.integer_input else -data.x
+    return replace(data.copy(), x=other)
 
 
 def _reversed_rows(arrays: Arrays) -> Arrays:

@@ -1,0 +1,1 @@
+../conformance/examples/course_rnn.py
