@@ -170,8 +170,13 @@ def test_class_summary_counts_the_mistakes(graded):
     out, result = graded
     html = (out / "reports" / "report.html").read_text()
     assert "Mistakes in the class" in html
-    assert "1 × bias[·] ×0.25 = 1/batch" in result.stdout
+    assert "1 × bias[·] ×1/batch" in result.stdout
     assert "1 × bias[·] not summed over the batch" in result.stdout
+    grades = pd.read_csv(out / "reports" / "grades.csv").set_index("student")
+    assert {Path(s).stem for s in grades.index} == set(students.EXPECTED)  # the one not loaded included
+    assert list(grades.columns) == ["score", "max", "verdict", "reason"] and grades["reason"].astype(bool).all()
+    for student in grades.index:
+        assert f"<td>{student}</td>" in html
 
 
 @pytest.mark.e2e

@@ -25,8 +25,9 @@ _CSS = {"pass": "pass", "known defects": "known", "other convention": "known", "
 
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "expected_fail": "#ef6c00", "error": "#6a1b9a"}
 
-CLASS_NOTE = ("How many students made which mistake: each student's worst diagnosed case, its diagnosis "
-              "without the case's particulars (a student with two mistakes counts under both).")
+CLASS_NOTE = ("How many students made which mistake: the bugs the diagnosis of each student's worst diagnosed "
+              "case names, in full, without where they are or the case's sizes (a student with two mistakes "
+              "counts under both); a required kind of case that did not run, and a submission not loaded, too.")
 
 
 STYLE = """
@@ -37,6 +38,7 @@ th, td { white-space: nowrap; }
 td.long { white-space: normal; min-width: 22em; max-width: 48em; overflow-wrap: anywhere; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
+table.sortable th { cursor: pointer; } table.sortable th::after { content: " ⇅"; color: #999; }
 td.pass { background: #e8f5e9; } td.fail { background: #ffebee; font-weight: 600; }
 td.known { background: #fff3e0; } td.error { background: #f3e5f5; font-weight: 600; }
 .partial { background: #fff3cd; border: 1px solid #e0c36c; padding: 0.6em 1em; }
@@ -53,7 +55,27 @@ def _cell_class(value: str) -> str:
     return {"pass": "pass", "FAIL": "fail", "known": "known", "error": "error"}.get(str(value).split(" ")[0], "")
 
 
-def html_table(table: pd.DataFrame, coloured: bool = False) -> str:
+#: Sorts a ``sortable`` table by the column whose heading is clicked (numbers as numbers;
+#: a second click reverses), written here so that the page needs nothing from the network.
+SORT_SCRIPT = """<script>
+document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0], up = th.dataset.order !== "up";
+  const key = tr => { const t = tr.cells[col].textContent, n = parseFloat(t); return isNaN(n) ? t : n; };
+  const rows = Array.from(body.rows).sort((a, b) => {
+    const x = key(a), y = key(b);
+    return (typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : typeof x === "number" ? -1 : 1) * (up ? 1 : -1);
+  });
+  th.closest("tr").querySelectorAll("th").forEach(h => delete h.dataset.order);
+  th.dataset.order = up ? "up" : "down";
+  rows.forEach(tr => body.appendChild(tr));
+}));
+</script>"""
+
+CLASS_VIEW_NOTE = ("Every student, loaded or not: the score, the verdict and the reason in one line. "
+                   "Click a heading to sort by it; `grades.csv` holds the same rows for a gradebook.")
+
+
+def html_table(table: pd.DataFrame, coloured: bool = False, sortable: bool = False) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     body = []
     for record in table.itertuples(index=False):
@@ -64,7 +86,9 @@ def html_table(table: pd.DataFrame, coloured: bool = False) -> str:
             css = f"{css} long".strip() if len(text) > 40 else css
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    kind = ' class="sortable"' if sortable else ""
+    return (f'<div class="scroll"><table{kind}><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _figure(draw, data, alt: str) -> str:
@@ -121,9 +145,13 @@ def report_html(report: Report) -> str:
     if report.interrupted:
         parts.append("<p class='partial'><b>PARTIAL REPORT</b>: the run was interrupted; these tables hold "
                      f"only the cases that finished{esc(how_much(report))}.</p>")
-    parts += [html_table(verdict_table(results), coloured=True), _note(CELL_LEGEND)]
+    if report.class_view is not None and not report.class_view.empty:
+        parts += ["<h2>Students</h2>", _note(CLASS_VIEW_NOTE),
+                  html_table(report.class_view, coloured=True, sortable=True), SORT_SCRIPT]
     if report.class_summary is not None and not report.class_summary.empty:
         parts += ["<h2>Mistakes in the class</h2>", _note(CLASS_NOTE), html_table(report.class_summary)]
+    parts += ["<h2>Implementations</h2>" if report.class_view is not None else "",
+              html_table(verdict_table(results), coloured=True), _note(CELL_LEGEND)]
     parts.append("<h2>What is wrong</h2>")
     found = findings(results, more_in=MORE_IN_FILES)
     if not found:
