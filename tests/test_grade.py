@@ -257,7 +257,9 @@ def test_gradescope_results_for_one_submission(tmp_path):
         assert set(test) >= {"score", "max_score", "output", "visibility"} and 0 <= test["score"] <= test["max_score"]
     assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
     gradient = next(t for t in data["tests"] if t["name"] == "gradient")
-    assert gradient["score"] < gradient["max_score"] and "bias[" in gradient["output"]
+    assert gradient["score"] < gradient["max_score"] and "bias\\[" in gradient["output"]
+    assert "**Why:**" in gradient["output"] and "```python" in gradient["output"] and data["test_output_format"] == "md"
+    assert "feedback file" not in results.read_text()
 
 
 def test_gradescope_refuses_several_submissions(tmp_path, capsys):
@@ -273,7 +275,7 @@ def test_autograder_bundle_grades_the_platforms_submission(tmp_path):
     root = tmp_path / "autograder"
     assert main(["autograder", str(ASSIGNMENT), "--out", str(root / "source")]) == 0
     setup = (root / "source" / "setup.sh").read_text()
-    assert "bubblewrap" in setup and "download.pytorch.org/whl/cpu" in setup and "backprop-conformance" in setup
+    assert "bubblewrap" in setup and "download.pytorch.org/whl/cpu" in setup and "./backprop_conformance-" in setup
     (root / "submission").mkdir()
     shutil.copy(EXAMPLE / "students" / "seed.ipynb", root / "submission" / "homework4.ipynb")
     env = os.environ | {"CONFORMANCE_SOURCE": str(root / "source"), "CONFORMANCE_SUBMISSION": str(root / "submission"),

@@ -72,7 +72,7 @@ def _parts(checked: pipeline.Checked, grades, notes, cases, outputs: Outputs) ->
     def gradescope_file():
         if outputs.gradescope is not None:
             gradescope.write(outputs.gradescope, results[0], grades[results[0].source],
-                             notes.get(results[0].source, ()))
+                             notes.get(results[0].source, ()), cases)
 
     grades_csv = checked.report.class_view.map(escape.spreadsheet).to_csv(index=False, lineterminator="\n")
     return [("targets.csv", pipeline.sheet_part(folder, score_table(results, grades))),
