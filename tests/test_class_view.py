@@ -91,7 +91,8 @@ def _grade(score: float) -> Grade:
 STUDENTS = [
     TargetResult("students/ok.ipynb", "sheet", (_row("c1", "input", "pass"),)),
     TargetResult("students/=HYPERLINK(1).ipynb", "sheet",
-                 (_row("c1", "bias[0]", "fail", 0.5, "bias[0] ×0.25 = 1/batch (only this) (the error enters at layer 0)"),)),
+                 (_row("c1", "bias[0]", "fail", 0.5,
+                       "bias[0] ×0.25 = 1/batch (only this) (the error enters at layer 0)"),)),
     TargetResult("students/renamed.ipynb", "", load_error="students/renamed.ipynb does not define NeuralNetwork"),
 ]
 

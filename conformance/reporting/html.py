@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from conformance.reporting.environment import GENERATOR
+from conformance.reporting.error_grid import STYLE as GRID_STYLE
 from conformance.reporting.markdown import CELL_LEGEND, headline, how_much, plain as cell
 from conformance.reporting.tables import (FD_NOTE, MORE_IN_FILES, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
                                           defect_table, duration, fd_accuracy_summary, findings,
@@ -52,6 +53,8 @@ def _cell_class(value: str) -> str:
     for verdict, label in LABELS.items():
         if value == label:
             return _CSS[verdict]
+    if value in ("fail", "incomplete", "not loaded"):  # a verdict word, as grading's class view shows it
+        return "error" if value == "not loaded" else "fail"
     return {"pass": "pass", "FAIL": "fail", "known": "known", "error": "error"}.get(str(value).split(" ")[0], "")
 
 
@@ -102,6 +105,18 @@ def _figure(draw, data, alt: str) -> str:
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{png}"></p>' if png else ""
 
 
+def _grid(results: pd.DataFrame) -> str:
+    """The error grid, or a note saying why it could not be made (the page stands without it)."""
+    from conformance.reporting import error_grid
+    from conformance.running.faults import describe_exception
+
+    try:
+        return error_grid.where_wrong_html(results)
+    except Exception as error:  # a picture is never worth the report
+        return _note(f"The grid (worst error ÷ tolerance per implementation and tensor) could not be drawn: "
+                     f"{describe_exception(error)}")
+
+
 def inline(text: str) -> str:
     """Text for HTML: escaped, with Markdown's inline `code` shown as code."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
@@ -112,9 +127,10 @@ def _note(text: str) -> str:
 
 
 WHERE_NOTE = ("Each cell is one tensor of one implementation, compared with PyTorch over every case that ran: "
-              "green when it was within tolerance in every case; otherwise coloured by its worst |error| ÷ "
-              "tolerance (log scale; the label gives the factor, `shape` a wrong shape or a missing tensor); "
-              "grey when never compared. Recorded known defects are coloured like any failure.")
+              "✓ when it was within tolerance in every case; otherwise its worst |error| ÷ tolerance (`shape`: a "
+              "wrong shape or a missing tensor), red for an unexpected failure and orange for a recorded known "
+              "defect, darker the larger (log scale); grey when never compared. On a narrow window the table "
+              "scrolls sideways.")
 
 
 SPEED_NOTE = ("Each implementation's median time as a multiple of PyTorch's on the same case (same process, same "
@@ -163,8 +179,7 @@ def report_html(report: Report) -> str:
 
     ratio, _ = plots.where_wrong_table(results)
     drawn = {name for name in ratio.index if ratio.loc[name].notna().any()}
-    parts += ["<h2>Where it is wrong</h2>", _note(WHERE_NOTE),
-              _figure(plots.where_wrong, results, "worst error ÷ tolerance per implementation and tensor")]
+    parts += ["<h2>Where it is wrong</h2>", _note(WHERE_NOTE), _grid(results)]
     parts += [_note(line) for line in missing_notes(results, drawn, "not in the picture — no case of the grid "
                                                                    "applies to it, so nothing was compared")]
     defects = defect_table(results, report.expectations)
@@ -191,7 +206,7 @@ def report_html(report: Report) -> str:
     parts += ["<h2>Environment</h2>", html_table(env)]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="generator" content="{GENERATOR}"><title>Conformance report</title>'
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+            f"<style>{STYLE}{GRID_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
 def _timing_detail(timings: pd.DataFrame) -> pd.DataFrame:
