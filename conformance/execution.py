@@ -114,7 +114,7 @@ class Run:
             rows = rows + coverage_rows(target.name, self.options.require, self.cases, rows)
         if (capabilities := self.capabilities.get(target.name)) is not None:
             self.coverage[target.name] = family_coverage(capabilities, self.cases, rows)
-            rows = rows + declared_rows(target.name, self.coverage[target.name], self.cases)
+            rows = rows + declared_rows(target.name, self.coverage[target.name], self.cases, capabilities)
         self.finished[target.name] = rows
         if self.journal is not None:
             self.journal.record(target.name, rows)

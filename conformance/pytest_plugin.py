@@ -67,11 +67,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 _TARGETS = pytest.StashKey[list]()
 _EXCLUDED = pytest.StashKey[dict]()
+#: Targets that could not be loaded while tests were generated: one usage error after collection.
+_UNLOADABLE = pytest.StashKey[dict]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Load the ``--conformance-impl`` targets up front, so a bad one is a usage error of one line."""
     config.stash[_EXCLUDED] = {}
+    config.stash[_UNLOADABLE] = {}
     if config.getoption("conformance_impl", default=None):
         config.stash[_TARGETS] = _loaded(config.getoption("conformance_impl"))
 
@@ -108,7 +111,9 @@ def _case_params(config: pytest.Config) -> tuple[list, list[str]]:
         try:
             fit = testing.applicable(target, cases, not config.getoption("conformance_no_isolation"))
         except registry.TargetError as error:
-            raise pytest.UsageError(str(error)) from None
+            # raised here, it would be a collection error with pytest's traceback: said once, after collection
+            config.stash[_UNLOADABLE][target.name] = str(error)
+            continue
         config.stash[_EXCLUDED][target.name] = fit.excluded
         if not fit.cases:
             params.append((target, None))
@@ -155,6 +160,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return name in getattr(item, "fixturenames", ())
     if config.getoption("conformance_impl") and not any(uses(i, "conformance_case") for i in items):
         items.extend(session.genitems(_suite_module(session)))
+    if unloadable := config.stash.get(_UNLOADABLE, {}):
+        raise pytest.UsageError("\n".join(unloadable.values()))
     # the kind of test this run does not ask for is deselected rather than skipped case by case
     unwanted = "conformance_case" if config.getoption("benchmark_only", default=False) else \
         None if benchmarking(config) else "conformance_timing"

@@ -11,7 +11,7 @@ from conformance.implementations.reference_numpy import ReferenceNumpy
 from conformance.judge.declared import declared_families
 from conformance.reporting.verdicts import render_target
 from conformance.running import targets as registry
-from helpers import mlp
+from helpers import fresh_python, mlp
 
 
 class CrossEntropyOnTanhOnly(ReferenceNumpy):
@@ -67,3 +67,75 @@ def test_an_adapter_that_cannot_be_constructed_is_one_error_line_naming_the_exce
     text = render_target(result)
     assert result.verdict == "error" and len(text.splitlines()) == 1, text
     assert "no case ran" in text and "RuntimeError: cannot construct me" in text
+
+
+class MseOnly(ReferenceNumpy):
+    name = "mse_only"
+    capabilities = Capabilities(losses={"mse"}, vjp=False)
+
+
+def test_a_dtype_is_missing_only_among_the_cases_the_other_declarations_allow():
+    # float32 is on the grid only in a case of backward from an upstream gradient, which this adapter does not declare
+    cases = [mlp((3, 4, 2), "tanh", loss="mse"), mlp((3, 4, 2), "tanh", dtype="float32")]
+    result = check_target(registry.as_target(MseOnly), cases, isolate=False)
+    assert result.verdict == "pass", render_target(result)
+    assert not [r for r in result.rows if r.check == "coverage"]
+
+
+def test_a_dtype_none_of_whose_allowed_cases_ran_is_still_missing():
+    class Float64Only(MseOnly):
+        def supports(self, spec, batch, dtype):
+            return "float64 only, really" if dtype == "float32" else None
+
+    cases = [mlp((3, 4, 2), "tanh", loss="mse"), mlp((3, 4, 2), "tanh", loss="mse", dtype="float32")]
+    result = check_target(registry.as_target(Float64Only), cases, isolate=False)
+    assert result.verdict == "incomplete", render_target(result)
+    [row] = [r for r in result.rows if r.check == "coverage"]
+    assert row.tensor == "dtype float32" and "none of the grid's 1 cases of it ran" in row.detail
+
+
+class SupportsRaises(ReferenceNumpy):
+    name = "supports_raises"
+
+    def supports(self, spec, batch, dtype):
+        raise KeyError("no such layer")
+
+
+def test_an_adapter_whose_every_supports_raises_is_not_said_to_have_run_its_cases():
+    result = check_target(registry.as_target(SupportsRaises), [mlp((3, 4, 2)), mlp((3, 2))], isolate=False)
+    text = render_target(result)
+    assert result.verdict == "error", text
+    assert "2 of 2 cases ran" not in text and "KeyError" in text, text
+
+
+RAISES_IN_INIT = '''from conformance import Adapter, Capabilities, Gradients
+
+
+class Typo(Adapter):
+    name = "typo"
+    capabilities = Capabilities()
+
+    def __init__(self):
+        super().__init__()
+        self.layers = undefined_name
+
+    def build(self, spec, params):
+        pass
+
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_output):
+        return Gradients(grad_output, (), ())
+'''
+
+
+@pytest.mark.e2e
+def test_conformance_check_of_an_adapter_raising_in_init_is_one_error_line(tmp_path):
+    (tmp_path / "typo.py").write_text(RAISES_IN_INIT)
+    run = fresh_python("-m", "conformance", "check", "typo.py", "--widths", "3-2,3-4-2", "--batch", "1",
+                       "--no-timing", "--out", str(tmp_path / "report"), cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    [line] = [line for line in run.stdout.splitlines() if line.startswith("typo (typo.py)")]
+    assert "no case ran" in line and "NameError: name 'undefined_name' is not defined" in line, run.stdout
+    assert "cases ran" not in run.stdout.replace("no case ran", "") and "Traceback" not in run.stdout + run.stderr

@@ -170,8 +170,14 @@ def test_class_summary_counts_the_mistakes(graded):
     out, result = graded
     html = (out / "reports" / "report.html").read_text()
     assert "Mistakes in the class" in html
-    assert "1 × bias[·] ×0.25 = 1/batch" in result.stdout
+    assert "1 × bias[·] ×1/batch" in result.stdout
     assert "1 × bias[·] not summed over the batch" in result.stdout
+    grades = pd.read_csv(out / "reports" / "grades.csv").set_index("student")
+    assert {Path(s).stem for s in grades.index} == set(students.EXPECTED)  # the one not loaded included
+    assert list(grades.columns) == ["score", "max", "verdict", "reason"] and grades["reason"].astype(bool).all()
+    students_table = html.split("<h2>Students</h2>", 1)[1].split("</table>", 1)[0]
+    for student in grades.index:
+        assert f">{student}</td>" in students_table, student
 
 
 @pytest.mark.e2e
@@ -252,7 +258,9 @@ def test_gradescope_results_for_one_submission(tmp_path):
         assert set(test) >= {"score", "max_score", "output", "visibility"} and 0 <= test["score"] <= test["max_score"]
     assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
     gradient = next(t for t in data["tests"] if t["name"] == "gradient")
-    assert gradient["score"] < gradient["max_score"] and "bias[" in gradient["output"]
+    assert gradient["score"] < gradient["max_score"] and "bias\\[" in gradient["output"]
+    assert "**Why:**" in gradient["output"] and "```python" in gradient["output"] and data["test_output_format"] == "md"
+    assert "feedback file" not in results.read_text()
 
 
 def test_gradescope_refuses_several_submissions(tmp_path, capsys):
@@ -268,7 +276,7 @@ def test_autograder_bundle_grades_the_platforms_submission(tmp_path):
     root = tmp_path / "autograder"
     assert main(["autograder", str(ASSIGNMENT), "--out", str(root / "source")]) == 0
     setup = (root / "source" / "setup.sh").read_text()
-    assert "bubblewrap" in setup and "download.pytorch.org/whl/cpu" in setup and "backprop-conformance" in setup
+    assert "bubblewrap" in setup and "download.pytorch.org/whl/cpu" in setup and "./backprop_conformance-" in setup
     (root / "submission").mkdir()
     shutil.copy(EXAMPLE / "students" / "seed.ipynb", root / "submission" / "homework4.ipynb")
     env = os.environ | {"CONFORMANCE_SOURCE": str(root / "source"), "CONFORMANCE_SUBMISSION": str(root / "submission"),

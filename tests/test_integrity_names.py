@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conformance.reporting import escape, plots
+from conformance.reporting import error_grid, escape, plots
 from conformance.reporting.files import Report, ReportError, write
 from conformance.running import sandbox
 from integrity_course import buggy_notebook, conformance, correct_notebook, rows_of, targets, write_course
@@ -78,7 +78,7 @@ def _report(names: list[str]) -> Report:
 def test_a_picture_that_cannot_be_drawn_costs_the_picture_not_the_page(tmp_path, monkeypatch):
     def broken(*args):
         raise ValueError("no picture today")
-    monkeypatch.setattr(plots, "where_wrong", broken)
+    monkeypatch.setattr(error_grid, "where_wrong_html", broken)
     write(_report(["a.ipynb"]), tmp_path)
     assert "could not be drawn: ValueError: no picture today" in (tmp_path / "report.html").read_text()
 

@@ -18,7 +18,7 @@ from conformance import Adapter, Gradients
 from conformance.pytest_plugin import assert_conforms
 from conformance.running.targets import TargetError
 from conformance.cases.spec import Case, NetworkSpec
-from conformance.cases.grid import smoke_grid
+from conformance.cases.grid import default_grid, smoke_grid
 from examples.numpy_mlp import NumpyMLPAdapter
 from tests.faulty.sources import DOUBLED
 from tests.helpers import EXAMPLE, PINNED, ROOT
@@ -69,6 +69,27 @@ def test_a_failing_test_id_pasted_back_into_pytest_runs_that_test(tmp_path):
     again = pytest_in(tmp_path, "--conformance-impl", "doubled.py", "--conformance-grid", "smoke", failed)
     assert again.returncode == 1, again.stdout[-2000:] + again.stderr[-2000:]
     assert "1 failed" in again.stdout and "passed" not in again.stdout
+
+
+@e2e
+def test_an_id_of_the_default_grid_pasted_back_with_the_checkouts_path_is_found(tmp_path):
+    # the checkout's path makes it pytest's rootdir; its own tests' smoke grid must not apply
+    (tmp_path / "doubled.py").write_text(DOUBLED)
+    smoke = {c.id for c in smoke_grid()}
+    case = next(c for c in default_grid() if c.id not in smoke and isinstance(c.spec, NetworkSpec) and c.mode == "vjp")
+    pasted = f"{ROOT / 'conformance' / 'suite.py'}::test_conforms[doubled.py-{case.id}]"
+    run = pytest_in(tmp_path, "--conformance-impl", "doubled.py", pasted)
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "1 failed" in run.stdout and "passed" not in run.stdout
+
+
+@e2e
+def test_a_plug_in_that_cannot_be_imported_is_one_usage_error_line(tmp_path):
+    (tmp_path / "typo.py").write_text("from conformance import Adapter\nclass Typo(Adapter)\n    pass\n")
+    run = pytest_in(tmp_path, "--conformance-impl", "typo.py", "--conformance-grid", "smoke")
+    assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "ERROR: typo.py: syntax error in typo.py, line 2" in run.stderr
+    assert "Traceback" not in run.stdout + run.stderr and "_pytest" not in run.stdout + run.stderr
 
 
 @e2e

@@ -74,7 +74,7 @@ def test_report_html_is_one_self_contained_page_with_the_verdict_table_and_the_p
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") or page.lstrip().lower().startswith("<!doctype html")
     assert "<h2>What is wrong</h2>" in page and "doubled_backward" in page
-    assert "data:image/png;base64," in page
+    assert '<table class="grid">' in page  # where it is wrong: a table that reads at any width
     assert "http://" not in page.replace("http://www.w3.org", "") and "<script src" not in page
 
 
@@ -92,3 +92,21 @@ def test_a_file_the_suite_did_not_write_is_never_overwritten(written, tmp_path):
     with pytest.raises(ReportError, match="summary.md"):
         report.write(tmp_path)
     assert mine.read_text(encoding="utf-8") == "my notes\n"
+
+
+def _grid_rows(verdict: str, detail: str) -> list[dict]:
+    return [{"implementation": "mine", "check": "gradient", "tensor": "bias[0]", "verdict": verdict, "detail": detail},
+            {"implementation": "mine", "check": "gradient", "tensor": "weight[0]", "verdict": "pass",
+             "detail": "|error| 0 within tolerance 1"}]
+
+
+@pytest.mark.parametrize("verdict, hue", [pytest.param("fail", "hsl(0,", id="an unexpected failure is red"),
+                                          pytest.param("expected_fail", "hsl(30,", id="a known defect is orange")])
+def test_the_error_grid_colours_a_failure_by_whether_it_was_expected(verdict, hue):
+    from conformance.reporting.error_grid import where_wrong_html
+
+    page = where_wrong_html(pd.DataFrame(_grid_rows(verdict, "|error| 2 exceeds tolerance 0.001")))
+    row = page.split("<tbody>")[1].split("</tbody>")[0]
+    assert f"{hue} 75%" in row and "×2e3" in row and '<td class="pass"' in row
+    other = "hsl(30," if hue == "hsl(0," else "hsl(0,"
+    assert f"{other} 75%" not in row

@@ -169,14 +169,16 @@ def add_autograder(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser(
         "autograder", help="write Gradescope's autograder bundle (setup.sh, run_autograder) for an assignment",
         description="Write the files of a Gradescope autograder into DIR: setup.sh (installs bubblewrap, "
-                    "CPU-only torch and this suite), run_autograder (grades the one submission in the "
-                    "platform's submission folder and writes its results.json) and the assignment file. "
+                    "Python 3.11 or later, CPU-only torch and this suite from its wheel), run_autograder "
+                    "(grades the one submission in the platform's submission folder and writes its "
+                    "results.json) and the assignment file. "
                     "Zip DIR's contents and upload them as the assignment's autograder.",
     )
     parser.add_argument("assignment", metavar="ASSIGNMENT.py", help="the instructor's assignment file")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write the bundle into")
     parser.add_argument("--suite", default=None, metavar="PIP_SPEC",
-                        help="what setup.sh installs the suite from (default: backprop-conformance==VERSION)")
+                        help="what setup.sh installs the suite from: a wheel file (shipped in the bundle) or a pip "
+                             "requirement (default: a wheel built from the checkout this suite runs from)")
     add_limit_options(parser, NOTEBOOK_CELLS)
     parser.set_defaults(handler=autograder_command)
 

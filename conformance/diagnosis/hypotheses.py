@@ -56,11 +56,15 @@ def named_factors(data: CaseData, at_loss: bool = False) -> list[Factor]:
     with ``at_loss`` for a mean loss, the mean's constants are named first."""
     batch, outputs = data.case.batch, data.case.spec.output_shape(1)[-1]
     simple = [Factor(-1, "−1"), Factor(2, "2"), Factor(0.5, "1/2"), Factor(-2, "−2"), Factor(-0.5, "−1/2")]
-    sized = [Factor(batch * outputs, "batch·outputs"), Factor(1 / (batch * outputs), "1/(batch·outputs)"),
-             Factor(batch, "batch"), Factor(1 / batch, "1/batch"),
+    # One name per value: where two sizes are one number (one output: batch·outputs = batch),
+    # the simpler name comes first, so a bias averaged over the batch is "1/batch" in every case.
+    sized = [Factor(batch, "batch"), Factor(1 / batch, "1/batch"),
              Factor(outputs, "outputs"), Factor(1 / outputs, "1/outputs"),
-             Factor(-batch * outputs, "−batch·outputs"), Factor(-batch, "−batch")]
+             Factor(batch * outputs, "batch·outputs"), Factor(1 / (batch * outputs), "1/(batch·outputs)"),
+             Factor(-batch, "−batch"), Factor(-batch * outputs, "−batch·outputs")]
     mean = at_loss and data.case.spec.loss in MEAN_LOSSES + ("softmax_cross_entropy",)
+    if mean:  # a mean loss's own denominator first: it is what such a gradient misses
+        sized = sorted(sized, key=lambda f: "·" not in f.name)
     # A size that equals a plain constant (−batch at batch 1 is −1) is that constant, unless it is
     # a mean's missing denominator: then both are named, as the data cannot tell them apart.
     means = ("batch·outputs", "outputs", "batch")

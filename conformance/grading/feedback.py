@@ -81,9 +81,14 @@ def _scores(grade: Grade) -> list[str]:
     return lines
 
 
-def _wrong(result: TargetResult) -> list[str]:
+#: How a note's cell numbers count, said wherever the notes are shown.
+CELL_NUMBERS = "cells are counted from the top of the notebook, Markdown cells included: cell 1 is the first cell"
+
+
+def wrong_lines(result: TargetResult, limit: int = 8) -> list[str]:
+    """A Markdown item per kind of problem: the check, how many cases, where, and the worst row."""
     lines = []
-    for problem in problems(result.rows)[:8]:
+    for problem in problems(result.rows)[:limit]:
         word = "wrong" if problem.worst.verdict == "fail" else "an error"
         lines.append(f"- **{problem.check}**: {word} in {problem.cases} case{'s' * (problem.cases > 1)} — "
                      f"where: {md(where(problem.tensor))} (`{problem.tensor}`); e.g. `{problem.worst.case}`: "
@@ -103,10 +108,11 @@ def markdown(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Se
                   f"> {md(result.load_error)}", ""]
     lines += ["## Points", "", *_scores(grade), ""]
     if notes:
-        lines += ["## While running your notebook", "", *[f"- {md(note)}" for note in notes], ""]
+        lines += ["## While running your notebook", "", f"({CELL_NUMBERS}.)", "",
+                  *[f"- {md(note)}" for note in notes], ""]
     if result.load_error:
         return "\n".join(lines)
-    wrong = _wrong(result)
+    wrong = wrong_lines(result)
     lines += ["## What is wrong", ""] + (wrong or ["Nothing: every case that was checked passes."]) + [""]
     if diagnosed := diagnosis_line(result.rows):
         lines += ["## Why", "", md(diagnosed.split("): ", 1)[-1]), ""]

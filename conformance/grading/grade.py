@@ -23,7 +23,7 @@ from conformance.check import announce
 from conformance.reporting.verdicts import aligned, exit_code, render_target, summary_table
 from conformance.grading import feedback, gradescope, instructor, scores, seeds
 from conformance.grading.assignment import AssignmentError, read_settings
-from conformance.grading.summary import class_summary
+from conformance.grading.summary import class_summary, class_table
 from conformance.running.limits import Limits
 from conformance.running.targets import Target, Unloadable, ignored, submissions
 from conformance.cases.spec import Case
@@ -64,14 +64,19 @@ def _write_feedback(folder: Path, results, grades, notes, cases) -> list[str]:
 def _parts(checked: pipeline.Checked, grades, notes, cases, outputs: Outputs) -> list:
     """Every output, grades first (targets.csv, feedback, Gradescope), then the report and
     JUnit XML (``pipeline.write_parts`` writes each on its own)."""
+    from conformance.reporting import escape
+    from conformance.reporting.files import write_atomically
+
     folder, results = checked.folder, checked.results
 
     def gradescope_file():
         if outputs.gradescope is not None:
             gradescope.write(outputs.gradescope, results[0], grades[results[0].source],
-                             notes.get(results[0].source, ()))
+                             notes.get(results[0].source, ()), cases)
 
+    grades_csv = checked.report.class_view.map(escape.spreadsheet).to_csv(index=False, lineterminator="\n")
     return [("targets.csv", pipeline.sheet_part(folder, score_table(results, grades))),
+            ("grades.csv", lambda: write_atomically(folder / "grades.csv", grades_csv)),
             ("feedback", lambda: _write_feedback(folder, results, grades, notes, cases)),
             ("the Gradescope file", gradescope_file),
             ("the report", pipeline.report_part(checked, when_empty=False)),
@@ -141,7 +146,8 @@ def command(
             notes[item.name] = item.flags + tuple(notes.get(item.name, ()))
     for item in report.not_loaded:
         print(f"conformance grade: error: {item.reason}", file=stderr)
-    checked = replace(checked, report=replace(report, class_summary=class_summary(results)))
+    checked = replace(checked, report=replace(report, class_summary=class_summary(results),
+                                              class_view=class_table(results, grades)))
     failed = pipeline.write_parts(_parts(checked, grades, notes, cases, outputs))
     _print(results, grades, notes, checked.report, folder, folder / "feedback", stdout)
     print(seed.line(), file=stdout)
@@ -170,4 +176,5 @@ def _print(results, grades, notes, report, folder: Path, feedback_folder: Path, 
             print(f"  {record.students} × {record.mistake}", file=stdout)
     print(f"sandbox: {report.environment.get('sandbox', 'none')}", file=stdout)
     written = [folder / "report.html"] if not report.results.empty else []
-    print(f"report: {' · '.join(map(str, written + [folder / 'targets.csv', feedback_folder]))}", file=stdout)
+    print(f"report: {' · '.join(map(str, written + [folder / 'targets.csv', folder / 'grades.csv', feedback_folder]))}",
+          file=stdout)

@@ -47,7 +47,8 @@ class Grade:
         return round(sum(e.max_score for e in self.entries), 2)
 
 
-def _entry_rows(key: str, rows: Sequence[ResultRow], by_id: dict[str, Case]) -> list[ResultRow]:
+def entry_rows(key: str, rows: Sequence[ResultRow], by_id: dict[str, Case]) -> list[ResultRow]:
+    """The rows that count for one entry: its family's, or its requirement's cases', that ran."""
     ran = [r for r in rows if r.verdict != "not_applicable" and r.check not in ("coverage", "case")]
     if key in FAMILIES:
         return [r for r in ran if r.check == key]
@@ -56,7 +57,7 @@ def _entry_rows(key: str, rows: Sequence[ResultRow], by_id: dict[str, Case]) -> 
 
 
 def entry(key: str, points: float, rows: Sequence[ResultRow], by_id: dict[str, Case]) -> Entry:
-    chosen = _entry_rows(key, rows, by_id)
+    chosen = entry_rows(key, rows, by_id)
     cases = {r.case for r in chosen}
     failing = {r.case for r in chosen if r.verdict in ("fail", "error")}
     passed = len(cases - failing)

@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from conformance.cases.layers import SequenceSpec
 from conformance.cases.spec import Case
 from conformance.contract.adapter import Capabilities
-from conformance.judge.results import ResultRow, row
+from conformance.judge.results import ResultRow, cases_checked, row
 
 
 @dataclass(frozen=True)
@@ -72,15 +72,24 @@ def declared_families(capabilities: Capabilities) -> tuple[Family, ...]:
     return tuple(found)
 
 
+def members_of(family: Family, capabilities: Capabilities, cases: Sequence[Case]) -> list[Case]:
+    """The grid's cases of a family. A dtype's are those the adapter's other declarations allow:
+    a dtype declared beside one loss is missing only when no case of that loss in it ran."""
+    members = [case for case in cases if family.has(case)]
+    if family.name.startswith("dtype "):
+        members = [case for case in members if capabilities.why_not(case.spec, case.batch, case.dtype) is None]
+    return members
+
+
 def family_coverage(capabilities: Capabilities, cases: Sequence[Case],
                     rows: Sequence[ResultRow]) -> tuple[FamilyCoverage, ...]:
     """For each declared family: the grid's cases of it, how many of them the target ran, and
     for a family none of which ran, the reason an example case gave."""
     skipped = {r.case: r.detail for r in rows if r.check == "case" and r.verdict == "not_applicable"}
-    seen = {r.case for r in rows}
+    seen = cases_checked(rows)
     out = []
     for family in declared_families(capabilities):
-        members = [case for case in cases if family.has(case)]
+        members = members_of(family, capabilities, cases)
         ran = sum(1 for case in members if case.id in seen and case.id not in skipped)
         reason = "" if ran else (f"e.g. {members[0].id}: {skipped.get(members[0].id, 'not run')}" if members
                                  else "the grid has no such case")
@@ -88,7 +97,8 @@ def family_coverage(capabilities: Capabilities, cases: Sequence[Case],
     return tuple(out)
 
 
-def declared_rows(implementation: str, coverage: Sequence[FamilyCoverage], cases: Sequence[Case]) -> list[ResultRow]:
+def declared_rows(implementation: str, coverage: Sequence[FamilyCoverage], cases: Sequence[Case],
+                  capabilities: Capabilities | None = None) -> list[ResultRow]:
     """A failing ``coverage`` row per declared family of which no case ran (none when no case
     ran at all: that verdict, ``nothing ran``, says more)."""
     out = []
@@ -97,7 +107,8 @@ def declared_rows(implementation: str, coverage: Sequence[FamilyCoverage], cases
     for item in coverage:
         if not item.missing or not item.on_grid:
             continue
-        example = next(case for case in cases if item.family.has(case))
+        allowed = members_of(item.family, capabilities, cases) if capabilities is not None else []
+        example = next(iter(allowed), None) or next(case for case in cases if item.family.has(case))
         out.append(row(implementation, example, "coverage", item.family.name, "fail",
                        f"declares {item.family.meaning} ({item.family.name}), but none of the grid's "
                        f"{item.on_grid} cases of it ran ({item.reason})"))

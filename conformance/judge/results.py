@@ -76,6 +76,13 @@ TEXT_COLUMNS = ("implementation", "case", "layers", "activation", "loss", "dtype
                 "worst_index", "tolerance", "verdict", "detail", "known_defect", "diagnosis", "convention")
 
 
+def cases_checked(rows) -> set[str]:
+    """The cases some check compared something in: not those that do not apply, nor those stopped
+    before any check (the adapter or its ``supports()`` raised: only a ``case`` row), nor a
+    ``coverage`` row's example."""
+    return {r.case for r in rows if r.check not in ("case", "coverage") and r.verdict != "not_applicable"}
+
+
 def message(detail: str, known_defect: str = "", diagnosis: str = "") -> str:
     """A row's text as a sentence: "known defect: R — detail; diagnosis: D"."""
     known = f"known defect: {known_defect} — " if known_defect else ""

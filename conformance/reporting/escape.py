@@ -12,7 +12,9 @@ students' feedback) and pictures. There they are text, never markup:
 * ``feedback_file`` turns a path into a file name injectively: percent-encoded
   (every byte outside ``[A-Za-z0-9_.~-]`` as ``%XX``, ``%`` itself too), so
   ``alice smith.ipynb`` (``alice%20smith.ipynb.md``) and ``alice_smith.ipynb``
-  never share a file.
+  never share a file;
+* ``spreadsheet`` keeps a CSV cell from being read as a formula by a spreadsheet
+  (a leading ``= + - @`` or control character gets a ``'`` before it).
 
 HTML is escaped with ``html.escape`` where it is written; plots draw labels
 with mathtext off (``plots``).
@@ -44,3 +46,10 @@ def feedback_file(source: str) -> str:
     if len(stem) > MAX_STEM:
         stem = stem[:MAX_STEM - 17] + "-" + hashlib.sha256(source.encode()).hexdigest()[:16]
     return f"{stem or '_'}.md"
+
+
+def spreadsheet(text: object) -> object:
+    """A CSV cell a spreadsheet shows as the text it is, never runs as a formula; numbers as they are."""
+    if isinstance(text, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text

@@ -49,6 +49,8 @@ class Report:
     load_notes: dict = field(default_factory=dict)
     #: Grading only: how many students made which mistake (see ``grading.summary``).
     class_summary: pd.DataFrame | None = None
+    #: Grading only: every student, loaded or not, with score, verdict and reason (``grading.summary``).
+    class_view: pd.DataFrame | None = None
     #: Each declared family's cases and how many ran (``judge.declared.FamilyCoverage``), by target.
     coverage: dict = field(default_factory=dict)
 

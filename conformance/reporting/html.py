@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from conformance.reporting.environment import GENERATOR
+from conformance.reporting.error_grid import STYLE as GRID_STYLE
 from conformance.reporting.markdown import CELL_LEGEND, headline, how_much, plain as cell
 from conformance.reporting.tables import (FD_NOTE, MORE_IN_FILES, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
                                           defect_table, duration, fd_accuracy_summary, findings,
@@ -25,8 +26,9 @@ _CSS = {"pass": "pass", "known defects": "known", "other convention": "known", "
 
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "expected_fail": "#ef6c00", "error": "#6a1b9a"}
 
-CLASS_NOTE = ("How many students made which mistake: each student's worst diagnosed case, its diagnosis "
-              "without the case's particulars (a student with two mistakes counts under both).")
+CLASS_NOTE = ("How many students made which mistake: the bugs the diagnosis of each student's worst diagnosed "
+              "case names, in full, without where they are or the case's sizes (a student with two mistakes "
+              "counts under both); a required kind of case that did not run, and a submission not loaded, too.")
 
 
 STYLE = """
@@ -37,6 +39,7 @@ th, td { white-space: nowrap; }
 td.long { white-space: normal; min-width: 22em; max-width: 48em; overflow-wrap: anywhere; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
+table.sortable th { cursor: pointer; } table.sortable th::after { content: " ⇅"; color: #999; }
 td.pass { background: #e8f5e9; } td.fail { background: #ffebee; font-weight: 600; }
 td.known { background: #fff3e0; } td.error { background: #f3e5f5; font-weight: 600; }
 .partial { background: #fff3cd; border: 1px solid #e0c36c; padding: 0.6em 1em; }
@@ -50,10 +53,32 @@ def _cell_class(value: str) -> str:
     for verdict, label in LABELS.items():
         if value == label:
             return _CSS[verdict]
+    if value in ("fail", "incomplete", "not loaded"):  # a verdict word, as grading's class view shows it
+        return "error" if value == "not loaded" else "fail"
     return {"pass": "pass", "FAIL": "fail", "known": "known", "error": "error"}.get(str(value).split(" ")[0], "")
 
 
-def html_table(table: pd.DataFrame, coloured: bool = False) -> str:
+#: Sorts a ``sortable`` table by the column whose heading is clicked (numbers as numbers;
+#: a second click reverses), written here so that the page needs nothing from the network.
+SORT_SCRIPT = """<script>
+document.querySelectorAll("table.sortable th").forEach((th, col) => th.addEventListener("click", () => {
+  const body = th.closest("table").tBodies[0], up = th.dataset.order !== "up";
+  const key = tr => { const t = tr.cells[col].textContent, n = parseFloat(t); return isNaN(n) ? t : n; };
+  const rows = Array.from(body.rows).sort((a, b) => {
+    const x = key(a), y = key(b);
+    return (typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : typeof x === "number" ? -1 : 1) * (up ? 1 : -1);
+  });
+  th.closest("tr").querySelectorAll("th").forEach(h => delete h.dataset.order);
+  th.dataset.order = up ? "up" : "down";
+  rows.forEach(tr => body.appendChild(tr));
+}));
+</script>"""
+
+CLASS_VIEW_NOTE = ("Every student, loaded or not: the score, the verdict and the reason in one line. "
+                   "Click a heading to sort by it; `grades.csv` holds the same rows for a gradebook.")
+
+
+def html_table(table: pd.DataFrame, coloured: bool = False, sortable: bool = False) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     body = []
     for record in table.itertuples(index=False):
@@ -64,7 +89,9 @@ def html_table(table: pd.DataFrame, coloured: bool = False) -> str:
             css = f"{css} long".strip() if len(text) > 40 else css
             cells.append(f'<td class="{css}">{text}</td>' if css else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    kind = ' class="sortable"' if sortable else ""
+    return (f'<div class="scroll"><table{kind}><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _figure(draw, data, alt: str) -> str:
@@ -78,6 +105,18 @@ def _figure(draw, data, alt: str) -> str:
     return f'<p><img alt="{html.escape(alt)}" src="data:image/png;base64,{png}"></p>' if png else ""
 
 
+def _grid(results: pd.DataFrame) -> str:
+    """The error grid, or a note saying why it could not be made (the page stands without it)."""
+    from conformance.reporting import error_grid
+    from conformance.running.faults import describe_exception
+
+    try:
+        return error_grid.where_wrong_html(results)
+    except Exception as error:  # a picture is never worth the report
+        return _note(f"The grid (worst error ÷ tolerance per implementation and tensor) could not be drawn: "
+                     f"{describe_exception(error)}")
+
+
 def inline(text: str) -> str:
     """Text for HTML: escaped, with Markdown's inline `code` shown as code."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
@@ -88,9 +127,10 @@ def _note(text: str) -> str:
 
 
 WHERE_NOTE = ("Each cell is one tensor of one implementation, compared with PyTorch over every case that ran: "
-              "green when it was within tolerance in every case; otherwise coloured by its worst |error| ÷ "
-              "tolerance (log scale; the label gives the factor, `shape` a wrong shape or a missing tensor); "
-              "grey when never compared. Recorded known defects are coloured like any failure.")
+              "✓ when it was within tolerance in every case; otherwise its worst |error| ÷ tolerance (`shape`: a "
+              "wrong shape or a missing tensor), red for an unexpected failure and orange for a recorded known "
+              "defect, darker the larger (log scale); grey when never compared. On a narrow window the table "
+              "scrolls sideways.")
 
 
 SPEED_NOTE = ("Each implementation's median time as a multiple of PyTorch's on the same case (same process, same "
@@ -121,9 +161,13 @@ def report_html(report: Report) -> str:
     if report.interrupted:
         parts.append("<p class='partial'><b>PARTIAL REPORT</b>: the run was interrupted; these tables hold "
                      f"only the cases that finished{esc(how_much(report))}.</p>")
-    parts += [html_table(verdict_table(results), coloured=True), _note(CELL_LEGEND)]
+    if report.class_view is not None and not report.class_view.empty:
+        parts += ["<h2>Students</h2>", _note(CLASS_VIEW_NOTE),
+                  html_table(report.class_view, coloured=True, sortable=True), SORT_SCRIPT]
     if report.class_summary is not None and not report.class_summary.empty:
         parts += ["<h2>Mistakes in the class</h2>", _note(CLASS_NOTE), html_table(report.class_summary)]
+    parts += ["<h2>Implementations</h2>" if report.class_view is not None else "",
+              html_table(verdict_table(results), coloured=True), _note(CELL_LEGEND)]
     parts.append("<h2>What is wrong</h2>")
     found = findings(results, more_in=MORE_IN_FILES)
     if not found:
@@ -135,8 +179,7 @@ def report_html(report: Report) -> str:
 
     ratio, _ = plots.where_wrong_table(results)
     drawn = {name for name in ratio.index if ratio.loc[name].notna().any()}
-    parts += ["<h2>Where it is wrong</h2>", _note(WHERE_NOTE),
-              _figure(plots.where_wrong, results, "worst error ÷ tolerance per implementation and tensor")]
+    parts += ["<h2>Where it is wrong</h2>", _note(WHERE_NOTE), _grid(results)]
     parts += [_note(line) for line in missing_notes(results, drawn, "not in the picture — no case of the grid "
                                                                    "applies to it, so nothing was compared")]
     defects = defect_table(results, report.expectations)
@@ -163,7 +206,7 @@ def report_html(report: Report) -> str:
     parts += ["<h2>Environment</h2>", html_table(env)]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="generator" content="{GENERATOR}"><title>Conformance report</title>'
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+            f"<style>{STYLE}{GRID_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
 def _timing_detail(timings: pd.DataFrame) -> pd.DataFrame:

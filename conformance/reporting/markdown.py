@@ -68,6 +68,7 @@ def summary_markdown(report: Report) -> str:
     if report.interrupted:
         out += ["> **PARTIAL REPORT**: the run was interrupted; these tables hold only the cases that finished"
                 f"{how_much(report)}.", ""]
+    out += _class_markdown(report)
     out += [markdown_table(verdict_table(results, marks=True)), "", CELL_LEGEND, ""]
     out += ["## What is wrong", ""]
     found = findings(results, more_in=MORE_IN_FILES)
@@ -77,6 +78,16 @@ def summary_markdown(report: Report) -> str:
         out += [f"**{escape.markdown(name)}** — {label}", ""] + [f"- {escape.markdown(line)}" for line in lines] + [""]
     out += _details_markdown(report)
     return "\n".join(out).rstrip() + "\n"
+
+
+def _class_markdown(report: Report) -> list[str]:
+    """Grading only: every student (loaded or not) and the class's mistakes, then the implementations."""
+    if report.class_view is None:
+        return []
+    out = ["## Students", "", markdown_table(report.class_view), "", "`grades.csv` holds the same rows.", ""]
+    if report.class_summary is not None and not report.class_summary.empty:
+        out += ["## Mistakes in the class", "", markdown_table(report.class_summary), ""]
+    return out + ["## Implementations", ""]
 
 
 def _details_markdown(report: Report) -> list[str]:

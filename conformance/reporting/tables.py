@@ -8,7 +8,7 @@ from collections import Counter
 import pandas as pd
 
 from conformance.judge import expectations as known
-from conformance.judge.results import CHECKS, VERDICTS
+from conformance.judge.results import CHECKS, VERDICTS, cases_checked
 from conformance.oracles.fd_accuracy import ACCURACY_CASES
 from conformance.reporting import verdicts
 from conformance.reporting.verdicts import LABELS, MARKS, target_results
@@ -36,7 +36,7 @@ def verdict_table(results: pd.DataFrame, marks: bool = False) -> pd.DataFrame:
         words = result.families()
         label = f"{MARKS[result.verdict]} {LABELS[result.verdict]}" if marks else LABELS[result.verdict]
         records.append({"implementation": result.name, "verdict": label,
-                        "cases run": f"{len({r.case for r in result.ran})}/{result.cases}",
+                        "cases run": f"{len(cases_checked(result.rows))}/{result.cases}",
                         **{family: words[family] for family in families}})
     return pd.DataFrame.from_records(records, columns=["implementation", "verdict", "cases run", *families])
 

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import pandas as pd
 
-from conformance.judge.results import CHECKS, COLUMNS, FD_CHECKS, ORACLE_CHECKS, TEXT_COLUMNS, ResultRow
+from conformance.judge.results import (CHECKS, COLUMNS, FD_CHECKS, ORACLE_CHECKS, TEXT_COLUMNS, ResultRow,
+                                       cases_checked)
 from conformance.reporting.coverage import coverage_statement, uniform_error
 
 if TYPE_CHECKING:
@@ -292,7 +293,7 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
         return f"{title}: {HEADINGS['not loaded']}: {result.load_error}"
     if same := uniform_error(result):  # an adapter that never constructs: one line
         return f"{title}: {same}"
-    ran = len({r.case for r in result.ran})
+    ran = len(cases_checked(result.rows))
     lines = [f"{title}: {HEADINGS[result.verdict]} — {ran} of {result.cases} cases ran in {result.seconds:.1f} s"
              + coverage_statement(result.coverage)]
     present = {r.check for r in result.ran}
@@ -325,7 +326,7 @@ def summary_table(results: Sequence[TargetResult]):
             "target": result.source,
             "implementation": result.name if not result.load_error else "",
             "verdict": result.verdict,
-            "cases run": "" if result.load_error else f"{len({r.case for r in result.ran})}/{result.cases}",
+            "cases run": "" if result.load_error else f"{len(cases_checked(result.rows))}/{result.cases}",
             **{check: families[check] if not result.load_error else "" for check in present},
             "errors": len(result.cases_with("error")) if not result.load_error else "",
             "reason": result.load_error,
