@@ -138,13 +138,17 @@ def test_pytest_impl_with_a_bad_target_is_a_usage_error_of_one_line(tmp_path):
 @e2e
 def test_assert_conforms_in_a_users_own_test_reports_the_wrong_tensor_without_the_harness_traceback(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
+    # a user's network as it declares itself: tanh hidden layers, float64, upstream gradients only
     (tmp_path / "test_mine.py").write_text(
-        "from conformance import assert_conforms\nfrom doubled import Doubled\n\n\n"
-        "def test_my_backprop_matches_autograd():\n    assert_conforms(Doubled, quick=True)\n"
+        "from conformance import Capabilities, assert_conforms\nfrom doubled import Doubled\n\n\n"
+        "class MyNet(Doubled):\n"
+        "    capabilities = Capabilities(activations=frozenset({'tanh'}), output_activations=frozenset({'identity'}),\n"
+        "                                dtypes=frozenset({'float64'}))\n\n\n"
+        "def test_my_backprop_matches_autograd():\n    assert_conforms(MyNet, quick=True)\n"
     )
     run = pytest_in(tmp_path)
     assert run.returncode == 1
-    assert "doubled (doubled:Doubled): DOES NOT CONFORM" in run.stdout
+    assert "doubled (test_mine:MyNet): DOES NOT CONFORM" in run.stdout
     assert "gradient FAIL in" in run.stdout and "weight[0][" in run.stdout
     assert "conformance/check.py" not in run.stdout
 
