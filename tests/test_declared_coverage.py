@@ -139,3 +139,16 @@ def test_conformance_check_of_an_adapter_raising_in_init_is_one_error_line(tmp_p
     [line] = [line for line in run.stdout.splitlines() if line.startswith("typo (typo.py)")]
     assert "no case ran" in line and "NameError: name 'undefined_name' is not defined" in line, run.stdout
     assert "cases ran" not in run.stdout.replace("no case ran", "") and "Traceback" not in run.stdout + run.stderr
+
+
+def test_families_the_grid_has_no_case_of_are_said_last_grouped_and_counted_beyond_a_few():
+    from conformance.judge.declared import FamilyCoverage, Family
+    from conformance.reporting.coverage import NAMED_AT_MOST, coverage_statement
+
+    many = [f"kind{n}" for n in range(NAMED_AT_MOST + 1)]
+    coverage = ([FamilyCoverage(Family("vjp", ""), 8, 8), FamilyCoverage(Family("loss hinge", ""), 0, 0),
+                 FamilyCoverage(Family("loss mse", ""), 0, 4), FamilyCoverage(Family("loss sse", ""), 0, 0)]
+                + [FamilyCoverage(Family(f"layer {name}", ""), 0, 0) for name in many]
+                + [FamilyCoverage(Family("dtype float64", ""), 8, 8)])
+    assert coverage_statement(coverage) == (f" (vjp 8, loss mse 0 of 4, dtype float64 8; not on this grid: "
+                                            f"loss hinge, sse; {len(many)} layer kinds)")

@@ -26,16 +26,35 @@ def uniform_error(result: TargetResult) -> str | None:
             f"{errors.pop()}")
 
 
+#: How many families of one kind a line names before it counts them instead.
+NAMED_AT_MOST = 5
+_PLURALS = {"loss": "losses", "layer": "layer kinds", "dtype": "dtypes", "penalty": "penalties"}
+
+
 def coverage_statement(coverage: Sequence[FamilyCoverage]) -> str:
     """Each declared family and how many of its cases ran, as a clause for the verdict line:
-    `` (vjp 120, loss half_mse 0 of 28, dtype float64 74)``; a family the grid has no case of
-    says so. Empty when nothing was declared (a target that was not loaded)."""
-    words = []
+    `` (vjp 120, loss half_mse 0 of 28, dtype float64 74)``; the families the grid has no case
+    of come last, grouped by kind (``not on this grid: loss hinge, mse; 27 layer kinds``).
+    Empty when nothing was declared (a target that was not loaded)."""
+    words, absent = [], {}
     for item in coverage:
         if not item.on_grid:
-            words.append(f"{item.family.name} not on this grid")
+            kind, _, name = item.family.name.partition(" ")
+            absent.setdefault(kind, []).append(name or kind)
         elif item.missing:
             words.append(f"{item.family.name} 0 of {item.on_grid}")
         else:
             words.append(f"{item.family.name} {item.ran}")
-    return f" ({', '.join(words)})" if words else ""
+    said = ", ".join(words)
+    if absent:
+        groups = "; ".join(_absent(kind, names) for kind, names in absent.items())
+        said += ("; " if said else "") + f"not on this grid: {groups}"
+    return f" ({said})" if said else ""
+
+
+def _absent(kind: str, names: list[str]) -> str:
+    if names == [kind]:  # a family that is its own kind (vjp)
+        return kind
+    if len(names) > NAMED_AT_MOST:
+        return f"{len(names)} {_PLURALS.get(kind, kind + 's')}"
+    return f"{kind} {', '.join(names)}"
