@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from conformance.reporting import error_grid, escape, plots
+from conformance.reporting import html as html_report
 from conformance.reporting.files import Report, ReportError, write
 from conformance.running import sandbox
 from integrity_course import buggy_notebook, conformance, correct_notebook, rows_of, targets, write_course
@@ -182,6 +183,8 @@ def test_no_markup_of_a_submission_reaches_summary_or_feedback(hostile):
     raised = (report / "feedback" / escape.feedback_file("students/raises.ipynb")).read_text()
     assert "raised ValueError" in raised and "\\<script\\>" in raised
     html = (report / "report.html").read_text()
+    assert html.count("<script") == html.count(html_report.SORT_SCRIPT) == 1  # the report's own, and only it
+    html = html.replace(html_report.SORT_SCRIPT, "")
     assert "<script" not in html and "javascript:alert" not in html.replace("(javascript:alert", "")
 
 

@@ -121,10 +121,10 @@ class TargetResult:
         verdicts = {r.verdict for r in self.rows if r.check != "coverage"}
         if "fail" in verdicts:
             return "fail"
+        if "error" in verdicts:  # before coverage: a kind of case whose cases all raised did not run
+            return "error"
         if any(r.check == "coverage" for r in self.rows):
             return "incomplete"
-        if "error" in verdicts:
-            return "error"
         if not self.ran:
             return "nothing ran"
         if "expected_fail" in verdicts:
