@@ -70,4 +70,14 @@ SHOWS_IN = {
     "l2_gradient_without_lambda": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
     "l2_gradient_keeps_half": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense-l2.0.1", batch=2,
                                          loss="softmax_cross_entropy"),
+    "leaky_slope_wrong": layer_case("dense-leaky_relu-dense-softmax", dtype="float32"),
+    "elu_derivative_without_alpha": layer_case("dense-elu-dense-log_softmax"),
+    "softplus_derivative_at_output": layer_case("dense-softplus-dense-sigmoid"),
+    "softplus_sigmoid_derivative": layer_case("dense-softplus-dense-sigmoid", dtype="float32"),
+    "identity_derivative_is_input": layer_case("identity"),
+    "layernorm_mean_term_missing": layer_case("dense-layernorm-tanh-dense"),
+    "batchnorm_unbiased_variance": layer_case("dense.nobias-batchnorm-relu-dense", dtype="float32"),
+    "avgpool_divides_by_kernel_times_stride": layer_case(
+        "conv2d.p1.nobias-batchnorm2d-relu-avgpool2d.k3.s2-flatten-dense", batch=2),
+    "l2_on_biases": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
 }

@@ -235,7 +235,8 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
     see (a derivative taken at an output near zero) and plain below."""
     spec = data.case.spec
     if isinstance(spec, SequenceSpec):
-        yield from sequence_hypotheses.what_ifs(data, forward_wrong, _candidate_factors(seen, due, None, data, True))
+        yield from sequence_hypotheses.what_ifs(data, forward_wrong, _candidate_factors(seen, due, None, data, True),
+                                                seen)
         return
     if forward_wrong:
         yield from h.forward_changes(data)
