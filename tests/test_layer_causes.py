@@ -10,6 +10,7 @@ from conformance.audit import layer_mutants
 from conformance.audit.mutants import LAYER_MUTANTS, MUTANTS
 from conformance.audit.showcases import layer_case
 from conformance.diagnosis.diagnose import matches
+from conformance.diagnosis.localise import kinds
 from conformance.runner import case_outcome
 from conformance.running.targets import Target
 
@@ -30,7 +31,7 @@ def _with(name: str, base_mutant: str, **fields):
     return type(f"{base.__name__}_{name}", (base,), {"layer": layer})
 
 
-@pytest.mark.parametrize("slope", [pytest.param(s, id=f"a leaky slope of {s:g}") for s in (0.1, 0.001, 0.3)])
+@pytest.mark.parametrize("slope", [pytest.param(s, id=f"a leaky slope of {s:g}") for s in (0.1, 0.001)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_wrong_leaky_slope_is_fitted_and_named_with_its_value(slope, dtype):
     case = layer_case("dense-leaky_relu-dense-softmax", dtype=dtype)
@@ -42,7 +43,7 @@ def test_a_wrong_leaky_slope_is_fitted_and_named_with_its_value(slope, dtype):
     assert f"the error enters at layer {leaky} (leaky_relu)" in found.line()
 
 
-@pytest.mark.parametrize("divisor", [pytest.param(d, id=f"a divisor of {d}") for d in (2, 4, 6, 8)])
+@pytest.mark.parametrize("divisor", [pytest.param(d, id=f"a divisor of {d}") for d in (2, 6)])
 def test_an_average_pool_divisor_is_fitted_and_named_at_the_pool(divisor):
     case = layer_case("conv2d.p1.nobias-batchnorm2d-relu-avgpool2d.k3.s2-flatten-dense", batch=2)
     found = _diagnosed("pool", _with(str(divisor), "avgpool_divides_by_kernel_times_stride",
@@ -57,11 +58,11 @@ def test_an_average_pool_divisor_is_fitted_and_named_at_the_pool(divisor):
 def test_each_layer_cause_names_the_layer_and_its_kind(name):
     mutant = MUTANT[name]
     found = _diagnosed(name, mutant.adapter(), mutant.shows_in)
-    layers = mutant.expected.layers(mutant.shows_in.spec)
+    spec = mutant.shows_in.spec
+    layers = mutant.expected.layers(spec) if mutant.expected.layers else ()
     assert mutant.expected.met_by(found.findings, mutant.shows_in), found.line()
     if layers:
-        kind = mutant.shows_in.spec.kinds[layers[0]]
-        assert f"layer {layers[0]} ({kind})" in found.line(), found.line()
+        assert f"layer {layers[0]} ({kinds(spec)[layers[0]]})" in found.line(), found.line()
 
 
 def test_the_unbiased_variance_names_its_shrink_factor():
@@ -79,3 +80,21 @@ def test_a_correct_leaky_layer_is_not_diagnosed():
 
 def test_the_leaky_mutant_uses_the_slope_its_expectation_names():
     assert layer_mutants.LeakySlopeWrong.slope == layer_mutants.WRONG_LEAKY_SLOPE
+
+
+@pytest.mark.parametrize("clip", [pytest.param(c, id=f"clipped at {c:g}") for c in (0.1, 0.4)])
+def test_a_gradient_clipped_inside_backward_is_named_with_its_threshold(clip):
+    from conformance.audit.layer_mutants import GradientsClippedInBackward
+
+    (mutant,) = [m for m in MUTANTS if m.name == "gradients_clipped_in_backward"]
+    network = type(f"Clipped{clip:g}", (GradientsClippedInBackward,), {"CLIP": clip})
+    adapter = type(f"ClippedAdapter{clip:g}", (mutant.adapter(),), {"network": network})
+    found = _diagnosed("clipped", adapter, mutant.shows_in)
+    assert matches(found.findings, "clipped", factor=clip), found.line()
+    assert f"clipped to ±{clip:.4g} inside backward" in found.line()
+
+
+def test_a_softmax_over_the_batch_names_the_softmax_layer():
+    mutant = MUTANT["softmax_over_batch"]
+    found = _diagnosed(mutant.name, mutant.adapter(), mutant.shows_in)
+    assert "normalised over the batch (axis 0)" in found.line() and found.forward_wrong, found.line()

@@ -1,15 +1,18 @@
-"""More layer-sequence mutants (see ``sequence_mutants``): activation derivatives, norms,
-an average pool and the L2 penalty written wrong the way hand-written code gets them
-wrong, each in its own style (masks built by assignment, loops over windows, statistics
-with NumPy's ``ddof``), for ``audit.mutants`` to list with the diagnosis each should get.
+"""More mutants (see ``sequence_mutants``, ``mlp_mutants``): activation derivatives, norms,
+pools, softmax and the L2 penalty of layer networks written wrong the way hand-written code
+gets them wrong, each in its own style (masks built by assignment, loops over windows,
+statistics with NumPy's ``ddof``), and two MLP bugs (the identity's derivative as z, every
+gradient clipped), for ``audit.mutants`` to list with the diagnosis each should get.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from conformance.audit.mlp_mutants import Mutable
 from conformance.audit.sequence_mutants import SequenceMutantAdapter
 from conformance.implementations.reference_layers import ActivationLayer, NormLayer, PoolLayer
+from conformance.implementations.reference_numpy import activation_derivative
 from conformance.cases.layers import NORM_EPS
 
 #: The slope the leaky-ReLU mutant uses (0.01 is due).
@@ -112,7 +115,7 @@ class AvgPoolDividesByKernelTimesStride(PoolLayer):
         for r in range(grad.shape[2]):
             for q in range(grad.shape[3]):
                 dx[:, :, r * s:r * s + k, q * s:q * s + k] += grad[:, :, r:r + 1, q:q + 1] / divisor
-        return dx
+        return self.unpadded(dx)
 
     def divisor(self) -> float:
         return self.kernel * self.stride
@@ -135,3 +138,59 @@ class BiasesPenalised(SequenceMutantAdapter):
 def biases_penalised(name: str, bug: str) -> type[SequenceMutantAdapter]:
     return type(f"Mutant_{name}", (BiasesPenalised,), {"name": f"mutant:{name}", "description": bug,
                                                        "__module__": __name__})
+
+
+class SoftmaxOverBatch(ActivationLayer):
+    """Softmax normalised over axis 0 (the batch), forward and backward, as when ``axis=0`` is
+    copied from column-vector code."""
+
+    def forward(self, z):
+        if self.name != "softmax":
+            return super().forward(z)
+        self.z = z
+        e = np.exp(z - z.max(axis=0, keepdims=True))
+        self.a = e / e.sum(axis=0, keepdims=True)
+        return self.a
+
+    def backward(self, grad):
+        if self.name != "softmax":
+            return super().backward(grad)
+        self.grads = {}
+        return self.a * (grad - (grad * self.a).sum(axis=0, keepdims=True))
+
+
+class MaxPoolPaddingZeros(PoolLayer):
+    """A padded max-pool written window by window over ``np.pad``'s zeros where −∞ is due."""
+
+    def forward(self, x):
+        if self.kind != "maxpool2d" or not self.padding:
+            return super().forward(x)
+        k, s, p = self.kernel, self.stride, self.padding
+        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        self.shape = xp.shape
+        self.rows, self.cols = (xp.shape[2] - k) // s + 1, (xp.shape[3] - k) // s + 1
+        out = np.empty(x.shape[:2] + (self.rows, self.cols), dtype=x.dtype)
+        self.winner = np.empty(out.shape, dtype=int)
+        for r in range(self.rows):
+            for q in range(self.cols):
+                window = xp[:, :, r * s:r * s + k, q * s:q * s + k].reshape(x.shape[0], x.shape[1], k * k)
+                self.winner[:, :, r, q], out[:, :, r, q] = window.argmax(axis=2), window.max(axis=2)
+        return out
+
+
+class MlpIdentityDerivativeIsInput(Mutable):
+    """The identity's derivative written ``return z`` where ``return np.ones_like(z)`` is due."""
+
+    def derivative(self, i, name, z, a):
+        return z if name == "identity" else activation_derivative(name, z, a)
+
+
+class GradientsClippedInBackward(Mutable):
+    """Every weight and bias gradient clipped to ±``CLIP`` before it is returned."""
+
+    CLIP = 0.25
+
+    def backward(self, grad_output):
+        grad, grad_w, grad_b = super().backward(grad_output)
+        return (grad, [np.clip(g, -self.CLIP, self.CLIP) for g in grad_w],
+                [None if g is None else np.clip(g, -self.CLIP, self.CLIP) for g in grad_b])

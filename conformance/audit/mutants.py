@@ -7,6 +7,8 @@ instruments, not implementations under test. Kept out of that folder, they are
 never picked up by ``conformance check implementations/`` or a folder glob,
 and their expected diagnoses (which name the harness's own finding kinds) sit
 next to the machinery that measures them.
+
+Longer than 300 lines: the list of every mutant, one short entry each with the diagnosis it should get.
 """
 
 from __future__ import annotations
@@ -273,6 +275,19 @@ LAYER_MUTANTS = (
     Mutant("l2_on_biases", "the L2 penalty covers the biases too", None,
            Expected("l2_on_biases", lambda s: (), variant="loss_and_gradient", where="the penalty"),
            layers.biases_penalised("l2_on_biases", "the L2 penalty covers the biases too")),
+    _sequence("softmax_over_batch", "softmax normalised over the batch (axis 0), forward and backward",
+              Expected("softmax_over_batch", _at_kind("softmax"), where="every softmax"),
+              kind="softmax", layer=layers.SoftmaxOverBatch),
+    Mutant("identity_output_derivative_is_input", "the identity's derivative returns z, not 1 (MLP)",
+           layers.MlpIdentityDerivativeIsInput,
+           Expected("identity_derivative_is_input", lambda s: tuple(
+               i for i, layer in enumerate(s.layers) if layer.activation == "identity"), where="identity layers")),
+    Mutant("gradients_clipped_in_backward", f"every weight and bias gradient clipped to "
+           f"±{layers.GradientsClippedInBackward.CLIP:g}", layers.GradientsClippedInBackward,
+           Expected("clipped", factor=lambda c: layers.GradientsClippedInBackward.CLIP, where="clip fitted")),
+    _sequence("maxpool_padding_zeros", "a padded max-pool pads with zeros where −∞ is due",
+              Expected("maxpool_padding_zeros", _at_kind("maxpool2d"), where="every padded maxpool2d"),
+              kind="maxpool2d", layer=layers.MaxPoolPaddingZeros),
 )
 
 

@@ -80,4 +80,9 @@ SHOWS_IN = {
     "avgpool_divides_by_kernel_times_stride": layer_case(
         "conv2d.p1.nobias-batchnorm2d-relu-avgpool2d.k3.s2-flatten-dense", batch=2),
     "l2_on_biases": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
+    "softmax_over_batch": layer_case("dense-leaky_relu-dense-softmax", dtype="float32"),
+    "identity_output_derivative_is_input": mlp_case("tanh"),
+    "gradients_clipped_in_backward": mlp_case("sigmoid", "sse"),
+    "maxpool_padding_zeros": layer_case("conv2d.p1-tanh-maxpool2d.k3.s2.p1-flatten-dense", batch=2,
+                                        loss="softmax_cross_entropy"),
 }

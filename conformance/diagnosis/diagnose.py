@@ -5,22 +5,19 @@ highest layer with wrong parameter gradients and the lowest right one above it, 
 named; one layer where a named bug pins it. Every mismatching tensor is listed.
 
 Explanation: every hypothesis of ``conformance.diagnosis.hypotheses`` predicts, through the
-PyTorch oracle, what an implementation with that one bug would return. A
-hypothesis explains the case when its prediction agrees with every tensor the
-implementation returned (output, loss, every gradient), to a few times the
-tolerance the comparison uses; tensors it leaves unexplained may still be
-explained by a reshaping of that one tensor (a factor, not summed over the
-batch, transposed). The explanation with the fewest separate bugs wins (a
-what-if network counts one, each kind of reshaping one), then the one reshaping
-fewest tensors, then the one that fits within the comparison's own tolerance
-(the closer first), then the library's order. Nothing that reproduces the
-observation: "unexplained". A returned dtype below the case's is named too.
+PyTorch oracle, what an implementation with that one bug would return. A hypothesis explains
+the case when its prediction agrees with every tensor the implementation returned (output,
+loss, every gradient), to a few times the tolerance the comparison uses; tensors it leaves
+unexplained may still be explained by a reshaping of that one tensor (a factor, not summed
+over the batch, transposed, clipped to ±c). The explanation with the fewest separate bugs
+wins (a what-if network counts one, each kind of reshaping one), then the one reshaping fewest
+tensors, then the one within the comparison's own tolerance (the closer first), then the
+library's order. Nothing reproduces the observation: "unexplained". A returned dtype below
+the case's is named too.
 
-It runs in the harness's process, only for failing cases, on what the
-implementation already returned: a few small float64 autograd evaluations.
-
-Longer than 300 lines: the ranking of explanations (fitting, the what-if trials, the
-tie-breaking by distance, the words for each) is one algorithm, in short functions.
+It runs in the harness's process, only for failing cases, on what the implementation
+already returned: a few small float64 autograd evaluations. Longer than 300 lines: the
+ranking of explanations (fitting, what-if trials, ties, words) is one algorithm, in short functions.
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ import numpy as np
 
 from conformance.diagnosis import hypotheses as h
 from conformance.diagnosis import localise, sequence_hypotheses, stability
+from conformance.diagnosis.clipping import clip_of
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
@@ -165,6 +163,8 @@ def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) ->
             return h.Reshaping("not_reduced_over_batch")
     if seen.ndim == 2 and seen.shape[::-1] == due.shape and agrees(seen.T, due, dtype):
         return h.Reshaping("transposed_gradient")
+    if tensor not in ("output", "loss") and (c := clip_of(seen, due, lambda a, b: agrees(a, b, dtype))):
+        return h.Reshaping("clipped", h.Factor(c, f"±{c:.4g}"))
     return None
 
 

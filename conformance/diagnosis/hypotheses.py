@@ -227,6 +227,9 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
                 f"{_layer_words(layers, depth)}: backward uses the {other} derivative "
                 f"where the {act} derivative is due",
                 lambda name, other=other: whatif.derivative(other), variant=other)
+    for layers in _layer_sets(spec, lambda name: name == "identity"):
+        add("identity_derivative_is_input", layers, f"{_layer_words(layers, depth)}: backward multiplies by z "
+            f"where the identity's derivative, 1, is due", lambda name: (lambda z: z))
     return found
 
 
@@ -345,6 +348,9 @@ class Reshaping:
                     f"and summed over the batch it is right")
         if self.kind == "transposed_gradient":
             return f"{names} transposed: shape {shape_seen} where {shape_due} is due, and its transpose is right"
+        if self.kind == "clipped":
+            c = self.factor.name
+            return f"{names} clipped to {c} inside backward: every wrong element is exactly {c}, the rest right"
         if self.factor.value == 0:
             return f"{names} all zeros"
         if self.factor.value == -1:

@@ -13,6 +13,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from conformance.cases.layers import ELU_ALPHA, LEAKY_SLOPE
 from conformance.cases.spec import CaseData
@@ -80,10 +81,28 @@ def _values_per_statistic(data: CaseData, i: int) -> int:
     return shape[-1]
 
 
+#: Softmax and log-softmax normalised over the batch (axis 0) instead of each sample's last axis.
+OVER_BATCH = {"softmax": lambda layer, a, p: torch.softmax(a, dim=0),
+              "log_softmax": lambda layer, a, p: torch.log_softmax(a, dim=0)}
+
+
+def _max_over_zero_padding(layer, a, p):
+    return F.max_pool2d(F.pad(a, (layer.padding,) * 4), layer.kernel, layer.step)
+
+
 def variant_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
-    """Each layer's derivative variants (backward only) and norm variants (of either kind)."""
+    """Each layer's derivative variants (backward only), softmax over the batch (forward), and
+    norm variants (of either kind)."""
     spec, found = data.case.spec, []
     for i, layer in enumerate(spec.layers):
+        if forward_wrong and layer.kind == "maxpool2d" and layer.padding:
+            found.append(SequenceWhatIf("maxpool_padding_zeros", (i,), f"{_words(spec, i)}: the padding is taken as "
+                                        f"zeros in the max where −∞ is due (a window of negative values at the "
+                                        f"border gets 0)", lambda i=i: {"overrides": {i: _max_over_zero_padding}}))
+        if forward_wrong and layer.kind in OVER_BATCH and data.case.batch > 1:
+            found.append(SequenceWhatIf("softmax_over_batch", (i,), f"{_words(spec, i)}: the {layer.kind} is "
+                                        f"normalised over the batch (axis 0) where each sample's own is due",
+                                        lambda i=i, o=OVER_BATCH[layer.kind]: {"overrides": {i: o}}))
         for kind, variant, derivative, text in ([] if forward_wrong else DERIVATIVES.get(layer.kind, [])):
             found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)}: {text}",
                                         lambda i=i, d=derivative: {"overrides": {i: bugs.derivative_as(d)}},
