@@ -98,3 +98,17 @@ def test_a_softmax_over_the_batch_names_the_softmax_layer():
     mutant = MUTANT["softmax_over_batch"]
     found = _diagnosed(mutant.name, mutant.adapter(), mutant.shows_in)
     assert "normalised over the batch (axis 0)" in found.line() and found.forward_wrong, found.line()
+
+
+@pytest.mark.parametrize("layer", [pytest.param(i, id=f"at layer {i}") for i in (1, 2)])
+def test_a_bias_summed_over_the_wrong_axis_is_named_at_any_layer_whatever_its_shape(layer):
+    from conformance.audit.mlp_mutants import Mutable
+
+    class SummedOverUnits(Mutable):
+        def bias_gradient(self, i, delta):
+            return delta.sum(axis=1) if i == layer else super().bias_gradient(i, delta)
+
+    (mutant,) = [m for m in MUTANTS if m.name == "first_bias_summed_over_units"]
+    adapter = type(f"SummedOverUnits{layer}", (mutant.adapter(),), {"network": SummedOverUnits})
+    found = _diagnosed("summed", adapter, mutant.shows_in)
+    assert matches(found.findings, "bias_summed_over_wrong_axis", tensors=(f"bias[{layer}]",)), found.line()

@@ -194,3 +194,17 @@ class GradientsClippedInBackward(Mutable):
         grad, grad_w, grad_b = super().backward(grad_output)
         return (grad, [np.clip(g, -self.CLIP, self.CLIP) for g in grad_w],
                 [None if g is None else np.clip(g, -self.CLIP, self.CLIP) for g in grad_b])
+
+
+class FirstBiasSummedOverUnits(Mutable):
+    """The first layer's bias gradient ``delta.sum(axis=1)`` (axis 0 is due)."""
+
+    def bias_gradient(self, i, delta):
+        return delta.sum(axis=1) if i == 0 else super().bias_gradient(i, delta)
+
+
+class MiddleWeightGradientFromOutput(Mutable):
+    """Layer 1's weight gradient from its own output: ``delta.T @ a`` where ``delta.T @ x`` is due."""
+
+    def weight_gradient(self, i, delta, inputs):
+        return delta.T @ self.post[i] if i == 1 else super().weight_gradient(i, delta, inputs)

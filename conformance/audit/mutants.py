@@ -285,6 +285,12 @@ LAYER_MUTANTS = (
     Mutant("gradients_clipped_in_backward", f"every weight and bias gradient clipped to "
            f"±{layers.GradientsClippedInBackward.CLIP:g}", layers.GradientsClippedInBackward,
            Expected("clipped", factor=lambda c: layers.GradientsClippedInBackward.CLIP, where="clip fitted")),
+    Mutant("first_bias_summed_over_units", "the first layer's bias gradient summed over axis 1 (the units)",
+           layers.FirstBiasSummedOverUnits,
+           Expected("bias_summed_over_wrong_axis", tensors=lambda s: ("bias[0]",), where="bias[0]")),
+    Mutant("middle_weight_gradient_from_output", "layer 1's weight gradient from its own output, not its input",
+           layers.MiddleWeightGradientFromOutput,
+           Expected("weight_gradient_from_output", tensors=lambda s: ("weight[1]",), where="weight[1]")),
     _sequence("maxpool_padding_zeros", "a padded max-pool pads with zeros where −∞ is due",
               Expected("maxpool_padding_zeros", _at_kind("maxpool2d"), where="every padded maxpool2d"),
               kind="maxpool2d", layer=layers.MaxPoolPaddingZeros),

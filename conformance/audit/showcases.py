@@ -83,6 +83,8 @@ SHOWS_IN = {
     "softmax_over_batch": layer_case("dense-leaky_relu-dense-softmax", dtype="float32"),
     "identity_output_derivative_is_input": mlp_case("tanh"),
     "gradients_clipped_in_backward": mlp_case("sigmoid", "sse"),
+    "first_bias_summed_over_units": mlp_case("tanh"),
+    "middle_weight_gradient_from_output": mlp_case("sigmoid", "mse"),
     "maxpool_padding_zeros": layer_case("conv2d.p1-tanh-maxpool2d.k3.s2.p1-flatten-dense", batch=2,
                                         loss="softmax_cross_entropy"),
 }

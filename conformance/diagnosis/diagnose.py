@@ -9,9 +9,10 @@ PyTorch oracle, what an implementation with that one bug would return. A hypothe
 the case when its prediction agrees with every tensor the implementation returned (output,
 loss, every gradient), to a few times the tolerance the comparison uses; tensors it leaves
 unexplained may still be explained by a reshaping of that one tensor (a factor, not summed
-over the batch, transposed, clipped to ±c). The explanation with the fewest separate bugs
-wins (a what-if network counts one, each kind of reshaping one), then the one reshaping fewest
-tensors, then the one within the comparison's own tolerance (the closer first), then the
+over the batch or over the wrong axis, transposed, clipped to ±c, from the layer's output:
+``diagnosis.intermediates``). The explanation with the fewest separate bugs wins (a what-if
+network counts one, each kind of reshaping one), then the one reshaping fewest tensors, then
+the one within the comparison's own tolerance (the closer first), then the
 library's order. Nothing reproduces the observation: "unexplained". A returned dtype below
 the case's is named too.
 
@@ -29,8 +30,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from conformance.diagnosis import hypotheses as h
-from conformance.diagnosis import localise, sequence_hypotheses, stability
-from conformance.diagnosis.clipping import clip_of
+from conformance.diagnosis import intermediates, localise, sequence_hypotheses, stability
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
@@ -163,9 +163,7 @@ def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) ->
             return h.Reshaping("not_reduced_over_batch")
     if seen.ndim == 2 and seen.shape[::-1] == due.shape and agrees(seen.T, due, dtype):
         return h.Reshaping("transposed_gradient")
-    if tensor not in ("output", "loss") and (c := clip_of(seen, due, lambda a, b: agrees(a, b, dtype))):
-        return h.Reshaping("clipped", h.Factor(c, f"±{c:.4g}"))
-    return None
+    return intermediates.reshaping(tensor, seen, due, data, lambda a, b: agrees(a, b, dtype))
 
 
 @dataclass(frozen=True)

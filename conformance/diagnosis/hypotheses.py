@@ -348,6 +348,11 @@ class Reshaping:
                     f"and summed over the batch it is right")
         if self.kind == "transposed_gradient":
             return f"{names} transposed: shape {shape_seen} where {shape_due} is due, and its transpose is right"
+        if self.kind == "bias_summed_over_wrong_axis":
+            return (f"{names} summed over the wrong axis: δ summed over the units, one value per sample (shape "
+                    f"{shape_seen}), where its sum over the batch (shape {shape_due}) is due")
+        if self.kind == "weight_gradient_from_output":
+            return f"{names} computed from the layer's own output instead of its input (δᵀ·a where δᵀ·x is due)"
         if self.kind == "clipped":
             c = self.factor.name
             return f"{names} clipped to {c} inside backward: every wrong element is exactly {c}, the rest right"
