@@ -208,3 +208,34 @@ class MiddleWeightGradientFromOutput(Mutable):
 
     def weight_gradient(self, i, delta, inputs):
         return delta.T @ self.post[i] if i == 1 else super().weight_gradient(i, delta, inputs)
+
+
+class AvgPoolExcludesPadding(PoolLayer):
+    """A padded average pool dividing each window by its elements inside the input
+    (``count_include_pad=False``) where k², padding included, is due."""
+
+    def forward(self, x):
+        if self.kind != "avgpool2d" or not self.padding:
+            return super().forward(x)
+        k, s, p = self.kernel, self.stride, self.padding
+        xp, inside = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))), np.pad(np.ones(x.shape[2:]), p)
+        self.shape = xp.shape
+        self.rows, self.cols = (xp.shape[2] - k) // s + 1, (xp.shape[3] - k) // s + 1
+        self.count = np.array([[inside[r * s:r * s + k, q * s:q * s + k].sum() for q in range(self.cols)]
+                               for r in range(self.rows)])
+        out = np.empty(x.shape[:2] + (self.rows, self.cols), dtype=x.dtype)
+        for r in range(self.rows):
+            for q in range(self.cols):
+                out[:, :, r, q] = xp[:, :, r * s:r * s + k, q * s:q * s + k].sum(axis=(2, 3)) / self.count[r, q]
+        return out
+
+    def backward(self, grad):
+        if self.kind != "avgpool2d" or not self.padding:
+            return super().backward(grad)
+        self.grads = {}
+        k, s = self.kernel, self.stride
+        dx = np.zeros(self.shape, dtype=grad.dtype)
+        for r in range(self.rows):
+            for q in range(self.cols):
+                dx[:, :, r * s:r * s + k, q * s:q * s + k] += grad[:, :, r:r + 1, q:q + 1] / self.count[r, q]
+        return self.unpadded(dx)

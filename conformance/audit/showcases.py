@@ -85,6 +85,7 @@ SHOWS_IN = {
     "gradients_clipped_in_backward": mlp_case("sigmoid", "sse"),
     "first_bias_summed_over_units": mlp_case("tanh"),
     "middle_weight_gradient_from_output": mlp_case("sigmoid", "mse"),
+    "avgpool_excludes_padding": layer_case("conv2d.p1-relu-avgpool2d.k3.s2.p1-flatten-dense", batch=2),
     "maxpool_padding_zeros": layer_case("conv2d.p1-tanh-maxpool2d.k3.s2.p1-flatten-dense", batch=2,
                                         loss="softmax_cross_entropy"),
 }
