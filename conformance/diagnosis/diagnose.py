@@ -148,22 +148,24 @@ def _ratio(seen: np.ndarray, due: np.ndarray) -> float | None:
 def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) -> h.Reshaping | None:
     """How ``seen`` is ``due`` changed on its way out, or None when no reshaping reproduces it."""
     dtype, batch = data.case.dtype, data.case.batch
+    agree = functools.partial(agrees, dtype=dtype)
     if seen.shape == due.shape and tensor != "output":
         ratio = _ratio(seen, due)
         if not np.any(seen) and np.any(due):
             return h.Reshaping("tensor_factor", h.Factor(0.0, "0"))
         if ratio is not None and ratio != 0 and agrees(seen, ratio * due, dtype):
             factor = h.factor_named(ratio, data)
-            # Any number is some factor times another: fitted to a single value (the loss, a
-            # one-unit bias), a factor explains nothing unless it is a named constant.
+            # Any number is some factor times another: fitted to a single value (the loss, a one-unit
+            # bias), a factor explains nothing unless named; an unnamed one yields to a named mistake.
             if factor.named or seen.size > 1:
-                return h.Reshaping("tensor_factor", factor)
+                named = None if factor.named else intermediates.reshaping(tensor, seen, due, data, agree)
+                return named or h.Reshaping("tensor_factor", factor)
     if tensor.startswith(("weight", "bias")) and seen.shape == (batch,) + due.shape:
         if agrees(seen.sum(axis=0), due, dtype):
             return h.Reshaping("not_reduced_over_batch")
     if seen.ndim == 2 and seen.shape[::-1] == due.shape and agrees(seen.T, due, dtype):
         return h.Reshaping("transposed_gradient")
-    return intermediates.reshaping(tensor, seen, due, data, lambda a, b: agrees(a, b, dtype))
+    return intermediates.reshaping(tensor, seen, due, data, agree)
 
 
 @dataclass(frozen=True)

@@ -352,7 +352,8 @@ class Reshaping:
             return (f"{names} summed over the wrong axis: δ summed over the units, one value per sample (shape "
                     f"{shape_seen}), where its sum over the batch (shape {shape_due}) is due")
         if self.kind == "weight_gradient_from_output":
-            return f"{names} computed from the layer's own output instead of its input (δᵀ·a where δᵀ·x is due)"
+            return (f"{names} computed from the layer's own output instead of its input (δᵀ·a, shape {shape_seen}, "
+                    f"where δᵀ·x, shape {shape_due}, is due)")
         if self.kind == "clipped":
             c = self.factor.name
             return f"{names} clipped to {c} inside backward: every wrong element is exactly {c}, the rest right"

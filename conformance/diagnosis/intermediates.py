@@ -96,6 +96,6 @@ def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData, ag
         across = layer.delta.sum(axis=1)
         return Reshaping("bias_summed_over_wrong_axis") if seen.shape == across.shape and agree(seen, across) else None
     from_output = layer.delta.T @ layer.output
-    if seen.shape == from_output.shape == due.shape and agree(seen, from_output):
+    if seen.shape == from_output.shape and agree(seen, from_output):  # (n_out, n_out) where (n_out, n_in) is due
         return Reshaping("weight_gradient_from_output")
     return None
