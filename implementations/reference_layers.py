@@ -202,13 +202,15 @@ class ConvLayer:
 
 
 class PoolLayer:
-    """Max or average pooling; the max routes each window's gradient to its (first) maximum."""
+    """Max or average pooling of the input padded with −∞ (max) or zeros (average: k² divides
+    every window); the max routes each window's gradient to its (first) maximum."""
 
-    def __init__(self, kernel, stride, kind):
-        self.kernel, self.stride, self.kind = kernel, stride, kind
+    def __init__(self, kernel, stride, kind, padding=0):
+        self.kernel, self.stride, self.kind, self.padding = kernel, stride, kind, padding
 
     def forward(self, x):
-        k, s = self.kernel, self.stride
+        k, s, p = self.kernel, self.stride, self.padding
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf if self.kind == "maxpool2d" else 0)
         self.shape = x.shape
         self.rows, self.cols = (x.shape[2] - k) // s + 1, (x.shape[3] - k) // s + 1
         views = np.stack([_view(x, di, dj, s, self.rows, self.cols) for di, dj in _offsets(k)])
@@ -224,7 +226,12 @@ class PoolLayer:
         for number, (di, dj) in enumerate(_offsets(k)):
             share = grad / (k * k) if self.kind == "avgpool2d" else grad * (self.winner == number)
             _view(dx, di, dj, s, self.rows, self.cols)[...] += share
-        return dx
+        return self.unpadded(dx)
+
+    def unpadded(self, dx):
+        """The gradient of the padded input, its padding cut off."""
+        p = self.padding
+        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p]
 
 
 class FlattenLayer:
@@ -258,7 +265,7 @@ def make_layer(layer, params: NamedParams, i: int, entering: tuple[int, ...]):
     if isinstance(layer, Conv2d):
         return ConvLayer(get("weight"), get("bias"), layer.stride, layer.padding)
     if isinstance(layer, (MaxPool2d, AvgPool2d)):
-        return PoolLayer(layer.kernel, layer.step, layer.kind)
+        return PoolLayer(layer.kernel, layer.step, layer.kind, layer.padding)
     if isinstance(layer, Flatten):
         return FlattenLayer()
     if isinstance(layer, Embedding):

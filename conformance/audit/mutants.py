@@ -7,6 +7,8 @@ instruments, not implementations under test. Kept out of that folder, they are
 never picked up by ``conformance check implementations/`` or a folder glob,
 and their expected diagnoses (which name the harness's own finding kinds) sit
 next to the machinery that measures them.
+
+Longer than 300 lines: the list of every mutant, one short entry each with the diagnosis it should get.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 
-from conformance.audit import graph_mutants, mlp_mutants as mlp, recurrent_mutants, sequence_mutants
+from conformance.audit import graph_mutants, layer_mutants as layers, mlp_mutants as mlp
+from conformance.audit import recurrent_mutants, sequence_mutants
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
@@ -273,7 +276,71 @@ RECURRENT_MUTANTS = (
               Expected("gru_update_gate_sign", _at_kind("gru"), where="every gru"),
               kind="gru", layer=recurrent_mutants.UpdateGateSignFlipped),
 )
-MUTANTS = tuple(replace(m, shows_in=SHOWS_IN[m.name]) for m in MUTANTS + SEQUENCE_MUTANTS + RECURRENT_MUTANTS)
+
+#: More layer bugs (``layer_mutants``), named by ``diagnosis.layer_hypotheses``.
+LAYER_MUTANTS = (
+    _sequence("leaky_slope_wrong", f"leaky ReLU's backward with slope {layers.WRONG_LEAKY_SLOPE:g} where 0.01 is due",
+              Expected("leaky_slope", _at_kind("leaky_relu"), factor=lambda c: layers.WRONG_LEAKY_SLOPE,
+                       where="every leaky_relu, slope fitted"), kind="leaky_relu", layer=layers.LeakySlopeWrong),
+    _sequence("elu_derivative_without_alpha", "ELU's derivative for z < 0 is the output a, the + α left out",
+              Expected("elu_derivative_without_alpha", _at_kind("elu"), where="every elu"),
+              kind="elu", layer=layers.EluDerivativeWithoutAlpha),
+    _sequence("softplus_derivative_at_output", "softplus's derivative σ(a) of the output, not σ(z)",
+              Expected("derivative_at_output", _at_kind("softplus"), variant="softplus", where="every softplus"),
+              kind="softplus", layer=layers.SoftplusDerivativeAtOutput),
+    _sequence("softplus_sigmoid_derivative", "softplus's derivative written σ(z)·(1 − σ(z))",
+              Expected("softplus_uses_sigmoid_derivative", _at_kind("softplus"), where="every softplus"),
+              kind="softplus", layer=layers.SoftplusSigmoidDerivative),
+    _sequence("identity_derivative_is_input", "the identity's derivative returns z instead of 1",
+              Expected("identity_derivative_is_input", _at_kind("identity"), where="every identity"),
+              kind="identity", layer=layers.IdentityDerivativeIsInput),
+    _sequence("layernorm_mean_term_missing", "layer-norm backward without the −mean(dx̂) term",
+              Expected("norm_mean_term_missing", _at_kind("layernorm"), where="every layernorm"),
+              kind="layernorm", layer=layers.NormMeanTermMissing),
+    _sequence("batchnorm_unbiased_variance", "batch norm normalises by the unbiased variance (ddof=1)",
+              Expected("norm_unbiased_variance", _at_kind("batchnorm"), variant="textbook_backward",
+                       where="every batchnorm"), kind="batchnorm", layer=layers.NormUnbiasedVariance),
+    _sequence("avgpool_divides_by_kernel_times_stride", "average-pool backward divides by kernel·stride",
+              # at stride 1, k·stride is k: the divisor_k hypothesis names it, the factor is the same
+              Expected("avgpool_divisor", _at_kind("avgpool2d"), factor=lambda c: _pool_factor(c.spec),
+                       where="every avgpool2d, divisor k·stride fitted"),
+              kind="avgpool2d", layer=layers.AvgPoolDividesByKernelTimesStride),
+    Mutant("l2_on_biases", "the L2 penalty covers the biases too", None,
+           Expected("l2_on_biases", lambda s: (), variant="loss_and_gradient", where="the penalty"),
+           layers.biases_penalised("l2_on_biases", "the L2 penalty covers the biases too")),
+    _sequence("softmax_over_batch", "softmax normalised over the batch (axis 0), forward and backward",
+              Expected("softmax_over_batch", _at_kind("softmax"), where="every softmax"),
+              kind="softmax", layer=layers.SoftmaxOverBatch),
+    Mutant("identity_output_derivative_is_input", "the identity's derivative returns z, not 1 (MLP)",
+           layers.MlpIdentityDerivativeIsInput,
+           Expected("identity_derivative_is_input", lambda s: tuple(
+               i for i, layer in enumerate(s.layers) if layer.activation == "identity"), where="identity layers")),
+    Mutant("gradients_clipped_in_backward", f"every weight and bias gradient clipped to "
+           f"±{layers.GradientsClippedInBackward.CLIP:g}", layers.GradientsClippedInBackward,
+           Expected("clipped", factor=lambda c: layers.GradientsClippedInBackward.CLIP, where="clip fitted")),
+    Mutant("first_bias_summed_over_units", "the first layer's bias gradient summed over axis 1 (the units)",
+           layers.FirstBiasSummedOverUnits,
+           Expected("bias_summed_over_wrong_axis", tensors=lambda s: ("bias[0]",), where="bias[0]")),
+    Mutant("middle_weight_gradient_from_output", "layer 1's weight gradient from its own output, not its input",
+           layers.MiddleWeightGradientFromOutput,
+           Expected("weight_gradient_from_output", tensors=lambda s: ("weight[1]",), where="weight[1]")),
+    _sequence("maxpool_padding_zeros", "a padded max-pool pads with zeros where −∞ is due",
+              Expected("maxpool_padding_zeros", _at_kind("maxpool2d"), where="every padded maxpool2d"),
+              kind="maxpool2d", layer=layers.MaxPoolPaddingZeros),
+    _sequence("avgpool_excludes_padding", "a padded average pool divides by the elements inside the input",
+              Expected("avgpool_excludes_padding", _at_kind("avgpool2d"), where="every padded avgpool2d"),
+              kind="avgpool2d", layer=layers.AvgPoolExcludesPadding),
+)
+
+
+def _pool_factor(spec) -> float:
+    """k²/(k·stride) for the network's (first) average pool."""
+    (pool, *_) = [layer for layer in spec.layers if layer.kind == "avgpool2d"]
+    return pool.kernel / pool.step
+
+
+MUTANTS = tuple(replace(m, shows_in=SHOWS_IN[m.name])
+                for m in MUTANTS + SEQUENCE_MUTANTS + RECURRENT_MUTANTS + LAYER_MUTANTS)
 
 
 def named(names: list[str] | None) -> tuple[Mutant, ...]:

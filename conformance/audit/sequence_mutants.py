@@ -94,7 +94,7 @@ class MaxPoolEveryElement(PoolLayer):
         dx = np.zeros(self.shape, dtype=grad.dtype)
         for di, dj in _offsets(self.kernel):
             _view(dx, di, dj, self.stride, self.rows, self.cols)[...] += grad
-        return dx
+        return self.unpadded(dx)
 
 
 class MaxPoolOverwrites(PoolLayer):
@@ -113,7 +113,7 @@ class MaxPoolOverwrites(PoolLayer):
             for q in range(grad.shape[3]):
                 pick = self.winner[:, :, r, q]
                 dx[batch, channel, r * s + pick // k, q * s + pick % k] = grad[:, :, r, q]
-        return dx
+        return self.unpadded(dx)
 
 
 class AvgPoolDividesByKernel(PoolLayer):
@@ -128,7 +128,7 @@ class AvgPoolDividesByKernel(PoolLayer):
         for r in range(grad.shape[2]):
             for q in range(grad.shape[3]):
                 dx[:, :, r * s:r * s + k, q * s:q * s + k] += grad[:, :, r:r + 1, q:q + 1] / k
-        return dx
+        return self.unpadded(dx)
 
 
 class SequenceMutantAdapter(ReferenceNumpy):

@@ -173,8 +173,21 @@ def embedding_networks() -> list[SequenceSpec]:
             SequenceSpec(TOKENS, (Embedding(6, 3), GRU(3, 2), Flatten(), Dense(10, 2)), "mse")]
 
 
+def padded_pool_networks() -> list[SequenceSpec]:
+    """Pools with padding (−∞ for a max, zeros counted in an average's k²: PyTorch's
+    ``count_include_pad=True``), alone and inside networks, a tanh before the max-pool so that
+    windows at the border hold only negative values (a padding taken as zeros wins there).
+    Listed last, so the smoke grid's choice before them stays."""
+    return [SequenceSpec((2, 5, 6), (MaxPool2d(3, stride=2, padding=1),)),
+            SequenceSpec((2, 5, 4), (AvgPool2d(3, stride=1, padding=1),)),
+            SequenceSpec((3, 6, 5), (Conv2d(3, 4, padding=1), _act("tanh"), MaxPool2d(3, stride=2, padding=1),
+                                     Flatten(), Dense(36, 5)), "softmax_cross_entropy"),
+            SequenceSpec((2, 5, 6), (Conv2d(2, 3, padding=1), _act("relu"), AvgPool2d(3, stride=2, padding=1),
+                                     Flatten(), Dense(27, 4)))]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
     return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
                              + gelu_networks() + window_networks() + graph_networks()
-                             + recurrent_networks() + embedding_networks()))
+                             + recurrent_networks() + embedding_networks() + padded_pool_networks()))

@@ -194,24 +194,27 @@ class Conv2d(LayerKind):
 
 @dataclass(frozen=True)
 class Pool2d(LayerKind):
-    """Max or average pooling of NCHW input over ``kernel``-square windows, ``stride`` apart
-    (the kernel when None), no padding."""
+    """Max or average pooling of NCHW input over ``kernel``-square windows, ``stride`` apart (the
+    kernel when None), ``padding`` (≤ kernel/2) on each side: −∞ for a max, zeros for an average,
+    which divides by k² everywhere, padding included (PyTorch's ``count_include_pad=True``)."""
 
     kernel: int = 2
     stride: int | None = None
+    padding: int = 0
 
     @property
     def step(self) -> int:
         return self.stride or self.kernel
 
     def out_shape(self, shape: Shape) -> Shape:
+        _expect(0 <= self.padding <= self.kernel // 2, f"{self.kind} padding must be 0..kernel/2, got {self.padding}")
         _expect(len(shape) == 3, f"{self.kind} takes (C, H, W) per sample, got {shape}")
-        return (shape[0],) + tuple(_window_count(n, self.kernel, self.step, 0) for n in shape[1:])
+        return (shape[0],) + tuple(_window_count(n, self.kernel, self.step, self.padding) for n in shape[1:])
 
     @property
     def label(self) -> str:
         return (self.kind + (f".k{self.kernel}" if self.kernel != 2 else "")
-                + (f".s{self.step}" if self.step != self.kernel else ""))
+                + (f".s{self.step}" if self.step != self.kernel else "") + (f".p{self.padding}" * bool(self.padding)))
 
 
 @dataclass(frozen=True)

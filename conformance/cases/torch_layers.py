@@ -84,10 +84,11 @@ def layer_params(tensors: Tensors, i: int | str) -> dict:
     return {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
 
 
-def windows(a: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """(batch, C, kernel², windows) of an NCHW tensor."""
+def windows(a: torch.Tensor, kernel: int, stride: int, padding: int = 0) -> torch.Tensor:
+    """(batch, C, kernel², windows) of an NCHW tensor, padded with −∞ (a max-pool's padding)."""
     n, c = a.shape[:2]
-    return F.unfold(a, kernel, stride=stride).reshape(n, c, kernel * kernel, -1)
+    padded = F.pad(a, (padding,) * 4, value=float("-inf")) if padding else a
+    return F.unfold(padded, kernel, stride=stride).reshape(n, c, kernel * kernel, -1)
 
 
 def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None = None,
@@ -113,11 +114,11 @@ def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None 
         return F.conv2d(a, p["weight"], p.get("bias"), stride=layer.stride, padding=layer.padding)
     if isinstance(layer, MaxPool2d):
         if kinks is not None:
-            values = windows(a.detach(), layer.kernel, layer.step)
+            values = windows(a.detach(), layer.kernel, layer.step, layer.padding)
             kinks.leads.append((values, values.argmax(dim=2, keepdim=True)))
-        return F.max_pool2d(a, layer.kernel, layer.step)
-    if isinstance(layer, AvgPool2d):
-        return F.avg_pool2d(a, layer.kernel, layer.step)
+        return F.max_pool2d(a, layer.kernel, layer.step, layer.padding)
+    if isinstance(layer, AvgPool2d):  # count_include_pad=True: every window divides by k²
+        return F.avg_pool2d(a, layer.kernel, layer.step, layer.padding, count_include_pad=True)
     if isinstance(layer, Flatten):
         return torch.flatten(a, 1)
     if isinstance(layer, (Residual, Attention)):

@@ -5,22 +5,20 @@ highest layer with wrong parameter gradients and the lowest right one above it, 
 named; one layer where a named bug pins it. Every mismatching tensor is listed.
 
 Explanation: every hypothesis of ``conformance.diagnosis.hypotheses`` predicts, through the
-PyTorch oracle, what an implementation with that one bug would return. A
-hypothesis explains the case when its prediction agrees with every tensor the
-implementation returned (output, loss, every gradient), to a few times the
-tolerance the comparison uses; tensors it leaves unexplained may still be
-explained by a reshaping of that one tensor (a factor, not summed over the
-batch, transposed). The explanation with the fewest separate bugs wins (a
-what-if network counts one, each kind of reshaping one), then the one reshaping
-fewest tensors, then the one that fits within the comparison's own tolerance
-(the closer first), then the library's order. Nothing that reproduces the
-observation: "unexplained". A returned dtype below the case's is named too.
+PyTorch oracle, what an implementation with that one bug would return. A hypothesis explains
+the case when its prediction agrees with every tensor the implementation returned (output,
+loss, every gradient), to a few times the tolerance the comparison uses; tensors it leaves
+unexplained may still be explained by a reshaping of that one tensor (a factor, not summed
+over the batch or over the wrong axis, transposed, clipped to ±c, from the layer's output:
+``diagnosis.intermediates``). The explanation with the fewest separate bugs wins (a what-if
+network counts one, each kind of reshaping one), then the one reshaping fewest tensors, then
+the one within the comparison's own tolerance (the closer first), then the
+library's order. Nothing reproduces the observation: "unexplained". A returned dtype below
+the case's is named too.
 
-It runs in the harness's process, only for failing cases, on what the
-implementation already returned: a few small float64 autograd evaluations.
-
-Longer than 300 lines: the ranking of explanations (fitting, the what-if trials, the
-tie-breaking by distance, the words for each) is one algorithm, in short functions.
+It runs in the harness's process, only for failing cases, on what the implementation
+already returned: a few small float64 autograd evaluations. Longer than 300 lines: the
+ranking of explanations (fitting, what-if trials, ties, words) is one algorithm, in short functions.
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ from typing import Iterable, Iterator, Mapping
 import numpy as np
 
 from conformance.diagnosis import hypotheses as h
-from conformance.diagnosis import localise, sequence_hypotheses, stability
+from conformance.diagnosis import intermediates, localise, sequence_hypotheses, stability
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
@@ -150,22 +148,24 @@ def _ratio(seen: np.ndarray, due: np.ndarray) -> float | None:
 def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) -> h.Reshaping | None:
     """How ``seen`` is ``due`` changed on its way out, or None when no reshaping reproduces it."""
     dtype, batch = data.case.dtype, data.case.batch
+    agree = functools.partial(agrees, dtype=dtype)
     if seen.shape == due.shape and tensor != "output":
         ratio = _ratio(seen, due)
         if not np.any(seen) and np.any(due):
             return h.Reshaping("tensor_factor", h.Factor(0.0, "0"))
         if ratio is not None and ratio != 0 and agrees(seen, ratio * due, dtype):
             factor = h.factor_named(ratio, data)
-            # Any number is some factor times another: fitted to a single value (the loss, a
-            # one-unit bias), a factor explains nothing unless it is a named constant.
+            # Any number is some factor times another: fitted to a single value (the loss, a one-unit
+            # bias), a factor explains nothing unless named; an unnamed one yields to a named mistake.
             if factor.named or seen.size > 1:
-                return h.Reshaping("tensor_factor", factor)
+                named = None if factor.named else intermediates.reshaping(tensor, seen, due, data, agree)
+                return named or h.Reshaping("tensor_factor", factor)
     if tensor.startswith(("weight", "bias")) and seen.shape == (batch,) + due.shape:
         if agrees(seen.sum(axis=0), due, dtype):
             return h.Reshaping("not_reduced_over_batch")
     if seen.ndim == 2 and seen.shape[::-1] == due.shape and agrees(seen.T, due, dtype):
         return h.Reshaping("transposed_gradient")
-    return None
+    return intermediates.reshaping(tensor, seen, due, data, agree)
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,8 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
     see (a derivative taken at an output near zero) and plain below."""
     spec = data.case.spec
     if isinstance(spec, SequenceSpec):
-        yield from sequence_hypotheses.what_ifs(data, forward_wrong, _candidate_factors(seen, due, None, data, True))
+        yield from sequence_hypotheses.what_ifs(data, forward_wrong, _candidate_factors(seen, due, None, data, True),
+                                                seen)
         return
     if forward_wrong:
         yield from h.forward_changes(data)

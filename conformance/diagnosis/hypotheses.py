@@ -231,6 +231,9 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
                 f"{_layer_words(layers, depth)}: backward uses the {other} derivative "
                 f"where the {act} derivative is due",
                 lambda name, other=other: whatif.derivative(other), variant=other)
+    for layers in _layer_sets(spec, lambda name: name == "identity"):
+        add("identity_derivative_is_input", layers, f"{_layer_words(layers, depth)}: backward multiplies by z "
+            f"where the identity's derivative, 1, is due", lambda name: (lambda z: z))
     return found
 
 
@@ -349,6 +352,15 @@ class Reshaping:
                     f"and summed over the batch it is right")
         if self.kind == "transposed_gradient":
             return f"{names} transposed: shape {shape_seen} where {shape_due} is due, and its transpose is right"
+        if self.kind == "bias_summed_over_wrong_axis":
+            return (f"{names} summed over the wrong axis: δ summed over the units, one value per sample (shape "
+                    f"{shape_seen}), where its sum over the batch (shape {shape_due}) is due")
+        if self.kind == "weight_gradient_from_output":
+            return (f"{names} computed from the layer's own output instead of its input (δᵀ·a, shape {shape_seen}, "
+                    f"where δᵀ·x, shape {shape_due}, is due)")
+        if self.kind == "clipped":
+            c = self.factor.name
+            return f"{names} clipped to {c} inside backward: every wrong element is exactly {c}, the rest right"
         if self.factor.value == 0:
             return f"{names} all zeros"
         if self.factor.value == -1:

@@ -15,30 +15,19 @@ tensors (``diagnose.reshaping``) apply as for an MLP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-from conformance.cases.layers import ACTIVATION_KINDS, SequenceSpec
+from conformance.cases.layers import ACTIVATION_KINDS
 from conformance.cases.spec import CaseData
 from conformance.cases.torch_layers import apply_layer
 from conformance.diagnosis.graph_hypotheses import GRAPH_LAYER_BUGS, applies
-from conformance.diagnosis.hypotheses import Factor, WhatIf, predicted
+from conformance.diagnosis.hypotheses import Factor
+from conformance.diagnosis.layer_hypotheses import (bias_penalty_changes, fitted_divisors, fitted_slopes,
+                                                     variant_changes)
+from conformance.diagnosis.sequence_change import SequenceWhatIf, words as _words
 from conformance.oracles import sequence, sequence_whatif as bugs
-
-
-@dataclass(frozen=True)
-class SequenceWhatIf(WhatIf):
-    """A changed layer-sequence network: ``build()`` gives ``oracles.sequence.evaluate``'s
-    keyword arguments (layer overrides, loss and penalty factors)."""
-
-    def predict(self, data: CaseData) -> dict[str, np.ndarray]:
-        return predicted(sequence.evaluate(data, **self.build()), data)
-
-
-def _words(spec: SequenceSpec, i: int) -> str:
-    return f"layer {i} ({spec.layers[i].kind})"
 
 
 _NO_BPTT = ("no_gradient_through_time", False, bugs.no_gradient_through_time,
@@ -164,14 +153,22 @@ def penalty_changes(data: CaseData) -> list[SequenceWhatIf]:
             for variant, factor, text in changes]
 
 
-def what_ifs(data: CaseData, forward_wrong: bool, factors: list[Factor]) -> Iterator[SequenceWhatIf]:
-    """The hypotheses worth evaluating for a layer-sequence case, likeliest first."""
+def what_ifs(data: CaseData, forward_wrong: bool, factors: list[Factor],
+             seen: Mapping[str, np.ndarray] | None = None) -> Iterator[SequenceWhatIf]:
+    """The hypotheses worth evaluating for a layer-sequence case, likeliest first (``seen``, what
+    the implementation returned, fits the constants of ``layer_hypotheses``' fitted bugs)."""
     if forward_wrong:
         yield from layer_changes(data, True)
+        yield from variant_changes(data, True)
         return
     named = [f for f in factors if f.named]
     yield from pool_divisor_changes(data)  # before the plain scalings it ties with: it names the layer
     yield from scaled_changes(data, named)
     yield from layer_changes(data, False)
     yield from penalty_changes(data)
+    # after the library's own: where one of those reproduces a case exactly, it keeps it
+    yield from variant_changes(data, False)
+    yield from bias_penalty_changes(data)
+    yield from fitted_divisors(data, factors)
+    yield from fitted_slopes(data, seen or {})
     yield from scaled_changes(data, [f for f in factors if not f.named])

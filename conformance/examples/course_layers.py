@@ -196,10 +196,12 @@ class CourseLayersAdapter(Adapter):
             out, cache = self.conv_forward(x, get("weight"), get("bias"),
                                            {"stride": layer.stride, "pad": layer.padding})
             return out, lambda d: self._named(i, self.conv_backward(d, cache))
-        if layer.kind == "maxpool2d":
-            out, cache = self.pool_forward(x, {"pool_height": layer.kernel, "pool_width": layer.kernel,
-                                               "stride": layer.step})
-            return out, lambda d: (self.pool_backward(d, cache), {})
+        if layer.kind == "maxpool2d":  # the course's pool has no padding: pad with −inf here, cut it off after
+            p = layer.padding
+            padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=-np.inf)
+            out, cache = self.pool_forward(padded, {"pool_height": layer.kernel, "pool_width": layer.kernel,
+                                                    "stride": layer.step})
+            return out, lambda d: (self.pool_backward(d, cache)[:, :, p:p + x.shape[2], p:p + x.shape[3]], {})
         if layer.kind == "flatten":
             return x.reshape(len(x), -1), lambda d: (d.reshape(x.shape), {})
         raise ValueError(f"no {layer.kind} layer")

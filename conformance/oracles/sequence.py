@@ -4,7 +4,8 @@
 ``evaluate`` takes what-if changes as the diagnosis makes them: layers replaced
 (``overrides``), the loss's (or the upstream) gradient scaled (``loss_factor``) and the L2 penalty's
 gradient scaled (``penalty_factor``: 2 for a penalty whose gradient keeps the ½'s 2,
-0 for one that misses λ), each applied to the oracle's own computation.
+0 for one that misses λ), more tensors under the penalty (``also_penalised``, the biases; in
+its gradient only when ``penalty_in_loss`` is False), each applied to the oracle's own computation.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def scale_gradient(a: torch.Tensor, factor: float) -> torch.Tensor:
 
 
 def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | None = None,
-             loss_factor: float = 1.0, penalty_factor: float = 1.0) -> Reference:
+             loss_factor: float = 1.0, penalty_factor: float = 1.0, also_penalised: tuple[str, ...] = (),
+             penalty_in_loss: bool = True) -> Reference:
     """Forward and backward of the case's network in float64 (a what-if one with the changes given),
     under the case's conventions."""
     spec = data.case.spec
@@ -44,6 +46,10 @@ def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | No
             value = torch_layers.loss_value(spec.loss, scale_gradient(output, loss_factor), targets)
             if spec.l2:
                 value = value + scale_gradient(torch_layers.penalty(spec, tensors, len(x)), penalty_factor)
+            if also_penalised:
+                squares = sum((tensors[n] ** 2).sum() for n in also_penalised)
+                extra = spec.l2 * torch_layers.followed().l2_factor(len(x)) * squares
+                value = value + (extra if penalty_in_loss else extra - extra.detach())
             loss = value
             loss.backward()
         else:

@@ -155,14 +155,14 @@ class _MaxPoolEveryElement(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, layer):
         ctx.layer, ctx.size = layer, a.shape[2:]
-        return F.max_pool2d(a, layer.kernel, layer.step)
+        return F.max_pool2d(a, layer.kernel, layer.step, layer.padding)
 
     @staticmethod
     def backward(ctx, grad):
-        k, s = ctx.layer.kernel, ctx.layer.step
+        k, s, p = ctx.layer.kernel, ctx.layer.step, ctx.layer.padding
         n, c = grad.shape[:2]
         spread = grad.reshape(n, c, 1, -1).expand(n, c, k * k, grad.shape[2] * grad.shape[3])
-        return F.fold(spread.reshape(n, c * k * k, -1), tuple(ctx.size), k, stride=s), None
+        return F.fold(spread.reshape(n, c * k * k, -1), tuple(ctx.size), k, stride=s, padding=p), None
 
 
 def maxpool_every_element(layer, a, p):
@@ -232,7 +232,7 @@ class _MaxPoolOverwrites(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, layer):
-        out, where = F.max_pool2d(a, layer.kernel, layer.step, return_indices=True)
+        out, where = F.max_pool2d(a, layer.kernel, layer.step, layer.padding, return_indices=True)
         ctx.size, ctx.where = a.shape, where.flatten(2)
         return out
 
