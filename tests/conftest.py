@@ -59,10 +59,20 @@ def checked(tmp_path_factory) -> Checked:
     return Checked(folder, root / "report", code, out, err)
 
 
+#: The end-to-end modules that take longest (measured with ``--durations``), started first: with
+#: ``--dist loadfile`` a module runs on one process, and one of these started last would be the
+#: whole tier's tail.
+LONGEST_FIRST = ("test_integrity_imports.py", "test_autograder_setup.py", "test_grade.py", "test_attacks.py",
+                 "test_integrity_names.py", "test_integrity_journal.py", "test_plugin.py", "test_cli.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The per-case suite belongs to the fast tier on the smoke grid only; on a larger grid
-    (``--conformance-grid quick`` or ``full``) it is end-to-end, run with ``-m e2e``."""
+    (``--conformance-grid quick`` or ``full``) it is end-to-end, run with ``-m e2e``. The
+    longest modules go first (a stable sort: the order within a module stays)."""
     if config.getoption("conformance_grid") != "smoke":
         for item in items:
             if "conformance_case" in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.e2e)
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -7,7 +7,9 @@ import io
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pandas as pd
 import pytest
@@ -15,6 +17,8 @@ import pytest
 from conformance.cases.layer_grid import sequence_specs
 from conformance.cases.spec import Case, NetworkSpec
 from conformance.cases.grid import default_grid, smoke_grid
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "numpy_mlp.py"
@@ -70,3 +74,10 @@ GRID_SIZES = (
     pytest.param(lambda: default_grid(quick=True), id="on the quick grid", marks=pytest.mark.e2e),
     pytest.param(default_grid, id="on the whole grid", marks=pytest.mark.slow),
 )
+
+
+def together(*calls: Callable[[], T]) -> list[T]:
+    """Each call's result, the calls made at once: an end-to-end fixture running several commands
+    (each in a process of its own) waits for the slowest, not for their sum."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return [future.result() for future in [pool.submit(call) for call in calls]]

@@ -30,6 +30,7 @@ import pandas as pd
 import pytest
 
 from conformance.running import sandbox
+from helpers import together
 
 HOSTILE = Path(__file__).parent / "faulty" / "hostile"
 HONEST = ("alice.py", "bob.py", "_honest.py")
@@ -95,13 +96,17 @@ def graded(tmp_path_factory):
     (root / "base").mkdir()
     for name in HONEST:
         shutil.copy(HOSTILE / name, root / "base" / name)
-    baseline = grade(root, "base", "--out", "base_report", *ARGS, marker=uuid.uuid4().hex)
     marker = uuid.uuid4().hex
     before = digest(root / "subs")
-    started = time.perf_counter()
-    run = grade(root, "subs", "--out", "report", *ARGS, marker=marker)
-    seconds = time.perf_counter() - started
-    left = processes_marked(marker)
+
+    def attacked() -> tuple[subprocess.CompletedProcess, float, list[int]]:
+        started = time.perf_counter()
+        run = grade(root, "subs", "--out", "report", *ARGS, marker=marker)
+        return run, time.perf_counter() - started, processes_marked(marker)
+
+    # the run without the attackers at the same time: the sandbox keeps them out of it too
+    (run, seconds, left), baseline = together(
+        attacked, lambda: grade(root, "base", "--out", "base_report", *ARGS, marker=uuid.uuid4().hex))
     report_after_run = (root / "report" / "targets.csv").read_text()
     time.sleep(1.0)  # a daemon that survived would rewrite the report meanwhile
     return {"root": root, "run": run, "baseline": baseline, "before": before, "left": left, "seconds": seconds,

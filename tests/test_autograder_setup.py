@@ -80,3 +80,27 @@ def test_a_grading_that_cannot_start_says_the_score_is_not_a_grade(installed, tm
     assert run.returncode == 0
     data = json.loads((tmp_path / "results" / "results.json").read_text())
     assert data["score"] == 0 and "is not a grade" in data["output"] and "has been told" not in data["output"]
+
+
+def test_the_wheel_installed_alone_lists_runs_writes_an_example_and_checks_it_outside_the_checkout(installed,
+                                                                                                    tmp_path):
+    """The environment ``setup.sh`` made holds torch and the suite's wheel and nothing of this
+    checkout: the package as users install it, used from a folder elsewhere."""
+    root, env = installed
+    bin_dir = root / "venv" / "bin"
+    env = env | {"PATH": os.pathsep.join([str(bin_dir), env.get("PATH", "")])}
+
+    def conformance(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(bin_dir / "conformance"), *args], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=900)
+
+    assert conformance("--version").returncode == 0
+    listed = conformance("list")
+    assert listed.returncode == 0 and any(line.startswith("reference_numpy") for line in listed.stdout.splitlines())
+    ran = conformance("run", "--quick", "--no-timing", "--out", "run-report")
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert conformance("new", "--example", "numpy_mlp", "x.py").returncode == 0
+    checked = conformance("check", "x.py", "--quick", "--out", "check-report")
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
+    for written in ("run-report/report.html", "check-report/targets.csv"):
+        assert (tmp_path / written).stat().st_size > 0, written

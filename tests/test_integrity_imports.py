@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from conformance.running import sandbox
+from helpers import together
 from integrity_course import (CHECK_GRID, HARNESS, conformance, correct_notebook, buggy_notebook, honest_py, rows_of,
                               targets, write_course)
 
@@ -105,20 +106,28 @@ def _runs(root: Path, attack: bool) -> dict:
     # worker running as another user can reach
     tmp = Path(tempfile.mkdtemp(prefix="course-tmp-"))
     tmp.chmod(0o755)
-    checked = conformance(root, "check", "subs", "--out", "check_report", *CHECK_GRID, python_path=path, tmp=tmp)
-    graded = conformance(root, "grade", "assignment.py", "students", "--out", "grade_report", "--quick",
-                         "--seed", "0", "--timeout", "60", "--jobs", "1", python_path=path, tmp=tmp)
+    checked, graded = together(
+        lambda: conformance(root, "check", "subs", "--out", "check_report", *CHECK_GRID, python_path=path, tmp=tmp),
+        lambda: conformance(root, "grade", "assignment.py", "students", "--out", "grade_report", "--quick",
+                            "--seed", "0", "--timeout", "60", "--jobs", "1", python_path=path, tmp=tmp))
     return {"root": root, "check": checked, "grade": graded, "tmp": tmp}
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory):
-    return _runs(tmp_path_factory.mktemp("clean"), attack=False)
+def courses(tmp_path_factory):
+    """The clean course and the one with colliding files, each checked and graded, all at once."""
+    clean, colliding = tmp_path_factory.mktemp("clean"), tmp_path_factory.mktemp("colliding")
+    return together(lambda: _runs(clean, attack=False), lambda: _runs(colliding, attack=True))
 
 
 @pytest.fixture(scope="module")
-def attacked(tmp_path_factory):
-    return _runs(tmp_path_factory.mktemp("colliding"), attack=True)
+def baseline(courses):
+    return courses[0]
+
+
+@pytest.fixture(scope="module")
+def attacked(courses):
+    return courses[1]
 
 
 @pytest.mark.parametrize("command, report, honest", [

@@ -23,6 +23,7 @@ from conformance.reporting import error_grid, escape, plots
 from conformance.reporting import html as html_report
 from conformance.reporting.files import Report, ReportError, write
 from conformance.running import sandbox
+from helpers import together
 from integrity_course import buggy_notebook, conformance, correct_notebook, rows_of, targets, write_course
 
 MATHTEXT = "x$\\frac$.ipynb"
@@ -135,13 +136,20 @@ def _raising() -> str:
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    return _class(tmp_path_factory.mktemp("clean"), hostile=False)
+def classes(tmp_path_factory):
+    """The class without such names and the one with them, graded at once."""
+    clean, named = tmp_path_factory.mktemp("clean"), tmp_path_factory.mktemp("names")
+    return together(lambda: _class(clean, hostile=False), lambda: _class(named, hostile=True))
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    return _class(tmp_path_factory.mktemp("names"), hostile=True)
+def clean(classes):
+    return classes[0]
+
+
+@pytest.fixture(scope="module")
+def hostile(classes):
+    return classes[1]
 
 
 @e2e
