@@ -93,3 +93,30 @@ def test_a_shard_that_is_not_I_of_N_is_a_one_line_error(text):
     with pytest.raises(argparse.ArgumentTypeError) as raised:
         Shard.parse(text)
     assert "--shard" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_merge_on_the_command_line_writes_the_report_and_refuses_bad_folders_in_one_line(runs, tmp_path, capsys):
+    from conformance import cli
+
+    root, whole, _ = runs
+    code = cli.main(["merge", str(root / "shard1"), str(root / "shard2"), "--out", str(tmp_path / "merged")])
+    assert code == whole.report.exit_code
+    merged = pd.read_csv(tmp_path / "merged" / "results.csv", keep_default_na=False)
+    assert len(merged) == len(whole.report.results)
+    capsys.readouterr()
+    for argv in (["merge", str(root / "shard1"), "--out", str(tmp_path / "other")],
+                 ["merge", str(root / "shard1"), str(root / "shard2"), "--out", str(root / "shard1")],
+                 ["run", "--shard", "2/1"]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_shard_left_without_a_target_writes_an_empty_report_and_sheet(tmp_path):
+    from conformance.reporting.verdicts import summary_table
+
+    tmp_path.joinpath("report").mkdir()
+    checked = pipeline.check_targets([builtin("reference_numpy")], list(PINNED[:2]),
+                                     replace(OPTIONS, shard=Shard(2, 2)), folder=tmp_path / "report")
+    assert checked.results == () and checked.report.empty
+    assert list(summary_table(checked.results).columns[:3]) == ["target", "implementation", "verdict"]

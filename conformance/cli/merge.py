@@ -47,6 +47,8 @@ def merge_command(args: argparse.Namespace) -> int:
     from conformance.reporting.shards import merge
     from conformance.reporting.verdicts import exit_code
 
+    if Path(args.out).resolve() in {Path(folder).resolve() for folder in args.shards}:
+        raise UsageError(f"--out {args.out} is one of the shards' folders: the merged report goes to another")
     junit = junit_path(args)
     try:
         merged = merge([Path(folder) for folder in args.shards])

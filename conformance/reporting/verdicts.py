@@ -334,7 +334,8 @@ def summary_table(results: Sequence[TargetResult]):
             "errors": len(result.cases_with("error")) if not result.load_error else "",
             "reason": result.load_error,
         })
-    table = pd.DataFrame.from_records(records)
+    columns = ["target", "implementation", "verdict", "cases run", *present, "errors", "reason"]
+    table = pd.DataFrame.from_records(records, columns=columns)  # columns named: a shard may have no target
     if not table["reason"].astype(bool).any():
         table = table.drop(columns="reason")
     return table

@@ -128,6 +128,7 @@ class Journal:
         self._cases = list(cases)
         self._flushed = time.monotonic()
         done = self._read() if resume else {}
+        self._written = {target: set(by_case) for target, by_case in self.partial.items()}  # not written twice
         if not resume and self.path.exists():
             self.path.unlink()
         return done
