@@ -184,9 +184,9 @@ def _parallel_result_rows(run: Run, targets: list[Target]) -> list[Target]:
 
     started = time.perf_counter()
     left = [len(run.left(target)) for target in targets]
+    done = {number: set(run.partial.get(target.name, {})) for number, target in enumerate(targets)}
     for number in [number for number, count in enumerate(left) if not count]:  # its journal held every case
         run.target_finished(targets[number], time.perf_counter() - started)
-    done = {number: set(run.partial.get(target.name, {})) for number, target in enumerate(targets)}
     for number, index, case_rows in run_indexed_parallel(targets, run.cases, run.options.jobs, run.settings, done):
         run.case_finished(targets[number], index, case_rows)
         left[number] -= 1
