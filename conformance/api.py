@@ -30,6 +30,7 @@ from conformance.cases.grid import default_grid
 from conformance.execution import Progress, Run, rows_for
 from conformance.judge import expectations as known
 from conformance.judge.results import COLUMNS
+from conformance.judge.skipped import split
 from conformance.oracles.fd_accuracy import grid_accuracy
 from conformance.reporting.environment import environment, kink_margin_note
 from conformance.reporting.files import Report
@@ -139,10 +140,13 @@ def run_suite(
         interrupted = True
     finally:
         progress.finish()
+        if journal is not None:
+            journal.flush()  # the cases that finished since the last write
     so_far = {"finished": f"{run.finished_cases()} of {len(targets) * len(cases)} implementation × case pairs"}
+    ran, not_applicable = split(run.rows_so_far() if interrupted else run.rows(), [t.name for t in targets])
     return Report(
-        results=pd.DataFrame([r.as_dict() for r in (run.rows_so_far() if interrupted else run.rows())],
-                             columns=list(COLUMNS)),
+        results=pd.DataFrame([r.as_dict() for r in ran], columns=list(COLUMNS)),
+        not_applicable=not_applicable,
         timings=pd.DataFrame.from_records(timings, columns=list(TIMING_COLUMNS)),
         environment=env | {"implementations": ", ".join(t.name for t in targets), "cases": len(cases),
                            "jobs": options.jobs, "isolated": options.isolate,
@@ -173,7 +177,8 @@ def run(
     expectations: tuple[known.Expectation, ...] | None = None,
     options: Options = Options(timing=False),
 ) -> pd.DataFrame:
-    """The suite's results as a DataFrame, one row per implementation × case × check × tensor,
+    """The suite's results as a DataFrame, one row per implementation × case × check × tensor
+    (a case that did not apply: one ``case`` row, ``not_applicable``, its reason the ``detail``),
     with the columns ``conformance.judge.results.COLUMNS``: ``implementation``, ``case`` and the
     case's fields (``layers``, ``activation``, ``bias``, ``loss``, ``batch``, ``dtype``,
     ``seed``), ``check`` and ``tensor`` compared, ``max_abs_error`` and ``max_rel_error`` at
@@ -184,4 +189,8 @@ def run(
         conformance.run([MyAdapter, "path/to/other.py"])
     """
     untimed = replace(options, timing=False)  # the timings would not be returned
-    return run_suite(impls, quick=quick, seed=seed, cases=cases, expectations=expectations, options=untimed).results
+    cases = list(cases) if cases is not None else default_grid(seed=seed, quick=quick)
+    report = run_suite(impls, seed=seed, cases=cases, expectations=expectations, options=untimed)
+    skipped = pd.DataFrame([r.as_dict() for r in report.not_applicable.rows({c.id: c for c in cases})],
+                           columns=list(COLUMNS))
+    return pd.concat([report.results, skipped], ignore_index=True) if len(skipped) else report.results

@@ -1,8 +1,9 @@
 """Running targets over cases, serially or over processes, into rows as targets finish:
 what ``api.run_suite`` hands its work to. A run keeps what loading told of each target
-and its rows (journaled as each target finishes; an interrupted run's report also holds
-the cases that finished of the others); ``rows_for`` chooses how the work is
-dealt: serially, by case over ``parallel``'s pool (few targets), or by target (a class).
+and its rows (journaled as cases finish, serially or dealt by case, and as each target
+finishes; an interrupted run's report also holds the cases that finished of the others,
+and a resumed one runs only the cases its journal lacks); ``rows_for`` chooses how the work
+is dealt: serially, by case over ``parallel``'s pool (few targets), or by target (a class).
 """
 
 from __future__ import annotations
@@ -62,16 +63,25 @@ class Run:
     load_notes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     not_loaded: list[registry.Unloadable] = field(default_factory=list)
     finished: dict[str, list[ResultRow]] = field(default_factory=dict)
-    #: Rows of the cases that finished, of targets not finished yet (kept for an interrupted run).
-    partial: dict[str, list[ResultRow]] = field(default_factory=dict)
-    partial_cases: dict[str, int] = field(default_factory=dict)
+    #: Rows of the cases that finished (by position), of targets not finished yet (kept for an
+    #: interrupted run; a resumed run starts with the journal's).
+    partial: dict[str, dict[int, list[ResultRow]]] = field(default_factory=dict)
     capabilities: dict[str, Capabilities] = field(default_factory=dict)
     coverage: dict[str, tuple[FamilyCoverage, ...]] = field(default_factory=dict)
 
     def pending(self, done: dict[str, list[ResultRow]]) -> list[Target]:
-        """The targets still to run: those a journal already holds are taken from it."""
+        """The targets still to run: those a journal already holds are taken from it (and the
+        cases it holds of the others)."""
         self.finished.update({t.name: done[t.name] for t in self.targets if t.name in done})
+        if self.journal is not None:
+            self.partial.update({t.name: dict(self.journal.partial[t.name]) for t in self.targets
+                                 if t.name in self.journal.partial and t.name not in done})
         return [t for t in self.targets if t.name not in done]
+
+    def left(self, target: Target) -> list[int]:
+        """The positions of the cases ``target`` has still to run."""
+        done = self.partial.get(target.name, {})
+        return [index for index in range(len(self.cases)) if index not in done]
 
     def open(self, target: Target):
         """The target's driver, its worker started and the target loaded there (its name and
@@ -92,33 +102,38 @@ class Run:
         if isinstance(description.get("capabilities"), Capabilities):
             self.capabilities[target.name] = description["capabilities"]
 
-    def case_finished(self, target: Target, case: Case, rows: list[ResultRow]) -> None:
-        """One case of a target is done: its rows kept until the target is, then shown."""
-        self.partial.setdefault(target.name, []).extend(rows)
-        self.partial_cases[target.name] = self.partial_cases.get(target.name, 0) + 1
-        self.progress.case_done(target, case, rows)
+    def case_finished(self, target: Target, index: int, rows: list[ResultRow]) -> None:
+        """The case at ``index`` of a target is done: its rows kept (and journaled) until the
+        target is, then shown."""
+        self.partial.setdefault(target.name, {})[index] = rows
+        if self.journal is not None:
+            self.journal.case_done(target.name, index, rows)
+        self.progress.case_done(target, self.cases[index], rows)
 
     def finished_cases(self) -> int:
         """Target × case pairs done: every case of a finished target, and the finished cases of the others."""
-        return len(self.finished) * len(self.cases) + sum(self.partial_cases.values())
+        return len(self.finished) * len(self.cases) + sum(map(len, self.partial.values()))
 
     def rows_so_far(self) -> list[ResultRow]:
         """The finished targets' rows, then those of the cases that finished of the others."""
         return self.rows() + [r for t in self.targets if t.name not in self.finished
-                              for r in self.partial.get(t.name, ())]
+                              for _, rows in sorted(self.partial.get(t.name, {}).items()) for r in rows]
 
-    def target_finished(self, target: Target, rows: list[ResultRow], seconds: float) -> None:
-        self.partial.pop(target.name, None)
-        self.partial_cases.pop(target.name, None)
+    def target_finished(self, target: Target, seconds: float) -> None:
+        """Every case of ``target`` is done: its rows in the order of the cases, and those its
+        requirements and declared coverage add."""
+        by_case = self.partial.pop(target.name, {})
+        rows = [r for index in range(len(self.cases)) for r in by_case.get(index, ())]
+        added: list[ResultRow] = []
         if self.options.require is not None:
-            rows = rows + coverage_rows(target.name, self.options.require, self.cases, rows)
+            added += coverage_rows(target.name, self.options.require, self.cases, rows)
         if (capabilities := self.capabilities.get(target.name)) is not None:
-            self.coverage[target.name] = family_coverage(capabilities, self.cases, rows)
-            rows = rows + declared_rows(target.name, self.coverage[target.name], self.cases, capabilities)
-        self.finished[target.name] = rows
+            self.coverage[target.name] = family_coverage(capabilities, self.cases, rows + added)
+            added += declared_rows(target.name, self.coverage[target.name], self.cases, capabilities)
+        self.finished[target.name] = rows + added
         if self.journal is not None:
-            self.journal.record(target.name, rows)
-        self.progress.target_done(target, rows, seconds)
+            self.journal.record(target.name, by_case, added)
+        self.progress.target_done(target, rows + added, seconds)
 
     def rows(self) -> list[ResultRow]:
         return [r for t in self.targets for r in self.finished.get(t.name, ())]
@@ -142,9 +157,12 @@ def rows_for(run: Run, targets: list[Target]) -> list[Target]:
             run.progress.start(targets[number:], len(run.cases))
         ready.append(target)
         started = time.perf_counter()
-        for _, case, case_rows in run_each([target], run.cases, run.settings, drivers={target.name: driver}):
-            run.case_finished(target, case, case_rows)
-        run.target_finished(target, list(run.partial.get(target.name, ())), time.perf_counter() - started)
+        left = run.left(target)
+        cases = [run.cases[index] for index in left]
+        for index, (_, _, case_rows) in zip(left, run_each([target], cases, run.settings,
+                                                          drivers={target.name: driver})):
+            run.case_finished(target, index, case_rows)
+        run.target_finished(target, time.perf_counter() - started)
     return ready
 
 
@@ -164,16 +182,16 @@ def _parallel_result_rows(run: Run, targets: list[Target]) -> list[Target]:
     if targets:
         run.progress.start(targets, len(run.cases))
 
-    started, found = time.perf_counter(), {}
-    cases = run.cases
-    left = [len(cases)] * len(targets)
-    for number, index, case_rows in run_indexed_parallel(targets, cases, run.options.jobs, run.settings):
-        found[number, index] = case_rows
-        run.case_finished(targets[number], cases[index], case_rows)
+    started = time.perf_counter()
+    left = [len(run.left(target)) for target in targets]
+    done = {number: set(run.partial.get(target.name, {})) for number, target in enumerate(targets)}
+    for number in [number for number, count in enumerate(left) if not count]:  # its journal held every case
+        run.target_finished(targets[number], time.perf_counter() - started)
+    for number, index, case_rows in run_indexed_parallel(targets, run.cases, run.options.jobs, run.settings, done):
+        run.case_finished(targets[number], index, case_rows)
         left[number] -= 1
         if not left[number]:
-            mine = [r for i in range(len(cases)) for r in found[number, i]]
-            run.target_finished(targets[number], mine, time.perf_counter() - started)
+            run.target_finished(targets[number], time.perf_counter() - started)
     return targets
 
 
@@ -186,14 +204,17 @@ def _target_parallel_result_rows(run: Run, targets: list[Target]) -> list[Target
     run.progress.start(targets, len(run.cases))
     ready, failures = set(), {}
     try:
-        for number, outcome in run_targets_parallel(targets, run.cases, run.options.jobs, run.settings):
+        left = {number: tuple(run.left(target)) for number, target in enumerate(targets)}
+        for number, outcome in run_targets_parallel(targets, run.cases, run.options.jobs, run.settings, left):
             target = targets[number]
             if outcome.description is None:
                 failures[number] = registry.Unloadable(target.name, outcome.failure)
                 continue
             run.loaded(target, outcome.description)
             ready.add(number)
-            run.target_finished(target, [r for rows in outcome.rows for r in rows], outcome.seconds)
+            # its cases journaled as it ends: they were run in another process
+            run.partial.setdefault(target.name, {}).update(zip(left[number], map(list, outcome.rows)))
+            run.target_finished(target, outcome.seconds)
     finally:  # in the order the targets were named, as a serial run lists them
         run.not_loaded += [failures[number] for number in sorted(failures)]
     return [t for number, t in enumerate(targets) if number in ready]

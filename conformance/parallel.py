@@ -93,21 +93,27 @@ def chunks(n_cases: int, n_chunks: int) -> list[tuple[int, ...]]:
 
 
 class ChunkRunner:
-    """Runs every target on a chunk of cases, with one driver per target kept across chunks."""
+    """Runs every target on a chunk of cases, with one driver per target kept across chunks
+    (``done``: by target's position, the positions of cases it has already run)."""
 
-    def __init__(self, targets: Sequence[Target], settings: CaseSettings):
-        self.targets, self.settings = list(targets), settings
+    def __init__(self, targets: Sequence[Target], settings: CaseSettings, done: dict[int, set[int]] | None = None):
+        self.targets, self.settings, self.done = list(targets), settings, done or {}
         self.drivers: dict[int, object] = {}
 
-    def run(self, cases: Sequence[Case]) -> list[list[list[ResultRow]]]:
-        """For each target, its rows for each case of the chunk."""
+    def run(self, chunk: Sequence[tuple[int, Case]]) -> list[list[list[ResultRow] | None]]:
+        """For each target, its rows for each case of the chunk (given with its position; None: already run)."""
         out = []
         for number, target in enumerate(self.targets):
+            cases = [case for index, case in chunk if index not in self.done.get(number, ())]
+            if not cases:
+                out.append([None] * len(chunk))
+                continue
             if number not in self.drivers:
                 self.drivers[number] = driver_for(target, self.settings.isolate, self.settings.limits)
             expectations = known.for_target(self.settings.expectations, target)
             expect(self.drivers[number], cases)
-            out.append([run_case(self.drivers[number], case, expectations, self.settings.checks) for case in cases])
+            out.append([None if index in self.done.get(number, ()) else run_case(
+                self.drivers[number], case, expectations, self.settings.checks) for index, case in chunk])
         return out
 
     def close(self) -> None:
@@ -119,20 +125,20 @@ class ChunkRunner:
 _RUNNER: ChunkRunner | None = None  # a pool process's own
 
 
-def _start_pool_process(targets: Sequence[Target], settings: CaseSettings) -> None:
+def _start_pool_process(targets: Sequence[Target], settings: CaseSettings, done: dict[int, set[int]]) -> None:
     global _RUNNER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     one_thread_per_process()
-    _RUNNER = ChunkRunner(targets, settings)
+    _RUNNER = ChunkRunner(targets, settings, done)
     multiprocessing.util.Finalize(None, _RUNNER.close, exitpriority=10)
 
 
-def _run_chunk(cases: Sequence[Case]) -> list[list[list[ResultRow]]]:
-    return _RUNNER.run(cases)
+def _run_chunk(chunk: Sequence[tuple[int, Case]]) -> list[list[list[ResultRow] | None]]:
+    return _RUNNER.run(chunk)
 
 
 def _run_indexed(
-    targets: list[Target], cases: list[Case], jobs: int | None, settings: CaseSettings
+    targets: list[Target], cases: list[Case], jobs: int | None, settings: CaseSettings, done: dict[int, set[int]]
 ) -> Iterator[tuple[int, int, list[ResultRow]]]:
     """(target index, case index, rows) as the chunks finish.
 
@@ -144,17 +150,18 @@ def _run_indexed(
     """
     jobs = usable_jobs(jobs)
     queue = collections.deque(chunks(len(cases), max(jobs * CHUNKS_PER_JOB, -(-len(cases) // CASES_PER_CHUNK))))
-    here = ChunkRunner(targets, settings)
+    here = ChunkRunner(targets, settings, done)
     helpers = min(jobs - 1, len(queue) - 1, len(cases) * len(targets) // CASE_RUNS_PER_HELPER)
     pool = None if helpers < 1 else ProcessPoolExecutor(
         max_workers=helpers, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_pool_process, initargs=(targets, settings))
+        initializer=_start_pool_process, initargs=(targets, settings, done))
     in_flight: dict[Future, tuple[int, ...]] = {}
 
     def results(chunk: tuple[int, ...], per_target) -> Iterator[tuple[int, int, list[ResultRow]]]:
         for number, rows_per_case in enumerate(per_target):
             for index, rows in zip(chunk, rows_per_case):
-                yield number, index, rows
+                if rows is not None:
+                    yield number, index, rows
 
     finished = False
     try:
@@ -162,13 +169,13 @@ def _run_indexed(
             while pool is not None and queue and len(in_flight) < helpers:
                 chunk = queue.popleft()
                 with _spawning():
-                    in_flight[pool.submit(_run_chunk, [cases[i] for i in chunk])] = chunk
+                    in_flight[pool.submit(_run_chunk, [(i, cases[i]) for i in chunk])] = chunk
             done, _ = wait(in_flight, timeout=0 if queue else None, return_when=FIRST_COMPLETED)
             for future in done:
                 yield from results(in_flight.pop(future), future.result())
             if queue:
                 chunk = queue.popleft()
-                yield from results(chunk, here.run([cases[i] for i in chunk]))
+                yield from results(chunk, here.run([(i, cases[i]) for i in chunk]))
         finished = True
     except BrokenProcessPool:
         raise RuntimeError("a parallel process died while running an implementation in its own process; "
@@ -198,13 +205,14 @@ def run_indexed_parallel(
     cases: Sequence[Case],
     jobs: int | None,
     settings: CaseSettings,
+    done: dict[int, set[int]] | None = None,
 ) -> Iterator[tuple[int, int, list[ResultRow]]]:
     """(target's position, case's position, its rows) over ``jobs`` processes, in the
-    order the chunks finish (positions tell apart cases that are equal)."""
+    order the chunks finish (positions tell apart cases that are equal); ``done``, by
+    target's position, the positions of the cases it need not run (a resumed run's)."""
     targets, cases = list(targets), list(cases)
     if targets and cases:
-        yield from _run_indexed(targets, cases, jobs, settings)
-
+        yield from _run_indexed(targets, cases, jobs, settings, done or {})
 
 
 # ---- split by target ------------------------------------------------------------------------
@@ -246,16 +254,18 @@ def run_target(target: Target, cases: Sequence[Case], settings: CaseSettings) ->
 _WORK: tuple[list[Target], list[Case], CaseSettings] | None = None  # a pool process's own
 
 
-def _start_target_process(targets: Sequence[Target], cases: Sequence[Case], settings: CaseSettings) -> None:
+def _start_target_process(targets: Sequence[Target], cases: Sequence[Case], settings: CaseSettings,
+                          left: dict[int, tuple[int, ...]]) -> None:
     global _WORK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     one_thread_per_process()
-    _WORK = (list(targets), list(cases), settings)
+    _WORK = (list(targets), list(cases), settings, left)
 
 
 def _run_target_number(number: int) -> TargetRun:
-    targets, cases, settings = _WORK
-    return run_target(targets[number], cases, settings)
+    targets, cases, settings, left = _WORK
+    mine = cases if number not in left else [cases[index] for index in left[number]]
+    return run_target(targets[number], mine, settings)
 
 
 def run_targets_parallel(
@@ -263,8 +273,10 @@ def run_targets_parallel(
     cases: Sequence[Case],
     jobs: int | None,
     settings: CaseSettings,
+    left: dict[int, tuple[int, ...]] | None = None,
 ) -> Iterator[tuple[int, TargetRun]]:
-    """(target's position, its run) over ``jobs`` pool processes, as targets finish.
+    """(target's position, its run) over ``jobs`` pool processes, as targets finish (``left``,
+    by target's position, the positions of the cases it has still to run; default all).
 
     This process only hands out targets and takes their rows: it stays free to pass
     each finished target on (journal, progress) while every core runs targets."""
@@ -273,7 +285,7 @@ def run_targets_parallel(
         return
     pool = ProcessPoolExecutor(max_workers=min(usable_jobs(jobs), len(targets)),
                                mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_target_process, initargs=(targets, cases, settings))
+                               initializer=_start_target_process, initargs=(targets, cases, settings, left or {}))
     finished = False
     try:
         with _spawning():

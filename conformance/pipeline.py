@@ -12,6 +12,7 @@ part that cannot be written never takes the others with it.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,7 +21,10 @@ import pandas as pd
 
 from conformance.cases.spec import Case
 from conformance.judge.results import COLUMNS, ResultRow
+from conformance.reporting.environment import GENERATOR
 from conformance.reporting.files import Report, ReportError, check_writable, write_atomically
+from conformance.reporting.read_back import SHARD_FILE
+from conformance.reporting.split import Shard
 from conformance.reporting.verdicts import TargetResult, display_name, target_results
 from conformance.running.faults import describe_exception
 from conformance.running.journal import Journal
@@ -81,6 +85,9 @@ def check_targets(named: Sequence[Target | Unloadable], cases: Sequence[Case], o
     from conformance import api
 
     cases = list(cases)
+    if options.shard is not None:
+        named = options.shard.take(named)
+        describe_shard(folder, options.shard, named, fingerprint(cases, options))
     runnable = [item for item in named if isinstance(item, Target)]
     options = replace(options, limits=replace(options.limits, hidden=options.limits.hidden + (str(folder.resolve()),)))
     if not runnable:
@@ -90,15 +97,29 @@ def check_targets(named: Sequence[Target | Unloadable], cases: Sequence[Case], o
     journal = Journal(folder, fingerprint(cases, options))
     report = api.run_suite(runnable, cases=cases, seed=seed, options=options, progress=timed, command=command,
                            journal=journal, resume=resume)
+    if options.shard is not None:
+        report = replace(report, environment=report.environment | {"shard": str(options.shard)})
     return Checked(report, tuple(results_of(named, report, timed.seconds, len(cases))), folder,
                    tuple(journal.rejected))
+
+
+def describe_shard(folder: Path, shard: Shard, named: Sequence[Target | Unloadable], print_: str) -> None:
+    """``shard.json``: which shard this folder holds, of which run (its fingerprint), and its
+    targets in the order named (what ``conformance merge`` puts back together)."""
+    names = [item.name if isinstance(item, Target) else item.source for item in named]
+    path = folder / SHARD_FILE
+    if path.exists() and f'"generator": "{GENERATOR}"' not in path.read_text(errors="replace")[:4096]:
+        raise ReportError(f"{folder} already holds {SHARD_FILE} not written by this suite; choose another folder "
+                          "with --out")
+    write_atomically(folder / SHARD_FILE, json.dumps({"generator": GENERATOR, "shard": str(shard),
+                                                      "fingerprint": print_, "targets": names}, indent=1) + "\n")
 
 
 def results_of(named: Sequence[Target | Unloadable], report: Report, seconds: dict[str, float],
                cases: int) -> list[TargetResult]:
     """One ``TargetResult`` per named target, in the order they were named: what it calls
     itself is display text next to its identity (the name it was given by)."""
-    ran = {result.source: result for result in target_results(report.results)}
+    ran = {result.source: result for result in target_results(report.results, report.not_applicable)}
     failed = {item.source: item.reason for item in report.not_loaded}
     out = []
     for item in named:
@@ -125,7 +146,7 @@ def report_part(checked: Checked, when_empty: bool = True) -> Callable[[], None]
     """The report's files (results.csv, summary.md, report.html, ...); when no case ran,
     only if ``when_empty``."""
     def write() -> None:
-        if when_empty or not checked.report.results.empty:
+        if when_empty or not checked.report.empty:
             checked.report.write(checked.folder)
     return write
 
@@ -137,7 +158,8 @@ def junit_part(checked: Checked, path: Path | None) -> Callable[[], None]:
             from conformance.reporting.junit import write_junit
 
             write_junit(checked.report.results, path,
-                        [(r.source, r.load_error) for r in checked.results if r.load_error])
+                        [(r.source, r.load_error) for r in checked.results if r.load_error],
+                        checked.report.not_applicable)
     return write
 
 

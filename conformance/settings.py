@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from conformance.judge import expectations as known
 from conformance.judge.coverage import Requirement
 from conformance.oracles.fd_scheme import Settings as FiniteDifferenceSettings
+from conformance.reporting.split import Shard
 from conformance.running.limits import Limits
 from conformance.running.timing import DEFAULT_BUDGET_S, TIMING_WIDTHS, Rules
 
@@ -70,6 +71,8 @@ class Options:
     require: Requirement | None = None
     #: Recorded known defects; None: the bundled implementations' own (``expectations.load``).
     expectations: tuple[known.Expectation, ...] | None = None
+    #: This run's share of the named targets (``--shard I/N``); None: every one.
+    shard: Shard | None = None
 
     @property
     def timed(self) -> bool:

@@ -132,9 +132,11 @@ def test_a_folder_of_submissions_gives_one_row_per_submission_and_goes_on_past_a
     graded = csv(checked.report, "targets.csv")
     assert list(graded["verdict"]) == ["pass", "fail", "error", "not loaded", "fail", "nothing ran"]
     assert graded["reason"].iloc[3].startswith("syntax error in")
-    results = csv(checked.report, "results.csv")
+    results, skipped = csv(checked.report, "results.csv"), csv(checked.report, "not_applicable.csv")
     loaded = {"alice.py", "bob.py", "carol.py", "erin.py", "frank.py"}
-    assert set(results["implementation"]) == {str(checked.folder / name) for name in loaded}
+    assert set(results["implementation"]) | set(skipped["implementation"]) == {str(checked.folder / name)
+                                                                              for name in loaded}
+    assert str(checked.folder / "frank.py") not in set(results["implementation"])  # no case of it applied
 
 
 def test_a_submission_that_cannot_be_loaded_is_an_errored_test_case_in_the_junit_file(checked):

@@ -411,11 +411,10 @@ def test_a_grid_is_labelled_by_its_cases(monkeypatch, quick, label):
 
 
 def test_the_outcome_is_printed_where_it_is_asked_for(capsys):
-    class Empty:
-        results = pd.DataFrame()
+    from conformance.reporting.files import Report
 
     written = io.StringIO()
-    suite.print_outcome(Empty(), written)
+    suite.print_outcome(Report(pd.DataFrame()), written)
     assert written.getvalue() == "no case finished\n" and capsys.readouterr().out == ""
 
 

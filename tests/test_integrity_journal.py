@@ -51,19 +51,27 @@ def _rows(name: str) -> list:
     return [row(name, case, "gradient", "bias[0]", "pass", "|error| 0 within tolerance 1") for case in CASES]
 
 
+def _record(journal: Journal, target: Target) -> None:
+    """The target's cases journaled as they finish, then its end."""
+    for index, case_row in enumerate(_rows(target.name)):
+        journal.case_done(target.name, index, [case_row])
+    journal.record(target.name, {index: [r] for index, r in enumerate(_rows(target.name))})
+
+
 def _rewrite(tmp_path: Path, journal: Journal, change) -> None:
     """Change the journaled line and sign it again with the grader's key (as a bug would)."""
     from conformance.running.journal import _mac
 
-    entry = json.loads((tmp_path / "journal.jsonl").read_text())
+    first, *rest = (tmp_path / "journal.jsonl").read_text().splitlines()
+    entry = json.loads(first)
     change(entry)
     entry["mac"] = _mac(journal._key, entry)
-    (tmp_path / "journal.jsonl").write_text(json.dumps(entry) + "\n")
+    (tmp_path / "journal.jsonl").write_text("\n".join([json.dumps(entry), *rest]) + "\n")
 
 
 def test_an_unchanged_line_is_reused(tmp_path, monkeypatch):
     journal, target = _journal(tmp_path, monkeypatch)
-    journal.record(target.name, _rows(target.name))
+    _record(journal, target)
     done = Journal(tmp_path, "fingerprint").start(True, [target], CASES)
     # NaN equals NaN here
     def frame(rows):
@@ -84,12 +92,17 @@ def _set(column: str, value):
     pytest.param(_set("case", "1layer-made-up"), "a case this run does not have", id="a case the run lacks"),
     pytest.param(_set("batch", 99), "a case this run does not have", id="a case's field changed"),
     pytest.param(_set("max_abs_error", "0.0"), "an unusable max_abs_error", id="text where a number goes"),
-    pytest.param(lambda entry: entry["rows"].pop(), "lacks 1 of the run's cases", id="a case left out"),
+    pytest.param(lambda entry: entry["rows"].pop(), "lacks 1 of the cases it names", id="a case left out"),
+    pytest.param(lambda entry: entry["cases"].append(len(CASES)), "cases this run does not have",
+                 id="a case position past the run's"),
+    pytest.param(lambda entry: entry["skipped"].append(["no tanh", [0]]), "a row of a case it does not name",
+                 id="a case both run and not applicable"),
+    pytest.param(lambda entry: entry.update(done=1), "not one this suite writes", id="a flag that is not one"),
     pytest.param(lambda entry: entry.update(extra=1), "not one this suite writes", id="an unknown field"),
 ])
 def test_a_signed_line_that_a_reply_could_not_be_is_run_again(tmp_path, monkeypatch, change, words):
     journal, target = _journal(tmp_path, monkeypatch)
-    journal.record(target.name, _rows(target.name))
+    _record(journal, target)
     _rewrite(tmp_path, journal, change)
     resumed = Journal(tmp_path, "fingerprint")
     assert resumed.start(True, [target], CASES) == {}
@@ -99,14 +112,37 @@ def test_a_signed_line_that_a_reply_could_not_be_is_run_again(tmp_path, monkeypa
 
 def test_a_line_under_another_key_or_edited_by_hand_is_run_again(tmp_path, monkeypatch):
     journal, target = _journal(tmp_path, monkeypatch)
-    journal.record(target.name, _rows(target.name))
-    line = (tmp_path / "journal.jsonl").read_text()
-    (tmp_path / "journal.jsonl").write_text(line.replace('"pass"', '"fail"', 1))
+    _record(journal, target)
+    line, done = (tmp_path / "journal.jsonl").read_text().splitlines()
+    (tmp_path / "journal.jsonl").write_text(line.replace('"pass"', '"fail"', 1) + "\n" + done + "\n")
     resumed = Journal(tmp_path, "fingerprint")
     assert resumed.start(True, [target], CASES) == {}
     assert "was not written by this grader, or was changed since" in resumed.rejected[0]
     with pytest.raises(Rejected):
         resumed._checked(json.loads(line) | {"mac": "0" * 64})
+
+
+def test_the_finished_cases_of_an_unfinished_target_are_taken_up_again(tmp_path, monkeypatch):
+    journal, target = _journal(tmp_path, monkeypatch)
+    rows = _rows(target.name)
+    journal.case_done(target.name, 0, [rows[0]])
+    journal.case_done(target.name, 2, [rows[2]])
+    journal.flush()  # and then the run is killed
+    resumed = Journal(tmp_path, "fingerprint")
+    assert resumed.start(True, [target], CASES) == {}
+    taken = {name: {index: list(map(repr, found)) for index, found in cases.items()}
+             for name, cases in resumed.partial.items()}
+    assert taken == {target.name: {0: [repr(rows[0])], 2: [repr(rows[2])]}} and resumed.rejected == []
+
+
+def test_cases_that_did_not_apply_are_journaled_as_their_reason_and_come_back_as_their_rows(tmp_path, monkeypatch):
+    journal, target = _journal(tmp_path, monkeypatch)
+    skipped = [row(target.name, case, "case", "*", "not_applicable", "no tanh hidden activation") for case in CASES]
+    journal.record(target.name, {index: [r] for index, r in enumerate(skipped)})
+    text = (tmp_path / "journal.jsonl").read_text()
+    assert text.count("no tanh hidden activation") == 1
+    done = Journal(tmp_path, "fingerprint").start(True, [target], CASES)
+    assert list(map(repr, done[target.name])) == list(map(repr, skipped))
 
 
 # ---- a class resumed ---------------------------------------------------------------------------

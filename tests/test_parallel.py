@@ -39,7 +39,7 @@ def test_a_pool_process_is_started_only_when_the_run_pays_for_it(monkeypatch, ru
             raise _PoolStarted
 
     class Here:  # stands in for this process's runner: every chunk, no rows
-        def __init__(self, targets, settings):
+        def __init__(self, *args):
             pass
 
         def run(self, chunk):

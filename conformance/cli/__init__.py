@@ -3,7 +3,8 @@
 Each verb is a function that adds its subparser (``add_<verb>``, listed in ``VERBS``) and
 a function that runs it and returns the exit code: ``suite`` holds the verbs that run
 implementations (run, check, grade), ``tools`` the others (list, new, audit, autograder),
-``options`` the option groups they share, ``progress`` what they show while they work.
+``merge`` the reports of a run's shards joined, ``options`` the option groups they share,
+``progress`` what they show while they work.
 
 Exit codes: 0 when every result is as expected (a pass, a recorded known defect, a case
 that does not apply), 1 when anything unexpected happened, 2 for bad arguments or a
@@ -20,13 +21,14 @@ import sys
 from typing import NoReturn, Sequence
 
 from conformance.cli.options import PROG, Parser, UsageError
+from conformance.cli.merge import add_merge
 from conformance.cli.suite import add_check, add_grade, add_run
 from conformance.cli.tools import add_audit, add_autograder, add_list, add_new
 from conformance.running.threads import one_thread_per_process
 
 __all__ = ["PROG", "VERBS", "build_parser", "main", "version"]
 
-VERBS = [add_run, add_list, add_check, add_new, add_audit, add_grade, add_autograder]
+VERBS = [add_run, add_list, add_check, add_new, add_audit, add_grade, add_autograder, add_merge]
 
 
 def version() -> str:

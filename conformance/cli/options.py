@@ -98,8 +98,17 @@ def add_outputs(parser: argparse.ArgumentParser) -> None:
                         help="also write the verdicts as JUnit XML (one test case per implementation × case) "
                              "for a CI system to show")
     parser.add_argument("--resume", action="store_true",
-                        help="continue a run that was killed: targets already in --out's journal.jsonl "
+                        help="continue a run that was killed: targets and cases already in --out's journal.jsonl "
                              "(same grid and options) are not run again")
+    parser.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                        help="run shard I of N: every N-th target named, from the I-th (one job of a CI matrix "
+                             "or job array, each with its own --out); `conformance merge` joins the N reports")
+
+
+def _shard(text: str):
+    from conformance.reporting.split import Shard
+
+    return Shard.parse(text)
 
 
 def add_common(parser: argparse.ArgumentParser, jobs_help: str) -> None:
@@ -245,4 +254,4 @@ def options_from(args: argparse.Namespace, cases):
     return Options(isolate=not args.no_isolation, jobs=bounded_jobs(args.jobs, args.argv[0]),
                    timing=not args.no_timing, rules=QUICK if args.grid == "quick" else Rules(),
                    timing_budget_s=args.timing_budget, require=require, limits=limits_from(args),
-                   expectations=expectations)
+                   expectations=expectations, shard=args.shard)

@@ -76,11 +76,11 @@ def print_outcome(report, stdout: TextIO) -> None:
     from conformance.reporting.tables import findings, verdict_table
     from conformance.reporting.verdicts import aligned
 
-    if report.results.empty:
+    if report.empty:
         print("no case finished", file=stdout)
         return
-    print(aligned(verdict_table(report.results)), file=stdout)
-    for name, label, lines in findings(report.results, limit=3):
+    print(aligned(verdict_table(report.results, not_applicable=report.not_applicable)), file=stdout)
+    for name, label, lines in findings(report.results, limit=3, not_applicable=report.not_applicable):
         print(f"\n{name}: {label}", file=stdout)
         for line in lines:
             print(f"  {line}", file=stdout)
@@ -165,7 +165,7 @@ def grade_command(args: argparse.Namespace) -> int:
     try:
         return grade.command(args.assignment, args.submissions, out=args.out, quick=args.grid == "quick",
                              seed=args.seed, limits=limits_from(args), jobs=bounded_jobs(args.jobs, "grade"),
-                             single=args.single, outputs=outputs, resume=args.resume,
+                             single=args.single, outputs=outputs, resume=args.resume, shard=args.shard,
                              progress=progress_for(sys.stderr), stdout=sys.stdout, stderr=sys.stderr)
     except AssignmentError as error:
         raise UsageError(str(error)) from None

@@ -99,6 +99,7 @@ def command(
     stdout: TextIO = sys.stdout,
     stderr: TextIO = sys.stderr,
     grid: Callable[[int], Sequence[Case]] | None = None,
+    shard=None,
 ) -> int:
     """Grade every named submission; the exit code is ``conformance check``'s. ``seed`` None
     draws one at random (``seeds``); ``grid`` gives the cases for a seed instead of the
@@ -126,7 +127,7 @@ def command(
     announce(loaded, ignored(list(named), assignment=True, single=single), "conformance grade", stderr)
     seeds.record(folder, seed)
     options = Options(checks=Checks(other_convention=settings.other_convention), limits=limits, jobs=jobs,
-                      timing=False, require=settings.require, expectations=())
+                      timing=False, require=settings.require, expectations=(), shard=shard)
     runnable = [item for item in loaded if isinstance(item, Target)]
     if runnable:  # which cases count: the assignment's answer, before any student's code runs
         plan = instructor.decide(settings, cases, replace(limits, hidden=limits.hidden + (str(folder.resolve()),)))
@@ -175,6 +176,6 @@ def _print(results, grades, notes, report, folder: Path, feedback_folder: Path, 
         for record in summary.itertuples(index=False):
             print(f"  {record.students} × {record.mistake}", file=stdout)
     print(f"sandbox: {report.environment.get('sandbox', 'none')}", file=stdout)
-    written = [folder / "report.html"] if not report.results.empty else []
+    written = [folder / "report.html"] if not report.empty else []
     print(f"report: {' · '.join(map(str, written + [folder / 'targets.csv', folder / 'grades.csv', feedback_folder]))}",
           file=stdout)

@@ -1,7 +1,10 @@
 """A run's product (``Report``) and the files written from it.
 
 ``Report`` holds what a run produced, as pandas tables. ``write`` puts it in a
-folder: ``results.csv`` (one row per implementation × case × check × tensor),
+folder: ``results.csv`` (one row per implementation × case × check × tensor, of the cases
+that applied), ``not_applicable.csv`` (one row per implementation × reason a case did not
+apply, with how many and the digest of their list of cases) and ``not_applicable_cases.csv``
+(each distinct list once: its digest and a case a row),
 ``timings.csv``, ``fd_accuracy.csv`` when the finite-difference oracle measured
 itself, ``environment.json``, ``summary.md`` and ``report.html``. Every file is
 written atomically, and a file of the same name that this suite did not write is
@@ -21,13 +24,16 @@ import pandas as pd
 
 from conformance.judge import expectations as known
 from conformance.judge.results import COLUMNS
+from conformance.judge.skipped import NotApplicable
+from conformance.reporting.not_applicable import CASE_LISTS, HEADERS, SUMMARY, tables as not_applicable_tables
 from conformance.reporting.environment import GENERATOR
 from conformance.reporting.html import report_html
 from conformance.reporting.markdown import summary_markdown
 from conformance.reporting.tables import TIMING_COLUMNS
 
 
-FILES = ("results.csv", "timings.csv", "fd_accuracy.csv", "environment.json", "summary.md", "report.html")
+FILES = ("results.csv", SUMMARY, CASE_LISTS, "timings.csv", "fd_accuracy.csv", "environment.json", "summary.md",
+         "report.html")
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +59,13 @@ class Report:
     class_view: pd.DataFrame | None = None
     #: Each declared family's cases and how many ran (``judge.declared.FamilyCoverage``), by target.
     coverage: dict = field(default_factory=dict)
+    #: The cases that did not apply, per implementation and reason (``results`` has no row for them).
+    not_applicable: NotApplicable = NotApplicable()
+
+    @property
+    def empty(self) -> bool:
+        """No case finished: no result row, and no case found not to apply."""
+        return self.results.empty and not self.not_applicable.entries
 
     @property
     def unexpected(self) -> pd.DataFrame:
@@ -65,7 +78,8 @@ class Report:
         that could not be loaded included (an interrupted run is never 0)."""
         from conformance.reporting.verdicts import exit_code_of, target_results
 
-        words = [r.verdict for r in target_results(self.results)] + ["not loaded"] * len(self.not_loaded)
+        words = [r.verdict for r in target_results(self.results, self.not_applicable)]
+        words += ["not loaded"] * len(self.not_loaded)
         return exit_code_of(words + ["not run"] * self.interrupted)
 
     def write(self, out: Path | str) -> list[Path]:
@@ -83,6 +97,8 @@ def _is_ours(path: Path) -> bool:
             head = f.read(4096)
     except (OSError, UnicodeDecodeError):
         return False
+    if path.name in (SUMMARY, CASE_LISTS):
+        return head.startswith(HEADERS[path.name] + "\n")
     if path.suffix == ".csv":
         if path.name == "fd_accuracy.csv":
             return (path.parent / "environment.json").exists() and _is_ours(path.parent / "environment.json")
@@ -145,6 +161,8 @@ def _parts(report: Report) -> dict:
         "results.csv": lambda: _csv(report.results.reindex(columns=list(COLUMNS))),
         "timings.csv": lambda: _csv(report.timings.reindex(columns=list(TIMING_COLUMNS))),
     }
+    summary, lists = not_applicable_tables(report.not_applicable).values()
+    parts |= {SUMMARY: lambda: _csv(summary), CASE_LISTS: lambda: _csv(lists)}
     if report.fd_accuracy is not None:
         parts["fd_accuracy.csv"] = lambda: _csv(report.fd_accuracy)
     parts["environment.json"] = lambda: json.dumps(report.environment | {"interrupted": report.interrupted},

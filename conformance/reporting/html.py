@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from conformance.judge.skipped import NotApplicable
 from conformance.reporting.environment import GENERATOR
 from conformance.reporting.error_grid import STYLE as GRID_STYLE
 from conformance.reporting.markdown import CELL_LEGEND, headline, how_much, plain as cell
@@ -137,15 +138,17 @@ SPEED_NOTE = ("Each implementation's median time as a multiple of PyTorch's on t
               "data), against the network's size; below the dashed line it is faster than PyTorch.")
 
 
-def missing_notes(results: pd.DataFrame, shown: set[str], why: str) -> list[str]:
+def missing_notes(results: pd.DataFrame, shown: set[str], why: str,
+                  not_applicable: NotApplicable = NotApplicable()) -> list[str]:
     """A line for every implementation of the run a picture leaves out, and why."""
-    return [f"{name}: {why}" for name in dict.fromkeys(results["implementation"]) if name not in shown]
+    return [f"{name}: {why}" for name in not_applicable.implementations(results["implementation"])
+            if name not in shown]
 
 
 def _timing_gaps(report: Report) -> list[str]:
     timings = report.timings
     lines = []
-    for name in dict.fromkeys(report.results["implementation"]):
+    for name in report.not_applicable.implementations(report.results["implementation"]):
         mine = timings[timings["implementation"] == name]
         if mine.empty:
             lines.append(f"{name}: not timed — no case ran to the end without an error (nothing to time)")
@@ -167,9 +170,10 @@ def report_html(report: Report) -> str:
     if report.class_summary is not None and not report.class_summary.empty:
         parts += ["<h2>Mistakes in the class</h2>", _note(CLASS_NOTE), html_table(report.class_summary)]
     parts += ["<h2>Implementations</h2>" if report.class_view is not None else "",
-              html_table(verdict_table(results), coloured=True), _note(CELL_LEGEND)]
+              html_table(verdict_table(results, not_applicable=report.not_applicable), coloured=True),
+              _note(CELL_LEGEND)]
     parts.append("<h2>What is wrong</h2>")
-    found = findings(results, more_in=MORE_IN_FILES)
+    found = findings(results, more_in=MORE_IN_FILES, not_applicable=report.not_applicable)
     if not found:
         parts.append("<p>Nothing: every implementation conforms on every case that applies to it.</p>")
     for name, label, lines in found:
@@ -181,16 +185,17 @@ def report_html(report: Report) -> str:
     drawn = {name for name in ratio.index if ratio.loc[name].notna().any()}
     parts += ["<h2>Where it is wrong</h2>", _note(WHERE_NOTE), _grid(results)]
     parts += [_note(line) for line in missing_notes(results, drawn, "not in the picture — no case of the grid "
-                                                                   "applies to it, so nothing was compared")]
+                                                                   "applies to it, so nothing was compared",
+                                     report.not_applicable)]
     defects = defect_table(results, report.expectations)
     if not defects.empty:
         parts += ["<h2>Recorded known defects</h2>", html_table(defects)]
     worst = worst_errors(results)
     if not worst.empty:
         parts += ["<h2>Worst errors</h2>", _note(WORST_NOTE), html_table(worst)]
-    if not (na := not_applicable_table(results)).empty:
+    if not (na := not_applicable_table(results, report.not_applicable)).empty:
         parts += ["<h2>Cases that do not apply</h2>", _note(NA_NOTE), html_table(na)]
-    parts += ["<h2>Result rows by check</h2>", html_table(count_matrix(results))]
+    parts += ["<h2>Result rows by check</h2>", html_table(count_matrix(results, report.not_applicable))]
     if not report.timings.empty:
         parts += ["<h2>Timings</h2>", _note(SPEED_NOTE),
                   _figure(plots.speed, report.timings, "time as a multiple of PyTorch's against network size")]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from conformance.judge.results import message
+from conformance.judge.skipped import NotApplicable
 from conformance.reporting.files import ReportError
 
 
@@ -86,14 +87,25 @@ def _not_loaded_element(target: str, reason: str) -> ET.Element:
     return element
 
 
-def junit_tree(results: pd.DataFrame, not_loaded: Sequence[tuple[str, str]] = ()) -> ET.ElementTree:
-    """The XML document: ``<testsuites>`` with one ``<testsuite>`` per implementation, and
-    one per target that could not be loaded (``not_loaded``: (target, reason) pairs)."""
+def _skipped_element(implementation: str, case: str, reason: str) -> ET.Element:
+    element = ET.Element("testcase", classname=implementation, name=case)
+    ET.SubElement(element, "skipped", message=f"not applicable: {reason}")
+    return element
+
+
+def junit_tree(results: pd.DataFrame, not_loaded: Sequence[tuple[str, str]] = (),
+               not_applicable: NotApplicable = NotApplicable()) -> ET.ElementTree:
+    """The XML document: ``<testsuites>`` with one ``<testsuite>`` per implementation (its
+    cases that did not apply, from ``not_applicable``, after those that ran), and one per
+    target that could not be loaded (``not_loaded``: (target, reason) pairs)."""
     root = ET.Element("testsuites", name="conformance")
-    for implementation, cases in _grouped(results).items():
+    grouped = _grouped(results)
+    for implementation in not_applicable.implementations(grouped):
         suite = ET.SubElement(root, "testsuite", name=implementation)
-        for case, case_rows in cases.items():
+        for case, case_rows in grouped.get(implementation, {}).items():
             suite.append(_case_element(implementation, case, case_rows))
+        for entry in not_applicable.of(implementation):
+            suite.extend(_skipped_element(implementation, case, entry.reason) for case in entry.cases)
     for target, reason in not_loaded:
         ET.SubElement(root, "testsuite", name=str(target)).append(_not_loaded_element(str(target), str(reason)))
     for suite in root:
@@ -108,11 +120,13 @@ def junit_tree(results: pd.DataFrame, not_loaded: Sequence[tuple[str, str]] = ()
     return ET.ElementTree(root)
 
 
-def write_junit(results: pd.DataFrame, path: Path | str, not_loaded: Sequence[tuple[str, str]] = ()) -> Path:
-    """Write ``junit_tree(results, not_loaded)`` to ``path`` (atomically) and return the path."""
+def write_junit(results: pd.DataFrame, path: Path | str, not_loaded: Sequence[tuple[str, str]] = (),
+                not_applicable: NotApplicable = NotApplicable()) -> Path:
+    """Write ``junit_tree(results, not_loaded, not_applicable)`` to ``path`` (atomically) and return the path."""
     from conformance.reporting.files import write_atomically
 
     path = Path(path)
-    text = ET.tostring(junit_tree(results, not_loaded).getroot(), encoding="unicode", xml_declaration=True)
+    tree = junit_tree(results, not_loaded, not_applicable)
+    text = ET.tostring(tree.getroot(), encoding="unicode", xml_declaration=True)
     write_atomically(path, text + "\n")
     return path

@@ -43,10 +43,11 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def headline(report: Report) -> str:
-    env, results = report.environment, report.results
-    count = results["implementation"].nunique()
+    env, results, skipped = report.environment, report.results, report.not_applicable
+    count = len(skipped.implementations(results["implementation"]))
+    cases = set(results["case"]).union(*(e.cases for e in skipped.entries))
     parts = [f"{count} implementation{'s' * (count != 1)}",
-             f"{results['case'].nunique()} cases ({env.get('grid', '?')} grid, seed {env.get('seed', '?')})",
+             f"{len(cases)} cases ({env.get('grid', '?')} grid, seed {env.get('seed', '?')})",
              env.get("date", ""), f"revision {env['git_revision']}" if env.get("git_revision") else ""]
     return " · ".join(p for p in parts if p)
 
@@ -69,9 +70,10 @@ def summary_markdown(report: Report) -> str:
         out += ["> **PARTIAL REPORT**: the run was interrupted; these tables hold only the cases that finished"
                 f"{how_much(report)}.", ""]
     out += _class_markdown(report)
-    out += [markdown_table(verdict_table(results, marks=True)), "", CELL_LEGEND, ""]
+    out += [markdown_table(verdict_table(results, marks=True, not_applicable=report.not_applicable)), "",
+            CELL_LEGEND, ""]
     out += ["## What is wrong", ""]
-    found = findings(results, more_in=MORE_IN_FILES)
+    found = findings(results, more_in=MORE_IN_FILES, not_applicable=report.not_applicable)
     if not found:
         out += ["Nothing: every implementation conforms on every case that applies to it.", ""]
     for name, label, lines in found:
@@ -100,15 +102,17 @@ def _details_markdown(report: Report) -> list[str]:
     worst = worst_errors(results)
     if not worst.empty:
         out += ["## Worst errors", "", WORST_NOTE, "", markdown_table(worst), ""]
-    if not (na := not_applicable_table(results)).empty:
+    if not (na := not_applicable_table(results, report.not_applicable)).empty:
         out += ["## Cases that do not apply", "", NA_NOTE, "", markdown_table(na), ""]
-    out += ["## Result rows by check", "", markdown_table(count_matrix(results)), ""]
+    out += ["## Result rows by check", "", markdown_table(count_matrix(results, report.not_applicable)), ""]
     if not report.timings.empty:
         out += ["## Timings", "", TIMING_NOTE, "", markdown_table(timing_summary(report.timings)), ""]
     if (accuracy := fd_accuracy_summary(report.fd_accuracy)) is not None:
         out += ["## Finite-difference oracle accuracy", "", FD_NOTE, "", markdown_table(accuracy), ""]
     out += ["## Environment", "", markdown_table(pd.DataFrame(
         [(k, v) for k, v in report.environment.items() if k != "generator"], columns=["", "value"])), ""]
-    out += ["Files: `results.csv` (every row), `timings.csv`, `report.html` (with plots), `environment.json`."]
+    out += ["Files: `results.csv` (every row of the cases that applied), `not_applicable.csv` and "
+            "`not_applicable_cases.csv` (the cases that did not, by reason), `timings.csv`, `report.html` "
+            "(with plots), `environment.json`."]
     return out
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from conformance.judge import expectations as known
 from conformance.judge.results import CHECKS, VERDICTS, cases_checked
+from conformance.judge.skipped import NotApplicable
 from conformance.oracles.fd_accuracy import ACCURACY_CASES
 from conformance.reporting import verdicts
 from conformance.reporting.verdicts import LABELS, MARKS, target_results
@@ -28,11 +29,12 @@ def _present_families(results: pd.DataFrame) -> list[str]:
     return [family for family in verdicts.FAMILIES if (ran["check"] == family).any()]
 
 
-def verdict_table(results: pd.DataFrame, marks: bool = False) -> pd.DataFrame:
+def verdict_table(results: pd.DataFrame, marks: bool = False,
+                  not_applicable: NotApplicable = NotApplicable()) -> pd.DataFrame:
     """One row per implementation: its verdict, cases run, and one word per check family."""
     families = _present_families(results)
     records = []
-    for result in target_results(results):
+    for result in target_results(results, not_applicable):
         words = result.families()
         label = f"{MARKS[result.verdict]} {LABELS[result.verdict]}" if marks else LABELS[result.verdict]
         records.append({"implementation": result.name, "verdict": label,
@@ -41,12 +43,19 @@ def verdict_table(results: pd.DataFrame, marks: bool = False) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=["implementation", "verdict", "cases run", *families])
 
 
-def count_matrix(results: pd.DataFrame) -> pd.DataFrame:
-    """Rows per implementation × check family × verdict, every verdict a column."""
-    counts = results.groupby(["implementation", "check", "verdict"], sort=False).size().unstack(fill_value=0)
+def count_matrix(results: pd.DataFrame, not_applicable: NotApplicable = NotApplicable()) -> pd.DataFrame:
+    """Rows per implementation × check family × verdict, every verdict a column (the cases that
+    did not apply counted as the ``case`` rows they stand for)."""
+    sizes = results.groupby(["implementation", "check", "verdict"], sort=False).size()
+    if not_applicable.entries:
+        keys = [(e.implementation, "case", "not_applicable") for e in not_applicable.entries]
+        extra = pd.Series([len(e.cases) for e in not_applicable.entries], index=pd.MultiIndex.from_tuples(keys))
+        sizes = pd.concat([sizes, extra]).groupby(level=[0, 1, 2], sort=False).sum()
+        sizes.index.names = ["implementation", "check", "verdict"]
+    counts = sizes.unstack(fill_value=0)
     counts = counts.reindex(columns=list(VERDICTS), fill_value=0)
     order = {c: i for i, c in enumerate(CHECKS)}
-    names = list(dict.fromkeys(results["implementation"]))
+    names = not_applicable.implementations(dict.fromkeys(results["implementation"]))
     return (counts.reset_index()
             .sort_values(["implementation", "check"], key=lambda s: s.map(names.index) if s.name == "implementation"
                          else s.map(lambda c: order.get(c, len(order))))
@@ -146,11 +155,11 @@ def duration(seconds: float) -> str:
 MORE_IN_FILES = "each failing row is in results.csv: verdict fail or error, column detail"
 
 
-def findings(results: pd.DataFrame, limit: int = 4,
-             more_in: str = verdicts.MORE_IN) -> list[tuple[str, str, list[str]]]:
+def findings(results: pd.DataFrame, limit: int = 4, more_in: str = verdicts.MORE_IN,
+             not_applicable: NotApplicable = NotApplicable()) -> list[tuple[str, str, list[str]]]:
     """For every implementation that is not a clean pass: (name, verdict label, lines)."""
     out = []
-    for result in target_results(results):
+    for result in target_results(results, not_applicable):
         if result.verdict == "pass":
             continue
         lines = verdicts.problem_lines(result.rows, limit, more_in)
@@ -169,15 +178,20 @@ def findings(results: pd.DataFrame, limit: int = 4,
     return out
 
 
-def not_applicable_table(results: pd.DataFrame) -> pd.DataFrame:
+def not_applicable_table(results: pd.DataFrame, not_applicable: NotApplicable = NotApplicable()) -> pd.DataFrame:
     """Every reason a case did not apply, per implementation, with how many cases it excluded
     (all of them: the console shortens this list, the report does not)."""
     rows = results[(results["check"] == "case") & (results["verdict"] == "not_applicable")]
     counts = rows.groupby(["implementation", "detail"], sort=False)["case"].nunique().reset_index()
     counts = counts.rename(columns={"detail": "reason", "case": "cases"})
-    totals = results.groupby("implementation", sort=False)["case"].nunique()
+    summarised = pd.DataFrame([(e.implementation, e.reason, len(e.cases)) for e in not_applicable.entries],
+                              columns=["implementation", "reason", "cases"])
+    counts = pd.concat([counts, summarised], ignore_index=True) if len(summarised) else counts
+    names = not_applicable.implementations(dict.fromkeys(results["implementation"]))
+    ran = results.groupby("implementation", sort=False)["case"].unique()
+    totals = {name: len(set(ran.get(name, ())) | not_applicable.cases(name)) for name in names}
     counts["of"] = counts["implementation"].map(totals)
-    order = {name: i for i, name in enumerate(dict.fromkeys(results["implementation"]))}
+    order = {name: i for i, name in enumerate(names)}
     return (counts.sort_values(["implementation", "cases"], key=lambda c: c.map(order) if c.name == "implementation"
                                else -c, kind="stable").reset_index(drop=True))
 

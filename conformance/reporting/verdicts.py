@@ -35,6 +35,7 @@ import pandas as pd
 
 from conformance.judge.results import (CHECKS, COLUMNS, FD_CHECKS, ORACLE_CHECKS, TEXT_COLUMNS, ResultRow,
                                        cases_checked)
+from conformance.judge.skipped import NotApplicable
 from conformance.reporting.coverage import coverage_statement, uniform_error
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class TargetResult:
     #: The run stopped before this target's turn came.
     not_run: bool = False
     coverage: tuple = ()  #: each declared family's ``judge.declared.FamilyCoverage``
+    #: The reasons cases did not apply, each with how many (``judge.skipped``: they have no rows).
+    skipped: tuple[tuple[str, int], ...] = ()
 
     @property
     def ran(self) -> list[ResultRow]:
@@ -234,6 +237,7 @@ def problem_lines(rows: Iterable[ResultRow], limit: int, more_in: str = MORE_IN)
 
 def not_applicable_line(result: TargetResult) -> str | None:
     reasons = Counter(r.detail for r in result.rows if r.verdict == "not_applicable" and r.check == "case")
+    reasons.update(dict(result.skipped))
     if not reasons:
         return None
     total = sum(reasons.values())
@@ -331,7 +335,8 @@ def summary_table(results: Sequence[TargetResult]):
             "errors": len(result.cases_with("error")) if not result.load_error else "",
             "reason": result.load_error,
         })
-    table = pd.DataFrame.from_records(records)
+    columns = ["target", "implementation", "verdict", "cases run", *present, "errors", "reason"]
+    table = pd.DataFrame.from_records(records, columns=columns)  # columns named: a shard may have no target
     if not table["reason"].astype(bool).any():
         table = table.drop(columns="reason")
     return table
@@ -360,10 +365,15 @@ def _as_rows(results: pd.DataFrame) -> list[ResultRow]:
     return [ResultRow(**record) for record in clean[list(COLUMNS)].to_dict("records")]
 
 
-def target_results(results: pd.DataFrame) -> list[TargetResult]:
-    """One ``TargetResult`` per implementation, in the order they ran."""
+def target_results(results: pd.DataFrame, not_applicable: NotApplicable = NotApplicable()) -> list[TargetResult]:
+    """One ``TargetResult`` per implementation, in the order they ran (the cases that did not
+    apply from ``not_applicable``)."""
+    groups = dict(tuple(results.groupby("implementation", sort=False)))
     out = []
-    for name, group in results.groupby("implementation", sort=False):
-        out.append(TargetResult(name, name, tuple(_as_rows(group)), cases=group["case"].nunique()))
+    for name in not_applicable.implementations(groups):
+        group = groups.get(name, results.iloc[:0])
+        cases = len(set(group["case"]) | not_applicable.cases(name))
+        out.append(TargetResult(name, name, tuple(_as_rows(group)), cases=cases,
+                                skipped=tuple(not_applicable.counts(name).items())))
     return out
 

@@ -1,0 +1,62 @@
+"""An interrupted run resumed with its journal runs only the cases that had not finished,
+also of a target it was in the middle of, and ends with the rows of a run never stopped."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dataclasses import replace
+
+from conformance.api import Options, Progress, run_suite
+from conformance.running.journal import Journal
+from conformance.running.targets import builtin
+from helpers import PINNED
+
+CASES = list(PINNED)
+TARGETS = ("reference_numpy", "single_layer_relu")
+OPTIONS = Options(isolate=False, timing=False)
+
+
+class Counted(Progress):
+    """Counts the cases run; with ``stop_after``, stops the run there as Ctrl-C would."""
+
+    def __init__(self, stop_after: int | None = None):
+        self.ran, self.stop_after = [], stop_after
+
+    def case_done(self, target, case, rows) -> None:
+        self.ran.append((target.name, case.id))
+        if len(self.ran) == self.stop_after:
+            raise KeyboardInterrupt
+
+
+def _run(folder, progress, resume, jobs=1):
+    folder.mkdir(exist_ok=True)
+    return run_suite([builtin(name) for name in TARGETS], cases=CASES, options=replace(OPTIONS, jobs=jobs),
+                     progress=progress, journal=Journal(folder, "fingerprint"), resume=resume)
+
+
+def _sorted(report) -> pd.DataFrame:
+    table = report.results.astype(str)
+    return table.sort_values(list(table.columns)).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("stop_after, jobs", [
+    pytest.param(len(CASES) // 2, 1, id="stopped in the middle of the first target"),
+    pytest.param(len(CASES), 1, id="stopped after the first target's last case, before its end was journaled"),
+    pytest.param(len(CASES) + 3, 1, id="stopped in the middle of the second target"),
+    pytest.param(len(CASES), 2, id="over two processes dealt by case, every case of a target journaled but not its end",
+                 marks=pytest.mark.e2e),
+    pytest.param(len(CASES) // 2 + 1, 2, id="over two processes dealt by case, stopped midway", marks=pytest.mark.e2e),
+])
+def test_a_resumed_run_runs_only_the_cases_the_stopped_one_did_not_finish(tmp_path, monkeypatch, stop_after, jobs):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    fresh = _run(tmp_path / "fresh", Counted(), resume=False)
+    stopped = _run(tmp_path / "run", Counted(stop_after), resume=False, jobs=jobs)
+    assert stopped.interrupted
+    again = Counted()
+    resumed = _run(tmp_path / "run", again, resume=True, jobs=jobs)
+    assert len(again.ran) == len(TARGETS) * len(CASES) - stop_after
+    assert not resumed.interrupted
+    pd.testing.assert_frame_equal(_sorted(resumed), _sorted(fresh))
+    assert resumed.not_applicable == fresh.not_applicable
