@@ -18,6 +18,9 @@ Pool processes are started with ``spawn``: PyTorch's and NumPy's thread pools
 do not survive ``fork`` (a forked child can hang in its first parallel
 operation), and a fresh interpreter costs about a second, paid once per
 process, in parallel.
+
+Longer than 300 lines: the two ways of dealing work (by case, by target), each with its pool's
+start, stop and interruption, belong together.
 """
 
 from __future__ import annotations
