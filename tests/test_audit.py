@@ -119,3 +119,17 @@ def test_an_audit_on_two_processes_prints_the_table_of_a_serial_run():
         [(r.cases_run, r.failing, r.right, r.wrong_example) for r in serial]
     assert any(r.failing for r in serial)
     assert checked == (audit.false_alarms("class_layers", cases),) and checked[0].cases_run > 0
+
+
+def test_a_seed_ports_recorded_defect_is_not_a_false_alarm_but_would_fail_unrecorded():
+    from conformance.audit.audit import false_alarms
+    from conformance.cases.grid import default_grid
+    from conformance.running.driver import Driver
+    from conformance.running.targets import load
+    from conformance.runner import case_outcome
+
+    [case] = [c for c in default_grid(quick=True)
+              if c.id == "3layer-4.5.5.3-relu-identityout-bias-large-b4-float64-softmax_cross_entropy"]
+    unrecorded = case_outcome(Driver(load("single_layer_relu")), case).rows
+    assert any(r.verdict == "fail" for r in unrecorded)  # the defect shows on this case
+    assert false_alarms("single_layer_relu", [case]).alarms == ()

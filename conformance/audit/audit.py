@@ -6,8 +6,8 @@ mutant is *caught* when some case fails; it is *diagnosed right* when every one 
 its failing cases gets the finding the mutant declares (kind, layers or tensors,
 factor; none at all for a bug no hypothesis describes, which must be "unexplained";
 for a model that keeps state between calls, the contract row saying which). The correct
-implementations (the reference and the seed ports without
-recorded defects) run on the same grid: any failure there is a false alarm.
+implementations (the reference, and seed ports judged with their recorded defects) run on the
+same grid: any failure there that is not a recorded defect is a false alarm.
 
 Mutants run in this process, without a worker: they are the suite's own code.
 """
@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+from conformance.judge import expectations as known
 from conformance.running.driver import Driver
 from conformance.audit.mutants import MUTANTS, Mutant
 from conformance.audit.pool import in_pool
@@ -158,10 +159,13 @@ def audit_mutants(mutants: Sequence[Mutant], cases: Sequence[Case] | None, progr
 
 
 def false_alarms(name: str, cases: Sequence[Case]) -> FalseAlarms:
+    """A correct implementation on the grid: a failure is a false alarm unless it is one of its
+    recorded known defects (a seed port keeps its own, and the run expects it too)."""
     target = load(name)
     driver, ran, alarms = Driver(target), 0, []
+    recorded = known.for_target(known.load(), target)
     for case in cases:
-        rows, _ = _run(driver, case)
+        rows = case_outcome(driver, case, recorded).rows
         ran += any(r.verdict != "not_applicable" for r in rows)
         alarms += [f"{case.id}: {r.check} {r.tensor}: {r.message}" for r in rows if r.unexpected]
     return FalseAlarms(target.name, ran, tuple(alarms))
