@@ -30,7 +30,7 @@ ACTIVATION_KINDS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "softpl
 #: Every layer kind, in the order listings show them.
 LAYER_KINDS = ("dense",) + ACTIVATION_KINDS + ("dropout", "batchnorm", "layernorm", "conv2d", "maxpool2d",
                                                "avgpool2d", "flatten", "residual", "attention", "rnn", "lstm",
-                                               "gru", "embedding")
+                                               "gru", "embedding", "multihead_attention")
 #: Activations whose derivative jumps (the kink sits at zero).
 KINKED_KINDS = frozenset({"relu", "leaky_relu"})
 LEAKY_SLOPE = 0.01
