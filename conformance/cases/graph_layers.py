@@ -44,10 +44,22 @@ class Residual(LayerKind):
         _expect(out == tuple(shape), f"a residual block's inner layers map {shape} to {out}, not to {shape}")
         return out
 
+    def _entered(self, shape: Shape):
+        """(j, inner layer j, the shape entering it)."""
+        return [(j, layer, entering) for j, (layer, entering) in enumerate(zip(self.inner, self.inner_shapes(shape)))]
+
     def param_shapes(self, shape: Shape) -> dict[str, Shape]:
-        entering = self.inner_shapes(shape)
-        return {f"inner.{j}.{name}": sub for j, layer in enumerate(self.inner)
-                for name, sub in layer.param_shapes(entering[j]).items()}
+        return {f"inner.{j}.{name}": sub for j, layer, entering in self._entered(shape)
+                for name, sub in layer.param_shapes(entering).items()}
+
+    def buffers(self, shape: Shape, batch: int) -> dict[str, Shape]:
+        """The inner layers' buffers (a dropout's keep-mask ``"inner.{j}.mask"``)."""
+        return {f"inner.{j}.{name}": sub for j, layer, entering in self._entered(shape)
+                for name, sub in layer.buffers(entering, batch).items()}
+
+    def penalised(self, shape: Shape) -> tuple[str, ...]:
+        return tuple(f"inner.{j}.{name}" for j, layer, entering in self._entered(shape)
+                     for name in layer.penalised(entering))
 
     def label_for(self, shape: Shape) -> str:
         inner = "_".join(layer.label_for(entering) for layer, entering in zip(self.inner, self.inner_shapes(shape)))

@@ -188,8 +188,19 @@ def multihead_networks() -> list[SequenceSpec]:
                          "softmax_cross_entropy")]
 
 
+def residual_inside_networks() -> list[SequenceSpec]:
+    """What a residual block holds that is not a parameter of the block itself: dense weights under the
+    L2 penalty (every weight counts, as PyTorch's sum over the modules' weights) and a dropout's
+    keep-mask (the buffer ``"1.inner.2.mask"``). Listed last, so the smoke grid's choice stays."""
+    return [SequenceSpec((4,), (Dense(4, 5), Residual((Dense(5, 6), _act("relu"), Dense(6, 5))), Dense(5, 3)),
+                         "mse", L2),
+            SequenceSpec((4,), (Dense(4, 5), Residual((Dense(5, 5), _act("tanh"), Dropout())), Dense(5, 3)),
+                         "half_mse")]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
     return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
                              + gelu_networks() + window_networks() + graph_networks()
-                             + recurrent_networks() + embedding_networks() + multihead_networks()))
+                             + recurrent_networks() + embedding_networks() + multihead_networks()
+                             + residual_inside_networks()))

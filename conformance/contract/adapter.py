@@ -97,7 +97,8 @@ FIELD_DOCS = {
               "conv2d, maxpool2d, avgpool2d, flatten, residual, attention, multihead_attention, rnn, lstm, gru, "
               "embedding; a residual block's inner kinds count too); a network is offered when it declares every "
               "kind in it (empty: none is)",
-    "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights",
+    "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights (those "
+                 "inside residual blocks too: spec.penalised())",
     "mlp": "it runs the MLPs of the grid (False: layer-sequence networks only)",
     "conventions": "the conventions it follows where correct implementations differ, as Conventions(...) "
                    "(norm eps, the losses' reductions over outputs and batch, for all or per loss, the L2 scale "
