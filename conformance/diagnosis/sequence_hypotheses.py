@@ -1,16 +1,16 @@
 """The bug hypotheses of layer-sequence networks: the mistakes people make writing these
 layers' backward passes by hand, each a what-if network for ``oracles.sequence``.
 
-Layer by layer (``LAYER_BUGS``): batch or layer norm whose backward treats the mean and
-variance as constants; softmax backward with only the Jacobian's diagonal; dropout's
-backward without the 1/(1 − p) or without the mask (or no scale at all, forward too); the
-convolution's input gradient through the flipped kernel or cut as if unpadded (or a true
-convolution, forward too); max-pool sending each window's gradient to every element; an
-activation's derivative left out; no gradient through time, the LSTM's forget gate or the
-GRU's update-gate sign; embedding rows overwritten for repeated tokens. Around them: the
-loss (or upstream) gradient, or the gradient a layer passes down, off by a named factor;
-the L2 penalty's gradient missing, without λ, or carrying the ½. Reshapings of single
-tensors (``diagnose.reshaping``) apply as for an MLP.
+Layer by layer (``LAYER_BUGS``), the inner layers of residual blocks too: batch or layer
+norm whose backward treats the mean and variance as constants; softmax backward with only
+the Jacobian's diagonal; dropout's backward without the 1/(1 − p) or without the mask (or no
+scale at all, forward too); the convolution's input gradient through the flipped kernel or
+cut as if unpadded (or a true convolution, forward too); max-pool sending each window's
+gradient to every element; an activation's derivative left out; no gradient through time,
+the LSTM's forget gate or the GRU's update-gate sign; embedding rows overwritten for
+repeated tokens. Around them: the loss (or upstream) gradient, or the gradient a layer
+passes down, off by a named factor; the L2 penalty's gradient missing, without λ, or
+carrying the ½. Reshapings of single tensors (``diagnose.reshaping``) apply as for an MLP.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from conformance.cases.layers import ACTIVATION_KINDS, SequenceSpec
 from conformance.cases.spec import CaseData
-from conformance.cases.torch_layers import apply_layer
+from conformance.cases.torch_layers import apply_layer, layer_params
 from conformance.diagnosis.graph_hypotheses import GRAPH_LAYER_BUGS, applies
 from conformance.diagnosis.hypotheses import Factor, WhatIf, predicted
 from conformance.oracles import sequence, sequence_whatif as bugs
@@ -111,21 +111,43 @@ def pool_divisor_changes(data: CaseData) -> list[SequenceWhatIf]:
     return found
 
 
+def _bugs_of(layer, forward_wrong: bool) -> Iterator[tuple[str, Callable, str]]:
+    """A layer's bugs of ``LAYER_BUGS`` that change the forward when it is wrong (else those that
+    change only the backward), then, for an activation, its derivative left out."""
+    for kind, forward, override, text in LAYER_BUGS.get(layer.kind, ()):
+        if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding) \
+                or not applies(kind, layer):
+            continue
+        yield kind, override, text
+    if not forward_wrong and layer.kind in ACTIVATION_KINDS and layer.kind != "identity":
+        yield ("missing_derivative", bugs.derivative_missing,
+               f"the {layer.kind} derivative is missing in backward (the gradient passes through unchanged)")
+
+
+def _inside(j: int, override: Callable) -> Callable:
+    """A residual block whose inner layer ``j`` is ``override``."""
+    def block(layer, a, p):
+        out = a
+        for k, inner in enumerate(layer.inner):
+            q = layer_params(p, f"inner.{k}")
+            out = override(inner, out, q) if k == j else apply_layer(inner, out, q)
+        return out + a
+    return block
+
+
 def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
-    """Every layer's bugs of ``LAYER_BUGS`` (those that change the forward when it is wrong,
-    else those that change only the backward), then activations without their derivative."""
+    """Every layer's bugs (``_bugs_of``), the inner layers of residual blocks included
+    ("layer 1 (residual) → inner layer 2 (dense): …")."""
     spec, found = data.case.spec, []
     for i, layer in enumerate(spec.layers):
-        for kind, forward, override, text in LAYER_BUGS.get(layer.kind, ()):
-            if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding) \
-                    or not applies(kind, layer):
-                continue
+        for kind, override, text in _bugs_of(layer, forward_wrong):
             found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)}: {text}",
                                         lambda i=i, o=override: {"overrides": {i: o}}, reach=i))
-        if not forward_wrong and layer.kind in ACTIVATION_KINDS and layer.kind != "identity":
-            found.append(SequenceWhatIf("missing_derivative", (i,), f"{_words(spec, i)}: the {layer.kind} "
-                                        f"derivative is missing in backward (the gradient passes through unchanged)",
-                                        lambda i=i: {"overrides": {i: bugs.derivative_missing}}, reach=i))
+        for j, inner in enumerate(getattr(layer, "inner", ())):
+            for kind, override, text in _bugs_of(inner, forward_wrong):
+                found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)} → inner layer {j} ({inner.kind}): {text}",
+                                            lambda i=i, j=j, o=override: {"overrides": {i: _inside(j, o)}},
+                                            reach=i))
     return found
 
 
