@@ -93,10 +93,16 @@ def test_a_wrong_inner_layer_below_a_right_one_pins_the_error_inside_the_block_b
                             "1.inner.3.weight's right")
 
 
+def test_without_the_wrong_tensors_names_a_wrong_block_is_not_narrowed_inside():
+    found = span(BLOCKS, [1], True)
+    assert (found.low, found.high) == (1, 2) and "inner" not in found.text()
+
+
 def test_a_block_whose_gradients_are_right_bounds_the_span_at_its_lowest_inner_layer_with_parameters():
     found = span(BLOCKS, [0], True, ["0.weight", "0.bias", "input"])
     assert found.text().startswith("the error enters in the backward of one of layers 0–1 (dense, residual); "
-                                   "in layer 1 (residual) → inner layer 0 (layernorm)")
+                                   "in layer 1 (residual) → inner layer 0 (layernorm) or the sum with its skip "
+                                   "path")
 
 
 class _InnerBug(SequenceMutantAdapter):

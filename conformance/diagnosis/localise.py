@@ -36,12 +36,16 @@ class Inner:
     kinds: tuple[str, ...]
     wrong: str | None = None
     right: str | None = None
+    #: The block's gradients are right: the sum of its branch's and its skip path's gradients,
+    #: below every inner layer, may be where the error enters too.
+    skip: bool = False
 
     def text(self) -> str:
+        sum_too = " or the sum with its skip path" if self.skip else ""
         if self.low == self.high:
-            return f"inner layer {self.low} ({self.kinds[self.low]})"
+            return f"inner layer {self.low} ({self.kinds[self.low]}){sum_too}"
         return (f"one of inner layers {self.low}–{self.high} "
-                f"({', '.join(self.kinds[self.low:self.high + 1])})")
+                f"({', '.join(self.kinds[self.low:self.high + 1])}){sum_too}")
 
 
 @dataclass(frozen=True)
@@ -116,17 +120,18 @@ def _inner_spans(spec, wrong: int | None, right: int | None, wrong_tensors) -> t
     if not isinstance(spec, SequenceSpec):
         return ()
     found = []
-    if wrong is not None and (inner := getattr(spec.layers[wrong], "inner", None)):
+    inner = getattr(spec.layers[wrong], "inner", None) if wrong is not None else None
+    bad = _inner_params(spec, wrong, wrong_tensors) if inner else {}
+    if bad:  # no wrong tensor named inside: no evidence to place it there
         kinds = tuple(layer.kind for layer in inner)
-        bad = _inner_params(spec, wrong, wrong_tensors)
-        low = max(bad) if bad else 0
+        low = max(bad)
         good = {j: name for j, name in _inner_params(spec, wrong, spec.param_shapes).items() if j > low}
         high = min(good) if good else len(inner) - 1
         found.append(Inner(wrong, low, high, kinds, bad.get(low), good.get(high)))
     if right is not None and right != wrong and (inner := getattr(spec.layers[right], "inner", None)):
         lowest = min(_inner_params(spec, right, spec.param_shapes))
         found.append(Inner(right, 0, lowest, tuple(layer.kind for layer in inner), None,
-                           _inner_params(spec, right, spec.param_shapes)[lowest]))
+                           _inner_params(spec, right, spec.param_shapes)[lowest], skip=True))
     return tuple(found)
 
 
