@@ -5,7 +5,9 @@ and a bug there named at its inner layer."""
 
 import pytest
 
+from conformance.audit.audit import _run, audit_grid
 from conformance.audit.graph_mutants import MultiHeadScaleMissing
+from conformance.audit.mutants import SEQUENCE_MUTANTS
 from conformance.audit.sequence_mutants import NormConstantStatistics, SequenceMutantAdapter
 from conformance.cases.graph_layers import Residual
 from conformance.cases.grid import default_grid
@@ -136,3 +138,17 @@ def test_a_bug_inside_a_residual_block_is_named_at_its_inner_layer(name, base, b
     (diagnosis,) = {r.diagnosis for r in rows}
     assert diagnosis.startswith(f"{where}: ") and words in diagnosis, diagnosis
     assert f"the error enters at {where}" in diagnosis, diagnosis
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("residual_layernorm_attention.causal-residual_layernorm_dense_gelu_dense",
+                 id="a branch not added in both blocks of a transformer is named at both"),
+    pytest.param("residual_layernorm_mha.h2.causal-residual_layernorm_dense_gelu_dense",
+                 id="a branch not added in both blocks of a multi-head transformer is named at both")])
+def test_a_bug_in_every_block_of_its_kind_is_named_at_every_one(name):
+    (mutant,) = [m for m in SEQUENCE_MUTANTS if m.name == "residual_branch_not_added"]
+    case = next(c for c in audit_grid(quick=True) if c.spec.name == name and c.dtype == "float64")
+    rows, diagnosis = _run(Driver(Target(f"mutant:{mutant.name}", mutant.adapter(), "test")), case)
+    assert any(r.unexpected for r in rows), f"{case.id}: the mutant went unnoticed"
+    assert mutant.expected.met(diagnosis.names(), rows, case), diagnosis.line()
+    assert diagnosis.line().startswith("layers 0, 1 (residual), each: "), diagnosis.line()

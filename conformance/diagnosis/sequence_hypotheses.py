@@ -151,6 +151,24 @@ def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
     return found
 
 
+def every_instance_changes(data: CaseData) -> list[SequenceWhatIf]:
+    """A kind's backward written wrong once is wrong wherever the kind is used: each bug of
+    ``LAYER_BUGS`` at every layer of its kind at once, for kinds used more than once."""
+    spec, found = data.case.spec, []
+    for kind in dict.fromkeys(spec.kinds):
+        at = tuple(i for i, k in enumerate(spec.kinds) if k == kind)
+        if len(at) < 2:
+            continue
+        for bug, override, text in _bugs_of(spec.layers[at[0]], False):
+            if bug == "missing_derivative" or any(not applies(bug, spec.layers[i]) for i in at):
+                continue
+            where = f"layers {', '.join(map(str, at))} ({kind}), each"
+            found.append(SequenceWhatIf(bug, at, f"{where}: {text}",
+                                        lambda at=at, o=override: {"overrides": dict.fromkeys(at, o)},
+                                        reach=max(at)))
+    return found
+
+
 def _scaled_below(i: int, factor: Factor):
     def override(layer, a, p):
         return sequence.scale_gradient(apply_layer(layer, a, p), factor.value)
@@ -197,3 +215,4 @@ def what_ifs(data: CaseData, forward_wrong: bool, factors: list[Factor]) -> Iter
     yield from layer_changes(data, False)
     yield from penalty_changes(data)
     yield from scaled_changes(data, [f for f in factors if not f.named])
+    yield from every_instance_changes(data)
