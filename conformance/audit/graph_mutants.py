@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.implementations.reference_graph import AttentionLayer, ResidualLayer
+from conformance.implementations.reference_graph import AttentionLayer, MultiHeadAttentionLayer, ResidualLayer
 
 
 class _AttentionWrong(AttentionLayer):
@@ -46,3 +46,30 @@ class ResidualBranchNotAdded(ResidualLayer):
     def backward(self, grad):
         super().backward(grad)  # the inner parameters' gradients, right
         return grad
+
+
+class MultiHeadHeadsJoinedWrong(MultiHeadAttentionLayer):
+    """Backward reshapes between (batch, seq, E) and (batch, heads, seq, d_head) without the
+    transpose the forward's split and join take: each head's gradient lands on other features."""
+
+    def to_heads_back(self, grad):
+        n, seq, e = grad.shape
+        return grad.reshape(n, self.heads, seq, e // self.heads)
+
+    def from_heads_back(self, grad):
+        n, heads, seq, d = grad.shape
+        return grad.reshape(n, seq, heads * d)
+
+
+class MultiHeadScaleMissing(MultiHeadAttentionLayer):
+    """Backward leaves the 1/√d_head out of the scores' gradient (the forward applies it)."""
+
+    def back_scale(self):
+        return 1.0
+
+
+class MultiHeadScaleOfModel(MultiHeadAttentionLayer):
+    """Backward scales the scores' gradient by 1/√E, the model's width, not 1/√d_head."""
+
+    def back_scale(self):
+        return 1 / np.sqrt(self.x.shape[-1])

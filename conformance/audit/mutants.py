@@ -236,6 +236,18 @@ SEQUENCE_MUTANTS = (
     _sequence("attention_mask_leaks_gradient", "causal attention's backward through the unmasked softmax",
               Expected("attention_mask_leaks_gradient", _at_kind("attention"), where="every causal attention"),
               kind="attention", layer=graph_mutants.AttentionMaskLeaks),
+    _sequence("multihead_heads_joined_wrong", "multi-head attention's backward reshapes to and from the heads "
+              "without the transpose", Expected("multihead_heads_joined_wrong", _at_kind("multihead_attention"),
+                                                where="every multihead_attention"),
+              kind="multihead_attention", layer=graph_mutants.MultiHeadHeadsJoinedWrong),
+    _sequence("multihead_scale_missing_in_backward", "multi-head attention's backward without the 1/√d_head",
+              Expected("multihead_scale_missing_in_backward", _at_kind("multihead_attention"),
+                       where="every multihead_attention"),
+              kind="multihead_attention", layer=graph_mutants.MultiHeadScaleMissing),
+    _sequence("multihead_scale_of_model_in_backward", "multi-head attention's backward scaled by 1/√E, not "
+              "1/√d_head", Expected("multihead_scale_of_model_in_backward", _at_kind("multihead_attention"),
+                                     where="every multihead_attention"),
+              kind="multihead_attention", layer=graph_mutants.MultiHeadScaleOfModel),
     _sequence("residual_branch_not_added", "a residual block's input gets only the skip path's gradient",
               Expected("residual_branch_not_added", _at_kind("residual"), where="every residual block"),
               kind="residual", layer=graph_mutants.ResidualBranchNotAdded),

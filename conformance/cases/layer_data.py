@@ -82,7 +82,7 @@ def _draw_params(spec: SequenceSpec, rng: np.random.Generator, dtype, batch: int
         if not name.endswith(".mask"):  # a recurrent layer's initial state
             buffers[name] = (0.5 * rng.standard_normal(shape)).astype(dtype)
             continue
-        p = spec.layers[int(name.split(".")[0])].p
+        p = layer_named(spec, name).p  # a dropout's, inside a residual block or not
         mask = rng.random(shape) >= p
         mask.reshape(len(mask), -1)[:, 0] = True  # every sample keeps a unit: a zero checks nothing
         buffers[name] = mask.astype(dtype)

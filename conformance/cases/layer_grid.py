@@ -12,7 +12,7 @@ has no variance there, and 2 and 3 are no factor the diagnosis names otherwise (
 from __future__ import annotations
 
 from conformance.cases.embedding import Embedding
-from conformance.cases.graph_layers import Attention, Residual
+from conformance.cases.graph_layers import Attention, MultiHeadAttention, Residual
 from conformance.cases.layers import (SEQUENCE_LOSSES, Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout,
                                       Flatten, LayerNorm, MaxPool2d, SequenceSpec)
 from conformance.cases.recurrent import GRU, LSTM, RNN
@@ -186,8 +186,34 @@ def padded_pool_networks() -> list[SequenceSpec]:
                                      Flatten(), Dense(27, 4)))]
 
 
+# ---- multi-head attention (cases.graph_layers.MultiHeadAttention) ----
+
+def multihead_networks() -> list[SequenceSpec]:
+    """Two-head self-attention alone (plain and causal), in a pre-norm transformer block (a residual
+    around layer norm and causal attention, then one around layer norm, dense, GELU, dense) and after
+    an embedding under a loss (listed last, so the smoke grid's choice among the networks before
+    them stays as it was)."""
+    mlp = (LayerNorm(4), Dense(4, 6), _act("gelu"), Dense(6, 4))
+    return [SequenceSpec(SEQUENCE, (MultiHeadAttention(4),)),
+            SequenceSpec(SEQUENCE, (MultiHeadAttention(4, causal=True),)),
+            SequenceSpec(SEQUENCE, (Residual((LayerNorm(4), MultiHeadAttention(4, causal=True))), Residual(mlp))),
+            SequenceSpec(TOKENS, (Embedding(7, 4), MultiHeadAttention(4, causal=True), Flatten(), Dense(20, 3)),
+                         "softmax_cross_entropy")]
+
+
+def residual_inside_networks() -> list[SequenceSpec]:
+    """What a residual block holds that is not a parameter of the block itself: dense weights under the
+    L2 penalty (every weight counts, as PyTorch's sum over the modules' weights) and a dropout's
+    keep-mask (the buffer ``"1.inner.2.mask"``). Listed last, so the smoke grid's choice stays."""
+    return [SequenceSpec((4,), (Dense(4, 5), Residual((Dense(5, 6), _act("relu"), Dense(6, 5))), Dense(5, 3)),
+                         "mse", L2),
+            SequenceSpec((4,), (Dense(4, 5), Residual((Dense(5, 5), _act("tanh"), Dropout())), Dense(5, 3)),
+                         "half_mse")]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
     return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
                              + gelu_networks() + window_networks() + graph_networks()
-                             + recurrent_networks() + embedding_networks() + padded_pool_networks()))
+                             + recurrent_networks() + embedding_networks() + padded_pool_networks()
+                             + multihead_networks() + residual_inside_networks()))

@@ -30,7 +30,7 @@ ACTIVATION_KINDS = ("identity", "relu", "leaky_relu", "tanh", "sigmoid", "softpl
 #: Every layer kind, in the order listings show them.
 LAYER_KINDS = ("dense",) + ACTIVATION_KINDS + ("dropout", "batchnorm", "layernorm", "conv2d", "maxpool2d",
                                                "avgpool2d", "flatten", "residual", "attention", "rnn", "lstm",
-                                               "gru", "embedding")
+                                               "gru", "embedding", "multihead_attention")
 #: Activations whose derivative jumps (the kink sits at zero).
 KINKED_KINDS = frozenset({"relu", "leaky_relu"})
 LEAKY_SLOPE = 0.01
@@ -65,6 +65,13 @@ class LayerKind:
         """Its given, never differentiated tensors at ``batch`` (a keep-mask, an initial state)."""
         return {}
 
+    #: Its parameters the L2 penalty covers (a dense or conv2d layer's weight).
+    penalised_names: ClassVar[tuple[str, ...]] = ()
+
+    def penalised(self, shape: Shape) -> tuple[str, ...]:
+        """The short names of its parameters the L2 penalty covers, for a sample of ``shape``."""
+        return self.penalised_names
+
     @property
     def label(self) -> str:
         """The layer in a case id: its kind, and hyper-parameters that differ from the usual."""
@@ -83,6 +90,7 @@ class Dense(LayerKind):
     n_out: int
     bias: bool = True
     kind: ClassVar[str] = "dense"
+    penalised_names: ClassVar[tuple[str, ...]] = ("weight",)
 
     def out_shape(self, shape: Shape) -> Shape:
         _expect(shape[-1:] == (self.n_in,), f"dense takes (…, {self.n_in}) per sample, got {shape}")
@@ -174,6 +182,7 @@ class Conv2d(LayerKind):
     padding: int = 0
     bias: bool = True
     kind: ClassVar[str] = "conv2d"
+    penalised_names: ClassVar[tuple[str, ...]] = ("weight",)
 
     def out_shape(self, shape: Shape) -> Shape:
         _expect(len(shape) == 3 and shape[0] == self.in_channels,
@@ -296,9 +305,11 @@ class SequenceSpec:
                 for name, shape in layer.buffers(self.shapes[i], batch).items()}
 
     def penalised(self) -> tuple[str, ...]:
-        """The parameters the L2 penalty covers: the dense and conv2d weights."""
-        return tuple(name for name in self.param_shapes if name.endswith(".weight")
-                     and isinstance(self.layers[layer_of(name)], (Dense, Conv2d)))
+        """The parameters the L2 penalty covers: every dense and conv2d weight, those inside residual
+        blocks included (as PyTorch's sum over the weights of every ``nn.Linear`` and ``nn.Conv2d``)."""
+        covered = {f"{i}.{name}" for i, (layer, entering) in enumerate(zip(self.layers, self.shapes))
+                   for name in layer.penalised(entering)}
+        return tuple(name for name in self.param_shapes if name in covered)
 
     def output_shape(self, batch: int) -> Shape:
         return (batch,) + self.shapes[-1]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from conformance.cases import torch_ops
 from conformance.cases.conventions import PYTORCH, Conventions
 from conformance.cases.embedding import Embedding
-from conformance.cases.graph_layers import Attention, Residual
+from conformance.cases.graph_layers import Attention, MultiHeadAttention, Residual
 from conformance.cases.layers import (ELU_ALPHA, GELU_APPROXIMATION, LEAKY_SLOPE, Activation,
                                       AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, LayerKind, LayerNorm,
                                       MaxPool2d, SequenceSpec)
@@ -121,7 +121,7 @@ def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None 
         return F.avg_pool2d(a, layer.kernel, layer.step, layer.padding, count_include_pad=True)
     if isinstance(layer, Flatten):
         return torch.flatten(a, 1)
-    if isinstance(layer, (Residual, Attention)):
+    if isinstance(layer, (Residual, Attention, MultiHeadAttention)):
         return apply_graph_layer(layer, a, p, kinks)
     if isinstance(layer, Recurrent):
         return unrolled(layer, a, p)
@@ -197,16 +197,46 @@ def kinks_at(spec: SequenceSpec, x, tensors: Mapping, targets=None) -> Kinks:
 
 # ---- the layers that make a network a graph (cases.graph_layers) ----
 
-def apply_graph_layer(layer: Residual | Attention, a: torch.Tensor, p: dict, kinks: Kinks | None = None
-                      ) -> torch.Tensor:
+def apply_graph_layer(layer: Residual | Attention | MultiHeadAttention, a: torch.Tensor, p: dict,
+                      kinks: Kinks | None = None) -> torch.Tensor:
     """A residual block, ``inner(a) + a`` (inner parameters ``inner.{j}.weight`` …), or
-    self-attention, ``F.scaled_dot_product_attention(a, a, a, is_causal=…)`` (scale 1/√d)."""
+    self-attention, ``F.scaled_dot_product_attention(a, a, a, is_causal=…)`` (scale 1/√d), or
+    multi-head self-attention (``multi_head``)."""
     if isinstance(layer, Attention):
         return F.scaled_dot_product_attention(a, a, a, is_causal=layer.causal)
+    if isinstance(layer, MultiHeadAttention):
+        return multi_head(layer, a, p)
     out = a
     for j, inner in enumerate(layer.inner):
         out = apply_layer(inner, out, layer_params(p, f"inner.{j}"), kinks)
     return out + a
+
+
+def split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
+    """(batch, seq, E) → (batch, heads, seq, E/heads): head h takes features h·d_head … (h+1)·d_head − 1."""
+    n, seq, e = t.shape
+    return t.reshape(n, seq, heads, e // heads).transpose(1, 2)
+
+
+def merge_heads(t: torch.Tensor) -> torch.Tensor:
+    """(batch, heads, seq, d_head) → (batch, seq, heads·d_head): ``split_heads`` undone."""
+    n, heads, seq, d = t.shape
+    return t.transpose(1, 2).reshape(n, seq, heads * d)
+
+
+def multi_head(layer: MultiHeadAttention, a: torch.Tensor, p: dict, split=split_heads, merge=merge_heads,
+               core=None) -> torch.Tensor:
+    """``torch.nn.MultiheadAttention(E, heads, batch_first=True)(a, a, a, need_weights=False)`` written
+    out (``tests/test_multihead.py`` holds it to the module): the packed ``in_proj``, the heads split,
+    ``F.scaled_dot_product_attention`` per head (scale 1/√d_head), merged, ``out_proj``. ``split``,
+    ``merge`` and ``core(q, k, v, causal)`` replace those steps (what-ifs)."""
+    q, k, v = F.linear(a, p["in_proj_weight"], p["in_proj_bias"]).chunk(3, dim=-1)
+    q, k, v = (split(t, layer.num_heads) for t in (q, k, v))
+    if core is None:
+        heads = F.scaled_dot_product_attention(q, k, v, is_causal=layer.causal)
+    else:
+        heads = core(q, k, v, layer.causal)
+    return F.linear(merge(heads), p["out_proj.weight"], p["out_proj.bias"])
 
 
 # ---- recurrent kinds ------------------------------------------------------------------------------

@@ -94,9 +94,11 @@ FIELD_DOCS = {
                       "that row is not applicable)",
     "layers": "layer kinds it implements in a layer-sequence network (dense, relu, leaky_relu, tanh, sigmoid, "
               "softplus, elu, softmax, log_softmax, gelu, gelu_tanh, identity, dropout, batchnorm, layernorm, "
-              "conv2d, maxpool2d, avgpool2d, flatten, residual, attention, rnn, lstm, gru; a residual block's inner "
-              "kinds count too); a network is offered when it declares every kind in it (empty: none is)",
-    "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights",
+              "conv2d, maxpool2d, avgpool2d, flatten, residual, attention, multihead_attention, rnn, lstm, gru, "
+              "embedding; a residual block's inner kinds count too); a network is offered when it declares every "
+              "kind in it (empty: none is)",
+    "penalties": "penalties its loss carries: {'l2'} for l2/2·Σ‖W‖² over the dense and conv2d weights (those "
+                 "inside residual blocks too: spec.penalised())",
     "mlp": "it runs the MLPs of the grid (False: layer-sequence networks only)",
     "conventions": "the conventions it follows where correct implementations differ, as Conventions(...) "
                    "(norm eps, the losses' reductions over outputs and batch, for all or per loss, the L2 scale "

@@ -311,7 +311,7 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
                 + _dtype_findings(seen, data))
     named_alternatives = tuple(f for other in alternatives for f in _findings(other, observed, due)[:1])
     return Diagnosis(start, forward_wrong, affected, findings, named_alternatives, loss_wrong="loss" in wrong,
-                     span=localise.span(data.case.spec, layers, "input" in wrong))
+                     span=localise.span(data.case.spec, layers, "input" in wrong, wrong))
 
 
 def _stability_findings(data: CaseData, seen: Observation, ref: Reference) -> tuple[Finding, ...]:

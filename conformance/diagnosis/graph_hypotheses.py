@@ -2,7 +2,9 @@
 in the form of ``sequence_hypotheses.LAYER_BUGS`` (finding kind, changes the forward too,
 override, what it says after "layer i (kind): "): attention's softmax backward over the
 wrong axis, its 1/√d forgotten in backward, its causal mask leaking gradient; a residual
-block whose branch's gradient is not added to the skip path.
+block whose branch's gradient is not added to the skip path; multi-head attention whose backward
+splits or joins the heads' gradients without the transpose, or scales the scores' gradient
+without 1/√d_head or by 1/√E.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ GRAPH_LAYER_BUGS = {
     "residual": [("residual_branch_not_added", False, bugs.residual_branch_not_added,
                   "the inner branch's gradient is not added to the skip path (the block's input gets only the "
                   "upstream gradient)")],
+    "multihead_attention": [
+        ("multihead_heads_joined_wrong", False, bugs.multihead_heads_joined_wrong,
+         "backward moves the gradient between (batch, seq, E) and (batch, heads, seq, d_head) by a reshape "
+         "without the heads' transpose: each head's gradient lands on another head's features"),
+        ("multihead_scale_missing_in_backward", False, bugs.multihead_scale("missing"),
+         "the 1/√d_head scale is left out of the scores' gradient in backward (the forward applies it)"),
+        ("multihead_scale_of_model_in_backward", False, bugs.multihead_scale("model"),
+         "backward scales the scores' gradient by 1/√E (the model's width) where 1/√d_head (the head's) is "
+         "due")],
 }
 
 

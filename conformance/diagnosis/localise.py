@@ -10,6 +10,12 @@ parameterless layer in between (an activation, a pool, a norm without affine), o
 exact; it is one layer only when the evidence pins one (a bug the diagnosis names at a
 single layer inside the span). Only the input gradient wrong: from the first layer up
 to the lowest one with right gradients.
+
+Inside a residual block the same rule runs on its inner layers, from the parameter names
+(``"1.inner.3.weight"``): the block with the highest wrong gradients has its inner span
+from the highest inner layer with wrong gradients to the lowest right one above it (the
+error then entered inside the block: the span is the block alone); a block whose
+gradients are right bounds the span at its lowest inner layer with parameters.
 """
 
 from __future__ import annotations
@@ -17,6 +23,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conformance.cases.layers import SequenceSpec
+
+
+@dataclass(frozen=True)
+class Inner:
+    """Inner layers ``low``..``high`` (of ``kinds``) of the residual block at layer ``block``
+    that the error may enter in; ``wrong``/``right`` the inner bounds' parameter names."""
+
+    block: int
+    low: int
+    high: int
+    kinds: tuple[str, ...]
+    wrong: str | None = None
+    right: str | None = None
+    #: The block's gradients are right: the sum of its branch's and its skip path's gradients,
+    #: below every inner layer, may be where the error enters too.
+    skip: bool = False
+
+    def text(self) -> str:
+        sum_too = " or the sum with its skip path" if self.skip else ""
+        if self.low == self.high:
+            return f"inner layer {self.low} ({self.kinds[self.low]}){sum_too}"
+        return (f"one of inner layers {self.low}–{self.high} "
+                f"({', '.join(self.kinds[self.low:self.high + 1])}){sum_too}")
 
 
 @dataclass(frozen=True)
@@ -31,22 +60,31 @@ class Span:
     right: int | None
     #: Nothing above has parameters and a loss ends the network: its gradient may be the wrong one.
     loss: bool = False
+    #: Within residual blocks of the span: the inner layers the error may enter in.
+    inner: tuple[Inner, ...] = ()
+
+    def _at(self, layer: int) -> str:
+        within = [f" → {found.text()}" for found in self.inner if found.block == layer]
+        return f"layer {layer} ({self.kinds[layer]})" + "".join(within)
 
     def text(self, named: tuple[int, ...] = (), forward_wrong: bool = False) -> str:
         """The span in words; ``named``: layers a diagnosed bug sits at (one inside the span pins
         it; with a wrong forward every gradient follows it, so one anywhere does)."""
         inside = {layer for layer in named if forward_wrong or self.low <= layer <= self.high}
         if len(inside) == 1 and (layer := inside.pop()) < len(self.kinds):
-            return f"the error enters at layer {layer} ({self.kinds[layer]})"
+            return f"the error enters at {self._at(layer)}"
         if self.low == self.high:
-            where = f"the error enters at layer {self.low} ({self.kinds[self.low]})"
+            where = f"the error enters at {self._at(self.low)}"
         else:
             where = (f"the error enters in the backward of one of layers {self.low}–{self.high} "
                      f"({', '.join(self.kinds[self.low:self.high + 1])})")
+            where += "".join(f"; in {self._at(found.block)}" for found in self.inner)
         bounds = [f"layer {self.wrong}'s gradients are wrong" if self.wrong is not None
                   else "the input gradient is wrong"]
+        bounds += [f"{found.wrong}'s are wrong" for found in self.inner if found.wrong]
         if self.right is not None:
             bounds.append(f"layer {self.right}'s right")
+        bounds += [f"{found.right}'s right" for found in self.inner if found.right]
         loss = " (or the loss's gradient)" if self.loss else ""
         return where + loss + (f": {', '.join(bounds)}" if bounds else "")
 
@@ -65,9 +103,42 @@ def with_parameters(spec) -> tuple[int, ...]:
     return tuple(range(len(spec.layers)))
 
 
-def span(spec, wrong_layers: list[int], input_wrong: bool) -> Span | None:
+def _inner_params(spec, block: int, tensors) -> dict[int, str]:
+    """Inner layer → its first parameter named in ``tensors`` (``"{block}.inner.{j}.…"``)."""
+    found: dict[int, str] = {}
+    for name in tensors:
+        parts = name.split(".")
+        if len(parts) > 3 and parts[0] == str(block) and parts[1] == "inner" and parts[2].isdigit():
+            found.setdefault(int(parts[2]), name)
+    return found
+
+
+def _inner_spans(spec, wrong: int | None, right: int | None, wrong_tensors) -> tuple[Inner, ...]:
+    """The inner spans of the blocks bounding the span: ``wrong``'s from its highest inner layer with
+    wrong gradients to the lowest right one above it (or its top), ``right``'s up to its lowest inner
+    layer with parameters."""
+    if not isinstance(spec, SequenceSpec):
+        return ()
+    found = []
+    inner = getattr(spec.layers[wrong], "inner", None) if wrong is not None else None
+    bad = _inner_params(spec, wrong, wrong_tensors) if inner else {}
+    if bad:  # no wrong tensor named inside: no evidence to place it there
+        kinds = tuple(layer.kind for layer in inner)
+        low = max(bad)
+        good = {j: name for j, name in _inner_params(spec, wrong, spec.param_shapes).items() if j > low}
+        high = min(good) if good else len(inner) - 1
+        found.append(Inner(wrong, low, high, kinds, bad.get(low), good.get(high)))
+    if right is not None and right != wrong and (inner := getattr(spec.layers[right], "inner", None)):
+        lowest = min(_inner_params(spec, right, spec.param_shapes))
+        found.append(Inner(right, 0, lowest, tuple(layer.kind for layer in inner), None,
+                           _inner_params(spec, right, spec.param_shapes)[lowest], skip=True))
+    return tuple(found)
+
+
+def span(spec, wrong_layers: list[int], input_wrong: bool, wrong_tensors=()) -> Span | None:
     """The span the error enters in, from the layers with wrong parameter gradients (and
-    whether the input gradient is wrong); None when no gradient is wrong."""
+    whether the input gradient is wrong; ``wrong_tensors``: the wrong tensors by name, which
+    place it inside a residual block); None when no gradient is wrong."""
     if not wrong_layers and not input_wrong:
         return None
     every = kinds(spec)
@@ -76,4 +147,8 @@ def span(spec, wrong_layers: list[int], input_wrong: bool) -> Span | None:
     right = above[0] if above else None
     low = 0 if wrong is None else wrong
     high = len(every) - 1 if right is None else right
-    return Span(low, high, every, wrong, right, right is None and spec.loss is not None)
+    inner = _inner_spans(spec, wrong, right, wrong_tensors)
+    if inner and inner[0].block == wrong and inner[0].right is not None:
+        high = wrong  # a right inner layer above the wrong one: the error entered inside the block
+    return Span(low, high, every, wrong, right, right is None and high == len(every) - 1 and spec.loss is not None,
+                inner)

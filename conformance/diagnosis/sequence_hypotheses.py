@@ -1,16 +1,16 @@
 """The bug hypotheses of layer-sequence networks: the mistakes people make writing these
 layers' backward passes by hand, each a what-if network for ``oracles.sequence``.
 
-Layer by layer (``LAYER_BUGS``): batch or layer norm whose backward treats the mean and
-variance as constants; softmax backward with only the Jacobian's diagonal; dropout's
-backward without the 1/(1 − p) or without the mask (or no scale at all, forward too); the
-convolution's input gradient through the flipped kernel or cut as if unpadded (or a true
-convolution, forward too); max-pool sending each window's gradient to every element; an
-activation's derivative left out; no gradient through time, the LSTM's forget gate or the
-GRU's update-gate sign; embedding rows overwritten for repeated tokens. Around them: the
-loss (or upstream) gradient, or the gradient a layer passes down, off by a named factor;
-the L2 penalty's gradient missing, without λ, or carrying the ½. Reshapings of single
-tensors (``diagnose.reshaping``) apply as for an MLP.
+Layer by layer (``LAYER_BUGS``), the inner layers of residual blocks too: batch or layer
+norm whose backward treats the mean and variance as constants; softmax backward with only
+the Jacobian's diagonal; dropout's backward without the 1/(1 − p) or without the mask (or no
+scale at all, forward too); the convolution's input gradient through the flipped kernel or
+cut as if unpadded (or a true convolution, forward too); max-pool sending each window's
+gradient to every element; an activation's derivative left out; no gradient through time,
+the LSTM's forget gate or the GRU's update-gate sign; embedding rows overwritten for
+repeated tokens. Around them: the loss (or upstream) gradient, or the gradient a layer
+passes down, off by a named factor; the L2 penalty's gradient missing, without λ, or
+carrying the ½. Reshapings of single tensors (``diagnose.reshaping``) apply as for an MLP.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from conformance.cases.layers import ACTIVATION_KINDS
 from conformance.cases.spec import CaseData
-from conformance.cases.torch_layers import apply_layer
+from conformance.cases.torch_layers import apply_layer, layer_params
 from conformance.diagnosis.graph_hypotheses import GRAPH_LAYER_BUGS, applies
 from conformance.diagnosis.hypotheses import Factor
 from conformance.diagnosis.layer_hypotheses import (bias_penalty_changes, fitted_divisors, fitted_slopes,
@@ -100,21 +100,61 @@ def pool_divisor_changes(data: CaseData) -> list[SequenceWhatIf]:
     return found
 
 
+def _bugs_of(layer, forward_wrong: bool) -> Iterator[tuple[str, Callable, str]]:
+    """A layer's bugs of ``LAYER_BUGS`` that change the forward when it is wrong (else those that
+    change only the backward), then, for an activation, its derivative left out."""
+    for kind, forward, override, text in LAYER_BUGS.get(layer.kind, ()):
+        if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding) \
+                or not applies(kind, layer):
+            continue
+        yield kind, override, text
+    if not forward_wrong and layer.kind in ACTIVATION_KINDS and layer.kind != "identity":
+        yield ("missing_derivative", bugs.derivative_missing,
+               f"the {layer.kind} derivative is missing in backward (the gradient passes through unchanged)")
+
+
+def _inside(j: int, override: Callable) -> Callable:
+    """A residual block whose inner layer ``j`` is ``override``."""
+    def block(layer, a, p):
+        out = a
+        for k, inner in enumerate(layer.inner):
+            q = layer_params(p, f"inner.{k}")
+            out = override(inner, out, q) if k == j else apply_layer(inner, out, q)
+        return out + a
+    return block
+
+
 def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
-    """Every layer's bugs of ``LAYER_BUGS`` (those that change the forward when it is wrong,
-    else those that change only the backward), then activations without their derivative."""
+    """Every layer's bugs (``_bugs_of``), the inner layers of residual blocks included
+    ("layer 1 (residual) → inner layer 2 (dense): …")."""
     spec, found = data.case.spec, []
     for i, layer in enumerate(spec.layers):
-        for kind, forward, override, text in LAYER_BUGS.get(layer.kind, ()):
-            if forward != forward_wrong or (kind == "conv_backward_padding_ignored" and not layer.padding) \
-                    or not applies(kind, layer):
-                continue
+        for kind, override, text in _bugs_of(layer, forward_wrong):
             found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)}: {text}",
                                         lambda i=i, o=override: {"overrides": {i: o}}, reach=i))
-        if not forward_wrong and layer.kind in ACTIVATION_KINDS and layer.kind != "identity":
-            found.append(SequenceWhatIf("missing_derivative", (i,), f"{_words(spec, i)}: the {layer.kind} "
-                                        f"derivative is missing in backward (the gradient passes through unchanged)",
-                                        lambda i=i: {"overrides": {i: bugs.derivative_missing}}, reach=i))
+        for j, inner in enumerate(getattr(layer, "inner", ())):
+            for kind, override, text in _bugs_of(inner, forward_wrong):
+                found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)} → inner layer {j} ({inner.kind}): {text}",
+                                            lambda i=i, j=j, o=override: {"overrides": {i: _inside(j, o)}},
+                                            reach=i))
+    return found
+
+
+def every_instance_changes(data: CaseData) -> list[SequenceWhatIf]:
+    """A kind's backward written wrong once is wrong wherever the kind is used: each bug of
+    ``LAYER_BUGS`` at every layer of its kind at once, for kinds used more than once."""
+    spec, found = data.case.spec, []
+    for kind in dict.fromkeys(spec.kinds):
+        at = tuple(i for i, k in enumerate(spec.kinds) if k == kind)
+        if len(at) < 2:
+            continue
+        for bug, override, text in _bugs_of(spec.layers[at[0]], False):
+            if bug == "missing_derivative" or any(not applies(bug, spec.layers[i]) for i in at):
+                continue
+            where = f"layers {', '.join(map(str, at))} ({kind}), each"
+            found.append(SequenceWhatIf(bug, at, f"{where}: {text}",
+                                        lambda at=at, o=override: {"overrides": dict.fromkeys(at, o)},
+                                        reach=max(at)))
     return found
 
 
@@ -172,3 +212,4 @@ def what_ifs(data: CaseData, forward_wrong: bool, factors: list[Factor],
     yield from fitted_divisors(data, factors)
     yield from fitted_slopes(data, seen or {})
     yield from scaled_changes(data, [f for f in factors if not f.named])
+    yield from every_instance_changes(data)

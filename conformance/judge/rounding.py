@@ -58,7 +58,7 @@ def _sequence_magnitudes(data: CaseData) -> dict[str, np.ndarray]:
     largest_input = 0.0 if data.case.spec.integer_input else float(np.abs(data.x).max())  # indices: no magnitude
     scale = (1.0 + largest_input) * (1.0 + float(np.abs(data.upstream).max()))
     for name, tensor in data.params.tensors.items():
-        if name.endswith(".weight"):
+        if name.endswith("weight"):  # "3.weight", an attention's "1.in_proj_weight"
             rows = np.abs(np.asarray(tensor, dtype=np.float64)).reshape(len(tensor), -1)
             scale *= 1.0 + float(rows.sum(axis=1).max()) * (10.0 if tensor.ndim == 1 else 1.0)
     found = {name: np.full(np.shape(tensor), scale) for name, tensor in data.tensors().items()}
