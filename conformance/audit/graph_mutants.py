@@ -46,3 +46,8 @@ class ResidualBranchNotAdded(ResidualLayer):
     def backward(self, grad):
         super().backward(grad)  # the inner parameters' gradients, right
         return grad
+
+
+class ResidualSkipNotAdded(ResidualLayer):
+    def backward(self, grad):
+        return super().backward(grad) - grad  # the branch's gradient only, the skip path's dropped

@@ -236,6 +236,9 @@ SEQUENCE_MUTANTS = (
     _sequence("residual_branch_not_added", "a residual block's input gets only the skip path's gradient",
               Expected("residual_branch_not_added", _at_kind("residual"), where="every residual block"),
               kind="residual", layer=graph_mutants.ResidualBranchNotAdded),
+    _sequence("residual_skip_not_added", "a residual block's input gets only the inner branch's gradient",
+              Expected("residual_skip_not_added", _at_kind("residual"), where="every residual block"),
+              kind="residual", layer=graph_mutants.ResidualSkipNotAdded),
     _sequence("embedding_rows_overwritten", "embedding backward assigns each position's gradient to its "
               "token's row (= for +=)", Expected("embedding_rows_overwritten", _at_kind("embedding"),
                                                   where="every embedding"),

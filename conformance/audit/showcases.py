@@ -67,6 +67,7 @@ SHOWS_IN = {
     "attention_scale_missing_in_backward": layer_case("attention", batch=2, dtype="float32"),
     "attention_mask_leaks_gradient": layer_case("attention.causal", batch=2),
     "residual_branch_not_added": layer_case("residual_dense_tanh", batch=2, dtype="float32"),
+    "residual_skip_not_added": layer_case("dense-residual_dense_relu_dense-dense", batch=2),
     "embedding_rows_overwritten": layer_case("embedding-dense", dtype="float32"),
     "l2_gradient_without_lambda": layer_case("dense-tanh-dense-l2.0.1", loss="mse"),
     "l2_gradient_keeps_half": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense-l2.0.1", batch=2,

@@ -126,6 +126,24 @@ def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
             found.append(SequenceWhatIf("missing_derivative", (i,), f"{_words(spec, i)}: the {layer.kind} "
                                         f"derivative is missing in backward (the gradient passes through unchanged)",
                                         lambda i=i: {"overrides": {i: bugs.derivative_missing}}, reach=i))
+    return found + every_layer_of_a_kind(spec, forward_wrong)
+
+
+def every_layer_of_a_kind(spec: SequenceSpec, forward_wrong: bool) -> list[SequenceWhatIf]:
+    """A bug of ``LAYER_BUGS`` in every layer of its kind at once, where the network has several:
+    code that writes a layer's backward wrong writes it wrong wherever the layer is used."""
+    found = []
+    for kind in dict.fromkeys(layer.kind for layer in spec.layers):
+        at = tuple(i for i, layer in enumerate(spec.layers) if layer.kind == kind)
+        if len(at) < 2:
+            continue
+        where = f"layers {', '.join(map(str, at[:-1]))} and {at[-1]} ({kind})"
+        for name, forward, override, text in LAYER_BUGS.get(kind, ()):
+            if forward == forward_wrong and all(applies(name, spec.layers[i]) for i in at) \
+                    and (name != "conv_backward_padding_ignored" or all(spec.layers[i].padding for i in at)):
+                found.append(SequenceWhatIf(name, at, f"{where}: {text}",
+                                            lambda at=at, o=override: {"overrides": dict.fromkeys(at, o)},
+                                            reach=max(at)))
     return found
 
 
