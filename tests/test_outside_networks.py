@@ -106,23 +106,28 @@ def test_a_planted_bug_in_a_transformer_block_fails_at_the_right_layers(drivers,
         assert (span.low, span.high, span.wrong, span.right) == (0, 1, 0, 1), outcome.diagnosis.line()
 
 
-@pytest.mark.xfail(strict=True, reason="no hypothesis is tried inside a residual block, and none for GELU's tanh "
-                   "approximation: these say 'unexplained' today")
-@pytest.mark.parametrize("plant,network,words", [
-    pytest.param("softmax_axis", BLOCK, "softmax backward summed over the wrong axis",
+@pytest.mark.xfail(strict=True, reason="no hypothesis is tried inside a residual block, and in float32 the GELU "
+                   "conventions' 3e-4 difference is near the tolerance: these say 'unexplained' today")
+@pytest.mark.parametrize("plant,network,dtype,words", [
+    pytest.param("softmax_axis", BLOCK, "float64", "softmax backward summed over the wrong axis",
                  id="the wrong softmax axis inside a transformer block is named"),
-    pytest.param("tanh_gelu", "gelu", "tanh", id="gelu's tanh approximation where the exact is asked is named"),
+    pytest.param("tanh_gelu", "gelu", "float32", "GELU's tanh approximation",
+                 id="gelu's tanh approximation for the exact is named in float32"),
 ])
-def test_a_planted_bug_the_diagnosis_cannot_name_yet(drivers, plant, network, words):
-    outcome = case_outcome(drivers[plant], cases(network)[0])
+def test_a_planted_bug_the_diagnosis_cannot_name_yet(drivers, plant, network, dtype, words):
+    outcome = case_outcome(drivers[plant], next(c for c in cases(network) if c.dtype == dtype))
     assert words in outcome.diagnosis.line(), outcome.diagnosis.line()
 
 
-def test_gelus_tanh_approximation_is_consistent_with_its_own_forward(drivers):
-    for case in cases("gelu"):
-        rows = case_outcome(drivers["tanh_gelu"], case).rows
-        assert {r.check for r in rows if r.verdict == "fail"} <= {"forward", "gradient"}
-        assert [r for r in rows if r.check.startswith("fd") and r.verdict == "fail"] == []
+@pytest.mark.parametrize("network", [
+    pytest.param("gelu", id="alone"), pytest.param("dense-layernorm-gelu-dense", id="between dense layers")])
+def test_gelus_tanh_approximation_for_the_exact_is_named_and_consistent_with_its_own_forward(drivers, network):
+    for case in cases(network):
+        outcome = case_outcome(drivers["tanh_gelu"], case)
+        assert {r.check for r in outcome.rows if r.verdict == "fail"} <= {"forward", "gradient"}
+        assert [r for r in outcome.rows if r.check.startswith("fd") and r.verdict == "fail"] == []
+        if case.dtype == "float64":  # float32: see the xfail below
+            assert "GELU's tanh approximation" in outcome.diagnosis.line(), outcome.diagnosis.line()
 
 
 @pytest.mark.e2e

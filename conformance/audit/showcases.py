@@ -57,6 +57,7 @@ SHOWS_IN = {
     "layernorm_constant_statistics": layer_case("layernorm", dtype="float32"),
     "softmax_diagonal_jacobian": layer_case("dense-leaky_relu-dense-softmax"),
     "dropout_backward_missing_scale": layer_case("dropout"),
+    "gelu_convention_swapped": layer_case("dense-layernorm-gelu-dense", batch=2),
     "dropout_backward_missing_mask": layer_case("dense-relu-dropout-dense", dtype="float32"),
     "conv_backward_kernel_flipped": layer_case("conv2d.s2"),
     "conv_backward_padding_ignored": layer_case("conv2d.p1-relu-maxpool2d-flatten-dense", batch=2),
