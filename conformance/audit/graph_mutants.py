@@ -73,3 +73,8 @@ class MultiHeadScaleOfModel(MultiHeadAttentionLayer):
 
     def back_scale(self):
         return 1 / np.sqrt(self.x.shape[-1])
+
+
+class ResidualSkipNotAdded(ResidualLayer):
+    def backward(self, grad):
+        return super().backward(grad) - grad  # the branch's gradient only, the skip path's dropped

@@ -47,6 +47,16 @@ class SoftmaxDiagonal(ActivationLayer):
         return grad * self.a * (1 - self.a)
 
 
+class GeluConventionSwapped(ActivationLayer):
+    """A GELU computing the other convention's formula (the tanh approximation for the exact GELU),
+    forward and backward (the mutant's class is set on a built layer: the swap happens once)."""
+
+    def forward(self, z):
+        if not getattr(self, "swapped", False):
+            self.name, self.swapped = {"gelu": "gelu_tanh", "gelu_tanh": "gelu"}.get(self.name, self.name), True
+        return super().forward(z)
+
+
 class DropoutBackwardWithoutScale(DropoutLayer):
     def backward(self, grad):
         self.grads = {}

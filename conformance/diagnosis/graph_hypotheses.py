@@ -2,9 +2,9 @@
 in the form of ``sequence_hypotheses.LAYER_BUGS`` (finding kind, changes the forward too,
 override, what it says after "layer i (kind): "): attention's softmax backward over the
 wrong axis, its 1/√d forgotten in backward, its causal mask leaking gradient; a residual
-block whose branch's gradient is not added to the skip path; multi-head attention whose backward
-splits or joins the heads' gradients without the transpose, or scales the scores' gradient
-without 1/√d_head or by 1/√E.
+block whose branch's gradient is not added to the skip path, or whose skip path's is dropped;
+multi-head attention whose backward splits or joins the heads' gradients without the transpose,
+or scales the scores' gradient without 1/√d_head or by 1/√E.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ GRAPH_LAYER_BUGS = {
                    "(future) positions receive gradient")],
     "residual": [("residual_branch_not_added", False, bugs.residual_branch_not_added,
                   "the inner branch's gradient is not added to the skip path (the block's input gets only the "
-                  "upstream gradient)")],
+                  "upstream gradient)"),
+                 ("residual_skip_not_added", False, bugs.residual_skip_not_added,
+                  "the skip path's gradient is not added to the inner branch's (the block's input gets only the "
+                  "branch's gradient, where the upstream gradient plus the branch's is due)")],
     "multihead_attention": [
         ("multihead_heads_joined_wrong", False, bugs.multihead_heads_joined_wrong,
          "backward moves the gradient between (batch, seq, E) and (batch, heads, seq, d_head) by a reshape "

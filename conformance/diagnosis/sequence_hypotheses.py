@@ -62,6 +62,13 @@ LAYER_BUGS: dict[str, list[tuple[str, bool, Callable, str]]] = {
                   ("maxpool_overwrites", False, bugs.maxpool_overwrites,
                    "backward writes each window's gradient to its maximum where it must add: an element that is "
                    "the maximum of several overlapping windows keeps only the last one's")],
+    "gelu": [("gelu_convention_swapped", True, bugs.gelu_swapped,
+              "the forward computes GELU's tanh approximation ½z(1 + tanh(√(2/π)(z + 0.044715z³))) where the "
+              "exact z·Φ(z) is due (they differ by up to about 1e-3): declare the gelu_tanh kind, not gelu, "
+              "if that is what the code computes")],
+    "gelu_tanh": [("gelu_convention_swapped", True, bugs.gelu_swapped,
+                   "the forward computes the exact GELU z·Φ(z) where the tanh approximation is due (they differ by "
+                   "up to about 1e-3): declare the gelu kind, not gelu_tanh, if that is what the code computes")],
     **GRAPH_LAYER_BUGS,
     # ---- recurrent kinds ----
     "rnn": [_NO_BPTT],

@@ -1,8 +1,9 @@
 """What-if layers for the kinds that make a network a graph (``cases.graph_layers``): an
 attention whose backward is written wrong in one of the classic ways, a residual block whose
-branch's gradient never reaches the skip path, a multi-head attention whose backward joins the
-heads wrongly or scales the scores' gradient wrongly. Overrides for ``oracles.sequence.evaluate``
-(layer, its input, its parameters → output), as in ``sequence_whatif``.
+branch's gradient never reaches the skip path (or whose skip path's gradient is dropped), a
+multi-head attention whose backward joins the heads wrongly or scales the scores' gradient
+wrongly. Overrides for ``oracles.sequence.evaluate`` (layer, its input, its parameters → output),
+as in ``sequence_whatif``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,15 @@ def attention_bug(bug: str):
     def override(layer, a, p):
         return _AttentionBackward.apply(a, layer.causal, bug)
     return override
+
+
+def residual_skip_not_added(layer, a, p):
+    """The block's input gets only the inner branch's gradient, the skip path's (the upstream
+    gradient itself) dropped; the inner layers' parameters get theirs as intended."""
+    out = a
+    for j, inner in enumerate(layer.inner):
+        out = apply_layer(inner, out, layer_params(p, f"inner.{j}"))
+    return out + a.detach()
 
 
 def residual_branch_not_added(layer, a, p):

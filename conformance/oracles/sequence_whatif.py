@@ -71,6 +71,16 @@ def derivative_missing(layer: LayerKind, a: torch.Tensor, p: dict) -> torch.Tens
     return _PassThrough.apply(a, ACTIVATION_FNS[layer.kind])
 
 
+#: Each GELU kind and the other convention's kind, which a forward may compute in its place.
+GELU_SWAPPED = {"gelu": "gelu_tanh", "gelu_tanh": "gelu"}
+
+
+def gelu_swapped(layer: LayerKind, a: torch.Tensor, p: dict) -> torch.Tensor:
+    """A GELU computing the other convention (the tanh approximation for the exact, or the
+    converse), forward and backward."""
+    return ACTIVATION_FNS[GELU_SWAPPED[layer.kind]](a)
+
+
 # ---- dropout --------------------------------------------------------------------------------------
 
 class _Scale(torch.autograd.Function):
