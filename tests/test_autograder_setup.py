@@ -97,7 +97,11 @@ def test_the_wheel_installed_alone_lists_runs_writes_an_example_and_checks_it_ou
     assert conformance("--version").returncode == 0
     listed = conformance("list")
     assert listed.returncode == 0 and any(line.startswith("reference_numpy") for line in listed.stdout.splitlines())
-    ran = conformance("run", "--quick", "--depth", "1", "--no-timing", "--out", "run-report")  # every built-in
+    # the reference, and a seed port whose recorded known defects the wheel's data file holds (a
+    # narrowed grid leaves other built-ins nothing or part of what they declare: exit 1, rightly)
+    ran = conformance("run", "--impl", "reference_numpy", "cached_input", "--quick", "--depth", "1", "--no-timing",
+                      "--out", "run-report")
+    assert "known defects" in ran.stdout, ran.stdout[-2000:]
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     assert conformance("new", "--example", "numpy_mlp", "x.py").returncode == 0
     checked = conformance("check", "x.py", "--quick", "--out", "check-report")
