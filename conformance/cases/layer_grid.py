@@ -211,9 +211,20 @@ def residual_inside_networks() -> list[SequenceSpec]:
                          "half_mse")]
 
 
+def transformer_loss_networks() -> list[SequenceSpec]:
+    """The two-block pre-norm transformer under each loss a from-scratch transformer declares, its
+    output flattened into a dense head: a network of transformer kinds only (dense, layer norm,
+    attention, GELU, residual, flatten) that a loss case reaches. Listed last, so the smoke grid's
+    choice stays."""
+    attention = (LayerNorm(4), Attention(causal=True))
+    mlp = (LayerNorm(4), Dense(4, 6), _act("gelu"), Dense(6, 4))
+    body = (Residual(attention), Residual(mlp), Flatten(), Dense(SEQUENCE[0] * 4, 3))
+    return [SequenceSpec(SEQUENCE, body, "softmax_cross_entropy"), SequenceSpec(SEQUENCE, body, "mse")]
+
+
 def sequence_specs(quick: bool = False) -> list[SequenceSpec]:
     """The layer-sequence networks of the grid (``quick``: the same; their cases are few)."""
     return list(dict.fromkeys(single_layers() + networks() + loss_networks() + penalised_networks()
                              + gelu_networks() + window_networks() + graph_networks()
                              + recurrent_networks() + embedding_networks() + padded_pool_networks()
-                             + multihead_networks() + residual_inside_networks()))
+                             + multihead_networks() + residual_inside_networks() + transformer_loss_networks()))
