@@ -108,3 +108,15 @@ def test_the_wheel_installed_alone_lists_runs_writes_an_example_and_checks_it_ou
     assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]
     for written in ("run-report/report.html", "check-report/targets.csv"):
         assert (tmp_path / written).stat().st_size > 0, written
+
+
+def test_two_bundles_built_at_once_from_one_checkout_each_get_the_wheel(tmp_path):
+    from conformance.grading.autograder import build_wheel
+
+    from helpers import together
+
+    folders = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    for folder in folders:
+        folder.mkdir()
+    wheels = together(*[lambda folder=folder: build_wheel(folder) for folder in folders])
+    assert [wheel.parent for wheel in wheels] == folders and all(wheel.stat().st_size for wheel in wheels)

@@ -22,10 +22,14 @@ Should grading itself fail, ``run_autograder`` still writes a results file (scor
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from conformance.grading.assignment import read_settings
@@ -105,6 +109,20 @@ def checkout() -> Path | None:
     return None
 
 
+@contextlib.contextmanager
+def _building(root: Path):
+    """One wheel build at a time from a checkout: the build writes its ``build/`` and
+    ``*.egg-info`` folders inside the checkout, and two bundles built at once (two commands, or
+    two processes of a test run) would break each other's."""
+    name = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"conformance-wheel-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def build_wheel(out: Path) -> Path:
     """The suite's wheel, built from its checkout into ``out`` (offline: no build isolation)."""
     root = checkout()
@@ -114,8 +132,9 @@ def build_wheel(out: Path) -> Path:
     before = set(out.glob("backprop_conformance-*.whl"))
     for old in before:
         old.unlink()
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(out), str(root)], capture_output=True, text=True)
+    with _building(root):
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                               "-w", str(out), str(root)], capture_output=True, text=True)
     wheels = sorted(out.glob("backprop_conformance-*.whl"))
     if done.returncode != 0 or len(wheels) != 1:
         last = (done.stderr.strip().splitlines() or ["no wheel was written"])[-1]
