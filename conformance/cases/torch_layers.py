@@ -14,7 +14,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -176,11 +176,13 @@ def loss_value(name: str, y: torch.Tensor, targets: torch.Tensor, kinks: Kinks |
             "half_mse": lambda: 0.5 * squared.mean()}[name]()
 
 
-def penalty(spec: SequenceSpec, tensors: Tensors, batch: int, factor: float | None = None) -> torch.Tensor:
-    """``l2 · factor · Σ‖W‖²`` over the penalised weights (``factor`` the conventions' for a batch of
-    ``batch`` samples: ½ as PyTorch's)."""
+def penalty(spec: SequenceSpec, tensors: Tensors, batch: int, factor: float | None = None,
+            names: Sequence[str] | None = None) -> torch.Tensor:
+    """``l2 · factor · Σ‖W‖²`` over the penalised weights (or the tensors ``names``; ``factor`` the
+    conventions' for a batch of ``batch`` samples: ½ as PyTorch's)."""
     factor = followed().l2_factor(batch) if factor is None else factor
-    return spec.l2 * factor * sum((tensors[name] ** 2).sum() for name in spec.penalised())
+    names = spec.penalised() if names is None else names
+    return spec.l2 * factor * sum((tensors[name] ** 2).sum() for name in names)
 
 
 def kinks_at(spec: SequenceSpec, x, tensors: Mapping, targets=None) -> Kinks:

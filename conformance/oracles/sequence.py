@@ -47,8 +47,7 @@ def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | No
             if spec.l2:
                 value = value + scale_gradient(torch_layers.penalty(spec, tensors, len(x)), penalty_factor)
             if also_penalised:
-                squares = sum((tensors[n] ** 2).sum() for n in also_penalised)
-                extra = spec.l2 * torch_layers.followed().l2_factor(len(x)) * squares
+                extra = torch_layers.penalty(spec, tensors, len(x), names=also_penalised)
                 value = value + (extra if penalty_in_loss else extra - extra.detach())
             loss = value
             loss.backward()
