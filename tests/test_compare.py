@@ -103,3 +103,16 @@ def test_the_tolerance_rule_is_relative_to_each_element_and_to_the_tensors_scale
     tol = tolerance_for("float64")
     allowed = tol.allowed(np.array([0.0, 1.0, 10.0]))
     assert np.allclose(allowed, [tol.rtol * 10 + tol.floor, tol.rtol * 11 + tol.floor, tol.rtol * 20 + tol.floor])
+
+
+
+@pytest.mark.parametrize("nudge", [-1, 0, 1], ids=["the later error an ulp smaller", "equal errors",
+                                                   "the later error an ulp larger"])
+def test_of_two_equal_errors_the_first_is_the_worst_element_whatever_the_last_bit(nudge):
+    # Two processes summing in different orders may move an error by an ulp: the worst element
+    # must not move with it (a parallel run gives the rows of a serial one).
+    expected = np.full((2, 2), 2.0)
+    actual = expected.copy()
+    actual[0, 1] = 2.5
+    actual[1, 1] = 2.5 if nudge == 0 else np.nextafter(2.5, 2.5 + nudge)
+    assert compare("W1", actual, expected, "float64").worst_index == (0, 1)

@@ -130,7 +130,26 @@ def worst_index(actual: np.ndarray, expected: np.ndarray, dtype: str) -> tuple[i
         return None
     expected = np.asarray(expected, dtype=np.float64)
     excess = np.abs(np.asarray(actual, dtype=np.float64) - expected) / tolerance_for(dtype).allowed(np.abs(expected))
-    return tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
+    return first_worst(excess)
+
+
+#: Errors this close to the largest count as tied with it.
+TIE = 1e-6
+
+
+def first_worst(excess: np.ndarray) -> tuple[int, ...]:
+    """The index of the first element whose error is the largest, up to ``TIE``.
+
+    Why not plain argmax: two processes may sum in different orders (one thread or several), so
+    two elements with the same error can swap places by an ulp and the worst element would move
+    between runs of the same case. Ties are read with a little slack, so the first one wins.
+    """
+    top = float(np.max(excess))
+    if not np.isfinite(top):
+        flat = int(np.argmax(excess))
+    else:
+        flat = int(np.argmax(excess >= top * (1.0 - TIE)))
+    return tuple(int(i) for i in np.unravel_index(flat, excess.shape))
 
 
 def compare(tensor: str, actual: object, expected: np.ndarray, dtype: str, against: str = "expected") -> Comparison:
@@ -165,7 +184,7 @@ def compare(tensor: str, actual: object, expected: np.ndarray, dtype: str, again
     scale = float(magnitude.max())
     excess = tol.allowed(magnitude, scale, out=np.empty(expected.shape))
     np.divide(diff, excess, out=excess)
-    worst_index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), diff.shape))
+    worst_index = first_worst(excess)
     ratio = float(excess[worst_index])
     max_abs = float(diff.max())
     np.maximum(magnitude, tol.floor, out=magnitude)

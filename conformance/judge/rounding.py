@@ -33,6 +33,7 @@ import numpy as np
 from conformance.cases.activations import apply
 from conformance.cases.spec import CaseData, NetworkSpec
 from conformance.cases.mlp_data import preactivations
+from conformance.judge.compare import first_worst
 
 if TYPE_CHECKING:  # only its fields are read: an observation of the running stage
     from conformance.running.driver import Observation
@@ -194,7 +195,7 @@ class Rounding:
         allowed = self.allowed(tensor, dtype, a_arr.shape, rows_reversed)
         gap = np.where(np.isnan(a_arr) & np.isnan(b_arr), 0.0, np.nan_to_num(np.abs(a_arr - b_arr), nan=np.inf))
         excess = gap / np.maximum(allowed, np.finfo(np.float64).tiny)
-        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape)) if excess.ndim else ()
+        index = first_worst(excess) if excess.ndim else ()
         return Difference(tensor, index, float(a_arr[index]), float(b_arr[index]), float(allowed[index]), str(dtype))
 
 

@@ -31,8 +31,8 @@ from typing import Callable
 import numpy as np
 
 from conformance.contract.adapter import Gradients
-from conformance.judge.compare import (Comparison, Tolerance, Unusable, mismatch_message, tolerance_for, usable,
-                                       worst_index)
+from conformance.judge.compare import (Comparison, Tolerance, Unusable, first_worst, mismatch_message, tolerance_for,
+                                       usable, worst_index)
 from conformance.running.driver import ImplementationFault
 from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.fd_scheme import Estimates, Settings
@@ -240,7 +240,7 @@ def worst_estimate(tensor: str, actual, estimates: Estimates, rounding, tol: Tol
     got = np.asarray(actual, dtype=np.float64)[reliable]
     allowed = np.asarray(rounding)[reliable] + np.array([estimates[i].error for i in reliable])
     diff = np.abs(got - found)
-    k = int(np.argmax(diff / allowed))
+    k = first_worst(diff / allowed)[0]
     i = reliable[k]
     fd_tol = FiniteDifferenceTolerance(tol.rtol, tol.floor, estimates[i].error)
     message = mismatch_message(label(i), float(got[k]), against, float(found[k]), float(diff[k]), float(allowed[k]),
