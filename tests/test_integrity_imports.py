@@ -36,6 +36,8 @@ INSTALLED = ("numpy", "matplotlib", "nbformat", "torch", "pandas", "pytest")
 GRADERS_OWN = ("conformance", "wire", "worker", "loading", "driver", "sandbox", "isolation", "copies",
                "submission", "notebooks")
 #: The honest .py submission that plots and uses the stdlib modules the hostile helpers are named like.
+#: It plots once, when its worker loads it, as a notebook's cell does: a plot in every forward
+#: would cost a second a case and show nothing more.
 CAROL = '''"""Honest and correct; plots and reads a little of the stdlib."""
 
 import colorsys
@@ -47,14 +49,12 @@ import matplotlib.pyplot as plt
 
 from _honest import Correct
 
+plt.plot([0, 1], [1, 0])
+plt.close("all")
+
 
 class Carol(Correct):
     name = "carol"
-
-    def forward(self, x):
-        plt.plot([0, 1], [1, 0])
-        plt.close("all")
-        return super().forward(x)
 '''
 
 
