@@ -1,5 +1,10 @@
 """Shared fixtures: one checked folder of plug-ins, run once per session over the pinned
-cases, that the tests of ``check``, the examples, the plug-in and the command line read."""
+cases, that the tests of ``check``, the examples, the plug-in and the command line read.
+
+The tests run on one thread per process, as the suite's commands do: PyTorch's thread pool
+spinning on tiny tensors cost the smoke audit three times its CPU time, and more when xdist
+processes or a busy machine share the cores. A thread variable set by whoever runs the tests is
+left as it is."""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ from pathlib import Path
 import pytest
 
 from conformance import api, check
+from conformance.running.threads import one_thread_per_process
 from tests.faulty.sources import DOUBLED, NARROW, RAISES, TRANSPOSED
 from tests.helpers import EXAMPLE, PINNED, captured
+
+one_thread_per_process()
 
 #: The checked folder's submissions, by file name: what each is there to show.
 SUBMISSIONS = {
