@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 
-from conformance.audit import graph_mutants, layer_mutants as layers, mlp_mutants as mlp
+from conformance.audit import graph_mutants, layer_mutants as layers, library_mutants as library, mlp_mutants as mlp
 from conformance.audit import recurrent_mutants, sequence_mutants
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from conformance.audit.showcases import SHOWS_IN
@@ -351,6 +351,19 @@ LAYER_MUTANTS = (
 )
 
 
+def _next_differs(spec: NetworkSpec) -> tuple[int, ...]:
+    """The layers below the last whose next layer has another activation."""
+    return tuple(i for i in range(spec.depth - 1) if spec.layers[i].activation != spec.layers[i + 1].activation)
+
+
+#: Bugs of third-party libraries (``library_mutants``), written in their style.
+LIBRARY_MUTANTS = (
+    Mutant("derivative_of_next_layer", "each layer's derivative taken from the next layer's activation object",
+           library.NextLayerActivation, Expected("derivative_of_next_layer", _next_differs,
+                                                 where="layers whose next activation differs")),
+)
+
+
 def _pool_factor(spec) -> float:
     """k²/(k·stride) for the network's (first) average pool."""
     (pool, *_) = [layer for layer in spec.layers if layer.kind == "avgpool2d"]
@@ -358,7 +371,7 @@ def _pool_factor(spec) -> float:
 
 
 MUTANTS = tuple(replace(m, shows_in=SHOWS_IN[m.name])
-                for m in MUTANTS + SEQUENCE_MUTANTS + RECURRENT_MUTANTS + LAYER_MUTANTS)
+                for m in MUTANTS + SEQUENCE_MUTANTS + RECURRENT_MUTANTS + LAYER_MUTANTS + LIBRARY_MUTANTS)
 
 
 def named(names: list[str] | None) -> tuple[Mutant, ...]:
