@@ -66,3 +66,40 @@ def test_the_reference_passes_the_mixed_networks(dtype):
     for case in [c for c in mixed_cases() if c.dtype == dtype]:
         rows = case_outcome(load("reference_numpy"), case).rows
         assert not [r.message for r in rows if r.unexpected], case.id
+
+
+def _ce_cases(dtype: str):
+    from conformance.audit.showcases import layer_case
+    from conformance.cases.spec import Case, NetworkSpec
+
+    mlp = Case(NetworkSpec.mlp((3, 4, 5), "tanh", "identity", True, "softmax_cross_entropy"), 4, dtype)
+    return [mlp, layer_case("dense-softplus-dense-l2.0.1", dtype=dtype, loss="softmax_cross_entropy")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("offset", [pytest.param(o, id=f"labels {o:+d}") for o in (-1, 1, 2)])
+def test_shifted_labels_are_named_with_the_shift_fitted_on_mlps_and_layer_networks(offset, dtype):
+    base = MUTANT["labels_shifted_by_one"].adapter()
+    adapter = type(f"Shifted{offset}", (base,), {"offset": offset})
+    for case in _ce_cases(dtype):
+        classes = case.spec.output_shape(1)[-1]
+        outcome = case_outcome(Target("shifted", adapter, "test"), case)
+        found = outcome.diagnosis
+        assert found is not None and not found.forward_wrong and found.loss_wrong, case.id
+        assert matches(found.findings, "labels_shifted", factor=offset % classes), found.line()
+        assert all(r.verdict == "pass" for r in outcome.rows if r.check == "forward")
+        if offset == -1:
+            assert "class k is encoded as k − 1, class 0 as the last" in found.line(), found.line()
+
+
+def test_two_classes_shifted_are_named_flipped():
+    outcome = case_outcome(Target("m", MUTANT["labels_shifted_by_one"].adapter(), "test"),
+                           mlp_case("tanh", "softmax_cross_entropy"))
+    assert "the labels are flipped: class k is encoded as 1 − k" in outcome.diagnosis.line()
+
+
+def test_right_labels_are_not_diagnosed():
+    adapter = type("Unshifted", (MUTANT["labels_shifted_by_one"].adapter(),), {"offset": 0})
+    for case in _ce_cases("float64"):
+        rows = case_outcome(Target("right", adapter, "test"), case).rows
+        assert not [r.message for r in rows if r.unexpected], case.id

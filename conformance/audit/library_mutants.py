@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from conformance.implementations.reference_numpy import loss_and_gradient
+from conformance.cases.layers import LAYER_KINDS, SequenceSpec
+from conformance.contract.adapter import Capabilities, Gradients
+from conformance.implementations.reference_layers import l2_penalty
+from conformance.implementations.reference_numpy import ReferenceNumpy, loss_and_gradient
 
 
 class _Activation:
@@ -70,3 +73,33 @@ class NextLayerActivation:
     def loss_gradient(self, name, y, targets):
         return loss_and_gradient(name, y, targets)
 
+
+class OneHotShifted(ReferenceNumpy):
+    """The cross-entropy of a library that encodes labels one-hot as ``onehot[rows, labels - 1] = 1``
+    (labels taken for 1-based: class k lands at k − 1, class 0 at the last), then takes
+    −Σ onehot·log softmax and its gradient (softmax − onehot)/n; MLPs and layer networks."""
+
+    capabilities = Capabilities(losses=frozenset({"softmax_cross_entropy"}), vjp=False,
+                                layers=frozenset(LAYER_KINDS), penalties=frozenset({"l2"}))
+    #: Added to every label before it indexes the one-hot row (wrapping round the classes).
+    offset = -1
+
+    def loss(self, x, targets):
+        logits = self.forward(x)
+        rows = np.arange(len(logits))
+        onehot = np.zeros_like(logits)
+        onehot[rows, (np.asarray(targets) + self.offset) % logits.shape[1]] = 1
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss = -float((onehot * log_probs).sum()) / len(logits)
+        grads = self.backward((np.exp(log_probs) - onehot) / len(logits))
+        if not isinstance(self.spec, SequenceSpec):
+            return loss, grads
+        penalty, penalty_grads = l2_penalty(self.spec, self.params)
+        named = {name: g + penalty_grads.get(name, 0) for name, g in grads.named.items()}
+        return loss + penalty, Gradients(grads.input, named=named)
+
+
+def one_hot_shifted(name: str, bug: str) -> type[OneHotShifted]:
+    return type(f"Mutant_{name}", (OneHotShifted,), {"name": f"mutant:{name}", "description": bug,
+                                                     "__module__": __name__})

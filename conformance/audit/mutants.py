@@ -361,6 +361,9 @@ LIBRARY_MUTANTS = (
     Mutant("derivative_of_next_layer", "each layer's derivative taken from the next layer's activation object",
            library.NextLayerActivation, Expected("derivative_of_next_layer", _next_differs,
                                                  where="layers whose next activation differs")),
+    Mutant("labels_shifted_by_one", "cross-entropy labels one-hot encoded as labels − 1 (read as 1-based)", None,
+           Expected("labels_shifted", factor=lambda c: c.spec.output_shape(1)[-1] - 1, where="shift fitted: C − 1"),
+           library.one_hot_shifted("labels_shifted_by_one", "cross-entropy labels one-hot encoded as labels − 1")),
 )
 
 

@@ -29,7 +29,7 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from conformance.diagnosis import hypotheses as h, intermediates, localise, sequence_hypotheses, stability
+from conformance.diagnosis import hypotheses as h, intermediates, labels, localise, sequence_hypotheses, stability
 from conformance.diagnosis.next_layer import next_layer_derivatives as next_layer
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
@@ -237,7 +237,7 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
         return
     scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
               for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
-    likely = ([w for w in scales if w.factor.named] + next_layer(data)
+    likely = ([w for w in scales if w.factor.named] + labels.shifted(data) + next_layer(data)
               + h.derivative_changes(data) + next_layer(data, missing=True)
               + h.backward_weight_changes(data, "input" in seen) + h.derivative_one_layer_off(data)
               + h.input_gradient_changes(data, "input" in seen))
