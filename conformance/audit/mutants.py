@@ -345,9 +345,11 @@ LAYER_MUTANTS = (
     _sequence("maxpool_padding_zeros", "a padded max-pool pads with zeros where −∞ is due",
               Expected("maxpool_padding_zeros", _at_kind("maxpool2d"), where="every padded maxpool2d"),
               kind="maxpool2d", layer=layers.MaxPoolPaddingZeros),
-    _sequence("avgpool_excludes_padding", "a padded average pool divides by the elements inside the input",
-              Expected("avgpool_excludes_padding", _at_kind("avgpool2d"), where="every padded avgpool2d"),
-              kind="avgpool2d", layer=layers.AvgPoolExcludesPadding),
+    _sequence("avgpool_backward_counts_padding", "a padded average pool's forward divides by the elements inside "
+              "the input, its backward by k²", Expected("avgpool_backward_other_padding_count", lambda s: tuple(
+                  i for i, layer in enumerate(s.layers) if layer.kind == "avgpool2d" and layer.padding),
+                  where="every padded avgpool2d"),
+              kind="avgpool2d", layer=layers.AvgPoolBackwardCountsPadding),
 )
 
 
