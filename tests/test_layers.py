@@ -117,7 +117,10 @@ def test_a_dropout_mask_is_handed_over_and_kept_units_scale_by_the_inverse_keep_
 
 
 def test_an_mlp_case_and_its_id_are_unchanged():
-    mlp = [c for c in default_grid() if not isinstance(c.spec, SequenceSpec) and not c.large]
+    from conformance.cases.grid import mixed_cases
+
+    mixed = set(mixed_cases())
+    mlp = [c for c in default_grid() if not isinstance(c.spec, SequenceSpec) and not c.large and c not in mixed]
     assert len(mlp) == 2968 and mlp[0].id == Case(mlp[0].spec, mlp[0].batch, mlp[0].dtype).id
 
 

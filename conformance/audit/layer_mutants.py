@@ -212,7 +212,7 @@ class MiddleWeightGradientFromOutput(Mutable):
 
 class AvgPoolExcludesPadding(PoolLayer):
     """A padded average pool dividing each window by its elements inside the input
-    (``count_include_pad=False``) where k², padding included, is due."""
+    (``count_include_pad=False``, a convention), forward and backward."""
 
     def forward(self, x):
         if self.kind != "avgpool2d" or not self.padding:
@@ -239,3 +239,11 @@ class AvgPoolExcludesPadding(PoolLayer):
             for q in range(self.cols):
                 dx[:, :, r * s:r * s + k, q * s:q * s + k] += grad[:, :, r:r + 1, q:q + 1] / self.count[r, q]
         return self.unpadded(dx)
+
+
+class AvgPoolBackwardCountsPadding(AvgPoolExcludesPadding):
+    """A padded average pool whose forward divides by the window's elements inside the input and
+    whose backward, copied from an unpadded pool, divides every window by k²."""
+
+    def backward(self, grad):
+        return PoolLayer.backward(self, grad)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 
-from conformance.audit import graph_mutants, layer_mutants as layers, mlp_mutants as mlp
+from conformance.audit import graph_mutants, layer_mutants as layers, library_mutants as library, mlp_mutants as mlp
 from conformance.audit import recurrent_mutants, sequence_mutants
 from conformance.implementations.reference_numpy import ReferenceNumpy
 from conformance.audit.showcases import SHOWS_IN
@@ -345,9 +345,27 @@ LAYER_MUTANTS = (
     _sequence("maxpool_padding_zeros", "a padded max-pool pads with zeros where −∞ is due",
               Expected("maxpool_padding_zeros", _at_kind("maxpool2d"), where="every padded maxpool2d"),
               kind="maxpool2d", layer=layers.MaxPoolPaddingZeros),
-    _sequence("avgpool_excludes_padding", "a padded average pool divides by the elements inside the input",
-              Expected("avgpool_excludes_padding", _at_kind("avgpool2d"), where="every padded avgpool2d"),
-              kind="avgpool2d", layer=layers.AvgPoolExcludesPadding),
+    _sequence("avgpool_backward_counts_padding", "a padded average pool's forward divides by the elements inside "
+              "the input, its backward by k²", Expected("avgpool_backward_other_padding_count", lambda s: tuple(
+                  i for i, layer in enumerate(s.layers) if layer.kind == "avgpool2d" and layer.padding),
+                  where="every padded avgpool2d"),
+              kind="avgpool2d", layer=layers.AvgPoolBackwardCountsPadding),
+)
+
+
+def _next_differs(spec: NetworkSpec) -> tuple[int, ...]:
+    """The layers below the last whose next layer has another activation."""
+    return tuple(i for i in range(spec.depth - 1) if spec.layers[i].activation != spec.layers[i + 1].activation)
+
+
+#: Bugs of third-party libraries (``library_mutants``), written in their style.
+LIBRARY_MUTANTS = (
+    Mutant("derivative_of_next_layer", "each layer's derivative taken from the next layer's activation object",
+           library.NextLayerActivation, Expected("derivative_of_next_layer", _next_differs,
+                                                 where="layers whose next activation differs")),
+    Mutant("labels_shifted_by_one", "cross-entropy labels one-hot encoded as labels − 1 (read as 1-based)", None,
+           Expected("labels_shifted", factor=lambda c: c.spec.output_shape(1)[-1] - 1, where="shift fitted: C − 1"),
+           library.one_hot_shifted("labels_shifted_by_one", "cross-entropy labels one-hot encoded as labels − 1")),
 )
 
 
@@ -358,7 +376,7 @@ def _pool_factor(spec) -> float:
 
 
 MUTANTS = tuple(replace(m, shows_in=SHOWS_IN[m.name])
-                for m in MUTANTS + SEQUENCE_MUTANTS + RECURRENT_MUTANTS + LAYER_MUTANTS)
+                for m in MUTANTS + SEQUENCE_MUTANTS + RECURRENT_MUTANTS + LAYER_MUTANTS + LIBRARY_MUTANTS)
 
 
 def named(names: list[str] | None) -> tuple[Mutant, ...]:

@@ -3,7 +3,8 @@
 PyTorch's meaning of a case is one choice among several in common use: normalisation eps
 (batch norm, layer norm), a loss's reduction over the outputs and over the batch (for every
 loss, or per loss), the L2 penalty's scale (and whether it is divided by the batch size), a
-small constant added inside (or a clip around) the log of a cross-entropy. An adapter
+small constant added inside (or a clip around) the log of a cross-entropy, whether a padded
+average pool counts the padding (PyTorch's ``count_include_pad``). An adapter
 declares the ones its implementation follows
 (``Capabilities(conventions=Conventions(layernorm_eps=1e-8))``) and the oracle follows the
 declaration; where nothing is declared and the forward differs, the diagnosis tries the
@@ -36,6 +37,8 @@ FIELD_DOCS = {
                     "λ/2m·Σ‖W‖², the convention of Andrew Ng's course)",
     "log_eps": "the cross-entropies take log(p + log_eps) (PyTorch: 0, a log-sum-exp)",
     "log_clip": "the cross-entropies clip p to [log_clip, 1 − log_clip] before the log (PyTorch: 0, no clip)",
+    "avgpool_count_include_pad": "a padded average pool divides every window by k², padding included (PyTorch's "
+                                 "count_include_pad=True); False: by the window's elements inside the input",
 }
 
 #: A loss's own reductions over the outputs and over the batch (what its name says).
@@ -59,6 +62,7 @@ class Conventions:
     l2_per_batch: bool = False
     log_eps: float = 0.0
     log_clip: float = 0.0
+    avgpool_count_include_pad: bool = True
 
     def __post_init__(self) -> None:
         for name in ("batchnorm_eps", "layernorm_eps", "l2_scale", "log_eps", "log_clip"):
@@ -71,8 +75,9 @@ class Conventions:
         for name in ("output_reduction", "batch_reduction"):
             if getattr(self, name) not in (None, *REDUCTIONS):
                 raise ValueError(f"Conventions.{name} must be None, 'sum' or 'mean', got {getattr(self, name)!r}")
-        if not isinstance(self.l2_per_batch, bool):
-            raise ValueError(f"Conventions.l2_per_batch must be True or False, got {self.l2_per_batch!r}")
+        for name in ("l2_per_batch", "avgpool_count_include_pad"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"Conventions.{name} must be True or False, got {getattr(self, name)!r}")
         object.__setattr__(self, "loss_reductions", per_loss(self.loss_reductions))
 
     def reductions(self, loss: str) -> tuple[str, str]:
@@ -117,6 +122,9 @@ class Conventions:
         if "log" in uses and self.log_clip:
             clip = number(self.log_clip)
             words.append(f"p clipped to [{clip}, 1 − {clip}] in the cross-entropy's log")
+        if "avgpool" in uses and not self.avgpool_count_include_pad:
+            words.append("padded average pools dividing by the window's elements inside the input "
+                         "(count_include_pad=False)")
         return words
 
     def words(self, spec=None) -> str:
@@ -134,7 +142,7 @@ class Conventions:
 
 
 #: What a network can use that conventions change (``used_by``).
-USED_BY_ALL = frozenset({"batchnorm", "layernorm", "loss", "l2", "log"})
+USED_BY_ALL = frozenset({"batchnorm", "layernorm", "loss", "l2", "log", "avgpool"})
 #: The losses that take a log of a probability (where ``log_eps`` and ``log_clip`` apply).
 LOG_LOSSES = frozenset({"softmax_cross_entropy", "binary_cross_entropy"})
 
@@ -167,6 +175,8 @@ def per_loss(declared) -> tuple[tuple[str, str, str], ...]:
 def used_by(spec) -> frozenset[str]:
     """What of ``USED_BY_ALL`` a network spec (an MLP's or a layer sequence's) uses."""
     found = {kind for kind in getattr(spec, "kinds", ()) if kind in ("batchnorm", "layernorm")}
+    if any(getattr(layer, "kind", "") == "avgpool2d" and layer.padding for layer in spec.layers):
+        found.add("avgpool")
     if spec.loss is not None:
         found.add("loss")
         found |= {"log"} if spec.loss in LOG_LOSSES else set()
@@ -214,5 +224,7 @@ def common(declared: Conventions, spec) -> list[Conventions]:
     if "log" in uses:
         tries += [replace(declared, log_eps=e, log_clip=0.0) for e in COMMON_LOG_EPS]
         tries += [replace(declared, log_clip=c, log_eps=0.0) for c in COMMON_LOG_EPS]
+    if "avgpool" in uses:
+        tries.append(replace(declared, avgpool_count_include_pad=not declared.avgpool_count_include_pad))
     meant = declared.words(spec)
     return [c for c in dict.fromkeys(tries) if c.words(spec) != meant]

@@ -14,7 +14,7 @@ import numpy as np
 from conformance.cases.large_grid import LARGE_MLP_BATCH, large_dtypes, large_mlps, large_sequences
 from conformance.cases.layer_grid import SEQUENCE_BATCHES, sequence_specs
 from conformance.cases.layers import SEQUENCE_LOSSES
-from conformance.cases.spec import ACTIVATIONS, Case, DTYPES, LOSSES, NetworkSpec
+from conformance.cases.spec import ACTIVATIONS, Case, DTYPES, LOSSES, Layer, NetworkSpec
 
 
 #: The batch sizes of the grid: one sample, and a batch that is no layer width of the
@@ -41,6 +41,12 @@ SHAPES = {
     4: ((3, 4, 4, 4, 3), (5, 5, 5, 5, 5), (2, 5, 3, 4, 3), (4, 3, 3, 3, 3), (3, 4, 4, 4, 1), (4, 5, 5, 5, 2),
         (3, 2, 4, 5, 3), (5, 4, 3, 2, 5)),
 }
+#: Networks whose neighbouring layers differ in activation beyond an identity output (widths, then
+#: each layer's activation): a tanh network with a sigmoid output, and mixed hidden activations.
+#: Only there does a layer's derivative taken from the next layer's activation differ from a
+#: missing derivative (the identity's is 1). VJP only, every batch and dtype.
+MIXED_MLPS = (((3, 4, 4, 2), ("tanh", "tanh", "sigmoid")),
+              ((3, 4, 5, 4, 2), ("tanh", "sigmoid", "relu", "sigmoid")))
 #: Networks per loss and network kind (the VJP cases take every network).
 LOSS_SHAPES = 5
 #: Networks of the quick grid per network kind: VJP cases, and each loss's.
@@ -134,8 +140,18 @@ def grid(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) 
             chosen = _mode_shapes(shapes, mode, number, quick, explicit=choice.widths is not None)
             for sizes, batch, dtype in itertools.product(chosen, choice.batches or BATCHES, DTYPES):
                 cases.append(Case(NetworkSpec.mlp(sizes, hidden, output, bias, loss), batch, dtype, seed))
-    cases += sequence_cases(choice, seed, quick) + large_cases(choice, seed)
+    cases += mixed_cases(choice, seed) + sequence_cases(choice, seed, quick) + large_cases(choice, seed)
     return [case for case in dict.fromkeys(cases) if _kept(case, choice)]
+
+
+def mixed_cases(choice: GridChoice = GridChoice(), seed: int = 0) -> list[Case]:
+    """The networks of ``MIXED_MLPS`` (quick grid and full alike) with biases, from an upstream
+    gradient; none when the choice replaces the grid's widths or batches."""
+    if choice.widths is not None or choice.batches is not None:
+        return []
+    specs = [NetworkSpec(tuple(Layer(n_in, n_out, act) for n_in, n_out, act in zip(sizes, sizes[1:], acts)))
+             for sizes, acts in MIXED_MLPS]
+    return [Case(spec, batch, dtype, seed) for spec in specs for batch in BATCHES for dtype in DTYPES]
 
 
 def large_cases(choice: GridChoice = GridChoice(), seed: int = 0) -> list[Case]:

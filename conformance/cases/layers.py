@@ -368,6 +368,8 @@ class SequenceSpec:
 
 
 def layer_of(tensor: str) -> int | None:
-    """The layer a parameter name belongs to (``"3.weight"`` → 3), None for anything else."""
+    """The layer a parameter name belongs to (``"3.weight"``, an MLP's ``"weight[3]"`` → 3), None for anything else."""
+    if tensor.startswith(("weight[", "bias[")):
+        return int(tensor[tensor.index("[") + 1:-1])
     head, dot, _ = tensor.partition(".")
     return int(head) if dot and head.isdigit() else None

@@ -117,8 +117,9 @@ def apply_layer(layer: LayerKind, a: torch.Tensor, p: dict, kinks: Kinks | None 
             values = windows(a.detach(), layer.kernel, layer.step, layer.padding)
             kinks.leads.append((values, values.argmax(dim=2, keepdim=True)))
         return F.max_pool2d(a, layer.kernel, layer.step, layer.padding)
-    if isinstance(layer, AvgPool2d):  # count_include_pad=True: every window divides by k²
-        return F.avg_pool2d(a, layer.kernel, layer.step, layer.padding, count_include_pad=True)
+    if isinstance(layer, AvgPool2d):  # PyTorch's count_include_pad=True: every window divides by k²
+        return F.avg_pool2d(a, layer.kernel, layer.step, layer.padding,
+                            count_include_pad=conventions.avgpool_count_include_pad)
     if isinstance(layer, Flatten):
         return torch.flatten(a, 1)
     if isinstance(layer, (Residual, Attention, MultiHeadAttention)):

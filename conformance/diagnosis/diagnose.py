@@ -29,8 +29,8 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from conformance.diagnosis import hypotheses as h
-from conformance.diagnosis import intermediates, localise, sequence_hypotheses, stability
+from conformance.diagnosis import hypotheses as h, intermediates, labels, localise, sequence_hypotheses, stability
+from conformance.diagnosis.next_layer import next_layer_derivatives as next_layer
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
@@ -130,12 +130,6 @@ def observed_tensors(seen: Observation, data: CaseData) -> dict[str, np.ndarray]
     return {name: array for name, value in named.items() if (array := _array(value)) is not None}
 
 
-def _layer_of(tensor: str) -> int | None:
-    if tensor.startswith(("weight[", "bias[")):
-        return int(tensor[tensor.index("[") + 1:-1])
-    return layer_of(tensor)
-
-
 # ---- reshapings -----------------------------------------------------------------------------------
 
 def _ratio(seen: np.ndarray, due: np.ndarray) -> float | None:
@@ -213,7 +207,7 @@ def _candidate_factors(seen, due, start: int | None, data: CaseData, at_loss: bo
     """−1, and the ratios of the mismatching tensors at the start layer (named where they have a name)."""
     found = {(-1.0, "−1"): h.Factor(-1, "−1")}
     for tensor, array in seen.items():
-        if tensor in ("output", "loss") or (start is not None and _layer_of(tensor) not in (start, None)):
+        if tensor in ("output", "loss") or (start is not None and layer_of(tensor) not in (start, None)):
             continue
         ratio = _ratio(array, due[tensor])
         if ratio is not None and ratio not in (0.0, 1.0) and np.isfinite(ratio):
@@ -243,7 +237,8 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
         return
     scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
               for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
-    likely = ([w for w in scales if w.factor.named] + h.derivative_changes(data)
+    likely = ([w for w in scales if w.factor.named] + labels.shifted(data) + next_layer(data)
+              + h.derivative_changes(data) + next_layer(data, missing=True)
               + h.backward_weight_changes(data, "input" in seen) + h.derivative_one_layer_off(data)
               + h.input_gradient_changes(data, "input" in seen))
     highest = start if start is not None else -1
@@ -260,7 +255,7 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
 
 def _below(layer: int, tensors: Iterable[str]) -> list[str]:
     """The input and the weights and biases of the layers below ``layer``."""
-    return [t for t in tensors if t == "input" or (_layer_of(t) is not None and _layer_of(t) < layer)]
+    return [t for t in tensors if t == "input" or (layer_of(t) is not None and layer_of(t) < layer)]
 
 
 def _fitted_rate(data, ref, seen, due, layer: int, tensors: list[str]) -> float | None:
@@ -289,7 +284,7 @@ def _learning_rate_fits(data: CaseData, ref: Reference, seen, due, reach_needed:
         if (rate := _fitted_rate(data, ref, seen, due, layer, _below(layer, seen))) is not None:
             yield h.updated_weights(data, ref, layer, rate)
     for layer in range(max(reach_needed + 1, 1), min(highest + 1, depth - 1) + 1):
-        just_below = [t for t in seen if _layer_of(t) == layer - 1] or _below(layer, seen)
+        just_below = [t for t in seen if layer_of(t) == layer - 1] or _below(layer, seen)
         if (rate := _fitted_rate(data, ref, seen, due, layer, just_below)) is not None:
             first = 0 if "input" in seen else 1
             yield h.updated_weights(data, ref, tuple(range(first, layer + 1)), rate)
@@ -300,7 +295,7 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
     due = h.predicted(ref, data)
     observed = {t: array for t, array in observed_tensors(seen, data).items() if t in due}
     wrong = [t for t in due if t in observed and not agrees(observed[t], due[t], data.case.dtype, slack=1.0)]
-    layers = [layer for t in wrong if (layer := _layer_of(t)) is not None]
+    layers = [layer for t in wrong if (layer := layer_of(t)) is not None]
     start = max(layers) if layers else None
     # A wrong loss with a right output is the loss's own bug: no change to the network's
     # forward can explain it (it would change the output too).
@@ -336,7 +331,7 @@ def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Explan
     if not wrong:
         return None, []
     best, ties = explain(observed, due, None, data), []
-    beyond_reshaping = [layer for t, array in observed.items() if (layer := _layer_of(t)) is not None
+    beyond_reshaping = [layer for t, array in observed.items() if (layer := layer_of(t)) is not None
                         and not agrees(array, due[t], data.case.dtype) and reshaping(t, array, due[t], data) is None]
     for what_if in what_ifs(data, ref, observed, due, start, forward_wrong, max(beyond_reshaping, default=-1)):
         if best is not None and best.final and what_if.layers != best.what_if.layers:
@@ -378,7 +373,7 @@ def _findings(best: Explanation, observed, due) -> tuple[Finding, ...]:
     for tensors in groups.values():
         r = best.reshaped[tensors[0]]
         text = r.describe(tensors, observed[tensors[0]].shape, due[tensors[0]].shape)
-        layers = tuple(sorted({layer for t in tensors if (layer := _layer_of(t)) is not None}))
+        layers = tuple(sorted({layer for t in tensors if (layer := layer_of(t)) is not None}))
         findings.append(Finding(r.kind, text, layers, tuple(tensors), None if r.factor is None else r.factor.value))
     return tuple(findings)
 

@@ -3,9 +3,10 @@ existing, exact hypothesis keeps the cases it names): activation derivatives wri
 classic wrong ways (at the output, a formula of the output applied to the pre-activation,
 ELU's without its α, softplus's as the sigmoid's derivative, the identity's as z), a norm's
 backward without the mean's term or its statistics with the unbiased variance, softmax over
-the batch, a padded max-pool padding with zeros, a padded average not counting the padding,
-the L2 penalty on the biases, and two bugs with a constant fitted to the observation: a
-leaky ReLU's slope and an average pool's divisor, each named with its value.
+the batch, a padded max-pool padding with zeros, a padded average pool whose backward counts
+the padding otherwise than its forward (whether it counts it is a convention), the L2 penalty
+on the biases, and two bugs with a constant fitted to the observation: a leaky ReLU's slope
+and an average pool's divisor, each named with its value.
 """
 
 from __future__ import annotations
@@ -91,8 +92,12 @@ def _max_over_zero_padding(layer, a, p):
     return F.max_pool2d(F.pad(a, (layer.padding,) * 4), layer.kernel, layer.step)
 
 
-def _average_without_padding(layer, a, p):
-    return F.avg_pool2d(a, layer.kernel, layer.step, layer.padding, count_include_pad=False)
+def _pool_counts(data: CaseData, i: int) -> str:
+    """What a padded average pool's backward divides by, where its forward does otherwise."""
+    layer, inside = data.case.spec.layers[i], "the window's elements inside the input (count_include_pad=False)"
+    squared = f"k² = {layer.kernel ** 2}, padding included"
+    counted = (squared, inside) if data.case.conventions.avgpool_count_include_pad else (inside, squared)
+    return f"backward divides each window's gradient by {counted[1]}, where its forward divides by {counted[0]}"
 
 
 def variant_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
@@ -104,11 +109,10 @@ def variant_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]
             found.append(SequenceWhatIf("maxpool_padding_zeros", (i,), f"{_words(spec, i)}: the padding is taken as "
                                         f"zeros in the max where −∞ is due (a window of negative values at the "
                                         f"border gets 0)", lambda i=i: {"overrides": {i: _max_over_zero_padding}}))
-        if forward_wrong and layer.kind == "avgpool2d" and layer.padding:
-            found.append(SequenceWhatIf("avgpool_excludes_padding", (i,), f"{_words(spec, i)}: the average divides "
-                                        f"by the window's elements inside the input (count_include_pad=False) where "
-                                        f"k² = {layer.kernel ** 2}, padding included, is due (PyTorch's default)",
-                                        lambda i=i: {"overrides": {i: _average_without_padding}}))
+        if not forward_wrong and layer.kind == "avgpool2d" and layer.padding:
+            found.append(SequenceWhatIf("avgpool_backward_other_padding_count", (i,),
+                                        f"{_words(spec, i)}: {_pool_counts(data, i)}",
+                                        lambda i=i: {"overrides": {i: bugs.avgpool_backward_other_count}}, reach=i))
         if forward_wrong and layer.kind in OVER_BATCH and data.case.batch > 1:
             found.append(SequenceWhatIf("softmax_over_batch", (i,), f"{_words(spec, i)}: the {layer.kind} is "
                                         f"normalised over the batch (axis 0) where each sample's own is due",

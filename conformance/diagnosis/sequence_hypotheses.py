@@ -22,6 +22,7 @@ import numpy as np
 from conformance.cases.layers import ACTIVATION_KINDS
 from conformance.cases.spec import CaseData
 from conformance.cases.torch_layers import apply_layer, layer_params
+from conformance.diagnosis import labels
 from conformance.diagnosis.graph_hypotheses import GRAPH_LAYER_BUGS, applies
 from conformance.diagnosis.hypotheses import Factor
 from conformance.diagnosis.layer_hypotheses import (bias_penalty_changes, fitted_divisors, fitted_slopes,
@@ -211,6 +212,7 @@ def what_ifs(data: CaseData, forward_wrong: bool, factors: list[Factor],
     named = [f for f in factors if f.named]
     yield from pool_divisor_changes(data)  # before the plain scalings it ties with: it names the layer
     yield from scaled_changes(data, named)
+    yield from labels.shifted(data)
     yield from layer_changes(data, False)
     yield from penalty_changes(data)
     # after the library's own: where one of those reproduces a case exactly, it keeps it

@@ -2,7 +2,8 @@
 activation whose backward multiplies by a derivative written another way (a leaky slope of
 any value, ELU's and softplus's classic slips, a derivative taken at the output), and a
 batch or layer norm whose backward leaves out the mean's term or whose statistics use the
-unbiased variance.
+unbiased variance, and a padded average pool whose backward counts the padding otherwise than
+its forward.
 
 Each override keeps the layer's forward (the intended one unless the bug is in it) and writes
 its backward out in an autograd function, so the rest of the network is the oracle's own.
@@ -102,3 +103,14 @@ def norm_unbiased_variance_exact(layer: LayerKind, a: torch.Tensor, p: dict) -> 
     axes, shape = _axes(layer, a)
     xhat = (a - a.mean(dim=axes, keepdim=True)) / torch.sqrt(a.var(dim=axes, keepdim=True, unbiased=True) + eps)
     return p["weight"].reshape(shape) * xhat + p["bias"].reshape(shape)
+
+
+def avgpool_backward_other_count(layer: LayerKind, a: torch.Tensor, p: dict) -> torch.Tensor:
+    """A padded average pool whose forward counts the padding as the conventions in force say
+    and whose backward the other way (k² against the window's elements inside the input)."""
+    import torch.nn.functional as F
+
+    include = followed().avgpool_count_include_pad
+    forward, other = (F.avg_pool2d(a, layer.kernel, layer.step, layer.padding, count_include_pad=counted)
+                      for counted in (include, not include))
+    return forward.detach() + other - other.detach()

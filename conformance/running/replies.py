@@ -83,7 +83,7 @@ def capabilities_reply(raw: Any) -> Capabilities:
 
 def _convention_value(name: str, value: Any) -> bool:
     """Whether ``value`` has the plain type ``Conventions.<name>`` crosses the wire as."""
-    if name == "l2_per_batch":
+    if isinstance(getattr(Conventions(), name, None), bool):  # a flag
         return isinstance(value, bool)
     if name == "loss_reductions":  # (loss, outputs, batch) triples of names
         return (isinstance(value, (list, tuple)) and len(value) <= len(OWN_REDUCTIONS)
@@ -94,11 +94,11 @@ def _convention_value(name: str, value: Any) -> bool:
 
 def conventions_reply(raw: Any) -> Conventions:
     """``Conventions`` rebuilt from plain data: its fields, each a number, a reduction's name, a
-    flag or the per-loss reductions' triples."""
+    flag (``l2_per_batch``, ``avgpool_count_include_pad``) or the per-loss reductions' triples."""
     names = {f.name for f in fields(Conventions)}
     if not (isinstance(raw, dict) and set(raw) == names and all(_convention_value(k, v) for k, v in raw.items())):
         raise malformed("capabilities.conventions must give exactly Conventions' fields, as numbers, names, "
-                        "a flag and the per-loss reductions")
+                        "flags and the per-loss reductions")
     try:
         return Conventions(**raw)
     except ValueError as problem:
