@@ -110,6 +110,7 @@ def command(
 
     settings = read_settings(assignment)
     folder = pipeline.report_folder(out, sheet=False)
+    pipeline.resumable(folder, resume)  # before the assignment's worker decides anything
     seed = seeds.choose(seed, folder, resume)
     cases = (list(grid(seed.value)) if grid is not None
              else default_grid(seed=seed.value, quick=quick or settings.grid == "quick"))
@@ -150,6 +151,7 @@ def command(
     checked = replace(checked, report=replace(report, class_summary=class_summary(results),
                                               class_view=class_table(results, grades)))
     failed = pipeline.write_parts(_parts(checked, grades, notes, cases, outputs))
+    pipeline.finish(checked, failed)
     _print(results, grades, notes, checked.report, folder, folder / "feedback", stdout)
     print(seed.line(), file=stdout)
     if failed:
