@@ -114,3 +114,10 @@ def test_one_bug_in_other_cases_is_the_same_cause(one, other):
 def test_two_bugs_are_two_causes():
     assert brief.same_cause("weight[0] ×2 (only this)") != brief.same_cause("input ×2 (only this)")
     assert brief.same_cause("bias[0] ×2 (only this)") != brief.same_cause("bias[0] ×0.5 (only this)")
+
+
+def test_a_case_whose_data_cannot_tell_two_bugs_apart_shares_the_cause_named_first():
+    alone = "the loss gradient misses the mean's 1/outputs (it is ×5 = outputs) (the error enters at layer 1)"
+    undecided = ("the loss gradient misses the mean's 1/outputs (it is ×2 = outputs) — or, as this case's data "
+                 "cannot tell them apart, the loss gradient is ×2 (the error enters at layer 2)")
+    assert brief.same_cause(brief.without_location(alone)) == brief.same_cause(brief.without_location(undecided))

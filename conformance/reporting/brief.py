@@ -19,12 +19,6 @@ LINE_LIMIT = 200
 CASE_ROOM = 48
 #: How many causes a target's block names (the others are counted).
 CAUSES = 3
-#: What a cause's words take from the case rather than from the bug: a shape, a dtype, which
-#: layers' tensors (as many as the network has) and "this" or "these" for them. Causes that
-#: differ only there are one cause.
-CASE_FILLS = ((re.compile(r"\((?:\d+, )*\d*,?\)|\b(?:float|int|uint)\d+\b"), "…"),
-              (re.compile(r"\b(\w+)\[\d+\](?:, \1\[\d+\])*"), r"\1[…]"),
-              (re.compile(r"\bonly th(?:is|ese)\b"), "only"))
 #: How a comparison's detail states its error and tolerance at the worst element
 #: (``judge.compare.mismatch_message`` writes it).
 RATIO = re.compile(r"\|error\| ([0-9.eE+-]+|nan|inf) (within|exceeds) tolerance ([0-9.eE+-]+|nan|inf)")
@@ -83,21 +77,62 @@ def cause_and_place(diagnosis: str) -> tuple[str, str]:
     return text, ""
 
 
+# ---- one bug in words shared by every case it shows in (the class view's mistakes too) ----------
+
+_INDEX = re.compile(r"\[\d+\]")
+_REPEATED = re.compile(r"(\w+)\[·\](?:, \1\[·\])+")
+_LOCATION = re.compile(r"^(?:layers? \d+(?:, \d+)*(?: and \d+)?(?: \(the output layer\))?|the output layer): ")
+_VALUE = re.compile(r"×-?[\d.]+(?:e-?\d+)? = ")
+_ONLY = re.compile(r" \(only th(?:is|ese)\)")
+_SHAPE = re.compile(r"\((\d+, )*\d+,?\)")
+_OUTPUT_LAYER = re.compile(r"layer \d+ \(the output layer\)")
+#: A layer other than the first by its number: where it is (the first is also what it is).
+_LAYER = re.compile(r"\blayer [1-9]\d*\b")
+_DTYPE = re.compile(r"\b(?:float|int|uint)\d+\b")
+_ALTERNATIVES = " — or, as this case's data cannot tell them apart, "
+
+
+def outside_brackets(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` where no bracket is open."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and text.startswith(separator, i):
+            parts.append(text[start:i])
+            start = i + len(separator)
+    return parts + [text[start:]]
+
+
+def without_location(diagnosis: str) -> str:
+    """The bugs a diagnosis names, without its closing ``(where it enters; wrong: …)`` and
+    without the alternatives the case could not tell apart."""
+    return cause_and_place(diagnosis)[0].split(_ALTERNATIVES, 1)[0]
+
+
+def misconception(part: str) -> str:
+    """One named bug without its case's particulars (where, shapes, dtypes, the factor's value,
+    ``only these``)."""
+    text = _LOCATION.sub("", part.strip())
+    text = _REPEATED.sub(r"\1[·]", _INDEX.sub("[·]", text))
+    text = _LAYER.sub("layer ·", _OUTPUT_LAYER.sub("the output layer", text))
+    text = _SHAPE.sub(lambda m: re.sub(r"\d+", "·", m[0]), text)
+    return _DTYPE.sub("·", _ONLY.sub("", _VALUE.sub("×", text))).strip()
+
+
 def same_cause(cause: str) -> str:
-    """A cause without what it takes from the case (``CASE_FILLS``): equal for one bug in any case."""
-    for pattern, fill in CASE_FILLS:
-        cause = pattern.sub(fill, cause)
-    return cause
+    """A cause without what it takes from the case (``misconception`` of each bug it names):
+    equal for one bug in any case."""
+    return "; ".join(misconception(part) for part in outside_brackets(cause, "; "))
 
 
 def cause_lines(rows: Iterable, more_in: str) -> list[str]:
     """The diagnosis once per cause a target's cases share (recorded known defects included),
-    most cases first: how many cases, the cause, and where it shows in the worst of them."""
+    most cases first: how many cases, the cause (the bugs named first: a case whose data
+    cannot tell another from them has the same cause), and where it shows in the worst."""
     groups: dict[str, dict] = {}
     for r in rows:
         if r.verdict in ("fail", "expected_fail") and r.diagnosis:
-            cause, _ = cause_and_place(r.diagnosis)
-            groups.setdefault(same_cause(cause), {}).setdefault(r.case, []).append(r)
+            groups.setdefault(same_cause(without_location(r.diagnosis)), {}).setdefault(r.case, []).append(r)
     # a wrong value (a relative error) shows more of the bug than a wrong shape (no error figure)
     def worst(cases: dict) -> object:
         return max((r for found in cases.values() for r in found),
@@ -107,7 +142,7 @@ def cause_lines(rows: Iterable, more_in: str) -> list[str]:
     lines = []
     for cases in ranked[:CAUSES]:
         example = worst(cases)
-        cause, place = cause_and_place(example.diagnosis)
+        cause, place = without_location(example.diagnosis), cause_and_place(example.diagnosis)[1]
         count = f"the same cause in {len(cases)} cases" if len(cases) > 1 else "in 1 case"
         lines.append(f"diagnosis, {count}: {cause} (worst, {example.case}" + (f": {place})" if place else ")"))
     if len(ranked) > CAUSES:
