@@ -103,6 +103,7 @@ def command(
         ("the report", pipeline.report_part(checked)),
         ("the JUnit file", pipeline.junit_part(checked, Path(junit_xml) if junit_xml is not None else None)),
     ])
+    pipeline.finish(checked, failed)
     print_results(results, report, len(runnable), time.perf_counter() - started, folder, stdout)
     if failed:
         raise ReportError("; ".join(failed))

@@ -22,11 +22,12 @@ import pandas as pd
 from conformance.cases.spec import Case
 from conformance.judge.results import COLUMNS, ResultRow
 from conformance.reporting.environment import GENERATOR
-from conformance.reporting.files import Report, ReportError, check_writable, write_atomically
+from conformance.reporting.files import NothingToResume, Report, ReportError, check_writable, write_atomically
 from conformance.reporting.read_back import SHARD_FILE
 from conformance.reporting.split import Shard
 from conformance.reporting.verdicts import TargetResult, display_name, target_results
 from conformance.running.faults import describe_exception
+from conformance.running import journal as journals
 from conformance.running.journal import Journal
 from conformance.running.targets import Target, Unloadable
 from conformance.settings import Options
@@ -42,6 +43,27 @@ class Checked:
     results: tuple[TargetResult, ...]
     folder: Path
     rejected: tuple[str, ...] = ()
+
+
+def resumable(folder: Path, resume: bool) -> None:
+    """``NothingToResume`` when ``resume`` is asked of a folder holding a complete run's report
+    (its journal removed, ``finish``); a folder with a journal, or with no report, resumes."""
+    if not resume or (folder / journals.FILE).exists():
+        return
+    try:
+        environment = json.loads((folder / "environment.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(environment, dict) and environment.get("interrupted") is False:
+        raise NothingToResume(f"{folder} holds the report of a run that completed: nothing to resume "
+                              "(run without --resume to run it again)")
+
+
+def finish(checked: Checked, failed: Sequence[str]) -> None:
+    """A run that completed and whose report was written whole leaves no journal (tens of MB
+    for a class; its rows are in the report); an interrupted run keeps it for ``--resume``."""
+    if not failed and not checked.report.interrupted:
+        journals.remove(checked.folder)
 
 
 class _Seconds:
@@ -84,6 +106,7 @@ def check_targets(named: Sequence[Target | Unloadable], cases: Sequence[Case], o
     (``resume`` takes those a killed run finished)."""
     from conformance import api
 
+    resumable(folder, resume)
     cases = list(cases)
     if options.shard is not None:
         named = options.shard.take(named)

@@ -118,19 +118,30 @@ def honest_py(folder: Path) -> None:
         shutil.copy(HOSTILE / name, folder / name)
 
 
-def conformance(cwd: Path, *args: str, python_path: tuple[Path, ...] = (), state: Path | None = None,
-                timeout: float = 900, tmp: Path | None = None) -> subprocess.CompletedProcess:
-    """``python -m conformance ARGS`` as a course runs it, started in ``cwd``; ``PYTHONPATH``
-    holds the suite's folder after ``python_path`` (which the grader itself then imports from);
-    ``tmp``, when given, is the grader's temporary folder (its private copies go there)."""
+def command_env(python_path: tuple[Path, ...] = (), state: Path | None = None, tmp: Path | None = None) -> dict:
+    """The environment a course runs the grader in: ``PYTHONPATH`` holds the suite's folder
+    after ``python_path`` (which the grader itself then imports from); ``state`` is its state
+    folder (the journal's key); ``tmp``, when given, its temporary folder (its private copies go there)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     if tmp is not None:
         env["TMPDIR"] = str(tmp)
     env["PYTHONPATH"] = os.pathsep.join([*map(str, python_path), str(HARNESS)])
     if state is not None:
         env["XDG_STATE_HOME"] = str(state)
-    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return env
+
+
+def conformance(cwd: Path, *args: str, python_path: tuple[Path, ...] = (), state: Path | None = None,
+                timeout: float = 900, tmp: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m conformance ARGS`` as a course runs it, started in ``cwd`` (``command_env``)."""
+    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd,
+                          env=command_env(python_path, state, tmp), capture_output=True, text=True, timeout=timeout)
+
+
+def started(cwd: Path, *args: str, state: Path | None = None) -> subprocess.Popen:
+    """``python -m conformance ARGS`` started in ``cwd`` and left running (its output dropped)."""
+    return subprocess.Popen([sys.executable, "-m", "conformance", *args], cwd=cwd, env=command_env(state=state),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def rows_of(report: Path, target: str) -> pd.DataFrame:

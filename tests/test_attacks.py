@@ -127,8 +127,9 @@ def test_the_grader_finishes_with_its_exit_code_and_a_whole_report(graded):
     assert run.returncode == 2, run.stderr[-2000:]  # two submissions could not be loaded
     assert "Traceback" not in run.stderr
     assert set(graded["targets"]) == {f"subs/{p.name}" for p in HOSTILE.glob("*.py") if not p.name.startswith("_")}
-    for name in ("summary.md", "report.html", "results.csv", "environment.json", "journal.jsonl"):
+    for name in ("summary.md", "report.html", "results.csv", "environment.json"):
         assert (graded["root"] / "report" / name).is_file()
+    assert not (graded["root"] / "report" / "journal.jsonl").exists()  # a complete run: nothing to resume
     assert "bubblewrap" in (graded["root"] / "report" / "environment.json").read_text()
 
 

@@ -202,7 +202,7 @@ def test_a_target_that_breaks_the_contract_fails_and_its_first_problem_names_the
     assert result.verdict == "fail"
     lines = render_target(result).splitlines()
     assert "contract FAIL 1" in lines[1]
-    first_problem = next(line for line in lines if " in 1 case" in line)
+    first_problem = next(line for line in lines if " in 1 case, e.g. " in line)
     assert first_problem.startswith("  contract FAIL in 1 case, e.g. "), lines
 
 

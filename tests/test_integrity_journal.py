@@ -1,17 +1,20 @@
 """A journal that cannot be forged: ``--resume`` reuses a line only where it may stand.
 
-A graded class (a correct and a buggy notebook) is resumed after each of: nothing
-changed; a hand-edited line (fail turned into pass); a submission replaced by another;
-the assignment changed; another ``--timeout``; a journal written under another grader's
-key. Each line that may not stand is run again and the run says why; the rows are then
-those of a fresh run. Lines whose MAC holds are still checked like a worker's reply
-(unit tests below, without a worker).
+A graded class (a correct and a buggy notebook), its grader killed once both were journaled,
+is resumed after each of: nothing changed; a hand-edited line (fail turned into pass); a
+submission replaced by another; the assignment changed; another ``--timeout``; a journal
+written under another grader's key. Each line that may not stand is run again and the run
+says why; the rows are then those of a fresh run. A run that completes leaves no journal,
+and ``--resume`` on its report says there is nothing to resume. Lines whose MAC holds are
+still checked like a worker's reply (unit tests below, without a worker).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +26,8 @@ from conformance.running import sandbox
 from conformance.running.journal import Journal, Rejected
 from conformance.running.loading import Locator
 from conformance.running.targets import Target
-from integrity_course import buggy_notebook, conformance, correct_notebook, rows_of, targets, write_course
+from integrity_course import (buggy_notebook, conformance, correct_notebook, rows_of, started, targets,
+                              write_course)
 
 #: A few cases of the quick grid, for the unit tests.
 CASES = default_grid(quick=True)[:3]
@@ -147,19 +151,48 @@ def test_cases_that_did_not_apply_are_journaled_as_their_reason_and_come_back_as
 
 # ---- a class resumed ---------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Course:
+    #: The class as its grader left it when killed after journaling both notebooks: no report yet.
+    killed: Path
+    #: The same resumed to its end: the report, and no journal.
+    complete: Path
+
+
+def _killed_once_journaled(root: Path) -> None:
+    """Grade the class and kill the grader (SIGKILL) once its journal holds both notebooks
+    finished, before it has written its report: what ``--resume`` is for."""
+    process = started(root, *GRADE, "--timeout", "60", state=root / "state")
+    journal, deadline = root / "report" / "journal.jsonl", time.monotonic() + 900
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if journal.exists() and journal.read_text().count('"done": true') >= 2:
+                break
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+    assert journal.exists() and not (root / "report" / "environment.json").exists(), \
+        "the grader was not killed between journaling both notebooks and writing its report"
+
+
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A class graded once; each test resumes a copy of it."""
+def course(tmp_path_factory) -> Course:
+    """A class whose grading was killed once both notebooks were journaled; each test resumes a
+    copy of it. ``complete`` is a copy resumed to its end."""
     root = tmp_path_factory.mktemp("journaled")
     write_course(root, {"correct.ipynb": correct_notebook(), "buggy.ipynb": buggy_notebook()})
-    run = conformance(root, *GRADE, "--timeout", "60", state=root / "state")
+    _killed_once_journaled(root)
+    complete = tmp_path_factory.mktemp("complete") / "course"
+    shutil.copytree(root, complete, symlinks=True)
+    run = conformance(complete, *GRADE, "--timeout", "60", "--resume", state=complete / "state")
     assert run.returncode == 1, run.stderr[-2000:]
-    return root
+    return Course(root, complete)
 
 
-def _resume(course: Path, tmp_path: Path, change=None, *extra: str, state: str = "state"):
+def _resume(course: Course, tmp_path: Path, change=None, *extra: str, state: str = "state"):
     root = tmp_path / "course"
-    shutil.copytree(course, root, symlinks=True)
+    shutil.copytree(course.killed, root, symlinks=True)
     if change is not None:
         change(root)
     return root, conformance(root, *GRADE, "--timeout", "60", *extra, "--resume", state=root / state)
@@ -174,7 +207,20 @@ def _fail_to_pass(root: Path) -> None:
 def test_a_class_resumed_unchanged_reuses_every_line(course, tmp_path):
     root, run = _resume(course, tmp_path)
     assert "runs again" not in run.stderr and "running" not in run.stderr, run.stderr[-2000:]
-    assert list(targets(root / "report")["verdict"]) == list(targets(course / "report")["verdict"])
+    assert list(targets(root / "report")["verdict"]) == list(targets(course.complete / "report")["verdict"])
+    assert not (root / "report" / "journal.jsonl").exists()  # complete now: its rows are in the report
+
+
+@e2e
+def test_resuming_a_complete_run_says_in_one_line_that_there_is_nothing_to_resume(course, tmp_path):
+    assert not (course.complete / "report" / "journal.jsonl").exists()
+    root = tmp_path / "course"
+    shutil.copytree(course.complete, root, symlinks=True)
+    run = conformance(root, *GRADE, "--timeout", "60", "--resume", state=root / "state")
+    assert run.returncode == 0 and run.stdout == "", run.stderr[-2000:]
+    [line] = run.stderr.splitlines()
+    assert line.startswith("conformance grade: --resume: ") and "report of a run that completed: nothing to resume" \
+        in line, line
 
 
 @e2e
@@ -205,4 +251,4 @@ def test_a_line_that_may_not_stand_is_run_again_and_said_so(course, tmp_path, ch
     assert {name: sheet.loc[f"students/{name}.ipynb", "verdict"] for name in expected} == expected
     if "buggy" in again:
         pd.testing.assert_frame_equal(rows_of(root / "report", "students/buggy.ipynb"),
-                                      rows_of(course / "report", "students/buggy.ipynb"))
+                                      rows_of(course.complete / "report", "students/buggy.ipynb"))

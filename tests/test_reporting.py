@@ -66,7 +66,7 @@ def test_summary_md_names_each_verdict_the_known_defects_and_the_diagnosis(writt
         assert name in text
     assert "DOES NOT CONFORM" in text or "does not conform" in text.lower()
     assert "known defect: forward applies relu_prime" in text
-    assert "diagnosis (" in text
+    assert "diagnosis, the same cause in " in text
 
 
 def test_report_html_is_one_self_contained_page_with_the_verdict_table_and_the_plots(written):

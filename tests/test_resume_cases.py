@@ -60,3 +60,38 @@ def test_a_resumed_run_runs_only_the_cases_the_stopped_one_did_not_finish(tmp_pa
     assert not resumed.interrupted
     pd.testing.assert_frame_equal(_sorted(resumed), _sorted(fresh))
     assert resumed.not_applicable == fresh.not_applicable
+
+
+def _check(out, *extra: str) -> int:
+    from conformance.cli import main
+
+    return main(["check", "reference_numpy", "--out", str(out), "--no-isolation", "--no-timing", "--widths", "3-4-2",
+                 "--batch", "1", "--dtype", "float64", "--loss", "vjp", *extra])
+
+
+def test_a_complete_run_removes_its_journal_and_resuming_it_says_there_is_nothing_to_resume(tmp_path, monkeypatch,
+                                                                                           capsys):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert _check(tmp_path / "run") == 0
+    assert (tmp_path / "run" / "results.csv").is_file() and not (tmp_path / "run" / "journal.jsonl").exists()
+    capsys.readouterr()
+    assert _check(tmp_path / "run", "--resume") == 0
+    out, err = capsys.readouterr()
+    said = [line for line in err.splitlines() if "--resume" in line]  # after the grid options' own note
+    assert out == "" and len(said) == 1 and said[0].startswith("conformance check: --resume: "), err
+    assert "nothing to resume" in said[0] and "running" not in err, err
+
+
+def test_an_interrupted_run_keeps_its_journal_until_a_resumed_run_completes(tmp_path, monkeypatch):
+    from conformance import check
+    from helpers import captured
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    code, _, _ = captured(check.command, list(TARGETS), cases=CASES, out=tmp_path, options=OPTIONS,
+                          progress=Counted(len(CASES) // 2))
+    assert code == 130 and (tmp_path / "journal.jsonl").is_file()
+    again = Counted()
+    code, _, _ = captured(check.command, list(TARGETS), cases=CASES, out=tmp_path, options=OPTIONS, progress=again,
+                          resume=True)
+    assert code != 130 and len(again.ran) == len(TARGETS) * len(CASES) - len(CASES) // 2
+    assert not (tmp_path / "journal.jsonl").exists()

@@ -55,7 +55,7 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (``python -m conformance`` exits with it)."""
     from conformance.running.targets import TargetError
-    from conformance.reporting.files import ReportError
+    from conformance.reporting.files import NothingToResume, ReportError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TargetError, ReportError, UsageError) as error:
         print(f"{verb}: error: {error}", file=sys.stderr)
         return 2
+    except NothingToResume as done:
+        print(f"{verb}: --resume: {done}", file=sys.stderr)
+        return 0
     except KeyboardInterrupt:
         print(f"{verb}: interrupted", file=sys.stderr)
         return 130

@@ -99,7 +99,8 @@ def add_outputs(parser: argparse.ArgumentParser) -> None:
                              "for a CI system to show")
     parser.add_argument("--resume", action="store_true",
                         help="continue a run that was killed: targets and cases already in --out's journal.jsonl "
-                             "(same grid and options) are not run again")
+                             "(same grid and options) are not run again; a run that completed removed its journal, "
+                             "and there is nothing to resume (exit 0)")
     parser.add_argument("--shard", type=_shard, default=None, metavar="I/N",
                         help="run shard I of N: every N-th target named, from the I-th (one job of a CI matrix "
                              "or job array, each with its own --out); `conformance merge` joins the N reports")

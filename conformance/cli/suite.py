@@ -56,6 +56,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"{PROG} run: error: {item.source}: {item.reason}", file=sys.stderr)
     failed = pipeline.write_parts([("the report", pipeline.report_part(checked)),
                                    ("the JUnit file", pipeline.junit_part(checked, junit))])
+    pipeline.finish(checked, failed)
     print(f"{PROG} run: {len(targets)} implementation{'s' * (len(targets) > 1)}, "
           f"{took(report, time.perf_counter() - started)}\n", file=sys.stdout)
     print_outcome(report, sys.stdout)

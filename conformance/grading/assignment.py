@@ -14,6 +14,9 @@ level, plain literals the grading process reads with ``ast.literal_eval``:
 ``FORBID``   modules a submission may not use (a list of dotted names; default:
              ``running.forbid.DEFAULT``, autograd libraries and the suite's own
              reference implementations and oracles; ``[]`` forbids nothing);
+``REPRODUCE`` how the assignment's functions are called, as code templates
+             (``grading.reproduce``): the smallest failing case in the feedback and
+             Gradescope's output is then written in the student's own API;
 ``OTHER_CONVENTION``  what a forward following a common convention other than the
              assignment adapter's declared ones earns (``settings.OTHER_CONVENTION``):
              ``"accept"`` (the default: judged under it, it may pass) or ``"fail"``
@@ -30,12 +33,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.grading import reproduce
 from conformance.judge.coverage import Requirement, RequirementError
 from conformance.running.forbid import DEFAULT as DEFAULT_FORBID
 from conformance.settings import OTHER_CONVENTION
 
 FAMILIES = ("forward", "gradient", "loss", "fd_directional", "fd_entry", "contract")
-SETTINGS = ("API", "REQUIRE", "POINTS", "GRID", "FORBID", "OTHER_CONVENTION")
+SETTINGS = ("API", "REQUIRE", "POINTS", "GRID", "FORBID", "OTHER_CONVENTION", "REPRODUCE")
 DEFAULT_POINTS = {"forward": 1, "gradient": 1}
 
 
@@ -54,6 +58,8 @@ class Settings:
     grid: str = "full"
     forbid: tuple[str, ...] = DEFAULT_FORBID
     other_convention: str = "accept"
+    #: ``REPRODUCE``'s templates by name (``grading.reproduce``); none: the layout-neutral form.
+    reproduce: tuple[tuple[str, str], ...] = ()
 
     @property
     def max_score(self) -> float:
@@ -138,6 +144,10 @@ def read_settings(path: Path | str) -> Settings:
     if not (isinstance(other, str) and other in OTHER_CONVENTION):
         raise AssignmentError(f"{path}: OTHER_CONVENTION must be {' or '.join(map(repr, OTHER_CONVENTION))} "
                               f"(what a forward following another convention than PyTorch's earns), got {other!r}")
+    try:
+        given = reproduce.templates(found["REPRODUCE"]) if "REPRODUCE" in found else ()
+    except reproduce.TemplateError as error:
+        raise AssignmentError(f"{path}: {error}") from None
     return Settings(path, _api(found.get("API", ()), path), require,
                     _points(found["POINTS"], path) if "POINTS" in found else tuple(DEFAULT_POINTS.items()), grid,
-                    _forbid(found["FORBID"], path) if "FORBID" in found else DEFAULT_FORBID, other)
+                    _forbid(found["FORBID"], path) if "FORBID" in found else DEFAULT_FORBID, other, given)

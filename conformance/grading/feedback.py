@@ -19,6 +19,7 @@ from conformance.reporting import escape
 from conformance.reporting.escape import markdown as md
 from conformance.reporting.markdown import cell
 from conformance.reporting.verdicts import HEADINGS, TargetResult, diagnosis_line, problems
+from conformance.grading import reproduce
 from conformance.grading.scores import Grade
 from conformance.cases.layer_data import generate_case
 from conformance.cases.spec import Case
@@ -46,8 +47,9 @@ def smallest_failing(result: TargetResult, cases: Sequence[Case]) -> Case | None
     return min(chosen, key=lambda c: (c.spec.n_params * c.batch, c.spec.depth, c.id), default=None)
 
 
-def case_code(case: Case) -> str:
-    """The case written out as Python: network, parameters, input, and PyTorch's answer."""
+def case_code(case: Case, given: tuple[tuple[str, str], ...] = ()) -> str:
+    """The case written out as Python: network, parameters, input, the calls of the student's
+    own functions where the assignment says how (``reproduce``), and PyTorch's answer."""
     from conformance.oracles.torch import reference
 
     data, spec = generate_case(case), case.spec
@@ -64,6 +66,9 @@ def case_code(case: Case) -> str:
         lines += ["# backward from this upstream gradient dL/d(output):", _array("grad_output", data.upstream)]
     else:
         lines += [f"# loss {spec.loss}, with these targets:", _array("targets", data.targets)]
+    run, compare = reproduce.calls(given, case) or ([], [])
+    if run:
+        lines += ["", "# your code, called as the assignment calls it:", *run]
     lines += ["", "# what PyTorch computes (float64):", _array("expected_output", ref.output)]
     if ref.loss is not None:
         lines.append(f"expected_loss = {float(ref.loss)!r}")
@@ -72,6 +77,8 @@ def case_code(case: Case) -> str:
     lines += [_array(f"expected_db{i}", g) for i, g in enumerate(grads.biases) if g is not None]
     if grads.input is not None:
         lines.append(_array("expected_dx", grads.input))
+    if compare:
+        lines += ["", "# yours next to PyTorch's:", *compare]
     return "\n".join(lines)
 
 
@@ -96,8 +103,9 @@ def wrong_lines(result: TargetResult, limit: int = 8) -> list[str]:
     return lines
 
 
-def markdown(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Sequence[Case]) -> str:
-    """The feedback file's text."""
+def markdown(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Sequence[Case],
+             given: tuple[tuple[str, str], ...] = ()) -> str:
+    """The feedback file's text (``given``: the assignment's ``REPRODUCE`` templates)."""
     verdict = HEADINGS.get(result.verdict, result.verdict)
     lines = [f"# Feedback: {md(result.source)}", "",
              f"**Verdict:** {verdict}  ", f"**Score:** {grade.score:g} / {grade.max_score:g}  ",
@@ -119,7 +127,7 @@ def markdown(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Se
     if (case := smallest_failing(result, cases)) is not None:
         lines += ["## The smallest failing case", "",
                   "Run your network on this and compare with the expected values:", "",
-                  "```python", case_code(case), "```", ""]
+                  "```python", case_code(case, given), "```", ""]
     return "\n".join(lines)
 
 

@@ -45,7 +45,7 @@ def score_table(results, grades: dict[str, scores.Grade]):
     return table
 
 
-def _write_feedback(folder: Path, results, grades, notes, cases) -> list[str]:
+def _write_feedback(folder: Path, results, grades, notes, cases, given=()) -> list[str]:
     """One file per student; one that cannot be written costs only itself. What failed."""
     from conformance.reporting.files import write_atomically
     from conformance.running.faults import describe_exception
@@ -54,14 +54,14 @@ def _write_feedback(folder: Path, results, grades, notes, cases) -> list[str]:
     out.mkdir(exist_ok=True)
     for result in results:
         try:
-            text = feedback.markdown(result, grades[result.source], notes.get(result.source, ()), cases)
+            text = feedback.markdown(result, grades[result.source], notes.get(result.source, ()), cases, given)
             write_atomically(out / feedback.file_name(result.source), text + "\n")
         except Exception as error:  # the other students' feedback still goes out
             failed.append(f"the feedback of {result.source} could not be written ({describe_exception(error)})")
     return failed
 
 
-def _parts(checked: pipeline.Checked, grades, notes, cases, outputs: Outputs) -> list:
+def _parts(checked: pipeline.Checked, grades, notes, cases, outputs: Outputs, given=()) -> list:
     """Every output, grades first (targets.csv, feedback, Gradescope), then the report and
     JUnit XML (``pipeline.write_parts`` writes each on its own)."""
     from conformance.reporting import escape
@@ -72,12 +72,12 @@ def _parts(checked: pipeline.Checked, grades, notes, cases, outputs: Outputs) ->
     def gradescope_file():
         if outputs.gradescope is not None:
             gradescope.write(outputs.gradescope, results[0], grades[results[0].source],
-                             notes.get(results[0].source, ()), cases)
+                             notes.get(results[0].source, ()), cases, given)
 
     grades_csv = checked.report.class_view.map(escape.spreadsheet).to_csv(index=False, lineterminator="\n")
     return [("targets.csv", pipeline.sheet_part(folder, score_table(results, grades))),
             ("grades.csv", lambda: write_atomically(folder / "grades.csv", grades_csv)),
-            ("feedback", lambda: _write_feedback(folder, results, grades, notes, cases)),
+            ("feedback", lambda: _write_feedback(folder, results, grades, notes, cases, given)),
             ("the Gradescope file", gradescope_file),
             ("the report", pipeline.report_part(checked, when_empty=False)),
             ("the JUnit file", pipeline.junit_part(checked, outputs.junit_xml))]
@@ -110,6 +110,7 @@ def command(
 
     settings = read_settings(assignment)
     folder = pipeline.report_folder(out, sheet=False)
+    pipeline.resumable(folder, resume)  # before the assignment's worker decides anything
     seed = seeds.choose(seed, folder, resume)
     cases = (list(grid(seed.value)) if grid is not None
              else default_grid(seed=seed.value, quick=quick or settings.grid == "quick"))
@@ -149,7 +150,8 @@ def command(
         print(f"conformance grade: error: {item.reason}", file=stderr)
     checked = replace(checked, report=replace(report, class_summary=class_summary(results),
                                               class_view=class_table(results, grades)))
-    failed = pipeline.write_parts(_parts(checked, grades, notes, cases, outputs))
+    failed = pipeline.write_parts(_parts(checked, grades, notes, cases, outputs, settings.reproduce))
+    pipeline.finish(checked, failed)
     _print(results, grades, notes, checked.report, folder, folder / "feedback", stdout)
     print(seed.line(), file=stdout)
     if failed:

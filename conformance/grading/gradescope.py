@@ -36,9 +36,10 @@ def _why(rows) -> list[str]:
     return []
 
 
-def part_output(entry: Entry, result: TargetResult, cases: Sequence[Case]) -> str:
+def part_output(entry: Entry, result: TargetResult, cases: Sequence[Case],
+                given: tuple[tuple[str, str], ...] = ()) -> str:
     """A part's Markdown: how many cases pass and, where points were lost, what, where, why
-    and the smallest failing case."""
+    and the smallest failing case (in the assignment's API where ``given`` says how)."""
     lines = [entry.output + "."]
     if entry.score >= entry.max_score or not entry.ran:
         return lines[0]
@@ -50,12 +51,12 @@ def part_output(entry: Entry, result: TargetResult, cases: Sequence[Case]) -> st
     lines += _why(rows)
     if (case := feedback.smallest_failing(mine, cases)) is not None:
         lines += ["", "**The smallest failing case**, to run in your notebook and compare with the expected "
-                  "values:", "", "```python", feedback.case_code(case), "```"]
+                  "values:", "", "```python", feedback.case_code(case, given), "```"]
     return "\n".join(lines)
 
 
 def results(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Sequence[Case] = (),
-            visibility: str = "visible") -> dict:
+            visibility: str = "visible", given: tuple[tuple[str, str], ...] = ()) -> dict:
     lines = [f"**{md(result.source)}**: {HEADINGS.get(result.verdict, result.verdict)}"]
     if result.load_error:
         lines += ["", md(result.load_error)]
@@ -63,15 +64,15 @@ def results(result: TargetResult, grade: Grade, notes: Sequence[str], cases: Seq
         lines += ["", f"While running your notebook ({feedback.CELL_NUMBERS}):", ""]
         lines += [f"- {md(note)}" for note in notes]
     tests = [{"name": entry.name, "score": entry.score, "max_score": entry.max_score,
-              "output": part_output(entry, result, cases), "output_format": MARKDOWN, "visibility": visibility,
+              "output": part_output(entry, result, cases, given), "output_format": MARKDOWN, "visibility": visibility,
               "status": "passed" if entry.score >= entry.max_score else "failed"} for entry in grade.entries]
     return {"score": grade.score, "output": "\n".join(lines), "output_format": MARKDOWN,
             "test_output_format": MARKDOWN, "visibility": visibility, "stdout_visibility": "hidden", "tests": tests}
 
 
 def write(path: Path | str, result: TargetResult, grade: Grade, notes: Sequence[str],
-          cases: Sequence[Case] = ()) -> Path:
+          cases: Sequence[Case] = (), given: tuple[tuple[str, str], ...] = ()) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results(result, grade, notes, cases), indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(results(result, grade, notes, cases, given=given), indent=2) + "\n", encoding="utf-8")
     return path

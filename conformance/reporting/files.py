@@ -90,6 +90,10 @@ class ReportError(Exception):
     """The report cannot be written there; the message is one line for the user."""
 
 
+class NothingToResume(Exception):
+    """``--resume`` on a report folder whose run completed (``pipeline.resumable``): one line, exit 0."""
+
+
 def _is_ours(path: Path) -> bool:
     """Whether an existing file is one this suite wrote (so replacing it loses nothing)."""
     try:

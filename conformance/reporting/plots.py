@@ -18,23 +18,23 @@ import base64
 import functools
 import io
 import math
-import re
 
 import numpy as np
 import pandas as pd
 
+from conformance.reporting.brief import RATIO
+
 #: The checks compared with PyTorch, whose rows carry an error and a tolerance at the worst element.
 AGAINST_PYTORCH = ("forward", "loss", "gradient")
 PASS_COLOUR, BLANK_COLOUR = "#a5d6a7", "#f2f2f2"
-_RATIO = re.compile(r"\|error\| ([0-9.eE+-]+|nan|inf) (?:within|exceeds) tolerance ([0-9.eE+-]+)")
 
 
 def error_ratio(detail: str) -> float:
     """|error| ÷ tolerance at the worst element, as a row's detail states it (NaN when it does not)."""
-    found = _RATIO.search(str(detail))
+    found = RATIO.search(str(detail))
     if not found:
         return math.nan
-    error, tolerance = float(found.group(1)), float(found.group(2))
+    error, tolerance = float(found.group(1)), float(found.group(3))
     return error / tolerance if tolerance > 0 else math.inf
 
 

@@ -11,7 +11,7 @@ from conformance.judge import expectations as known
 from conformance.judge.results import CHECKS, VERDICTS, cases_checked
 from conformance.judge.skipped import NotApplicable
 from conformance.oracles.fd_accuracy import ACCURACY_CASES
-from conformance.reporting import verdicts
+from conformance.reporting import brief, verdicts
 from conformance.reporting.verdicts import LABELS, MARKS, target_results
 
 
@@ -78,18 +78,18 @@ WORST_NOTE = ("Per implementation and check, the failing tensor furthest outside
 def worst_errors(results: pd.DataFrame) -> pd.DataFrame:
     """Per implementation and check family, the failing row with the largest error ÷ tolerance
     at its worst element (rows whose detail gives no figure, such as a wrong shape, are left out)."""
-    from conformance.reporting.plots import _RATIO, error_ratio
+    from conformance.reporting.plots import error_ratio
 
     failing = results[results["verdict"].isin(["fail", "expected_fail"])]
     failing = failing.assign(ratio=failing["detail"].map(error_ratio)).dropna(subset=["ratio"])
     if failing.empty:
         return pd.DataFrame(columns=list(WORST_COLUMNS))
     worst = failing.loc[failing.groupby(["implementation", "check"], sort=False)["ratio"].idxmax()]
-    figures = worst["detail"].str.extract(_RATIO.pattern)
+    figures = worst["detail"].str.extract(brief.RATIO.pattern)
     return pd.DataFrame({
         "implementation": worst["implementation"], "check": worst["check"], "case": worst["case"],
         "tensor": worst["tensor"], "worst element": worst["worst_index"], "|error|": figures[0].astype(float),
-        "tolerance there": figures[1].astype(float), "error ÷ tolerance": worst["ratio"], "verdict": worst["verdict"],
+        "tolerance there": figures[2].astype(float), "error ÷ tolerance": worst["ratio"], "verdict": worst["verdict"],
     }).reset_index(drop=True)
 
 
@@ -167,8 +167,7 @@ def findings(results: pd.DataFrame, limit: int = 4, more_in: str = verdicts.MORE
             lines.insert(0, conventions)
         if answers := verdicts.two_questions(result):
             lines.insert(0, answers)
-        if diagnosed := verdicts.diagnosis_line(result.rows):
-            lines.insert(0, diagnosed)
+        lines[:0] = brief.cause_lines(result.rows, verdicts.CAUSES_IN)
         if result.cases_with("expected_fail"):
             reasons = Counter(r.known_defect for r in result.rows if r.verdict == "expected_fail")
             lines += [f"known defect: {reason}" for reason in sorted(reasons)]

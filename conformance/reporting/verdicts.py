@@ -36,6 +36,7 @@ import pandas as pd
 from conformance.judge.results import (CHECKS, COLUMNS, FD_CHECKS, ORACLE_CHECKS, TEXT_COLUMNS, ResultRow,
                                        cases_checked)
 from conformance.judge.skipped import NotApplicable
+from conformance.reporting import brief
 from conformance.reporting.coverage import coverage_statement, uniform_error
 
 if TYPE_CHECKING:
@@ -178,16 +179,14 @@ class Problem:
     worst: ResultRow
 
     def line(self) -> str:
-        """The check, how many cases, and the worst case's detail (tensor, worst element,
-        both values, tolerance, and the diagnosis where there is one)."""
+        """The check, how many cases, and the worst case's detail in short (``brief``: tensor,
+        worst element, both values, tolerance; the diagnosis is said once, by ``cause_lines``)."""
         word = "FAIL" if self.worst.verdict == "fail" else "error"
         cases = f"{self.cases} case{'s' * (self.cases > 1)}"
-        return f"{self.check} {word} in {cases}, e.g. {self.worst.case}: {self.worst.message}"
+        return brief.failure_line(f"{self.check} {word} in {cases}, e.g. ", self.worst.case, self.worst.detail)
 
 
-def _badness(r: ResultRow) -> float:
-    """Largest relative error; an error or a result that has no error figure counts as worst."""
-    return float("inf") if r.verdict == "error" or r.max_rel_error != r.max_rel_error else r.max_rel_error
+_badness = brief.badness
 
 
 def problems(rows: Iterable[ResultRow]) -> list[Problem]:
@@ -222,6 +221,8 @@ def diagnosis_line(rows: Iterable[ResultRow]) -> str | None:
 
 #: Where the problems left out of a short list are, named by file and column.
 MORE_IN = "every one is in summary.md, section “What is wrong”, and each failing row in results.csv, column detail"
+#: Where every case's diagnosis is, in full.
+CAUSES_IN = "each failing row's diagnosis is in results.csv, column diagnosis"
 
 
 def problem_lines(rows: Iterable[ResultRow], limit: int, more_in: str = MORE_IN) -> list[str]:
@@ -312,8 +313,7 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
     if known_cases := result.cases_with("expected_fail"):
         reasons = sorted({r.known_defect for r in result.rows if r.verdict == "expected_fail"})
         lines.append(f"  known defects in {len(known_cases)} cases: {'; '.join(reasons)}")
-    if diagnosed := diagnosis_line(result.rows):
-        lines.append("  " + diagnosed)
+    lines += ["  " + line for line in brief.cause_lines(result.rows, CAUSES_IN)]
     lines += ["  " + line for line in problem_lines(result.rows, max_problems)]
     return "\n".join(lines)
 

@@ -16,6 +16,11 @@ version, the content digests of the submission and of the assignment
 a key only the grader's user can read (``KEY``, outside the report folder and
 hidden from workers). The grader writes it; no worker ever does.
 
+A run that completes removes its journal once its report is written whole
+(``remove``): the report holds every row, nothing is left to resume, and the
+journal of a class is tens of MB. An interrupted run, or one whose report could
+not be written, keeps it.
+
 ``--resume`` reuses a line only where every one of those matches now, the MAC
 holds, and every row passes the checks a worker's reply passes (known columns
 of the right types, verdicts and checks the suite has, the run's own cases with
@@ -50,6 +55,11 @@ _TEXT_KEYS = ("target", "fingerprint", "suite", "submission", "assignment", "mac
 FLUSH_S = 0.5
 #: The most characters a journaled text column may hold.
 MAX_TEXT = 20000
+
+
+def remove(folder: Path) -> None:
+    """The journal in ``folder`` removed (a complete run's: its report holds every row)."""
+    (folder / FILE).unlink(missing_ok=True)
 
 
 def key_path() -> Path:

@@ -48,3 +48,20 @@ def float32_only(adapter: type) -> type:
     capabilities = Capabilities(losses=frozenset(LOSSES), dtypes=frozenset({"float32"}))
     return type(f"{adapter.__name__}Float32", (adapter,), {"name": adapter.name + "_float32",
                                                           "capabilities": capabilities})
+
+
+class TwoCauses(ReferenceNumpy):
+    """Two bugs in different cases: the first weight's gradient doubled where the first layer is
+    a ReLU, the input's gradient doubled elsewhere."""
+
+    name = "two_causes"
+
+    def build(self, spec, params):
+        super().build(spec, params)
+        self.relu_first = getattr(spec.layers[0], "activation", "") == "relu"
+
+    def backward(self, grad_output):
+        g = super().backward(grad_output)
+        if self.relu_first:
+            return Gradients(g.input, (2 * g.weights[0],) + g.weights[1:], g.biases)
+        return Gradients(2 * g.input, g.weights, g.biases)

@@ -18,6 +18,23 @@ from conformance import Adapter, Capabilities, Gradients
 API = ("NeuralNetwork", "FullyConnectedLayer", "Sigmoid", "MeanSquaredError")
 REQUIRE = "bias,sigmoid,float64,depth>=2,half_mse"
 POINTS = {"forward": 2, "gradient": 4, "loss": 2, "bias,depth>=2": 2}
+# The smallest failing case, in the feedback, is written as these calls of the student's own
+# classes (the case's arrays W0, b0, x, ... are in PyTorch's layout; a literal brace is doubled).
+REPRODUCE = {
+    "build": "net = NeuralNetwork({n_in}, {n_out}, {hidden}, Sigmoid)\n"
+             "for layer, W, b in zip(net.layers, {weights}, {biases}):\n"
+             "    layer.weights, layer.bias = W.T.copy(), b.reshape(1, -1).copy()",
+    "backward": "output = net.forward(x)\n"
+                "grad_x, W_grads, b_grads = net.backward(x, grad_output)",
+    "loss": "output = net.forward(x)\n"
+            "loss = MeanSquaredError().forward(output, targets)\n"
+            "grad_x, W_grads, b_grads = net.backward(x, MeanSquaredError().backward(output, targets))",
+    "compare": "print('output', np.abs(output - expected_output).max())\n"
+               "for l, (dW, db, want_dW, want_db) in enumerate(zip(W_grads, b_grads, {expected_weights}, "
+               "{expected_biases})):\n"
+               "    print(f'layer {{l}}: dW', np.abs(np.asarray(dW).T - want_dW).max(),"
+               " 'db', np.abs(np.reshape(db, -1) - want_db).max())",
+}
 
 
 class Sheet4(Adapter):
