@@ -126,7 +126,8 @@ class Run:
         rows = [r for index in range(len(self.cases)) for r in by_case.get(index, ())]
         added: list[ResultRow] = []
         if self.options.require is not None:
-            added += coverage_rows(target.name, self.options.require, self.cases, rows)
+            within = target.plan.applicable() if target.plan is not None else None
+            added += coverage_rows(target.name, self.options.require, self.cases, rows, within)
         if (capabilities := self.capabilities.get(target.name)) is not None:
             self.coverage[target.name] = family_coverage(capabilities, self.cases, rows + added)
             added += declared_rows(target.name, self.coverage[target.name], self.cases, capabilities)

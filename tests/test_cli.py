@@ -145,6 +145,18 @@ def test_list_shows_capabilities_and_known_defects_of_each_built_in(capsys):
         assert "  supports: activations " in block
         assert "known defect" in block.split("\n\n")[0]
     assert "supports: activations identity,relu,tanh,sigmoid; output identity,relu,tanh,sigmoid; bias on/off" in out
+    assert out.rstrip().splitlines()[-1].startswith("Grids (cases): full ")
+
+
+def test_the_grid_sizes_list_prints_are_the_grids():
+    from conformance.cases.grid import default_grid, smoke_grid
+    from conformance.cases.spec import NetworkSpec
+    from conformance.cli.tools import grid_sizes
+
+    line = grid_sizes()
+    for name, cases in (("full", default_grid()), ("quick", default_grid(quick=True)), ("smoke", smoke_grid())):
+        mlps = sum(isinstance(c.spec, NetworkSpec) for c in cases)
+        assert f"{name} {len(cases)} ({mlps} MLP, {len(cases) - mlps} layer-sequence)" in line, line
 
 
 @pytest.mark.e2e

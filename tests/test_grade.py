@@ -4,6 +4,8 @@ class summary, the autograder bundle) say so; notebooks and settings are read as
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -13,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -155,8 +158,11 @@ def test_feedback_says_what_where_why_and_the_smallest_case(graded):
     assert "not summed over the batch" in seed and "misses the mean's 1/(batch·outputs)" in seed
     code = seed.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
-    exec(code, namespace)  # the case as written runs, and gives the expected values to compare with
+    exec(students.LIBRARY, namespace)  # the seed's own code, as in the notebook
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(code, namespace)  # the case as written runs on it, and gives the expected values to compare with
     assert namespace["expected_db0"].shape == namespace["b0"].shape
+    assert np.shape(namespace["b_grads"][0]) != namespace["expected_db0"].shape  # the bias not summed, shown
     hangs = next(folder.glob("*hangs.ipynb.md")).read_text()
     assert f"cell 4 was stopped after {CELL_TIMEOUT} s" in hangs and "Nothing: every case" in hangs
     plot = next(folder.glob("*pip_and_plot.ipynb.md")).read_text()
@@ -305,3 +311,60 @@ def test_autograder_writes_a_results_file_when_grading_cannot(tmp_path):
     assert run.returncode == 0
     data = json.loads((root / "results" / "results.json").read_text())
     assert data["score"] == 0 and "holds no notebook" in data["output"]
+
+
+# ---- what the worked example requires ----------------------------------------------------
+
+def _sheet4_plan(cases):
+    """The plan the worked example's assignment gives, from its capabilities (no worker)."""
+    from conformance.examples.assignment_004.assignment import Sheet4
+    from conformance.running.planned import Plan
+
+    return Plan("sheet4", "", Sheet4.capabilities,
+                tuple((c.id, Sheet4.capabilities.why_not(c.spec, c.batch, c.dtype)) for c in cases))
+
+
+@pytest.mark.parametrize("quick", [pytest.param(True, id="on the quick grid"),
+                                   pytest.param(False, id="on the full grid")])
+def test_the_worked_example_can_meet_its_require(quick):
+    from conformance.cases.grid import default_grid
+    from conformance.grading.instructor import shortfall
+
+    cases = default_grid(quick=quick)
+    assert shortfall(read_settings(ASSIGNMENT), _sheet4_plan(cases), cases) is None
+
+
+def test_a_require_the_assignment_cannot_take_is_still_a_shortfall(tmp_path):
+    from conformance.cases.grid import default_grid
+    from conformance.grading.instructor import shortfall
+
+    path = tmp_path / "assignment.py"
+    path.write_text(ASSIGNMENT.read_text().replace('REQUIRE = "bias,sigmoid,', 'REQUIRE = "bias,relu,'))
+    cases = default_grid(quick=True)
+    said = shortfall(read_settings(path), _sheet4_plan(cases), cases)
+    assert said is not None and "every submission will be incomplete" in said and "relu" in said
+
+
+def test_a_depth_range_asks_for_the_depths_the_assignment_takes_and_only_those():
+    from conformance.cases.grid import default_grid
+    from conformance.judge.coverage import Requirement
+
+    cases = default_grid(quick=True)
+    requirement = read_settings(ASSIGNMENT).require
+    taken = set(_sheet4_plan(cases).applicable())
+    every = requirement.combinations(cases)
+    graded = requirement.combinations(cases, taken)
+    assert set(graded) < set(every)  # the quick grid has a depth whose only such cases have a sigmoid output
+    assert all(any(c.id in taken for c in members) for members in graded.values())
+    assert {key for key, members in every.items() if any(c.id in taken for c in members)} == set(graded)
+    assert Requirement.parse("relu,depth>=2").combinations(cases, taken) == Requirement.parse(
+        "relu,depth>=2").combinations(cases)  # a named value the assignment cannot take stays required
+
+
+@pytest.mark.e2e
+def test_a_correct_student_of_the_worked_example_gets_full_marks_on_the_quick_grid(tmp_path):
+    out = tmp_path / "report"
+    assert main(["grade", str(ASSIGNMENT), str(EXAMPLE / "students" / "correct.ipynb"), "--out", str(out),
+                 "--quick", "--jobs", "1"]) == 0
+    [student] = pd.read_csv(out / "grades.csv").to_dict("records")
+    assert student["verdict"] == "pass" and student["score"] == student["max"] == read_settings(ASSIGNMENT).max_score

@@ -17,7 +17,8 @@ def add_list(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser(
         "list", help="show the registered implementations, what each supports and its known defects",
         description="The built-in implementations (and any installed through the conformance.implementations "
-                    "entry point group): what each supports, and its recorded known defects.",
+                    "entry point group): what each supports, and its recorded known defects; then how many "
+                    "cases each grid has.",
     )
     parser.set_defaults(handler=list_command)
 
@@ -54,7 +55,21 @@ def list_command(args: argparse.Namespace) -> int:
           file=sys.stdout)
     for name, doc in FIELD_DOCS.items():
         print(f"  {name}: {doc}", file=sys.stdout)
+    print(f"\n{grid_sizes()}", file=sys.stdout)
     return 0
+
+
+def grid_sizes() -> str:
+    """How many cases each grid has today (the docs point here rather than quote a count that
+    changes as the grid grows)."""
+    from conformance.cases.grid import default_grid, smoke_grid
+    from conformance.cases.spec import NetworkSpec
+
+    parts = []
+    for name, cases in (("full", default_grid()), ("quick", default_grid(quick=True)), ("smoke", smoke_grid())):
+        mlps = sum(isinstance(case.spec, NetworkSpec) for case in cases)
+        parts.append(f"{name} {len(cases)} ({mlps} MLP, {len(cases) - mlps} layer-sequence)")
+    return "Grids (cases): " + "; ".join(parts)
 
 
 def add_new(verbs: argparse._SubParsersAction) -> None:

@@ -70,7 +70,7 @@ def shortfall(settings: Settings, plan: Plan, cases: Sequence[Case]) -> str | No
                 f"not compute (capabilities.input_gradient): every submission will be incomplete")
     decided = [row(plan.name, case, "case", "*", "not_applicable" if reason else "pass", reason or "")
                for case, reason in zip(cases, (plan.reason(c.id) for c in cases))]
-    if missing := coverage_rows(plan.name, settings.require, cases, decided):
+    if missing := coverage_rows(plan.name, settings.require, cases, decided, plan.applicable()):
         detail = missing[0].detail.replace("--require", "REQUIRE", 1)
         return (f"{settings.path}: the assignment's own adapter cannot meet its REQUIRE on this grid, so every "
                 f"submission will be incomplete: {detail}")

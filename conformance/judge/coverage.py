@@ -23,7 +23,9 @@ depths of the grid with biases in float64), at least one case of that kind
 must run; dimensions not named are free. A target that runs none of some
 combination gets a ``coverage`` row per missing combination (verdict
 ``fail``, which the target's verdict shows as ``incomplete``), with the reason
-the target gave for not running it.
+the target gave for not running it. When grading, a range asks only for the
+values of the cases the assignment takes (``Requirement.combinations``'s
+``within``): the instructor's side decides those, never a submission.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 from conformance.judge.results import ResultRow, row
 from conformance.cases.graph_layers import kinds_within
@@ -95,21 +97,37 @@ class Requirement:
         return (all(dims[name] in allowed for name, allowed in self.values)
                 and all(_OPERATORS[op](dims[name], bound) for name, op, bound in self.ranges))
 
-    def combinations(self, cases: Sequence[Case]) -> dict[tuple, list[Case]]:
+    def combinations(self, cases: Sequence[Case], within: Collection[str] | None = None) -> dict[tuple, list[Case]]:
         """The required combinations (one value per named dimension, ranges included as the
-        values the grid has) and the grid's cases of each."""
+        values the grid has) and the grid's cases of each. ``within``, the ids of the cases an
+        assignment takes (decided by the instructor's side, never by a submission), narrows the
+        ranges to the values of those cases: ``depth>=2`` asks for each depth of 2 or more the
+        assignment can be graded on, not for a depth whose only cases it refuses (an output
+        activation it does not have, say). The named values are required as they are."""
         named = [name for name, _ in self.values] + sorted({name for name, _, _ in self.ranges})
         groups: dict[tuple, list[Case]] = {}
         for case in cases:
             if self.matches(case):
                 dims = _dimensions(case)
                 groups.setdefault(tuple((name, dims[name]) for name in named), []).append(case)
+        if within is not None and self.ranges:
+            groups = _ranges_within(groups, set(within), len(self.values))
         wanted = [sorted(allowed, key=str) for _, allowed in self.values]
         for combo in itertools.product(*wanted):
             key_prefix = tuple(zip((name for name, _ in self.values), combo))
             if not any(key[:len(key_prefix)] == key_prefix for key in groups):
                 groups[key_prefix] = []  # a combination the grid has no case of
         return groups
+
+
+def _ranges_within(groups: dict[tuple, list[Case]], within: set[str], named: int) -> dict[tuple, list[Case]]:
+    """The combinations whose range values have a case in ``within``; where none of a named
+    combination's has, all of them stay (that shortfall is the assignment's, and is said)."""
+    def taken(members: list[Case]) -> bool:
+        return any(case.id in within for case in members)
+
+    met = {key[:named] for key, members in groups.items() if taken(members)}
+    return {key: members for key, members in groups.items() if taken(members) or key[:named] not in met}
 
 
 def _term(term: str) -> tuple[str, object] | None:
@@ -144,13 +162,14 @@ def check_grid(requirement: Requirement, cases: Sequence[Case]) -> None:
 
 
 def coverage_rows(implementation: str, requirement: Requirement, cases: Sequence[Case],
-                  rows: Sequence[ResultRow]) -> list[ResultRow]:
+                  rows: Sequence[ResultRow], within: Collection[str] | None = None) -> list[ResultRow]:
     """A failing ``coverage`` row per required combination the target ran no case of (and
-    one when the input gradient is required but not computed)."""
+    one when the input gradient is required but not computed); ``within``: the cases an
+    assignment takes (``Requirement.combinations``)."""
     skipped = {r.case: r.detail for r in rows if r.check == "case" and r.verdict == "not_applicable"}
     seen = {r.case for r in rows}
     out = []
-    for combination, members in requirement.combinations(cases).items():
+    for combination, members in requirement.combinations(cases, within).items():
         ran = [c for c in members if c.id in seen and c.id not in skipped]
         if members and not ran:
             example = members[0]
