@@ -9,8 +9,8 @@ from conformance.cases.grid import default_grid
 from conformance.cases.mlp_data import generate
 from conformance.cases.spec import Case, NetworkSpec
 from conformance.implementations.reference_numpy import ReferenceNumpy
-from conformance.oracles.fd_scheme import Settings
-from conformance.oracles.finite_difference import FiniteDifferences, directions, nested
+from conformance.oracles.fd_scheme import Settings, nested
+from conformance.oracles.finite_difference import FiniteDifferences, directions
 from conformance.runner import Checks, run_case
 from conformance.running.driver import Driver, Probe
 from conformance.running.isolation import WorkerDriver
