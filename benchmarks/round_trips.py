@@ -1,5 +1,7 @@
 """Round trips between the grader and its sandboxed workers: the requests of one command, by
-kind, per case observed, and the wall time the grader spent waiting for their replies.
+kind, per case observed, the wall time the grader spent waiting for their replies, and the grader's
+own CPU time (a measure a shared machine's load moves less than wall time; a sandboxed
+worker's does not show in this process's resource usage, so it is not given).
 
     python -m benchmarks.round_trips run --quick --no-timing --impl reference_numpy
     python -m benchmarks.round_trips check --quick --no-timing tests/faulty/adapters.py:Doubled
@@ -13,6 +15,7 @@ A case whose implementation a worker observed is one case; a target run in this 
 from __future__ import annotations
 
 import collections
+import resource
 import sys
 import time
 from typing import Sequence
@@ -45,12 +48,20 @@ def counted(argv: Sequence[str]) -> tuple[int, collections.Counter, float]:
     return code, requests, waited[0]
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    start = time.perf_counter()
     code, requests, waited = counted(sys.argv[1:] if argv is None else argv)
     cases = max(requests["observe"], 1)
     kinds = ", ".join(f"{kind} {n} ({n / cases:.2f} a case)" for kind, n in sorted(requests.items()))
     print(f"{requests['observe']} cases observed; requests: {kinds}; {sum(requests.values()) / cases:.2f} a case; "
-          f"{waited:.1f} s waiting for replies", file=sys.stderr)
+          f"{waited:.1f} s waiting for replies; wall {time.perf_counter() - start:.1f} s; the grader's CPU "
+          f"{cpu_seconds():.1f} s",
+          file=sys.stderr)
     return code
 
 
