@@ -181,6 +181,7 @@ def test_an_attack_on_the_grader_alone_leaves_a_correct_submission_judged_on_its
     ("huge_frame", "bytes of arrays where this request needs at most"),
     ("short_frame", f"timed out after {TIMEOUT} s"),
     ("wrong_shape_reply", "the worker sent a malformed reply: an observation must give"),
+    ("padded_reply", "the worker sent a malformed reply: the objective values must be"),
     ("fork_bomb", "skipped after 2 timeouts"),
     ("hangs", "skipped after 2 timeouts"),
 ])

@@ -9,7 +9,7 @@ import pytest
 from conformance.audit import layer_mutants
 from conformance.audit.mutants import LAYER_MUTANTS, MUTANTS
 from conformance.audit.showcases import layer_case
-from conformance.diagnosis.diagnose import matches
+from conformance.diagnosis.findings import matches
 from conformance.diagnosis.localise import kinds
 from conformance.runner import case_outcome
 from conformance.running.targets import Target

@@ -10,7 +10,7 @@ from conformance.cases.layers import LAYER_KINDS, Activation, BatchNorm, Dense, 
 from conformance.cases.spec import Case
 from conformance.cases.grid import default_grid
 from conformance.contract.adapter import Capabilities, Gradients
-from conformance.diagnosis.diagnose import matches
+from conformance.diagnosis.findings import matches
 from conformance.examples import course_layers
 from conformance.running.driver import Driver
 from conformance.running.targets import Target, load

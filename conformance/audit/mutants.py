@@ -23,7 +23,7 @@ from conformance.implementations.reference_numpy import ReferenceNumpy
 from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
 from conformance.cases.recurrent import RECURRENT_KINDS
-from conformance.diagnosis.diagnose import Finding, matches
+from conformance.diagnosis.findings import Finding, matches
 from conformance.cases.spec import Case, NetworkSpec
 
 
@@ -47,7 +47,7 @@ UNEXPLAINED = "unexplained"
 
 @dataclass(frozen=True)
 class Expected:
-    """The finding a mutant's failing cases should get (fields as in ``diagnose.Finding``;
+    """The finding a mutant's failing cases should get (fields as in ``findings.Finding``;
     layers, tensors and factor may depend on the case)."""
 
     kind: str

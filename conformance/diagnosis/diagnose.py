@@ -29,7 +29,9 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from conformance.diagnosis import hypotheses as h, intermediates, labels, localise, sequence_hypotheses, stability
+from conformance.diagnosis import hypotheses as h
+from conformance.diagnosis import intermediates, labels, localise, sequence_hypotheses, stability
+from conformance.diagnosis.findings import Finding
 from conformance.diagnosis.next_layer import next_layer_derivatives as next_layer
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
@@ -41,18 +43,6 @@ from conformance.cases.spec import CaseData
 #: tolerance: the prediction is exact, the implementation's rounding is not always
 #: the intended network's (a bug changes which terms are summed).
 SLACK = 4.0
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One bug the diagnosis names: a kind, where (layers and/or tensors), and one sentence."""
-
-    kind: str
-    text: str
-    layers: tuple[int, ...] = ()
-    tensors: tuple[str, ...] = ()
-    factor: float | None = None
-    variant: str = ""
 
 
 @dataclass(frozen=True)
@@ -174,9 +164,9 @@ class Explanation:
     def key(self) -> tuple:
         """Fewest bugs, then fewest reshaped tensors, then a prediction within the comparison's
         own tolerance before one that needs the slack (the closer first)."""
-        kinds = {(r.kind, None if r.factor is None else r.factor.name) for r in self.reshaped.values()}
         loose = self.excess > 1.0
-        return (self.what_if is not None) + len(kinds), len(self.reshaped), loose, self.excess if loose else 0.0
+        return (self.what_if is not None) + _kinds(self.reshaped), len(self.reshaped), loose, \
+            self.excess if loose else 0.0
 
     @property
     def final(self) -> bool:
@@ -184,9 +174,18 @@ class Explanation:
         return self.key == (1, 0, False, 0.0)
 
 
+def _kinds(reshaped: Mapping[str, h.Reshaping]) -> int:
+    """The separate bugs a set of reshapings counts: one per kind (and factor)."""
+    return len({(r.kind, None if r.factor is None else r.factor.name) for r in reshaped.values()})
+
+
 def explain(seen: Mapping[str, np.ndarray], due: Mapping[str, np.ndarray], what_if: h.WhatIf | None,
-            data: CaseData) -> Explanation | None:
-    """The reshapings that make ``due`` (a prediction) reproduce ``seen``, or None."""
+            data: CaseData, beat: tuple | None = None) -> Explanation | None:
+    """The reshapings that make ``due`` (a prediction) reproduce ``seen``, or None; also None
+    as soon as one more reshaping would make the explanation's (bugs, reshaped tensors) exceed
+    ``beat``'s (the best key so far): its key could then only be larger, and it could be no
+    tie (a tie reshapes nothing), so the search would drop it anyway. Searching reshapings of a
+    what-if that cannot win was most of ``explain``'s time on a failing implementation."""
     reshaped, excess = {}, 0.0
     for tensor, array in seen.items():
         if tensor not in due:
@@ -194,6 +193,9 @@ def explain(seen: Mapping[str, np.ndarray], due: Mapping[str, np.ndarray], what_
         if agrees(array, due[tensor], data.case.dtype):
             excess = max(excess, _excess(array, due[tensor], data.case.dtype))
             continue
+        least = (what_if is not None) + max(_kinds(reshaped), 1), len(reshaped) + 1
+        if beat is not None and least > beat[:2]:
+            return None
         found = reshaping(tensor, array, due[tensor], data)
         if found is None:
             return None
@@ -339,7 +341,7 @@ def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Explan
         prediction = _prediction(what_if, data)
         if all(agrees(prediction[t], due[t], data.case.dtype, slack=1.0) for t in observed if t in due):
             continue  # this change makes no difference on this case's data: it explains nothing
-        found = explain(observed, prediction, what_if, data)
+        found = explain(observed, prediction, what_if, data, beat=None if best is None else best.key)
         if found is None:
             continue
         if best is not None and best.final and found.final:
@@ -376,20 +378,3 @@ def _findings(best: Explanation, observed, due) -> tuple[Finding, ...]:
         layers = tuple(sorted({layer for t in tensors if (layer := layer_of(t)) is not None}))
         findings.append(Finding(r.kind, text, layers, tuple(tensors), None if r.factor is None else r.factor.value))
     return tuple(findings)
-
-
-def matches(findings: Iterable[Finding], kind: str, layers: tuple[int, ...] | None = None,
-            tensors: tuple[str, ...] | None = None, factor: float | None = None, variant: str = "") -> bool:
-    """Whether one of ``findings`` is of ``kind`` (and, where given, at those layers, on those
-    tensors, with that factor and variant)."""
-    for f in findings:
-        if f.kind != kind or (layers is not None and f.layers != tuple(layers)):
-            continue
-        if tensors is not None and f.tensors != tuple(tensors):
-            continue
-        if factor is not None and (f.factor is None or abs(f.factor - factor) > 1e-3 * abs(factor)):
-            continue
-        if variant and f.variant != variant:
-            continue
-        return True
-    return False

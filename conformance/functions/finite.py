@@ -2,7 +2,7 @@
 
 The objective is ``g(theta) = Σ_k <upstream_k, output_k>``; its derivative along ``v`` is
 ``v · grad`` for the right backward. The stencil, its step sizes and the error bound are
-the suite's (``oracles.finite_difference``: ``Scheme``, ``nested``, the rounding allowance),
+the suite's (``oracles.fd_scheme``: ``Scheme``, ``nested``; ``oracles.finite_difference``: the rounding allowance),
 evaluated in float64 wherever the function accepts it (a float32 run is differentiated at its
 own, rounded numbers).
 
@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from conformance.oracles.fd_scheme import Estimate, Estimates, Scheme, Settings
-from conformance.oracles.finite_difference import ROUNDING_FACTOR, SHRINK, SHRINKS, TERMS_FACTOR, nested
+from conformance.oracles.fd_scheme import Estimate, Estimates, Scheme, Settings, nested
+from conformance.oracles.finite_difference import ROUNDING_FACTOR, SHRINK, SHRINKS, TERMS_FACTOR
 
 #: A probe whose second differences miss the fourfold shrink by more than this share is kinked.
 CURVATURE_SLACK = 0.1

@@ -32,13 +32,14 @@ import numpy as np
 
 from conformance.contract.adapter import Gradients
 from conformance.judge.compare import (Comparison, Tolerance, Unusable, first_worst, mismatch_message, tolerance_for,
-                                       usable, worst_index)
+                                       usable)
 from conformance.running.driver import ImplementationFault
 from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.fd_scheme import Estimates, Settings
-from conformance.oracles.finite_difference import FiniteDifferences, directions, flat_offsets
+from conformance.oracles.finite_difference import FiniteDifferences, flat_offsets
+from conformance.oracles.fd_plan import ProbePlan
 from conformance.judge.results import ResultRow, comparison_row, row
-from conformance.cases.spec import CaseData, rng_for
+from conformance.cases.spec import CaseData
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,17 @@ def finite_difference_rows(
     """
     judged = Judged.of(data, gradients, driver.capabilities.input_gradient)
     fd = FiniteDifferences(driver, data, settings, output=output)
+    plan = ProbePlan.of(fd, judged, reference)
+    # Every point the checks will ask for is known now: one request. Asked again only entries
+    # probed one by one after their sparse direction disagreed (``_probed_together``), and
+    # every point when the objective's values are float32 numbers in a float64 evaluation
+    # (its scheme is known from the value at the case's point only).
+    fd.ask_ahead(plan.points(fd))
     rows = []
     if settings.directions:
-        rows += _guarded(fd, "fd_directional", lambda: _directional_rows(fd, judged))
+        rows += _guarded(fd, "fd_directional", lambda: _directional_rows(fd, judged, plan.vectors))
     if settings.entries_per_tensor:
-        rows += _guarded(fd, "fd_entry", lambda: _entry_rows(fd, judged, reference))
+        rows += _guarded(fd, "fd_entry", lambda: _entry_rows(fd, judged, plan))
     return rows
 
 
@@ -108,12 +115,11 @@ def _guarded(fd: FiniteDifferences, check: str, build: Callable[[], list[ResultR
         return [row(fd.driver.name, fd.data.case, check, "*", "error", f"while taking finite differences: {fault}")]
 
 
-def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
+def _directional_rows(fd: FiniteDifferences, judged: Judged, vectors: list[np.ndarray]) -> list[ResultRow]:
     name, case = fd.driver.name, fd.data.case
     if judged.problems:
         return [row(name, case, "fd_directional", "*", "fail",
                     "v·grad cannot be formed: " + "; ".join(judged.problems.values()))]
-    vectors = directions(fd.data, fd.settings.directions, include_input="input" in judged.shapes)
     estimates = fd.along(vectors)
     tol = tolerance_for(case.dtype)
     # v·grad and |v|·allowance tensor by tensor: no copy of a whole flat vector per direction.
@@ -136,17 +142,13 @@ def _directional_rows(fd: FiniteDifferences, judged: Judged) -> list[ResultRow]:
     return [_row(fd, "fd_directional", "*", comparison, estimates)]
 
 
-def _entry_rows(fd: FiniteDifferences, judged: Judged, reference: Gradients | None) -> list[ResultRow]:
-    name, case = fd.driver.name, fd.data.case
-    offsets = flat_offsets(fd.data)
-    count = fd.settings.entries_for(fd.theta.size)
-    picks = {t: entries_to_probe(fd.data, t, g, reference, count) for t, g in judged.grads.items()}
-    if count == 1 and fd.theta.size >= fd.settings.large_case and not judged.problems and len(picks) > 1:
-        together, rows = _probed_together(fd, judged, picks)
+def _entry_rows(fd: FiniteDifferences, judged: Judged, plan: ProbePlan) -> list[ResultRow]:
+    name, case, picks = fd.driver.name, fd.data.case, plan.picks
+    if plan.together is not None:
+        together, rows = _probed_together(fd, judged, picks, plan.together)
         if together:
             return rows
-    flat_indices = [offsets[t] + i for t, chosen in picks.items() for i in chosen]
-    estimates = fd.at_entries(flat_indices)
+    estimates = fd.at_entries(plan.flat_indices(fd))
     rows, start, tol = [], 0, tolerance_for(case.dtype)
     for tensor in judged.shapes:
         if tensor in judged.problems:
@@ -170,8 +172,8 @@ def _entry_rows(fd: FiniteDifferences, judged: Judged, reference: Gradients | No
     return rows
 
 
-def _probed_together(fd: FiniteDifferences, judged: Judged, picks: dict[str, list[int]]
-                     ) -> tuple[bool, list[ResultRow]]:
+def _probed_together(fd: FiniteDifferences, judged: Judged, picks: dict[str, list[int]],
+                     together: tuple[np.ndarray, np.ndarray]) -> tuple[bool, list[ResultRow]]:
     """On a large case, the one entry probed per tensor, all in one sparse direction: each
     entry gets a coefficient of magnitude 0.5 to 1 and a sign drawn from the case's seed, so
     one derivative (``entry_order`` like a single entry's, at the same steps) stands for
@@ -184,16 +186,13 @@ def _probed_together(fd: FiniteDifferences, judged: Judged, picks: dict[str, lis
     4 evaluations of the network instead of 28.
     """
     name, case, tol = fd.driver.name, fd.data.case, tolerance_for(fd.data.case.dtype)
-    rng = rng_for(case, "fd_entry/together")
-    coefficients = (rng.uniform(0.5, 1.0, len(picks)) * rng.choice([-1.0, 1.0], len(picks))).astype(np.float32)
-    direction = np.zeros(fd.theta.size, dtype=np.float32)
+    coefficients, direction = together
     actual = rounding = 0.0
-    for c, (tensor, (index,)), start in zip(coefficients, picks.items(), (flat_offsets(fd.data)[t] for t in picks)):
+    for c, (tensor, (index,)) in zip(coefficients, picks.items()):
         grad = judged.grads[tensor].ravel()
-        direction[start + index] = c
         actual += float(c) * float(grad[index])
         rounding += abs(float(c)) * (tol.rtol * (abs(float(grad[index])) + float(np.abs(grad).max())) + tol.floor)
-    estimates = fd.along(direction[None, :], kind="entry")
+    estimates = fd.along([direction], kind="entry")
     estimate = estimates[0]
     if estimate.unreliable or abs(actual - estimate.derivative) > rounding + estimate.error:
         return False, []
@@ -212,22 +211,6 @@ def _probed_together(fd: FiniteDifferences, judged: Judged, picks: dict[str, lis
                                 f"coefficient {c:.3g}; {together}")
         rows.append(comparison_row(name, case, "fd_entry", comparison))
     return True, rows
-
-
-def entries_to_probe(data: CaseData, tensor: str, grad: np.ndarray, reference: Gradients | None,
-                     count: int) -> list[int]:
-    """Flat indices into ``tensor``: first the one that disagrees most with PyTorch
-    (or, without PyTorch, the largest), then distinct ones drawn from the case's seed."""
-    count = min(count, grad.size)
-    want = None if reference is None else reference.tensors().get(tensor)
-    if want is not None and np.shape(want) == grad.shape:
-        worst = worst_index(grad, want, data.case.dtype)
-        first = int(np.ravel_multi_index(worst, grad.shape)) if worst else 0
-    else:
-        first = int(np.argmax(np.abs(grad)))
-    rng = rng_for(data.case, f"fd_entry/{tensor}")
-    drawn = [int(i) for i in rng.choice(grad.size, count, replace=False) if i != first]
-    return ([first] + drawn)[:count]
 
 
 def worst_estimate(tensor: str, actual, estimates: Estimates, rounding, tol: Tolerance, *, label, against: str,

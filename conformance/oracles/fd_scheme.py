@@ -1,7 +1,7 @@
 """The finite-difference stencil and what comes out of it: the nested central differences
-(``Scheme``), what the checks may spend per case (``Settings``), and the estimates with
-their own error bounds (``Estimate``, ``Estimates``). ``finite_difference`` applies them to
-an implementation's objective.
+(``Scheme``) and their iterations over many probes at once (``nested``), what the checks may
+spend per case (``Settings``), and the estimates with their own error bounds (``Estimate``,
+``Estimates``). ``finite_difference`` applies them to an implementation's objective.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from conformance.running.driver import ImplementationFault
 
 #: Largest initial step. Kinks do not need a smaller cap: the kink guard shrinks any step
 #: whose stencil would cross one. It binds only float32's order-4 step (2 eps^(1/5) = 0.083);
@@ -197,3 +199,41 @@ class Estimates:
             shift = max((e.shift for e in self.estimates if not e.unreliable), default=0.0)
             text += f"; ReLU margin {self.margin:.3g}, stencil moved pre-activations by ≤ {shift:.2g}"
         return text
+
+
+def nested(evaluate, probes: list, steps: np.ndarray, scheme: Scheme, centre: float):
+    """The derivative of ``t -> f(theta + t * probe)`` at 0 for every probe at once, with
+    the change from the previous iteration as its error estimate (``Scheme``), one
+    ``evaluate`` call per iteration (it takes ``(probe, steps)`` pairs and returns each
+    pair's values); also the largest |f| each probe met. ``centre`` is f(theta). The
+    network oracle's evaluations go through its driver; a function's (``functions.finite``)
+    through the function's subject."""
+    largest = np.full(len(probes), abs(centre))
+    terms, weights = scheme.order // 2, scheme.weights()
+    plus, minus = [], []  # f at +-h/c^j, one column per j, each row a probe
+    df = error = np.full(len(probes), np.nan)
+    active = np.arange(len(probes))
+    for iteration in range(scheme.iterations):
+        offsets = scheme.offsets(iteration)
+        values = evaluate([(probes[i], steps[i] * offsets) for i in active])
+        found = np.full((len(probes), len(offsets)), np.nan)
+        found[active] = values
+        largest[active] = np.maximum(largest[active], np.max(np.abs(found[active]), axis=1))
+        minus += list(found[:, :len(offsets) // 2][:, ::-1].T)
+        plus += list(found[:, len(offsets) // 2:].T)
+        h = steps / scheme.step_factor ** iteration
+        newest = slice(iteration, iteration + terms)
+        estimate = weights @ (np.array(plus[newest]) - np.array(minus[newest])) / h
+        change = np.abs(estimate - df)
+        if not (np.all(np.isfinite(estimate[active])) and np.all(np.isfinite(largest))):
+            raise ImplementationFault("the objective is not finite at points within "
+                                      f"{float(np.max(steps)):.2g} of the case's point")
+        # As scipy: past the second iteration, a probe whose error estimate grew
+        # tenfold stops (rounding has taken over), keeping that iteration's estimate.
+        grew = change[active] > 10 * error[active] if iteration >= 2 else np.zeros(len(active), bool)
+        df, error = df.copy(), error.copy()
+        df[active], error[active] = estimate[active], change[active]
+        active = active[~grew]
+        if not active.size:
+            break
+    return df, error, largest

@@ -45,7 +45,7 @@ from conformance.running.driver import ImplementationFault, Probe
 from conformance.running.protocol import ImplementationDriver
 from conformance.oracles.kinks import KinkGuard
 from conformance.cases.spec import CaseData, rng_for
-from conformance.oracles.fd_scheme import Estimate, Estimates, Scheme, Settings
+from conformance.oracles.fd_scheme import Estimate, Estimates, Scheme, Settings, nested
 
 #: A step that would cross a kink is divided by ``SHRINK``, at most ``SHRINKS`` times: float32's
 #: directional step ends at 1.6e-4, float64's at 2.9e-6, where rounding still leaves the
@@ -129,9 +129,10 @@ def flat_offsets(data: CaseData) -> dict[str, int]:
 class FiniteDifferences:
     """Finite differences of one implementation's objective at one case's point.
 
-    Holds the point (in the evaluation dtype), the kink guard, the objective's
-    value at the point (evaluated once, shared by every estimate) and a count
-    of the objective evaluations spent.
+    Holds the point (in the evaluation dtype), the kink guard, every objective value
+    asked so far (the one at the point shared by every estimate; ``ask_ahead`` fills
+    it with a case's planned points in one request) and a count of the objective
+    evaluations spent.
     """
 
     def __init__(self, driver: ImplementationDriver, data: CaseData, settings: Settings = Settings(),
@@ -146,6 +147,11 @@ class FiniteDifferences:
         self.guard = KinkGuard.at(self.data)
         self.evaluations = 0
         self._centre: float | None = None
+        #: Objective values asked so far: by probe (``_key``), the probe (held, so that no id is
+        #: reused) and its value at each step.
+        self._known: dict[int | tuple[str, int], tuple[np.ndarray | int, dict[float, float]]] = {}
+        #: ``_safe_step``'s answers, by probe and step (the kink guard runs a forward per answer).
+        self._safe: dict[tuple, tuple[np.ndarray | int, tuple[float, float] | str]] = {}
 
     @property
     def margin(self) -> float:
@@ -165,18 +171,44 @@ class FiniteDifferences:
             return "float32"
         return self.dtype
 
-    def along(self, vectors: np.ndarray, kind: str = "directional") -> Estimates:
+    def along(self, vectors: np.ndarray | Sequence[np.ndarray], kind: str = "directional") -> Estimates:
         """Derivatives along dense directions (rows of ``vectors``), with the scheme of
-        ``kind`` (``entry``: for a sparse direction standing for a few entries)."""
+        ``kind`` (``entry``: for a sparse direction standing for a few entries). Values asked
+        ahead are found by direction: pass the same arrays that were ``planned``."""
         return self._estimates(list(vectors), self.settings.scheme(kind, self.objective_dtype))
 
     def at_entries(self, indices: Sequence[int]) -> Estimates:
         """Derivatives with respect to single entries of the flat parameter vector."""
         return self._estimates([int(i) for i in indices], self.settings.scheme("entry", self.objective_dtype))
 
+    def planned(self, probes: Sequence[np.ndarray | int], kind: str) -> list[Probe]:
+        """The points ``along`` (``at_entries`` for ``entry`` indices) will ask for ``probes``, as
+        known before any value: every iteration's, at the steps the kink guard allows, under the
+        evaluation dtype's scheme. (An objective whose values turn out to be float32 numbers in a
+        float64 evaluation gets float32's scheme: its points are asked when the estimates are made.)"""
+        scheme = self.settings.scheme(kind, self.dtype)
+        safe = [(p, self._safe_step(p, scheme.initial_step)) for p in probes]
+        return [Probe(p, _grid(s[0], scheme)) for p, s in safe if not isinstance(s, str)]
+
+    def ask_ahead(self, probes: list[Probe]) -> None:
+        """The objective at the case's point and at ``probes``, in one request, kept for the
+        estimates. A fault is left for the estimates to meet: they ask for their own points as
+        without this request, so an implementation that fails at some points and not others
+        fails the same checks."""
+        try:
+            self._evaluate([_CENTRE] + probes)
+        except ImplementationFault:
+            pass
+
     def _safe_step(self, direction: np.ndarray | int, step: float) -> tuple[float, float] | str:
         """The largest step (from ``step`` down) whose stencil crosses no kink, with the
         largest pre-activation change it causes; or why there is none."""
+        key = (_key(direction), step)
+        if key not in self._safe:  # the direction held with the answer, so that its id is not reused
+            self._safe[key] = (direction, self._safe_step_uncached(direction, step))
+        return self._safe[key][1]
+
+    def _safe_step_uncached(self, direction: np.ndarray | int, step: float) -> tuple[float, float] | str:
         if self.guard is None:
             return step, 0.0
         if reason := self.guard.ambiguity():
@@ -190,14 +222,26 @@ class FiniteDifferences:
                 f"(margin {self.margin:.2g} at the case's point)")
 
     def _evaluate(self, probes: list[Probe]) -> list[np.ndarray]:
-        values = self.driver.evaluate(self.data, probes)
-        self.evaluations += sum(np.size(p.steps) for p in probes)
-        return [np.asarray(v, dtype=np.float64) for v in values]
+        """The objective at every probe's points: those asked before from what was kept, the
+        others in one request."""
+        missing = [p for p in probes if not self._has(p)]
+        if missing:
+            values = self.driver.evaluate(self.data, missing)
+            self.evaluations += sum(np.size(p.steps) for p in missing)
+            for probe, found in zip(missing, values):
+                kept = self._known.setdefault(_key(probe.direction), (probe.direction, {}))[1]
+                kept.update(zip(np.ravel(probe.steps).tolist(), np.asarray(found, dtype=np.float64).ravel().tolist()))
+        return [np.array([self._known[_key(p.direction)][1][s] for s in np.ravel(p.steps).tolist()],
+                         dtype=np.float64).reshape(np.shape(p.steps)) for p in probes]
+
+    def _has(self, probe: Probe) -> bool:
+        kept = self._known.get(_key(probe.direction))
+        return kept is not None and all(s in kept[1] for s in np.ravel(probe.steps).tolist())
 
     def centre(self) -> float:
         """The objective at the case's point."""
         if self._centre is None:
-            (value,) = self._evaluate([Probe(0, np.zeros(1))])
+            (value,) = self._evaluate([_CENTRE])
             self._centre = float(value.ravel()[0])
             if not np.isfinite(self._centre):
                 raise ImplementationFault(f"the objective is {self._centre} at the case's point")
@@ -220,62 +264,25 @@ class FiniteDifferences:
                          self.objective_dtype)
 
     def _derivatives(self, probes: list, steps: np.ndarray, scheme: Scheme):
-        """``nested`` over values asked for in one request: every iteration's points of every
-        probe depend only on the steps, so they are evaluated together (a probe that ``nested``
-        stops early leaves its later points unused; with the default two iterations none does)."""
+        """``nested`` over values asked for in one request (none when ``ask_ahead`` asked them):
+        every iteration's points of every probe depend only on the steps, so they are evaluated
+        together (a probe that ``nested`` stops early leaves its later points unused; with the
+        default two iterations none does)."""
         centre = self.centre()
-        grids = [np.concatenate([s * scheme.offsets(k) for k in range(scheme.iterations)]) for s in steps]
-        found = self._evaluate([Probe(p, g) for p, g in zip(probes, grids)])
-        known = {_key(p): dict(zip(g.tolist(), v.ravel().tolist())) for p, g, v in zip(probes, grids, found)}
+        self._evaluate([Probe(p, _grid(s, scheme)) for p, s in zip(probes, steps)])
+        return nested(lambda asked: self._evaluate([Probe(p, s) for p, s in asked]), probes, steps, scheme, centre)
 
-        def evaluate(asked):
-            values = [[known.get(_key(p), {}).get(step) for step in s.tolist()] for p, s in asked]
-            if all(None not in v for v in values):
-                return [np.asarray(v, dtype=np.float64) for v in values]
-            return self._evaluate([Probe(p, s) for p, s in asked])  # not planned: asked as before
 
-        return nested(evaluate, probes, steps, scheme, centre)
+#: The case's point itself: entry 0 moved by nothing.
+_CENTRE = Probe(0, np.zeros(1))
+
+
+def _grid(step: float, scheme: Scheme) -> np.ndarray:
+    """Every iteration's multiples of ``step``, in the order ``nested`` asks for them."""
+    return np.concatenate([step * scheme.offsets(k) for k in range(scheme.iterations)])
 
 
 def _key(probe: np.ndarray | int) -> int | tuple[str, int]:
     """A probe's identity while its values are looked up: an entry's index, or the direction
-    itself (the caller holds every direction until ``nested`` returns)."""
+    itself (held in ``FiniteDifferences._known``, so that its id is not reused)."""
     return int(probe) if isinstance(probe, (int, np.integer)) else ("direction", id(probe))
-
-
-def nested(evaluate, probes: list, steps: np.ndarray, scheme: Scheme, centre: float):
-    """The derivative of ``t -> f(theta + t * probe)`` at 0 for every probe at once, with
-    the change from the previous iteration as its error estimate (``Scheme``), one
-    ``evaluate`` call per iteration (it takes ``(probe, steps)`` pairs and returns each
-    pair's values); also the largest |f| each probe met. ``centre`` is f(theta). The
-    network oracle's evaluations go through its driver; a function's (``functions.finite``)
-    through the function's subject."""
-    largest = np.full(len(probes), abs(centre))
-    terms, weights = scheme.order // 2, scheme.weights()
-    plus, minus = [], []  # f at +-h/c^j, one column per j, each row a probe
-    df = error = np.full(len(probes), np.nan)
-    active = np.arange(len(probes))
-    for iteration in range(scheme.iterations):
-        offsets = scheme.offsets(iteration)
-        values = evaluate([(probes[i], steps[i] * offsets) for i in active])
-        found = np.full((len(probes), len(offsets)), np.nan)
-        found[active] = values
-        largest[active] = np.maximum(largest[active], np.max(np.abs(found[active]), axis=1))
-        minus += list(found[:, :len(offsets) // 2][:, ::-1].T)
-        plus += list(found[:, len(offsets) // 2:].T)
-        h = steps / scheme.step_factor ** iteration
-        newest = slice(iteration, iteration + terms)
-        estimate = weights @ (np.array(plus[newest]) - np.array(minus[newest])) / h
-        change = np.abs(estimate - df)
-        if not (np.all(np.isfinite(estimate[active])) and np.all(np.isfinite(largest))):
-            raise ImplementationFault("the objective is not finite at points within "
-                                      f"{float(np.max(steps)):.2g} of the case's point")
-        # As scipy: past the second iteration, a probe whose error estimate grew
-        # tenfold stops (rounding has taken over), keeping that iteration's estimate.
-        grew = change[active] > 10 * error[active] if iteration >= 2 else np.zeros(len(active), bool)
-        df, error = df.copy(), error.copy()
-        df[active], error[active] = estimate[active], change[active]
-        active = active[~grew]
-        if not active.size:
-            break
-    return df, error, largest

@@ -15,7 +15,7 @@ import numpy as np
 
 from conformance.running.isolation import WorkerDriver
 from conformance.running.limits import Limits
-from conformance.running.replies import malformed
+from conformance.running.replies import malformed, objective_values
 from conformance.running.loading import Locator
 from conformance.running.subjects import Ran
 from conformance.running.targets import Target
@@ -94,11 +94,7 @@ class RemoteSubject:
         shapes = [np.shape(steps) for _, steps in probes]
         body = self.worker._call("function_values", 8 * sum(math.prod(s) for s in shapes) + 1024, self.key,
                                  [(p if isinstance(p, int) else np.asarray(p), np.asarray(s)) for p, s in probes])
-        values = _arrays(body, "objective values", len(shapes))
-        for found, shape in zip(values, shapes):
-            if found.dtype != np.float64 or found.shape != shape:
-                raise malformed(f"objective values must be float64 arrays of shape {shape}")
-        return values
+        return objective_values(body, shapes)
 
     def layer_params(self) -> dict[str, np.ndarray]:
         body = self.worker._call("layer_params", 1 << 26, self.key)

@@ -309,12 +309,7 @@ class WorkerDriver:
     def evaluate(self, data: CaseData, probes) -> list[np.ndarray]:
         steps = [np.shape(p.steps) for p in probes]
         body = self._call("evaluate", 8 * sum(math.prod(s) for s in steps) + 1024, data, probes)
-        if not (isinstance(body, list) and len(body) == len(steps)):
-            raise replies.malformed(f"evaluate must answer with {len(steps)} arrays of objective values")
-        for values, shape in zip(body, steps):
-            if not (isinstance(values, np.ndarray) and values.dtype == np.float64 and values.shape == shape):
-                raise replies.malformed(f"objective values must be float64 arrays of shape {shape}")
-        return body
+        return replies.objective_values(body, steps)
 
     def timings(self, data: CaseData, rules) -> tuple[Timed, ...]:
         body = self._call("timings", 1 << 10, data, rules)

@@ -178,6 +178,24 @@ def message_pairs(raw: Any, what: str) -> tuple[tuple[str, str], ...]:
     return tuple((tensor, wire.clean_text(message, 500)) for tensor, message in raw)
 
 
+def objective_values(body: Any, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """The reply to a request for objective values (a network's ``evaluate``, a function's
+    ``function_values``), one probe or a case's every probe in one batch: exactly one
+    float64 array per probe asked, in order, of that probe's shape. A value that is not finite
+    is the implementation's objective there, not a broken reply: the finite differences refuse
+    it, naming the point (as they do in this process)."""
+    if not (isinstance(body, list) and len(body) == len(shapes)):
+        got = f"{len(body)}" if isinstance(body, list) else "no list"
+        raise malformed(f"the objective values must be {len(shapes)} arrays, one per probe asked, got {got}")
+    for k, (values, shape) in enumerate(zip(body, shapes)):
+        if not (isinstance(values, np.ndarray) and values.dtype == np.float64 and values.shape == shape):
+            got = (f"{values.dtype} of shape {values.shape}" if isinstance(values, np.ndarray)
+                   else type(values).__name__)
+            raise malformed(f"the objective values of probe {k + 1} of {len(shapes)} must be a float64 array of "
+                            f"shape {shape}, got {got}")
+    return body
+
+
 def measurement_reply(raw: Any) -> Measurement:
     names = ("median_s", "q1_s", "q3_s", "repeats", "calls_per_repeat")
     if not (isinstance(raw, dict) and set(raw) == set(names)):
