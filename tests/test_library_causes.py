@@ -8,7 +8,7 @@ import pytest
 from conformance.audit.mutants import MUTANTS
 from conformance.audit.showcases import mlp_case
 from conformance.cases.grid import MIXED_MLPS, mixed_cases
-from conformance.diagnosis.diagnose import matches
+from conformance.diagnosis.findings import matches
 from conformance.runner import case_outcome
 from conformance.running.targets import Target
 

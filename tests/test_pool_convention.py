@@ -11,7 +11,7 @@ import pytest
 from conformance.audit import layer_mutants, sequence_mutants
 from conformance.cases.conventions import Conventions, used_by
 from conformance.cases.grid import default_grid
-from conformance.diagnosis.diagnose import matches
+from conformance.diagnosis.findings import matches
 from conformance.reporting.verdicts import TargetResult, convention_line
 from conformance.runner import case_outcome
 from conformance.running.driver import Driver
