@@ -11,6 +11,7 @@ from conformance.judge.rounding import Rounding
 from conformance.running.targets import Target, load
 from conformance.runner import Checks, run_case
 from conformance.cases.spec import Case, NetworkSpec
+from conformance.cases.grid import default_grid
 from conformance.cases.mlp_data import generate
 from tests.helpers import GRID_SIZES
 from tests.faulty import state
@@ -121,3 +122,17 @@ def test_the_bundled_implementations_keep_no_state_between_calls(name, grid):
         rows = run_case(target, case, (), CONTRACT_ONLY)
         assert not [r.detail for r in rows if r.verdict == "fail" and any(w in r.detail for w in about_state)], case.id
         assert all(r.verdict != "error" for r in rows), (case.id, [r.detail for r in rows if r.verdict == "error"])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_wrong_backward_summing_in_another_order_is_wrong_not_stale(dtype):
+    # 1 − z² at pre-activations of the large-magnitude family makes gradients of 1e3–1e8: their
+    # rounding is of their own size, far beyond a correct network's, and is no contract failure.
+    cases = [c for c in default_grid(quick=True) if "-large-" in c.id and c.dtype == dtype
+             and isinstance(c.spec, NetworkSpec) and c.spec.layers[0].activation == "tanh"]
+    assert cases
+    for case in cases:
+        rows = run_case(Target("wrong", state.WrongDerivativeRandomOrder, "test"), case)
+        assert [r.verdict for r in rows if r.check == "contract"] == ["pass"], (case.id, [
+            r.detail for r in rows if r.check == "contract"])
+        assert any(r.verdict == "fail" for r in rows if r.check == "gradient"), case.id

@@ -11,7 +11,11 @@ magnitudes behind the entry, which ``magnitudes`` computes by running the networ
 on absolute values (|x|, |W|, |b|, |upstream|, every activation and its derivative
 taken as their bound 1 on the slope). ``S`` and not the
 entry itself: a bias gradient summing deltas of both signs is far smaller than
-what it sums, and its rounding is of the size of the terms.
+what it sums, and its rounding is of the size of the terms. A correct run never exceeds ``S``;
+a wrong backward (1 − z² for tanh's derivative at a large pre-activation) may, by far, and its
+sums round at its own size: ``S`` is then scaled by how far the tensor's largest value in either
+run exceeds the largest ``S``, and is never less than the entry itself. A bound from a correct
+network alone called an ulp of such values a stale cache.
 
 The bound is a worst case (rounding errors of random sign grow as √n, not n), and
 it stays far below the comparison with PyTorch's tolerance on the grid, so a
@@ -156,14 +160,21 @@ class Rounding:
         self.data = data
         self._magnitudes: dict[str, np.ndarray] | None = None
 
-    def allowed(self, tensor: str, dtype: np.dtype, shape: tuple[int, ...], rows_reversed: bool = False) -> np.ndarray:
-        """The bound entry by entry (zero for a tensor of a shape the case does not have)."""
+    def allowed(self, tensor: str, dtype: np.dtype, shape: tuple[int, ...], rows_reversed: bool = False,
+                seen: Sequence[np.ndarray] = ()) -> np.ndarray:
+        """The bound entry by entry (zero for a tensor of a shape the case does not have); each
+        entry's Σ|terms| at least its size in the runs ``seen``."""
         magnitude = self._due(tensor)
         if magnitude is None or np.shape(magnitude) not in ((), shape):
             return np.zeros(shape)  # a shape the contract does not expect: no rounding is excused
         if rows_reversed and tensor in ("output", "input"):
             magnitude = magnitude[::-1]
-        return np.broadcast_to(allowance(self.data, dtype) * magnitude, shape)
+        magnitude = np.broadcast_to(magnitude, shape)
+        for values in seen:
+            size = np.nan_to_num(np.abs(values), nan=0.0, posinf=0.0)
+            beyond = float(size.max(initial=0.0)) / max(float(magnitude.max(initial=0.0)), np.finfo(np.float64).tiny)
+            magnitude = np.maximum(magnitude * max(beyond, 1.0), size)
+        return allowance(self.data, dtype) * magnitude
 
     def _shape(self, tensor: str) -> tuple[int, ...]:
         """The shape the case gives ``tensor`` (that of ``_due``'s magnitude, () where it has
@@ -192,7 +203,7 @@ class Rounding:
         if np.array_equal(a_arr, b_arr, equal_nan=True):
             return None
         dtype = precision((a, b), self.data.case.dtype)
-        allowed = self.allowed(tensor, dtype, a_arr.shape, rows_reversed)
+        allowed = self.allowed(tensor, dtype, a_arr.shape, rows_reversed, seen=(a_arr, b_arr))
         gap = np.where(np.isnan(a_arr) & np.isnan(b_arr), 0.0, np.nan_to_num(np.abs(a_arr - b_arr), nan=np.inf))
         excess = gap / np.maximum(allowed, np.finfo(np.float64).tiny)
         index = first_worst(excess) if excess.ndim else ()

@@ -8,7 +8,7 @@ import numpy as np
 
 from conformance.contract.adapter import Gradients
 from conformance.audit.mlp_mutants import Mutable, MutantAdapter
-from conformance.implementations.reference_numpy import ReferenceNumpy, loss_and_gradient
+from conformance.implementations.reference_numpy import ReferenceNumpy, activation_derivative, loss_and_gradient
 
 _shuffle = np.random.default_rng()  # unseeded on purpose: another order on every call
 
@@ -42,6 +42,19 @@ class RandomOrderSums(Mutable):
 class RandomOrder(MutantAdapter):
     name = "random_order_sums"
     network = RandomOrderSums
+
+
+class WrongDerivativeRandomOrderSums(RandomOrderSums):
+    """Sums in a random order, and takes tanh's derivative as 1 − z² at the pre-activation: at
+    large pre-activations its gradients are far larger than a correct backward's."""
+
+    def derivative(self, i, name, z, a):
+        return activation_derivative(name, z, z)
+
+
+class WrongDerivativeRandomOrder(MutantAdapter):
+    name = "wrong_derivative_random_order"
+    network = WrongDerivativeRandomOrderSums
 
 
 class NoisyFromSecondCall(ReferenceNumpy):
