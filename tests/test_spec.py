@@ -211,3 +211,9 @@ def test_the_smoke_grid_is_part_of_the_quick_one_and_keeps_every_kind_mode_depth
     assert {(c.batch, c.dtype) for c in smoke if isinstance(c.spec, NetworkSpec)} == \
         {(b, d) for b in BATCHES for d in DTYPES}
     assert kinds(smoke) == kinds(quick)
+
+
+def test_a_network_of_several_hidden_activations_is_named_in_the_layers_order():
+    sizes, activations = (3, 4, 5, 4, 2), ("tanh", "sigmoid", "relu", "sigmoid")
+    spec = NetworkSpec(tuple(Layer(n_in, n_out, a) for n_in, n_out, a in zip(sizes, sizes[1:], activations)))
+    assert spec.activation_label == "tanh+sigmoid+relu-sigmoidout"

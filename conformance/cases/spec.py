@@ -112,9 +112,10 @@ class NetworkSpec:
 
     @property
     def activation_label(self) -> str:
-        """``tanh`` when every layer uses tanh, ``tanh-identityout`` when the output differs."""
-        hidden = {layer.activation for layer in self.layers[:-1]} or {self.output_activation}
-        label = "+".join(sorted(hidden))
+        """``tanh`` when every layer uses tanh, ``tanh-identityout`` when the output differs,
+        ``tanh+sigmoid+relu-sigmoidout`` for hidden layers of several, in the layers' order."""
+        hidden = [layer.activation for layer in self.layers[:-1]] or [self.output_activation]
+        label = hidden[0] if len(set(hidden)) == 1 else "+".join(hidden)
         if self.output_activation != label:
             label += f"-{self.output_activation}out"
         return label
