@@ -70,8 +70,9 @@ def checked(tmp_path_factory) -> Checked:
 #: The end-to-end modules that take longest (measured with ``--durations``), started first: with
 #: ``--dist loadfile`` a module runs on one process, and one of these started last would be the
 #: whole tier's tail.
-LONGEST_FIRST = ("test_integrity_imports.py", "test_autograder_setup.py", "test_grade.py", "test_attacks.py",
-                 "test_integrity_names.py", "test_integrity_journal.py", "test_plugin.py", "test_cli.py")
+LONGEST_FIRST = ("test_integrity_imports.py", "test_audit.py", "test_autograder_setup.py", "test_grade.py",
+                 "test_attacks.py", "test_integrity_names.py", "test_integrity_journal.py", "test_plugin.py",
+                 "test_cli.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

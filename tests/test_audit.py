@@ -121,6 +121,26 @@ def test_an_audit_on_two_processes_prints_the_table_of_a_serial_run():
     assert checked == (audit.false_alarms("class_layers", cases),) and checked[0].cases_run > 0
 
 
+#: Every how many of the whole grid's cases beyond the quick audit's the end-to-end audit takes.
+BEYOND_QUICK_EVERY = 50
+
+
+@pytest.mark.e2e
+def test_beyond_the_quick_grid_the_mutants_are_named_as_the_bar_asks_and_nothing_correct_fails():
+    """The whole grid's cases neither the smoke nor the quick audit runs (batch 1, depths 1, 2 and
+    4, float32 losses, other batches of the layer networks: where sizes coincide and factors
+    have several names), a sample: every mutant on two processes, as ``conformance audit`` on the
+    whole grid would judge them (a sample need not catch every mutant)."""
+    quick = set(audit.audit_grid(quick=True))
+    beyond = [c for c in audit.audit_grid() if c not in quick][::BEYOND_QUICK_EVERY]
+    results, checked = audit._in_pool(2, MUTANTS, beyond, audit.CORRECT, beyond, None)
+    sampled = audit.Audit(tuple(results), checked, len(beyond))
+    wrong = {m.mutant.name: m.wrong_example for m in sampled.mutants if m.caught and not m.diagnosed_right}
+    assert sampled.accuracy >= audit.ACCURACY_NEEDED, wrong
+    assert sampled.false_alarms == 0, [a for c in sampled.correct for a in c.alarms][:3]
+    assert sum(m.caught for m in sampled.mutants) >= len(MUTANTS) // 2
+
+
 def test_a_seed_ports_recorded_defect_is_not_a_false_alarm_but_would_fail_unrecorded():
     from conformance.audit.audit import false_alarms
     from conformance.cases.grid import default_grid

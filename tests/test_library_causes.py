@@ -103,3 +103,11 @@ def test_right_labels_are_not_diagnosed():
     for case in _ce_cases("float64"):
         rows = case_outcome(Target("right", adapter, "test"), case).rows
         assert not [r.message for r in rows if r.unexpected], case.id
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_same_slip_in_every_smooth_layer_of_two_activations_is_named_at_all_of_them(dtype):
+    case = _mixed(3, 4, dtype)
+    found = _diagnosed("derivative_at_output", case)
+    assert matches(found.findings, "derivative_at_output", (0, 1, 2)), found.line()
+    assert "the tanh and sigmoid derivative is evaluated at the activation's output" in found.line()

@@ -152,6 +152,11 @@ def _layer_sets(spec, activation_filter: Callable[[str], bool]) -> list[tuple[in
         together = tuple(i for i, layer in enumerate(spec.layers) if layer.activation == name)
         if len(together) > 1 and activation_filter(name):
             shared.append(together)
+    # layers of several activations other than the identity (tanh hidden layers under a sigmoid
+    # output): the same slip in each one's derivative, all at once
+    mixed = tuple(i for (i,) in singles if spec.layers[i].activation != "identity")
+    if len({spec.layers[i].activation for i in mixed}) > 1:
+        shared.append(mixed)
     return singles + shared
 
 
@@ -204,7 +209,7 @@ def derivative_changes(data: CaseData) -> list[WhatIf]:
         found.append(WhatIf(kind, layers, text, build, variant=variant, reach=max(layers)))
 
     for layers in _layer_sets(spec, _derivative_depends_on_where_taken):
-        act = spec.layers[layers[0]].activation
+        act = " and ".join(dict.fromkeys(spec.layers[i].activation for i in layers))
         words = _layer_words(layers, depth)
         add("derivative_at_output", layers,
             f"{words}: the {act} derivative is evaluated at the activation's output instead of its pre-activation",
