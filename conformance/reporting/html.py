@@ -11,6 +11,7 @@ import pandas as pd
 from conformance.judge.skipped import NotApplicable
 from conformance.reporting.environment import GENERATOR
 from conformance.reporting.error_grid import STYLE as GRID_STYLE
+from conformance.reporting.plots import PAGE_PX
 from conformance.reporting.markdown import CELL_LEGEND, headline, how_much, plain as cell
 from conformance.reporting.tables import (FD_NOTE, MORE_IN_FILES, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
                                           defect_table, duration, fd_accuracy_summary, findings,
@@ -33,7 +34,7 @@ CLASS_NOTE = ("How many students made which mistake: the bugs the diagnosis of e
 
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px; color: #222; padding: 0 1em; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: PAGE_PXpx; color: #222; padding: 0 1em; }
 .scroll { overflow-x: auto; max-width: 100%; margin: 0.5em 0 1.5em; }
 table { border-collapse: collapse; font-size: 14px; }
 th, td { white-space: nowrap; }
@@ -47,7 +48,7 @@ td.known { background: #fff3e0; } td.error { background: #f3e5f5; font-weight: 6
 .muted { color: #666; } img { max-width: 100%; height: auto; } code { font-size: 13px; background: #f6f6f6; }
 ul.problems code { background: none; overflow-wrap: anywhere; }
 li { margin: 0.25em 0; } details { margin-bottom: 1.5em; }
-"""
+""".replace("PAGE_PX", str(PAGE_PX))
 
 
 def _cell_class(value: str) -> str:
