@@ -169,7 +169,7 @@ def findings(results: pd.DataFrame, limit: int = 4,
             lines += [f"known defect: {reason}" for reason in sorted(reasons)]
         if result.verdict == "nothing ran":
             lines.append(f"no case of the grid applies to it: {NOT_APPLICABLE_IN}")
-        out.append((result.name, LABELS[result.verdict], lines))
+        out.append((result.name, LABELS[result.verdict], [brief.bounded(line) for line in lines]))
     return out
 
 

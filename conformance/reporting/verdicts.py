@@ -316,7 +316,7 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
         lines.append(f"  known defects in {len(known_cases)} cases: {'; '.join(reasons)}")
     lines += ["  " + line for line in brief.cause_lines(result.rows, CAUSES_IN)]
     lines += ["  " + line for line in problem_lines(result.rows, max_problems)]
-    return "\n".join(lines)
+    return "\n".join(lines[:1] + ["  " + brief.bounded(line) for line in lines[1:]])
 
 
 def summary_table(results: Sequence[TargetResult]):
