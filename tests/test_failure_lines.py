@@ -169,3 +169,10 @@ def test_a_diagnosis_line_keeps_its_cause_before_where_it_shows(longest_case):
     place = "the error enters at layer 0 (dense+relu); wrong: " + ", ".join(f"weight[{i}]" for i in range(30))
     line = brief.cause_line("diagnosis, in 1 case: ", "weight[0] ×2 (only this)", longest_case, place)
     assert len(line) <= brief.LINE_LIMIT and "weight[0] ×2 (only this) (worst, " in line, line
+
+
+def test_a_diagnosis_line_keeps_its_first_bug_whole_and_counts_on_the_rest(longest_case):
+    first = "layers 0 and 1: the forward applies the relu derivative (a 0/1 step) where relu belongs"
+    cause = f"{first}; output is returned as int64 where float64 is due; " + "bias[0] ×2 (only this); " * 3
+    line = brief.cause_line("diagnosis, the same cause in 12 cases: ", cause.rstrip("; "), longest_case, "layer 1")
+    assert len(line) <= brief.LINE_LIMIT and first in line and "; … (worst, " in line, line

@@ -147,13 +147,30 @@ def same_cause(cause: str) -> str:
 
 def cause_line(head: str, cause: str, case: str, place: str) -> str:
     """``head``, the cause, then (worst, the case: where it shows) in ``LINE_LIMIT`` characters:
-    where it shows is cut first, then the case id in the middle; the cause last, at its front."""
+    where it shows is cut first, then the case id in the middle; the cause last, by its later bugs."""
     room = LINE_LIMIT - len(head) - len(" (worst, )")
+    first, *others = outside_brackets(cause, "; ")
+    need = len(first) + len("; …") * bool(others)  # the first bug whole, the case id down to half its room
     shown = middle(case, max(CASE_ROOM, room - len(cause)))
-    cause = bounded(cause, room - len(shown))
+    if room - len(shown) < need:
+        shown = middle(case, max(CASE_ROOM // 2, room - need))
+    cause = whole_bugs(cause, room - len(shown))
     left = room - len(cause) - len(shown) - len(": ")
-    where = f": {clip(place, left)}" if place and left >= 12 else ""
+    where = f": {clip(place, left)}" if place and left >= 12 and not cause.endswith("…") else ""
     return f"{head}{cause} (worst, {shown}{where})"
+
+
+def whole_bugs(cause: str, limit: int) -> str:
+    """The bugs a cause names (``; ``-separated), as many whole ones from the first as fit in
+    ``limit`` characters, then ``; …``; a first bug longer than that is ``bounded``."""
+    first, *others = outside_brackets(cause, "; ")
+    room = limit - len("; …") * bool(others)
+    text = first if len(first) <= room else bounded(first, room)
+    for number, bug in enumerate(others, 1):
+        if len(text) + 2 + len(bug) > limit - 3 * (number < len(others)):
+            return f"{text}; …"
+        text = f"{text}; {bug}"
+    return text
 
 
 def cause_lines(rows: Iterable, more_in: str) -> list[str]:
