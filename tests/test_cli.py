@@ -291,8 +291,39 @@ def test_new_example_writes_the_example_that_then_conforms(tmp_path, capsys):
     assert code == 2 and "already exists; not overwriting it" in err
     code, _, err = conformance("new", "--example", "nope", tmp_path / "y.py", capsys=capsys)
     assert code == 2
-    shipped = sorted(p.stem for p in (ROOT / "conformance/examples").glob("*.py") if not p.stem.startswith("_"))
+    folder = ROOT / "conformance/examples"
+    shipped = sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+    shipped += sorted(p.parent.name for p in folder.glob("*/assignment.py"))
     assert err == f"conformance new: error: no example 'nope'; the examples are: {', '.join(shipped)}\n"
+
+
+def test_new_example_writes_the_worked_assignment_folder(tmp_path, capsys):
+    import nbformat
+
+    from conformance.examples.assignment_004 import students
+
+    package = ROOT / "conformance/examples/assignment_004"
+    code, out, _ = conformance("new", "--example", "assignment_004", tmp_path / "sheet4", capsys=capsys)
+    assert code == 0 and "grade assignment.py students/" in out, out
+    assert (tmp_path / "sheet4/assignment.py").read_text() == (package / "assignment.py").read_text()
+    def sources(folder: Path) -> dict:  # a cell's id is random; its source is the notebook
+        return {p.name: [c.source for c in nbformat.read(str(p), as_version=4).cells] for p in folder.glob("*.ipynb")}
+
+    written = sources(tmp_path / "sheet4/students")
+    assert written == sources(package / "students")
+    assert set(written) == {f"{name}.ipynb" for name in students.NOTEBOOKS}
+    code, _, err = conformance("new", "--example", "assignment_004", tmp_path / "sheet4", capsys=capsys)
+    assert code == 2 and err.count("\n") == 1 and "not an empty folder" in err, err
+
+
+def test_the_class_generator_prints_its_usage_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from conformance.examples.assignment_004 import students
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        students.main(["--help"])
+    assert exited.value.code == 0 and capsys.readouterr().out.startswith("usage: ")
+    assert not list(tmp_path.iterdir())
 
 
 def _junit(path: Path):

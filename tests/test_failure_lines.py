@@ -16,6 +16,7 @@ from conformance.reporting import brief
 from conformance.reporting.tables import findings
 from conformance.reporting.verdicts import Problem, render_target
 from conformance.running.targets import Target
+from tests.faulty.state import NoisyFromSecondCall
 from tests.faulty.wrong_gradients import TwoCauses
 from conformance.cases.spec import NetworkSpec
 from tests.helpers import PINNED
@@ -121,3 +122,57 @@ def test_a_case_whose_data_cannot_tell_two_bugs_apart_shares_the_cause_named_fir
     undecided = ("the loss gradient misses the mean's 1/outputs (it is ×2 = outputs) — or, as this case's data "
                  "cannot tell them apart, the loss gradient is ×2 (the error enters at layer 2)")
     assert brief.same_cause(brief.without_location(alone)) == brief.same_cause(brief.without_location(undecided))
+
+
+@pytest.fixture(scope="module")
+def run_console() -> list[str]:
+    """What ``conformance run`` prints after its table for targets that fail (a broken contract rule
+    among them), as ``cli.suite.print_outcome`` prints it."""
+    import io
+
+    from conformance.api import Options, run_suite
+    from conformance.cli.suite import print_outcome
+
+    cases = [c for c in PINNED if isinstance(c.spec, NetworkSpec)]
+    targets = [Target("two_causes", TwoCauses, "tests.faulty.wrong_gradients"),
+               Target("noisy", NoisyFromSecondCall, "tests.faulty.state")]
+    report = run_suite(targets, cases=cases, options=Options(isolate=False, timing=False))
+    printed = io.StringIO()
+    print_outcome(report, printed)
+    return printed.getvalue().split("\n\n", 1)[1].splitlines()
+
+
+def test_every_line_run_prints_about_a_failing_target_is_short(run_console):
+    said = [line.strip() for line in run_console if line.startswith("  ")]
+    assert failure_lines(said) and any(line.startswith("diagnosis, ") for line in said), run_console
+    assert all(len(line) <= brief.LINE_LIMIT for line in said), max(said, key=len)
+
+
+CONTRACT = ("weight[0]: non-deterministic, two runs of the same case differ beyond rounding: weight[0][0, 1]: "
+            "-0.068069084940193633 then -0.068068973856637169 (|difference| 1.11e-07 exceeds tolerance 2.12e-16 "
+            "in float64, 2·eps·n·Σ|terms|, the rounding of another summation order)")
+
+
+@pytest.mark.parametrize("detail, start, reason", [
+    pytest.param(CONTRACT, "weight[0]: non-deterministic", "the rounding of another summation order)",
+                 id="a broken contract rule keeps what and why"),
+    pytest.param("raised ValueError: " + "shapes (4,5) and (3,) not aligned " * 8 + "at layer 2",
+                 "raised ValueError:", "at layer 2", id="an error keeps its kind and the end of its message"),
+])
+def test_a_cut_line_keeps_the_start_and_the_reason(detail, start, reason, longest_case):
+    line = brief.failure_line("contract FAIL in 12 cases, e.g. ", longest_case, detail)
+    assert len(line) <= brief.LINE_LIMIT and "…" in line, line
+    assert start in line and line.endswith(reason), line
+
+
+def test_a_diagnosis_line_keeps_its_cause_before_where_it_shows(longest_case):
+    place = "the error enters at layer 0 (dense+relu); wrong: " + ", ".join(f"weight[{i}]" for i in range(30))
+    line = brief.cause_line("diagnosis, in 1 case: ", "weight[0] ×2 (only this)", longest_case, place)
+    assert len(line) <= brief.LINE_LIMIT and "weight[0] ×2 (only this) (worst, " in line, line
+
+
+def test_a_diagnosis_line_keeps_its_first_bug_whole_and_counts_on_the_rest(longest_case):
+    first = "layers 0 and 1: the forward applies the relu derivative (a 0/1 step) where relu belongs"
+    cause = f"{first}; output is returned as int64 where float64 is due; " + "bias[0] ×2 (only this); " * 3
+    line = brief.cause_line("diagnosis, the same cause in 12 cases: ", cause.rstrip("; "), longest_case, "layer 1")
+    assert len(line) <= brief.LINE_LIMIT and first in line and "; … (worst, " in line, line

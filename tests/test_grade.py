@@ -187,6 +187,18 @@ def test_class_summary_counts_the_mistakes(graded):
 
 
 @pytest.mark.e2e
+def test_the_grading_report_counts_students_and_says_why_it_is_not_timed(graded):
+    out, _ = graded
+    summary = (out / "reports" / "summary.md").read_text()
+    headline = summary.splitlines()[2]
+    count = len(students.EXPECTED)  # the one not loaded included
+    assert headline.startswith(f"{count} students · "), headline
+    html = (out / "reports" / "report.html").read_text()
+    timings = html.split("<h2>Timings</h2>", 1)[1].split("</p>", 1)[0]
+    assert "grading" in timings and "--no-timing" not in timings, timings
+
+
+@pytest.mark.e2e
 def test_junit_has_a_suite_per_student_and_the_unloaded_one_errs_with_its_reason(graded):
     out, _ = graded
     root = ET.parse(out / "junit.xml").getroot()

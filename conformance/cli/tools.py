@@ -78,7 +78,8 @@ def add_new(verbs: argparse._SubParsersAction) -> None:
         description="Write a commented adapter template to PATH (a new .py file; an existing file is never "
                     "overwritten). Fill in the lines marked FILL IN, then run `conformance check PATH`.",
     )
-    parser.add_argument("path", metavar="PATH", help="the adapter file to create, e.g. my_adapter.py")
+    parser.add_argument("path", metavar="PATH", help="the adapter file to create, e.g. my_adapter.py "
+                                                     "(for a worked assignment: a new folder)")
     parser.add_argument("--assignment", action="store_true",
                         help="write a commented assignment template instead (an adapter reaching the student's "
                              "code as self.submission, and the grading settings), for `conformance grade`")
@@ -88,7 +89,8 @@ def add_new(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--example", metavar="NAME",
                         help="write the complete example plug-in NAME instead of the template "
                              "(numpy_mlp: a hand-written NumPy MLP and its adapter; custom_ops: a custom autograd "
-                             "Function and a NumPy layer pair, declared for `conformance check`)")
+                             "Function and a NumPy layer pair, declared for `conformance check`; assignment_004: "
+                             "the worked grading example, its assignment.py and students/ written into PATH)")
     parser.set_defaults(handler=new_command)
 
 
@@ -114,6 +116,14 @@ def new_command(args: argparse.Namespace) -> int:
         except examples.ExampleError as error:
             raise UsageError(str(error)) from None
         print(f"wrote {path}: fill in the lines marked FILL IN, then run: {PROG} check {path}", file=sys.stdout)
+        return 0
+    if args.example in examples.assignments():
+        try:
+            written = examples.write_assignment(args.example, args.path)
+        except examples.ExampleError as error:
+            raise UsageError(str(error)) from None
+        print(f"wrote {written[0]} and {len(written) - 1} notebooks in {written[1].parent}; run: "
+              f"cd {args.path} && {PROG} grade assignment.py students/ --seed 0", file=sys.stdout)
         return 0
     if args.example:
         try:

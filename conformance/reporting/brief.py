@@ -1,5 +1,6 @@
 """The short forms people read on the console and in summary.md: a failing case in one line of
-at most ``LINE_LIMIT`` characters, and each diagnosed cause said once per target.
+at most ``LINE_LIMIT`` characters, each diagnosed cause said once per target, and every other
+line about a target in as many (``bounded``: shortened in its front part, never its reason).
 
 A row's full text stays where it is looked up: results.csv (columns ``detail`` and
 ``diagnosis``) and a student's feedback file. A line names the tensor, the worst element, both
@@ -30,6 +31,22 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:max(limit - 1, 0)].rstrip() + "…"
 
 
+def bounded(text: str, limit: int = LINE_LIMIT) -> str:
+    """``text`` on one line in ``limit`` characters, shortened in its front part: a message says
+    what at its start and why at its end (a broken rule's reason, an error's message), so a
+    third of the room keeps the start and the rest the end, each cut at a space."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    front = text[:limit // 3]
+    front = front.rsplit(" ", 1)[0] if " " in front else front
+    room = limit - len(front) - 3
+    back = text[len(text) - room:]
+    if text[len(text) - room - 1] != " " and " " in back:
+        back = back.split(" ", 1)[1]
+    return f"{front} … {back}"
+
+
 def middle(text: str, limit: int) -> str:
     """``text`` shortened in the middle to ``limit`` characters (its start and end kept)."""
     if len(text) <= limit:
@@ -56,7 +73,10 @@ def failure_line(head: str, case: str, text: str) -> str:
     found, off = parts(text)
     room = LINE_LIMIT - len(head) - 2 - len(off) - bool(off)
     shown = middle(case, max(CASE_ROOM, room - len(found)))
-    return f"{head}{shown}: " + " ".join(filter(None, (clip(found, room - len(shown)), off)))
+    # a comparison's values are cut at their end (the error and tolerance follow whole);
+    # any other detail keeps its end, where its reason is
+    found = clip(found, room - len(shown)) if off else bounded(found, room - len(shown))
+    return f"{head}{shown}: " + " ".join(filter(None, (found, off)))
 
 
 def badness(row) -> float:
@@ -125,6 +145,34 @@ def same_cause(cause: str) -> str:
     return "; ".join(misconception(part) for part in outside_brackets(cause, "; "))
 
 
+def cause_line(head: str, cause: str, case: str, place: str) -> str:
+    """``head``, the cause, then (worst, the case: where it shows) in ``LINE_LIMIT`` characters:
+    where it shows is cut first, then the case id in the middle; the cause last, by its later bugs."""
+    room = LINE_LIMIT - len(head) - len(" (worst, )")
+    first, *others = outside_brackets(cause, "; ")
+    need = len(first) + len("; …") * bool(others)  # the first bug whole, the case id down to half its room
+    shown = middle(case, max(CASE_ROOM, room - len(cause)))
+    if room - len(shown) < need:
+        shown = middle(case, max(CASE_ROOM // 2, room - need))
+    cause = whole_bugs(cause, room - len(shown))
+    left = room - len(cause) - len(shown) - len(": ")
+    where = f": {clip(place, left)}" if place and left >= 12 and not cause.endswith("…") else ""
+    return f"{head}{cause} (worst, {shown}{where})"
+
+
+def whole_bugs(cause: str, limit: int) -> str:
+    """The bugs a cause names (``; ``-separated), as many whole ones from the first as fit in
+    ``limit`` characters, then ``; …``; a first bug longer than that is ``bounded``."""
+    first, *others = outside_brackets(cause, "; ")
+    room = limit - len("; …") * bool(others)
+    text = first if len(first) <= room else bounded(first, room)
+    for number, bug in enumerate(others, 1):
+        if len(text) + 2 + len(bug) > limit - 3 * (number < len(others)):
+            return f"{text}; …"
+        text = f"{text}; {bug}"
+    return text
+
+
 def cause_lines(rows: Iterable, more_in: str) -> list[str]:
     """The diagnosis once per cause a target's cases share (recorded known defects included),
     most cases first: how many cases, the cause (the bugs named first: a case whose data
@@ -144,7 +192,7 @@ def cause_lines(rows: Iterable, more_in: str) -> list[str]:
         example = worst(cases)
         cause, place = without_location(example.diagnosis), cause_and_place(example.diagnosis)[1]
         count = f"the same cause in {len(cases)} cases" if len(cases) > 1 else "in 1 case"
-        lines.append(f"diagnosis, {count}: {cause} (worst, {example.case}" + (f": {place})" if place else ")"))
+        lines.append(cause_line(f"diagnosis, {count}: ", cause, example.case, place))
     if len(ranked) > CAUSES:
         more = len(ranked) - CAUSES
         lines.append(f"… and {more} more cause{'s' * (more > 1)} ({more_in})")

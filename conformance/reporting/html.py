@@ -11,8 +11,9 @@ import pandas as pd
 from conformance.judge.skipped import NotApplicable
 from conformance.reporting.environment import GENERATOR
 from conformance.reporting.error_grid import STYLE as GRID_STYLE
+from conformance.reporting.plots import PAGE_PX
 from conformance.reporting.markdown import CELL_LEGEND, headline, how_much, plain as cell
-from conformance.reporting.tables import (FD_NOTE, MORE_IN_FILES, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
+from conformance.reporting.tables import (FD_NOTE, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
                                           defect_table, duration, fd_accuracy_summary, findings,
                                           not_applicable_table, timing_summary, verdict_table, worst_errors)
 from conformance.reporting.verdicts import LABELS
@@ -27,13 +28,19 @@ _CSS = {"pass": "pass", "known defects": "known", "other convention": "known", "
 
 VERDICT_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "expected_fail": "#ef6c00", "error": "#6a1b9a"}
 
+#: What the worst errors' ratio is on this page, which has the grid above them.
+WORST_IN_GRID = "For forward, loss and gradient, `error ÷ tolerance` is the figure “Where it is wrong” above shows."
+#: Why a report has no timings: the run was told not to time, or it is a grading (which never times).
+UNTIMED, UNTIMED_GRADING = ("Not timed (`--no-timing`).",
+                            "Not timed: grading checks each submission's gradients and never times it.")
+
 CLASS_NOTE = ("How many students made which mistake: the bugs the diagnosis of each student's worst diagnosed "
               "case names, in full, without where they are or the case's sizes (a student with two mistakes "
               "counts under both); a required kind of case that did not run, and a submission not loaded, too.")
 
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px; color: #222; padding: 0 1em; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: PAGE_PXpx; color: #222; padding: 0 1em; }
 .scroll { overflow-x: auto; max-width: 100%; margin: 0.5em 0 1.5em; }
 table { border-collapse: collapse; font-size: 14px; }
 th, td { white-space: nowrap; }
@@ -47,7 +54,7 @@ td.known { background: #fff3e0; } td.error { background: #f3e5f5; font-weight: 6
 .muted { color: #666; } img { max-width: 100%; height: auto; } code { font-size: 13px; background: #f6f6f6; }
 ul.problems code { background: none; overflow-wrap: anywhere; }
 li { margin: 0.25em 0; } details { margin-bottom: 1.5em; }
-"""
+""".replace("PAGE_PX", str(PAGE_PX))
 
 
 def _cell_class(value: str) -> str:
@@ -173,7 +180,7 @@ def report_html(report: Report) -> str:
               html_table(verdict_table(results, not_applicable=report.not_applicable), coloured=True),
               _note(CELL_LEGEND)]
     parts.append("<h2>What is wrong</h2>")
-    found = findings(results, more_in=MORE_IN_FILES, not_applicable=report.not_applicable)
+    found = findings(results, not_applicable=report.not_applicable)
     if not found:
         parts.append("<p>Nothing: every implementation conforms on every case that applies to it.</p>")
     for name, label, lines in found:
@@ -192,7 +199,7 @@ def report_html(report: Report) -> str:
         parts += ["<h2>Recorded known defects</h2>", html_table(defects)]
     worst = worst_errors(results)
     if not worst.empty:
-        parts += ["<h2>Worst errors</h2>", _note(WORST_NOTE), html_table(worst)]
+        parts += ["<h2>Worst errors</h2>", _note(f"{WORST_NOTE} {WORST_IN_GRID}"), html_table(worst)]
     if not (na := not_applicable_table(results, report.not_applicable)).empty:
         parts += ["<h2>Cases that do not apply</h2>", _note(NA_NOTE), html_table(na)]
     parts += ["<h2>Result rows by check</h2>", html_table(count_matrix(results, report.not_applicable))]
@@ -204,7 +211,7 @@ def report_html(report: Report) -> str:
                   "<details><summary>Every measurement</summary>" + html_table(_timing_detail(report.timings))
                   + "</details>"]
     elif report.environment.get("timing_rules") == "not timed":
-        parts += ["<h2>Timings</h2>", _note("Not timed (`--no-timing`).")]
+        parts += ["<h2>Timings</h2>", _note(UNTIMED_GRADING if report.class_view is not None else UNTIMED)]
     if (accuracy := fd_accuracy_summary(report.fd_accuracy)) is not None:
         parts += ["<h2>Finite-difference oracle accuracy</h2>", _note(FD_NOTE), html_table(accuracy)]
     env = pd.DataFrame([(k, v) for k, v in report.environment.items() if k != "generator"], columns=["", "value"])

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from conformance.reporting import escape
-from conformance.reporting.tables import (MORE_IN_FILES, FD_NOTE, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
+from conformance.reporting.tables import (FD_NOTE, NA_NOTE, TIMING_NOTE, WORST_NOTE, count_matrix,
                                           defect_table, fd_accuracy_summary, findings, not_applicable_table,
                                           timing_summary, verdict_table, worst_errors)
 
@@ -42,11 +42,19 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+def who(report: Report) -> str:
+    """What was checked and how many: a grading's students (loaded or not), else implementations."""
+    if report.class_view is not None:
+        count, kind = len(report.class_view), "student"
+    else:
+        count, kind = len(report.not_applicable.implementations(report.results["implementation"])), "implementation"
+    return f"{count} {kind}{'s' * (count != 1)}"
+
+
 def headline(report: Report) -> str:
     env, results, skipped = report.environment, report.results, report.not_applicable
-    count = len(skipped.implementations(results["implementation"]))
     cases = set(results["case"]).union(*(e.cases for e in skipped.entries))
-    parts = [f"{count} implementation{'s' * (count != 1)}",
+    parts = [who(report),
              f"{len(cases)} cases ({env.get('grid', '?')} grid, seed {env.get('seed', '?')})",
              env.get("date", ""), f"revision {env['git_revision']}" if env.get("git_revision") else ""]
     return " · ".join(p for p in parts if p)
@@ -73,7 +81,7 @@ def summary_markdown(report: Report) -> str:
     out += [markdown_table(verdict_table(results, marks=True, not_applicable=report.not_applicable)), "",
             CELL_LEGEND, ""]
     out += ["## What is wrong", ""]
-    found = findings(results, more_in=MORE_IN_FILES, not_applicable=report.not_applicable)
+    found = findings(results, not_applicable=report.not_applicable)
     if not found:
         out += ["Nothing: every implementation conforms on every case that applies to it.", ""]
     for name, label, lines in found:
@@ -113,6 +121,7 @@ def _details_markdown(report: Report) -> list[str]:
         [(k, v) for k, v in report.environment.items() if k != "generator"], columns=["", "value"])), ""]
     out += ["Files: `results.csv` (every row of the cases that applied), `not_applicable.csv` and "
             "`not_applicable_cases.csv` (the cases that did not, by reason), `timings.csv`, `report.html` "
-            "(with plots), `environment.json`."]
+            "(these tables, with a grid of where each implementation is wrong"
+            f"{' and a picture of its speed' if not report.timings.empty else ''}), `environment.json`."]
     return out
 

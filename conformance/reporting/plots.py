@@ -9,7 +9,8 @@
 
 Both return a PNG as base64 text (or None when there is nothing to draw).
 Labels are target names, which submitters choose: they are drawn as plain
-text, mathtext off (``x$\\frac$.ipynb`` is a name, not a formula).
+text, mathtext off (``x$\\frac$.ipynb`` is a name, not a formula); so are the numbers of
+a log axis (``plain_number``: matplotlib's own log labels are mathtext, shown raw when it is off).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from conformance.reporting.brief import RATIO
 #: The checks compared with PyTorch, whose rows carry an error and a tolerance at the worst element.
 AGAINST_PYTORCH = ("forward", "loss", "gradient")
 PASS_COLOUR, BLANK_COLOUR = "#a5d6a7", "#f2f2f2"
+#: The widest the report's page is (``html.STYLE``), and the resolution pictures are drawn at.
+PAGE_PX, DPI = 1300, 110
 
 
 def error_ratio(detail: str) -> float:
@@ -72,11 +75,32 @@ def plain_text(draw):
     return drawn
 
 
+def plain_number(value: float) -> str:
+    """A tick's number as plain text: 0.5, 1, 20, 5000, then 1e4, 1e-4 past them."""
+    if 1e-3 <= abs(value) < 1e4 or value == 0:
+        return f"{value:g}"
+    mantissa, _, exponent = f"{value:.0e}".partition("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def plain_log_labels(axis) -> None:
+    """Label a log axis in plain text at the ticks matplotlib would label (decades; a few
+    others when the axis spans less than one)."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):
+        def __call__(self, value, pos=None):
+            return plain_number(value) if super().__call__(value, pos) else ""
+
+    axis.set_major_formatter(Plain())
+    axis.set_minor_formatter(Plain(minor_thresholds=(1, 0.4)))
+
+
 def png(figure) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format="png", dpi=DPI)
     plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -131,6 +155,7 @@ def where_wrong(results: pd.DataFrame) -> str | None:
     bar = figure.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=colours), ax=ax, fraction=0.04, pad=0.02)
     bar.set_label("worst |error| ÷ tolerance", fontsize=8)
     bar.ax.tick_params(labelsize=7)
+    plain_log_labels(bar.ax.yaxis)
     return png(figure)
 
 
@@ -141,17 +166,25 @@ def speed_table(timings: pd.DataFrame) -> pd.DataFrame:
             .reset_index().sort_values(["implementation", "phase", "n_params"], kind="stable"))
 
 
-@plain_text
 def speed(timings: pd.DataFrame) -> str | None:
     """Time as a multiple of PyTorch's against parameters, one line per implementation,
-    forward and backward side by side."""
+    forward and backward side by side (``speed_figure``), as a PNG."""
+    figure = speed_figure(timings)
+    return None if figure is None else png(figure)
+
+
+@plain_text
+def speed_figure(timings: pd.DataFrame):
+    """The picture ``speed`` draws, as a matplotlib figure (None when nothing was timed)."""
     table = speed_table(timings)
     if table.empty:
         return None
     plt = _pyplot()
     names = list(dict.fromkeys(timings.loc[timings["ratio"].notna(), "implementation"]))
     phases = [p for p in ("forward", "backward") if (table["phase"] == p).any()]
-    figure, axes = plt.subplots(1, len(phases), figsize=(7.2, 3.2), sharey=True, squeeze=False, layout="constrained")
+    # as wide as the page, so that the page shows it at its own size
+    figure, axes = plt.subplots(1, len(phases), figsize=(PAGE_PX / DPI, 4.2), sharey=True, squeeze=False,
+                                layout="constrained")
     colours = plt.get_cmap("tab10")
     for ax, phase in zip(axes[0], phases):
         for number, name in enumerate(names):
@@ -161,11 +194,15 @@ def speed(timings: pd.DataFrame) -> str | None:
         ax.axhline(1, color="black", linewidth=1, linestyle="--")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_title(phase if phase == "forward" else "backward (or loss and gradients)", fontsize=10)
-        ax.set_xlabel("parameters in the network", fontsize=9)
+        plain_log_labels(ax.xaxis)
+        plain_log_labels(ax.yaxis)
+        ax.set_title(phase if phase == "forward" else "backward (or loss and gradients)", fontsize=12)
+        ax.set_xlabel("parameters in the network", fontsize=11)
         ax.grid(alpha=0.3, which="major")
-        ax.tick_params(labelsize=8)
-    axes[0][0].set_ylabel("time ÷ PyTorch's (1 = as fast)", fontsize=9)
-    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(names), 4),
-                  fontsize=8, frameon=False)
-    return png(figure)
+        ax.tick_params(which="both", labelsize=10)
+        ax.tick_params(axis="x", which="both", labelrotation=35)
+    axes[0][0].set_ylabel("time ÷ PyTorch's (1 = as fast)", fontsize=11)
+    figure.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(names), 6),
+                  fontsize=10, frameon=False)
+    figure.canvas.draw()  # the labels are made while drawing: inside plain_text's rc_context
+    return figure

@@ -69,10 +69,10 @@ WORST_COLUMNS = ("implementation", "check", "case", "tensor", "worst element", "
 WORST_NOTE = ("Per implementation and check, the failing tensor furthest outside its tolerance. `worst element` is "
               "the element whose |error| exceeds its tolerance by the largest factor; `|error|` is "
               "|implementation − reference| there and `tolerance there` what that element was allowed (both as "
-              "the row's `detail` in results.csv states them); `error ÷ tolerance` is their ratio, the figure the "
-              "picture above is coloured by. The reference is PyTorch for forward, loss and gradient, and the "
-              "finite-difference estimate for fd_directional and fd_entry. (results.csv's `max_abs_error` and "
-              "`max_rel_error` are maxima over every element of the tensor, which may be other elements.)")
+              "the row's `detail` in results.csv states them); `error ÷ tolerance` is their ratio. The reference "
+              "is PyTorch for forward, loss and gradient, and the finite-difference estimate for fd_directional "
+              "and fd_entry. (results.csv's `max_abs_error` and `max_rel_error` are maxima over every element of "
+              "the tensor, which may be other elements.)")
 
 
 def worst_errors(results: pd.DataFrame) -> pd.DataFrame:
@@ -151,18 +151,14 @@ def duration(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-#: Where a report file's short list of problems sends the reader for the rest.
-MORE_IN_FILES = "each failing row is in results.csv: verdict fail or error, column detail"
-
-
-def findings(results: pd.DataFrame, limit: int = 4, more_in: str = verdicts.MORE_IN,
+def findings(results: pd.DataFrame, limit: int = 4,
              not_applicable: NotApplicable = NotApplicable()) -> list[tuple[str, str, list[str]]]:
     """For every implementation that is not a clean pass: (name, verdict label, lines)."""
     out = []
     for result in target_results(results, not_applicable):
         if result.verdict == "pass":
             continue
-        lines = verdicts.problem_lines(result.rows, limit, more_in)
+        lines = verdicts.problem_lines(result.rows, limit)
         if conventions := verdicts.convention_line(result):
             lines.insert(0, conventions)
         if answers := verdicts.two_questions(result):
@@ -172,8 +168,8 @@ def findings(results: pd.DataFrame, limit: int = 4, more_in: str = verdicts.MORE
             reasons = Counter(r.known_defect for r in result.rows if r.verdict == "expected_fail")
             lines += [f"known defect: {reason}" for reason in sorted(reasons)]
         if result.verdict == "nothing ran":
-            lines.append("no case of the grid applies to it: see “Cases that do not apply” for every reason")
-        out.append((result.name, LABELS[result.verdict], lines))
+            lines.append(f"no case of the grid applies to it: {NOT_APPLICABLE_IN}")
+        out.append((result.name, LABELS[result.verdict], [brief.bounded(line) for line in lines]))
     return out
 
 
@@ -195,6 +191,8 @@ def not_applicable_table(results: pd.DataFrame, not_applicable: NotApplicable = 
                                else -c, kind="stable").reset_index(drop=True))
 
 
+#: Where every reason a case did not apply is, from any page that says so (the console too).
+NOT_APPLICABLE_IN = "not_applicable.csv gives every reason (and “Cases that do not apply” in summary.md)"
 NA_NOTE = ("Every reason an implementation's adapter gave for a case it does not support, and how many cases "
            "of the grid (`of`) each one excluded; those cases are `not_applicable`, never passed.")
 

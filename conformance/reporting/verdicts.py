@@ -219,20 +219,21 @@ def diagnosis_line(rows: Iterable[ResultRow]) -> str | None:
     return f"diagnosis ({cases} case{'s' * (cases > 1)} diagnosed; worst, {worst.case}): {worst.diagnosis}"
 
 
-#: Where the problems left out of a short list are, named by file and column.
-MORE_IN = "every one is in summary.md, section “What is wrong”, and each failing row in results.csv, column detail"
+#: Where the problems left out of a short list are, named by file and column: the console,
+#: summary.md and report.html each list a few kinds (not as many), so none of them points to another.
+MORE_IN = "each failing row is in results.csv: verdict fail or error, column detail"
 #: Where every case's diagnosis is, in full.
 CAUSES_IN = "each failing row's diagnosis is in results.csv, column diagnosis"
 
 
-def problem_lines(rows: Iterable[ResultRow], limit: int, more_in: str = MORE_IN) -> list[str]:
+def problem_lines(rows: Iterable[ResultRow], limit: int) -> list[str]:
     """One line per kind of problem, at most ``limit`` of them and a count of the rest, saying
-    where the rest are (``more_in``)."""
+    where the rest are (``MORE_IN``)."""
     found = problems(rows)
     lines = [problem.line() for problem in found[:limit]]
     if len(found) > limit:
         more = len(found) - limit
-        lines.append(f"… and {more} more kind{'s' * (more > 1)} of problem ({more_in})")
+        lines.append(f"… and {more} more kind{'s' * (more > 1)} of problem ({MORE_IN})")
     return lines
 
 
@@ -315,7 +316,7 @@ def render_target(result: TargetResult, max_problems: int = 8) -> str:
         lines.append(f"  known defects in {len(known_cases)} cases: {'; '.join(reasons)}")
     lines += ["  " + line for line in brief.cause_lines(result.rows, CAUSES_IN)]
     lines += ["  " + line for line in problem_lines(result.rows, max_problems)]
-    return "\n".join(lines)
+    return "\n".join(lines[:1] + ["  " + brief.bounded(line) for line in lines[1:]])
 
 
 def summary_table(results: Sequence[TargetResult]):

@@ -221,6 +221,18 @@ def write(folder: Path | str, names: list[str] | None = None) -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
-    for path in write(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "students"):
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.examples.assignment_004.students",
+        description="Write the worked example's student notebooks, built from seed 004's notebook, into FOLDER.")
+    parser.add_argument("folder", metavar="FOLDER", nargs="?", default=Path(__file__).parent / "students",
+                        help="where to write them (default: the students/ folder beside this file)")
+    for path in write(parser.parse_args(argv).folder):
         print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
