@@ -346,8 +346,8 @@ def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Explan
             continue
         if best is not None and best.final and found.final:
             ties.append(found)
-        elif best is None or found.key < best.key:
-            best = found
+        elif best is None or found.key < best.key or found.final and best.what_if is None and not best.reshaped:
+            best = found  # one change within the tolerance beats the intended network within the slack
     return best, ties
 
 
