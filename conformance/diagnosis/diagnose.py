@@ -60,6 +60,8 @@ class Diagnosis:
     #: The loss value disagrees with PyTorch (with a right output: the loss alone is wrong).
     loss_wrong: bool = False
     span: localise.Span | None = None
+    #: Returned tensors holding a NaN or an infinity (the comparison cannot call them agreeing).
+    non_finite: tuple[str, ...] = ()
 
     explained = property(lambda self: bool(self.findings))
 
@@ -73,6 +75,8 @@ class Diagnosis:
             where.append(self.span.text(tuple(x for f in self.findings for x in f.layers), self.forward_wrong))
         if self.affected:
             where.append("wrong: " + ", ".join(self.affected))
+        if self.non_finite:
+            where.append("not finite: " + ", ".join(self.non_finite))
         located = "; ".join(where) or "every value agrees with PyTorch"
         if not self.findings:
             return f"unexplained: no bug hypothesis reproduces these results ({located})"
@@ -308,13 +312,25 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
                 + _dtype_findings(seen, data))
     named_alternatives = tuple(f for other in alternatives for f in _findings(other, observed, due)[:1])
     return Diagnosis(start, forward_wrong, affected, findings, named_alternatives, loss_wrong="loss" in wrong,
-                     span=localise.span(data.case.spec, layers, "input" in wrong, wrong))
+                     span=localise.span(data.case.spec, layers, "input" in wrong, wrong),
+                     non_finite=tuple(_non_finite(seen, data)))
+
+
+def _non_finite(seen: Observation, data: CaseData) -> dict[str, np.ndarray]:
+    """The returned numeric tensors that hold a NaN or an infinity, by name."""
+    named = {"output": seen.output, "loss": seen.loss if data.case.spec.loss is not None else None}
+    arrays = {n: stability.returned(v) for n, v in (named | seen.gradients.tensors()).items() if v is not None}
+    return {n: a for n, a in arrays.items() if a is not None and not np.all(np.isfinite(a))}
 
 
 def _stability_findings(data: CaseData, seen: Observation, ref: Reference) -> tuple[Finding, ...]:
     """The naive formulas (``diagnosis.stability``) that reproduce a broken output or loss."""
     stable = {"output": ref.output, "loss": np.asarray(np.nan if ref.loss is None else ref.loss)}
-    return tuple(Finding(k, text, at) for k, at, text in stability.findings(data, seen.output, seen.loss, stable))
+    broken = _non_finite(seen, data)
+    evidence = stability.Evidence(any(np.isnan(a).any() for n, a in broken.items() if n not in ("output", "loss")),
+                                  any("overflow" in w for w in seen.warnings))
+    return tuple(Finding(k, text, at)
+                 for k, at, text in stability.findings(data, seen.output, seen.loss, stable, evidence))
 
 
 def _dtype_findings(seen: Observation, data: CaseData) -> tuple[Finding, ...]:
