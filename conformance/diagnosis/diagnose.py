@@ -72,7 +72,8 @@ class Diagnosis:
         elif self.loss_wrong:
             where.append("the loss value is wrong (the output is right)")
         if self.span is not None:
-            where.append(self.span.text(tuple(x for f in self.findings for x in f.layers), self.forward_wrong))
+            where.append(self.span.text(tuple(x for f in self.findings for x in f.layers), self.forward_wrong,
+                                        any(f.kind == "l2_gradient" for f in self.findings)))
         if self.affected:
             where.append("wrong: " + ", ".join(self.affected))
         if self.non_finite:

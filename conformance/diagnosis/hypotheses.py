@@ -343,6 +343,11 @@ def updated_weights(data: CaseData, ref: Reference, layers: int | tuple[int, ...
 
 # ---- reshapings of one returned tensor --------------------------------------------------------------
 
+def _shapes(seen: tuple, due: tuple) -> str:
+    """The shape returned against the one due, where they differ (a square layer's do not)."""
+    return f"shape {seen} where {due} is due, and " if seen != due else ""
+
+
 @dataclass(frozen=True)
 class Reshaping:
     """How one returned tensor differs from what was due: its kind, and a factor when it is one."""
@@ -353,10 +358,10 @@ class Reshaping:
     def describe(self, tensors: Sequence[str], shape_seen: tuple, shape_due: tuple) -> str:
         names = ", ".join(tensors)
         if self.kind == "not_reduced_over_batch":
-            return (f"{names} not summed over the batch: shape {shape_seen} where {shape_due} is due, "
-                    f"and summed over the batch it is right")
+            return (f"{names} not summed over the batch: {_shapes(shape_seen, shape_due)}"
+                    f"summed over the batch it is right")
         if self.kind == "transposed_gradient":
-            return f"{names} transposed: shape {shape_seen} where {shape_due} is due, and its transpose is right"
+            return f"{names} transposed: {_shapes(shape_seen, shape_due)}its transpose is right"
         if self.kind == "bias_summed_over_wrong_axis":
             return (f"{names} summed over the wrong axis: δ summed over the units, one value per sample (shape "
                     f"{shape_seen}), where its sum over the batch (shape {shape_due}) is due")
