@@ -391,7 +391,7 @@ def _findings(best: Explanation, observed, due) -> tuple[Finding, ...]:
         groups.setdefault((r.kind, None if r.factor is None else r.factor.name), []).append(tensor)
     for tensors in groups.values():
         r = best.reshaped[tensors[0]]
-        text = r.describe(tensors, observed[tensors[0]].shape, due[tensors[0]].shape)
+        text = r.describe(tensors, [observed[t].shape for t in tensors], [due[t].shape for t in tensors])
         layers = tuple(sorted({layer for t in tensors if (layer := layer_of(t)) is not None}))
         findings.append(Finding(r.kind, text, layers, tuple(tensors), None if r.factor is None else r.factor.value))
     return tuple(findings)

@@ -343,9 +343,12 @@ def updated_weights(data: CaseData, ref: Reference, layers: int | tuple[int, ...
 
 # ---- reshapings of one returned tensor --------------------------------------------------------------
 
-def _shapes(seen: tuple, due: tuple) -> str:
-    """The shape returned against the one due, where they differ (a square layer's do not)."""
-    return f"shape {seen} where {due} is due, and " if seen != due else ""
+def _shapes(tensors: Sequence[str], seen: Sequence[tuple], due: Sequence[tuple]) -> str:
+    """The shapes returned against those due, only where they differ (a square layer's do not)."""
+    differ = [(t, s, d) for t, s, d in zip(tensors, seen, due) if s != d]
+    if len(tensors) == 1 and differ:
+        return f"shape {seen[0]} where {due[0]} is due, and "
+    return "".join(f"{t} of shape {s} where {d} is due, " for t, s, d in differ) + ("and " if differ else "")
 
 
 @dataclass(frozen=True)
@@ -355,13 +358,15 @@ class Reshaping:
     kind: str
     factor: Factor | None = None
 
-    def describe(self, tensors: Sequence[str], shape_seen: tuple, shape_due: tuple) -> str:
-        names = ", ".join(tensors)
+    def describe(self, tensors: Sequence[str], shapes_seen: Sequence[tuple], shapes_due: Sequence[tuple]) -> str:
+        """In words, for ``tensors`` of these shapes returned and due."""
+        names, shape_seen, shape_due = ", ".join(tensors), shapes_seen[0], shapes_due[0]
         if self.kind == "not_reduced_over_batch":
-            return (f"{names} not summed over the batch: {_shapes(shape_seen, shape_due)}"
-                    f"summed over the batch it is right")
+            return (f"{names} not summed over the batch: {_shapes(tensors, shapes_seen, shapes_due)}"
+                    f"summed over the batch {'it is' if len(tensors) == 1 else 'they are'} right")
         if self.kind == "transposed_gradient":
-            return f"{names} transposed: {_shapes(shape_seen, shape_due)}its transpose is right"
+            each = "its transpose is" if len(tensors) == 1 else "their transposes are"
+            return f"{names} transposed: {_shapes(tensors, shapes_seen, shapes_due)}{each} right"
         if self.kind == "bias_summed_over_wrong_axis":
             return (f"{names} summed over the wrong axis: δ summed over the units, one value per sample (shape "
                     f"{shape_seen}), where its sum over the batch (shape {shape_due}) is due")

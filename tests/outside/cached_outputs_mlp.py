@@ -2,9 +2,10 @@
 outputs (not their pre-activations), each activation an object with its derivative written in
 terms of the output, as many tutorials have it (a·(1 − a) for the sigmoid, 1 − a² for tanh).
 Its own loss is the softmax cross-entropy, mean over the batch, from a log-softmax that
-subtracts each row's max. Two classic slips can be planted: ``NEXT_DERIVATIVE`` (each hidden layer's
-backward uses the activation of the layer above it, applied to its own output) and
-``SOFTMAX_WITHOUT_MAX``."""
+subtracts each row's max. Three classic slips can be planted: ``NEXT_DERIVATIVE`` (each hidden
+layer's backward uses the activation of the layer above it, applied to its own output),
+``SOFTMAX_WITHOUT_MAX``, and ``DW_AS_INPUT_T_DZ`` (the weight gradient written inpᵀ·dz, the
+transpose of W's (n_out, n_in) layout: only a square layer's has the right shape)."""
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from conformance import Adapter, Capabilities, Gradients
 
 NEXT_DERIVATIVE = False
 SOFTMAX_WITHOUT_MAX = False
+DW_AS_INPUT_T_DZ = False
 
 
 class Sigmoid:
@@ -78,7 +80,8 @@ class Net:
             # the derivative of the activation this gradient just came through
             act = self.layers[k + 1].act if NEXT_DERIVATIVE and k + 1 < len(self.layers) else layer.act
             dz = dout * act.grad(layer.out)
-            grads.append((dz.T @ layer.inp, None if layer.b is None else dz.sum(0)))
+            dW = layer.inp.T @ dz if DW_AS_INPUT_T_DZ else dz.T @ layer.inp
+            grads.append((dW, None if layer.b is None else dz.sum(0)))
             dout = dz @ layer.W
         return dout, grads[::-1]
 
