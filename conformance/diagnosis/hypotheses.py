@@ -343,12 +343,11 @@ def updated_weights(data: CaseData, ref: Reference, layers: int | tuple[int, ...
 
 # ---- reshapings of one returned tensor --------------------------------------------------------------
 
-def _shapes(tensors: Sequence[str], seen: Sequence[tuple], due: Sequence[tuple]) -> str:
-    """The shapes returned against those due, only where they differ (a square layer's do not)."""
-    differ = [(t, s, d) for t, s, d in zip(tensors, seen, due) if s != d]
-    if len(tensors) == 1 and differ:
-        return f"shape {seen[0]} where {due[0]} is due, and "
-    return "".join(f"{t} of shape {s} where {d} is due, " for t, s, d in differ) + ("and " if differ else "")
+def _shapes(seen: Sequence[tuple], due: Sequence[tuple]) -> str:
+    """The shape returned against the one due, of the first tensor where they differ; nothing
+    where none does (a square layer's transposed gradient has the shape due)."""
+    differ = [(s, d) for s, d in zip(seen, due) if s != d]
+    return f"shape {differ[0][0]} where {differ[0][1]} is due, and " if differ else ""
 
 
 @dataclass(frozen=True)
@@ -362,11 +361,10 @@ class Reshaping:
         """In words, for ``tensors`` of these shapes returned and due."""
         names, shape_seen, shape_due = ", ".join(tensors), shapes_seen[0], shapes_due[0]
         if self.kind == "not_reduced_over_batch":
-            return (f"{names} not summed over the batch: {_shapes(tensors, shapes_seen, shapes_due)}"
-                    f"summed over the batch {'it is' if len(tensors) == 1 else 'they are'} right")
+            return (f"{names} not summed over the batch: {_shapes(shapes_seen, shapes_due)}"
+                    f"summed over the batch it is right")
         if self.kind == "transposed_gradient":
-            each = "its transpose is" if len(tensors) == 1 else "their transposes are"
-            return f"{names} transposed: {_shapes(tensors, shapes_seen, shapes_due)}{each} right"
+            return f"{names} transposed: {_shapes(shapes_seen, shapes_due)}its transpose is right"
         if self.kind == "bias_summed_over_wrong_axis":
             return (f"{names} summed over the wrong axis: δ summed over the units, one value per sample (shape "
                     f"{shape_seen}), where its sum over the batch (shape {shape_due}) is due")
