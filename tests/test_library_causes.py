@@ -111,3 +111,20 @@ def test_the_same_slip_in_every_smooth_layer_of_two_activations_is_named_at_all_
     found = _diagnosed("derivative_at_output", case)
     assert matches(found.findings, "derivative_at_output", (0, 1, 2)), found.line()
     assert "the tanh and sigmoid derivative is evaluated at the activation's output" in found.line()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("depth", [pytest.param(d, id=f"the {d}-layer mixed network") for d in (3, 4)])
+def test_the_next_layers_formula_in_terms_of_the_output_is_named_in_its_output_form(dtype, depth):
+    case = _mixed(depth, 4, dtype)
+    acts = [layer.activation for layer in case.spec.layers]
+    differ = tuple(i for i in range(len(acts) - 1) if acts[i] != acts[i + 1])
+    found = _diagnosed("derivative_of_next_layer_from_output", case)
+    assert matches(found.findings, "derivative_of_next_layer", differ, variant="output"), found.line()
+    assert "applied to the layer's own output" in found.line()
+
+
+def test_under_an_identity_output_the_output_form_is_the_pre_activation_form():
+    found = _diagnosed("derivative_of_next_layer_from_output", mlp_case("tanh", output="identity"))
+    assert matches(found.names(), "derivative_of_next_layer", (1,)), found.line()
+    assert matches(found.names(), "missing_derivative", (1,)), found.line()

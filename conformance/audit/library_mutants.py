@@ -31,6 +31,12 @@ class _Activation:
             return 1 - a * a if self.name == "tanh" else a * (1 - a)
         return (z > 0).astype(z.dtype) if self.name == "relu" else np.ones_like(z)
 
+    def df_out(self, a):
+        """The derivative written in terms of the output a = f(z), as code that caches outputs has it."""
+        if self.name in ("tanh", "sigmoid"):
+            return 1 - a * a if self.name == "tanh" else a * (1 - a)
+        return (a > 0).astype(a.dtype) if self.name == "relu" else np.ones_like(a)
+
 
 class _Dense:
     """``act(x Wᵀ + b)``, keeping its input and pre-activation."""
@@ -72,6 +78,25 @@ class NextLayerActivation:
 
     def loss_gradient(self, name, y, targets):
         return loss_and_gradient(name, y, targets)
+
+
+class NextLayerActivationFromOutput(NextLayerActivation):
+    """As ``NextLayerActivation``, in the style of code that caches outputs: the gradient passed
+    down multiplied by the upper layer's derivative formula in terms of the output
+    (``layer.act.df_out``), applied to the lower layer's own output."""
+
+    def backward(self, grad_output):
+        grad_w, grad_b = [], []
+        top = self.layers[-1]
+        delta = grad_output * top.act.df_out(top.act.f(top.z))
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            grad_w.insert(0, delta.T @ layer.x)
+            grad_b.insert(0, None if layer.bias is None else delta.sum(axis=0))
+            passed = delta @ layer.weight
+            if i > 0:
+                delta = passed * layer.act.df_out(layer.x)
+        return passed, grad_w, grad_b
 
 
 class OneHotShifted(ReferenceNumpy):

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-
 from conformance.audit import graph_mutants, layer_mutants as layers, library_mutants as library, mlp_mutants as mlp
 from conformance.audit import recurrent_mutants, sequence_mutants
 from conformance.implementations.reference_numpy import ReferenceNumpy
@@ -24,6 +23,7 @@ from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
 from conformance.cases.recurrent import RECURRENT_KINDS
 from conformance.diagnosis.findings import Finding, matches
+from conformance.diagnosis.next_layer import output_variant
 from conformance.cases.spec import Case, NetworkSpec
 
 
@@ -54,7 +54,8 @@ class Expected:
     layers: Callable[[NetworkSpec], tuple[int, ...]] | None = None
     tensors: Callable[[NetworkSpec], tuple[str, ...]] | None = None
     factor: Callable[[Case], float] | None = None
-    variant: str = ""
+    #: A variant, or the variant a network gives (where two forms of a bug coincide, the plain one).
+    variant: str | Callable[[NetworkSpec], str] = ""
     #: Where and how much, in words, for the audit's table.
     where: str = ""
     #: For a bug the contract's repeated calls must find: words its failing contract rows say.
@@ -72,10 +73,12 @@ class Expected:
             return not [f for f in findings if f.kind != "wrong_dtype"]
         return matches(findings, self.kind, self.layers(spec) if self.layers else None,
                        self.tensors(spec) if self.tensors else None,
-                       self.factor(case) if self.factor else None, self.variant)
+                       self.factor(case) if self.factor else None,
+                       self.variant(spec) if callable(self.variant) else self.variant)
 
     def __str__(self) -> str:
-        return " ".join(part for part in (self.kind, self.variant, self.where) if part)
+        variant = "" if callable(self.variant) else self.variant
+        return " ".join(part for part in (self.kind, variant, self.where) if part)
 
 
 def _tanh_layers(spec: NetworkSpec) -> tuple[int, ...]:
@@ -363,6 +366,10 @@ LIBRARY_MUTANTS = (
     Mutant("derivative_of_next_layer", "each layer's derivative taken from the next layer's activation object",
            library.NextLayerActivation, Expected("derivative_of_next_layer", _next_differs,
                                                  where="layers whose next activation differs")),
+    Mutant("derivative_of_next_layer_from_output", "each layer's derivative the next activation's formula in "
+           "terms of the output, applied to the layer's own output", library.NextLayerActivationFromOutput,
+           Expected("derivative_of_next_layer", _next_differs, variant=output_variant,
+                    where="layers whose next activation differs, output form")),
     Mutant("labels_shifted_by_one", "cross-entropy labels one-hot encoded as labels − 1 (read as 1-based)", None,
            Expected("labels_shifted", factor=lambda c: c.spec.output_shape(1)[-1] - 1, where="shift fitted: C − 1"),
            library.one_hot_shifted("labels_shifted_by_one", "cross-entropy labels one-hot encoded as labels − 1")),

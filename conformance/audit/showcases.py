@@ -99,6 +99,7 @@ SHOWS_IN = {
     "middle_weight_gradient_from_output": mlp_case("sigmoid", "mse"),
     "avgpool_backward_counts_padding": layer_case("conv2d.p1-relu-avgpool2d.k3.s2.p1-flatten-dense", batch=2),
     "derivative_of_next_layer": mlp_case("tanh", output="sigmoid"),
+    "derivative_of_next_layer_from_output": mlp_case("tanh", output="sigmoid", dtype="float32"),
     "labels_shifted_by_one": layer_case("dense-softplus-dense-l2.0.1", loss="softmax_cross_entropy"),
     "maxpool_padding_zeros": layer_case("conv2d.p1-tanh-maxpool2d.k3.s2.p1-flatten-dense", batch=2,
                                         loss="softmax_cross_entropy"),

@@ -60,6 +60,8 @@ class Diagnosis:
     #: The loss value disagrees with PyTorch (with a right output: the loss alone is wrong).
     loss_wrong: bool = False
     span: localise.Span | None = None
+    #: Returned tensors holding a NaN or an infinity (the comparison cannot call them agreeing).
+    non_finite: tuple[str, ...] = ()
 
     explained = property(lambda self: bool(self.findings))
 
@@ -70,9 +72,12 @@ class Diagnosis:
         elif self.loss_wrong:
             where.append("the loss value is wrong (the output is right)")
         if self.span is not None:
-            where.append(self.span.text(tuple(x for f in self.findings for x in f.layers), self.forward_wrong))
+            where.append(self.span.text(tuple(x for f in self.findings for x in f.layers), self.forward_wrong,
+                                        any(f.kind == "l2_gradient" for f in self.findings)))
         if self.affected:
             where.append("wrong: " + ", ".join(self.affected))
+        if self.non_finite:
+            where.append("not finite: " + ", ".join(self.non_finite))
         located = "; ".join(where) or "every value agrees with PyTorch"
         if not self.findings:
             return f"unexplained: no bug hypothesis reproduces these results ({located})"
@@ -308,13 +313,25 @@ def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
                 + _dtype_findings(seen, data))
     named_alternatives = tuple(f for other in alternatives for f in _findings(other, observed, due)[:1])
     return Diagnosis(start, forward_wrong, affected, findings, named_alternatives, loss_wrong="loss" in wrong,
-                     span=localise.span(data.case.spec, layers, "input" in wrong, wrong))
+                     span=localise.span(data.case.spec, layers, "input" in wrong, wrong),
+                     non_finite=tuple(_non_finite(seen, data)))
+
+
+def _non_finite(seen: Observation, data: CaseData) -> dict[str, np.ndarray]:
+    """The returned numeric tensors that hold a NaN or an infinity, by name."""
+    named = {"output": seen.output, "loss": seen.loss if data.case.spec.loss is not None else None}
+    arrays = {n: stability.returned(v) for n, v in (named | seen.gradients.tensors()).items() if v is not None}
+    return {n: a for n, a in arrays.items() if a is not None and not np.all(np.isfinite(a))}
 
 
 def _stability_findings(data: CaseData, seen: Observation, ref: Reference) -> tuple[Finding, ...]:
     """The naive formulas (``diagnosis.stability``) that reproduce a broken output or loss."""
     stable = {"output": ref.output, "loss": np.asarray(np.nan if ref.loss is None else ref.loss)}
-    return tuple(Finding(k, text, at) for k, at, text in stability.findings(data, seen.output, seen.loss, stable))
+    broken = _non_finite(seen, data)
+    evidence = stability.Evidence(any(np.isnan(a).any() for n, a in broken.items() if n not in ("output", "loss")),
+                                  any("overflow" in w for w in seen.warnings))
+    return tuple(Finding(k, text, at)
+                 for k, at, text in stability.findings(data, seen.output, seen.loss, stable, evidence))
 
 
 def _dtype_findings(seen: Observation, data: CaseData) -> tuple[Finding, ...]:
@@ -374,7 +391,7 @@ def _findings(best: Explanation, observed, due) -> tuple[Finding, ...]:
         groups.setdefault((r.kind, None if r.factor is None else r.factor.name), []).append(tensor)
     for tensors in groups.values():
         r = best.reshaped[tensors[0]]
-        text = r.describe(tensors, observed[tensors[0]].shape, due[tensors[0]].shape)
+        text = r.describe(tensors, [observed[t].shape for t in tensors], [due[t].shape for t in tensors])
         layers = tuple(sorted({layer for t in tensors if (layer := layer_of(t)) is not None}))
         findings.append(Finding(r.kind, text, layers, tuple(tensors), None if r.factor is None else r.factor.value))
     return tuple(findings)

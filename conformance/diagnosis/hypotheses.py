@@ -343,6 +343,13 @@ def updated_weights(data: CaseData, ref: Reference, layers: int | tuple[int, ...
 
 # ---- reshapings of one returned tensor --------------------------------------------------------------
 
+def _shapes(seen: Sequence[tuple], due: Sequence[tuple]) -> str:
+    """The shape returned against the one due, of the first tensor where they differ; nothing
+    where none does (a square layer's transposed gradient has the shape due)."""
+    differ = [(s, d) for s, d in zip(seen, due) if s != d]
+    return f"shape {differ[0][0]} where {differ[0][1]} is due, and " if differ else ""
+
+
 @dataclass(frozen=True)
 class Reshaping:
     """How one returned tensor differs from what was due: its kind, and a factor when it is one."""
@@ -350,13 +357,14 @@ class Reshaping:
     kind: str
     factor: Factor | None = None
 
-    def describe(self, tensors: Sequence[str], shape_seen: tuple, shape_due: tuple) -> str:
-        names = ", ".join(tensors)
+    def describe(self, tensors: Sequence[str], shapes_seen: Sequence[tuple], shapes_due: Sequence[tuple]) -> str:
+        """In words, for ``tensors`` of these shapes returned and due."""
+        names, shape_seen, shape_due = ", ".join(tensors), shapes_seen[0], shapes_due[0]
         if self.kind == "not_reduced_over_batch":
-            return (f"{names} not summed over the batch: shape {shape_seen} where {shape_due} is due, "
-                    f"and summed over the batch it is right")
+            return (f"{names} not summed over the batch: {_shapes(shapes_seen, shapes_due)}"
+                    f"summed over the batch it is right")
         if self.kind == "transposed_gradient":
-            return f"{names} transposed: shape {shape_seen} where {shape_due} is due, and its transpose is right"
+            return f"{names} transposed: {_shapes(shapes_seen, shapes_due)}its transpose is right"
         if self.kind == "bias_summed_over_wrong_axis":
             return (f"{names} summed over the wrong axis: δ summed over the units, one value per sample (shape "
                     f"{shape_seen}), where its sum over the batch (shape {shape_due}) is due")

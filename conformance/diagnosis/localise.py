@@ -62,14 +62,20 @@ class Span:
     loss: bool = False
     #: Within residual blocks of the span: the inner layers the error may enter in.
     inner: tuple[Inner, ...] = ()
+    #: The layers of the L2 penalty's parameters, where those are exactly the wrong tensors.
+    penalised: tuple[int, ...] = ()
 
     def _at(self, layer: int) -> str:
         within = [f" → {found.text()}" for found in self.inner if found.block == layer]
         return f"layer {layer} ({self.kinds[layer]})" + "".join(within)
 
-    def text(self, named: tuple[int, ...] = (), forward_wrong: bool = False) -> str:
+    def text(self, named: tuple[int, ...] = (), forward_wrong: bool = False, penalty: bool = False) -> str:
         """The span in words; ``named``: layers a diagnosed bug sits at (one inside the span pins
-        it; with a wrong forward every gradient follows it, so one anywhere does)."""
+        it; with a wrong forward every gradient follows it, so one anywhere does); ``penalty``: the
+        bug named is the penalty's, which every penalised layer shows, not the highest alone."""
+        if penalty and len(self.penalised) > 1:
+            layers = ", ".join(map(str, self.penalised[:-1])) + f" and {self.penalised[-1]}"
+            return f"every penalised layer: layers {layers} ({', '.join(self.kinds[i] for i in self.penalised)})"
         inside = {layer for layer in named if forward_wrong or self.low <= layer <= self.high}
         if len(inside) == 1 and (layer := inside.pop()) < len(self.kinds):
             return f"the error enters at {self._at(layer)}"
@@ -150,5 +156,7 @@ def span(spec, wrong_layers: list[int], input_wrong: bool, wrong_tensors=()) -> 
     inner = _inner_spans(spec, wrong, right, wrong_tensors)
     if inner and inner[0].block == wrong and inner[0].right is not None:
         high = wrong  # a right inner layer above the wrong one: the error entered inside the block
+    penalised = spec.penalised() if isinstance(spec, SequenceSpec) and spec.l2 else ()
+    exactly = penalised and set(penalised) == set(wrong_tensors) - {"output", "loss"}
     return Span(low, high, every, wrong, right, right is None and high == len(every) - 1 and spec.loss is not None,
-                inner)
+                inner, tuple(sorted({int(name.partition(".")[0]) for name in penalised})) if exactly else ())

@@ -11,6 +11,9 @@ as what was returned, its finite elements agree to the comparison's tolerance (a
 and it differs from the stable answer (on data where it is harmless it explains nothing).
 The milder formula of a head is tried first: where exp does not overflow, softmax without
 its max and an unclipped log of a probability give the same −∞, and the data shows only the log.
+Where exp does overflow on the case's values and the implementation shows it (a NaN in a
+returned gradient, which an unclipped log cannot give, or an ``overflow`` warning), the
+formulas whose exp overflows are tried first.
 """
 
 from __future__ import annotations
@@ -40,6 +43,28 @@ class Formula:
     head: str
     compute: Callable[[np.ndarray, np.ndarray], np.ndarray]
     text: str
+    #: The argument of the formula's exp that overflows (None: a formula that does not overflow).
+    exp_of: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def overflows(self, entering: np.ndarray) -> bool:
+        """Whether this formula's exp overflows on ``entering`` (in its dtype)."""
+        if self.exp_of is None:
+            return False
+        with np.errstate(all="ignore"):
+            return bool(np.isinf(np.exp(self.exp_of(entering))).any())
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the implementation showed beside a head's value: a NaN in a returned gradient, an
+    ``overflow`` warning."""
+
+    nan_gradient: bool = False
+    overflow_warned: bool = False
+
+    @property
+    def overflowed(self) -> bool:
+        return self.nan_gradient or self.overflow_warned
 
 
 def _softmax(z):
@@ -71,25 +96,29 @@ def _bce(s, t):
 FORMULAS = (
     Formula("softmax_without_max", "softmax", lambda z, t: _naive_softmax(z),
             "softmax computed as exp(z)/Σexp(z) without subtracting the row's max: exp overflows for "
-            "z ≥ {limit} in {dtype} (NaN where it does)"),
+            "z ≥ {limit} in {dtype} (NaN where it does)", exp_of=lambda z: z),
     Formula("log_of_softmax", "log_softmax", lambda z, t: np.log(_softmax(z)),
             "log-softmax computed as log(softmax(z)): a probability that underflows to 0 in {dtype} gives −inf; "
             "z − max − log Σexp(z − max) is due"),
     Formula("log_softmax_naive", "log_softmax", lambda z, t: np.log(_naive_softmax(z)),
             "log-softmax computed as log(exp(z)/Σexp(z)): exp overflows for z ≥ {limit} in {dtype} (NaN), "
-            "and a probability that underflows to 0 gives −inf; z − max − log Σexp(z − max) is due"),
+            "and a probability that underflows to 0 gives −inf; z − max − log Σexp(z − max) is due",
+            exp_of=lambda z: z),
     Formula("tanh_through_exponentials", "tanh", lambda z, t: (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z)),
-            "tanh computed as (eᶻ − e⁻ᶻ)/(eᶻ + e⁻ᶻ): exp overflows for |z| ≥ {limit} in {dtype} (∞/∞ = NaN)"),
+            "tanh computed as (eᶻ − e⁻ᶻ)/(eᶻ + e⁻ᶻ): exp overflows for |z| ≥ {limit} in {dtype} (∞/∞ = NaN)",
+            exp_of=np.abs),
     Formula("sigmoid_as_exp_ratio", "sigmoid", lambda z, t: np.exp(z) / (1 + np.exp(z)),
             "sigmoid computed as eᶻ/(1 + eᶻ): exp overflows for z ≥ {limit} in {dtype} (∞/∞ = NaN); "
-            "1/(1 + e⁻ᶻ) for z ≥ 0 and eᶻ/(1 + eᶻ) below is due"),
+            "1/(1 + e⁻ᶻ) for z ≥ 0 and eᶻ/(1 + eᶻ) below is due", exp_of=lambda z: z),
     Formula("cross_entropy_unclipped_log", "softmax_cross_entropy", lambda z, t: _label_mean(_softmax(z), t),
             "the cross-entropy takes log(p) of a probability that underflows to 0 in {dtype} (an unclipped "
-            "log(p): the loss is ∞); −z[label] + max + log Σexp(z − max) is due"),
+            "log(p): the loss is ∞; softmax without its max gives the same where exp does not overflow); "
+            "−z[label] + max + log Σexp(z − max) is due"),
     Formula("cross_entropy_naive_softmax", "softmax_cross_entropy",
             lambda z, t: _label_mean(_naive_softmax(z), t),
             "the cross-entropy takes softmax without subtracting the max: exp overflows for logits ≥ {limit} "
-            "in {dtype} (NaN); logsumexp with the max subtracted is due"),
+            "in {dtype} (NaN, or ∞ where the label's probability is 0 beside it; the gradient NaN); logsumexp "
+            "with the max subtracted is due", exp_of=lambda z: z),
     Formula("bce_naive", "binary_cross_entropy", lambda z, t: _bce(_stable_sigmoid(z), t),
             "the binary cross-entropy is −t·log σ(z) − (1 − t)·log(1 − σ(z)): σ(z) rounds to 1 in {dtype} for "
             "z beyond about {bce_limit}, and log(0) is −∞; max(z, 0) − t·z + log(1 + e^−|z|) is due"),
@@ -158,28 +187,37 @@ def _same_faults(seen: np.ndarray, due: np.ndarray, dtype: str) -> bool:
     return bool(np.all(np.abs(seen[finite] - due[finite]) <= SLACK * allowed))
 
 
-def _returned(value: object) -> np.ndarray | None:
+def returned(value: object) -> np.ndarray | None:
+    """A returned value as float64 (NaNs and infinities kept), or None when it is not numeric."""
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         return None
 
 
-def findings(data: CaseData, seen_output: object, seen_loss: object, stable: dict[str, np.ndarray]):
+def _tried(head: Head, evidence: Evidence) -> list[Formula]:
+    """The head's formulas in the order they are tried: the library's (the milder first), those
+    whose exp overflows here first when the implementation showed an overflow."""
+    own = [f for f in FORMULAS if f.head == head.name]
+    if not evidence.overflowed:
+        return own
+    return sorted(own, key=lambda f: not f.overflows(head.entering))
+
+
+def findings(data: CaseData, seen_output: object, seen_loss: object, stable: dict[str, np.ndarray],
+             evidence: Evidence = Evidence()):
     """(kind, layers, text) for each naive formula that reproduces a non-finite or wrong output
     or loss; ``stable`` holds PyTorch's output and loss."""
     dtype = data.case.dtype
-    returned = {"output": _returned(seen_output), "loss": _returned(seen_loss)}
-    output = returned["output"]
+    answers = {"output": returned(seen_output), "loss": returned(seen_loss)}
+    output = answers["output"]
     entering_loss = output if output is not None and np.all(np.isfinite(output)) else stable["output"]
     found = []
     for head in heads(data, entering_loss):
-        seen, due = returned[head.tensor], np.asarray(stable[head.tensor], dtype=np.float64)
+        seen, due = answers[head.tensor], np.asarray(stable[head.tensor], dtype=np.float64)
         if seen is None or _same_faults(seen, due, dtype):
             continue  # nothing wrong with this head
-        for formula in FORMULAS:
-            if formula.head != head.name:
-                continue
+        for formula in _tried(head, evidence):
             with np.errstate(all="ignore"):
                 naive = np.asarray(formula.compute(head.entering, data.targets), dtype=np.float64)
             if not _same_faults(naive, due, dtype) and _same_faults(seen, naive, dtype):

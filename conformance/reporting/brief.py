@@ -105,6 +105,8 @@ _LOCATION = re.compile(r"^(?:layers? \d+(?:, \d+)*(?: and \d+)?(?: \(the output 
 _VALUE = re.compile(r"×-?[\d.]+(?:e-?\d+)? = ")
 _ONLY = re.compile(r" \(only th(?:is|ese)\)")
 _SHAPE = re.compile(r"\((\d+, )*\d+,?\)")
+#: A reshaping's shape clause, said only where the shapes differ (a square layer's are equal).
+_SHAPE_CLAUSE = re.compile(r"shape \([·, ]*\) where \([·, ]*\) is due, and ")
 _OUTPUT_LAYER = re.compile(r"layer \d+ \(the output layer\)")
 #: A layer other than the first by its number: where it is (the first is also what it is).
 _LAYER = re.compile(r"\blayer [1-9]\d*\b")
@@ -135,7 +137,7 @@ def misconception(part: str) -> str:
     text = _LOCATION.sub("", part.strip())
     text = _REPEATED.sub(r"\1[·]", _INDEX.sub("[·]", text))
     text = _LAYER.sub("layer ·", _OUTPUT_LAYER.sub("the output layer", text))
-    text = _SHAPE.sub(lambda m: re.sub(r"\d+", "·", m[0]), text)
+    text = _SHAPE_CLAUSE.sub("", _SHAPE.sub(lambda m: re.sub(r"\d+", "·", m[0]), text))
     return _DTYPE.sub("·", _ONLY.sub("", _VALUE.sub("×", text))).strip()
 
 
