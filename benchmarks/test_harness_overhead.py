@@ -75,7 +75,8 @@ def test_harness_time_per_case(benchmark, grid, isolated):
         return rows
 
     rows = benchmark.pedantic(run_grid, rounds=3, warmup_rounds=0)
-    assert rows and all(r.verdict == "pass" for r in rows)
+    # a correct MLP: every case it takes passes (the layer networks do not apply to it)
+    assert any(r.verdict == "pass" for r in rows) and not any(r.unexpected for r in rows)
     if not isolated:
         IMPLEMENTATION_PER_CASE[grid] = sorted(implementation)[len(implementation) // 2] / len(cases)
     per_case = benchmark.stats.stats.median / len(cases)
