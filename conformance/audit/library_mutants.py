@@ -66,15 +66,23 @@ class NextLayerActivation:
 
     def backward(self, grad_output):
         grad_w, grad_b = [], []
-        delta = grad_output * self.layers[-1].act.df(self.layers[-1].z)
+        delta = grad_output * self.top_derivative()
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             grad_w.insert(0, delta.T @ layer.x)
             grad_b.insert(0, None if layer.bias is None else delta.sum(axis=0))
             passed = delta @ layer.weight
             if i > 0:
-                delta = passed * layer.act.df(self.layers[i - 1].z)
+                delta = passed * self.derivative_below(i)
         return passed, grad_w, grad_b
+
+    def top_derivative(self):
+        """The output layer's own derivative (right)."""
+        return self.layers[-1].act.df(self.layers[-1].z)
+
+    def derivative_below(self, i):
+        """The bug: layer i's derivative at the pre-activation of layer i − 1."""
+        return self.layers[i].act.df(self.layers[i - 1].z)
 
     def loss_gradient(self, name, y, targets):
         return loss_and_gradient(name, y, targets)
@@ -85,18 +93,13 @@ class NextLayerActivationFromOutput(NextLayerActivation):
     down multiplied by the upper layer's derivative formula in terms of the output
     (``layer.act.df_out``), applied to the lower layer's own output."""
 
-    def backward(self, grad_output):
-        grad_w, grad_b = [], []
+    def top_derivative(self):
         top = self.layers[-1]
-        delta = grad_output * top.act.df_out(top.act.f(top.z))
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            grad_w.insert(0, delta.T @ layer.x)
-            grad_b.insert(0, None if layer.bias is None else delta.sum(axis=0))
-            passed = delta @ layer.weight
-            if i > 0:
-                delta = passed * layer.act.df_out(layer.x)
-        return passed, grad_w, grad_b
+        return top.act.df_out(top.act.f(top.z))
+
+    def derivative_below(self, i):
+        """The bug: layer i's formula in terms of the output, applied to its input (layer i − 1's output)."""
+        return self.layers[i].act.df_out(self.layers[i].x)
 
 
 class OneHotShifted(ReferenceNumpy):
