@@ -49,6 +49,7 @@ MAX_LINES, HARD_MAX_LINES = 300, 400
 LONGER_BECAUSE, REASON_WORDS = "Longer than 300 lines:", 8
 
 
+@functools.cache
 def module_files() -> dict[str, Path]:
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -72,13 +73,13 @@ def imports(path: Path, modules: set[str]) -> set[str]:
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     found = set()
     for node in ast.walk(tree):
-        if _type_checking_only(node, parents):
-            continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
         else:
+            continue
+        if _type_checking_only(node, parents):
             continue
         for name in names:
             while name and name not in modules:

@@ -25,6 +25,8 @@ from tests.helpers import EXAMPLE, PINNED, captured, csv, fresh_python
 
 MLP_CASES = [c for c in PINNED if isinstance(c.spec, NetworkSpec)]
 LAYER_CASES = [c for c in PINNED if isinstance(c.spec, SequenceSpec)]
+#: A test (or parameter) that starts a worker of its own belongs to the end-to-end tier.
+WORKER = pytest.mark.e2e
 
 
 def run_check(*targets, out, cases=PINNED, expectations=None, **options) -> tuple[int, str, str]:
@@ -75,10 +77,10 @@ def test_an_implementation_no_case_applies_to_is_not_a_pass(checked):
 
 
 @pytest.mark.parametrize("source, code", [
-    pytest.param(None, 0, id="a correct plug-in exits 0", marks=pytest.mark.e2e),
-    pytest.param(DOUBLED, 1, id="a wrong gradient exits 1"),
-    pytest.param(RAISES, 1, id="an implementation that raises exits 1", marks=pytest.mark.e2e),
-    pytest.param(NARROW, 1, id="an implementation no case applies to exits 1", marks=pytest.mark.e2e),
+    pytest.param(None, 0, id="a correct plug-in exits 0", marks=WORKER),
+    pytest.param(DOUBLED, 1, id="a wrong gradient exits 1", marks=WORKER),
+    pytest.param(RAISES, 1, id="an implementation that raises exits 1", marks=WORKER),
+    pytest.param(NARROW, 1, id="an implementation no case applies to exits 1", marks=WORKER),
 ])
 def test_the_exit_code_of_one_target_says_how_it_went(tmp_path, source, code):
     target = tmp_path / "mine.py"
@@ -86,6 +88,7 @@ def test_the_exit_code_of_one_target_says_how_it_went(tmp_path, source, code):
     assert run_check(target, out=tmp_path / "report", cases=PINNED[:1])[0] == code
 
 
+@WORKER
 def test_recorded_known_defects_alone_exit_0_and_are_named(tmp_path):
     (tmp_path / "doubled.py").write_text(DOUBLED)
     target = str(tmp_path / "doubled.py")  # a target's known defects are named by the name it is given
@@ -103,16 +106,19 @@ def test_recorded_known_defects_alone_exit_0_and_are_named(tmp_path):
 @pytest.mark.parametrize("name, text, message", [
     pytest.param("gone.py", None, "no such file: {dir}/gone.py", id="a missing file"),
     pytest.param("helpers.py", "def helper():\n    return 1\n", "{dir}/helpers.py defines no adapter",
-                 id="a file with no adapter"),
+                 id="a file with no adapter", marks=WORKER),
     pytest.param("two.py", DOUBLED + "\n\nclass Tripled(Doubled):\n    pass\n",
                  "{dir}/two.py defines several adapters (Doubled, Tripled); name one as {dir}/two.py:Doubled",
-                 id="a file with two adapters"),
-    pytest.param("typo.py", "def f(:\n", "syntax error in {dir}/typo.py, line 1", id="a syntax error"),
+                 id="a file with two adapters", marks=WORKER),
+    pytest.param("typo.py", "def f(:\n", "syntax error in {dir}/typo.py, line 1", id="a syntax error", marks=WORKER),
 ])
-def test_a_bad_target_is_one_line_on_stderr_exit_2_and_no_report(tmp_path, name, text, message):
+def test_a_bad_target_is_one_line_on_stderr_exit_2_and_no_report(tmp_path, monkeypatch, capsys, name, text, message):
+    """Through the command line: ``conformance check <target>``."""
+    monkeypatch.chdir(tmp_path)
     if text is not None:
         (tmp_path / name).write_text(text)
-    code, out, err = run_check(tmp_path / name, out=tmp_path / "report")
+    code = cli.main(["check", str(tmp_path / name), "--out", str(tmp_path / "report")])
+    out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.startswith("conformance check: error: " + message.format(dir=tmp_path))
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -204,21 +210,6 @@ def test_the_whole_quick_grid_counts_what_ran_and_what_did_not_apply_and_why(tmp
 
 
 # ---- through the command line ------------------------------------------------------------
-
-@pytest.mark.parametrize("name, text", [
-    pytest.param("gone.py", None, id="a missing file"),
-    pytest.param("helpers.py", "def helper():\n    return 1\n", id="a file with no adapter"),
-    pytest.param("two.py", DOUBLED + "\n\nclass Tripled(Doubled):\n    pass\n", id="a file with two adapters"),
-    pytest.param("typo.py", "def f(:\n", id="a syntax error"),
-])
-def test_the_command_gives_a_bad_target_one_line_and_exit_code_2(tmp_path, monkeypatch, capsys, name, text):
-    monkeypatch.chdir(tmp_path)
-    if text is not None:
-        (tmp_path / name).write_text(text)
-    assert cli.main(["check", name]) == 2
-    out, err = capsys.readouterr()
-    assert out == "" and err.startswith("conformance check: error: ") and err.count("\n") == 1
-
 
 @pytest.mark.e2e
 def test_the_command_is_one_line_and_no_traceback_in_a_fresh_process(tmp_path):

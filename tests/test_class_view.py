@@ -42,6 +42,7 @@ def _causes(mutant, case: Case) -> list[str] | None:
     return summary.causes(TargetResult("student.ipynb", "sheet", tuple(outcome.rows)))
 
 
+@pytest.mark.e2e  # about a hundred diagnosed cases
 def test_a_mistake_has_one_name_whatever_layers_and_sizes_the_case_has():
     compared = {}
     for mutant in MLP:

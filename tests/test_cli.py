@@ -436,6 +436,7 @@ def test_timing_is_announced_with_its_budget_and_progress_and_zero_skips_it(tmp_
     assert pd.read_csv(tmp_path / "timings.csv").empty
 
 
+@pytest.mark.e2e  # starts a worker
 def test_a_timing_budget_leaves_out_the_cases_that_would_not_fit_and_says_so():
     report = api.run_suite(["reference_numpy"], options=api.Options(isolate=False, timing_budget_s=1e-9))
     timings = report.timings

@@ -38,6 +38,7 @@ def test_the_example_adapter_is_under_40_lines():
     assert len(adapter.strip().splitlines()) < 40
 
 
+@pytest.mark.e2e  # starts a worker
 def test_a_one_character_bug_in_the_example_is_caught_and_located(tmp_path):
     buggy = tmp_path / "numpy_mlp_buggy.py"
     source = EXAMPLE.read_text()
@@ -59,6 +60,7 @@ def test_the_contract_page_shows_the_example_adapter_as_it_is():
     assert EXAMPLE.read_text() in blocks
 
 
+@pytest.mark.e2e  # starts a worker
 def test_the_example_runs_in_a_fresh_folder_of_its_own(tmp_path):
     copy = tmp_path / "my_mlp.py"
     shutil.copy(EXAMPLE, copy)

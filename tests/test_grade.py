@@ -233,6 +233,7 @@ def test_junit_tree_lists_unloaded_targets_as_errors():
     assert error.get("type") == "not_loaded" and error.text == "syntax error in a.ipynb, line 3"
 
 
+@pytest.mark.e2e  # starts a worker
 def test_grade_and_autograder_take_the_same_worker_limits(tmp_path):
     from conformance.cli import build_parser
 

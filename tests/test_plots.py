@@ -36,7 +36,7 @@ def _shown(axis) -> list:
     return [label for label in axis.get_ticklabels(which="both") if label.get_visible() and label.get_text()]
 
 
-@pytest.fixture(params=SPANS)
+@pytest.fixture(scope="module", params=SPANS)
 def figure(request):
     figure = plots.speed_figure(_timings(*request.param))
     yield figure

@@ -153,6 +153,7 @@ def test_assert_conforms_in_a_users_own_test_reports_the_wrong_tensor_without_th
     assert "conformance/check.py" not in run.stdout
 
 
+@pytest.mark.e2e  # starts a worker
 def test_assert_conforms_passes_a_correct_adapter_and_returns_its_rows():
     result = assert_conforms(NumpyMLPAdapter, cases=PINNED)
     assert result.verdict == "pass"
@@ -191,6 +192,7 @@ def test_assert_conforms_fails_when_no_case_applies():
         assert_conforms(SupportsNothing, cases=PINNED)
 
 
+@pytest.mark.e2e  # starts a worker
 def test_assert_conforms_takes_what_conformance_check_takes():
     assert assert_conforms(str(EXAMPLE), cases=PINNED[:2]).name == "numpy_mlp"
 

@@ -43,8 +43,9 @@ def _sorted(report) -> pd.DataFrame:
 
 @pytest.mark.parametrize("stop_after, jobs", [
     pytest.param(len(CASES) // 2, 1, id="stopped in the middle of the first target"),
-    pytest.param(len(CASES), 1, id="stopped after the first target's last case, before its end was journaled"),
-    pytest.param(len(CASES) + 3, 1, id="stopped in the middle of the second target"),
+    pytest.param(len(CASES), 1, id="stopped after the first target's last case, before its end was journaled",
+                 marks=pytest.mark.e2e),
+    pytest.param(len(CASES) + 3, 1, id="stopped in the middle of the second target", marks=pytest.mark.e2e),
     pytest.param(len(CASES), 2, id="over two processes dealt by case, every case of a target journaled but not its end",
                  marks=pytest.mark.e2e),
     pytest.param(len(CASES) // 2 + 1, 2, id="over two processes dealt by case, stopped midway", marks=pytest.mark.e2e),

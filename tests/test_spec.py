@@ -81,7 +81,10 @@ def test_the_quick_grid_is_part_of_the_full_one_and_has_deep_equal_width_network
         assert equal_hidden, activation
 
 
-@pytest.mark.parametrize("quick, minimum", [(False, profiles.FULL_MINIMUM), (True, profiles.QUICK_MINIMUM)])
+@pytest.mark.parametrize("quick, minimum", [
+    pytest.param(False, profiles.FULL_MINIMUM, id="the whole grid", marks=pytest.mark.e2e),
+    pytest.param(True, profiles.QUICK_MINIMUM, id="the quick grid"),
+])
 def test_every_capability_profile_meets_its_minimum_of_cases(quick, minimum):
     counts = profiles.counts(default_grid(quick=quick))
     assert len(counts) == len(profiles.profiles()) > 200

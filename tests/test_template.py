@@ -53,6 +53,7 @@ def test_new_writes_an_adapter_named_after_its_file(tmp_path):
     compile(text, str(path), "exec")
 
 
+@pytest.mark.e2e  # starts a worker
 def test_the_template_conforms_once_its_marked_lines_fit_the_implementation(tmp_path):
     path = template.write(tmp_path / "mine.py")
     (tmp_path / "my_network.py").write_text(MY_NETWORK)
@@ -66,6 +67,7 @@ def test_the_template_has_only_a_few_marked_lines(tmp_path):
     assert 3 <= len(marked) <= 6
 
 
+@pytest.mark.e2e  # starts a worker
 def test_an_untouched_template_says_what_is_missing_in_one_line(tmp_path):
     path = template.write(tmp_path / "mine.py")
     with pytest.raises(TargetError, match=r"mine.py failed to import: ModuleNotFoundError: No module named "

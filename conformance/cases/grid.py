@@ -5,6 +5,7 @@ smoke grid of the fast tests, what ``--widths``, ``--depth`` … choose (``GridC
 
 from __future__ import annotations
 
+import functools
 import itertools
 import zlib
 from dataclasses import dataclass
@@ -131,7 +132,20 @@ def grid(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) 
     of its networks and each loss on ``LOSS_SHAPES`` of them, every one at every batch
     size and dtype. ``quick`` keeps the first ``QUICK_VJP_SHAPES`` networks for the VJP
     and one per loss (a subset of the full grid, every kind and mode included). Networks
-    given as ``choice.widths`` are all taken, in every mode, quick or not."""
+    given as ``choice.widths`` are all taken, in every mode, quick or not. A grid is built
+    once per process and choice (cases are frozen values; each caller gets its own list)."""
+    try:
+        return list(_grid_once(choice, seed, quick))
+    except TypeError:  # a choice holding lists cannot key the cache
+        return list(_built_grid(choice, seed, quick))
+
+
+@functools.lru_cache(maxsize=16)
+def _grid_once(choice: GridChoice, seed: int, quick: bool) -> tuple[Case, ...]:
+    return _built_grid(choice, seed, quick)
+
+
+def _built_grid(choice: GridChoice, seed: int, quick: bool) -> tuple[Case, ...]:
     cases = []
     for number, (hidden, output, bias) in enumerate(network_kinds()):
         shapes = _kind_shapes(hidden, output, choice)
@@ -141,7 +155,7 @@ def grid(choice: GridChoice = GridChoice(), seed: int = 0, quick: bool = False) 
             for sizes, batch, dtype in itertools.product(chosen, choice.batches or BATCHES, DTYPES):
                 cases.append(Case(NetworkSpec.mlp(sizes, hidden, output, bias, loss), batch, dtype, seed))
     cases += mixed_cases(choice, seed) + sequence_cases(choice, seed, quick) + large_cases(choice, seed)
-    return [case for case in dict.fromkeys(cases) if _kept(case, choice)]
+    return tuple(case for case in dict.fromkeys(cases) if _kept(case, choice))
 
 
 def mixed_cases(choice: GridChoice = GridChoice(), seed: int = 0) -> list[Case]:
