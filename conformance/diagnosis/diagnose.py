@@ -4,8 +4,9 @@ Localisation (``diagnosis.localise``): the span of layers the error enters in, b
 highest layer with wrong parameter gradients and the lowest right one above it, kinds
 named; one layer where a named bug pins it. Every mismatching tensor is listed.
 
-Explanation: every hypothesis of ``conformance.diagnosis.hypotheses`` predicts, through the
-PyTorch oracle, what an implementation with that one bug would return. A hypothesis explains
+Explanation: every hypothesis of ``conformance.diagnosis.hypotheses`` (tried in the order
+``diagnosis.candidates`` gives, a forward bug that leaves the output within the tolerance last)
+predicts, through the PyTorch oracle, what an implementation with that one bug would return. A hypothesis explains
 the case when its prediction agrees with every tensor the implementation returned (output,
 loss, every gradient), to a few times the tolerance the comparison uses; tensors it leaves
 unexplained may still be explained by a reshaping of that one tensor (a factor, not summed
@@ -25,18 +26,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from conformance.diagnosis import hypotheses as h
-from conformance.diagnosis import intermediates, labels, localise, sequence_hypotheses, stability
+from conformance.diagnosis import candidates, intermediates, localise, stability
 from conformance.diagnosis.findings import Finding
-from conformance.diagnosis.next_layer import next_layer_derivatives as next_layer
 from conformance.judge.compare import TOLERANCES, Unusable, usable
 from conformance.running.driver import Observation
 from conformance.oracles.torch import Reference
-from conformance.cases.layers import SequenceSpec, layer_of
+from conformance.cases.layers import layer_of
 from conformance.cases.spec import CaseData
 
 #: Agreement with a hypothesis's prediction allows this multiple of the comparison's
@@ -72,7 +72,8 @@ class Diagnosis:
         elif self.loss_wrong:
             where.append("the loss value is wrong (the output is right)")
         if self.span is not None:
-            where.append(self.span.text(tuple(x for f in self.findings for x in f.layers), self.forward_wrong,
+            where.append(self.span.text(tuple(x for f in self.findings for x in f.layers),
+                                        self.forward_wrong or any(f.forward for f in self.findings),
                                         any(f.kind == "l2_gradient" for f in self.findings)))
         if self.affected:
             where.append("wrong: " + ", ".join(self.affected))
@@ -127,19 +128,12 @@ def observed_tensors(seen: Observation, data: CaseData) -> dict[str, np.ndarray]
 
 # ---- reshapings -----------------------------------------------------------------------------------
 
-def _ratio(seen: np.ndarray, due: np.ndarray) -> float | None:
-    if seen.shape != due.shape:
-        return None
-    norm = float(np.sum(due * due))
-    return float(np.sum(seen * due)) / norm if norm > 0 else None
-
-
 def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) -> h.Reshaping | None:
     """How ``seen`` is ``due`` changed on its way out, or None when no reshaping reproduces it."""
     dtype, batch = data.case.dtype, data.case.batch
     agree = functools.partial(agrees, dtype=dtype)
     if seen.shape == due.shape and tensor != "output":
-        ratio = _ratio(seen, due)
+        ratio = candidates.ratio(seen, due)
         if not np.any(seen) and np.any(due):
             return h.Reshaping("tensor_factor", h.Factor(0.0, "0"))
         if ratio is not None and ratio != 0 and agrees(seen, ratio * due, dtype):
@@ -210,93 +204,6 @@ def explain(seen: Mapping[str, np.ndarray], due: Mapping[str, np.ndarray], what_
 
 # ---- the search -----------------------------------------------------------------------------------
 
-def _candidate_factors(seen, due, start: int | None, data: CaseData, at_loss: bool) -> list[h.Factor]:
-    """−1, and the ratios of the mismatching tensors at the start layer (named where they have a name)."""
-    found = {(-1.0, "−1"): h.Factor(-1, "−1")}
-    for tensor, array in seen.items():
-        if tensor in ("output", "loss") or (start is not None and layer_of(tensor) not in (start, None)):
-            continue
-        ratio = _ratio(array, due[tensor])
-        if ratio is not None and ratio not in (0.0, 1.0) and np.isfinite(ratio):
-            # Every name the value has (at batch 1, outputs and batch·outputs are one number):
-            # each becomes its own hypothesis, and the diagnosis names them all.
-            for factor in h.factors_named(ratio, data, at_loss):
-                found.setdefault((factor.value, factor.name), factor)
-    return list(found.values())
-
-
-def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forward_wrong: bool,
-             reach_needed: int) -> Iterator[h.WhatIf]:
-    """The network-level hypotheses worth evaluating for this mismatch, likeliest first.
-
-    A backward-only change must reach layer ``reach_needed`` (the highest layer whose wrong
-    gradients no reshaping of the intended ones explains), and a change at one layer must
-    not reach above ``start`` (the highest layer with wrong gradients: it would have changed
-    that layer's own). A change at several layers may: at one of them it can be too small to
-    see (a derivative taken at an output near zero) and plain below."""
-    spec = data.case.spec
-    if isinstance(spec, SequenceSpec):
-        yield from sequence_hypotheses.what_ifs(data, forward_wrong, _candidate_factors(seen, due, None, data, True),
-                                                seen)
-        return
-    if forward_wrong:
-        yield from h.forward_changes(data)
-        return
-    scales = [h.scaled(data, point, factor) for point in range(spec.depth - 1, -1, -1)
-              for factor in _candidate_factors(seen, due, start, data, at_loss=point == spec.depth - 1)]
-    likely = ([w for w in scales if w.factor.named] + labels.shifted(data) + next_layer(data)
-              + h.derivative_changes(data) + next_layer(data, missing=True)
-              + h.backward_weight_changes(data, "input" in seen) + h.derivative_one_layer_off(data)
-              + h.input_gradient_changes(data, "input" in seen))
-    highest = start if start is not None else -1
-
-    def fits(w: h.WhatIf) -> bool:
-        return w.reach >= reach_needed and (w.reach <= highest or len(w.layers) > 1)
-
-    yield from filter(fits, likely)
-    yield from filter(fits, _learning_rate_fits(data, ref, seen, due, reach_needed, highest))
-    # A factor without a name comes last: on degenerate data (one active unit) a structural
-    # bug can look like a scaled gradient, and the structural explanation is the likelier one.
-    yield from filter(fits, (w for w in scales if not w.factor.named))
-
-
-def _below(layer: int, tensors: Iterable[str]) -> list[str]:
-    """The input and the weights and biases of the layers below ``layer``."""
-    return [t for t in tensors if t == "input" or (layer_of(t) is not None and layer_of(t) < layer)]
-
-
-def _fitted_rate(data, ref, seen, due, layer: int, tensors: list[str]) -> float | None:
-    """The learning rate that makes layer ``layer``'s update reproduce ``tensors`` best: they
-    are linear in it (least squares), or None when the update does not move them."""
-    tensors = [t for t in tensors if t in seen and seen[t].shape == due[t].shape]
-    if not tensors:
-        return None
-    unit = h.updated_weights(data, ref, layer, 1.0).predict(data)
-    slope = np.concatenate([(unit[t] - due[t]).ravel() for t in tensors])
-    offset = np.concatenate([(seen[t] - due[t]).ravel() for t in tensors])
-    if not np.any(slope):
-        return None
-    rate = float(slope @ offset / (slope @ slope))
-    return rate if rate > 0 else None
-
-
-def _learning_rate_fits(data: CaseData, ref: Reference, seen, due, reach_needed: int,
-                        highest: int) -> Iterator[h.WhatIf]:
-    """Updated-weights hypotheses with the learning rate fitted to the observation: one per
-    layer whose change reaches from ``reach_needed`` to ``highest`` (the gradients below it are
-    linear in the rate), then every layer from the first up to it updated at one rate (fitted
-    on the layer just below it, which only its update moves)."""
-    depth = data.case.spec.depth
-    for layer in range(max(reach_needed + 1, 0), min(highest + 1, depth - 1) + 1):
-        if (rate := _fitted_rate(data, ref, seen, due, layer, _below(layer, seen))) is not None:
-            yield h.updated_weights(data, ref, layer, rate)
-    for layer in range(max(reach_needed + 1, 1), min(highest + 1, depth - 1) + 1):
-        just_below = [t for t in seen if layer_of(t) == layer - 1] or _below(layer, seen)
-        if (rate := _fitted_rate(data, ref, seen, due, layer, just_below)) is not None:
-            first = 0 if "input" in seen else 1
-            yield h.updated_weights(data, ref, tuple(range(first, layer + 1)), rate)
-
-
 def diagnose(data: CaseData, seen: Observation, ref: Reference) -> Diagnosis:
     """Localise the mismatch between ``seen`` and the oracle's ``ref``, and name the bug that explains it."""
     due = h.predicted(ref, data)
@@ -352,7 +259,8 @@ def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Explan
     best, ties = explain(observed, due, None, data), []
     beyond_reshaping = [layer for t, array in observed.items() if (layer := layer_of(t)) is not None
                         and not agrees(array, due[t], data.case.dtype) and reshaping(t, array, due[t], data) is None]
-    for what_if in what_ifs(data, ref, observed, due, start, forward_wrong, max(beyond_reshaping, default=-1)):
+    for what_if in candidates.what_ifs(data, ref, observed, due, start, forward_wrong,
+                                       max(beyond_reshaping, default=-1)):
         if best is not None and best.final and what_if.layers != best.what_if.layers:
             continue
         prediction = _prediction(what_if, data)
@@ -385,7 +293,8 @@ def _findings(best: Explanation, observed, due) -> tuple[Finding, ...]:
     findings = []
     if best.what_if is not None:
         w = best.what_if
-        findings.append(Finding(w.kind, w.text, w.layers, (), None if w.factor is None else w.factor.value, w.variant))
+        findings.append(Finding(w.kind, w.text, w.layers, (), None if w.factor is None else w.factor.value, w.variant,
+                                forward=w.reach is None))
     groups: dict[tuple, list[str]] = {}
     for tensor, r in best.reshaped.items():
         groups.setdefault((r.kind, None if r.factor is None else r.factor.name), []).append(tensor)

@@ -17,6 +17,8 @@ class Finding:
     tensors: tuple[str, ...] = ()
     factor: float | None = None
     variant: str = ""
+    #: The bug changes the forward: every gradient below and above it follows from it.
+    forward: bool = False
 
 
 def matches(findings: Iterable[Finding], kind: str, layers: tuple[int, ...] | None = None,

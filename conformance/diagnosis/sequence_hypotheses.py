@@ -139,12 +139,13 @@ def layer_changes(data: CaseData, forward_wrong: bool) -> list[SequenceWhatIf]:
     for i, layer in enumerate(spec.layers):
         for kind, override, text in _bugs_of(layer, forward_wrong):
             found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)}: {text}",
-                                        lambda i=i, o=override: {"overrides": {i: o}}, reach=i))
+                                        lambda i=i, o=override: {"overrides": {i: o}},
+                                        reach=None if forward_wrong else i))
         for j, inner in enumerate(getattr(layer, "inner", ())):
             for kind, override, text in _bugs_of(inner, forward_wrong):
                 found.append(SequenceWhatIf(kind, (i,), f"{_words(spec, i)} → inner layer {j} ({inner.kind}): {text}",
                                             lambda i=i, j=j, o=override: {"overrides": {i: _inside(j, o)}},
-                                            reach=i))
+                                            reach=None if forward_wrong else i))
     return found
 
 
@@ -222,3 +223,7 @@ def what_ifs(data: CaseData, forward_wrong: bool, factors: list[Factor],
     yield from fitted_slopes(data, seen or {})
     yield from scaled_changes(data, [f for f in factors if not f.named])
     yield from every_instance_changes(data)
+    # Last, a forward bug whose output stays within the tolerance while the gradients, more
+    # sensitive, do not (GELU's two conventions in float32): its prediction must reproduce both.
+    yield from layer_changes(data, True)
+    yield from variant_changes(data, True)
