@@ -25,7 +25,7 @@ from conformance.reporting.environment import GENERATOR
 from conformance.reporting.files import NothingToResume, Report, ReportError, check_writable, write_atomically
 from conformance.reporting.read_back import SHARD_FILE
 from conformance.reporting.split import Shard
-from conformance.reporting.verdicts import TargetResult, display_name, target_results
+from conformance.reporting.verdicts import TargetResult, display_name
 from conformance.running.faults import describe_exception
 from conformance.running import journal as journals
 from conformance.running.journal import Journal
@@ -142,7 +142,7 @@ def results_of(named: Sequence[Target | Unloadable], report: Report, seconds: di
                cases: int) -> list[TargetResult]:
     """One ``TargetResult`` per named target, in the order they were named: what it calls
     itself is display text next to its identity (the name it was given by)."""
-    ran = {result.source: result for result in target_results(report.results, report.not_applicable)}
+    ran = {result.source: result for result in report.targets}
     failed = {item.source: item.reason for item in report.not_loaded}
     out = []
     for item in named:

@@ -80,8 +80,10 @@ def print_outcome(report, stdout: TextIO) -> None:
     if report.empty:
         print("no case finished", file=stdout)
         return
-    print(aligned(verdict_table(report.results, not_applicable=report.not_applicable)), file=stdout)
-    for name, label, lines in findings(report.results, limit=3, not_applicable=report.not_applicable):
+    table = verdict_table(report.results, not_applicable=report.not_applicable, targets=report.targets)
+    print(aligned(table), file=stdout)
+    for name, label, lines in findings(report.results, limit=3, not_applicable=report.not_applicable,
+                                          targets=report.targets):
         print(f"\n{name}: {label}", file=stdout)
         for line in lines:
             print(f"  {line}", file=stdout)

@@ -14,6 +14,7 @@ never overwritten.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -72,13 +73,21 @@ class Report:
         """The rows that make the run fail: failures nobody recorded, and errors."""
         return self.results[self.results["verdict"].isin(["fail", "error"])]
 
+    @functools.cached_property
+    def targets(self) -> tuple:
+        """One ``verdicts.TargetResult`` per implementation, in run order: built once (the table,
+        the findings, the exit code and the grades all read them; each build reads every row)."""
+        from conformance.reporting.verdicts import target_results
+
+        return tuple(target_results(self.results, self.not_applicable))
+
     @property
     def exit_code(self) -> int:
         """The exit code of ``reporting.verdicts``'s table for the targets' verdicts, the ones
         that could not be loaded included (an interrupted run is never 0)."""
-        from conformance.reporting.verdicts import exit_code_of, target_results
+        from conformance.reporting.verdicts import exit_code_of
 
-        words = [r.verdict for r in target_results(self.results, self.not_applicable)]
+        words = [r.verdict for r in self.targets]
         words += ["not loaded"] * len(self.not_loaded)
         return exit_code_of(words + ["not run"] * self.interrupted)
 

@@ -177,10 +177,11 @@ def report_html(report: Report) -> str:
     if report.class_summary is not None and not report.class_summary.empty:
         parts += ["<h2>Mistakes in the class</h2>", _note(CLASS_NOTE), html_table(report.class_summary)]
     parts += ["<h2>Implementations</h2>" if report.class_view is not None else "",
-              html_table(verdict_table(results, not_applicable=report.not_applicable), coloured=True),
+              html_table(verdict_table(results, not_applicable=report.not_applicable, targets=report.targets),
+                         coloured=True),
               _note(CELL_LEGEND)]
     parts.append("<h2>What is wrong</h2>")
-    found = findings(results, not_applicable=report.not_applicable)
+    found = findings(results, not_applicable=report.not_applicable, targets=report.targets)
     if not found:
         parts.append("<p>Nothing: every implementation conforms on every case that applies to it.</p>")
     for name, label, lines in found:

@@ -78,10 +78,11 @@ def summary_markdown(report: Report) -> str:
         out += ["> **PARTIAL REPORT**: the run was interrupted; these tables hold only the cases that finished"
                 f"{how_much(report)}.", ""]
     out += _class_markdown(report)
-    out += [markdown_table(verdict_table(results, marks=True, not_applicable=report.not_applicable)), "",
+    table = verdict_table(results, marks=True, not_applicable=report.not_applicable, targets=report.targets)
+    out += [markdown_table(table), "",
             CELL_LEGEND, ""]
     out += ["## What is wrong", ""]
-    found = findings(results, not_applicable=report.not_applicable)
+    found = findings(results, not_applicable=report.not_applicable, targets=report.targets)
     if not found:
         out += ["Nothing: every implementation conforms on every case that applies to it.", ""]
     for name, label, lines in found:

@@ -4,6 +4,7 @@ worst errors, known defects, timings, cases that do not apply, and what is wrong
 from __future__ import annotations
 
 from collections import Counter
+from typing import Sequence
 
 import pandas as pd
 
@@ -12,7 +13,7 @@ from conformance.judge.results import CHECKS, VERDICTS, cases_checked
 from conformance.judge.skipped import NotApplicable
 from conformance.oracles.fd_accuracy import ACCURACY_CASES
 from conformance.reporting import brief, verdicts
-from conformance.reporting.verdicts import LABELS, MARKS, target_results
+from conformance.reporting.verdicts import LABELS, MARKS, TargetResult, target_results
 
 
 CASE_COLUMNS = ("implementation", "case", "layers", "activation", "bias", "loss", "batch", "dtype", "seed")
@@ -29,12 +30,13 @@ def _present_families(results: pd.DataFrame) -> list[str]:
     return [family for family in verdicts.FAMILIES if (ran["check"] == family).any()]
 
 
-def verdict_table(results: pd.DataFrame, marks: bool = False,
-                  not_applicable: NotApplicable = NotApplicable()) -> pd.DataFrame:
-    """One row per implementation: its verdict, cases run, and one word per check family."""
+def verdict_table(results: pd.DataFrame, marks: bool = False, not_applicable: NotApplicable = NotApplicable(),
+                  targets: Sequence[TargetResult] | None = None) -> pd.DataFrame:
+    """One row per implementation: its verdict, cases run, and one word per check family
+    (``targets``: the results' ``target_results`` when the caller has them already)."""
     families = _present_families(results)
     records = []
-    for result in target_results(results, not_applicable):
+    for result in target_results(results, not_applicable) if targets is None else targets:
         words = result.families()
         label = f"{MARKS[result.verdict]} {LABELS[result.verdict]}" if marks else LABELS[result.verdict]
         records.append({"implementation": result.name, "verdict": label,
@@ -151,11 +153,12 @@ def duration(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def findings(results: pd.DataFrame, limit: int = 4,
-             not_applicable: NotApplicable = NotApplicable()) -> list[tuple[str, str, list[str]]]:
-    """For every implementation that is not a clean pass: (name, verdict label, lines)."""
+def findings(results: pd.DataFrame, limit: int = 4, not_applicable: NotApplicable = NotApplicable(),
+             targets: Sequence[TargetResult] | None = None) -> list[tuple[str, str, list[str]]]:
+    """For every implementation that is not a clean pass: (name, verdict label, lines)
+    (``targets`` as for ``verdict_table``)."""
     out = []
-    for result in target_results(results, not_applicable):
+    for result in target_results(results, not_applicable) if targets is None else targets:
         if result.verdict == "pass":
             continue
         lines = verdicts.problem_lines(result.rows, limit)
