@@ -170,30 +170,35 @@ def rows_for(run: Run, targets: list[Target]) -> list[Target]:
 def _parallel_result_rows(run: Run, targets: list[Target]) -> list[Target]:
     """``rows_for`` over ``options.jobs`` processes: progress as cases finish; a
     target is done (with the time since the start) when its last case is. Each target is
-    loaded here first (and its worker closed again), so one that cannot be is reported once;
-    every process running cases then starts its own worker per target."""
+    loaded here first, so one that cannot be is reported once; this process runs its share
+    of the cases on those workers, and every pool process starts its own per target."""
     from conformance.parallel import run_indexed_parallel
 
-    loaded = []
-    for target in targets:
-        if (driver := run.open(target)) is not None:
-            driver.close()
-            loaded.append(target)
-    targets = loaded
-    if targets:
-        run.progress.start(targets, len(run.cases))
+    loaded, opened = [], {}
+    try:
+        for target in targets:
+            if (driver := run.open(target)) is not None:
+                opened[len(loaded)] = driver
+                loaded.append(target)
+        targets = loaded
+        if targets:
+            run.progress.start(targets, len(run.cases))
 
-    started = time.perf_counter()
-    left = [len(run.left(target)) for target in targets]
-    done = {number: set(run.partial.get(target.name, {})) for number, target in enumerate(targets)}
-    for number in [number for number, count in enumerate(left) if not count]:  # its journal held every case
-        run.target_finished(targets[number], time.perf_counter() - started)
-    for number, index, case_rows in run_indexed_parallel(targets, run.cases, run.options.jobs, run.settings, done):
-        run.case_finished(targets[number], index, case_rows)
-        left[number] -= 1
-        if not left[number]:
+        started = time.perf_counter()
+        left = [len(run.left(target)) for target in targets]
+        done = {number: set(run.partial.get(target.name, {})) for number, target in enumerate(targets)}
+        for number in [number for number, count in enumerate(left) if not count]:  # its journal held every case
             run.target_finished(targets[number], time.perf_counter() - started)
-    return targets
+        for number, index, case_rows in run_indexed_parallel(targets, run.cases, run.options.jobs, run.settings,
+                                                             done, opened):
+            run.case_finished(targets[number], index, case_rows)
+            left[number] -= 1
+            if not left[number]:
+                run.target_finished(targets[number], time.perf_counter() - started)
+        return targets
+    finally:  # the workers the run did not take over (it closes those it did, and empties ``opened``)
+        for driver in opened.values():
+            driver.close()
 
 
 def _target_parallel_result_rows(run: Run, targets: list[Target]) -> list[Target]:

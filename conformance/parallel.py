@@ -99,9 +99,12 @@ class ChunkRunner:
     """Runs every target on a chunk of cases, with one driver per target kept across chunks
     (``done``: by target's position, the positions of cases it has already run)."""
 
-    def __init__(self, targets: Sequence[Target], settings: CaseSettings, done: dict[int, set[int]] | None = None):
+    def __init__(self, targets: Sequence[Target], settings: CaseSettings, done: dict[int, set[int]] | None = None,
+                 drivers: dict[int, object] | None = None):
         self.targets, self.settings, self.done = list(targets), settings, done or {}
-        self.drivers: dict[int, object] = {}
+        #: By target's position; ``drivers`` given: workers already started, closed (and the
+        #: mapping emptied) by ``close``.
+        self.drivers: dict[int, object] = {} if drivers is None else drivers
 
     def run(self, chunk: Sequence[tuple[int, Case]]) -> list[list[list[ResultRow] | None]]:
         """For each target, its rows for each case of the chunk (given with its position; None: already run)."""
@@ -141,7 +144,8 @@ def _run_chunk(chunk: Sequence[tuple[int, Case]]) -> list[list[list[ResultRow] |
 
 
 def _run_indexed(
-    targets: list[Target], cases: list[Case], jobs: int | None, settings: CaseSettings, done: dict[int, set[int]]
+    targets: list[Target], cases: list[Case], jobs: int | None, settings: CaseSettings, done: dict[int, set[int]],
+    opened: dict[int, object] | None = None,
 ) -> Iterator[tuple[int, int, list[ResultRow]]]:
     """(target index, case index, rows) as the chunks finish.
 
@@ -153,7 +157,7 @@ def _run_indexed(
     """
     jobs = usable_jobs(jobs)
     queue = collections.deque(chunks(len(cases), max(jobs * CHUNKS_PER_JOB, -(-len(cases) // CASES_PER_CHUNK))))
-    here = ChunkRunner(targets, settings, done)
+    here = ChunkRunner(targets, settings, done, opened)
     helpers = min(jobs - 1, len(queue) - 1, len(cases) * len(targets) // CASE_RUNS_PER_HELPER)
     pool = None if helpers < 1 else ProcessPoolExecutor(
         max_workers=helpers, mp_context=multiprocessing.get_context("spawn"),
@@ -209,13 +213,16 @@ def run_indexed_parallel(
     jobs: int | None,
     settings: CaseSettings,
     done: dict[int, set[int]] | None = None,
+    opened: dict[int, object] | None = None,
 ) -> Iterator[tuple[int, int, list[ResultRow]]]:
     """(target's position, case's position, its rows) over ``jobs`` processes, in the
     order the chunks finish (positions tell apart cases that are equal); ``done``, by
-    target's position, the positions of the cases it need not run (a resumed run's)."""
+    target's position, the positions of the cases it need not run (a resumed run's);
+    ``opened``, by target's position, drivers this process has started already: it runs
+    its share of the cases on them (and closes them) instead of starting its own."""
     targets, cases = list(targets), list(cases)
     if targets and cases:
-        yield from _run_indexed(targets, cases, jobs, settings, done or {})
+        yield from _run_indexed(targets, cases, jobs, settings, done or {}, opened)
 
 
 # ---- split by target ------------------------------------------------------------------------
