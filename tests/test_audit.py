@@ -10,7 +10,9 @@ import pytest
 from conformance.audit import audit, mutants
 from conformance.cli import main
 from conformance.audit.mlp_mutants import Mutable
-from conformance.audit.mutants import MUTANTS, Expected, Mutant
+from conformance.audit.expected import UNEXPLAINED, Expected
+from conformance.audit.mutants import MUTANTS, Mutant
+from conformance.diagnosis.findings import Finding
 
 
 @pytest.fixture(scope="module", params=[
@@ -60,7 +62,7 @@ def test_the_audit_passes_and_prints_its_figures(an_audit):
 def test_a_bug_no_hypothesis_describes_is_right_only_when_unexplained(an_audit, name):
     (outside,) = [m for m in an_audit.mutants if m.mutant.name == name]
     assert outside.caught and outside.diagnosed_right, outside.wrong_example
-    named = Expected(mutants.UNEXPLAINED).met_by((mutants.Finding("scaled_gradient", "×2"),), audit.audit_grid()[0])
+    named = Expected(UNEXPLAINED).met_by((Finding("scaled_gradient", "×2"),), audit.audit_grid()[0])
     assert not named  # naming any cause would have counted wrong
 
 

@@ -152,10 +152,12 @@ def test_bugs_the_data_cannot_tell_apart_are_named_together():
     one_up = Case(NetworkSpec.mlp([3, 4, 4, 2], "relu", "identity"), batch=1, seed=20)
     found, _ = diagnosis(Target("m", MUTANT["derivative_one_layer_off"].adapter(), "test"), one_up)
     assert [(f.kind, f.layers) for f in found.findings] == [("missing_derivative", (0,))]
-    assert [(f.kind, f.layers) for f in found.alternatives] == [("derivative_one_layer_off", (0,))]
+    # and the same slip in the layer above too, whose part this data does not show
+    assert [(f.kind, f.layers) for f in found.alternatives] == [("missing_derivative", (0, 1)),
+                                                                ("derivative_one_layer_off", (0,))]
     assert found.line().startswith("layer 0: the relu derivative is missing in backward — or, as this case's "
-                                   "data cannot tell them apart, layer 0: the relu derivative is taken at the "
-                                   "next layer's pre-activation")
+                                   "data cannot tell them apart, layers 0 and 1: the relu derivative is missing")
+    assert "layer 0: the relu derivative is taken at the next layer's pre-activation" in found.line()
 
 
 def test_seed_004_is_diagnosed_as_a_missing_mean_and_biases_not_summed_over_the_batch():

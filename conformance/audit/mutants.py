@@ -1,6 +1,6 @@
 """Mutants of ``reference_numpy`` for the self-audit: each one the reference with exactly one
 bug (``mlp_mutants``, ``sequence_mutants``), and the diagnosis that bug should get
-(``Expected``); ``MUTANTS`` is the list the audit runs, each with the case its bug shows in.
+(``audit.expected.Expected``); ``MUTANTS`` is the list the audit runs, each with the case its bug shows in.
 
 They live in the harness, not in ``implementations/``: they are the audit's
 instruments, not implementations under test. Kept out of that folder, they are
@@ -19,10 +19,10 @@ from typing import Callable
 from conformance.audit import graph_mutants, layer_mutants as layers, library_mutants as library, mlp_mutants as mlp
 from conformance.audit import recurrent_mutants, sequence_mutants
 from conformance.implementations.reference_numpy import ReferenceNumpy
+from conformance.audit.expected import UNEXPLAINED, WEIGHTS_CHANGED, Expected
 from conformance.audit.showcases import SHOWS_IN
 from conformance.cases.layer_grid import L2
 from conformance.cases.recurrent import RECURRENT_KINDS
-from conformance.diagnosis.findings import Finding, matches
 from conformance.diagnosis.next_layer import output_variant
 from conformance.cases.spec import Case, NetworkSpec
 
@@ -39,46 +39,6 @@ def _smooth_layers(spec: NetworkSpec) -> tuple[int, ...]:
 
 def _sigmoid_layers(spec: NetworkSpec) -> tuple[int, ...]:
     return tuple(i for i, layer in enumerate(spec.layers) if layer.activation == "sigmoid")
-
-
-#: The expected diagnosis of a bug no hypothesis describes: none named.
-UNEXPLAINED = "unexplained"
-
-
-@dataclass(frozen=True)
-class Expected:
-    """The finding a mutant's failing cases should get (fields as in ``findings.Finding``;
-    layers, tensors and factor may depend on the case)."""
-
-    kind: str
-    layers: Callable[[NetworkSpec], tuple[int, ...]] | None = None
-    tensors: Callable[[NetworkSpec], tuple[str, ...]] | None = None
-    factor: Callable[[Case], float] | None = None
-    #: A variant, or the variant a network gives (where two forms of a bug coincide, the plain one).
-    variant: str | Callable[[NetworkSpec], str] = ""
-    #: Where and how much, in words, for the audit's table.
-    where: str = ""
-    #: For a bug the contract's repeated calls must find: words its failing contract rows say.
-    contract: str = ""
-
-    def met(self, findings: tuple[Finding, ...] | None, rows, case: Case) -> bool:
-        """Whether a failing case's diagnosis (None: none was made) and rows are what was expected."""
-        if self.contract:
-            return any(r.check == "contract" and r.unexpected and self.contract in r.detail for r in rows)
-        return findings is not None and self.met_by(findings, case)
-
-    def met_by(self, findings: tuple[Finding, ...], case: Case) -> bool:
-        spec = case.spec
-        if self.kind == UNEXPLAINED:
-            return not [f for f in findings if f.kind != "wrong_dtype"]
-        return matches(findings, self.kind, self.layers(spec) if self.layers else None,
-                       self.tensors(spec) if self.tensors else None,
-                       self.factor(case) if self.factor else None,
-                       self.variant(spec) if callable(self.variant) else self.variant)
-
-    def __str__(self) -> str:
-        variant = "" if callable(self.variant) else self.variant
-        return " ".join(part for part in (self.kind, variant, self.where) if part)
 
 
 def _tanh_layers(spec: NetworkSpec) -> tuple[int, ...]:
@@ -158,7 +118,8 @@ MUTANTS = (
            Expected("scaled_gradient", lambda s: (s.depth - 2,), factor=lambda c: -1.0,
                     where="from the layer below the last, ×−1")),
     Mutant("last_updated_before_passing_down", "last layer's SGD step (rate 0.5) before it passes the gradient down",
-           mlp.LastUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _last, where="last layer")),
+           mlp.LastUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _last, where="last layer",
+                                                       or_contract=WEIGHTS_CHANGED)),
     Mutant("derivative_one_layer_off", "hidden layers' derivative at the next layer's pre-activation (seed 003)",
            # Which of those layers show it depends on the data: where two ReLU layers' masks agree, the
            # derivative one layer up is the same, so the kind is what must be named, not the layers.
@@ -166,7 +127,8 @@ MUTANTS = (
     Mutant("tanh_derivative_not_squared", "tanh layers' derivative written 1 − a instead of 1 − a²",
            mlp.TanhDerivativeNotSquared, Expected("tanh_derivative_not_squared", _tanh_layers, where="tanh layers")),
     Mutant("all_updated_before_passing_down", "every layer's SGD step (rate 0.5) before it passes the gradient down",
-           mlp.AllUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _every_layer, where="every layer")),
+           mlp.AllUpdatedBeforePassingDown, Expected("updated_weights_in_backward", _every_layer, where="every layer",
+                                                      or_contract=WEIGHTS_CHANGED)),
     Mutant("input_gradient_skips_first_derivative", "the input gradient skips the first layer's activation "
            "derivative (weights right)", mlp.InputGradientSkipsFirstDerivative,
            Expected("input_gradient_skips_derivative", lambda s: (0,), where="layer 0, input only")),

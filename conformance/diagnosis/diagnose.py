@@ -43,6 +43,8 @@ from conformance.cases.spec import CaseData
 #: tolerance: the prediction is exact, the implementation's rounding is not always
 #: the intended network's (a bug changes which terms are summed).
 SLACK = 4.0
+#: An unnamed factor this close to ±1 is no scaling bug (none multiplies a gradient by 1.004).
+NEAR_ONE = 0.01
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,9 @@ def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData) ->
         if ratio is not None and ratio != 0 and agrees(seen, ratio * due, dtype):
             factor = h.factor_named(ratio, data)
             # Any number is some factor times another: fitted to a single value (the loss, a one-unit
-            # bias), a factor explains nothing unless named; an unnamed one yields to a named mistake.
-            if factor.named or seen.size > 1:
+            # bias), a factor explains nothing unless named; an unnamed one yields to a named mistake,
+            # and one within NEAR_ONE of ±1 says only that the values are a little off.
+            if factor.named or seen.size > 1 and abs(abs(ratio) - 1) > NEAR_ONE:
                 named = None if factor.named else intermediates.reshaping(tensor, seen, due, data, agree)
                 return named or h.Reshaping("tensor_factor", factor)
     if tensor.startswith(("weight", "bias")) and seen.shape == (batch,) + due.shape:
@@ -199,6 +202,9 @@ def explain(seen: Mapping[str, np.ndarray], due: Mapping[str, np.ndarray], what_
         if found is None:
             return None
         reshaped[tensor] = found
+    fitted = {r.factor.name for r in reshaped.values() if r.kind == "tensor_factor" and not r.factor.named}
+    if fitted and (what_if is not None or _kinds(reshaped) > 1):
+        return None  # a fitted number beside another change only papers over what that change leaves out
     return Explanation(what_if, reshaped, excess)
 
 
@@ -261,8 +267,9 @@ def _best(data, ref, observed, due, start, forward_wrong, wrong) -> tuple[Explan
                         and not agrees(array, due[t], data.case.dtype) and reshaping(t, array, due[t], data) is None]
     for what_if in candidates.what_ifs(data, ref, observed, due, start, forward_wrong,
                                        max(beyond_reshaping, default=-1)):
-        if best is not None and best.final and what_if.layers != best.what_if.layers:
-            continue
+        if best is not None and best.final and what_if.layers != best.what_if.layers \
+                and what_if.kind != best.what_if.kind:
+            continue  # the same change at other layers may tie: where one layer's part is too small to see
         prediction = _prediction(what_if, data)
         if all(agrees(prediction[t], due[t], data.case.dtype, slack=1.0) for t in observed if t in due):
             continue  # this change makes no difference on this case's data: it explains nothing

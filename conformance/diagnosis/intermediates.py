@@ -86,8 +86,17 @@ def reshaping(tensor: str, seen: np.ndarray, due: np.ndarray, data: CaseData, ag
     """The reshapings of this module that reproduce ``seen`` from ``due`` or the intended values."""
     if tensor in ("output", "loss"):
         return None
+    # The layer's own intermediates first: they fit no constant, where a clip fits its threshold
+    # (a few wrong elements can be "exactly ±c" by chance; a gradient from the wrong array cannot).
+    if (structural := _from_intermediates(tensor, seen, data, agree)) is not None:
+        return structural
     if (c := clip_of(seen, due, agree)) is not None:
         return Reshaping("clipped", Factor(c, f"±{c:.4g}"))
+    return None
+
+
+def _from_intermediates(tensor: str, seen: np.ndarray, data: CaseData, agree: Agree) -> Reshaping | None:
+    """A dense layer's bias summed over the wrong axis, or its weight gradient from its own output."""
     found = _parameter(tensor)
     layer = dense_layers(data).get(found[1]) if found else None
     if layer is None:
