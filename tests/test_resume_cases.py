@@ -96,3 +96,13 @@ def test_an_interrupted_run_keeps_its_journal_until_a_resumed_run_completes(tmp_
                           resume=True)
     assert code != 130 and len(again.ran) == len(TARGETS) * len(CASES) - len(CASES) // 2
     assert not (tmp_path / "journal.jsonl").exists()
+
+
+def test_a_run_into_an_interrupted_runs_folder_without_resume_starts_afresh(tmp_path, monkeypatch):
+    """Without ``--resume`` the stopped run's journal is not read: it is replaced, every case runs."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert _run(tmp_path / "run", Counted(len(CASES) // 2), resume=False).interrupted
+    assert (tmp_path / "run" / "journal.jsonl").is_file()
+    again = Counted()
+    assert not _run(tmp_path / "run", again, resume=False).interrupted
+    assert len(again.ran) == len(TARGETS) * len(CASES)

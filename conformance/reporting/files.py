@@ -68,11 +68,6 @@ class Report:
         """No case finished: no result row, and no case found not to apply."""
         return self.results.empty and not self.not_applicable.entries
 
-    @property
-    def unexpected(self) -> pd.DataFrame:
-        """The rows that make the run fail: failures nobody recorded, and errors."""
-        return self.results[self.results["verdict"].isin(["fail", "error"])]
-
     @functools.cached_property
     def targets(self) -> tuple:
         """One ``verdicts.TargetResult`` per implementation, in run order: built once (the table,
