@@ -81,3 +81,11 @@ def together(*calls: Callable[[], T]) -> list[T]:
     (each in a process of its own) waits for the slowest, not for their sum."""
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return [future.result() for future in [pool.submit(call) for call in calls]]
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """For ``Popen(preexec_fn=…)`` in tests that press Ctrl-C: SIGINT handled as in a terminal,
+    even when the tests themselves were started as a background job (which ignores it, and
+    every child inherits that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

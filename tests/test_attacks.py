@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 
 from conformance.running import sandbox
-from helpers import together
+from helpers import ctrl_c_as_in_a_terminal, together
 
 HOSTILE = Path(__file__).parent / "faulty" / "hostile"
 HONEST = ("alice.py", "bob.py", "_honest.py")
@@ -58,7 +58,8 @@ def grade(root: Path, *args: str, marker: str, timeout: float = 600) -> subproce
 def start_grading(root: Path, *args: str, marker: str) -> subprocess.Popen:
     env = os.environ | {"ATTACK_MARKERS": str(root / "markers"), "CONFORMANCE_RUN_MARKER": marker}
     command = [sys.executable, "-c", "import sys; from conformance.cli import main; sys.exit(main())", "check", *args]
-    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_as_in_a_terminal)
 
 
 def processes_marked(marker: str) -> list[int]:

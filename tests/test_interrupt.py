@@ -11,6 +11,8 @@ import threading
 import pandas as pd
 import pytest
 
+from helpers import ctrl_c_as_in_a_terminal
+
 pytestmark = pytest.mark.e2e  # starts the command line and interrupts it
 
 
@@ -45,7 +47,8 @@ def test_an_interrupted_run_reports_the_cases_that_finished_and_how_many(tmp_pat
     out = tmp_path / "report"
     process = subprocess.Popen([sys.executable, "-m", "conformance", "run", "--no-timing",
                                 "--jobs", str(jobs), "--out", str(out)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=ctrl_c_as_in_a_terminal)
     stdout, stderr = _interrupted_once_a_target_finished(process)
     assert process.returncode == 130, f"exit {process.returncode}; stderr: {stderr[-2000:]}"
     assert "Traceback" not in stderr + stdout, f"a traceback was printed: {stderr[-2000:]}"
