@@ -41,7 +41,17 @@ def _candidate_factors(seen, due, start: int | None, data: CaseData, at_loss: bo
 
 def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forward_wrong: bool,
              reach_needed: int) -> Iterator[h.WhatIf]:
-    """The network-level hypotheses worth evaluating for this mismatch, likeliest first.
+    """The network-level hypotheses worth evaluating for this mismatch, likeliest first (``_changes``);
+    with a right output, the forward bugs come last: one can leave the output within the tolerance
+    while the more sensitive gradients are not (GELU's two conventions in float32)."""
+    yield from _changes(data, ref, seen, due, start, forward_wrong, reach_needed)
+    if not forward_wrong:
+        yield from _changes(data, ref, seen, due, start, True, reach_needed)
+
+
+def _changes(data: CaseData, ref: Reference, seen, due, start: int | None, forward_wrong: bool,
+             reach_needed: int) -> Iterator[h.WhatIf]:
+    """The forward changes when the output is wrong, else the backward ones, likeliest first.
 
     A backward-only change must reach layer ``reach_needed`` (the highest layer whose wrong
     gradients no reshaping of the intended ones explains), and a change at one layer must
@@ -50,8 +60,8 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
     see (a derivative taken at an output near zero) and plain below."""
     spec = data.case.spec
     if isinstance(spec, SequenceSpec):
-        yield from sequence_hypotheses.what_ifs(data, forward_wrong, _candidate_factors(seen, due, None, data, True),
-                                                seen)
+        factors = [] if forward_wrong else _candidate_factors(seen, due, None, data, True)
+        yield from sequence_hypotheses.what_ifs(data, forward_wrong, factors, seen)
         return
     if forward_wrong:
         yield from h.forward_changes(data)
@@ -72,8 +82,6 @@ def what_ifs(data: CaseData, ref: Reference, seen, due, start: int | None, forwa
     # A factor without a name comes last: on degenerate data (one active unit) a structural
     # bug can look like a scaled gradient, and the structural explanation is the likelier one.
     yield from filter(fits, (w for w in scales if not w.factor.named))
-    # Last, a forward bug whose output stays within the tolerance while the gradients do not.
-    yield from h.forward_changes(data)
 
 
 def _below(layer: int, tensors: Iterable[str]) -> list[str]:
