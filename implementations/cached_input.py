@@ -17,7 +17,7 @@ from typing import List, Tuple
 import numpy as np
 
 from conformance.contract.adapter import Adapter, Capabilities, Gradients
-from conformance.running.guard import preserved_interpreter_state
+from conformance.running.guard import preserved_global_generator
 from conformance.cases.spec import NetworkSpec, Params
 
 
@@ -133,7 +133,7 @@ class CachedInput(Adapter):
 
     def build(self, spec: NetworkSpec, params: Params) -> None:
         sizes = spec.sizes
-        with preserved_interpreter_state():  # the constructor draws initial weights from the global generator
+        with preserved_global_generator():  # the constructor draws initial weights from the global generator
             self.net = NeuralNetwork(sizes[0], sizes[-1], list(sizes[1:-1]), Sigmoid)
         for layer, w, b in zip(self.net.layers, params.weights, params.biases):
             layer.weights, layer.bias = w.T, b.reshape(1, -1)

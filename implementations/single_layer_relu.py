@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.contract.adapter import Adapter, Capabilities, Gradients
-from conformance.running.guard import preserved_interpreter_state
+from conformance.running.guard import preserved_global_generator
 from conformance.cases.spec import NetworkSpec, Params
 
 
@@ -107,7 +107,7 @@ class ActivationSoftmaxLossCategoricalCrossentropy:
 def dense_layer(weights: np.ndarray, biases: np.ndarray) -> LayerDense:
     """A ``LayerDense`` holding the given parameters in the seed's layout. Its constructor
     draws initial weights from NumPy's global generator; that draw is undone."""
-    with preserved_interpreter_state():
+    with preserved_global_generator():
         layer = LayerDense(*weights.shape)
     layer.weights, layer.biases = weights, biases
     return layer

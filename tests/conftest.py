@@ -67,12 +67,14 @@ def checked(tmp_path_factory) -> Checked:
     return Checked(folder, root / "report", code, out, err)
 
 
-#: The end-to-end modules that take longest (measured with ``--durations``), started first: with
-#: ``--dist loadfile`` a module runs on one process, and one of these started last would be the
-#: whole tier's tail.
-LONGEST_FIRST = ("test_integrity_imports.py", "test_audit.py", "test_autograder_setup.py", "test_grade.py",
-                 "test_attacks.py", "test_integrity_names.py", "test_integrity_journal.py", "test_plugin.py",
-                 "test_cli.py")
+#: The end-to-end modules that take longest, longest first (wall time of each module in a run of
+#: the tier on four processes, measured per test): with ``--dist loadfile`` a module runs on one
+#: process, and one of these started last would be the whole tier's tail. The tier runs with
+#: ``--no-loadscope-reorder``: otherwise xdist deals the modules with the most tests first.
+LONGEST_FIRST = ("test_autograder_setup.py", "test_grade.py", "test_attacks.py", "test_integrity_journal.py",
+                 "test_plugin.py", "test_conformance.py", "test_audit.py", "test_cli.py", "test_check.py",
+                 "test_parallel.py", "test_integrity_privilege.py", "test_integrity_imports.py",
+                 "test_integrity_budget.py", "test_import_hint.py", "test_interrupt.py", "test_integrity_names.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

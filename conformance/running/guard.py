@@ -25,6 +25,19 @@ def _module_attributes() -> dict[str, dict]:
 
 
 @contextlib.contextmanager
+def preserved_global_generator() -> Iterator[None]:
+    """NumPy's global generator as it was: for a constructor of a bundled port that draws its
+    initial weights from it (the harness then sets them), built once per evaluation, where
+    ``preserved_interpreter_state``'s copy of whole module namespaces would cost more than the
+    network."""
+    state = np.random.get_state()
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+@contextlib.contextmanager
 def preserved_interpreter_state() -> Iterator[None]:
     attributes = _module_attributes()
     random_state = np.random.get_state()
