@@ -9,7 +9,7 @@ from conformance.cases.grid import default_grid
 #: A correct implementation, one with recorded known defects and one that fails, named by a
 #: path (each parallel process's worker loads it again).
 IMPLEMENTATIONS = ["reference_numpy", "cached_input", "tests/faulty/adapters.py:WrongShape"]
-CASES = default_grid(quick=True)[::5]
+CASES = default_grid(quick=True)[::10]
 
 
 def results(jobs: int) -> pd.DataFrame:
