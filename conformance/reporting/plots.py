@@ -1,13 +1,11 @@
-"""The report's two pictures, each answering one question at a glance.
+"""The report's picture, and the table its error grid is drawn from.
 
-* ``where_wrong``: implementations × tensors (output, loss, input, weight[0],
+* ``where_wrong_table``: implementations × tensors (output, loss, input, weight[0],
   bias[0], …), each cell the worst error ÷ tolerance of that tensor against
-  PyTorch over every case: passes in one colour, failures graded on a log
-  scale, tensors never compared left blank.
+  PyTorch over every case (``error_grid`` draws it as an HTML table).
 * ``speed``: each implementation's time as a multiple of PyTorch's on the same
-  cases, against the network's size, one line per implementation.
-
-Both return a PNG as base64 text (or None when there is nothing to draw).
+  cases, against the network's size, one line per implementation, as a PNG in
+  base64 text (or None when there is nothing to draw).
 Labels are target names, which submitters choose: they are drawn as plain
 text, mathtext off (``x$\\frac$.ipynb`` is a name, not a formula); so are the numbers of
 a log axis (``plain_number``: matplotlib's own log labels are mathtext, shown raw when it is off).
@@ -20,14 +18,12 @@ import functools
 import io
 import math
 
-import numpy as np
 import pandas as pd
 
 from conformance.reporting.brief import RATIO
 
 #: The checks compared with PyTorch, whose rows carry an error and a tolerance at the worst element.
 AGAINST_PYTORCH = ("forward", "loss", "gradient")
-PASS_COLOUR, BLANK_COLOUR = "#a5d6a7", "#f2f2f2"
 #: The widest the report's page is (``html.STYLE``), and the resolution pictures are drawn at.
 PAGE_PX, DPI = 1300, 110
 
@@ -112,51 +108,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _label(ratio: float) -> str:
-    return "shape" if ratio == math.inf else f"×{ratio:.0e}".replace("e+0", "e").replace("e+", "e")
-
-
-@plain_text
-def where_wrong(results: pd.DataFrame) -> str | None:
-    """The implementations × tensors picture (see the module's doc)."""
-    ratio, failing = where_wrong_table(results)
-    if ratio.empty or ratio.isna().all().all():
-        return None
-    plt = _pyplot()
-    from matplotlib.colors import LogNorm
-
-    top = max(1e3, float(np.nanmax(np.where(np.isinf(ratio.to_numpy(float)), np.nan, ratio.to_numpy(float)),
-                                   initial=1.0)))
-    norm, colours = LogNorm(1, top), plt.get_cmap("YlOrRd")
-    n_rows, n_cols = ratio.shape
-    figure, ax = plt.subplots(figsize=(2.2 + 0.62 * n_cols, 0.9 + 0.42 * n_rows), layout="constrained")
-    for i, name in enumerate(ratio.index):
-        for j, tensor in enumerate(ratio.columns):
-            value, bad = ratio.iat[i, j], failing.iat[i, j]
-            if value != value:
-                colour, text = BLANK_COLOUR, ""
-            elif bad:
-                colour, text = colours(norm(min(max(value, 1.0), top)) * 0.85 + 0.15), _label(value)
-            else:
-                colour, text = PASS_COLOUR, "✓"
-            ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor=colour, edgecolor="white", linewidth=1.5))
-            if text:
-                ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=7.5,
-                        color="white" if bad and norm(min(value, top)) > 0.6 else "black")
-    ax.set_xlim(0, n_cols)
-    ax.set_ylim(n_rows, 0)
-    ax.set_xticks(np.arange(n_cols) + 0.5, list(ratio.columns), rotation=40, ha="right", fontsize=9)
-    ax.set_yticks(np.arange(n_rows) + 0.5, list(ratio.index), fontsize=9)
-    ax.tick_params(length=0)
-    for side in ax.spines.values():
-        side.set_visible(False)
-    bar = figure.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=colours), ax=ax, fraction=0.04, pad=0.02)
-    bar.set_label("worst |error| ÷ tolerance", fontsize=8)
-    bar.ax.tick_params(labelsize=7)
-    plain_log_labels(bar.ax.yaxis)
-    return png(figure)
 
 
 def speed_table(timings: pd.DataFrame) -> pd.DataFrame:
