@@ -155,3 +155,20 @@ def test_a_seed_ports_recorded_defect_is_not_a_false_alarm_but_would_fail_unreco
     unrecorded = case_outcome(Driver(load("single_layer_relu")), case).rows
     assert any(r.verdict == "fail" for r in unrecorded)  # the defect shows on this case
     assert false_alarms("single_layer_relu", [case]).alarms == ()
+
+
+@pytest.mark.parametrize("loss", ["mse", "half_mse", "sse"])
+def test_the_sum_of_squares_mutant_reports_a_squared_error_loss_as_it_is(loss):
+    """Its bug is the cross-entropy's alone: for a squared-error loss the sum of the squared
+    gradient is a constant times the loss, which a factor rightly describes, so it is left."""
+    from conformance.cases.layer_data import generate_case
+    from conformance.implementations.reference_numpy import ReferenceNumpy
+    from conformance.audit.showcases import mlp_case
+
+    case = mlp_case("tanh", loss)
+    data = generate_case(case)
+    mutant = next(m for m in MUTANTS if m.name == "cross_entropy_is_sum_of_squared_gradients").adapter()()
+    reference = ReferenceNumpy()
+    for adapter in (mutant, reference):
+        adapter.build(case.spec, data.params)
+    assert mutant.loss(data.x, data.targets)[0] == reference.loss(data.x, data.targets)[0]

@@ -28,6 +28,8 @@ from conformance.running.notebooks import python_source
 
 EXAMPLE = Path(students.__file__).parent
 ASSIGNMENT = EXAMPLE / "assignment.py"
+#: The names the worked example's sheet asks a submission for.
+API = read_settings(ASSIGNMENT).api
 HARNESS = Path(__file__).resolve().parent.parent
 #: The worked example's endless-loop cell is stopped after this long; honest cells take well under a second.
 CELL_TIMEOUT = 10
@@ -381,3 +383,24 @@ def test_a_correct_student_of_the_worked_example_gets_full_marks_on_the_quick_gr
                  "--quick", "--jobs", "1"]) == 0
     [student] = pd.read_csv(out / "grades.csv").to_dict("records")
     assert student["verdict"] == "pass" and student["score"] == student["max"] == read_settings(ASSIGNMENT).max_score
+
+
+@pytest.mark.parametrize("defined, missing", [
+    pytest.param(API, (), id="a submission defining the whole API is handed to the assignment's adapter"),
+    pytest.param(API[:2], API[2:], id="a submission missing part of the API is one error naming each part"),
+])
+def test_an_assignment_loads_the_submission_and_asks_it_for_the_api(tmp_path, defined, missing):
+    """What the worker does with an assignment and a submission (here in this process, on a
+    trusted file): the assignment's adapter first, then the submission, checked for the names
+    the sheet asks for."""
+    from conformance.running.loading import Locator, load
+    from conformance.running.modules import LoadError
+
+    student = tmp_path / "student.py"
+    student.write_text("".join(f"{name} = object()\n" for name in defined))
+    locator = Locator("assignment", str(ASSIGNMENT), submission=str(student), api=API)
+    if missing:
+        with pytest.raises(LoadError, match=f"student.py does not define {', '.join(missing)}, which the assignment"):
+            load(locator)
+    else:
+        assert set(API) <= set(vars(load(locator).cls.submission))

@@ -57,3 +57,23 @@ def test_a_pool_process_is_started_only_when_the_run_pays_for_it(monkeypatch, ru
         assert pooled
     else:
         assert not pooled and len(rows) == runs
+
+
+def test_a_chunk_runner_given_no_workers_opens_one_per_target_and_keeps_it_across_chunks():
+    """What a pool process does: it starts its own drivers (here in this process, no sandbox),
+    one per target, and the second chunk is run by the driver the first one opened."""
+    from conformance.running.targets import builtin
+    from conformance.settings import CaseSettings
+    from tests.helpers import PINNED
+
+    cases = [case for case in PINNED if isinstance(case.spec, type(CASES[0].spec))][:2]
+    runner = parallel.ChunkRunner([builtin("reference_numpy")], CaseSettings(isolate=False))
+    try:
+        first = runner.run([(0, cases[0])])
+        opened = dict(runner.drivers)
+        second = runner.run([(1, cases[1])])
+        assert list(opened) == [0] and runner.drivers == opened
+        assert {row.verdict for rows in first[0] + second[0] for row in rows} == {"pass"}
+    finally:
+        runner.close()
+    assert runner.drivers == {}

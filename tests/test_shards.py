@@ -5,6 +5,7 @@ order named), and folders that are not all the shards of one run are refused in 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from dataclasses import replace
 
 import pandas as pd
@@ -120,3 +121,34 @@ def test_a_shard_left_without_a_target_writes_an_empty_report_and_sheet(tmp_path
                                      replace(OPTIONS, shard=Shard(2, 2)), folder=tmp_path / "report")
     assert checked.results == () and checked.report.empty
     assert list(summary_table(checked.results).columns[:3]) == ["target", "implementation", "verdict"]
+
+
+@pytest.mark.e2e  # grades notebooks, each in its sandboxed worker
+def test_two_shards_of_a_grading_merged_give_its_grade_sheet_and_its_mistakes_in_the_class(tmp_path):
+    import shutil
+
+    from conformance.cli import main
+    from conformance.examples.assignment_004 import students
+
+    example = Path(students.__file__).parent
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("correct", "bias_mean", "seed"):
+        shutil.copy(example / "students" / f"{name}.ipynb", folder)
+    grade = ["grade", str(example / "assignment.py"), str(folder), "--quick", "--jobs", "1", "--seed", "0"]
+    codes = [main([*grade, "--out", str(tmp_path / "whole")])]
+    codes += [main([*grade, "--shard", f"{i}/2", "--out", str(tmp_path / f"shard{i}")]) for i in (1, 2)]
+    codes += [main(["merge", str(tmp_path / "shard1"), str(tmp_path / "shard2"), "--out", str(tmp_path / "merged")])]
+    assert codes[0] == codes[3] != 0, codes
+    for sheet in ("targets.csv", "grades.csv"):
+        tables = [pd.read_csv(tmp_path / run / sheet) for run in ("whole", "merged")]
+        pd.testing.assert_frame_equal(tables[1], tables[0])
+
+    def students_and_mistakes(run):
+        summary = (tmp_path / run / "summary.md").read_text()
+        return summary.split("## Students", 1)[1].split("\n## Implementations", 1)[0]
+
+    assert "## Mistakes in the class" in students_and_mistakes("whole")
+    assert students_and_mistakes("merged") == students_and_mistakes("whole")
+    assert sorted(p.name for p in (tmp_path / "merged" / "feedback").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "whole" / "feedback").iterdir())

@@ -56,13 +56,15 @@ def merge_command(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     folder = pipeline.report_folder(args.out)
     results = _results(merged)
-    summary = None
-    if merged.sheet is not None and "score" in merged.sheet.columns:
-        from conformance.grading.summary import class_summary
+    summary = view = None
+    graded = merged.sheet is not None and {"score", "max score"} <= set(merged.sheet.columns) \
+        and len(merged.sheet) == len(results)
+    if graded:  # a grading's shards: its class table (grades.csv) and the mistakes in the class
+        from conformance.grading.summary import class_summary, class_table_of_sheet, grades_csv
 
-        summary = class_summary(results)
+        summary, view = class_summary(results), class_table_of_sheet(results, merged.sheet)
     report = Report(merged.results, merged.timings, merged.environment, known.load(), merged.fd_accuracy,
-                    class_summary=summary, not_applicable=merged.not_applicable)
+                    class_summary=summary, not_applicable=merged.not_applicable, class_view=view)
     checked = pipeline.Checked(report, tuple(results), folder)
 
     def feedback():
@@ -73,6 +75,8 @@ def merge_command(args: argparse.Namespace) -> int:
     parts = [("the report", pipeline.report_part(checked)), ("the JUnit file", pipeline.junit_part(checked, junit))]
     if merged.sheet is not None:
         parts += [("targets.csv", pipeline.sheet_part(folder, merged.sheet)), ("feedback", feedback)]
+    if graded:
+        parts += [("grades.csv", lambda: write_atomically(folder / "grades.csv", grades_csv(view)))]
     failed = pipeline.write_parts(parts)
     print(f"{PROG} merge: {merged.environment['merged_from']}, {len(results)} targets\n", file=sys.stdout)
     print_outcome(report, sys.stdout)

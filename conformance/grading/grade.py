@@ -23,7 +23,7 @@ from conformance.check import announce
 from conformance.reporting.verdicts import aligned, exit_code, render_target, summary_table
 from conformance.grading import feedback, gradescope, instructor, scores, seeds
 from conformance.grading.assignment import AssignmentError, read_settings
-from conformance.grading.summary import class_summary, class_table
+from conformance.grading.summary import class_summary, class_table, grades_csv
 from conformance.running.limits import Limits
 from conformance.running.targets import Target, Unloadable, ignored, submissions
 from conformance.cases.spec import Case
@@ -64,7 +64,6 @@ def _write_feedback(folder: Path, results, grades, notes, cases, given=()) -> li
 def _parts(checked: pipeline.Checked, grades, notes, cases, outputs: Outputs, given=()) -> list:
     """Every output, grades first (targets.csv, feedback, Gradescope), then the report and
     JUnit XML (``pipeline.write_parts`` writes each on its own)."""
-    from conformance.reporting import escape
     from conformance.reporting.files import write_atomically
 
     folder, results = checked.folder, checked.results
@@ -74,9 +73,9 @@ def _parts(checked: pipeline.Checked, grades, notes, cases, outputs: Outputs, gi
             gradescope.write(outputs.gradescope, results[0], grades[results[0].source],
                              notes.get(results[0].source, ()), cases, given)
 
-    grades_csv = checked.report.class_view.map(escape.spreadsheet).to_csv(index=False, lineterminator="\n")
+    sheet_csv = grades_csv(checked.report.class_view)
     return [("targets.csv", pipeline.sheet_part(folder, score_table(results, grades))),
-            ("grades.csv", lambda: write_atomically(folder / "grades.csv", grades_csv)),
+            ("grades.csv", lambda: write_atomically(folder / "grades.csv", sheet_csv)),
             ("feedback", lambda: _write_feedback(folder, results, grades, notes, cases, given)),
             ("the Gradescope file", gradescope_file),
             ("the report", pipeline.report_part(checked, when_empty=False)),

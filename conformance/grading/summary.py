@@ -56,9 +56,25 @@ def reason(result: TargetResult) -> str:
 
 def class_table(results: Sequence[TargetResult], grades: Mapping[str, Grade]) -> pd.DataFrame:
     """Every student, loaded or not: score, the most they could score, verdict and reason."""
-    records = [(r.source, grades[r.source].score, grades[r.source].max_score, r.verdict, reason(r))
-               for r in results]
+    return _table(results, [(grades[r.source].score, grades[r.source].max_score) for r in results])
+
+
+def class_table_of_sheet(results: Sequence[TargetResult], sheet: pd.DataFrame) -> pd.DataFrame:
+    """The class table of a grading merged from its shards: the scores as their ``targets.csv``
+    gave them (one row per student, in the order of ``results``)."""
+    return _table(results, [(float(score), float(most)) for score, most in zip(sheet["score"], sheet["max score"])])
+
+
+def _table(results: Sequence[TargetResult], marks: Sequence[tuple[float, float]]) -> pd.DataFrame:
+    records = [(r.source, score, most, r.verdict, reason(r)) for r, (score, most) in zip(results, marks, strict=True)]
     return pd.DataFrame.from_records(records, columns=list(COLUMNS))
+
+
+def grades_csv(table: pd.DataFrame) -> str:
+    """``grades.csv``: the class table, each cell as a spreadsheet shows it as written."""
+    from conformance.reporting import escape
+
+    return table.map(escape.spreadsheet).to_csv(index=False, lineterminator="\n")
 
 
 def class_summary(results: Sequence[TargetResult]) -> pd.DataFrame:

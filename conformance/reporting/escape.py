@@ -38,6 +38,11 @@ def markdown(text: object) -> str:
     return "".join(f"`{part}`" if number % 2 else _MARKUP.sub(r"\\\1", part) for number, part in enumerate(parts))
 
 
+#: Every name ``feedback_file`` gives (what ``quote`` leaves, its escapes, the digest's hyphen),
+#: and nothing else: a merge reads back only such files.
+FEEDBACK_NAME = re.compile(rf"^(?!\.)[A-Za-z0-9_.~%\-]{{1,{MAX_STEM}}}\.md$")
+
+
 def feedback_file(source: str) -> str:
     """The feedback file of the submission known as ``source``: one per path, never shared."""
     stem = quote(source, safe="")

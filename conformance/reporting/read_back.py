@@ -11,7 +11,6 @@ text, never evaluated; anything else is a ``ShardError`` whose message is one li
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pandas as pd
 from conformance.judge.results import CHECKS, COLUMNS, TEXT_COLUMNS, VERDICTS
 from conformance.judge.skipped import NotApplicable, Skipped
 from conformance.reporting.environment import GENERATOR
+from conformance.reporting.escape import FEEDBACK_NAME
 from conformance.reporting.not_applicable import CASE_LISTS, LIST_COLUMNS, SUMMARY, SUMMARY_COLUMNS, list_digest
 from conformance.reporting.split import Shard
 from conformance.reporting.tables import TIMING_COLUMNS
@@ -29,7 +29,6 @@ from conformance.reporting.tables import TIMING_COLUMNS
 SHARD_FILE = "shard.json"
 #: The most characters a text cell may hold, and the most bytes a feedback file.
 MAX_TEXT, MAX_FEEDBACK = 20000, 1_000_000
-_FEEDBACK_NAME = re.compile(r"^[\w.\-]{1,200}\.md$")
 _FLOATS = ("max_abs_error", "max_rel_error")
 _INTS = ("batch", "seed")
 _BOOLS = ("bias", "fitted")
@@ -126,7 +125,7 @@ def _feedback(folder: Path) -> dict[str, str]:
     if not (folder / "feedback").is_dir():
         return out
     for path in sorted((folder / "feedback").iterdir()):
-        if not (_FEEDBACK_NAME.match(path.name) and path.is_file() and not path.is_symlink()
+        if not (FEEDBACK_NAME.match(path.name) and path.is_file() and not path.is_symlink()
                 and path.stat().st_size <= MAX_FEEDBACK):
             raise ShardError(f"{path} is not a feedback file this suite writes")
         try:
