@@ -53,3 +53,16 @@ def test_a_worker_runs_on_one_thread_unless_the_user_chose(no_thread_variables):
     no_thread_variables.setenv("MKL_NUM_THREADS", "4")
     assert launch.worker_environment()["MKL_NUM_THREADS"] == "4"
 
+
+
+def test_workers_started_for_timing_get_one_thread_and_the_variables_are_given_back(monkeypatch):
+    from conformance.running.threads import THREAD_VARIABLES
+    from conformance.running.timing import single_threaded_workers
+
+    first, *others = THREAD_VARIABLES
+    monkeypatch.setenv(first, "3")  # the user's own choice
+    for name in others:
+        monkeypatch.delenv(name, raising=False)
+    with single_threaded_workers():
+        assert all(os.environ[name] == "1" for name in THREAD_VARIABLES)
+    assert os.environ[first] == "3" and not any(name in os.environ for name in others)
