@@ -124,7 +124,7 @@ def test_a_shard_left_without_a_target_writes_an_empty_report_and_sheet(tmp_path
 
 
 @pytest.mark.e2e  # grades notebooks, each in its sandboxed worker
-def test_two_shards_of_a_grading_merged_give_its_grade_sheet_and_its_mistakes_in_the_class(tmp_path):
+def test_two_shards_of_a_grading_merged_give_its_grade_sheet_and_its_mistakes_in_the_class(tmp_path, capsys):
     import shutil
 
     from conformance.cli import main
@@ -152,3 +152,10 @@ def test_two_shards_of_a_grading_merged_give_its_grade_sheet_and_its_mistakes_in
     assert students_and_mistakes("merged") == students_and_mistakes("whole")
     assert sorted(p.name for p in (tmp_path / "merged" / "feedback").iterdir()) == \
         sorted(p.name for p in (tmp_path / "whole" / "feedback").iterdir())
+    # a score that is no number is a shard that is not one: one line, no traceback
+    sheet = tmp_path / "shard1" / "targets.csv"
+    sheet.write_text(sheet.read_text().replace(",10.0,", ",lots,", 1))
+    assert ",lots," in sheet.read_text()
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "shard1"), str(tmp_path / "shard2"), "--out", str(tmp_path / "m2")]) == 2
+    assert "holds a score that is not a number" in capsys.readouterr().err

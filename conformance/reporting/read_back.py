@@ -148,6 +148,18 @@ def _shard_file(folder: Path) -> tuple[Shard, str, list[str]]:
     return shard, fingerprint, targets
 
 
+def _scores_are_numbers(sheet: pd.DataFrame) -> bool:
+    """A grading's sheet: every score and max score a finite number, 0 ≤ score ≤ max score
+    (a sheet without scores, a check's, has nothing to check)."""
+    if not {"score", "max score"} & set(sheet.columns):
+        return True
+    if not {"score", "max score"} <= set(sheet.columns):
+        return False
+    score = pd.to_numeric(sheet["score"], errors="coerce")
+    most = pd.to_numeric(sheet["max score"], errors="coerce")
+    return bool((score.notna() & most.notna() & (score >= 0) & (score <= most) & (most < float("inf"))).all())
+
+
 def read_folder(folder: Path) -> ShardFolder:
     """The shard report in ``folder``, every file checked (``ShardError`` says what is wrong)."""
     if not (folder / SHARD_FILE).is_file():
@@ -163,5 +175,7 @@ def read_folder(folder: Path) -> ShardFolder:
     sheet = _table(folder / "targets.csv", None) if (folder / "targets.csv").is_file() else None
     if sheet is not None and (tuple(sheet.columns[:1]) != ("target",) or list(sheet["target"]) != targets):
         raise ShardError(f"{folder / 'targets.csv'} does not list the shard's targets")
+    if sheet is not None and not _scores_are_numbers(sheet):
+        raise ShardError(f"{folder / 'targets.csv'} holds a score that is not a number from 0 to its max score")
     return ShardFolder(folder, shard, fingerprint, targets, environment, results, _not_applicable(folder, targets),
                        timings, fd_accuracy, sheet, _feedback(folder))
