@@ -152,7 +152,7 @@ def _run_indexed(
     This process works on the chunks too, next to ``jobs - 1`` pool processes: it
     is ready at once, while a pool process takes a second or two to start (so a run too
     small to pay for one has none). Each pool
-    process is handed one chunk at a time, so the chunks left when it is ready
+    process has two chunks handed to it at a time, so the chunks left when it is ready
     are shared out as they are asked for.
     """
     jobs = usable_jobs(jobs)
@@ -173,7 +173,9 @@ def _run_indexed(
     finished = False
     try:
         while queue or in_flight:
-            while pool is not None and queue and len(in_flight) < helpers:
+            # Two chunks in flight per pool process: the next waits for it while this process runs a
+            # chunk of its own (with one, a pool process idled until this one came back to hand out more).
+            while pool is not None and queue and len(in_flight) < 2 * helpers:
                 chunk = queue.popleft()
                 with _spawning():
                     in_flight[pool.submit(_run_chunk, [(i, cases[i]) for i in chunk])] = chunk
