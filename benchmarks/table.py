@@ -16,6 +16,9 @@ The floor is one forward + backward of the implementation plus one of
 PyTorch: the least any check against PyTorch has to spend. A per-entry
 method timed on samples of ``n`` and ``2n`` entries is extrapolated to all
 ``N`` entries as ``t(n) + (N - n) * (t(2n) - t(n)) / n``.
+
+Longer than 300 lines: every table of the file is written here from the one run's rows
+(``benchmarks.targets`` holds the targets and why each is missed).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from benchmarks.targets import targets
 
 HERE = Path(__file__).resolve().parent
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -86,9 +91,10 @@ def measured(json_path: Path, earlier: Path | None = None) -> pd.DataFrame:
     rows = _rows(json_path)
     if earlier is not None:
         def key(row):
-            return (row["method"], row.get("size"), row.get("activation"))
+            return (row.get("method"), row.get("size"), row.get("activation"))
         done = {key(row) for row in rows}
-        rows += [row | {"earlier": True} for row in _rows(earlier) if key(row) not in done]
+        # a benchmark stopped before it said what it measured (no method) says nothing
+        rows += [row | {"earlier": True} for row in _rows(earlier) if "method" in row and key(row) not in done]
     return pd.DataFrame(rows).assign(earlier=lambda t: t.get("earlier", False)).fillna({"earlier": False})
 
 
@@ -171,58 +177,6 @@ def headline(results: pd.DataFrame) -> list[str]:
                      f"{suite['median_s'] / torch_['median_s']:.2f} | {steady['x_floor']:.3g} | "
                      f"{pick(group, 'gradcheck_fast')['x_floor']:.3g} |")
     return lines + [""]
-
-
-#: The targets of a 10^6-parameter check, and why each is missed when it is.
-WHY_MISSED = {
-    "end to end ≤ gradcheck fast end to end": (
-        "besides its 13 forward evaluations (gradcheck: 14) the check generates the case, runs the "
-        "implementation's forward+backward five times for the contract (two runs agree, a model called again "
-        "answers as a fresh one), copies the data for every call, and checks every dense stencil against the "
-        "ReLU kinks with a forward of its own"),
-    "steady state ≤ 6 × floor": "the same five contract runs, data copies and kink checks",
-    "growth linear in parameters (slope ≤ 1.1 from 1e5 to 1e6)": "",
-    "harness time < 2 ms per case of the default grid (in-process)": (
-        "missed on a quiet machine too (2.5 ms before this round: data generation, the PyTorch oracle, "
-        "finite-difference bookkeeping, copies and result rows of a case of a few dozen parameters); this run's "
-        "machine was loaded (see the load average above), which inflates every figure"),
-    "peak memory ≤ 4 × parameters and activations": (
-        "the case's data, its flat vector, one copy per implementation call, the two runs' gradients, "
-        "PyTorch's copy and gradients, the directions and the rounding magnitudes are alive at once"),
-}
-
-
-def targets(results: pd.DataFrame, rest: pd.DataFrame) -> str:
-    """Each target, its measured value at 10^6 parameters (tanh / relu), met or by how much missed."""
-    big = results[results["size"] == "1e6"]
-    def value(method, column):
-        return {a: float(g[g["method"] == method][column].iloc[0])
-                for a, g in big.groupby("activation") if method in set(g["method"])}
-
-    suite, torch_ = value("check_end_to_end", "median_s"), value("gradcheck_fast_end_to_end", "median_s")
-    steady = value("check", "x_floor")
-    slopes = growth(results)
-    slope = {r["activation"]: r["slope"] for _, r in slopes[slopes["sizes"] == "1e5 → 1e6"].iterrows()}
-    overhead = rest[(rest["method"] == "harness_overhead") & (rest["size"] == "default") & rest["isolated"].eq(False)]
-    memory = {r["activation"]: r["ratio_median"] for _, r in rest[rest["method"] == "memory"].iterrows()}
-    measured = {
-        "end to end ≤ gradcheck fast end to end": ({a: suite[a] / torch_[a] for a in suite if a in torch_}, 1.0, "×"),
-        "steady state ≤ 6 × floor": (steady, 6.0, "× floor"),
-        "growth linear in parameters (slope ≤ 1.1 from 1e5 to 1e6)": (slope, 1.1, ""),
-        "harness time < 2 ms per case of the default grid (in-process)": (
-            {"all": float(overhead["overhead_per_case_s"].iloc[0]) * 1e3} if len(overhead) else {}, 2.0, "ms"),
-        "peak memory ≤ 4 × parameters and activations": (memory, 4.0, "×"),
-    }
-    lines = ["## Targets (the check at 10^6 parameters; the harness's time on the default grid)", "",
-             "| target | measured (tanh / relu) | met? | why not |", "|---|---|---|---|"]
-    for name, (found, limit, unit) in measured.items():
-        if not found:
-            continue
-        shown = " / ".join(f"{found[a]:.3g}{unit and ' ' + unit}" for a in ("tanh", "relu", "all") if a in found)
-        worst = max(found.values())
-        met = "yes" if worst <= limit else f"no: {worst / limit:.2g}× the target"
-        lines.append(f"| {name} | {shown} | {met} | {'' if worst <= limit else WHY_MISSED[name]} |")
-    return "\n".join(lines) + "\n"
 
 
 def _seconds(s: float) -> str:
@@ -357,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
     title, body = markdown(results).split("\n", 1)
     (args.out / "results.md").write_text(title + "\n\n" + load_line(source) + body.lstrip("\n") + "\n"
                                          + extrapolation_markdown(extrapolation_check(raw))
-                                         + "\n" + other_markdown(rest) + "\n" + targets(results, rest))
+                                         + "\n" + other_markdown(rest) + "\n" + targets(results, growth(results), rest))
     print(f"wrote {args.out / 'results.csv'} and {args.out / 'results.md'}")
 
 
