@@ -404,3 +404,12 @@ def test_an_assignment_loads_the_submission_and_asks_it_for_the_api(tmp_path, de
             load(locator)
     else:
         assert set(API) <= set(vars(load(locator).cls.submission))
+
+
+def test_an_assignment_alone_loads_without_a_submission():
+    """The worker that reads an assignment's settings loads it with no submission: its adapter,
+    told so by a ``submission`` of None (here in this process, on a trusted file)."""
+    from conformance.running.loading import Locator, load
+
+    loaded = load(Locator("assignment", str(ASSIGNMENT), submission=None, api=API))
+    assert loaded.cls.submission is None and loaded.notes == ()
