@@ -253,11 +253,13 @@ class CaseData:
         return tuple(layout)
 
     def with_flat(self, theta: np.ndarray) -> CaseData:
-        """A copy whose input and parameters are taken from ``theta``, in this data's dtype."""
-        dtype = self.dtype
-        pieces = {name: np.asarray(theta[start:stop], dtype=dtype).reshape(shape)
-                  for name, start, stop, shape in self._layout}
-        x = pieces.pop("input", self.x.copy())
+        """A copy whose input and parameters are taken from ``theta``, in this data's dtype.
+
+        Finite differences ask for one per point (dozens per case), so it is lean: ``theta``
+        cast once into a fresh vector, each tensor a view of its own part of it."""
+        fresh = theta.astype(self.dtype)
+        pieces = {name: fresh[start:stop].reshape(shape) for name, start, stop, shape in self._layout}
+        x = pieces.pop("input") if "input" in pieces else self.x.copy()
         return CaseData(self.case, self.params.rebuilt(pieces), x,
                         self.upstream.copy(), self.targets.copy(), self.kink_margin)
 

@@ -200,7 +200,8 @@ class Rounding:
             return f"shapes {a_arr.shape} and {b_arr.shape}"
         if rows_reversed and a_arr.shape != self._shape(tensor):
             return None  # rows of a tensor of the wrong shape mean nothing: its comparison reports it
-        if np.array_equal(a_arr, b_arr, equal_nan=True):
+        # Runs mostly agree bit for bit: the plain comparison first, NaN-aware only when it fails.
+        if (a_arr == b_arr).all() or np.array_equal(a_arr, b_arr, equal_nan=True):
             return None
         dtype = precision((a, b), self.data.case.dtype)
         allowed = self.allowed(tensor, dtype, a_arr.shape, rows_reversed, seen=(a_arr, b_arr))

@@ -5,6 +5,7 @@ report's table of it).
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -101,4 +102,11 @@ def grid_accuracy(cases: Sequence[Case]) -> pd.DataFrame | None:
     smooth = [c for c in cases if isinstance(c.spec, NetworkSpec) and c.spec.loss is None and c.dtype == "float64"
               and not any(layer.activation in KINKED_ACTIVATIONS for layer in c.spec.layers)]
     spread = smooth[::max(1, -(-len(smooth) // ACCURACY_CASES))]
-    return accuracy(spread) if spread else None
+    return _measured(tuple(spread)).copy() if spread else None
+
+
+@functools.lru_cache(maxsize=4)
+def _measured(cases: tuple[Case, ...]) -> pd.DataFrame:
+    """``accuracy`` of the reference on ``cases``: the same figures every time (the cases' own
+    data, the reference's arithmetic), so measured once per process for every run on those cases."""
+    return accuracy(cases)

@@ -6,6 +6,7 @@ spend per case (``Settings``), and the estimates with their own error bounds (``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,10 +69,13 @@ class Scheme:
         return initial_step / self.step_factor ** (self.iterations - 2 + self.order // 2)
 
     def offsets(self, iteration: int) -> np.ndarray:
-        """Multiples of the initial step evaluated in ``iteration`` (0-based), negative side first."""
-        terms, c = self.order // 2, self.step_factor
-        steps = 1.0 / c ** np.arange(terms) if iteration == 0 else np.array([1.0 / c ** (terms - 1 + iteration)])
-        return np.concatenate((-steps[::-1], steps))
+        """Multiples of the initial step evaluated in ``iteration`` (0-based), negative side first
+        (read-only: made once per scheme, asked for at every probe)."""
+        return _offsets(self.order, self.step_factor, iteration)
+
+    def all_offsets(self) -> np.ndarray:
+        """Every iteration's ``offsets``, in order (read-only)."""
+        return _all_offsets(self.order, self.step_factor, self.iterations)
 
     def weights(self) -> np.ndarray:
         """Weights of ``f(x + h / c^j) - f(x - h / c^j)``, ``j < order / 2``, in ``f'(x) * h``:
@@ -90,6 +94,22 @@ class Scheme:
 
     def __str__(self) -> str:
         return f"order-{self.order} central differences, {self.iterations} step sizes"
+
+
+@functools.cache
+def _offsets(order: int, step_factor: float, iteration: int) -> np.ndarray:
+    terms, c = order // 2, step_factor
+    steps = 1.0 / c ** np.arange(terms) if iteration == 0 else np.array([1.0 / c ** (terms - 1 + iteration)])
+    offsets = np.concatenate((-steps[::-1], steps))
+    offsets.flags.writeable = False
+    return offsets
+
+
+@functools.cache
+def _all_offsets(order: int, step_factor: float, iterations: int) -> np.ndarray:
+    offsets = np.concatenate([_offsets(order, step_factor, k) for k in range(iterations)])
+    offsets.flags.writeable = False
+    return offsets
 
 
 @dataclass(frozen=True)

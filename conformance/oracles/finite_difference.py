@@ -279,7 +279,7 @@ _CENTRE = Probe(0, np.zeros(1))
 
 def _grid(step: float, scheme: Scheme) -> np.ndarray:
     """Every iteration's multiples of ``step``, in the order ``nested`` asks for them."""
-    return np.concatenate([step * scheme.offsets(k) for k in range(scheme.iterations)])
+    return step * scheme.all_offsets()
 
 
 def _key(probe: np.ndarray | int) -> int | tuple[str, int]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from conformance.cases import torch_layers
+from conformance.cases.torch_ops import pull_back
 from conformance.cases.spec import CaseData
 from conformance.contract.adapter import Gradients
 from conformance.oracles.answer import Reference
@@ -52,7 +53,7 @@ def evaluate(data: CaseData, overrides: Mapping[int, torch_layers.Override] | No
             loss = value
             loss.backward()
         else:
-            output.backward(torch.as_tensor(np.asarray(data.upstream, dtype=np.float64)) * loss_factor)
+            pull_back(output, torch.as_tensor(np.asarray(data.upstream, dtype=np.float64)) * loss_factor)
     grads = {name: (t.grad if t.grad is not None else torch.zeros_like(t)).numpy() for name, t in tensors.items()}
     dx = None if spec.integer_input else x.grad.numpy() if x.grad is not None else np.zeros(x.shape)
     gradients = Gradients(dx, named=grads)

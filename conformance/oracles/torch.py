@@ -15,7 +15,7 @@ import torch
 from conformance.contract.adapter import Gradients
 from conformance.cases.conventions import PYTORCH, Conventions
 from conformance.cases.spec import CaseData, NetworkSpec, Params
-from conformance.cases.torch_ops import ACTIVATION_FNS, ActivationFn, loss_value
+from conformance.cases.torch_ops import ACTIVATION_FNS, ActivationFn, loss_value, pull_back
 from conformance.oracles.answer import Reference
 
 #: A layer's affine map ``(a, weight, bias or None) -> z``.
@@ -63,7 +63,7 @@ def evaluate(
         loss = loss_value(spec.loss, output, torch.as_tensor(np.asarray(targets)), conventions)
         loss.backward()
     else:
-        output.backward(torch.as_tensor(np.asarray(upstream, dtype=np.float64)))
+        pull_back(output, torch.as_tensor(np.asarray(upstream, dtype=np.float64)))
     grads = Gradients(
         xs.grad.numpy(),
         tuple(w.grad.numpy() for w in ws),

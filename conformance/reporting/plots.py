@@ -117,16 +117,27 @@ def speed_table(timings: pd.DataFrame) -> pd.DataFrame:
             .reset_index().sort_values(["implementation", "phase", "n_params"], kind="stable"))
 
 
+@plain_text
 def speed(timings: pd.DataFrame) -> str | None:
     """Time as a multiple of PyTorch's against parameters, one line per implementation,
-    forward and backward side by side (``speed_figure``), as a PNG."""
-    figure = speed_figure(timings)
+    forward and backward side by side (``speed_figure``), as a PNG: drawn once, by the
+    saving, inside ``plain_text``'s settings."""
+    figure = _speed_lines(timings)
     return None if figure is None else png(figure)
 
 
 @plain_text
 def speed_figure(timings: pd.DataFrame):
-    """The picture ``speed`` draws, as a matplotlib figure (None when nothing was timed)."""
+    """The picture ``speed`` draws, as a matplotlib figure drawn (its labels made), None when
+    nothing was timed."""
+    figure = _speed_lines(timings)
+    if figure is not None:
+        figure.canvas.draw()  # the labels are made while drawing: inside plain_text's rc_context
+    return figure
+
+
+def _speed_lines(timings: pd.DataFrame):
+    """The figure of ``speed``, not drawn yet (None when nothing was timed)."""
     table = speed_table(timings)
     if table.empty:
         return None
@@ -155,5 +166,4 @@ def speed_figure(timings: pd.DataFrame):
     axes[0][0].set_ylabel("time ÷ PyTorch's (1 = as fast)", fontsize=11)
     figure.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(names), 6),
                   fontsize=10, frameon=False)
-    figure.canvas.draw()  # the labels are made while drawing: inside plain_text's rc_context
     return figure
