@@ -1,5 +1,6 @@
 """Shared fixtures: one checked folder of plug-ins, run once per session over the pinned
-cases, that the tests of ``check``, the examples, the plug-in and the command line read.
+cases, that the tests of ``check``, the examples, the plug-in and the command line read; and
+the smoke audit, that the tests of the audit and of the diagnosis read.
 
 The tests run on one thread per process, as the suite's commands do: PyTorch's thread pool
 spinning on tiny tensors cost the smoke audit three times its CPU time, and more when xdist
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conformance import api, check
+from conformance.audit import audit
 from conformance.running.threads import one_thread_per_process
 from tests.faulty.sources import DOUBLED, NARROW, RAISES, TRANSPOSED
 from tests.helpers import EXAMPLE, PINNED, captured
@@ -65,6 +67,14 @@ def checked(tmp_path_factory) -> Checked:
     code, out, err = captured(check.command, [str(folder)], out=root / "report", cases=list(PINNED),
                               options=api.Options(timing=False), junit_xml=root / "results.xml")
     return Checked(folder, root / "report", code, out, err)
+
+
+@pytest.fixture(scope="session")
+def smoke_audit() -> audit.Audit:
+    """The smoke audit, run once: every mutant of the library on the case it shows in, and the
+    correct implementations on those cases. ``test_audit`` judges it whole, ``test_diagnose``
+    mutant by mutant."""
+    return audit.run_audit(smoke=True, jobs=1)
 
 
 #: The end-to-end modules that take longest, longest first (wall time of each module in a run of

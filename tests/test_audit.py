@@ -20,10 +20,11 @@ from conformance.diagnosis.findings import Finding
     pytest.param("quick", id="the quick audit", marks=pytest.mark.slow),
 ])
 def an_audit(request) -> audit.Audit:
-    """The smoke audit (each mutant on the case it shows in) in the fast tier; the quick audit
-    (every mutant on the quick audit grid, minutes) with the long checks."""
-    return audit.run_audit(quick=request.param == "quick", smoke=request.param == "smoke",
-                           jobs=2 if request.param == "quick" else 1)
+    """The smoke audit (each mutant on the case it shows in: the session's, ``conftest``) in the
+    fast tier; the quick audit (every mutant on the quick audit grid, minutes) with the long checks."""
+    if request.param == "smoke":
+        return request.getfixturevalue("smoke_audit")
+    return audit.run_audit(quick=True, jobs=2)
 
 
 def test_the_audit_catches_every_mutant(an_audit):
