@@ -154,7 +154,8 @@ def test_the_checks_ask_for_the_same_number_of_evaluations_however_wide_the_netw
     tensors = 1 + 3 + 3  # input, three weights, three biases
     per_direction = settings.scheme("directional", "float64").evaluations
     per_entry = settings.scheme("entry", "float64").evaluations
-    expected = 1 + settings.directions * per_direction + tensors * settings.entries_per_tensor * per_entry
+    # each tensor's entries probed together: one estimate per tensor
+    expected = 1 + settings.directions * per_direction + tensors * per_entry
     assert counts == [expected, expected]
 
 

@@ -7,7 +7,7 @@ that stands for them all. Knowing every point ahead lets them be asked in one re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,40 +31,54 @@ class ProbePlan:
     vectors: list[np.ndarray]
     picks: dict[str, list[int]]
     together: tuple[np.ndarray, np.ndarray] | None
+    #: On a smaller case, each tensor's entries probed together first (``_tensor_probed_together``):
+    #: by tensor, the coefficients and the sparse direction; a tensor of one entry is not here.
+    per_tensor: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, fd: FiniteDifferences, judged: Judged, reference: Gradients | None) -> ProbePlan:
         settings = fd.settings
         vectors = list(directions(fd.data, settings.directions, include_input="input" in judged.shapes)) \
             if settings.directions and not judged.problems else []
-        picks, together = {}, None
+        picks, together, per_tensor = {}, None, {}
         if settings.entries_per_tensor:
             count = settings.entries_for(fd.theta.size)
             picks = {t: entries_to_probe(fd.data, t, g, reference, count) for t, g in judged.grads.items()}
             if count == 1 and fd.theta.size >= settings.large_case and not judged.problems and len(picks) > 1:
-                together = together_direction(fd, picks)
-        return cls(vectors, picks, together)
+                together = together_direction(fd, {t: chosen for t, chosen in picks.items()}, "fd_entry/together")
+            elif fd.theta.size <= settings.together_per_tensor_up_to:
+                per_tensor = {t: together_direction(fd, {t: chosen}, f"fd_entry/{t}/together")
+                              for t, chosen in picks.items() if len(chosen) > 1}
+        return cls(vectors, picks, together, per_tensor)
 
-    def flat_indices(self, fd: FiniteDifferences) -> list[int]:
+    def flat_indices(self, fd: FiniteDifferences, tensors=None) -> list[int]:
+        """The picked entries' indices into the flat vector (of ``tensors`` only, when given)."""
         offsets = flat_offsets(fd.data)
-        return [offsets[t] + i for t, chosen in self.picks.items() for i in chosen]
+        return [offsets[t] + i for t, chosen in self.picks.items() if tensors is None or t in tensors
+                for i in chosen]
 
     def points(self, fd: FiniteDifferences) -> list:
         """Every point the plan's estimates ask for (``FiniteDifferences.planned``)."""
-        entries = (fd.planned([self.together[1]], "entry") if self.together is not None
-                   else fd.planned(self.flat_indices(fd), "entry") if self.picks else [])
+        if self.together is not None:
+            entries = fd.planned([self.together[1]], "entry")
+        else:
+            alone = [t for t in self.picks if t not in self.per_tensor]
+            entries = (fd.planned([direction for _, direction in self.per_tensor.values()], "entry")
+                       + fd.planned(self.flat_indices(fd, alone), "entry"))
         return fd.planned(self.vectors, "directional") + entries
 
 
-def together_direction(fd: FiniteDifferences, picks: dict[str, list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """The coefficients (magnitude 0.5 to 1, a sign, from the case's seed) of the one entry
-    probed per tensor, and the sparse direction that holds them (``_probed_together``)."""
-    rng = rng_for(fd.data.case, "fd_entry/together")
-    coefficients = (rng.uniform(0.5, 1.0, len(picks)) * rng.choice([-1.0, 1.0], len(picks))).astype(np.float32)
-    direction = np.zeros(fd.theta.size, dtype=np.float32)
+def together_direction(fd: FiniteDifferences, picks: dict[str, list[int]], purpose: str
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The coefficients (magnitude 0.5 to 1, a sign, from the case's seed and ``purpose``) of
+    the entries ``picks`` names, tensor by tensor, and the sparse direction that holds them
+    (``_probed_together``)."""
     offsets = flat_offsets(fd.data)
-    for c, (tensor, (index,)) in zip(coefficients, picks.items()):
-        direction[offsets[tensor] + index] = c
+    flat = [offsets[tensor] + index for tensor, chosen in picks.items() for index in chosen]
+    rng = rng_for(fd.data.case, purpose)
+    coefficients = (rng.uniform(0.5, 1.0, len(flat)) * rng.choice([-1.0, 1.0], len(flat))).astype(np.float32)
+    direction = np.zeros(fd.theta.size, dtype=np.float32)
+    direction[flat] = coefficients
     return coefficients, direction
 
 
