@@ -149,9 +149,11 @@ def _entry_rows(fd: FiniteDifferences, judged: Judged, plan: ProbePlan) -> list[
         together, rows = _probed_together(fd, judged, picks, plan.together)
         if together:
             return rows
-    passed = {}
-    for tensor, (coefficients, direction) in plan.per_tensor.items():
-        agrees, rows = _probed_together(fd, judged, {tensor: picks[tensor]}, (coefficients, direction))
+    passed, tensors = {}, list(plan.per_tensor)
+    along = fd.along([plan.per_tensor[t][1] for t in tensors], kind="entry") if tensors else None
+    for k, tensor in enumerate(tensors):
+        agrees, rows = _judged_together(fd, judged, {tensor: picks[tensor]}, plan.per_tensor[tensor][0],
+                                        along.part(k, k + 1))
         if agrees:
             passed[tensor] = rows[0]
     alone = [t for t in picks if t not in passed]
@@ -197,15 +199,20 @@ def _probed_together(fd: FiniteDifferences, judged: Judged, picks: dict[str, lis
     the wrong one. One estimate in place of one per entry: on a 10^6-parameter network,
     4 evaluations of the network instead of 28; on a small one, 4 per tensor instead of 8.
     """
-    name, case, tol = fd.driver.name, fd.data.case, tolerance_for(fd.data.case.dtype)
     coefficients, direction = together
+    return _judged_together(fd, judged, picks, coefficients, fd.along([direction], kind="entry"))
+
+
+def _judged_together(fd: FiniteDifferences, judged: Judged, picks: dict[str, list[int]], coefficients: np.ndarray,
+                     estimates: Estimates) -> tuple[bool, list[ResultRow]]:
+    """``_probed_together``'s verdict, from the one estimate along its direction."""
+    name, case, tol = fd.driver.name, fd.data.case, tolerance_for(fd.data.case.dtype)
     members = [(tensor, index) for tensor, chosen in picks.items() for index in chosen]
     actual = rounding = 0.0
     for c, (tensor, index) in zip(coefficients, members):
         grad = judged.grads[tensor].ravel()
         actual += float(c) * float(grad[index])
         rounding += abs(float(c)) * (tol.rtol * (abs(float(grad[index])) + float(np.abs(grad).max())) + tol.floor)
-    estimates = fd.along([direction], kind="entry")
     estimate = estimates[0]
     if estimate.unreliable or abs(actual - estimate.derivative) > rounding + estimate.error:
         return False, []
