@@ -17,7 +17,6 @@ PyTorch or pandas there.
 from __future__ import annotations
 
 import importlib
-from importlib import metadata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for type checkers and editors; "X as X" marks a name as re-exported
@@ -29,11 +28,6 @@ if TYPE_CHECKING:  # for type checkers and editors; "X as X" marks a name as re-
     from conformance.testing import assert_conforms as assert_conforms
     from conformance.functions.check import assert_gradients as assert_gradients, check_function as check_function
     from conformance.functions.inputs import Constant as Constant, Index as Index, Mask as Mask
-
-try:
-    __version__ = metadata.version("backprop-conformance")
-except metadata.PackageNotFoundError:  # a source checkout that was never installed
-    __version__ = "0+unknown"
 
 #: Where each public name lives.
 _HOMES = {
@@ -52,4 +46,11 @@ __all__ = sorted(_HOMES)
 def __getattr__(name: str):
     if name in _HOMES:
         return getattr(importlib.import_module(_HOMES[name]), name)
+    if name == "__version__":  # read when asked: importing importlib.metadata costs every worker 30 ms
+        from importlib import metadata
+
+        try:
+            return metadata.version("backprop-conformance")
+        except metadata.PackageNotFoundError:  # a source checkout that was never installed
+            return "0+unknown"
     raise AttributeError(f"module 'conformance' has no attribute {name!r}")

@@ -29,7 +29,6 @@ import ast
 import glob
 import os
 from dataclasses import dataclass, replace
-from importlib.metadata import entry_points
 from pathlib import Path
 
 from conformance.running.copies import imported_names
@@ -121,6 +120,8 @@ def builtins() -> list[Target]:
 def installed_names() -> list[str]:
     """Implementations installed packages register under the entry point group (read from
     the packages' metadata; nothing is imported)."""
+    from importlib.metadata import entry_points  # here: a worker, which imports this module, never asks
+
     return sorted({entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)})
 
 

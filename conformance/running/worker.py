@@ -48,6 +48,8 @@ WORKER_MODULES = ("numpy", "conformance.running.wire", "conformance.running.driv
                   "conformance.running.function_host")
 #: What loading a graded notebook or folder relies on besides (a notebook is read with nbformat).
 GRADING_MODULES = ("nbformat",)
+#: What finding an entry point's target relies on besides (the installed packages' metadata).
+ENTRY_POINT_MODULES = ("importlib.metadata",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +187,8 @@ def prepare_imports(locator) -> None:
     import importlib
 
     notebook = locator.kind == "assignment" and not str(locator.submission).endswith(".py")
-    for name in WORKER_MODULES + (GRADING_MODULES if notebook else ()):
+    extra = GRADING_MODULES if notebook else ENTRY_POINT_MODULES if locator.kind == "entry_point" else ()
+    for name in WORKER_MODULES + extra:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     sys.path.extend(root for root in locator.roots if root not in sys.path)
