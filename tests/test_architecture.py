@@ -59,18 +59,25 @@ def module_files() -> dict[str, Path]:
     return found
 
 
-def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    while node in parents:
-        node = parents[node]
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            return True
-    return False
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """The nodes (by id) inside an ``if`` whose test names TYPE_CHECKING."""
+    def names_it(test: ast.AST) -> bool:
+        return any(isinstance(n, ast.Name) and n.id == "TYPE_CHECKING"
+                   or isinstance(n, ast.Attribute) and n.attr == "TYPE_CHECKING" for n in ast.walk(test))
+    return {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If) and names_it(node.test)
+            for inner in ast.walk(node)}
+
+
+@functools.cache
+def syntax_tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for every test that reads it."""
+    return ast.parse(path.read_text(encoding="utf-8"))
 
 
 def imports(path: Path, modules: set[str]) -> set[str]:
     """The harness modules a file imports, wherever in the file (TYPE_CHECKING blocks aside)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    tree = syntax_tree(path)
+    hidden = _type_checking_only(tree)
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -79,7 +86,7 @@ def imports(path: Path, modules: set[str]) -> set[str]:
             names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
         else:
             continue
-        if _type_checking_only(node, parents):
+        if id(node) in hidden:
             continue
         for name in names:
             while name and name not in modules:
@@ -144,7 +151,7 @@ def test_the_order_holds_for_the_real_imports():
 def test_a_long_module_says_why(name):
     path = module_files()[name]
     text = path.read_text(encoding="utf-8")
-    doc = ast.get_docstring(ast.parse(text)) or ""
+    doc = ast.get_docstring(syntax_tree(path)) or ""
     assert doc, f"{name} has no docstring saying what it is for"
     if len(text.splitlines()) > MAX_LINES:
         reason = doc.partition(LONGER_BECAUSE)[2].split("\n\n")[0].split()
