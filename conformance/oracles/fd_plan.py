@@ -31,8 +31,9 @@ class ProbePlan:
     vectors: list[np.ndarray]
     picks: dict[str, list[int]]
     together: tuple[np.ndarray, np.ndarray] | None
-    #: On a smaller case, each tensor's entries probed together first (``_tensor_probed_together``):
-    #: by tensor, the coefficients and the sparse direction; a tensor of one entry is not here.
+    #: On a smaller case evaluated in float64, each tensor's entries probed together first
+    #: (``fd_checks._entry_rows``): by tensor, the coefficients and the sparse direction; a tensor
+    #: of one entry is not here.
     per_tensor: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @classmethod
@@ -46,7 +47,7 @@ class ProbePlan:
             picks = {t: entries_to_probe(fd.data, t, g, reference, count) for t, g in judged.grads.items()}
             if count == 1 and fd.theta.size >= settings.large_case and not judged.problems and len(picks) > 1:
                 together = together_direction(fd, {t: chosen for t, chosen in picks.items()}, "fd_entry/together")
-            elif fd.theta.size <= settings.together_per_tensor_up_to:
+            elif fd.dtype == "float64" and fd.theta.size <= settings.together_per_tensor_up_to:
                 per_tensor = {t: together_direction(fd, {t: chosen}, f"fd_entry/{t}/together")
                               for t, chosen in picks.items() if len(chosen) > 1}
         return cls(vectors, picks, together, per_tensor)

@@ -120,9 +120,10 @@ class Settings:
     ``entries_per_tensor`` per-entry derivatives per tensor (each ``entry_order + 2``),
     plus one evaluation at the case's point.
 
-    Each tensor's entries are first probed together, along one sparse direction with a
-    coefficient per entry (up to ``together_per_tensor_up_to`` flat entries); one by one, which
-    names the wrong one, only where that disagrees.
+    Where the objective is evaluated in float64, each tensor's entries are first probed
+    together, along one sparse direction with a coefficient per entry (up to
+    ``together_per_tensor_up_to`` flat entries); one by one, which names the wrong one, only
+    where that disagrees.
 
     From ``large_case`` flat entries on, ``large_entries_per_tensor`` per tensor: the
     first entry probed, the one that disagrees most with PyTorch (the largest without
@@ -136,10 +137,10 @@ class Settings:
     entries_per_tensor: int = 2
     large_case: int = 100_000
     large_entries_per_tensor: int = 1
-    #: Up to this many flat entries, each tensor's entries are first probed together, along one
-    #: sparse direction (one estimate where there were ``entries_per_tensor``), and one by one only
-    #: when that disagrees or meets a kink. Its direction is sent whole to the worker: above this
-    #: size, ``entries_per_tensor`` of them would outweigh the estimates they save.
+    #: Up to this many flat entries (evaluated in float64), each tensor's entries are first probed
+    #: together, along one sparse direction (one estimate where there were ``entries_per_tensor``),
+    #: and one by one only when that disagrees or meets a kink. Its direction is sent whole to the
+    #: worker: above this size, one per tensor would outweigh the estimates they save.
     together_per_tensor_up_to: int = 20_000
     #: Order of the directional estimates taken in float64: order 2's error floor,
     #: eps^(2/3) = 3.7e-11 of the objective's scale, is 2700 times below float64's
