@@ -205,8 +205,10 @@ class Rounding:
             return None
         dtype = precision((a, b), self.data.case.dtype)
         allowed = self.allowed(tensor, dtype, a_arr.shape, rows_reversed, seen=(a_arr, b_arr))
-        gap = np.where(np.isnan(a_arr) & np.isnan(b_arr), 0.0, np.nan_to_num(np.abs(a_arr - b_arr), nan=np.inf))
-        excess = gap / np.maximum(allowed, np.finfo(np.float64).tiny)
+        with np.errstate(over="ignore", invalid="ignore"):  # an infinite gap is the answer, not a problem
+            gap = np.where(np.isnan(a_arr) & np.isnan(b_arr), 0.0,
+                           np.nan_to_num(np.abs(a_arr - b_arr), nan=np.inf))
+            excess = gap / np.maximum(allowed, np.finfo(np.float64).tiny)
         index = first_worst(excess) if excess.ndim else ()
         return Difference(tensor, index, float(a_arr[index]), float(b_arr[index]), float(allowed[index]), str(dtype))
 

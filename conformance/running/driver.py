@@ -252,7 +252,9 @@ class Driver:
         # point the implementation modifies in place cannot leak into the next one.
         point = np.empty_like(theta)
         values = []
-        with _faults():
+        with _faults(), warnings.catch_warnings():
+            # The implementation's own warnings are reported once, from its observed run (``observe``).
+            warnings.simplefilter("ignore")
             for probe in probes:
                 row = []
                 for step in np.asarray(probe.steps, dtype=np.float64).ravel():
