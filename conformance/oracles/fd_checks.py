@@ -226,13 +226,12 @@ def _judged_together(fd: FiniteDifferences, judged: Judged, picks: dict[str, lis
     together = (f"{what}, probed together along one sparse direction: "
                 f"Σ c·got {actual:.8g}, finite difference {estimate.derivative:.8g} (|error| {diff:.3g} within "
                 f"tolerance {allowed:.3g}; {fd_tol}); {estimates.describe()}")
-    rows = []
+    rows, coefficient = [], dict(zip(members, coefficients))
     for tensor, chosen in picks.items():
         grad = judged.grads[tensor]
         at = [tuple(int(k) for k in np.unravel_index(index, grad.shape)) for index in chosen]
-        got = "; ".join(f"{tensor}{list(where)}: got {float(grad.ravel()[index]):.8g}, coefficient {c:.3g}"
-                        for where, index, c in zip(at, chosen, [c for c, (t, _) in zip(coefficients, members)
-                                                                  if t == tensor]))
+        got = "; ".join(f"{tensor}{list(where)}: got {float(grad.ravel()[index]):.8g}, "
+                        f"coefficient {coefficient[tensor, index]:.3g}" for where, index in zip(at, chosen))
         comparison = Comparison(tensor, True, diff, diff / max(abs(estimate.derivative), tol.floor), at[0],
                                 float(grad.ravel()[chosen[0]]), None, fd_tol, f"{got}; {together}")
         rows.append(comparison_row(name, case, "fd_entry", comparison))

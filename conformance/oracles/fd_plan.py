@@ -46,7 +46,7 @@ class ProbePlan:
             count = settings.entries_for(fd.theta.size)
             picks = {t: entries_to_probe(fd.data, t, g, reference, count) for t, g in judged.grads.items()}
             if count == 1 and fd.theta.size >= settings.large_case and not judged.problems and len(picks) > 1:
-                together = together_direction(fd, {t: chosen for t, chosen in picks.items()}, "fd_entry/together")
+                together = together_direction(fd, picks, "fd_entry/together")
             elif fd.dtype == "float64" and fd.theta.size <= settings.together_per_tensor_up_to:
                 per_tensor = {t: together_direction(fd, {t: chosen}, f"fd_entry/{t}/together")
                               for t, chosen in picks.items() if len(chosen) > 1}
